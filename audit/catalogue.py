@@ -1,0 +1,240 @@
+"""The SDK and library catalogue (rules/sdks.yaml, rules/libraries.yaml) and attribution of code and hosts.
+
+Attribution rules, shared by the static engine, the Frida agent's stacks and traffic:
+- a class belongs to whoever owns the longest matching package prefix, matched on package boundaries
+  (`com.facebook` matches `com.facebook.ads.X`, never `com.facebookx.Y`);
+- the app's own package and, failing any other match, its organisation's packages are first party;
+- code that no rule places (R8-minified `a.b.c`, unlisted packages) is `unknown`.
+- a host belongs to the SDK whose hosts list it or one of its parent domains (whole labels, never a cut-down
+  registered domain only).
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .errors import InputError
+from .model import Actor, ActorKind
+from .rulesdata import Validator, load_data, load_yaml, rules_dir
+
+CATEGORIES = ("analytics", "advertisement", "attribution", "crash_reporting", "profiling", "identification",
+              "location", "social", "push", "apm", "customer_feedback", "payments", "other")
+
+# Organisation prefixes too generic to make every package under them the app's own.
+_GENERIC_ORG_PREFIXES = {"com.google", "com.android", "org.example", "com.example", "io.github", "com.github"}
+
+
+@dataclass(frozen=True)
+class Sdk:
+    id: str
+    name: str
+    organisation: str
+    categories: tuple[str, ...]
+    packages: tuple[str, ...] = ()
+    manifest_keys: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    family: str | None = None
+    website: str | None = None
+    source: str = "appaudit"
+
+    def answers_to(self, name: str) -> bool:
+        """A declaration naming `firebase` covers `firebase_analytics`; one naming the id covers itself."""
+        name = name.lower()
+        return name in (self.id, self.family) or name == self.name.lower()
+
+
+@dataclass(frozen=True)
+class Library:
+    id: str
+    name: str
+    packages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HostOwner:
+    host: str                    # the catalogue entry that matched (the host or a parent domain)
+    sdk: Sdk | None
+    organisation: str
+    categories: tuple[str, ...]
+    party: str                   # "first" or "third"
+
+
+def dotted(class_name: str) -> str:
+    """`Lcom/foo/Bar;` or `com/foo/Bar` or `com.foo.Bar` -> `com.foo.Bar`."""
+    if class_name.startswith("L") and class_name.endswith(";"):
+        class_name = class_name[1:-1]
+    return class_name.replace("/", ".")
+
+
+_OBFUSCATED_SEGMENT = re.compile(r"^[a-zA-Z$_]{1,2}$")
+
+
+def looks_obfuscated(class_name: str) -> bool:
+    parts = dotted(class_name).split(".")
+    return len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1])
+
+
+@dataclass
+class Catalogue:
+    sdks: list[Sdk]
+    libraries: list[Library]
+    _by_prefix: dict[str, Actor] = field(default_factory=dict, repr=False)
+    _by_host: dict[str, Sdk] = field(default_factory=dict, repr=False)
+    _by_key: dict[str, Sdk] = field(default_factory=dict, repr=False)
+    _by_id: dict[str, Sdk] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for lib in self.libraries:
+            for prefix in lib.packages:
+                self._by_prefix.setdefault(prefix, Actor(ActorKind.LIBRARY, lib.id))
+        for sdk in self.sdks:
+            self._by_id.setdefault(sdk.id, sdk)
+            for prefix in sdk.packages:
+                # An SDK prefix overrides a library one: com.google.android.gms.ads is an SDK inside gms.
+                existing = self._by_prefix.get(prefix)
+                if existing is None or existing.kind is ActorKind.LIBRARY:
+                    self._by_prefix[prefix] = Actor(ActorKind.SDK, sdk.id)
+            for host in sdk.hosts:
+                self._by_host.setdefault(host.lower().lstrip("."), sdk)
+            for key in sdk.manifest_keys:
+                self._by_key.setdefault(key, sdk)
+
+    # -- lookup ---------------------------------------------------------------------------------------------
+    def sdk(self, sdk_id: str) -> Sdk | None:
+        return self._by_id.get(sdk_id)
+
+    def sdk_for_manifest_key(self, key: str) -> Sdk | None:
+        return self._by_key.get(key)
+
+    def match_prefix(self, class_name: str) -> tuple[str, Actor] | None:
+        """The longest catalogue prefix owning a class, on package boundaries."""
+        parts = dotted(class_name).split(".")
+        for end in range(len(parts) - 1, 0, -1):
+            prefix = ".".join(parts[:end])
+            actor = self._by_prefix.get(prefix)
+            if actor is not None:
+                return prefix, actor
+        return None
+
+    def actor_for_class(self, class_name: str, app_package: str | None) -> Actor:
+        name = dotted(class_name)
+        matched = self.match_prefix(name)
+        app_prefix_len = 0
+        if app_package and (name == app_package or name.startswith(app_package + ".")):
+            app_prefix_len = app_package.count(".") + 1
+        if matched and matched[0].count(".") + 1 > app_prefix_len:
+            return matched[1]
+        if app_prefix_len:
+            return Actor(ActorKind.FIRST_PARTY)
+        if matched:
+            return matched[1]
+        org = organisation_prefix(app_package)
+        if org and name.startswith(org + "."):
+            return Actor(ActorKind.FIRST_PARTY)
+        if looks_obfuscated(name):
+            return Actor(ActorKind.UNKNOWN)
+        return Actor(ActorKind.UNKNOWN, ".".join(name.split(".")[:-1]) or None)
+
+    def owner_of_host(self, host: str, app_package: str | None = None,
+                      first_party_domains: Iterable[str] = ()) -> HostOwner | None:
+        host = host.lower().rstrip(".")
+        labels = host.split(".")
+        first = {d.lower() for d in first_party_domains} | set(app_domains(app_package))
+        for start in range(len(labels) - 1):
+            candidate = ".".join(labels[start:])
+            if candidate in first:
+                return HostOwner(candidate, None, "first party", (), "first")
+            sdk = self._by_host.get(candidate)
+            if sdk is not None:
+                return HostOwner(candidate, sdk, sdk.organisation, sdk.categories, "third")
+        return None
+
+
+def organisation_prefix(app_package: str | None) -> str | None:
+    if not app_package or app_package.count(".") < 1:
+        return None
+    org = ".".join(app_package.split(".")[:2])
+    return None if org in _GENERIC_ORG_PREFIXES else org
+
+
+def app_domains(app_package: str | None) -> list[str]:
+    """Reverse-DNS package -> the organisation's domain: com.cisco.webex -> cisco.com."""
+    org = organisation_prefix(app_package)
+    if not org:
+        return []
+    tld, name = org.split(".")
+    return [f"{name}.{tld}"]
+
+
+# -- loading ----------------------------------------------------------------------------------------------
+def _as_tuple(value) -> tuple[str, ...]:
+    return tuple(value or ())
+
+
+def parse_sdks(raw, path: Path, source: str = "appaudit") -> list[Sdk]:
+    check = Validator(path)
+    check.mapping(raw)
+    entries = raw.get("sdks")
+    if not isinstance(entries, list):
+        check.fail(raw, "sdks", "expected a list of SDK entries")
+    out, seen = [], set()
+    for entry in entries:
+        check.mapping(entry, raw, "sdks")
+        check.fields(entry, required={"id": str, "name": str, "categories": list},
+                     optional={"organisation": str, "packages": list, "manifest_keys": list, "hosts": list,
+                               "family": str, "website": str, "note": str, "source": str})
+        if entry["id"] in seen:
+            check.fail(entry, "id", f"duplicate SDK id {entry['id']!r}")
+        seen.add(entry["id"])
+        for category in entry["categories"]:
+            if category not in CATEGORIES:
+                check.fail(entry, "categories", f"unknown category {category!r} (known: {', '.join(CATEGORIES)})")
+        for list_field in ("packages", "manifest_keys", "hosts"):
+            for item in entry.get(list_field) or ():
+                if not isinstance(item, str) or not item:
+                    check.fail(entry, list_field, "expected a list of non-empty strings")
+        out.append(Sdk(
+            id=entry["id"], name=entry["name"], organisation=entry.get("organisation", entry["name"]),
+            categories=tuple(entry["categories"]), packages=_as_tuple(entry.get("packages")),
+            manifest_keys=_as_tuple(entry.get("manifest_keys")), hosts=_as_tuple(entry.get("hosts")),
+            family=entry.get("family"), website=entry.get("website"), source=entry.get("source", source)))
+    return out
+
+
+def parse_libraries(raw, path: Path) -> list[Library]:
+    check = Validator(path)
+    check.mapping(raw)
+    out = []
+    for entry in raw.get("libraries") or ():
+        check.mapping(entry, raw, "libraries")
+        check.fields(entry, required={"id": str, "name": str, "packages": list}, optional={"note": str})
+        out.append(Library(entry["id"], entry["name"], _as_tuple(entry["packages"])))
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _load(rules: str, extra: tuple[str, ...]) -> Catalogue:
+    root = Path(rules)
+    sdks = parse_sdks(load_yaml(root / "sdks.yaml", "SDK catalogue"), root / "sdks.yaml")
+    libraries = parse_libraries(load_yaml(root / "libraries.yaml", "library list"), root / "libraries.yaml")
+    for path in extra:
+        sdks.extend(load_extra(Path(path)))
+    return Catalogue(sdks, libraries)
+
+
+def load_catalogue(extra: Iterable[str | Path] = ()) -> Catalogue:
+    """The project's catalogue, plus extra lists (our YAML form or the Exodus JSON format)."""
+    return _load(str(rules_dir()), tuple(str(p) for p in extra))
+
+
+def load_extra(path: Path) -> list[Sdk]:
+    raw = load_data(path, "tracker list")
+    if isinstance(raw, dict) and "trackers" in raw:
+        from .exodus import sdks_from_exodus
+        return sdks_from_exodus(raw, path)
+    if isinstance(raw, dict) and "sdks" in raw:
+        return parse_sdks(raw, path, source=str(path))
+    raise InputError(f"{path}: neither an appaudit SDK list (sdks:) nor an Exodus tracker list (trackers:)")

@@ -1,0 +1,145 @@
+"""The `appaudit` command: argument parsing only; each subcommand lives in its stage's `command` module.
+
+Exit codes: 0 success (or nothing at/above --fail-on), 1 findings at/above --fail-on, 2 usage or input error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .errors import InputError
+
+FORMATS = ("json", "md")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for any other bad input
+        raise InputError(f"{self.prog}: {message}")
+
+
+def _output_options(parser: argparse.ArgumentParser, formats=FORMATS) -> None:
+    parser.add_argument("--format", choices=formats, default="json", help="report format (default json)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument("--reveal", action="store_true",
+                        help="show captured identifier values in the report (redacted by default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="appaudit", description="Audit what a mobile app collects and sends, "
+                     "against what its vendor declares.")
+    parser.add_argument("--version", action="version", version=f"appaudit {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    scan = sub.add_parser("scan", help="static analysis of an APK, split set, .apks, .xapk or .apkm")
+    scan.add_argument("apps", nargs="+", metavar="APP", help="APK files of one app, or one bundle")
+    _output_options(scan)
+    scan.set_defaults(handler="audit.static.command:run")
+
+    traffic = sub.add_parser("traffic", help="find known identifiers in captured traffic")
+    traffic.add_argument("captures", nargs="+", metavar="CAPTURE",
+                         help="HAR, mitmproxy flows, pcap/pcapng (+ sslkeylog), or a run folder")
+    traffic.add_argument("--identifiers", metavar="FILE", help="JSON/YAML: data type -> known value(s)")
+    traffic.add_argument("--app", metavar="PACKAGE", help="the app's package (its hosts are first party)")
+    traffic.add_argument("--trackers", metavar="FILE", action="append", default=[],
+                         help="extra host signatures in the Exodus tracker list format")
+    _output_options(traffic)
+    traffic.set_defaults(handler="audit.traffic.command:run")
+
+    audit = sub.add_parser("audit", help="compare observations with the vendor's declarations")
+    audit.add_argument("app", metavar="APP", nargs="+", help="APK files of one app, or one bundle")
+    audit.add_argument("--capture", metavar="RUN|HAR", action="append", default=[],
+                       help="run folder or capture file (repeatable)")
+    audit.add_argument("--identifiers", metavar="FILE")
+    audit.add_argument("--datasheet", metavar="FILE", required=True,
+                       help="declarations: appaudit YAML, Play Data-safety CSV or PrivacyInfo.xcprivacy")
+    audit.add_argument("--inquiry", metavar="FILE", help="claims YAML to answer claim by claim")
+    audit.add_argument("--fail-on", choices=("low", "medium", "high"), help="exit 1 on findings at or above")
+    audit.add_argument("--baseline", metavar="FILE", help="previous JSON report: its findings are accepted")
+    _output_options(audit, ("json", "md", "html", "sarif"))
+    audit.set_defaults(handler="audit.rules.command:run")
+
+    capture = sub.add_parser("capture", help="run the app under Frida and mitmproxy into a run folder")
+    capture.add_argument("app", metavar="APP", nargs="?", help="APK (or bundle) to install and run")
+    capture.add_argument("--device", required=True, metavar="SERIAL|local")
+    capture.add_argument("--duration", type=float, default=60.0, metavar="S")
+    capture.add_argument("--exercise", choices=("monkey", "none"), default="none")
+    capture.add_argument("--seed", type=int, default=1, help="monkey seed")
+    capture.add_argument("-o", "--output", metavar="RUN_DIR")
+    capture.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...",
+                         help="with --device local: the host program to run as the app")
+    capture.set_defaults(handler="audit.runtime.command:capture")
+
+    device = sub.add_parser("device", help="device checks")
+    device_sub = device.add_subparsers(dest="device_command", metavar="ACTION", parser_class=_Parser)
+    device_sub.required = True
+    doctor = device_sub.add_parser("doctor", help="check a device is ready for capture; print fixes")
+    doctor.add_argument("serial", nargs="?")
+    doctor.set_defaults(handler="audit.runtime.command:doctor")
+
+    corpus = sub.add_parser("corpus", help="scan many apps into DuckDB")
+    corpus_sub = corpus.add_subparsers(dest="corpus_command", metavar="ACTION", parser_class=_Parser)
+    corpus_sub.required = True
+    cscan = corpus_sub.add_parser("scan", help="scan folders or list files of APKs")
+    cscan.add_argument("sources", nargs="+", metavar="DIR|LIST")
+    cscan.add_argument("--db", required=True, metavar="FILE.duckdb")
+    cscan.add_argument("--jobs", type=int, default=1, metavar="N")
+    cscan.add_argument("--scheduler", metavar="tcp://HOST:PORT")
+    cscan.add_argument("--resume", action="store_true", help="skip apps already done (by sha256)")
+    cscan.add_argument("--parquet", metavar="DIR", help="also export the tables as Parquet")
+    cscan.set_defaults(handler="audit.corpus.command:scan")
+    creport = corpus_sub.add_parser("report", help="prevalence report from a corpus database")
+    creport.add_argument("--db", required=True, metavar="FILE.duckdb")
+    creport.add_argument("--format", choices=("md", "html"), default="md")
+    creport.add_argument("-o", "--output", metavar="FILE")
+    creport.set_defaults(handler="audit.corpus.command:report")
+
+    sdks = sub.add_parser("sdks", help="the SDK catalogue")
+    sdks_sub = sdks.add_subparsers(dest="sdks_command", metavar="ACTION", parser_class=_Parser)
+    sdks_sub.required = True
+    imp = sdks_sub.add_parser("import-exodus", help="convert an Exodus tracker list to catalogue YAML")
+    imp.add_argument("source", metavar="FILE")
+    imp.add_argument("-o", "--output", metavar="FILE")
+    imp.set_defaults(handler="audit.exodus:import_command")
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("appaudit")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _handler(spec: str):
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+        code = _handler(args.handler)(args)
+        return 0 if code is None else int(code)
+    except InputError as exc:
+        print(f"appaudit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("appaudit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug must not print a traceback into a CI log full of personal data
+        if os.environ.get("APPAUDIT_DEBUG"):
+            raise
+        print(f"appaudit: error: unexpected {type(exc).__name__}: {exc} "
+              "(set APPAUDIT_DEBUG=1 for details)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Report writers. Every format takes the same report object (a JSON-ready dict with a `schema` key)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import InputError
+
+
+def dumps_json(report: dict[str, Any]) -> str:
+    """Deterministic JSON: sorted keys, fixed separators, trailing newline."""
+    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_output(content: str | bytes, out: str | Path | None, inputs: Iterable[str | Path] = ()) -> None:
+    """Write to stdout or atomically to a file that is not one of the user's inputs."""
+    if out is None or str(out) == "-":
+        if isinstance(content, bytes):
+            sys.stdout.buffer.write(content)
+        else:
+            sys.stdout.write(content)
+        sys.stdout.flush()
+        return
+    target = Path(out)
+    for item in inputs:
+        try:
+            if Path(item).exists() and target.exists() and os.path.samefile(item, target):
+                raise InputError(f"refusing to overwrite input {item} with the report")
+        except OSError:
+            continue
+    if target.is_dir():
+        raise InputError(f"output {target} is a directory")
+    if not target.parent.exists():
+        raise InputError(f"output folder {target.parent} does not exist")
+    data = content if isinstance(content, bytes) else content.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
