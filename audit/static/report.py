@@ -1,0 +1,123 @@
+"""The static scan's result and its JSON contract (`appaudit.scan/1`), relied on by the rules, the corpus
+store and CI. Order is deterministic: identical input gives byte-identical JSON."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Actor, Evidence, Observation, sorted_observations
+
+SCHEMA = "appaudit.scan/1"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str          # as given by the user (or member name inside a bundle: bundle.xapk!base.apk)
+    sha256: str
+    size: int
+    role: str          # apk | split | bundle | member
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size, "role": self.role}
+
+
+@dataclass(frozen=True)
+class AppInfo:
+    package: str
+    version_code: str | None = None
+    version_name: str | None = None
+    min_sdk: int | None = None
+    target_sdk: int | None = None
+    label: str | None = None
+    splits: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"package": self.package, "version_code": self.version_code, "version_name": self.version_name,
+                "min_sdk": self.min_sdk, "target_sdk": self.target_sdk, "label": self.label,
+                "splits": list(self.splits)}
+
+
+@dataclass(frozen=True)
+class Permission:
+    name: str
+    protection_level: str            # dangerous | normal | signature | signatureOrSystem | unknown
+    data_types: tuple[str, ...] = ()  # what it unlocks, from rules/permissions.yaml
+    max_sdk: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "protection_level": self.protection_level,
+                "data_types": list(self.data_types), "max_sdk": self.max_sdk}
+
+
+@dataclass(frozen=True)
+class Component:
+    kind: str   # activity | service | receiver | provider | application
+    name: str   # fully qualified class name
+    exported: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "exported": self.exported}
+
+
+@dataclass(frozen=True)
+class SdkDetection:
+    id: str
+    name: str
+    organisation: str
+    categories: tuple[str, ...]
+    evidence: tuple[Evidence, ...]   # kinds: sdk-class (prefix + count), manifest-key, host
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "organisation": self.organisation,
+                "categories": list(self.categories), "evidence": [e.to_json() for e in self.evidence]}
+
+
+@dataclass(frozen=True, order=True)
+class CallSite:
+    data_type: str
+    api: str                 # callee in Dalvik form: Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;
+    caller: str              # calling method in Dalvik form: Lcom/example/Foo;->bar(I)V
+    actor: Actor
+    api_id: str              # the rules/apis.yaml entry id
+    reachable: bool          # the calling method is itself referenced (or an entry point)
+    via: str | None = None   # library method the call was made in, when attributed to its caller
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"data_type": self.data_type, "api": self.api, "api_id": self.api_id, "caller": self.caller,
+               "actor": self.actor.to_json(), "reachable": self.reachable}
+        if self.via:
+            out["via"] = self.via
+        return out
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    app: AppInfo
+    inputs: tuple[InputFile, ...]
+    permissions: tuple[Permission, ...]
+    components: tuple[Component, ...]
+    meta_data: tuple[str, ...]                 # <meta-data> keys (values may be API keys: not reported)
+    sdks: tuple[SdkDetection, ...]
+    api_calls: tuple[CallSite, ...]
+    observations: tuple[Observation, ...]
+    warnings: tuple[str, ...] = ()             # partial results: what could not be read, and why
+    stats: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.warnings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "app": self.app.to_json(),
+            "inputs": [i.to_json() for i in self.inputs],
+            "permissions": [p.to_json() for p in sorted(self.permissions, key=lambda p: p.name)],
+            "components": [c.to_json() for c in sorted(self.components, key=lambda c: (c.kind, c.name))],
+            "meta_data": sorted(self.meta_data),
+            "sdks": [s.to_json() for s in sorted(self.sdks, key=lambda s: s.id)],
+            "api_calls": [c.to_json() for c in sorted(self.api_calls)],
+            "observations": [o.to_json() for o in sorted_observations(self.observations)],
+            "partial": self.partial,
+            "warnings": list(self.warnings),
+        }
