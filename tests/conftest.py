@@ -80,3 +80,18 @@ def corpus_dir() -> Path:
     if not corpus.is_dir():
         pytest.skip(f"shared corpus not present at {corpus}")
     return corpus
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_state_dir(tmp_path_factory):
+    """Keep the redaction key and other per-user state of test runs out of the real home directory."""
+    import os
+
+    path = tmp_path_factory.mktemp("appaudit-home")
+    previous = os.environ.get("APPAUDIT_HOME")
+    os.environ["APPAUDIT_HOME"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("APPAUDIT_HOME", None)
+    else:
+        os.environ["APPAUDIT_HOME"] = previous
