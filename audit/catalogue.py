@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -110,8 +110,14 @@ class Catalogue:
         return self._by_key.get(key)
 
     def match_prefix(self, class_name: str) -> tuple[str, Actor] | None:
-        """The longest catalogue prefix owning a class, on package boundaries."""
+        """The longest catalogue prefix owning a class, on package boundaries.
+
+        An entry may also name a class (imported Exodus signatures do, e.g. `io.radar.sdk.Radar`): it owns that
+        class and its inner classes."""
         parts = dotted(class_name).split(".")
+        outer = ".".join(parts[:-1] + [parts[-1].split("$", 1)[0]])
+        if len(parts) > 1 and outer in self._by_prefix:
+            return outer, self._by_prefix[outer]
         for end in range(len(parts) - 1, 0, -1):
             prefix = ".".join(parts[:end])
             actor = self._by_prefix.get(prefix)
@@ -221,8 +227,27 @@ def _load(rules: str, extra: tuple[str, ...]) -> Catalogue:
     sdks = parse_sdks(load_yaml(root / "sdks.yaml", "SDK catalogue"), root / "sdks.yaml")
     libraries = parse_libraries(load_yaml(root / "libraries.yaml", "library list"), root / "libraries.yaml")
     for path in extra:
-        sdks.extend(load_extra(Path(path)))
+        sdks = merge_extra(sdks, load_extra(Path(path)))
     return Catalogue(sdks, libraries)
+
+
+def merge_extra(sdks: list[Sdk], extra: Iterable[Sdk]) -> list[Sdk]:
+    """Add an extra list to a catalogue: an entry with a known id (an Exodus tracker that is one of ours)
+    extends that SDK's packages, manifest keys and hosts, keeping its name and categories; others are appended."""
+    out = list(sdks)
+    index = {sdk.id: position for position, sdk in enumerate(out)}
+    for sdk in extra:
+        position = index.get(sdk.id)
+        if position is None:
+            index[sdk.id] = len(out)
+            out.append(sdk)
+            continue
+        known = out[position]
+        out[position] = replace(
+            known, packages=tuple(dict.fromkeys(known.packages + sdk.packages)),
+            manifest_keys=tuple(dict.fromkeys(known.manifest_keys + sdk.manifest_keys)),
+            hosts=tuple(dict.fromkeys(known.hosts + sdk.hosts)))
+    return out
 
 
 def load_catalogue(extra: Iterable[str | Path] = ()) -> Catalogue:
