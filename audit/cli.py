@@ -19,6 +19,21 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message}")
 
 
+class _CaptureParser(_Parser):
+    """`capture APP --device local -- CMD...`: everything after the first `--` is the program, taken before
+    argparse sees it (a REMAINDER positional after an optional APP swallows the options that follow APP)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        cmd: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, cmd = args[:cut], args[cut + 1:]
+        namespace, extras = super().parse_known_args(args, namespace)
+        namespace.cmd = cmd
+        return namespace, extras
+
+
 def _output_options(parser: argparse.ArgumentParser, formats=FORMATS) -> None:
     parser.add_argument("--format", choices=formats, default="json", help="report format (default json)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
@@ -61,15 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(audit, ("json", "md", "html", "sarif"))
     audit.set_defaults(handler="audit.rules.command:run")
 
-    capture = sub.add_parser("capture", help="run the app under Frida and mitmproxy into a run folder")
-    capture.add_argument("app", metavar="APP", nargs="?", help="APK (or bundle) to install and run")
+    sub._parser_class = _CaptureParser  # argparse offers no per-subcommand parser class otherwise
+    capture = sub.add_parser("capture", help="run the app under Frida and mitmproxy into a run folder",
+                             usage="%(prog)s [APP] --device SERIAL|local [options] [-- CMD...]")
+    sub._parser_class = _Parser
+    capture.add_argument("app", metavar="APP", nargs="?",
+                         help="APK (or bundle) to install and run; with --device local, optionally the "
+                              "package name the program stands for")
     capture.add_argument("--device", required=True, metavar="SERIAL|local")
     capture.add_argument("--duration", type=float, default=60.0, metavar="S")
     capture.add_argument("--exercise", choices=("monkey", "none"), default="none")
     capture.add_argument("--seed", type=int, default=1, help="monkey seed")
     capture.add_argument("-o", "--output", metavar="RUN_DIR")
-    capture.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...",
-                         help="with --device local: the host program to run as the app")
+    capture.set_defaults(cmd=[])  # filled by _CaptureParser from what follows `--`
     capture.set_defaults(handler="audit.runtime.command:capture")
 
     device = sub.add_parser("device", help="device checks")
@@ -89,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     cscan.add_argument("--scheduler", metavar="tcp://HOST:PORT")
     cscan.add_argument("--resume", action="store_true", help="skip apps already done (by sha256)")
     cscan.add_argument("--parquet", metavar="DIR", help="also export the tables as Parquet")
+    cscan.add_argument("--timeout", type=float, metavar="S",
+                       help="seconds per app before its worker is killed and the app marked failed (default 300)")
     cscan.set_defaults(handler="audit.corpus.command:scan")
     creport = corpus_sub.add_parser("report", help="prevalence report from a corpus database")
     creport.add_argument("--db", required=True, metavar="FILE.duckdb")
@@ -119,6 +140,11 @@ def _handler(spec: str):
     return getattr(importlib.import_module(module), name)
 
 
+def _one_line(exc: BaseException) -> str:
+    """Messages may quote input (a YAML line, a header): one line on stderr, whatever they contain."""
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -126,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         code = _handler(args.handler)(args)
         return 0 if code is None else int(code)
     except InputError as exc:
-        print(f"appaudit: error: {exc}", file=sys.stderr)
+        print(f"appaudit: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("appaudit: interrupted", file=sys.stderr)
@@ -136,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug must not print a traceback into a CI log full of personal data
         if os.environ.get("APPAUDIT_DEBUG"):
             raise
-        print(f"appaudit: error: unexpected {type(exc).__name__}: {exc} "
+        print(f"appaudit: error: unexpected {type(exc).__name__}: {_one_line(exc)} "
               "(set APPAUDIT_DEBUG=1 for details)", file=sys.stderr)
         return 2
 

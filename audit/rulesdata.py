@@ -108,7 +108,7 @@ def load_yaml(path: str | Path, what: str = "file") -> Any:
         problem = exc.problem or exc.context or "invalid YAML"
         raise InputError(f"{path}{line}: {problem}") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise InputError(f"{path}: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise InputError(f"{path}: nesting too deep") from None
 
