@@ -41,7 +41,14 @@ def write_output(content: str | bytes, out: str | Path | None, inputs: Iterable[
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp's 0600 would make reports unreadable to the team
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -1,0 +1,349 @@
+"""What the vendor declares: our data-sheet YAML, a Google Play Data-safety CSV export, or an Apple
+PrivacyInfo.xcprivacy manifest, all read into one `Declarations` model.
+
+Declarations are data, never code: YAML goes through the safe loader, plists through plistlib (no entities
+beyond XML's own), the CSV through the csv module. Every problem is an InputError naming file:line:field.
+Store vocabularies map onto our data types through rules/declaration-formats.yaml, not through branches here.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import plistlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+from xml.parsers.expat import ExpatError
+
+from ..errors import InputError
+from ..rulesdata import LineDict, Validator, _read_text, covers, datatypes, rules_dir
+from ..rulesdata import load_yaml as _load_yaml
+
+COLLECTED = "collected"
+SHARED = "shared"
+NOT_COLLECTED = "not_collected"
+NOT_SHARED = "not_shared"
+POSITIVE = (COLLECTED, SHARED)
+NEGATIVE = (NOT_COLLECTED, NOT_SHARED)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One sentence of a declaration: `kind` is collected, shared, not_collected or not_shared."""
+
+    kind: str
+    type: str
+    purposes: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()   # for shared: SDK ids/families/names; empty = "third parties" unnamed
+    optional: bool | None = None
+    condition: str | None = None
+    where: str | None = None           # file:line of the statement, so a report can point back at it
+
+    @property
+    def positive(self) -> bool:
+        return self.kind in POSITIVE
+
+    def covers(self, data_type: str) -> bool:
+        return covers(self.type, data_type)
+
+    def text(self) -> str:
+        # Worded as the vendor's statement ("collected: X"), never as our finding ("collects X").
+        out = f"{self.kind.replace('_', ' ')}: {self.type}"
+        if self.recipients:
+            out += " with " + ", ".join(self.recipients)
+        extras = []
+        if self.purposes:
+            extras.append("for " + ", ".join(self.purposes))
+        if self.optional:
+            extras.append("optional")
+        if self.condition:
+            extras.append(self.condition)
+        if extras:
+            out += " (" + "; ".join(extras) + ")"
+        if self.where:
+            out += f" [{self.where}]"
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "type": self.type, "text": self.text()}
+        for name in ("purposes", "recipients"):
+            if getattr(self, name):
+                out[name] = list(getattr(self, name))
+        if self.optional is not None:
+            out["optional"] = self.optional
+        if self.condition:
+            out["condition"] = self.condition
+        if self.where:
+            out["where"] = self.where
+        return out
+
+
+@dataclass(frozen=True)
+class Declarations:
+    app: str | None
+    source: str
+    path: str
+    format: str                                  # appaudit-yaml | play-csv | apple-xcprivacy
+    statements: tuple[Statement, ...] = ()
+    sdks: tuple[str, ...] | None = None          # None: the vendor said nothing about SDKs
+    unmapped: tuple[str, ...] = ()               # store types we have no data type for (reported, not guessed)
+
+    def of_kind(self, *kinds: str) -> list[Statement]:
+        return [s for s in self.statements if s.kind in kinds]
+
+    def about(self, data_type: str) -> list[Statement]:
+        """Every statement that says something about a data type (broader, equal or narrower)."""
+        return [s for s in self.statements if covers(s.type, data_type) or covers(data_type, s.type)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"app": self.app, "source": self.source, "path": self.path, "format": self.format,
+                "statements": [s.to_json() for s in self.statements],
+                "sdks": list(self.sdks) if self.sdks is not None else None,
+                "unmapped": list(self.unmapped)}
+
+
+# -- entry point -------------------------------------------------------------------------------------------
+def load_declarations(path: str | Path) -> Declarations:
+    """Read a data sheet in any supported format, chosen by suffix and, failing that, by content."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return load_play_csv(path)
+    if suffix in (".xcprivacy", ".plist"):
+        return load_xcprivacy(path)
+    if suffix not in (".yaml", ".yml", ".json"):
+        head = _read_text(path, "data sheet")[:200].lstrip()
+        if head.startswith("<?xml") or head.startswith("<plist"):
+            return load_xcprivacy(path)
+        if head.startswith("Question ID"):
+            return load_play_csv(path)
+    return load_yaml_datasheet(path)
+
+
+def load_yaml(path: Path, what: str):
+    """The safe loader, with its message kept to one line (PyYAML reader errors span two)."""
+    try:
+        return _load_yaml(path, what)
+    except InputError as exc:
+        raise InputError(" ".join(str(exc).split())) from None
+
+
+# -- appaudit YAML -----------------------------------------------------------------------------------------
+def _check_type(check: Validator, container: Any, key: Any, value: Any) -> str:
+    if not isinstance(value, str):
+        check.fail(container, key, f"expected a data type id, found {type(value).__name__}")
+    if value not in datatypes():
+        close = sorted(t for t in datatypes() if t.split(".")[-1] == value.split(".")[-1])
+        hint = f" (did you mean {close[0]}?)" if close else " (see rules/datatypes.yaml)"
+        check.fail(container, key, f"unknown data type {value!r}{hint}")
+    return value
+
+
+def _strings(check: Validator, container: Any, key: str) -> tuple[str, ...]:
+    value = container.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        check.fail(container, key, "expected a list of non-empty strings")
+    return tuple(value)
+
+
+def load_yaml_datasheet(path: str | Path) -> Declarations:
+    path = Path(path)
+    raw = load_yaml(path, "data sheet")
+    check = Validator(path)
+    if not isinstance(raw, dict):
+        check.fail(None, None, "a data sheet must be a mapping with app, source, collected, shared, "
+                               "not_collected, sdks")
+    check.fields(raw, required={"source": str},
+                 optional={"app": str, "collected": list, "shared": list, "not_collected": list,
+                           "not_shared": list, "sdks": list, "note": str})
+    statements: list[Statement] = []
+    for kind in POSITIVE:
+        for entry in raw.get(kind) or ():
+            if not isinstance(entry, dict):
+                check.fail(raw, kind, f"each {kind} entry must be a mapping like {{type: contacts}}, "
+                                      f"found {type(entry).__name__}")
+            allowed = {"purposes": list, "optional": bool, "condition": str, "note": str}
+            if kind == SHARED:
+                allowed["recipients"] = list
+            check.fields(entry, required={"type": str}, optional=allowed)
+            data_type = _check_type(check, entry, "type", entry["type"])
+            statements.append(Statement(
+                kind=kind, type=data_type, purposes=_strings(check, entry, "purposes"),
+                recipients=_strings(check, entry, "recipients") if kind == SHARED else (),
+                optional=entry.get("optional"), condition=entry.get("condition"),
+                where=f"{path.name}:{entry.line_of('type') if isinstance(entry, LineDict) else '?'}"))
+    for kind in NEGATIVE:
+        for item in raw.get(kind) or ():
+            _check_type(check, raw, kind, item)
+            statements.append(Statement(kind=kind, type=item, where=f"{path.name}:{_line(raw, kind)}"))
+    _check_no_contradiction(check, raw, statements)
+    sdks = _strings(check, raw, "sdks") if "sdks" in raw else None
+    return Declarations(app=raw.get("app"), source=raw["source"], path=str(path), format="appaudit-yaml",
+                        statements=tuple(statements), sdks=sdks)
+
+
+def _line(container: Any, key: str) -> Any:
+    return container.line_of(key) if isinstance(container, LineDict) else "?"
+
+
+def _check_no_contradiction(check: Validator, raw: dict, statements: list[Statement]) -> None:
+    """A sheet that says both "collects X" and "does not collect X" cannot be judged against."""
+    for negative in (s for s in statements if s.kind == NOT_COLLECTED):
+        for positive in (s for s in statements if s.positive):
+            if covers(negative.type, positive.type):
+                check.fail(raw, NOT_COLLECTED, f"{negative.type} is listed as not collected but "
+                                               f"{positive.kind} at {positive.where}")
+
+
+# -- store formats: mapping data ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _formats(rules: str) -> dict[str, Any]:
+    path = Path(rules) / "declaration-formats.yaml"
+    raw = load_yaml(path, "declaration format mapping")
+    check = Validator(path)
+    for store in ("play", "apple"):
+        section = check.mapping(raw.get(store), raw, store)
+        for store_type, ours in check.mapping(section.get("types"), section, "types").items():
+            for item in ours or ():
+                _check_type(check, section["types"], store_type, item)
+    return raw
+
+
+def formats() -> dict[str, Any]:
+    return _formats(str(rules_dir()))
+
+
+# -- Google Play Data-safety CSV ---------------------------------------------------------------------------
+PLAY_HEADER = ("Question ID (machine readable)", "Response ID (machine readable)", "Response value",
+               "Answer requirement", "Human-friendly question label")
+_TRUE = {"true", "yes", "1"}
+
+
+def load_play_csv(path: str | Path) -> Declarations:
+    """The Play Console export: one row per (question, response); a data type is declared when its row under
+    PSL_DATA_TYPES_* is TRUE, and collected and/or shared per its PSL_DATA_USAGE_RESPONSES rows."""
+    path = Path(path)
+    text = _read_text(path, "Data-safety CSV").lstrip("\ufeff")
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a CSV file: {exc}") from None
+    if not rows:
+        raise InputError(f"{path}:1: empty Data-safety CSV")
+    header = tuple(h.strip() for h in rows[0])
+    short = tuple(h.split(" (")[0] for h in PLAY_HEADER)
+    if tuple(h.split(" (")[0] for h in header[:5]) != short:
+        raise InputError(f"{path}:1: header: expected the Play Console Data-safety columns "
+                         f"{', '.join(PLAY_HEADER)}; found {', '.join(header) or 'nothing'}")
+    mapping = formats()["play"]
+    selected: dict[str, int] = {}                      # response id -> line
+    usage: dict[str, dict[str, set[str]]] = {}         # response id -> question -> true responses
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < 3:
+            raise InputError(f"{path}:{number}: Response value: row has {len(row)} columns, expected 5")
+        question, response, value = (cell.strip() for cell in row[:3])
+        truthy = value.lower() in _TRUE
+        if question.startswith("PSL_DATA_TYPES_") and response and truthy:
+            selected[response] = number
+        elif question.startswith("PSL_DATA_USAGE_RESPONSES:"):
+            parts = question.split(":")
+            if len(parts) != 3:
+                raise InputError(f"{path}:{number}: Question ID: malformed data-usage question {question!r}")
+            _, code, sub = parts
+            if truthy or (sub == "PSL_DATA_USAGE_EPHEMERAL" and value):
+                usage.setdefault(code, {}).setdefault(sub, set()).add(response or value.lower())
+    statements: list[Statement] = []
+    unmapped: list[str] = []
+    for code, line in sorted(selected.items(), key=lambda item: item[1]):
+        ours = mapping["types"].get(code)
+        if not ours:
+            unmapped.append(code)
+            continue
+        answers = usage.get(code, {})
+        how = answers.get("PSL_DATA_USAGE_COLLECTION_AND_SHARING", set())
+        collected = bool(how & {"PSL_DATA_USAGE_ONLY_COLLECTED", "PSL_DATA_USAGE_BOTH_COLLECTED_AND_SHARED"}) \
+            or not how  # an answer without the usage page still declares collection (the form's default)
+        shared = bool(how & {"PSL_DATA_USAGE_ONLY_SHARED", "PSL_DATA_USAGE_BOTH_COLLECTED_AND_SHARED"})
+        control = answers.get("DATA_USAGE_USER_CONTROL", set())
+        optional = True if "PSL_DATA_USAGE_USER_CONTROL_OPTIONAL" in control else (
+            False if "PSL_DATA_USAGE_USER_CONTROL_REQUIRED" in control else None)
+        collect_purposes = _purposes(answers.get("DATA_USAGE_COLLECTION_PURPOSE"), mapping["purposes"])
+        share_purposes = _purposes(answers.get("DATA_USAGE_SHARING_PURPOSE"), mapping["purposes"])
+        where = f"{path.name}:{line}"
+        for data_type in ours:
+            if collected:
+                statements.append(Statement(COLLECTED, data_type, collect_purposes, (), optional,
+                                            f"Play: {code}", where))
+            if shared:
+                statements.append(Statement(SHARED, data_type, share_purposes or collect_purposes, (), optional,
+                                            f"Play: {code}", where))
+    return Declarations(app=None, source=f"Google Play Data safety export {path.name}", path=str(path),
+                        format="play-csv", statements=tuple(statements), sdks=None, unmapped=tuple(unmapped))
+
+
+def _purposes(responses: Iterable[str] | None, mapping: dict[str, str]) -> tuple[str, ...]:
+    return tuple(sorted({mapping.get(r, r.lower()) for r in responses or ()}))
+
+
+# -- Apple PrivacyInfo.xcprivacy ---------------------------------------------------------------------------
+def load_xcprivacy(path: str | Path) -> Declarations:
+    path = Path(path)
+    text = _read_text(path, "privacy manifest")
+    if "<!ENTITY" in text:
+        raise InputError(f"{path}: XML entity declarations are not allowed in a privacy manifest")
+    try:
+        raw = plistlib.loads(text.encode("utf-8"), fmt=plistlib.FMT_XML)
+    except (ExpatError, ValueError, plistlib.InvalidFileException) as exc:
+        line = getattr(exc, "lineno", None)
+        raise InputError(f"{path}{f':{line}' if line else ''}: not a property list: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: the privacy manifest's root must be a <dict>")
+    entries = raw.get("NSPrivacyCollectedDataTypes", [])
+    if not isinstance(entries, list):
+        raise InputError(f"{path}: NSPrivacyCollectedDataTypes: expected an <array>")
+    mapping = formats()["apple"]
+    shared_purposes = set(mapping.get("shared_when_purpose") or ())
+    lines = _plist_lines(text)
+    statements: list[Statement] = []
+    unmapped: list[str] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("NSPrivacyCollectedDataType"), str):
+            raise InputError(f"{path}: NSPrivacyCollectedDataTypes[{index}]: NSPrivacyCollectedDataType: "
+                             "expected a <dict> with a <string> data type")
+        key = entry["NSPrivacyCollectedDataType"]
+        purposes_raw = entry.get("NSPrivacyCollectedDataTypePurposes", [])
+        if not isinstance(purposes_raw, list) or not all(isinstance(p, str) for p in purposes_raw):
+            raise InputError(f"{path}: {key}: NSPrivacyCollectedDataTypePurposes: expected an <array> of strings")
+        purposes = _purposes(purposes_raw, mapping["purposes"])
+        tracking = entry.get("NSPrivacyCollectedDataTypeTracking") is True
+        linked = entry.get("NSPrivacyCollectedDataTypeLinked")
+        ours = mapping["types"].get(key)
+        if not ours:
+            unmapped.append(key)
+            continue
+        where = f"{path.name}:{lines.get(key, '?')}"
+        condition = "Apple: " + ", ".join(
+            x for x in ("linked to the user" if linked else "not linked", "tracking" if tracking else "") if x)
+        for data_type in ours:
+            statements.append(Statement(COLLECTED, data_type, purposes, (), None, condition, where))
+            if tracking or shared_purposes & set(purposes_raw):
+                statements.append(Statement(SHARED, data_type, purposes, (), None, condition, where))
+    return Declarations(app=None, source=f"Apple privacy manifest {path.name}", path=str(path),
+                        format="apple-xcprivacy", statements=tuple(statements), sdks=None,
+                        unmapped=tuple(unmapped))
+
+
+def _plist_lines(text: str) -> dict[str, int]:
+    """First line each NSPrivacyCollectedDataType* string appears on, to point errors and reports at it."""
+    out: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        start = line.find("<string>NSPrivacyCollectedDataType")
+        if start >= 0:
+            value = line[start + 8:line.find("</string>", start)]
+            out.setdefault(value, number)
+    return out

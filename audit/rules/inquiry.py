@@ -1,0 +1,325 @@
+"""Reproducing an inquiry: answer a list of claims about an app, one by one, from the evidence.
+
+Verdicts, and what they require (the asymmetry is deliberate; a wrong "contradicted" is worse than none):
+
+- collects TYPE   supported    the type was *transmitted* (found in captured traffic). Collection, for Google
+                               Play, Apple and the GDPR alike, is data leaving the device.
+                  inconclusive the app can access it (code path, runtime read) but no capture showed it
+                               leaving: a capability, not collection. Also when a capture ran without it:
+                               a run cannot prove the feature that would send it was exercised.
+                  contradicted a complete static scan found no code path to the type, the app requests no
+                               permission unlocking it, and no capture or hook saw it.
+- accesses TYPE   supported    reachable code reads it, or a hook saw it read at runtime.
+                  inconclusive only unreachable (present) code or only a permission.
+                  contradicted as for collects.
+- shares {type, recipient}  supported when the type was transmitted to that third party (or, with no
+                  recipient named, to any third party); inconclusive when only the recipient's SDK code can
+                  access it; contradicted as for collects (no code path to the type at all).
+- bridges [A, B]  supported when one request, or one recipient, received both; inconclusive when both are
+                  only accessible; contradicted when either one has no code path at all.
+- embeds SDK      supported when the scan found the SDK's classes or manifest keys (or traffic to its hosts);
+                  contradicted when a complete scan found none of them (obfuscation can hide package names:
+                  the note says so); inconclusive when the scan was partial.
+- sdk_count N     supported when at least N distinct SDKs were found; inconclusive when fewer (the catalogue
+                  may not know them all). Never contradicted from static evidence.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..catalogue import Catalogue, load_catalogue
+from ..model import Evidence, Level, Observation
+from ..rulesdata import LineDict, Validator, covers, datatypes, load_yaml as _raw_load_yaml, rules_dir
+from .declarations import NEGATIVE, SHARED, NOT_SHARED, Declarations, load_yaml
+from .engine import AuditInput, flow_of, recipient_matches, requests, _evidence_key, _sdk_declared
+
+VERDICTS = ("supported", "contradicted", "inconclusive")
+CLAIM_KINDS = ("collects", "shares", "bridges", "embeds", "sdk_count", "accesses")
+MAX_CLAIM_EVIDENCE = 20
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    text: str
+    kind: str
+    subject: Any            # a type, {type, recipient}, [A, B], an SDK name, or a number
+    where: str = ""
+
+    def subject_text(self) -> str:
+        if self.kind == "shares":
+            return f"{self.subject['type']} -> {self.subject.get('recipient') or 'any third party'}"
+        if self.kind == "bridges":
+            return " + ".join(self.subject)
+        return str(self.subject)
+
+
+@dataclass(frozen=True)
+class Inquiry:
+    title: str
+    source: str | None
+    claims: tuple[Claim, ...]
+    path: str
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claim: Claim
+    verdict: str
+    level: Level | None
+    evidence: tuple[Evidence, ...]
+    declaration: tuple[str, ...]
+    note: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.claim.id, "text": self.claim.text, "kind": self.claim.kind,
+                "subject": self.claim.subject, "verdict": self.verdict,
+                "level": self.level.label if self.level is not None else None,
+                "evidence": [e.to_json() for e in self.evidence], "declaration": list(self.declaration),
+                "note": self.note}
+
+
+# -- loading -----------------------------------------------------------------------------------------------
+def load_inquiry(path: str | Path) -> Inquiry:
+    path = Path(path)
+    raw = load_yaml(path, "inquiry")
+    check = Validator(path)
+    if not isinstance(raw, dict):
+        check.fail(None, None, "an inquiry must be a mapping with title and claims")
+    check.fields(raw, required={"title": str, "claims": list}, optional={"source": str, "note": str})
+    taxonomy = datatypes()
+    claims, seen = [], set()
+
+    def known(container, key, value):
+        if not isinstance(value, str) or value not in taxonomy:
+            check.fail(container, key, f"unknown data type {value!r} (see rules/datatypes.yaml)")
+
+    for entry in raw["claims"]:
+        if not isinstance(entry, dict):
+            check.fail(raw, "claims", "each claim must be a mapping with id, text and one of "
+                                      + ", ".join(CLAIM_KINDS))
+        check.fields(entry, required={"id": str, "text": str},
+                     optional={"collects": str, "shares": dict, "bridges": list, "embeds": str,
+                               "sdk_count": int, "accesses": str, "note": str})
+        kinds = [k for k in CLAIM_KINDS if k in entry]
+        if len(kinds) != 1:
+            check.fail(entry, "id", f"claim {entry['id']!r} needs exactly one of {', '.join(CLAIM_KINDS)}"
+                                    f" (found {', '.join(kinds) or 'none'})")
+        if entry["id"] in seen:
+            check.fail(entry, "id", f"duplicate claim id {entry['id']!r}")
+        seen.add(entry["id"])
+        kind = kinds[0]
+        subject = entry[kind]
+        if kind in ("collects", "accesses"):
+            known(entry, kind, subject)
+        elif kind == "shares":
+            check.fields(subject, required={"type": str}, optional={"recipient": str})
+            known(subject, "type", subject["type"])
+            subject = {"type": subject["type"], "recipient": subject.get("recipient")}
+        elif kind == "bridges":
+            if len(subject) != 2:
+                check.fail(entry, kind, "expected a list of two data types")
+            for item in subject:
+                known(entry, kind, item)
+            subject = list(subject)
+        elif kind == "sdk_count" and subject < 0:
+            check.fail(entry, kind, "expected a count of zero or more")
+        line = entry.line_of("id") if isinstance(entry, LineDict) else "?"
+        claims.append(Claim(entry["id"], " ".join(entry["text"].split()), kind, subject, f"{path.name}:{line}"))
+    return Inquiry(raw["title"], raw.get("source"), tuple(claims), str(path))
+
+
+# -- answering ---------------------------------------------------------------------------------------------
+def answer(inquiry: Inquiry, audit: AuditInput, declarations: Declarations,
+           catalogue: Catalogue | None = None) -> list[ClaimResult]:
+    catalogue = catalogue or load_catalogue()
+    return [_answer(claim, audit, declarations, catalogue) for claim in inquiry.claims]
+
+
+def _of_type(audit: AuditInput, data_type: str) -> list[Observation]:
+    return [o for o in audit.observations if covers(data_type, o.data_type)]
+
+
+def _evidence(observations: list[Observation], minimum: Level = Level.DECLARED_PERMISSION) -> tuple[Evidence, ...]:
+    items = {e for o in observations if o.level >= minimum for e in o.evidence}
+    return tuple(sorted(items, key=_evidence_key)[:MAX_CLAIM_EVIDENCE])
+
+
+def _strongest(observations: list[Observation]) -> Level | None:
+    return max((o.level for o in observations), default=None)
+
+
+def _absence(audit: AuditInput, data_type: str) -> str | None:
+    """Why we may say the app does not handle `data_type` at all; None when we may not."""
+    if not audit.static_scanned:
+        return None
+    if not audit.static_complete:
+        return None
+    if _of_type(audit, data_type):
+        return None
+    if any(covers(data_type, t) for p in audit.permissions for t in p.data_types):
+        return None
+    if not _detectable(data_type):
+        return None   # no API rule could have found it: silence is not evidence
+    if not _gated(data_type):
+        return None   # readable without any permission (the clock, the build): no code found is weak evidence
+    where = "; no capture or hook saw it" if audit.captured else ""
+    return (f"a complete static scan found no code path to {data_type} and the app requests no permission "
+            f"unlocking it{where} (reflection, native code or downloaded code are outside static reach)")
+
+
+def _detectable(data_type: str) -> bool:
+    """Whether rules/apis.yaml has any API for the type (or a narrower one): only then is a scan that found no
+    code path evidence of absence."""
+    from ..static.apis import load_apis
+    return any(covers(data_type, rule.data_type) or covers(rule.data_type, data_type) for rule in load_apis())
+
+
+@functools.lru_cache(maxsize=4)
+def _gated_types(rules: str) -> frozenset[str]:
+    raw = _raw_load_yaml(Path(rules) / "permissions.yaml", "permission list") or {}
+    return frozenset(t for spec in (raw.get("permissions") or {}).values() if isinstance(spec, dict)
+                     for t in spec.get("data_types") or ())
+
+
+def _gated(data_type: str) -> bool:
+    """Whether Android guards the type (or a narrower one) with a permission: only then does "the app requests
+    no such permission" make a missing code path strong evidence."""
+    return any(covers(data_type, t) for t in _gated_types(str(rules_dir())))
+
+
+def _declared(declarations: Declarations, data_type: str, kinds=None) -> tuple[str, ...]:
+    return tuple(s.text() for s in declarations.about(data_type) if kinds is None or s.kind in kinds) or (
+        f"no statement about {data_type}",)
+
+
+def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalogue: Catalogue) -> ClaimResult:
+    kind = claim.kind
+    if kind in ("collects", "accesses"):
+        data_type = claim.subject
+        observed = _of_type(audit, data_type)
+        level = _strongest(observed)
+        declared = _declared(declarations, data_type)
+        threshold = Level.TRANSMITTED if kind == "collects" else Level.REACHABLE
+        if level is not None and level >= threshold:
+            verb = "transmitted" if level is Level.TRANSMITTED else f"{level.label} (accessed)"
+            return ClaimResult(claim, "supported", level, _evidence(observed, threshold), declared,
+                               f"{data_type} {verb}: {_who(observed, level)}")
+        absent = _absence(audit, data_type)
+        if absent:
+            return ClaimResult(claim, "contradicted", None, (), declared, absent)
+        if level is None:
+            note = "no evidence either way" + ("" if audit.static_complete else " (static scan incomplete or absent)")
+        elif kind == "collects":
+            note = (f"capability only: strongest evidence for {data_type} is {level.label} "
+                    f"({_who(observed, level)}), but "
+                    + ("no analysed capture carried it; a run cannot prove the sending feature was exercised"
+                       if audit.captured else "no capture was analysed, so collection cannot be shown"))
+        else:
+            note = f"only {level.label} evidence ({_who(observed, level)}): no reachable code path or runtime read"
+        if absent is None and level is None and audit.static_complete and not _gated(data_type):
+            note += f"; {data_type} needs no permission, so finding no known API is not proof of absence"
+        return ClaimResult(claim, "inconclusive", level, _evidence(observed), declared, note)
+
+    if kind == "shares":
+        data_type, recipient = claim.subject["type"], claim.subject.get("recipient")
+        observed = [o for o in _of_type(audit, data_type) if flow_of(o)[0] == "third"
+                    and recipient_matches([recipient] if recipient else [], flow_of(o)[1], catalogue)]
+        level = _strongest(observed)
+        declared = _declared(declarations, data_type, (SHARED, NOT_SHARED, *NEGATIVE))
+        to_whom = recipient or "a third party"
+        if level is Level.TRANSMITTED:
+            return ClaimResult(claim, "supported", level, _evidence(observed, Level.TRANSMITTED), declared,
+                               f"{data_type} sent to {to_whom}")
+        absent = _absence(audit, data_type)
+        if absent:
+            return ClaimResult(claim, "contradicted", None, (), declared, absent)
+        embedded = recipient is None or any(_sdk_declared(s, [recipient], catalogue) for s in audit.sdks)
+        note = (f"capability only: {to_whom} code reaches {data_type} at level {level.label}; "
+                f"no capture showed it sent"
+                if level is not None else
+                f"no evidence that {to_whom} receives {data_type}"
+                + ("" if embedded else f"; {recipient} was not found embedded"))
+        return ClaimResult(claim, "inconclusive", level, _evidence(observed), declared, note)
+
+    if kind == "bridges":
+        first, second = claim.subject
+        declared = _declared(declarations, first) + _declared(declarations, second)
+        for request, items in requests(audit).items():
+            types = {s.data_type for s in items}
+            if any(covers(first, t) for t in types) and any(covers(second, t) for t in types):
+                evidence = tuple(s.evidence() for s in items
+                                 if covers(first, s.data_type) or covers(second, s.data_type))
+                return ClaimResult(claim, "supported", Level.TRANSMITTED, evidence, declared,
+                                   f"request {request} to {items[0].host or '?'} carries both")
+        sent = [o for o in audit.observations if o.level is Level.TRANSMITTED]
+        by_recipient: dict[str, set] = {}
+        for o in sent:
+            by_recipient.setdefault(o.recipient or "?", set()).add(o.data_type)
+        for recipient, types in sorted(by_recipient.items()):
+            if recipient != "?" and any(covers(first, t) for t in types) and any(covers(second, t) for t in types):
+                evidence = _evidence([o for o in sent if o.recipient == recipient
+                                      and (covers(first, o.data_type) or covers(second, o.data_type))])
+                return ClaimResult(claim, "supported", Level.TRANSMITTED, evidence, declared,
+                                   f"{recipient} received both (in separate requests)")
+        for data_type in (first, second):
+            absent = _absence(audit, data_type)
+            if absent:
+                return ClaimResult(claim, "contradicted", None, (), declared, absent)
+        observed = _of_type(audit, first) + _of_type(audit, second)
+        levels = [_strongest(_of_type(audit, t)) for t in (first, second)]
+        weakest = min((lv for lv in levels if lv is not None), default=None) if all(levels) else None
+        return ClaimResult(claim, "inconclusive", weakest, _evidence(observed), declared,
+                           "both are accessible but no request or recipient was seen receiving both"
+                           if all(levels) else "evidence for only one of the two")
+
+    if kind == "embeds":
+        name = claim.subject
+        listed = declarations.sdks is not None and any(
+            n.lower() == name.lower() or (catalogue.sdk(n) and catalogue.sdk(n).answers_to(name))
+            for n in declarations.sdks)
+        declared = (f"SDK list {'names' if listed else 'does not name'} {name}: "
+                    + (", ".join(declarations.sdks) if declarations.sdks is not None else "no SDK list"),)
+        found = [s for s in audit.sdks if _sdk_declared(s, [name], catalogue)]
+        if found:
+            evidence = tuple(e for s in found for e in s.evidence)[:MAX_CLAIM_EVIDENCE]
+            return ClaimResult(claim, "supported", Level.PRESENT, evidence, declared,
+                               "found: " + ", ".join(f"{s.name} ({s.id})" for s in found))
+        sent = [o for o in audit.observations if o.level is Level.TRANSMITTED and o.recipient
+                and recipient_matches([name], o.recipient, catalogue)]
+        if sent:
+            return ClaimResult(claim, "supported", Level.TRANSMITTED, _evidence(sent), declared,
+                               f"no classes found, but traffic went to {name}'s hosts")
+        known = any(s.answers_to(name) for s in catalogue.sdks)
+        if audit.static_complete and known:
+            return ClaimResult(claim, "contradicted", None, (), declared,
+                               f"a complete scan found no classes, manifest keys or traffic of {name} "
+                               "(obfuscation that renames its packages would hide it)")
+        return ClaimResult(claim, "inconclusive", None, (), declared,
+                           f"{name} is not in the SDK catalogue" if not known else "static scan incomplete")
+
+    if kind == "sdk_count":
+        wanted = int(claim.subject)
+        found = sorted({s.id for s in audit.sdks})
+        declared = (f"SDK list names {len(declarations.sdks)}: {', '.join(declarations.sdks)}"
+                    if declarations.sdks is not None else "no SDK list",)
+        evidence = tuple(Evidence("sdk", s) for s in found)
+        if len(found) >= wanted:
+            return ClaimResult(claim, "supported", Level.PRESENT if found else None, evidence, declared,
+                               f"{len(found)} SDKs found: {', '.join(found) or 'none'}")
+        return ClaimResult(claim, "inconclusive", Level.PRESENT if found else None, evidence, declared,
+                           f"only {len(found)} found ({', '.join(found) or 'none'}); the catalogue may not know "
+                           "every SDK, so a lower count does not contradict the claim")
+    raise AssertionError(kind)
+
+
+def _who(observations: list[Observation], level: Level) -> str:
+    actors = sorted({str(o.actor) for o in observations if o.level == level})
+    recipients = sorted({o.recipient for o in observations if o.level == level and o.recipient})
+    out = "by " + ", ".join(actors)
+    if recipients:
+        out += " to " + ", ".join(recipients)
+    return out
