@@ -1,0 +1,11 @@
+"""Traffic analysis: find every known identifier that left the device, in any encoding, and who received it.
+
+    from audit.traffic import analyse, load_identifiers
+    report = analyse([Path("run/")], load_identifiers("ids.yaml"), "com.example.app")
+    report.transmissions, report.observations, report.bridging, report.to_json(reveal=False)
+"""
+from .analyse import (Bridging, TrafficReport, Transmission, analyse, load_identifiers, normalise_identifiers,
+                      to_markdown)
+
+__all__ = ["analyse", "load_identifiers", "normalise_identifiers", "TrafficReport", "Transmission", "Bridging",
+           "to_markdown"]

@@ -1,0 +1,471 @@
+"""Captures + known identifier values -> which identifier left the device, how encoded, to whom (`appaudit.traffic/1`).
+
+`analyse()` is the Python API (used by the rules engine); `TrafficReport.to_json(reveal)` is the on-disk contract:
+
+    schema        "appaudit.traffic/1"
+    app           the app package (--app, else what a capture says: tweasel metadata, run.json)
+    identifiers   the data types searched for
+    captures      [{path, format: har|mitmproxy|pcap|pcapng|run|unknown, status: ok|skipped, requests,
+                    partial?: true, reason?}]
+    requests      [{id: r1.., time, method, scheme, host, url (matched values redacted), capture, recipient,
+                    actor?, note?}]
+    transmissions [{data_type, encoding, host, scheme, recipient: {id, name, party, categories}, where, request,
+                    actor: {kind, id} | null, value (redacted unless --reveal)}]
+    bridging      [{scope: request|recipient, recipient, hosts, requests, data_types: [advertising id, persistent..]}]
+    observations  model.Observation at level transmitted, source "traffic", recipient + party, evidence
+                  kind "request" (ref request id, where "scheme://host where", detail encoding) and "bridging"
+    notes, redacted
+
+recipient.id is the catalogue SDK id, "first-party", or "unknown:<registered domain>".
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..catalogue import load_catalogue
+from ..errors import InputError
+from ..model import Actor, Evidence, Level, Observation, UNKNOWN, sorted_observations
+from ..redact import redact, redact_in
+from ..rulesdata import Validator, datatypes, load_data
+from .attribution import Attributor, Recipient, join_events
+from .captures import CaptureResult, Request, read_capture
+from .decode import request_segments
+from .match import Hit, Identifier, Location, LocationHit, Matcher
+
+SCHEMA = "appaudit.traffic/1"
+ADVERTISING_ID = "device_ids.advertising_id"
+MAX_EVIDENCE_PER_OBSERVATION = 50
+
+
+# -- identifiers ------------------------------------------------------------------------------------------
+def load_identifiers(path: str | Path) -> dict[str, list]:
+    """A JSON/YAML mapping data type -> value(s), validated; keys starting with `_` are comments/metadata."""
+    path = Path(path)
+    raw = load_data(path, "identifiers file")
+    return normalise_identifiers(raw, str(path))
+
+
+def normalise_identifiers(raw: Any, source: str = "identifiers") -> dict[str, list]:
+    check = Validator(source)
+    if raw is None:
+        return {}
+    check.mapping(raw)
+    known = datatypes()
+    out: dict[str, list] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            check.fail(raw, key, "data type keys must be strings")
+        if key.startswith("_"):
+            continue
+        if key not in known:
+            close = [k for k in known if k.endswith("." + key) or k.split(".")[-1] == key.split(".")[-1]]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            check.fail(raw, key, f"unknown data type {key!r}{hint}; see rules/datatypes.yaml")
+        values = value if isinstance(value, list) else [value]
+        items = []
+        for item in values:
+            if key.startswith("location"):
+                items.append(_location_value(check, raw, key, item, values))
+                if items[-1] is None:
+                    items.pop()
+                    break
+                continue
+            if isinstance(item, dict):
+                item = item.get("value")
+            if isinstance(item, bool) or item is None:
+                check.fail(raw, key, "expected a string or number (or a list of them)")
+            if not isinstance(item, (str, int, float)):
+                check.fail(raw, key, f"expected a string or number, found {type(item).__name__}")
+            text = str(item).strip()
+            if text:
+                items.append(text)
+        if key.startswith("location") and isinstance(value, list) and len(value) == 2 \
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            items = [(float(value[0]), float(value[1]))]
+        if items:
+            out.setdefault(key, [])
+            out[key].extend(i for i in items if i not in out[key])
+    return out
+
+
+def _location_value(check, raw, key, item, values):
+    if isinstance(item, dict):
+        lat = item.get("lat", item.get("latitude"))
+        lon = item.get("lon", item.get("lng", item.get("longitude")))
+        if not all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in (lat, lon)):
+            check.fail(raw, key, "a location needs numeric lat and lon")
+        try:
+            lat, lon = float(lat), float(lon)
+        except ValueError:
+            check.fail(raw, key, "a location needs numeric lat and lon")
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            check.fail(raw, key, f"location out of range: {lat}, {lon}")
+        return (lat, lon)
+    if isinstance(item, (int, float)) and not isinstance(item, bool) and len(values) == 2:
+        return None  # [lat, lon] as a plain pair: handled by the caller
+    if isinstance(item, (list, tuple)) and len(item) == 2:
+        return _location_value(check, raw, key, {"lat": item[0], "lon": item[1]}, values)
+    check.fail(raw, key, "expected {lat: .., lon: ..} (or a list of them)")
+
+
+def _run_identifiers(path: str, notes: list[str]) -> dict[str, list]:
+    """A run folder's identifiers.json is written by the capture, not typed by the user: a value that cannot be
+    searched for is noted and left out, never a reason to refuse the whole run."""
+    try:
+        raw = load_data(Path(path), "identifiers file")
+    except InputError as exc:
+        notes.append(f"run identifiers not used: {exc}")
+        return {}
+    if not isinstance(raw, dict):
+        notes.append(f"{path}: not a mapping; not used")
+        return {}
+    out: dict[str, list] = {}
+    for key, value in raw.items():
+        try:
+            out = merge_identifiers(out, normalise_identifiers({key: value}, path))
+        except InputError as exc:
+            notes.append(f"run identifier left out: {exc}")
+    return out
+
+
+def merge_identifiers(*sets: dict[str, list]) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for ids in sets:
+        for key, values in (ids or {}).items():
+            bucket = out.setdefault(key, [])
+            bucket.extend(v for v in values if v not in bucket)
+    return out
+
+
+# -- the report -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RequestInfo:
+    id: str
+    time: float | None
+    method: str
+    scheme: str
+    host: str
+    url: str
+    capture: str
+    recipient: Recipient
+    actor: Actor | None
+    secrets: tuple[str, ...] = ()        # matched substrings of the URL, for redaction
+    note: str | None = None
+
+    def to_json(self, reveal: bool) -> dict[str, Any]:
+        out = {"id": self.id, "time": self.time, "method": self.method, "host": self.host, "scheme": self.scheme,
+               "url": self.url if reveal else redact_in(self.url, list(self.secrets)), "capture": self.capture,
+               "recipient": self.recipient.to_json()}
+        if self.actor is not None:
+            out["actor"] = self.actor.to_json()
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class Transmission:
+    data_type: str
+    encoding: str
+    host: str
+    scheme: str
+    recipient: Recipient
+    where: str
+    request: str
+    value: str
+    actor: Actor | None = None
+    capture: str = ""
+
+    def to_json(self, reveal: bool) -> dict[str, Any]:
+        return {"data_type": self.data_type, "encoding": self.encoding, "host": self.host, "scheme": self.scheme,
+                "recipient": self.recipient.to_json(), "where": self.where, "request": self.request,
+                "actor": self.actor.to_json() if self.actor else None,
+                "value": self.value if reveal else redact(self.value)}
+
+
+@dataclass(frozen=True)
+class Bridging:
+    """The advertising ID sent together with a persistent identifier: a reset of the ad ID no longer helps."""
+
+    scope: str                           # "request" (one request) | "recipient" (one recipient, one capture)
+    recipient: Recipient
+    hosts: tuple[str, ...]
+    requests: tuple[str, ...]
+    data_types: tuple[str, ...]          # the advertising ID first, then the persistent ones
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scope": self.scope, "recipient": self.recipient.to_json(), "hosts": list(self.hosts),
+                "requests": list(self.requests), "data_types": list(self.data_types)}
+
+
+@dataclass(frozen=True)
+class TrafficReport:
+    captures: tuple[CaptureResult, ...]
+    requests: tuple[RequestInfo, ...]
+    transmissions: tuple[Transmission, ...]
+    bridging: tuple[Bridging, ...]
+    observations: tuple[Observation, ...]
+    app_package: str | None
+    identifier_types: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def skipped(self) -> list[CaptureResult]:
+        return [c for c in self.captures if c.status == "skipped"]
+
+    def to_json(self, reveal: bool = False) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "app": self.app_package,
+            "identifiers": list(self.identifier_types),
+            "captures": [c.to_json() for c in self.captures],
+            "requests": [r.to_json(reveal) for r in self.requests],
+            "transmissions": [t.to_json(reveal) for t in self.transmissions],
+            "bridging": [b.to_json() for b in self.bridging],
+            "observations": [o.to_json() for o in self.observations],
+            "notes": list(self.notes),
+            "redacted": not reveal,
+        }
+
+
+# -- analysis ---------------------------------------------------------------------------------------------
+def _build_matcher(identifiers: dict[str, list]) -> Matcher:
+    plain, locations = [], []
+    for data_type, values in identifiers.items():
+        for value in values:
+            if isinstance(value, tuple):
+                locations.append(Location(data_type, value[0], value[1]))
+            else:
+                plain.append(Identifier(data_type, value))
+    return Matcher(plain, locations)
+
+
+def _is_child(child: str, parent: str) -> bool:
+    return child != parent and child.startswith(parent) and child[len(parent)] in ".:"
+
+
+MAX_PLACES_PER_VALUE = 200   # one value at more places in one request is reported at the first 200
+
+
+def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], bool]:
+    """One request, many hits of one value: keep the most precise place, with the encoding seen on the wire.
+
+    A base64 value in `query:d` is found twice: as base64 in `query:d` and as plain in its decoded child
+    `query:d.base64`. We keep the child's place and the parent's encoding. Returns the hits and whether the
+    per-value bound cut some places.
+    """
+    by_value: dict[Identifier, dict[str, Hit]] = {}
+    for hit in hits:
+        places = by_value.setdefault(hit.identifier, {})
+        kept = places.get(hit.where)
+        if kept is None or (kept.encoding == "plain" and hit.encoding != "plain"):
+            places[hit.where] = hit
+    out: list[Hit] = []
+    capped = False
+    for ident, places in by_value.items():
+        ordered = sorted(places)
+        keep = []
+        for where in ordered:
+            if _has_child(where, ordered):
+                continue  # a more precise place exists
+            hit = places[where]
+            encoding = hit.encoding
+            if encoding == "plain":
+                encoding = _layer_encoding(where)
+            if encoding == "plain":
+                for parent in _parents(where):
+                    if parent in places and places[parent].encoding != "plain":
+                        encoding = places[parent].encoding
+                        break
+            keep.append(Hit(ident, encoding, where, hit.text))
+        capped |= len(keep) > MAX_PLACES_PER_VALUE
+        out.extend(keep[:MAX_PLACES_PER_VALUE])
+    return out, capped
+
+
+def _has_child(where: str, ordered: list[str]) -> bool:
+    for sep in ".:":
+        prefix = where + sep
+        index = bisect.bisect_left(ordered, prefix)
+        if index < len(ordered) and ordered[index].startswith(prefix):
+            return True
+    return False
+
+
+def _parents(where: str) -> list[str]:
+    """`a.b:c.d` -> `a.b:c`, `a.b`, `a` (outermost last is not needed: nearest first)."""
+    cuts = [i for i, ch in enumerate(where) if ch in ".:"]
+    return [where[:i] for i in reversed(cuts)]
+
+
+def _layer_encoding(where: str) -> str:
+    """A value found plain below a base64 or JWT layer went over the wire in that encoding."""
+    layers = re.findall(r"\.(base64url|base64|jwt)(?=[.:]|$)", where)
+    if not layers:
+        return "plain"
+    return "base64" if layers[0] == "base64" else "base64url"
+
+
+def _url_secrets(request: Request, hits: list[Hit], location_hits: list[LocationHit]) -> tuple[str, ...]:
+    """Substrings of the URL to redact: whatever matched in it, and every query value holding a match."""
+    secrets = set()
+    from urllib.parse import parse_qsl
+    places = {h.where for h in hits} | {h.where for h in location_hits}
+    for hit in hits:
+        if hit.where.startswith(("path", "query")):
+            secrets.add(hit.text)
+    for hit in location_hits:
+        if hit.where.startswith(("path", "query")):
+            secrets.update(hit.text.split(","))
+    path, _, query = request.target.partition("?")
+    pieces = [p for p in path.split("/") if p]
+    for place in places:  # a decoded path piece (`path:2.base64`): its text is not in the URL, the piece is
+        match = re.match(r"path:(\d+)", place)
+        if match and int(match.group(1)) < len(pieces):
+            secrets.add(pieces[int(match.group(1))])
+    for chunk in query.split("&"):
+        name, _, value = chunk.partition("=")
+        decoded_name = parse_qsl(chunk, keep_blank_values=True)
+        key = f"query:{decoded_name[0][0]}" if decoded_name else f"query:{name}"
+        if value and any(p == key or _is_child(p, key) for p in places):
+            secrets.add(value)
+    return tuple(sorted(secrets, key=len, reverse=True))
+
+
+def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app_package: str | None = None,
+            extra_trackers: Iterable[str | Path] = (), first_party_domains: Iterable[str] = ()) -> TrafficReport:
+    captures = [Path(c) for c in captures]
+    if not captures:
+        raise InputError("no capture given")
+    results = [read_capture(path) for path in captures]
+    readable = [r for r in results if r.status != "skipped"]
+    if not readable:
+        reasons = "; ".join(f"{r.path}: {r.reason}" for r in results)
+        raise InputError(f"nothing could be analysed: {reasons}")
+
+    given = normalise_identifiers(identifiers, "identifiers") if identifiers else {}
+    notes: list[str] = []
+    from_runs = [_run_identifiers(r.identifiers_path, notes) for r in readable if r.identifiers_path]
+    all_ids = merge_identifiers(*from_runs, given)
+    if not all_ids:
+        notes.append("no identifiers given: requests and recipients listed, nothing matched")
+    app = app_package or next((r.app_package for r in readable if r.app_package), None)
+    catalogue = load_catalogue(tuple(str(p) for p in extra_trackers))
+    attributor = Attributor(catalogue, app, first_party_domains)
+    matcher = _build_matcher(all_ids)
+
+    requests: list[RequestInfo] = []
+    transmissions: list[Transmission] = []
+    counter = 0
+    cut_short = 0
+    places_capped = 0
+    for result in readable:
+        numbered = []
+        for request in result.requests:
+            counter += 1
+            numbered.append((f"r{counter}", request))
+        stacks = join_events(numbered, result.events) if result.events else {}
+        for request_id, request in numbered:
+            recipient = attributor.recipient(request.host) if request.host else \
+                Recipient("unknown:", "unknown organisation", "third")
+            frames = request.stack or stacks.get(request_id, ())
+            actor = attributor.actor_from_stack(frames) if frames else None
+            segments, exhausted = request_segments(request)
+            cut_short += exhausted
+            hits, location_hits = matcher.find(segments)
+            hits, capped = _reduce_hits(hits)
+            places_capped += capped
+            for hit in hits:
+                transmissions.append(Transmission(hit.identifier.data_type, hit.encoding, request.host,
+                                                  request.scheme, recipient, hit.where, request_id,
+                                                  hit.identifier.value, actor, result.path))
+            for hit in location_hits:
+                transmissions.append(Transmission(hit.data_type, "plain", request.host, request.scheme, recipient,
+                                                  hit.where, request_id, hit.text, actor, result.path))
+            requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
+                                        request.url, result.path, recipient, actor,
+                                        _url_secrets(request, hits, location_hits), request.note))
+    if cut_short:
+        notes.append(f"{cut_short} request(s) were larger than the decoding bounds; searched in part")
+    if places_capped:
+        notes.append(f"{places_capped} request(s) carried one value at more than {MAX_PLACES_PER_VALUE} places; "
+                     "the first are listed")
+    transmissions = _sorted_transmissions(transmissions)
+    bridging = _bridging(transmissions)
+    observations = _observations(transmissions, bridging)
+    return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
+                         tuple(observations), app, tuple(sorted(all_ids)), tuple(notes))
+
+
+def _sorted_transmissions(items: list[Transmission]) -> list[Transmission]:
+    unique = list(dict.fromkeys(items))
+    return sorted(unique, key=lambda t: (int(t.request[1:]), t.data_type, t.where, t.encoding))
+
+
+def _persistent_types() -> set[str]:
+    return {k for k, v in datatypes().items() if v.persistent}
+
+
+def _bridging(transmissions: list[Transmission]) -> list[Bridging]:
+    persistent = _persistent_types()
+    out: list[Bridging] = []
+    by_request: dict[str, list[Transmission]] = {}
+    for t in transmissions:
+        by_request.setdefault(t.request, []).append(t)
+    for request_id, group in by_request.items():
+        types = {t.data_type for t in group}
+        linked = sorted(types & persistent)
+        if ADVERTISING_ID in types and linked:
+            out.append(Bridging("request", group[0].recipient, (group[0].host,), (request_id,),
+                                (ADVERTISING_ID, *linked)))
+    # One recipient within one session (capture) collecting both, in different requests.
+    by_recipient: dict[tuple[str, str], list[Transmission]] = {}
+    for t in transmissions:
+        by_recipient.setdefault((t.capture, t.recipient.id), []).append(t)
+    for (capture, recipient_id), group in by_recipient.items():
+        ad = [t for t in group if t.data_type == ADVERTISING_ID]
+        other = [t for t in group if t.data_type in persistent]
+        if not ad or not other:
+            continue
+        ad_requests = {t.request for t in ad}
+        other_requests = {t.request for t in other}
+        if ad_requests & other_requests and ad_requests == other_requests:
+            continue  # fully covered by the per-request entries
+        requests = sorted(ad_requests | other_requests, key=lambda r: int(r[1:]))
+        hosts = tuple(sorted({t.host for t in ad + other}))
+        out.append(Bridging("recipient", group[0].recipient, hosts, tuple(requests),
+                            (ADVERTISING_ID, *sorted({t.data_type for t in other}))))
+    return out
+
+
+def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -> list[Observation]:
+    groups: dict[tuple, list[Transmission]] = {}
+    for t in transmissions:
+        groups.setdefault((t.data_type, t.actor or UNKNOWN, t.recipient.id, t.recipient.party), []).append(t)
+    out = []
+    bridged = {}
+    for b in bridging:
+        for data_type in b.data_types:
+            bridged.setdefault((data_type, b.recipient.id), []).append(b)
+    for (data_type, actor, recipient, party), group in groups.items():
+        evidence = [Evidence("request", t.request, f"{t.scheme}://{t.host} {t.where}", t.encoding)
+                    for t in group[:MAX_EVIDENCE_PER_OBSERVATION]]
+        for b in bridged.get((data_type, recipient), [])[:5]:
+            evidence.append(Evidence("bridging", "+".join(b.data_types), ",".join(b.requests[:10]), b.scope))
+        out.append(Observation(data_type, Level.TRANSMITTED, actor, "traffic", tuple(sorted(set(evidence))),
+                               recipient, party))
+    return sorted_observations(out)
+
+
+def dumps(report: TrafficReport, reveal: bool = False) -> str:
+    from ..report import dumps_json
+    return dumps_json(report.to_json(reveal))
+
+
+from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)
+
+__all__ = ["analyse", "load_identifiers", "TrafficReport", "Transmission", "Bridging", "to_markdown"]

@@ -1,0 +1,125 @@
+"""Who received a request (host -> organisation, SDK, party) and who sent it (stack -> actor).
+
+Hosts: the catalogue (rules/sdks.yaml and --trackers lists) by whole hostname or parent domain; the app's own
+domains (catalogue.app_domains) are first party; an unknown host is third party, "unknown organisation".
+Senders: the first frame of a stack that is neither platform code nor a support library, placed by
+catalogue.actor_for_class, the same rule the static engine uses for call sites.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ..catalogue import Catalogue
+from ..model import Actor, ActorKind
+from .captures import Request
+
+# Frames of the runtime itself: never the sender, whoever called them is.
+PLATFORM_PREFIXES = ("java.", "javax.", "jdk.", "sun.", "libcore.", "dalvik.", "android.", "com.android.",
+                     "org.apache.harmony.", "org.json.", "org.apache.http.", "org.chromium.", "org.conscrypt.",
+                     "com.google.android.gms.org.conscrypt.")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: str                      # SDK id, "first-party", or "unknown:<domain>"
+    name: str                    # organisation
+    party: str                   # "first" | "third"
+    categories: tuple[str, ...] = ()
+    sdk: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "party": self.party, "categories": list(self.categories)}
+
+
+def _base_domain(host: str) -> str:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    labels = host.split(".")
+    # co.uk-style second-level registries: keep three labels when the second-to-last is short
+    if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+class Attributor:
+    def __init__(self, catalogue: Catalogue, app_package: str | None, first_party_domains: Iterable[str] = ()):
+        self.catalogue = catalogue
+        self.app_package = app_package
+        self.first_party_domains = tuple(first_party_domains)
+
+    @functools.lru_cache(maxsize=4096)
+    def recipient(self, host: str) -> Recipient:
+        owner = self.catalogue.owner_of_host(host, self.app_package, self.first_party_domains)
+        if owner is None:
+            return Recipient(f"unknown:{_base_domain(host)}", "unknown organisation", "third")
+        if owner.party == "first":
+            return Recipient("first-party", f"first party ({self.app_package or owner.host})", "first")
+        sdk_id = owner.sdk.id if owner.sdk else owner.organisation
+        return Recipient(sdk_id, owner.organisation, "third", tuple(owner.categories), owner.sdk.id if owner.sdk
+                         else None)
+
+    def actor_from_stack(self, frames: Iterable[str]) -> Actor | None:
+        for frame in frames:
+            cls = frame.rsplit(".", 1)[0] if frame.count(".") >= 2 else frame
+            if cls.startswith(PLATFORM_PREFIXES):
+                continue
+            actor = self.catalogue.actor_for_class(cls, self.app_package)
+            if actor.kind is ActorKind.LIBRARY:
+                continue
+            return actor
+        return None
+
+
+def join_events(requests: list[tuple[str, Request]], events: list[dict], window_s: float = 10.0) -> dict[str, tuple]:
+    """Request id -> Java stack frames, from the Frida agent's `request` events (hooks/network.yaml).
+
+    An event names its request by `url` (or `host`/`sni`), and carries the caller's `stack`. It is joined to the
+    not yet joined request nearest in time (within `window_s`, 3x that for an exact URL), preferring the same
+    URL, then the same host and path, then the same host.
+    """
+    from urllib.parse import urlsplit
+
+    from .captures import _epoch, stack_frames
+
+    def shape(url: str) -> tuple[str, str, str]:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        path = parts.path or "/"
+        return host, path, path + (f"?{parts.query}" if parts.query else "")
+
+    by_host: dict[str, list[tuple[float | None, str, Request, str, str]]] = {}
+    for request_id, request in requests:
+        _, path, target = shape(request.url)
+        by_host.setdefault(request.host, []).append((request.time, request_id, request, path, target))
+    out: dict[str, tuple] = {}
+    for event in sorted(events, key=lambda e: _epoch(e.get("time") or e.get("timestamp")) or 0):
+        frames = stack_frames(event.get("stack"))
+        if not frames:
+            continue
+        if event.get("url"):
+            host, path, target = shape(str(event["url"]))
+        else:
+            host, path, target = str(event.get("host") or event.get("sni") or "").lower().split(":")[0], "", ""
+        if not host or host not in by_host:
+            continue
+        when = _epoch(event.get("time") or event.get("timestamp") or event.get("ts"))
+        best, best_score = None, None
+        for time, request_id, request, req_path, req_target in by_host[host]:
+            if request_id in out:
+                continue
+            level = 0 if target and target == req_target else 1 if path and path == req_path else 2
+            gap = abs(time - when) if when is not None and time is not None else window_s
+            if gap > (window_s * 3 if level == 0 else window_s):
+                continue
+            score = (level, gap)
+            if best_score is None or score < best_score:
+                best, best_score = request_id, score
+        if best is not None:
+            out[best] = frames
+    return out
