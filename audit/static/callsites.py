@@ -1,0 +1,527 @@
+"""Sensitive-API call sites in DEX code, attributed to who makes them, with a cheap reachability verdict.
+
+How the search stays fast (a full report on a 5 MB dex in a fraction of a second): no instruction of a method
+is decoded unless the method may contain a wanted reference.
+1. The wanted method_ids / field_ids are found by binary search in each dex's sorted tables (a few dozen).
+2. One bytes-regex pass over the code area finds candidate positions: an invoke opcode (35c/3rc/45cc/4rcc) or
+   sget opcode (21c), any byte, then the little-endian index of a wanted id (for a handful of ids, a
+   bytes.find per index is quicker and gives the same positions).
+3. Each candidate's offset is mapped to its code_item (bisect over sorted code ranges) and only that method
+   is walked, instruction by instruction (switch/array payloads skipped by their lengths). A candidate
+   counts only if it is a real instruction boundary: data that merely looks like an invoke is dropped.
+The same walk collects the method's const-string and sget references for `args_any` / `fields_any`.
+
+Attribution: actor = catalogue.actor_for_class(caller class). A call made inside a support library (actor
+kind `library`: androidx, support, kotlin ...) is a wrapper: its callers are followed (same technique,
+depth <= 3) and each non-library caller gets its own CallSite with `via` = the library method that made
+the call. With no such caller the library-attributed site is kept.
+
+Reachability (level `reachable` rather than `present`), for the method a CallSite names as caller:
+- it is a static initialiser `<clinit>`; or
+- an invoke in any dex, in a method other than itself, refers to it, or - for a virtual method - to the same
+  name and proto on an ancestor class/interface the dexes define (the call may dispatch here) or on a
+  descendant that inherits it (class-hierarchy analysis over the app's own classes; a call through a
+  framework type such as Runnable.run does not count, see the callbacks rule instead); or
+- its name is a lifecycle method (rules/entrypoints.yaml `lifecycle`) and its class is a manifest component
+  or application class, or an app class one of those extends; or
+- its name is a framework callback (rules/entrypoints.yaml `callbacks`) and its class is such a component or
+  is instantiated somewhere (some other class invokes one of its constructors).
+This is one level deep on purpose: "some code refers to it" is what the level promises; whether that code
+runs is the runtime stage's question. Reflection, native code and dynamically loaded code are not seen.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+import struct
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from ..catalogue import Catalogue, dotted, load_catalogue
+from ..model import Actor, ActorKind
+from .apis import ApiRule, EntryPoints, class_descriptor, load_apis, load_entrypoints
+from .dex import (ACC_CONSTRUCTOR, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, EncodedMethod, INVOKE_OPCODES,
+                  SGET_OPCODES)
+from .report import CallSite
+
+MAX_WRAPPER_DEPTH = 3
+FIND_TARGETS_MAX = 4          # up to this many wanted ids, bytes.find beats one regex pass (measured)
+REGEX_TARGETS_MAX = 300       # beyond this many, an any-index pass + set lookup beats the alternation (measured)
+MAX_HIERARCHY = 200           # ancestors/descendants considered per method: bounded on huge hierarchies
+_OPS_INVOKE = bytes(sorted(INVOKE_OPCODES))
+_OPS_SGET = bytes(sorted(SGET_OPCODES))
+
+
+@dataclass(frozen=True)
+class MethodRef:
+    """A defined method: where it lives and its Dalvik descriptor."""
+
+    dex: int
+    method: EncodedMethod
+    descriptor: str
+
+    @property
+    def class_descriptor(self) -> str:
+        return self.descriptor.split("->", 1)[0]
+
+    @property
+    def name(self) -> str:
+        rest = self.descriptor.split("->", 1)[1]
+        return rest[:rest.index("(")]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One confirmed instruction referring to a wanted id."""
+
+    dex: int
+    caller: EncodedMethod
+    pc: int
+    kind: str      # "method" or "field"
+    index: int     # method_idx or field_idx in that dex
+
+
+def _byte_class(values: bytes) -> bytes:
+    return b"[" + b"".join(re.escape(bytes([v])) for v in values) + b"]"
+
+
+def _index_alternation(indices: Iterable[int]) -> bytes:
+    return b"|".join(re.escape(struct.pack("<H", i)) for i in sorted(indices))
+
+
+class CodeIndex:
+    """Cross-dex reference search over a list of DexFiles (every classes*.dex of an app, splits included)."""
+
+    def __init__(self, dexes: list[DexFile]):
+        self.dexes = dexes
+        self._areas = [dex.code_area() for dex in dexes]
+        self._hierarchy: list[tuple[dict, dict]] | None = None
+        self.candidates = 0
+        self.confirmed = 0
+        self.scans = 0
+
+    # -- scanning ---------------------------------------------------------------------------------------
+    def scan(self, dex_i: int, methods: Iterable[int] = (), fields: Iterable[int] = ()) -> list[Hit]:
+        """Every real invoke of one of `methods` / sget of one of `fields` in dex `dex_i`, in file order."""
+        methods, fields = set(methods), set(fields)
+        if not methods and not fields:
+            return []
+        dex = self.dexes[dex_i]
+        hits: list[Hit] = []
+        self.scans += 1
+        data = dex.data
+        for offset in self._candidates(dex_i, methods, fields):
+            self.candidates += 1
+            method = dex.method_at(offset)
+            if method is None:
+                continue
+            relative = offset - (method.code_off + 16)
+            if relative & 1:
+                continue
+            pc = relative >> 1
+            body = dex.body(method)
+            index = data[offset + 2] | (data[offset + 3] << 8)
+            if data[offset] in INVOKE_OPCODES:
+                if body.invokes.get(pc) == index and index in methods:
+                    hits.append(Hit(dex_i, method, pc, "method", index))
+                    self.confirmed += 1
+            elif body.static_gets.get(pc) == index and index in fields:
+                hits.append(Hit(dex_i, method, pc, "field", index))
+                self.confirmed += 1
+        return hits
+
+    def _candidates(self, dex_i: int, methods: set[int], fields: set[int]) -> Iterator[int]:
+        """File offsets that may be an invoke of `methods` / sget of `fields`, in increasing order.
+
+        Few targets: bytes.find of each 2-byte index (C speed, a handful of passes). Many: one regex pass
+        with an alternation of the indices. Matches may overlap: a false one must not hide a real one."""
+        data = self.dexes[dex_i].data
+        start, end = self._areas[dex_i]
+        if len(methods) + len(fields) <= FIND_TARGETS_MAX:
+            found = []
+            for wanted, opcodes in ((methods, INVOKE_OPCODES), (fields, SGET_OPCODES)):
+                for index in wanted:
+                    needle = struct.pack("<H", index)
+                    pos = data.find(needle, start + 2, end)
+                    while pos != -1:
+                        if data[pos - 2] in opcodes:
+                            found.append(pos - 2)
+                        pos = data.find(needle, pos + 1, end)
+            yield from sorted(found)
+            return
+        if len(methods) + len(fields) > REGEX_TARGETS_MAX:
+            # Thousands of ids make a slow alternation: match any invoke/sget shape, filter by set lookup.
+            any_index = rb"[\x00-\xff]{3}"
+            search = re.compile(_byte_class(_OPS_INVOKE + _OPS_SGET) + any_index, re.DOTALL).search
+            pos = start
+            while True:
+                match = search(data, pos, end)
+                if match is None:
+                    return
+                offset = match.start()
+                index = data[offset + 2] | (data[offset + 3] << 8)
+                if index in (methods if data[offset] in INVOKE_OPCODES else fields):
+                    yield offset
+                pos = offset + 1
+        parts = []
+        if methods:
+            parts.append(_byte_class(_OPS_INVOKE) + rb"[\x00-\xff](?:" + _index_alternation(methods) + b")")
+        if fields:
+            parts.append(_byte_class(_OPS_SGET) + rb"[\x00-\xff](?:" + _index_alternation(fields) + b")")
+        search = re.compile(b"|".join(parts), re.DOTALL).search
+        pos = start
+        while True:
+            match = search(data, pos, end)
+            if match is None:
+                return
+            yield match.start()
+            pos = match.start() + 1
+
+    def references(self, descriptors: Iterable[str] = (), constructors_of: Iterable[str] = ()) \
+            -> tuple[dict[str, list[MethodRef]], dict[str, list[MethodRef]]]:
+        """One scan per dex answering two questions at once:
+        - for each method descriptor, the methods (in any dex) that invoke it;
+        - for each class descriptor, the methods of *other* classes that invoke one of its constructors."""
+        wanted, classes = sorted(set(descriptors)), sorted(set(constructors_of))
+        callers: dict[str, list[MethodRef]] = {d: [] for d in wanted}
+        creators: dict[str, list[MethodRef]] = {c: [] for c in classes}
+        for dex_i, dex in enumerate(self.dexes):
+            by_index: dict[int, list[tuple[str, str]]] = defaultdict(list)
+            for desc in wanted:
+                index = dex.find_method(desc)
+                if index is not None:
+                    by_index[index].append(("method", desc))
+            for cls in classes:
+                for index in dex.find_methods(cls, "<init>"):
+                    by_index[index].append(("new", cls))
+            for hit in self.scan(dex_i, methods=by_index):
+                ref = self.method_ref(dex_i, hit.caller)
+                for kind, key in by_index[hit.index]:
+                    if kind == "method":
+                        callers[key].append(ref)
+                    elif ref.class_descriptor != key:
+                        creators[key].append(ref)
+        return callers, creators
+
+    def method_ref(self, dex_i: int, method: EncodedMethod) -> MethodRef:
+        return MethodRef(dex_i, method, self.dexes[dex_i].method_descriptor(method.method_idx))
+
+    # -- class hierarchy (type indices per dex; descriptors decoded only for the classes visited) ---------
+    def _per_dex_hierarchy(self) -> list[tuple[dict, dict]]:
+        if self._hierarchy is None:
+            self._hierarchy = []
+            for dex in self.dexes:
+                defined: dict[int, object] = {}
+                children: dict[int, list[int]] = defaultdict(list)
+                for cdef in dex.class_defs:
+                    defined.setdefault(cdef.class_idx, cdef)
+                    if cdef.superclass_idx != NO_INDEX:
+                        children[cdef.superclass_idx].append(cdef.class_idx)
+                    for parent in dex.type_list(cdef.interfaces_off):
+                        children[parent].append(cdef.class_idx)
+                self._hierarchy.append((defined, children))
+        return self._hierarchy
+
+    def _parents(self, class_desc: str) -> list[str] | None:
+        """Superclass then interfaces of a class the dexes define (the first definition wins), else None."""
+        for dex, (defined, _children) in zip(self.dexes, self._per_dex_hierarchy()):
+            type_idx = dex.find_type(class_desc)
+            cdef = defined.get(type_idx) if type_idx is not None else None
+            if cdef is not None:
+                parents = dex.interfaces(cdef)
+                superclass = dex.superclass(cdef)
+                return ([superclass] if superclass else []) + parents
+        return None
+
+    def defines(self, class_desc: str) -> bool:
+        return self._parents(class_desc) is not None
+
+    def _children(self, class_desc: str) -> list[str]:
+        out: list[str] = []
+        for dex, (_defined, children) in zip(self.dexes, self._per_dex_hierarchy()):
+            type_idx = dex.find_type(class_desc)
+            if type_idx is not None:
+                out.extend(dex.type_name(t) for t in children.get(type_idx, ()))
+        return out
+
+    def ancestors(self, class_desc: str) -> list[str]:
+        """Superclasses and interfaces, transitively, as far as the dexes define them (plus the first
+        undefined one of each line, e.g. android.app.Activity)."""
+        return self._walk(class_desc, lambda c: self._parents(c) or [])
+
+    def descendants(self, class_desc: str) -> list[str]:
+        return self._walk(class_desc, self._children)
+
+    @staticmethod
+    def _walk(start: str, step) -> list[str]:
+        out, queue, seen = [], [start], {start}
+        while queue and len(out) < MAX_HIERARCHY:
+            for nxt in step(queue.pop(0)):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    out.append(nxt)
+                    queue.append(nxt)
+        return out[:MAX_HIERARCHY]
+
+    def dispatch_aliases(self, ref: MethodRef) -> list[str]:
+        """Descriptors an invoke may name and still land in this method (virtual dispatch)."""
+        flags = ref.method.access_flags
+        if flags & (ACC_STATIC | ACC_PRIVATE | ACC_CONSTRUCTOR) or ref.name.startswith("<"):
+            return []
+        class_desc, _, member = ref.descriptor.partition("->")
+        # Only classes the app defines: an invoke of a framework type's method (Runnable.run, Object.toString)
+        # says nothing about which implementation runs; framework callbacks are rules/entrypoints.yaml's job.
+        others = [c for c in self.ancestors(class_desc) if self.defines(c)] + self.descendants(class_desc)
+        return [f"{other}->{member}" for other in others]
+
+
+# -- the call-site search -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _RawSite:
+    rule: ApiRule
+    api: str
+    caller: MethodRef
+
+
+def _targets(dex: DexFile, rules: Iterable[ApiRule]) -> tuple[dict[int, list[ApiRule]], dict[int, list[ApiRule]]]:
+    methods: dict[int, list[ApiRule]] = defaultdict(list)
+    fields: dict[int, list[ApiRule]] = defaultdict(list)
+    for rule in rules:
+        if rule.method is not None:
+            for index in dex.find_methods(rule.class_descriptor, rule.method, rule.signature):
+                methods[index].append(rule)
+        else:
+            for index in dex.find_fields(rule.class_descriptor, rule.field):
+                fields[index].append(rule)
+    return methods, fields
+
+
+def _condition_met(dex: DexFile, caller: EncodedMethod, rule: ApiRule, field_cache: dict) -> bool:
+    if not rule.conditional:
+        return True
+    body = dex.body(caller)
+    if rule.args_any:
+        for string_idx in body.strings:
+            if string_idx < dex.string_ids_size and dex.string(string_idx).startswith(rule.args_any):
+                return True
+    if rule.fields_any:
+        wanted = rule.field_refs()
+        for field_idx in body.static_gets.values():
+            key = field_cache.get(field_idx)
+            if key is None and field_idx < dex.field_ids_size:
+                class_idx, _type, name_idx = dex.field_id(field_idx)
+                key = field_cache[field_idx] = (dex.type_name(class_idx), dex.string(name_idx))
+            if key in wanted:
+                return True
+    return False
+
+
+def _raw_sites(index: CodeIndex, rules: tuple[ApiRule, ...]) -> list[_RawSite]:
+    out: dict[tuple[str, str, str], _RawSite] = {}
+    for dex_i, dex in enumerate(index.dexes):
+        methods, fields = _targets(dex, rules)
+        field_cache: dict = {}
+        for hit in index.scan(dex_i, methods=methods, fields=fields):
+            if hit.kind == "method":
+                matched, api = methods[hit.index], dex.method_descriptor(hit.index)
+            else:
+                matched, api = fields[hit.index], dex.field_descriptor(hit.index)
+            caller = None
+            for rule in matched:
+                if not _condition_met(dex, hit.caller, rule, field_cache):
+                    continue
+                caller = caller or index.method_ref(dex_i, hit.caller)
+                out.setdefault((rule.id, api, caller.descriptor), _RawSite(rule, api, caller))
+    return list(out.values())
+
+
+def entry_class_descriptors(index: CodeIndex, component_classes: Iterable[str]) -> set[str]:
+    """Manifest component/application classes and the app classes they extend, as descriptors."""
+    out: set[str] = set()
+    for name in component_classes:
+        desc = name if name.startswith("L") and name.endswith(";") else class_descriptor(dotted(name))
+        out.add(desc)
+        out.update(a for a in index.ancestors(desc) if index.defines(a))
+    return out
+
+
+class _Tracer:
+    """Wrapper attribution and reachability, answered together round by round: each round is one scan
+    per dex for all open questions (callers of library wrappers, is-this-method-referenced, is-this-class
+    instantiated), so a report costs 2-5 scans however many call sites it has."""
+
+    def __init__(self, index: CodeIndex, actor_of, entry_classes: set[str], entrypoints: EntryPoints):
+        self.index, self.actor_of = index, actor_of
+        self.entry_classes, self.entrypoints = entry_classes, entrypoints
+        self.attributed: dict[str, set[MethodRef]] = defaultdict(set)   # wrapper -> non-library callers
+        self.reachable: set[str] = set()
+        self._checked: set[str] = set()
+
+    def _trivially_reachable(self, ref: MethodRef) -> bool:
+        name = ref.name
+        return name == "<clinit>" or (ref.class_descriptor in self.entry_classes
+                                      and (name in self.entrypoints.lifecycle or name in self.entrypoints.callbacks))
+
+    def run(self, wrappers: list[MethodRef], direct: list[MethodRef]) -> None:
+        frontier: dict[str, set[str]] = {w.descriptor: {w.descriptor} for w in wrappers}
+        refs: dict[str, MethodRef] = {r.descriptor: r for r in [*wrappers, *direct]}
+        reached: dict[str, set[str]] = {d: set(w) for d, w in frontier.items()}  # library node -> wrappers
+        to_check = [*wrappers, *direct]
+        for depth in range(MAX_WRAPPER_DEPTH + 1):
+            if depth == MAX_WRAPPER_DEPTH:
+                frontier = {}
+            check = []
+            for ref in to_check:
+                if ref.descriptor in self._checked:
+                    continue
+                self._checked.add(ref.descriptor)
+                if self._trivially_reachable(ref):
+                    self.reachable.add(ref.descriptor)
+                else:
+                    check.append(ref)
+            if not frontier and not check:
+                break
+            owners: dict[str, set[str]] = defaultdict(set)      # invoked descriptor -> methods it stands for
+            for desc in sorted({*frontier, *(r.descriptor for r in check)}):
+                owners[desc].add(desc)
+                for alias in self.index.dispatch_aliases(refs[desc]):
+                    owners[alias].add(desc)
+            new_classes = {r.class_descriptor for r in check if r.name in self.entrypoints.callbacks}
+            callers, creators = self.index.references(owners, new_classes)
+            found: dict[str, list[MethodRef]] = defaultdict(list)
+            for alias, referrers in callers.items():
+                for owner in owners[alias]:
+                    found[owner].extend(r for r in referrers if r.descriptor != owner)
+            callbacks = self.entrypoints.callbacks
+            for ref in check:
+                if found.get(ref.descriptor) or (ref.name in callbacks and creators.get(ref.class_descriptor)):
+                    self.reachable.add(ref.descriptor)
+            next_frontier: dict[str, set[str]] = defaultdict(set)
+            to_check = []
+            for node, origin in sorted(frontier.items()):
+                for caller in found.get(node, ()):
+                    refs.setdefault(caller.descriptor, caller)
+                    if self.actor_of(caller).kind is ActorKind.LIBRARY:
+                        new = origin - reached.get(caller.descriptor, set())
+                        if new:
+                            reached.setdefault(caller.descriptor, set()).update(new)
+                            next_frontier[caller.descriptor] |= new
+                    else:
+                        for wrapper in origin:
+                            self.attributed[wrapper].add(caller)
+                        to_check.append(caller)
+            frontier = dict(next_frontier)
+
+
+def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None,
+                    catalogue: Catalogue | None = None, app_package: str | None = None,
+                    component_classes: Iterable[str] = (), entrypoints: EntryPoints | None = None,
+                    stats: dict | None = None) -> list[CallSite]:
+    """Every call site of a sensitive API (rules/apis.yaml) in these dexes, attributed and judged reachable.
+
+    component_classes: the manifest's application and component class names (dotted, as the manifest
+    resolves them). stats, when given, receives timings and counters for the report and the benchmark.
+    """
+    started = time.perf_counter()
+    rules = tuple(rules) if rules is not None else load_apis()
+    catalogue = catalogue or load_catalogue()
+    entrypoints = entrypoints or load_entrypoints()
+    index = CodeIndex(dexes)
+    actors: dict[str, Actor] = {}
+
+    def actor_of(ref: MethodRef) -> Actor:
+        cls = ref.class_descriptor
+        actor = actors.get(cls)
+        if actor is None:
+            actor = actors[cls] = catalogue.actor_for_class(cls, app_package)
+        return actor
+
+    raw = _raw_sites(index, rules)
+    found_at = time.perf_counter()
+    callers = {site.caller.descriptor: site.caller for site in raw}
+    wrappers = [r for d, r in sorted(callers.items()) if actor_of(r).kind is ActorKind.LIBRARY]
+    direct = [r for d, r in sorted(callers.items()) if actor_of(r).kind is not ActorKind.LIBRARY]
+    tracer = _Tracer(index, actor_of, entry_class_descriptors(index, component_classes), entrypoints)
+    tracer.run(wrappers, direct)
+
+    sites: set[CallSite] = set()
+    for site in raw:
+        outer = tracer.attributed.get(site.caller.descriptor)
+        placed = [(c, site.caller.descriptor) for c in outer] if outer else [(site.caller, None)]
+        for caller, via in placed:
+            sites.add(CallSite(data_type=site.rule.data_type, api=site.api, caller=caller.descriptor,
+                               actor=actor_of(caller), api_id=site.rule.id,
+                               reachable=caller.descriptor in tracer.reachable, via=via))
+    result = sorted(sites)
+    if stats is not None:
+        stats.update({"call_sites": len(result), "candidates": index.candidates, "confirmed": index.confirmed,
+                      "scans": index.scans, "methods_walked": sum(len(d._bodies) for d in dexes),
+                      "seconds_search": round(found_at - started, 4),
+                      "seconds_total": round(time.perf_counter() - started, 4)})
+    return result
+
+
+# -- other facts the scan needs from the code -----------------------------------------------------------
+def class_names(dexes: Iterable[DexFile]) -> list[str]:
+    """Every class the dexes define, dotted (`com.foo.Bar$Inner`), first definition order, no repeats."""
+    seen: dict[str, None] = {}
+    for dex in dexes:
+        for desc in dex.class_descriptors():
+            seen.setdefault(dotted(desc), None)
+    return list(seen)
+
+
+_TLDS = ("com|net|org|io|co|app|dev|ai|me|info|biz|us|uk|de|fr|eu|es|it|nl|jp|cn|ru|in|br|tv|ly|gl|ms|gg|cc|"
+         "xyz|cloud|mobi|ad|ads|online|site|tech|so|sh|to|fm|am|ca|au|kr|tw|pl|se|ch|at|be")
+# Starts with a literal (`.` or a scheme letter) so that the regex engine can skip ahead quickly.
+_CANDIDATE = re.compile(rb"(?:https?|wss?)://|\.(?:" + _TLDS.encode() + rb")(?![A-Za-z0-9-])")
+URL = re.compile(r"(?:https?|wss?)://([A-Za-z0-9.-]+)")
+HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:" + _TLDS + r")$")
+# A bare string like `com.google.android.gms.ads` is a package name, not a host: reverse-DNS roots.
+_PACKAGE_ROOTS = ("com.", "org.", "net.", "android.", "androidx.", "java.", "javax.", "kotlin.", "io.")
+
+
+def string_constants(dexes: Iterable[DexFile]) -> list[str]:
+    """String constants that contain a URL or are a bare host name, sorted, for SDK host detection.
+
+    Found with one bytes-regex pass per dex over the file; each match is mapped back to the string it lies
+    in (bisect over the string data offsets), so only those few strings are decoded."""
+    out: set[str] = set()
+    for dex in dexes:
+        offsets, order = dex.string_offsets_sorted()
+        if not offsets:
+            continue
+        data = dex.data
+        last_end = data.find(b"\x00", offsets[-1] + 1)
+        indices: set[int] = set()
+        for match in _CANDIDATE.finditer(data, offsets[0], last_end if last_end > 0 else len(data)):
+            i = bisect.bisect_right(offsets, match.start()) - 1
+            # the match must lie inside that string's bytes, not in whatever follows it
+            if i >= 0 and match.start() < data.find(b"\x00", offsets[i] + 1):
+                indices.add(order[i])
+        for string_idx in indices:
+            text = dex.string(string_idx)
+            if len(text) > 2048:
+                continue
+            if URL.search(text) or (HOST.match(text) and not text.startswith(_PACKAGE_ROOTS)):
+                out.add(text)
+    return sorted(out)
+
+
+def string_hosts(strings: Iterable[str]) -> list[str]:
+    """Host names named by string_constants() output (URL hosts and bare hosts), lower-case, sorted."""
+    hosts: set[str] = set()
+    for text in strings:
+        for match in URL.finditer(text):
+            host = match.group(1).lower().strip(".")
+            if "." in host:
+                hosts.add(host)
+        if HOST.match(text) and not text.startswith(_PACKAGE_ROOTS):
+            hosts.add(text.lower())
+    return sorted(hosts)
+
+
+def dex_stats(dexes: Iterable[DexFile]) -> list[dict]:
+    return [dex.stats() for dex in dexes]

@@ -1,0 +1,374 @@
+"""Opening what the user gives `appaudit scan`: one APK, the APK files of a split set, or one bundle
+(.apks from bundletool, .xapk, .apkm from APKMirror), read into memory with bounds.
+
+Nothing is ever extracted to disk. Every member read is stream-inflated against a per-entry cap, a total cap
+for the whole app and a compression-ratio check, because a zip's header sizes are the attacker's to choose.
+Member names that would escape a folder (`../x`, `/etc/x`) make the archive refused outright: no legitimate
+APK or bundle has them, and a hostile one uses them against tools that do extract.
+
+Which APK is the base and which package each belongs to is decided from the manifests (audit/static/manifest.py),
+so this module only returns the raw pieces: each APK's manifest bytes, dex bytes and resources.arsc.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from ..errors import BoundExceeded, InputError
+from .report import InputFile
+
+MiB = 1024 * 1024
+MAX_TOTAL_INFLATED = 512 * MiB       # everything read from one app, bundles and splits together
+MAX_ENTRY_INFLATED = 256 * MiB       # one member
+MAX_MANIFEST_BYTES = 8 * MiB         # real manifests are well under 1 MiB
+MAX_ARSC_BYTES = 64 * MiB
+MAX_RATIO = 200                      # inflated/compressed; dex compresses ~3x, zero-filled bombs ~1000x
+RATIO_GRACE = 4 * MiB                # small members may compress very well (runs of zeros in a tiny dex)
+MAX_ENTRIES = 200_000                # a central directory with millions of entries is itself a bomb
+MAX_APKS = 200                       # members of one bundle / files of one split set
+CHUNK = 1 * MiB
+
+
+class UnsafeArchive(InputError):
+    """A hostile archive (path traversal names): refused even when it is only one split of several."""
+
+MANIFEST = "AndroidManifest.xml"
+ARSC = "resources.arsc"
+_DEX_NAME = re.compile(r"^classes(\d*)\.dex$")
+BUNDLE_SUFFIXES = (".apks", ".xapk", ".apkm")
+
+
+@dataclass(frozen=True)
+class ApkContents:
+    """The parts of one APK (a whole app or one split) the static scan needs."""
+
+    name: str                              # display name: the path given, or bundle!member
+    manifest: bytes
+    dexes: tuple[tuple[str, bytes], ...]   # (display name, bytes) of classes*.dex in numeric order
+    arsc: bytes | None = None
+    unreadable_dexes: tuple[str, ...] = ()  # why each classes*.dex member that could not be inflated failed
+
+
+@dataclass(frozen=True)
+class OpenedApp:
+    apks: tuple[ApkContents, ...]
+    inputs: tuple[InputFile, ...]
+    warnings: tuple[str, ...] = ()
+    bundle_package: str | None = None      # the package a bundle's own metadata names, if any
+
+
+@dataclass
+class Budget:
+    """Inflated bytes left for one app: shared by every member of every archive read for it."""
+
+    limit: int = field(default_factory=lambda: MAX_TOTAL_INFLATED)
+    used: int = 0
+
+    def take(self, amount: int, where: str) -> None:
+        self.used += amount
+        if self.used > self.limit:
+            raise BoundExceeded(f"{where}: the app inflates to more than {self.limit // MiB} MiB in total "
+                                "(zip bomb?)")
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """An exception's text as one short printable line: the CLI prints exactly one line per error."""
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# -- files on disk --------------------------------------------------------------------------------------
+def _check_file(path: Path) -> int:
+    """Size of a readable, non-empty regular file; anything else is a one-line InputError."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({one_line(str(exc.strerror or exc))})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{path} is a directory; give the APK file(s) or a bundle (.apks, .xapk, .apkm)")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{path} is not a regular file")
+    if info.st_size == 0:
+        raise InputError(f"{path} is empty")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: permission denied")
+    return info.st_size
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(CHUNK), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({one_line(str(exc.strerror or exc))})") from None
+    return digest.hexdigest()
+
+
+# -- zip access -----------------------------------------------------------------------------------------
+def _unsafe_name(name: str) -> bool:
+    if "\x00" in name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return True
+    return any(part == ".." for part in re.split(r"[/\\]", name))
+
+
+class Archive:
+    """A zip (file on disk or bytes in memory) whose members are read with bounds."""
+
+    def __init__(self, source: Path | bytes, display: str, budget: Budget):
+        self.display = display
+        self.budget = budget
+        try:
+            self.zip = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+            infos = self.zip.infolist()
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"{display} is not a valid zip archive (truncated or not an APK?): {one_line(str(exc))}") from None
+        except (OSError, EOFError, ValueError, NotImplementedError, RuntimeError, OverflowError) as exc:
+            raise InputError(f"{display}: cannot read zip archive: {one_line(str(exc))}") from None
+        if len(infos) > MAX_ENTRIES:
+            raise BoundExceeded(f"{display}: {len(infos)} zip entries, more than the {MAX_ENTRIES} allowed")
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            if _unsafe_name(info.filename):
+                raise UnsafeArchive(f"{display}: refusing archive with unsafe member name {info.filename!r} "
+                                 "(path traversal)")
+            # Android installs the first of duplicate names; keep the first too.
+            self.members.setdefault(info.filename, info)
+
+    def close(self) -> None:
+        self.zip.close()
+
+    def names(self) -> list[str]:
+        return list(self.members)
+
+    def has(self, name: str) -> bool:
+        return name in self.members
+
+    def read(self, name: str, cap: int = MAX_ENTRY_INFLATED) -> bytes:
+        """Inflate one member into memory, never trusting its declared size."""
+        info = self.members[name]
+        where = f"{self.display}!{name}"
+        if info.is_dir():
+            raise InputError(f"{where} is a folder, expected a file")
+        if info.flag_bits & 0x1:
+            # Android ignores the "encrypted" bit (a known anti-analysis trick); so do we, on a copy.
+            clone = zipfile.ZipInfo(info.filename, info.date_time)
+            for attr in ("compress_type", "flag_bits", "compress_size", "file_size", "CRC",
+                         "header_offset", "extra", "create_system", "external_attr"):
+                setattr(clone, attr, getattr(info, attr))
+            clone.flag_bits &= ~0x1
+            info = clone
+        cap = min(cap, MAX_ENTRY_INFLATED)
+        compressed = max(info.compress_size, 1)
+        chunks, total = [], 0
+        try:
+            with self.zip.open(info) as stream:
+                while True:
+                    block = stream.read(CHUNK)
+                    if not block:
+                        break
+                    total += len(block)
+                    if total > cap:
+                        raise BoundExceeded(f"{where} inflates to more than {cap // MiB} MiB (zip bomb?)")
+                    if total > RATIO_GRACE and total / compressed > MAX_RATIO:
+                        raise BoundExceeded(f"{where} inflates more than {MAX_RATIO}x its compressed size "
+                                            "(zip bomb?)")
+                    self.budget.take(len(block), self.display)
+                    chunks.append(block)
+        except InputError:
+            raise
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"{where}: corrupt zip member: {one_line(str(exc))}") from None
+        except (zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
+                OverflowError) as exc:
+            raise InputError(f"{where}: cannot inflate zip member: {one_line(str(exc))}") from None
+        return b"".join(chunks)
+
+
+def _dex_order(name: str) -> int | None:
+    match = _DEX_NAME.match(name)
+    if not match:
+        return None
+    return int(match.group(1)) if match.group(1) else 1
+
+
+def read_apk(archive: Archive) -> tuple[ApkContents, list[str]]:
+    """The manifest, dex files and resource table of one APK, plus warnings for unreadable optional parts."""
+    if not archive.has(MANIFEST):
+        raise InputError(f"{archive.display}: no {MANIFEST} (not an APK)")
+    manifest = archive.read(MANIFEST, MAX_MANIFEST_BYTES)
+    dex_names = sorted(((order, name) for name in archive.names()
+                        if (order := _dex_order(name)) is not None))
+    dexes, unreadable, warnings = [], [], []
+    for _, name in dex_names:
+        try:
+            dexes.append((f"{archive.display}!{name}", archive.read(name)))
+        except BoundExceeded:
+            raise
+        except InputError as exc:   # one corrupt member: the rest of the code is still worth scanning
+            unreadable.append(str(exc))
+    arsc = None
+    if archive.has(ARSC):
+        try:
+            arsc = archive.read(ARSC, MAX_ARSC_BYTES)
+        except BoundExceeded:
+            raise
+        except InputError as exc:
+            warnings.append(f"resources not read: {exc}")
+    return ApkContents(archive.display, manifest, tuple(dexes), arsc, tuple(unreadable)), warnings
+
+
+# -- bundles --------------------------------------------------------------------------------------------
+def _bundle_kind(archive: Archive, path: Path) -> str | None:
+    """apks | xapk | apkm, or None when the archive is an APK itself."""
+    if archive.has(MANIFEST):
+        return None
+    names = archive.names()
+    if archive.has("toc.pb") or any(n.startswith(("splits/", "standalones/")) for n in names):
+        return "apks"
+    if archive.has("info.json") and path.suffix.lower() == ".apkm":
+        return "apkm"
+    if archive.has("manifest.json"):
+        return "xapk"
+    if any(n.lower().endswith(".apk") for n in names):
+        return {".apks": "apks", ".apkm": "apkm"}.get(path.suffix.lower(), "xapk")
+    raise InputError(f"{archive.display}: a zip archive but neither an APK (no {MANIFEST}) nor an app bundle "
+                     "(no .apk members)")
+
+
+def _bundle_members(archive: Archive, kind: str) -> tuple[list[str], str | None]:
+    """The APK members to scan, and the package the bundle's metadata names (if it names one)."""
+    apks = sorted(n for n in archive.names() if n.lower().endswith(".apk") and not n.endswith("/"))
+    package = None
+    if kind == "apks":
+        # bundletool: splits/ for L+ devices; universal.apk or standalones/ (whole apps, one per config)
+        # when built that way. Standalones duplicate each other: one is the app.
+        splits = [n for n in apks if n.startswith("splits/")]
+        if splits:
+            return splits, None
+        universal = [n for n in apks if PurePosixPath(n).name == "universal.apk"]
+        if universal:
+            return universal[:1], None
+        standalones = [n for n in apks if n.startswith("standalones/")]
+        return (standalones[:1] or apks), None
+    meta_name = "info.json" if kind == "apkm" else "manifest.json"
+    # .xapk keeps expansion files under Android/obb/: data, never code, skipped.
+    chosen = [n for n in apks if not n.lower().startswith("android/")]
+    meta = None
+    if archive.has(meta_name):
+        try:
+            meta = json.loads(archive.read(meta_name, MiB).decode("utf-8"))
+        except BoundExceeded:
+            raise
+        except (InputError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            # The metadata only names the package and the APKs; the APKs themselves say more, and all of
+            # them are scanned without it, so nothing is lost: not a warning (warnings mark a partial scan).
+            meta = None
+        if isinstance(meta, dict):
+            name = meta.get("package_name") or meta.get("pname") or meta.get("package")
+            package = name if isinstance(name, str) and name else None
+            listed = meta.get("split_apks")
+            if isinstance(listed, list):
+                files = [item.get("file") for item in listed if isinstance(item, dict)]
+                files = [f for f in files if isinstance(f, str) and archive.has(f)]
+                if files:
+                    chosen = sorted(set(files))
+    return chosen, package
+
+
+# -- entry point ----------------------------------------------------------------------------------------
+def open_inputs(paths: list[str | Path]) -> OpenedApp:
+    """Read what the user gave into memory. Errors in the one thing given are InputErrors; when several
+    APKs are given, one unreadable split becomes a warning (the caller decides if a base is left)."""
+    if not paths:
+        raise InputError("no APK given")
+    paths = [Path(p) for p in paths]
+    sizes = [_check_file(p) for p in paths]
+    if len(paths) > MAX_APKS:
+        raise InputError(f"{len(paths)} files given; at most {MAX_APKS} APKs of one app")
+    seen = set()
+    for p in paths:
+        key = os.path.realpath(p)
+        if key in seen:
+            raise InputError(f"{p} given twice")
+        seen.add(key)
+    budget = Budget()
+    if len(paths) == 1:
+        return _open_single(paths[0], sizes[0], budget)
+    for p in paths:
+        if p.suffix.lower() in BUNDLE_SUFFIXES:
+            raise InputError(f"{p}: give one bundle on its own, or APK files of one split set, not both")
+    apks, inputs, warnings = [], [], []
+    for p, size in zip(paths, sizes):
+        inputs.append(InputFile(str(p), _sha256_file(p), size, "split"))
+        try:
+            archive = Archive(p, str(p), budget)
+            try:
+                if not archive.has(MANIFEST):
+                    raise InputError(f"{p}: no {MANIFEST} (not an APK; a bundle must be given on its own)")
+                contents, more = read_apk(archive)
+            finally:
+                archive.close()
+        except (BoundExceeded, UnsafeArchive):
+            raise
+        except InputError as exc:
+            warnings.append(f"split skipped: {exc}")
+            continue
+        apks.append(contents)
+        warnings.extend(more)
+    if not apks:
+        raise InputError("none of the APK files given could be read: " + "; ".join(warnings))
+    return OpenedApp(tuple(apks), tuple(inputs), tuple(warnings))
+
+
+def _open_single(path: Path, size: int, budget: Budget) -> OpenedApp:
+    digest = _sha256_file(path)
+    archive = Archive(path, str(path), budget)
+    try:
+        kind = _bundle_kind(archive, path)
+        if kind is None:
+            contents, warnings = read_apk(archive)
+            return OpenedApp((contents,), (InputFile(str(path), digest, size, "apk"),), tuple(warnings))
+        members, package = _bundle_members(archive, kind)
+        if not members:
+            raise InputError(f"{path}: {kind} bundle without APK members")
+        if len(members) > MAX_APKS:
+            raise InputError(f"{path}: {len(members)} APKs in the bundle; at most {MAX_APKS}")
+        inputs = [InputFile(str(path), digest, size, "bundle")]
+        apks, warnings = [], []
+        for member in members:
+            display = f"{path}!{member}"
+            data = archive.read(member)
+            inputs.append(InputFile(display, hashlib.sha256(data).hexdigest(), len(data), "member"))
+            try:
+                inner = Archive(data, display, budget)
+                try:
+                    contents, more = read_apk(inner)
+                finally:
+                    inner.close()
+            except (BoundExceeded, UnsafeArchive):
+                raise
+            except InputError as exc:
+                warnings.append(f"bundle member skipped: {exc}")
+                continue
+            apks.append(contents)
+            warnings.extend(more)
+        if not apks:
+            raise InputError(f"{path}: no APK in the bundle could be read: " + "; ".join(warnings))
+        return OpenedApp(tuple(apks), tuple(inputs), tuple(warnings), package)
+    finally:
+        archive.close()

@@ -1,0 +1,449 @@
+"""AndroidManifest.xml (binary AXML) -> what the app is, asks for and exposes; rules/permissions.yaml -> what
+each permission unlocks.
+
+androguard's AXML parser reads the binary form; every failure of it (and a manifest without a package) becomes
+one InputError "malformed manifest in X", since a hostile APK can put anything there. <meta-data> values are
+never kept: they are often API keys.
+"""
+from __future__ import annotations
+
+import functools
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from ..rulesdata import Validator, datatypes, load_yaml, rules_dir
+from .inputs import one_line
+from .report import Component, Permission
+
+ANDROID_NS = "{http://schemas.android.com/apk/res/android}"
+COMPONENT_TAGS = {"activity": "activity", "activity-alias": "activity", "service": "service",
+                  "receiver": "receiver", "provider": "provider"}
+PERMISSION_TAGS = ("uses-permission", "uses-permission-sdk-23", "uses-permission-sdk-m")
+PROTECTION_LEVELS = ("dangerous", "normal", "signature", "signatureOrSystem")
+MAX_ELEMENTS = 200_000
+
+
+def _quiet_androguard() -> None:
+    """androguard logs through loguru to stderr; our CLI prints one line and nothing else."""
+    try:
+        from loguru import logger
+        logger.disable("androguard")
+    except ImportError:  # pragma: no cover - loguru is an androguard dependency
+        pass
+
+
+@dataclass(frozen=True)
+class RequestedPermission:
+    name: str
+    max_sdk: int | None = None
+    min_sdk_23: bool = False        # requested with <uses-permission-sdk-23>: only on API 23+
+
+
+@dataclass(frozen=True)
+class Manifest:
+    package: str
+    version_code: str | None
+    version_name: str | None
+    min_sdk: int | None
+    target_sdk: int | None
+    label: str | None                                  # literal text, or "@7F0A0001" for a resource
+    split: str | None                                  # <manifest split="...">: None for a base APK
+    requested: tuple[RequestedPermission, ...]
+    defined: tuple[tuple[str, str], ...]               # (<permission> name, protectionLevel) the app defines
+    components: tuple[Component, ...]
+    meta_data: tuple[str, ...]
+    application_class: str | None = None
+    has_code: bool = True
+    service_permissions: tuple[tuple[str, str], ...] = ()   # (service class, android:permission guarding it)
+
+    @property
+    def entry_classes(self) -> tuple[str, ...]:
+        """Classes the system instantiates (dotted names): the roots of reachability."""
+        names = {c.name for c in self.components}
+        return tuple(sorted(names))
+
+
+@dataclass(frozen=True)
+class PermissionRule:
+    name: str
+    protection: str
+    data_types: tuple[str, ...]
+    observe: bool
+    binds_service: bool = False
+
+
+# -- parsing --------------------------------------------------------------------------------------------
+def _attr(element, name: str) -> str | None:
+    value = element.get(ANDROID_NS + name)
+    if value is None:
+        value = element.get(name)
+    return value
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value, 0) if value.lower().startswith("0x") else int(value)
+    except ValueError:
+        return None   # a codename ("P") or a resource reference: unknown rather than wrong
+
+
+def _bool(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "-1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    return None   # a resource reference (@7F050001): decided per device configuration
+
+
+def qualify(name: str, package: str) -> str:
+    """Android's rule for component names: `.Foo` and `Foo` (no dot) are relative to the package."""
+    name = name.strip()
+    if name.startswith("."):
+        return package + name
+    if "." not in name:
+        return f"{package}.{name}"
+    return name
+
+
+def _axml_root(data: bytes, where: str):
+    _quiet_androguard()
+    if data[:1] == b"<" or data[:5] == b"\xef\xbb\xbf<?":
+        return _text_root(data, where)
+    try:
+        from androguard.core.axml import AXMLPrinter
+        printer = AXMLPrinter(data)
+        root = printer.get_xml_obj()
+    except InputError:
+        raise
+    except Exception as exc:   # androguard raises anything from struct.error to lxml errors on bad input
+        raise InputError(f"malformed manifest in {where}: {type(exc).__name__}: {one_line(str(exc))}") from None
+    if root is None:
+        raise InputError(f"malformed manifest in {where}: not binary XML")
+    return root
+
+
+def _text_root(data: bytes, where: str):
+    """A plain-text manifest (never in a built APK, but cheap to accept): parsed without entities or DTDs."""
+    from lxml import etree
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        return etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"malformed manifest in {where}: {one_line(str(exc))}") from None
+
+
+def parse_manifest(data: bytes, where: str) -> Manifest:
+    root = _axml_root(data, where)
+    try:
+        return _read_manifest(root, where)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"malformed manifest in {where}: {type(exc).__name__}: {one_line(str(exc))}") from None
+
+
+def _read_manifest(root, where: str) -> Manifest:
+    if not isinstance(root.tag, str) or root.tag != "manifest":
+        raise InputError(f"malformed manifest in {where}: root element is <{root.tag}>, expected <manifest>")
+    package = (root.get("package") or "").strip()
+    if not package:
+        raise InputError(f"malformed manifest in {where}: no package name")
+    sdk = root.find("uses-sdk")
+    min_sdk = _int(_attr(sdk, "minSdkVersion")) if sdk is not None else None
+    target_sdk = _int(_attr(sdk, "targetSdkVersion")) if sdk is not None else None
+    if target_sdk is None:
+        target_sdk = min_sdk   # the platform's own default
+
+    requested: dict[str, RequestedPermission] = {}
+    defined: dict[str, str] = {}
+    components: list[Component] = []
+    meta_data: set[str] = set()
+    service_permissions: set[tuple[str, str]] = set()
+    application_class = None
+    has_code = True
+    count = 0
+    for element in root.iter():
+        count += 1
+        if count > MAX_ELEMENTS:
+            raise InputError(f"malformed manifest in {where}: more than {MAX_ELEMENTS} elements")
+        tag = element.tag
+        if not isinstance(tag, str):
+            continue   # comments
+        if tag in PERMISSION_TAGS:
+            name = (_attr(element, "name") or "").strip()
+            if name:
+                entry = RequestedPermission(name, _int(_attr(element, "maxSdkVersion")), tag != "uses-permission")
+                previous = requested.get(name)
+                # Requested twice (e.g. with and without maxSdkVersion): the broadest request wins.
+                if previous is None or (previous.max_sdk is not None and
+                                        (entry.max_sdk is None or entry.max_sdk > previous.max_sdk)):
+                    requested[name] = entry
+        elif tag == "permission":
+            name = (_attr(element, "name") or "").strip()
+            if name:
+                defined[name] = _protection_name(_attr(element, "protectionLevel"))
+        elif tag == "meta-data":
+            name = (_attr(element, "name") or "").strip()
+            if name:
+                meta_data.add(name)
+        elif tag == "application":
+            name = _attr(element, "name")
+            if name:
+                application_class = qualify(name, package)
+                components.append(Component("application", application_class, None))
+            if _bool(_attr(element, "hasCode")) is False:
+                has_code = False
+            for extra in ("backupAgent", "appComponentFactory"):
+                value = _attr(element, extra)
+                if value and not value.startswith("@"):
+                    components.append(Component("application", qualify(value, package), None))
+        elif tag in COMPONENT_TAGS:
+            name = _attr(element, "targetActivity" if tag == "activity-alias" else "name")
+            if not name:
+                continue
+            exported = _bool(_attr(element, "exported"))
+            if exported is None and _attr(element, "exported") is None:
+                exported = _default_exported(tag, element, target_sdk)
+            components.append(Component(COMPONENT_TAGS[tag], qualify(name, package), exported))
+            guard = _attr(element, "permission")
+            if tag == "service" and guard:
+                service_permissions.add((qualify(name, package), guard.strip()))
+        elif tag == "instrumentation":
+            name = _attr(element, "name")
+            if name:
+                components.append(Component("application", qualify(name, package), None))
+
+    return Manifest(
+        package=package,
+        version_code=_attr(root, "versionCode"),
+        version_name=_attr(root, "versionName"),
+        min_sdk=min_sdk,
+        target_sdk=target_sdk,
+        label=_label(root),
+        split=(root.get("split") or None),
+        requested=tuple(sorted(requested.values(), key=lambda p: p.name)),
+        defined=tuple(sorted(defined.items())),
+        components=tuple(sorted(set(components), key=lambda c: (c.kind, c.name, str(c.exported)))),
+        meta_data=tuple(sorted(meta_data)),
+        application_class=application_class,
+        has_code=has_code,
+        service_permissions=tuple(sorted(service_permissions)),
+    )
+
+
+def _label(root) -> str | None:
+    app = root.find("application")
+    label = _attr(app, "label") if app is not None else None
+    return label or None
+
+
+def _default_exported(tag: str, element, target_sdk: int | None) -> bool:
+    """The platform default when android:exported is absent: components with an intent filter are exported
+    (apps targeting API 31+ must say so explicitly); providers are exported up to target API 16."""
+    if tag == "provider":
+        return target_sdk is not None and target_sdk <= 16
+    return element.find("intent-filter") is not None
+
+
+_PROTECTION_FLAGS = {0: "normal", 1: "dangerous", 2: "signature", 3: "signatureOrSystem"}
+
+
+def _protection_name(value: str | None) -> str:
+    if value is None:
+        return "normal"
+    number = _int(value)
+    if number is not None:
+        return _PROTECTION_FLAGS.get(number & 0xF, "unknown")
+    base = value.split("|")[0].strip()
+    return base if base in PROTECTION_LEVELS else "unknown"
+
+
+def resolve_label(label: str | None, arsc: bytes | None) -> str | None:
+    """The app's name from resources.arsc when the manifest refers to a string resource; cheap, optional."""
+    if not label or not label.startswith("@"):
+        return label
+    if not arsc:
+        return None
+    try:
+        resource_id = int(label[1:], 16)
+    except ValueError:
+        return None
+    return arsc_string(arsc, resource_id) or None
+
+
+# -- rules/permissions.yaml -----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _permission_rules(path: str) -> dict[str, PermissionRule]:
+    raw = load_yaml(path, "permission table")
+    check = Validator(path)
+    check.mapping(raw)
+    table = check.mapping(raw.get("permissions"), raw, "permissions")
+    known = datatypes()
+    out: dict[str, PermissionRule] = {}
+    for name, spec in table.items():
+        check.mapping(spec, table, name)
+        check.fields(spec, required={"protection": str, "data_types": list},
+                     optional={"observe": bool, "binds_service": bool, "note": str, "since": int,
+                               "until": int})
+        check.one_of(spec, "protection", PROTECTION_LEVELS)
+        for data_type in spec["data_types"]:
+            if data_type not in known:
+                check.fail(spec, "data_types", f"unknown data type {data_type!r} (see rules/datatypes.yaml)")
+        observe = spec.get("observe")
+        if observe is None:
+            observe = spec["protection"] == "dangerous"
+        out[name] = PermissionRule(name, spec["protection"], tuple(spec["data_types"]), observe,
+                                   spec.get("binds_service", False))
+    return out
+
+
+def permission_rules() -> dict[str, PermissionRule]:
+    return _permission_rules(str(rules_dir() / "permissions.yaml"))
+
+
+def permissions_of(manifest: Manifest) -> tuple[Permission, ...]:
+    """Requested permissions with protection level and what they unlock. An unlisted permission is `custom`
+    when the app (or its split) defines it, else `unknown`."""
+    rules = permission_rules()
+    defined = dict(manifest.defined)
+    out = []
+    for request in manifest.requested:
+        rule = rules.get(request.name)
+        if rule is not None:
+            out.append(Permission(request.name, rule.protection, rule.data_types, request.max_sdk))
+        elif request.name in defined:
+            out.append(Permission(request.name, "custom", (), request.max_sdk))
+        else:
+            out.append(Permission(request.name, "unknown", (), request.max_sdk))
+    return tuple(out)
+
+
+# -- a label lookup in resources.arsc -------------------------------------------------------------------
+# androguard's ARSCParser decodes the whole table (a quarter of a second on a 1 MB table, seconds on big
+# apps); the label needs one entry of one type, so this walks the chunk headers and decodes just that.
+_RES_STRING_POOL, _RES_TABLE, _RES_PACKAGE, _RES_TYPE = 0x0001, 0x0002, 0x0200, 0x0201
+_TYPE_REFERENCE, _TYPE_STRING = 0x01, 0x03
+_FLAG_COMPLEX, _FLAG_COMPACT = 0x0001, 0x0008
+_TYPE_FLAG_SPARSE, _TYPE_FLAG_OFFSET16 = 0x01, 0x02
+
+
+def _pool_string(data: bytes, pool: int, index: int) -> str | None:
+    _type, header_size, size = struct.unpack_from("<HHI", data, pool)
+    count, _styles, flags, strings_start, _styles_start = struct.unpack_from("<IIIII", data, pool + 8)
+    if not 0 <= index < count:
+        return None
+    offset = struct.unpack_from("<I", data, pool + header_size + 4 * index)[0]
+    pos = pool + strings_start + offset
+    if pos >= pool + size:
+        return None
+    if flags & 0x100:   # UTF-8: character count, then byte count, each 1 or 2 bytes
+        pos += 2 if data[pos] & 0x80 else 1
+        length = data[pos]
+        if length & 0x80:
+            length = ((length & 0x7F) << 8) | data[pos + 1]
+            pos += 1
+        pos += 1
+        return data[pos:pos + length].decode("utf-8", "replace")
+    length = struct.unpack_from("<H", data, pos)[0]
+    if length & 0x8000:
+        length = ((length & 0x7FFF) << 16) | struct.unpack_from("<H", data, pos + 2)[0]
+        pos += 2
+    pos += 2
+    return data[pos:pos + 2 * length].decode("utf-16-le", "replace")
+
+
+def _arsc_value(data: bytes, resource_id: int) -> tuple[int, int] | None:
+    """(data type, data) of a resource in the default configuration (else the first that has it)."""
+    package_id, type_id, entry_id = resource_id >> 24, (resource_id >> 16) & 0xFF, resource_id & 0xFFFF
+    _type, header_size, size = struct.unpack_from("<HHI", data, 0)
+    if _type != _RES_TABLE:
+        return None
+    end = min(size, len(data))
+    pos, found = header_size, None
+    while pos + 8 <= end:
+        chunk_type, chunk_header, chunk_size = struct.unpack_from("<HHI", data, pos)
+        if chunk_size < 8:
+            return None
+        if chunk_type == _RES_PACKAGE and struct.unpack_from("<I", data, pos + 8)[0] == package_id:
+            inner, inner_end = pos + chunk_header, min(pos + chunk_size, end)
+            while inner + 8 <= inner_end:
+                t, h, s = struct.unpack_from("<HHI", data, inner)
+                if s < 8:
+                    return None
+                if t == _RES_TYPE and data[inner + 8] == type_id:
+                    value = _type_entry(data, inner, h, s, entry_id)
+                    if value is not None:
+                        config_size = struct.unpack_from("<I", data, inner + 20)[0]
+                        config = data[inner + 24:inner + 20 + min(config_size, 64)]
+                        if not any(config):
+                            return value          # the default configuration
+                        found = found or value
+                inner += s
+        pos += chunk_size
+    return found
+
+
+def _type_entry(data: bytes, chunk: int, header: int, size: int, entry_id: int) -> tuple[int, int] | None:
+    flags = data[chunk + 9]
+    entry_count, entries_start = struct.unpack_from("<II", data, chunk + 12)
+    offsets = chunk + header
+    if offsets + 4 * entry_count > chunk + size and not flags & _TYPE_FLAG_OFFSET16:
+        return None   # more entries than the chunk holds: corrupt (and a sparse scan must stay bounded)
+    if flags & _TYPE_FLAG_SPARSE:
+        for i in range(entry_count):
+            idx, off = struct.unpack_from("<HH", data, offsets + 4 * i)
+            if idx == entry_id:
+                offset = off * 4
+                break
+        else:
+            return None
+    elif entry_id >= entry_count:
+        return None
+    elif flags & _TYPE_FLAG_OFFSET16:
+        offset = struct.unpack_from("<H", data, offsets + 2 * entry_id)[0]
+        if offset == 0xFFFF:
+            return None
+        offset *= 4
+    else:
+        offset = struct.unpack_from("<I", data, offsets + 4 * entry_id)[0]
+        if offset == 0xFFFFFFFF:
+            return None
+    pos = chunk + entries_start + offset
+    if pos + 8 > chunk + size:
+        return None
+    entry_size, entry_flags = struct.unpack_from("<HH", data, pos)
+    if entry_flags & _FLAG_COMPACT:
+        return entry_flags >> 8, struct.unpack_from("<I", data, pos + 4)[0]
+    if entry_flags & _FLAG_COMPLEX:
+        return None
+    _value_size, _zero, data_type, value = struct.unpack_from("<HBBI", data, pos + entry_size)
+    return data_type, value
+
+
+def arsc_string(arsc: bytes, resource_id: int) -> str | None:
+    """A string resource's default value; references followed a few steps. Any inconsistency -> None."""
+    try:
+        _type, header_size, _size = struct.unpack_from("<HHI", arsc, 0)
+        pool_type = struct.unpack_from("<H", arsc, header_size)[0]
+        if pool_type != _RES_STRING_POOL:
+            return None
+        for _ in range(4):
+            value = _arsc_value(arsc, resource_id)
+            if value is None:
+                return None
+            data_type, data = value
+            if data_type == _TYPE_STRING:
+                return _pool_string(arsc, header_size, data)
+            if data_type != _TYPE_REFERENCE:
+                return None
+            resource_id = data
+    except (struct.error, IndexError):
+        return None
+    return None

@@ -1,0 +1,117 @@
+"""The scan report as Markdown for a human reader: what the app is, asks for, contains and can do."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ..rulesdata import datatypes
+
+MAX_ROWS = 200   # per table: a report a person can read; the JSON has everything
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def _code(value: Any) -> str:
+    return f"`{_cell(value)}`" if value not in (None, "") else ""
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows[:MAX_ROWS]:
+        out.append("| " + " | ".join(row) + " |")
+    if len(rows) > MAX_ROWS:
+        out.append(f"\n_{len(rows) - MAX_ROWS} more rows in the JSON report._")
+    return out
+
+
+def _actor(actor: dict) -> str:
+    return f"{actor['kind']}:{actor['id']}" if actor.get("id") else actor["kind"]
+
+
+def _type_label(type_id: str) -> str:
+    known = datatypes().get(type_id)
+    return f"{known.label} (`{type_id}`)" if known else f"`{type_id}`"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """`report` is ScanReport.to_json() output (so Markdown and JSON never disagree)."""
+    app = report["app"]
+    title = app.get("label") or app["package"]
+    lines = [f"# Static scan: {_cell(title)}", ""]
+    facts = [("Package", _code(app["package"])),
+             ("Version", _cell(" / ".join(str(v) for v in (app.get("version_name"), app.get("version_code"))
+                                          if v is not None))),
+             ("SDK levels", _cell(f"min {app.get('min_sdk')}, target {app.get('target_sdk')}")),
+             ("Splits", ", ".join(_code(s) for s in app.get("splits", ())) or "none")]
+    lines += _table(["", ""], [[k, v] for k, v in facts])
+    if report.get("partial"):
+        lines += ["", "**Partial result.** Some parts could not be read:", ""]
+        lines += [f"- {_cell(w)}" for w in report.get("warnings", ())]
+
+    lines += ["", "## Inputs", ""]
+    lines += _table(["File", "Role", "Bytes", "SHA-256"],
+                    [[_code(i["path"]), i["role"], str(i["size"]), _code(i["sha256"])] for i in report["inputs"]])
+
+    lines += ["", "## Permissions", ""]
+    if report["permissions"]:
+        lines += _table(["Permission", "Protection", "Unlocks", "Max SDK"],
+                        [[_code(p["name"]), p["protection_level"], ", ".join(_code(t) for t in p["data_types"]),
+                          _cell(p.get("max_sdk"))] for p in report["permissions"]])
+    else:
+        lines.append("None requested.")
+
+    lines += ["", "## SDKs", ""]
+    if report["sdks"]:
+        rows = []
+        for sdk in report["sdks"]:
+            why = "; ".join(f"{e['kind']} {_code(e['ref'])}" + (f" ({_cell(e['detail'])})" if e.get("detail") else "")
+                            for e in sdk["evidence"])
+            rows.append([f"{_cell(sdk['name'])} ({_code(sdk['id'])})", _cell(sdk["organisation"]),
+                         ", ".join(sdk["categories"]), why])
+        lines += _table(["SDK", "Organisation", "Categories", "Why"], rows)
+    else:
+        lines.append("No catalogued SDK found.")
+
+    lines += ["", "## Sensitive API call sites", ""]
+    if report["api_calls"]:
+        grouped: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+        for call in report["api_calls"]:
+            grouped[call["data_type"]][_actor(call["actor"])].append(call)
+        for data_type in sorted(grouped):
+            lines += [f"### {_type_label(data_type)}", ""]
+            rows = []
+            for actor in sorted(grouped[data_type]):
+                for call in grouped[data_type][actor]:
+                    rows.append([actor, _code(call["api"]), _code(call["caller"]),
+                                 "yes" if call["reachable"] else "no", _code(call.get("via"))])
+            lines += _table(["Actor", "API", "Caller", "Reachable", "Via"], rows)
+            lines.append("")
+    else:
+        lines += ["None found.", ""]
+
+    lines += ["## Observations", ""]
+    if report["observations"]:
+        rows = []
+        for obs in report["observations"]:
+            evidence = obs["evidence"]
+            rows.append([_type_label(obs["data_type"]), obs["level"], _actor(obs["actor"]),
+                         str(sum(1 for e in evidence if e["kind"] != "note"))
+                         + "".join(f" ({_cell(e['ref'])})" for e in evidence if e["kind"] == "note")])
+        lines += _table(["Data type", "Level", "Actor", "Evidence items"], rows)
+    else:
+        lines.append("None.")
+    lines += ["", "## Components", ""]
+    if report["components"]:
+        lines += _table(["Kind", "Name", "Exported"],
+                        [[c["kind"], _code(c["name"]), _cell("" if c["exported"] is None else
+                                                              ("yes" if c["exported"] else "no"))]
+                         for c in report["components"]])
+    else:
+        lines.append("None declared.")
+    if report["meta_data"]:
+        lines += ["", "Manifest meta-data keys (values not shown): "
+                  + ", ".join(_code(k) for k in report["meta_data"])]
+    return "\n".join(lines).rstrip() + "\n"

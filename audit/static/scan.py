@@ -1,0 +1,266 @@
+"""The static scan: inputs -> manifest -> dex tables -> SDKs -> call sites -> observations (`appaudit.scan/1`).
+
+Partial results: a split, a dex or a resource table that cannot be read is left out with a warning (the report
+says `partial: true`); only when nothing usable is left (no base manifest, or code that exists but none of it
+readable) is the scan refused with an InputError. Output is deterministic: identical input gives identical
+JSON; timings go into `stats`, which is not part of the JSON contract.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+from ..catalogue import Catalogue, load_catalogue
+from ..errors import BoundExceeded, InputError
+from ..model import FIRST_PARTY, Evidence, Level, Observation
+from .callsites import class_names, find_call_sites, string_constants, string_hosts
+from .dex import DexFile
+from .inputs import ApkContents, open_inputs
+from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
+from .report import AppInfo, CallSite, ScanReport
+from .sdkdetect import detect_sdks
+
+SOURCE = "static"
+MAX_EVIDENCE = 20   # call-site evidence items per observation; a `note` item gives the total
+
+
+def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) -> ScanReport:
+    """Scan one app: a single APK, the APK files of one split set, or one .apks/.xapk/.apkm bundle."""
+    clock = _Clock()
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if len(paths) > 1:
+        paths = sorted(paths, key=str)   # a split set is one app whatever order its files are given in
+    opened = open_inputs(paths)
+    clock.lap("open")
+    warnings = list(opened.warnings)
+
+    base_apk, base, splits = _manifests(opened.apks, warnings)
+    if opened.bundle_package and opened.bundle_package != base.package:
+        warnings.append(f"bundle metadata names package {opened.bundle_package}, "
+                        f"the base manifest {base.package}")
+    merged = _merge(base, [m for _, m in splits])
+    clock.lap("manifest")
+
+    dexes = _open_dexes([base_apk, *(apk for apk, _ in splits)], warnings)
+    clock.lap("dex")
+
+    catalogue = catalogue or load_catalogue()
+    classes, hosts = _code_facts(dexes, warnings)
+    sdks = detect_sdks(catalogue, classes, merged.meta_data, hosts, base.package)
+    clock.lap("sdks")
+
+    search_stats: dict = {}
+    api_calls, dexes = _call_sites(dexes, catalogue, base.package, merged, warnings, search_stats)
+    clock.lap("call_sites")
+
+    permissions = permissions_of(merged)
+    observations = _permission_observations(merged) + _call_site_observations(api_calls)
+    clock.lap("observations")
+
+    app = AppInfo(package=base.package, version_code=base.version_code, version_name=base.version_name,
+                  min_sdk=base.min_sdk, target_sdk=base.target_sdk,
+                  label=resolve_label(base.label, base_apk.arsc),
+                  splits=tuple(sorted(m.split for _, m in splits if m.split)))
+    stats = {"seconds": clock.laps, "dex": [d.stats() for d in dexes], "classes": len(classes),
+             "hosts_in_strings": len(hosts), "call_site_search": search_stats}
+    return ScanReport(app=app, inputs=opened.inputs, permissions=permissions, components=merged.components,
+                      meta_data=merged.meta_data, sdks=sdks, api_calls=tuple(api_calls),
+                      observations=tuple(observations), warnings=tuple(warnings), stats=stats)
+
+
+class _Clock:
+    def __init__(self):
+        self.started = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.last, 4)
+        self.laps["total"] = round(now - self.started, 4)
+        self.last = now
+
+
+# -- manifests ------------------------------------------------------------------------------------------
+def _manifests(apks: tuple[ApkContents, ...], warnings: list[str]) \
+        -> tuple[ApkContents, Manifest, list[tuple[ApkContents, Manifest]]]:
+    """(base APK, its manifest, [(split APK, its manifest)...] sorted by split name), after checking that
+    they are one app: exactly one base, one package, no split twice."""
+    parsed: list[tuple[ApkContents, Manifest]] = []
+    for apk in apks:
+        try:
+            parsed.append((apk, parse_manifest(apk.manifest, apk.name)))
+        except InputError as exc:
+            if len(apks) == 1:
+                raise
+            warnings.append(f"split skipped: {exc}")
+    bases = [(apk, m) for apk, m in parsed if m.split is None]
+    if not bases:
+        if len(parsed) == 1:
+            apk, m = parsed[0]
+            raise InputError(f"{apk.name} is split {m.split!r} of {m.package}; give the base APK with it")
+        raise InputError("no base APK among the files given (each one is a split): "
+                         + ", ".join(apk.name for apk, _ in parsed) if parsed else
+                         "no APK could be read: " + "; ".join(warnings))
+    if len(bases) > 1:
+        raise InputError("several base APKs given: " + ", ".join(f"{apk.name} ({m.package})" for apk, m in bases)
+                         + "; give the APK files of one app")
+    base_apk, base = bases[0]
+    others = {m.package for _, m in parsed if m.package != base.package}
+    if others:
+        strays = ", ".join(f"{apk.name} ({m.package})" for apk, m in parsed if m.package != base.package)
+        raise InputError(f"APKs of different apps: the base is {base.package}, but {strays}")
+    splits = sorted(((apk, m) for apk, m in parsed if m.split is not None), key=lambda p: (p[1].split, p[0].name))
+    names = [m.split for _, m in splits]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputError(f"split {duplicates[0]!r} given more than once")
+    return base_apk, base, splits
+
+
+def _merge(base: Manifest, splits: list[Manifest]) -> Manifest:
+    """A split set installs as one app: its feature splits add components, meta-data and permissions."""
+    if not splits:
+        return base
+    requested = {p.name: p for p in base.requested}
+    for split in splits:
+        for p in split.requested:
+            requested.setdefault(p.name, p)
+    components = {(c.kind, c.name): c for c in base.components}
+    for split in splits:
+        for c in split.components:
+            components.setdefault((c.kind, c.name), c)
+    return dataclasses.replace(
+        base,
+        service_permissions=tuple(sorted({*base.service_permissions,
+                                          *(g for s in splits for g in s.service_permissions)})),
+        requested=tuple(sorted(requested.values(), key=lambda p: p.name)),
+        defined=tuple(sorted({*base.defined, *(d for s in splits for d in s.defined)})),
+        components=tuple(sorted(components.values(), key=lambda c: (c.kind, c.name))),
+        meta_data=tuple(sorted({*base.meta_data, *(k for s in splits for k in s.meta_data)})))
+
+
+# -- code -----------------------------------------------------------------------------------------------
+def _check_dex(dex: DexFile) -> None:
+    """Read the tables every later stage walks, so that a corrupt dex fails here, alone, not mid-search."""
+    dex.class_descriptors()
+    dex.method_at(0)     # reads every class_data item and code_item header
+    dex.code_area()
+
+
+def _open_dexes(apks: list[ApkContents], warnings: list[str]) -> list[DexFile]:
+    dexes, failures = [], []
+    for apk in apks:
+        for problem in apk.unreadable_dexes:
+            failures.append(problem)
+            warnings.append(f"dex skipped: {problem}")
+        for name, data in apk.dexes:
+            try:
+                dex = DexFile(data, name)
+                _check_dex(dex)
+            except BoundExceeded:
+                raise
+            except InputError as exc:
+                failures.append(str(exc))
+                warnings.append(f"dex skipped: {exc}")
+                continue
+            dexes.append(dex)
+    if failures and not dexes:
+        raise InputError("no readable code: " + "; ".join(failures))
+    return dexes
+
+
+def _code_facts(dexes: list[DexFile], warnings: list[str]) -> tuple[list[str], list[str]]:
+    """Defined class names and hosts named in strings, dex by dex so that one corrupt table costs only its
+    own dex's share of the SDK evidence."""
+    classes: dict[str, None] = {}
+    strings: set[str] = set()
+    for dex in dexes:
+        try:
+            names, found = class_names([dex]), string_constants([dex])
+        except BoundExceeded:
+            raise
+        except InputError as exc:
+            warnings.append(f"SDK evidence from {dex.name} incomplete: {exc}")
+            continue
+        classes.update(dict.fromkeys(names))
+        strings.update(found)
+    return list(classes), string_hosts(sorted(strings))
+
+
+def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: str, manifest: Manifest,
+                warnings: list[str], stats: dict) -> tuple[list[CallSite], list[DexFile]]:
+    """The call-site search over all dexes; if one dex turns out corrupt mid-search, it is left out."""
+    entry = list(manifest.entry_classes)
+    try:
+        return find_call_sites(dexes, catalogue=catalogue, app_package=package, component_classes=entry,
+                               stats=stats), dexes
+    except BoundExceeded:
+        raise
+    except InputError as first:
+        good = []
+        for dex in dexes:
+            try:
+                find_call_sites([dex], catalogue=catalogue, app_package=package, component_classes=entry)
+            except InputError as exc:
+                warnings.append(f"dex skipped (call-site search): {exc}")
+                continue
+            good.append(dex)
+        if len(good) == len(dexes):   # only the cross-dex search fails: report it, keep no call sites
+            warnings.append(f"call-site search failed: {first}")
+            return [], dexes
+        if not good:
+            return [], []
+        return find_call_sites(good, catalogue=catalogue, app_package=package, component_classes=entry,
+                               stats=stats), good
+
+
+# -- observations ---------------------------------------------------------------------------------------
+def _permission_observations(manifest: Manifest) -> list[Observation]:
+    """declared-permission: each data type a requested permission unlocks (rules/permissions.yaml `observe`)."""
+    rules = permission_rules()
+    by_type: dict[str, list[Evidence]] = defaultdict(list)
+    for request in manifest.requested:
+        rule = rules.get(request.name)
+        if rule is None or not rule.observe:
+            continue
+        if request.max_sdk is not None and manifest.min_sdk is not None and request.max_sdk < manifest.min_sdk:
+            continue   # capped below the app's own minimum: granted on no device the app installs on
+        detail = f"{rule.protection} permission"
+        if request.max_sdk is not None:
+            detail += f", requested up to API {request.max_sdk}"
+        if request.min_sdk_23:
+            detail += ", requested from API 23 (uses-permission-sdk-23)"
+        for data_type in rule.data_types:
+            by_type[data_type].append(Evidence("permission", request.name, "AndroidManifest.xml", detail))
+    for service, permission in manifest.service_permissions:
+        rule = rules.get(permission)
+        if rule is None or not rule.observe or not rule.binds_service:
+            continue
+        detail = (f"guards service {service}: the system binds it once the user enables it "
+                  f"({rule.protection} permission)")
+        for data_type in rule.data_types:
+            by_type[data_type].append(Evidence("permission", permission, "AndroidManifest.xml", detail))
+    return [Observation(data_type, Level.DECLARED_PERMISSION, FIRST_PARTY, SOURCE, tuple(sorted(evidence)))
+            for data_type, evidence in sorted(by_type.items())]
+
+
+def _call_site_observations(sites: Iterable[CallSite]) -> list[Observation]:
+    """present / reachable: one observation per data type, actor and level, with capped evidence."""
+    groups: dict[tuple, list[Evidence]] = defaultdict(list)
+    for site in sites:
+        level = Level.REACHABLE if site.reachable else Level.PRESENT
+        detail = f"{site.api_id} via {site.via}" if site.via else site.api_id
+        groups[(site.data_type, site.actor, level)].append(Evidence("call-site", site.api, site.caller, detail))
+    out = []
+    for (data_type, actor, level), evidence in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]),
+                                                                                       kv[0][2])):
+        evidence = sorted(set(evidence))
+        shown = evidence[:MAX_EVIDENCE]
+        if len(evidence) > MAX_EVIDENCE:
+            shown.append(Evidence("note", f"{len(evidence)} call sites", None,
+                                  f"first {MAX_EVIDENCE} listed; the report's api_calls has them all"))
+        out.append(Observation(data_type, level, actor, SOURCE, tuple(shown)))
+    return out

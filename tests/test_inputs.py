@@ -1,0 +1,231 @@
+"""Opening APKs, split sets and bundles: what is read, in which order, and the bounds on hostile archives."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from audit.errors import BoundExceeded, InputError
+from audit.static import inputs
+from audit.static.inputs import open_inputs
+
+
+def _members(apk: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(apk) as z:
+        return {info.filename: z.read(info) for info in z.infolist()}
+
+
+def write_zip(path: Path, members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clean_parts(clean_apk) -> dict[str, bytes]:
+    """The clean fixture's manifest and dex: real AXML and a real dex to build test archives from."""
+    parts = _members(clean_apk)
+    return {"AndroidManifest.xml": parts["AndroidManifest.xml"], "classes.dex": parts["classes.dex"]}
+
+
+def test_single_apk_reads_manifest_and_dexes_in_numeric_order(tmp_path, clean_parts):
+    apk = write_zip(tmp_path / "app.apk", {
+        "AndroidManifest.xml": clean_parts["AndroidManifest.xml"],
+        "classes10.dex": b"ten", "classes2.dex": b"two", "classes.dex": b"one",
+        "assets/classes3.dex": b"not code the runtime loads", "classes_x.dex": b"neither"})
+    opened = open_inputs([apk])
+    (contents,) = opened.apks
+    assert [name.split("!")[1] for name, _ in contents.dexes] == ["classes.dex", "classes2.dex", "classes10.dex"]
+    assert [data for _, data in contents.dexes] == [b"one", b"two", b"ten"]
+    assert contents.manifest == clean_parts["AndroidManifest.xml"]
+    (info,) = opened.inputs
+    assert info.role == "apk" and info.path == str(apk) and info.size == apk.stat().st_size
+    assert info.sha256 == hashlib.sha256(apk.read_bytes()).hexdigest()
+    assert not opened.warnings
+
+
+@pytest.mark.parametrize("bundle_fixture, members", [
+    ("xapk", ["config.en.apk", "feature_maps.apk", "org.edukit.quiz.apk"]),
+    ("apks_bundle", ["splits/base-en.apk", "splits/base-master.apk", "splits/feature_maps-master.apk"]),
+    ("apkm_bundle", ["base.apk", "split_config.en.apk", "split_feature_maps.apk"]),
+])
+def test_bundles_list_every_member_with_its_own_digest(request, split_set, bundle_fixture, members):
+    bundle = request.getfixturevalue(bundle_fixture)
+    opened = open_inputs([bundle])
+    assert opened.inputs[0].role == "bundle" and opened.inputs[0].path == str(bundle)
+    assert [i.path for i in opened.inputs[1:]] == [f"{bundle}!{m}" for m in members]
+    assert all(i.role == "member" for i in opened.inputs[1:])
+    # The fixture bundles hold the split set's exact bytes: the same three digests.
+    split_digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in split_set}
+    assert {i.sha256 for i in opened.inputs[1:]} == split_digests
+    assert len(opened.apks) == 3 and not opened.warnings
+    dex_names = sorted(name.rsplit("!", 1)[1] for apk in opened.apks for name, _ in apk.dexes)
+    assert dex_names == ["classes.dex", "classes.dex", "classes2.dex"]   # base multidex + feature split
+
+
+def test_xapk_skips_obb_and_reads_the_package_from_manifest_json(tmp_path, split_set):
+    base, feature, config = split_set
+    xapk = write_zip(tmp_path / "app.xapk", {
+        "manifest.json": json.dumps({"package_name": "org.edukit.quiz", "split_apks": [
+            {"file": "base.apk", "id": "base"}, {"file": "feature.apk", "id": "feature_maps"}]}).encode(),
+        "base.apk": base.read_bytes(), "feature.apk": feature.read_bytes(), "unlisted.apk": config.read_bytes(),
+        "Android/obb/org.edukit.quiz/main.12.org.edukit.quiz.obb": b"\0" * 1000,
+        "icon.png": b"\x89PNG"}, zipfile.ZIP_STORED)
+    opened = open_inputs([xapk])
+    assert opened.bundle_package == "org.edukit.quiz"
+    assert [i.path.split("!")[1] for i in opened.inputs[1:]] == ["base.apk", "feature.apk"]
+
+
+def test_split_set_files_are_each_an_input(split_set):
+    opened = open_inputs(split_set)
+    assert [i.path for i in opened.inputs] == [str(p) for p in split_set]
+    assert all(i.role == "split" for i in opened.inputs)
+    assert len(opened.apks) == 3
+
+
+def _file(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.apk", "no such file"),
+    (lambda d: d, "is a directory"),
+    (lambda d: _file(d / "empty.apk", b""), "is empty"),
+    (lambda d: _file(d / "text.apk", b"hello, not a zip\n"), "not a valid zip"),
+])
+def test_unreadable_files_are_one_line_input_errors(tmp_path, make, message):
+    with pytest.raises(InputError, match=message) as caught:
+        open_inputs([make(tmp_path)])
+    assert "\n" not in str(caught.value)
+
+
+def test_truncated_apk_is_refused(tmp_path, education_apk):
+    data = education_apk.read_bytes()
+    cut = tmp_path / "cut.apk"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(InputError, match="not a valid zip"):
+        open_inputs([cut])
+
+
+def test_zip_without_manifest_or_apks_is_refused(tmp_path):
+    with pytest.raises(InputError, match="neither an APK"):
+        open_inputs([write_zip(tmp_path / "x.apk", {"readme.txt": b"hi"})])
+
+
+@pytest.mark.parametrize("name", ["../../etc/evil.dex", "/abs/classes.dex", "lib/..\\..\\x.so", "C:/x.dex"])
+def test_path_traversal_member_names_refuse_the_archive(tmp_path, clean_parts, name):
+    apk = write_zip(tmp_path / "evil.apk", {**clean_parts, name: b"x"})
+    with pytest.raises(InputError, match="path traversal"):
+        open_inputs([apk])
+
+
+def test_path_traversal_inside_one_split_refuses_the_whole_set(tmp_path, split_set, clean_parts):
+    evil = write_zip(tmp_path / "evil.apk", {**clean_parts, "../x": b"x"})
+    with pytest.raises(InputError, match="path traversal"):
+        open_inputs([*split_set, evil])
+
+
+def _zero_member_zip(path: Path, name: str, mib: int, extra: dict[str, bytes]) -> Path:
+    """A zip whose member inflates to `mib` MiB of zeros (compressed to ~1/1000), written in streaming."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for member, data in extra.items():
+            z.writestr(member, data)
+        with z.open(name, "w", force_zip64=True) as handle:
+            block = b"\0" * (1024 * 1024)
+            for _ in range(mib):
+                handle.write(block)
+    return path
+
+
+def test_zip_bomb_is_stopped_by_the_ratio_check_early(tmp_path, clean_parts):
+    manifest = {"AndroidManifest.xml": clean_parts["AndroidManifest.xml"]}
+    bomb = _zero_member_zip(tmp_path / "bomb.apk", "classes.dex", 64, manifest)
+    assert bomb.stat().st_size < 1024 * 1024
+    with pytest.raises(BoundExceeded, match="zip bomb"):
+        open_inputs([bomb])
+
+
+def test_entry_and_total_caps_hold_for_incompressible_data(tmp_path, clean_parts, monkeypatch):
+    noise = os.urandom(3 * 1024 * 1024)
+    apk = write_zip(tmp_path / "big.apk", {**clean_parts, "classes2.dex": noise})
+    monkeypatch.setattr(inputs, "MAX_ENTRY_INFLATED", 2 * 1024 * 1024)
+    with pytest.raises(BoundExceeded, match="more than 2 MiB"):
+        open_inputs([apk])
+    monkeypatch.setattr(inputs, "MAX_ENTRY_INFLATED", 256 * 1024 * 1024)
+    monkeypatch.setattr(inputs, "MAX_TOTAL_INFLATED", 5 * 1024 * 1024)
+    apk2 = write_zip(tmp_path / "big2.apk", {**clean_parts, "classes2.dex": noise, "classes3.dex": noise})
+    with pytest.raises(BoundExceeded, match="more than 5 MiB in total"):
+        open_inputs([apk2])
+
+
+def test_declared_sizes_are_not_trusted(tmp_path, clean_parts):
+    """A member whose headers claim 100 bytes but which inflates to 3 MiB is not read past its claim: the
+    reader stops there and the CRC check refuses the member (left out with its reason; the rest is read)."""
+    noise = os.urandom(3 * 1024 * 1024)
+    apk = write_zip(tmp_path / "liar.apk", {**clean_parts, "classes2.dex": noise})
+    raw = bytearray(apk.read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as z:
+        info = z.getinfo("classes2.dex")
+    struct.pack_into("<I", raw, info.header_offset + 22, 100)        # local header: uncompressed size
+    pos = raw.find(b"PK\x01\x02")                                    # ... and its central directory entry
+    while pos >= 0:
+        name_len = struct.unpack_from("<H", raw, pos + 28)[0]
+        if raw[pos + 46: pos + 46 + name_len] == b"classes2.dex":
+            struct.pack_into("<I", raw, pos + 24, 100)
+        pos = raw.find(b"PK\x01\x02", pos + 4)
+    apk.write_bytes(bytes(raw))
+    (contents,) = open_inputs([apk]).apks
+    assert [n.rsplit("!", 1)[1] for n, _ in contents.dexes] == ["classes.dex"]
+    (problem,) = contents.unreadable_dexes
+    assert "classes2.dex" in problem and "CRC" in problem
+
+
+def test_a_corrupt_dex_member_is_a_warning_not_a_failure(tmp_path, clean_parts):
+    apk = write_zip(tmp_path / "app.apk", {**clean_parts, "classes2.dex": os.urandom(50_000)})
+    raw = bytearray(apk.read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as z:
+        info = z.getinfo("classes2.dex")
+    start = info.header_offset + 30 + len(info.filename)
+    raw[start + 10: start + 400] = os.urandom(390)       # the deflate stream itself
+    apk.write_bytes(bytes(raw))
+    (contents,) = open_inputs([apk]).apks
+    assert [n.rsplit("!", 1)[1] for n, _ in contents.dexes] == ["classes.dex"]
+    assert len(contents.unreadable_dexes) == 1 and "classes2.dex" in contents.unreadable_dexes[0]
+
+
+def test_bundle_and_apks_together_or_twice_are_refused(tmp_path, xapk, education_apk):
+    with pytest.raises(InputError, match="bundle on its own"):
+        open_inputs([xapk, education_apk])
+    with pytest.raises(InputError, match="given twice"):
+        open_inputs([education_apk, education_apk])
+
+
+def test_fake_encryption_flag_is_ignored_like_android_does(tmp_path, clean_parts):
+    apk = write_zip(tmp_path / "flagged.apk", clean_parts)
+    raw = bytearray(apk.read_bytes())
+    pos = raw.find(b"PK\x01\x02")
+    while pos >= 0:                                   # set bit 0 (encrypted) in every central entry
+        raw[pos + 8] |= 1
+        pos = raw.find(b"PK\x01\x02", pos + 4)
+    apk.write_bytes(bytes(raw))
+    (contents,) = open_inputs([apk]).apks
+    assert contents.manifest == clean_parts["AndroidManifest.xml"]
+
+
+def test_broken_bundle_metadata_falls_back_to_every_top_level_apk(tmp_path, split_set):
+    base, feature, config = split_set
+    xapk = write_zip(tmp_path / "broken-meta.xapk", {
+        "manifest.json": b"{not json", "base.apk": base.read_bytes(), "feature.apk": feature.read_bytes(),
+        "config.en.apk": config.read_bytes(), "Android/obb/x/main.1.x.apk": b"expansion data"},
+        zipfile.ZIP_STORED)
+    opened = open_inputs([xapk])
+    assert [i.path.split("!")[1] for i in opened.inputs[1:]] == ["base.apk", "config.en.apk", "feature.apk"]
+    assert opened.bundle_package is None and not opened.warnings

@@ -1,0 +1,221 @@
+"""AndroidManifest.xml parsing (binary AXML built by the real aapt) and rules/permissions.yaml."""
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from audit.errors import InputError
+from audit.rulesdata import datatypes, load_yaml, rules_dir
+from audit.static.manifest import parse_manifest, permission_rules, permissions_of, qualify, resolve_label
+
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
+
+PERMS_MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.perms"
+    android:versionCode="5" android:versionName="0.5">
+  <uses-sdk android:minSdkVersion="16" android:targetSdkVersion="30"/>
+  <uses-permission android:name="android.permission.READ_PHONE_STATE" android:maxSdkVersion="28"/>
+  <uses-permission-sdk-23 android:name="android.permission.READ_CONTACTS"/>
+  <uses-permission android:name="org.example.perms.OWN"/>
+  <uses-permission android:name="com.vendor.SOMETHING"/>
+  <uses-permission android:name="android.permission.INTERNET"/>
+  <permission android:name="org.example.perms.OWN" android:protectionLevel="signature"/>
+  <application android:label="Perms" android:name=".App">
+    <meta-data android:name="com.vendor.API_KEY" android:value="secret-value-123"/>
+    <activity android:name="Main">
+      <intent-filter><action android:name="android.intent.action.MAIN"/></intent-filter>
+    </activity>
+    <activity android:name="org.other.Plain"/>
+    <activity-alias android:name=".Alias" android:targetActivity=".Main" android:exported="true"/>
+    <service android:name=".Svc" android:exported="true"/>
+    <receiver android:name=".Rcv" android:exported="false">
+      <intent-filter><action android:name="x.y"/></intent-filter>
+    </receiver>
+    <provider android:name=".Prov" android:authorities="org.example.perms.p"/>
+  </application>
+</manifest>
+"""
+
+
+def aapt_manifest(tmp_path: Path, text: str) -> bytes:
+    """Compile a manifest with the real aapt into binary AXML."""
+    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
+        pytest.skip("aapt / android-framework-res not installed (make deb)")
+    source = tmp_path / "AndroidManifest.xml"
+    source.write_text(text)
+    out = tmp_path / "out.apk"
+    subprocess.run(["aapt", "package", "-f", "-M", str(source), "-I", str(FRAMEWORK_RES), "-F", str(out)],
+                   check=True, capture_output=True, timeout=60)
+    with zipfile.ZipFile(out) as z:
+        return z.read("AndroidManifest.xml")
+
+
+def _manifest_of(apk: Path) -> tuple[bytes, bytes | None]:
+    with zipfile.ZipFile(apk) as z:
+        names = z.namelist()
+        return z.read("AndroidManifest.xml"), z.read("resources.arsc") if "resources.arsc" in names else None
+
+
+def test_binary_manifest_fields_permissions_and_components(tmp_path):
+    manifest = parse_manifest(aapt_manifest(tmp_path, PERMS_MANIFEST), "perms.apk")
+    assert (manifest.package, manifest.version_code, manifest.version_name) == ("org.example.perms", "5", "0.5")
+    assert (manifest.min_sdk, manifest.target_sdk, manifest.label, manifest.split) == (16, 30, "Perms", None)
+    requested = {p.name: p for p in manifest.requested}
+    assert requested["android.permission.READ_PHONE_STATE"].max_sdk == 28
+    assert requested["android.permission.READ_CONTACTS"].min_sdk_23
+    assert manifest.meta_data == ("com.vendor.API_KEY",)
+    components = {(c.kind, c.name): c.exported for c in manifest.components}
+    assert components == {
+        ("application", "org.example.perms.App"): None,
+        ("activity", "org.example.perms.Main"): True,        # intent filter, no explicit attribute
+        ("activity", "org.other.Plain"): False,
+        ("service", "org.example.perms.Svc"): True,
+        ("receiver", "org.example.perms.Rcv"): False,         # explicit false beats the intent filter
+        ("provider", "org.example.perms.Prov"): False,        # target 30: providers default to private
+    }
+    by_name = {p.name: p for p in permissions_of(manifest)}
+    assert by_name["android.permission.READ_PHONE_STATE"].protection_level == "dangerous"
+    assert by_name["android.permission.READ_PHONE_STATE"].max_sdk == 28
+    assert by_name["android.permission.INTERNET"].protection_level == "normal"
+    assert by_name["org.example.perms.OWN"].protection_level == "custom"
+    assert by_name["com.vendor.SOMETHING"].protection_level == "unknown"
+
+
+def test_meta_data_values_never_leave_the_manifest_parser(tmp_path):
+    manifest = parse_manifest(aapt_manifest(tmp_path, PERMS_MANIFEST), "perms.apk")
+    assert "secret-value-123" not in repr(manifest)
+
+
+def test_education_fixture_manifest(education_apk):
+    data, arsc = _manifest_of(education_apk)
+    manifest = parse_manifest(data, str(education_apk))
+    assert manifest.package == "org.edukit.classroom"
+    assert (manifest.version_name, manifest.version_code, manifest.min_sdk, manifest.target_sdk) == \
+        ("3.1.0", "310", 21, 33)
+    assert resolve_label(manifest.label, arsc) == "EduKit Classroom"
+    assert len(manifest.requested) == 11
+    assert manifest.meta_data == ("firebase_analytics_collection_enabled",)
+    exported = {c.name.rsplit(".", 1)[1]: c.exported for c in manifest.components if c.kind == "activity"}
+    assert exported == {"MainActivity": True, "LiveLessonActivity": False}
+    assert manifest.application_class == "org.edukit.classroom.EduApplication"
+    perms = {p.name.rsplit(".", 1)[1]: p for p in permissions_of(manifest)}
+    assert perms["AD_ID"].protection_level == "normal"
+    assert perms["AD_ID"].data_types == ("device_ids.advertising_id",)
+    assert perms["CAMERA"].data_types == ("photos_videos",)
+
+
+def test_split_manifest_names_its_split(split_set):
+    names = [parse_manifest(_manifest_of(p)[0], str(p)).split for p in split_set]
+    assert names == [None, "feature_maps", "config.en"]
+
+
+def test_permission_table_maps_the_platform_permissions_that_matter():
+    rules = permission_rules()
+    expected = {
+        "android.permission.READ_PHONE_STATE": {"device_ids.imei", "device_ids.imsi", "device_ids.sim_serial",
+                                                "personal_info.phone_number"},
+        "android.permission.ACCESS_FINE_LOCATION": {"location.precise"},
+        "android.permission.ACCESS_COARSE_LOCATION": {"location.approximate"},
+        "android.permission.READ_CONTACTS": {"contacts"},
+        "android.permission.READ_CALL_LOG": {"call_logs"},
+        "android.permission.CAMERA": {"photos_videos"},
+        "android.permission.RECORD_AUDIO": {"audio"},
+        "android.permission.GET_ACCOUNTS": {"personal_info.accounts"},
+        "android.permission.READ_SMS": {"sms"},
+        "android.permission.READ_CALENDAR": {"calendar"},
+        "android.permission.ACCESS_WIFI_STATE": {"network.wifi_ssid"},
+        "android.permission.QUERY_ALL_PACKAGES": {"app_activity.installed_apps"},
+        "com.google.android.gms.permission.AD_ID": {"device_ids.advertising_id"},
+        "android.permission.BLUETOOTH_CONNECT": {"device_ids.device_name"},
+    }
+    for name, types in expected.items():
+        assert types <= set(rules[name].data_types), name
+    assert rules["com.google.android.gms.permission.AD_ID"].protection == "normal"
+    assert rules["android.permission.READ_PHONE_STATE"].observe           # dangerous: observed by default
+    assert rules["com.google.android.gms.permission.AD_ID"].observe       # normal, but explicitly observed
+    assert not rules["android.permission.ACCESS_NETWORK_STATE"].observe
+    assert not rules["android.permission.SEND_SMS"].observe               # dangerous, but collects nothing
+    known = datatypes()
+    assert all(t in known for rule in rules.values() for t in rule.data_types)
+    assert len(rules) >= 80
+
+
+def test_permission_table_errors_name_file_line_and_field(tmp_path, monkeypatch):
+    bad = tmp_path / "rules"
+    shutil.copytree(rules_dir(), bad)
+    text = (bad / "permissions.yaml").read_text()
+    (bad / "permissions.yaml").write_text(text.replace("data_types: [contacts]", "data_types: [contactz]", 1))
+    monkeypatch.setenv("APPAUDIT_RULES", str(bad))
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "data_types: [contacts]" in l)
+    with pytest.raises(InputError, match=rf"permissions.yaml:{line}: data_types: unknown data type 'contactz'"):
+        permission_rules()
+    assert load_yaml(rules_dir() / "permissions.yaml")
+
+
+def test_qualified_component_names():
+    assert qualify(".Main", "a.b") == "a.b.Main"
+    assert qualify("Main", "a.b") == "a.b.Main"
+    assert qualify("x.y.Main", "a.b") == "x.y.Main"
+
+
+@pytest.mark.parametrize("data", [b"", b"\x03\x00\x08\x00" + bytes(range(256)) * 2, b"<manifest><oops",
+                                  b"<manifest/>", b"\x00" * 64])
+def test_malformed_manifests_are_input_errors(data):
+    with pytest.raises(InputError, match="malformed manifest in broken.apk") as caught:
+        parse_manifest(data, "broken.apk")
+    assert "\n" not in str(caught.value)
+
+
+def test_mutated_manifests_parse_or_fail_with_one_input_error(education_apk):
+    """Any corruption of real AXML ends in a parsed manifest or an InputError, never another exception."""
+    data, _ = _manifest_of(education_apk)
+    rng = random.Random(7)
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(300):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 12)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            mutated = mutated[: rng.randrange(len(mutated))]
+        try:
+            parse_manifest(bytes(mutated), "mutant.apk")
+            outcomes["ok"] += 1
+        except InputError as exc:
+            assert "\n" not in str(exc)
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and outcomes["ok"] > 0
+
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CORPUS_APKS = sorted((SHARED / "corpus" / "apks").glob("*.apk")) if (SHARED / "corpus" / "apks").is_dir() else []
+
+
+@pytest.mark.skipif(not CORPUS_APKS, reason="shared corpus not present")
+def test_label_lookup_agrees_with_androguards_full_resource_parser():
+    """Our one-entry resources.arsc walk against androguard's full ARSCParser on every corpus APK."""
+    from androguard.core.axml import ARSCParser, ARSCResTableConfig
+    for apk in CORPUS_APKS:
+        data, arsc = _manifest_of(apk)
+        label = parse_manifest(data, apk.name).label
+        assert label and label.startswith("@"), apk.name
+        values = ARSCParser(arsc).get_resolved_res_configs(int(label[1:], 16),
+                                                            ARSCResTableConfig.default_config())
+        assert resolve_label(label, arsc) == values[0][1], apk.name
+
+
+def test_label_lookup_survives_corrupt_resource_tables(education_apk):
+    data, arsc = _manifest_of(education_apk)
+    label = parse_manifest(data, "edu").label
+    rng = random.Random(3)
+    for _ in range(300):
+        mutated = bytearray(arsc)
+        for _ in range(rng.randint(1, 8)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        result = resolve_label(label, bytes(mutated[: rng.randrange(8, len(mutated) + 1)]))
+        assert result is None or isinstance(result, str)
+    assert resolve_label("@zz", arsc) is None and resolve_label("Plain", None) == "Plain"

@@ -1,0 +1,285 @@
+"""The static scan end to end on real APKs: the fixture apps (ground truth in tests/fixtures/README.md), the
+split set and its bundles, partial results, determinism, and every APK of the shared corpus."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from audit.catalogue import Catalogue, Sdk
+from audit.errors import InputError
+from audit.model import Actor, ActorKind, Level
+from audit.report import dumps_json
+from audit.static.report import SCHEMA, CallSite
+from audit.static.scan import MAX_EVIDENCE, _call_site_observations, scan_app
+from audit.static.sdkdetect import detect_sdks
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CORPUS = SHARED / "corpus" / "apks"
+CORPUS_APKS = sorted(CORPUS.glob("*.apk")) if CORPUS.is_dir() else []
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
+TOP_LEVEL_KEYS = {"schema", "app", "inputs", "permissions", "components", "meta_data", "sdks", "api_calls",
+                  "observations", "partial", "warnings"}
+
+
+def _obs(report, data_type, level=None, actor_kind=None):
+    return [o for o in report.observations if o.data_type == data_type
+            and (level is None or o.level is level) and (actor_kind is None or o.actor.kind is actor_kind)]
+
+
+@pytest.fixture(scope="module")
+def education_report(education_apk):
+    return scan_app([education_apk])
+
+
+def test_education_app_matches_its_ground_truth(education_report, education_apk):
+    report = education_report
+    assert report.app.package == "org.edukit.classroom" and report.app.label == "EduKit Classroom"
+    assert not report.partial and not report.warnings
+    assert report.inputs[0].sha256 == hashlib.sha256(education_apk.read_bytes()).hexdigest()
+
+    sdks = {s.id: s for s in report.sdks}
+    assert {"amplitude", "firebase_analytics"} <= set(sdks)
+    amplitude = {e.kind: e for e in sdks["amplitude"].evidence}
+    assert amplitude["sdk-class"].ref == "com.amplitude" and "2 classes" in amplitude["sdk-class"].detail
+    assert amplitude["host"].ref == "api2.amplitude.com"
+    firebase_kinds = {e.kind for e in sdks["firebase_analytics"].evidence}
+    assert {"sdk-class", "manifest-key", "host"} <= firebase_kinds
+
+    # declared-permission: one observation per unlocked data type, first party, naming the permission
+    (imei_declared,) = _obs(report, "device_ids.imei", Level.DECLARED_PERMISSION)
+    assert imei_declared.actor.kind is ActorKind.FIRST_PARTY
+    assert [e.ref for e in imei_declared.evidence] == ["android.permission.READ_PHONE_STATE"]
+    assert imei_declared.evidence[0].kind == "permission"
+    (ad_id_declared,) = _obs(report, "device_ids.advertising_id", Level.DECLARED_PERMISSION)
+    assert ad_id_declared.evidence[0].ref == "com.google.android.gms.permission.AD_ID"
+
+    # present vs reachable from call sites
+    (sim_serial,) = _obs(report, "device_ids.sim_serial", Level.PRESENT)
+    assert sim_serial.actor.kind is ActorKind.FIRST_PARTY
+    assert not _obs(report, "device_ids.sim_serial", Level.REACHABLE)
+    assert sim_serial.evidence[0].kind == "call-site"
+    assert "TelephonyManager;->getSimSerialNumber" in sim_serial.evidence[0].ref
+    assert sim_serial.evidence[0].where.startswith("Lorg/edukit/classroom/Legacy;->readSimSerial")
+    assert _obs(report, "device_ids.android_id", Level.REACHABLE, ActorKind.SDK)[0].actor.id == "amplitude"
+    assert _obs(report, "location.precise", Level.REACHABLE, ActorKind.FIRST_PARTY)
+    # every call-site observation is backed by the matching api_calls entries
+    for obs in report.observations:
+        if obs.level in (Level.PRESENT, Level.REACHABLE):
+            sites = {(c.api, c.caller) for c in report.api_calls if c.data_type == obs.data_type
+                     and c.actor == obs.actor and c.reachable == (obs.level is Level.REACHABLE)}
+            assert {(e.ref, e.where) for e in obs.evidence if e.kind == "call-site"} <= sites
+
+
+def test_report_json_contract(education_report):
+    data = education_report.to_json()
+    assert set(data) == TOP_LEVEL_KEYS and data["schema"] == SCHEMA
+    assert "stats" not in data and "seconds" not in json.dumps(data)
+    assert set(data["app"]) == {"package", "version_code", "version_name", "min_sdk", "target_sdk", "label",
+                                "splits"}
+    assert set(data["inputs"][0]) == {"path", "sha256", "size", "role"}
+    assert set(data["permissions"][0]) == {"name", "protection_level", "data_types", "max_sdk"}
+    assert set(data["sdks"][0]) == {"id", "name", "organisation", "categories", "evidence"}
+    assert {"data_type", "api", "api_id", "caller", "actor", "reachable"} <= set(data["api_calls"][0])
+    assert {"data_type", "level", "actor", "source", "evidence"} <= set(data["observations"][0])
+    assert education_report.stats["seconds"]["total"] > 0
+
+
+def test_identical_input_gives_byte_identical_json(education_apk, education_report):
+    assert dumps_json(scan_app([education_apk]).to_json()) == dumps_json(education_report.to_json())
+
+
+def test_clean_app_reports_nothing_sensitive(clean_apk):
+    report = scan_app([clean_apk])
+    assert report.app.package == "org.edukit.calculator"
+    assert not report.permissions and not report.sdks and not report.api_calls and not report.observations
+    assert not report.partial
+
+
+def _without_inputs(report) -> dict:
+    data = report.to_json()
+    data.pop("inputs")
+    return data
+
+
+def test_split_set_is_one_app_whatever_the_order(split_set):
+    report = scan_app(split_set)
+    assert report.app.package == "org.edukit.quiz" and report.app.splits == ("config.en", "feature_maps")
+    assert not report.partial
+    callers = {(c.data_type, c.caller.split(";->")[0], c.reachable) for c in report.api_calls}
+    assert ("device_ids.imei", "Lorg/edukit/quiz/device/DeviceTag", True) in callers          # base classes2.dex
+    assert ("location.precise", "Lorg/edukit/quiz/maps/MapsActivity", True) in callers        # feature split
+    assert dumps_json(scan_app(list(reversed(split_set))).to_json()) == dumps_json(report.to_json())
+
+
+@pytest.mark.parametrize("bundle_fixture", ["xapk", "apks_bundle", "apkm_bundle"])
+def test_bundles_scan_like_the_split_set(request, split_set, bundle_fixture):
+    bundle = request.getfixturevalue(bundle_fixture)
+    report = scan_app([bundle])
+    assert _without_inputs(report) == _without_inputs(scan_app(split_set))
+    assert report.inputs[0].role == "bundle" and len(report.inputs) == 4
+
+
+def test_unreadable_split_gives_a_partial_result(tmp_path, split_set):
+    junk = tmp_path / "split_junk.apk"
+    junk.write_bytes(b"PK\x03\x04 this is not really a zip")
+    report = scan_app([*split_set, junk])
+    assert report.partial and report.to_json()["partial"] is True
+    assert any("split_junk.apk" in w for w in report.warnings)
+    assert {c.data_type for c in report.api_calls} >= {"device_ids.imei", "location.precise"}
+    assert str(junk) in [i.path for i in report.inputs]
+
+
+def test_garbage_second_dex_gives_a_partial_result(tmp_path, education_apk):
+    patched = tmp_path / "edu-garbage-dex2.apk"
+    with zipfile.ZipFile(education_apk) as source, zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            out.writestr(info.filename, source.read(info))
+        out.writestr("classes2.dex", b"dex\n035\x00" + os.urandom(4000))
+    report = scan_app([patched])
+    assert report.partial
+    assert len(report.warnings) == 1 and "classes2.dex" in report.warnings[0]
+    assert {s.id for s in report.sdks} >= {"amplitude"}
+    assert _obs(report, "device_ids.imei", Level.REACHABLE)
+
+
+FOREIGN_SPLIT = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.other.app" split="feature_x">
+  <application android:hasCode="false"/>
+</manifest>
+"""
+
+
+def _foreign_split(tmp_path: Path) -> Path:
+    """A split APK of another package, built with the real aapt."""
+    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
+        pytest.skip("aapt / android-framework-res not installed (make deb)")
+    folder = tmp_path / "foreign"
+    folder.mkdir()
+    (folder / "AndroidManifest.xml").write_text(FOREIGN_SPLIT)
+    out = tmp_path / "split_feature_x.apk"
+    subprocess.run(["aapt", "package", "-f", "-M", str(folder / "AndroidManifest.xml"), "-I", str(FRAMEWORK_RES),
+                    "-F", str(out)], check=True, capture_output=True, timeout=60)
+    return out
+
+
+def test_split_sets_must_be_one_app(tmp_path, split_set, education_apk, clean_apk):
+    base, feature, _config = split_set
+    with pytest.raises(InputError, match=r"different apps: the base is org.edukit.quiz, but .*org.other.app"):
+        scan_app([base, feature, _foreign_split(tmp_path)])
+    with pytest.raises(InputError, match="several base APKs"):
+        scan_app([education_apk, clean_apk])
+    with pytest.raises(InputError, match="give the base APK"):
+        scan_app([feature])
+
+
+def test_call_site_evidence_is_capped_with_a_total():
+    actor = Actor(ActorKind.SDK, "amplitude")
+    sites = [CallSite("device_ids.android_id", "Landroid/provider/Settings$Secure;->getString()", f"La;->m{i}()V",
+                      actor, "settings.android_id", True) for i in range(MAX_EVIDENCE + 5)]
+    (obs,) = _call_site_observations(sites)
+    assert len([e for e in obs.evidence if e.kind == "call-site"]) == MAX_EVIDENCE
+    assert obs.evidence[-1].kind == "note" and obs.evidence[-1].ref == f"{MAX_EVIDENCE + 5} call sites"
+
+
+def test_sdk_detection_says_why_and_marks_host_only_evidence_weaker():
+    catalogue = Catalogue(sdks=[
+        Sdk("acme", "Acme Analytics", "Acme", ("analytics",), packages=("com.acme", "io.acme.core"),
+            manifest_keys=("com.acme.KEY",), hosts=("api.acme.io",)),
+        Sdk("far", "Far Ads", "Far", ("advertisement",), packages=("com.far",), hosts=("far-ads.com",)),
+    ], libraries=[])
+    detections = {d.id: d for d in detect_sdks(
+        catalogue, ["com.acme.A", "com.acme.b.B", "io.acme.core.C", "com.acmeother.X", "Lcom/acme/Z;"],
+        meta_data=["com.acme.KEY", "unrelated"], hosts=["eu.api.acme.io", "cdn.far-ads.com"],
+        app_package="org.example")}
+    acme = detections["acme"]
+    assert [(e.kind, e.ref) for e in acme.evidence] == [
+        ("sdk-class", "com.acme"), ("sdk-class", "io.acme.core"), ("manifest-key", "com.acme.KEY"),
+        ("host", "eu.api.acme.io")]
+    assert acme.evidence[0].detail.startswith("3 classes") and acme.evidence[0].where == "com.acme.A"
+    assert "weaker" not in acme.evidence[-1].detail and "api.acme.io" in acme.evidence[-1].detail
+    (far_host,) = detections["far"].evidence
+    assert far_host.kind == "host" and "weaker" in far_host.detail
+
+
+@pytest.mark.skipif(not CORPUS_APKS, reason=f"shared corpus not present at {CORPUS}")
+def test_every_corpus_apk_scans(tmp_path):
+    """One test over the 18 real APKs (kept as one to keep the suite quick): each scans without error, its
+    digest matches PROVENANCE.json, and the JSON is complete."""
+    provenance = {Path(e["file"]).name: e for e in json.loads((CORPUS.parent / "PROVENANCE.json").read_text())}
+    started = time.perf_counter()
+    found_sdks = set()
+    for apk in CORPUS_APKS:
+        report = scan_app([apk])
+        data = report.to_json()
+        assert set(data) == TOP_LEVEL_KEYS, apk.name
+        assert report.app.package, apk.name
+        assert report.inputs[0].sha256 == provenance[apk.name]["sha256"], apk.name
+        assert report.inputs[0].size == provenance[apk.name]["size"], apk.name
+        assert not report.partial, (apk.name, report.warnings)
+        found_sdks |= {s.id for s in report.sdks}
+    elapsed = time.perf_counter() - started
+    # SDK sample apps in the corpus: their own SDK must be found by its classes.
+    assert {"appsflyer", "branch", "countly", "mixpanel", "unity_ads", "facebook_sdk"} <= found_sdks
+    assert elapsed < 60, f"corpus scan took {elapsed:.1f}s"
+
+
+DECLARED_MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.declared">
+  <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="33"/>
+  <uses-permission android:name="android.permission.READ_PHONE_STATE" android:maxSdkVersion="18"/>
+  <uses-permission android:name="android.permission.READ_CONTACTS"/>
+  <uses-permission-sdk-23 android:name="android.permission.ACCESS_COARSE_LOCATION"/>
+  <uses-permission android:name="android.permission.SEND_SMS"/>
+  <uses-permission android:name="android.permission.ACCESS_NETWORK_STATE"/>
+  <uses-permission android:name="com.google.android.gms.permission.AD_ID"/>
+  <application android:hasCode="false">
+    <service android:name=".Reader" android:permission="android.permission.BIND_ACCESSIBILITY_SERVICE"
+             android:exported="false"/>
+  </application>
+</manifest>
+"""
+
+
+def test_declared_permission_observations_follow_the_permission_table(tmp_path):
+    """An aapt-built APK without code: only the manifest speaks. READ_PHONE_STATE capped below minSdk is
+    granted on no device; SEND_SMS collects nothing; a normal permission yields nothing, except AD_ID; an
+    accessibility service declares what it can read through the permission guarding it."""
+    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
+        pytest.skip("aapt / android-framework-res not installed (make deb)")
+    (tmp_path / "AndroidManifest.xml").write_text(DECLARED_MANIFEST)
+    apk = tmp_path / "declared.apk"
+    subprocess.run(["aapt", "package", "-f", "-M", str(tmp_path / "AndroidManifest.xml"), "-I", str(FRAMEWORK_RES),
+                    "-F", str(apk)], check=True, capture_output=True, timeout=60)
+    report = scan_app([apk])
+    assert not report.partial and not report.api_calls
+    declared = {o.data_type: o for o in report.observations}
+    assert all(o.level is Level.DECLARED_PERMISSION and o.actor.kind is ActorKind.FIRST_PARTY
+               for o in declared.values())
+    assert set(declared) == {"contacts", "location.approximate", "device_ids.advertising_id",
+                             "app_activity.app_interactions"}
+    (accessibility,) = declared["app_activity.app_interactions"].evidence
+    assert accessibility.ref == "android.permission.BIND_ACCESSIBILITY_SERVICE"
+    assert "org.example.declared.Reader" in accessibility.detail
+    (coarse,) = declared["location.approximate"].evidence
+    assert (coarse.kind, coarse.ref, coarse.where) == ("permission", "android.permission.ACCESS_COARSE_LOCATION",
+                                                       "AndroidManifest.xml")
+    assert "uses-permission-sdk-23" in coarse.detail
+    assert {p.name: p.max_sdk for p in report.permissions}["android.permission.READ_PHONE_STATE"] == 18
+
+
+def test_an_sdk_vendors_own_app_code_is_not_counted_as_the_sdk():
+    catalogue = Catalogue(sdks=[Sdk("acme", "Acme Analytics", "Acme", ("analytics",), packages=("com.acme",))],
+                          libraries=[])
+    (acme,) = detect_sdks(catalogue, ["com.acme.demo.Main", "com.acme.demo.ui.Screen", "com.acme.sdk.Tracker"],
+                          app_package="com.acme.demo")
+    (evidence,) = acme.evidence
+    assert evidence.detail.startswith("1 class ") and evidence.where == "com.acme.sdk.Tracker"
+    assert detect_sdks(catalogue, ["com.acme.demo.Main"], app_package="com.acme.demo") == ()
