@@ -1,0 +1,127 @@
+"""`appaudit capture` and `appaudit device doctor`."""
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import InputError
+from .agent import apis_path, load_apis
+from .runfolder import RunFolder, sha256_file
+
+
+class StopRequest:
+    """Set by SIGINT/SIGTERM (or a caller); the capture loop polls it and ends the run cleanly."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_name: str | None = None
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self.event.wait(timeout)
+
+    def set(self, name: str = "stop") -> None:
+        self.signal_name = self.signal_name or name
+        self.event.set()
+
+
+@contextmanager
+def stop_on_signals(stop: StopRequest):
+    """SIGINT and SIGTERM end the run through the normal teardown (proxy settings undone, folder finalised)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum, frame):
+        stop.set(signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _app_files(app: str | None) -> list[Path]:
+    if app is None:
+        return []
+    path = Path(app)
+    if not path.is_file():
+        raise InputError(f"app not found: {app}")
+    return [path]
+
+
+def capture(args) -> int:
+    cmd = list(args.cmd or [])
+    if args.duration is None or not (0 < args.duration <= 24 * 3600):
+        raise InputError("--duration must be between 0 and 86400 seconds")
+    local = args.device == "local"
+    if local:
+        if args.exercise == "monkey":
+            raise InputError("--exercise monkey needs an Android device; with --device local the program "
+                             "exercises itself")
+        if not cmd:
+            raise InputError("--device local needs the program to run after `--`, e.g. -- python3 app.py")
+    else:
+        if cmd:
+            raise InputError("a program after `--` is only for --device local")
+        if not args.app:
+            raise InputError("capture on an Android device needs the APP (APK or bundle) to install")
+    package = None
+    if local and args.app and not Path(args.app).is_file():
+        package = args.app      # the package the host program stands for: its classes are first party
+        apps = []
+    else:
+        apps = _app_files(args.app)
+    if local and shutil.which(cmd[0]) is None and not Path(cmd[0]).is_file():
+        raise InputError(f"program not found: {cmd[0]}")
+    apis = load_apis()
+    stop = StopRequest()
+    run = RunFolder.create(args.output)
+    options = {"device": args.device, "duration": args.duration, "exercise": args.exercise, "seed": args.seed,
+               "cmd": cmd, "apis": str(apis_path())}
+    with stop_on_signals(stop):
+        run.start(options=options,
+                  app={"package": package, "files": [{"path": str(p), "sha256": sha256_file(p), "size": p.stat().st_size}
+                                 for p in apps]})
+        complete, reason = False, None
+        try:
+            if local:
+                from .local import capture_local
+                run.update(device={"serial": "local", "kind": "host", "platform": sys.platform})
+                result = capture_local(cmd, run, apis, args.duration, stop)
+                run.update(result={"pid": result.pid, "exited": result.exited, "jvm": result.java,
+                                   "java_hooks": list(result.java_hooks), "duration_s": result.duration_s})
+            else:
+                from .devices import capture_android
+                capture_android(args.device, apps, run, apis, args.duration, args.exercise, args.seed, stop)
+            complete = not stop.is_set()
+            reason = None if complete else f"stopped by {stop.signal_name}"
+        except InputError as exc:
+            reason = str(exc)
+            raise
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            run.finish(complete, reason)
+    if not complete:
+        print(f"appaudit: capture stopped ({reason}); partial run in {run.path} (complete: false)",
+              file=sys.stderr)
+        return 130 if stop.signal_name == "SIGINT" else 143 if stop.signal_name == "SIGTERM" else 2
+    print(f"run folder: {run.path}", file=sys.stderr)
+    return 0
+
+
+def doctor(args) -> int:
+    from .devices import run_doctor
+    return run_doctor(args.serial)

@@ -1,0 +1,191 @@
+"""Reading a run folder's agent events: observations for the rule engine, sockets for joining traffic.
+
+Attribution follows the static engine: the caller of a hooked API is the first stack frame outside the
+platform and outside the API's own class; audit.catalogue.actor_for_class places that class (SDK, library,
+first party, unknown).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..catalogue import load_catalogue
+from ..errors import InputError
+from ..model import Evidence, Level, Observation, sorted_observations
+from .runfolder import EVENTS_FILE, read_run
+
+# Frames of the platform and runtime are never "the caller": they act for whoever called them.
+PLATFORM_PREFIXES = ("java.", "javax.", "jdk.", "sun.", "com.sun.", "android.", "dalvik.", "libcore.",
+                     "com.android.internal.", "com.android.org.conscrypt.", "kotlin.", "kotlinx.coroutines.")
+# `java.base/java.lang.Thread.getStackTrace(Thread.java:1619)`, `a.b.C.m(Native Method)`, `app//a.B.m(B.java:3)`
+_FRAME = re.compile(r"^(?:[^()]*/)?(?P<cls>[^/()]+)\.(?P<method>[^./()]+)\((?P<where>[^()]*)\)$")
+
+
+@dataclass(frozen=True)
+class Frame:
+    cls: str
+    method: str
+    where: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.cls}.{self.method}"
+
+
+def parse_frame(text: str) -> Frame | None:
+    match = _FRAME.match(text.strip())
+    return Frame(match["cls"], match["method"], match["where"]) if match else None
+
+
+def read_events(run_dir: str | Path) -> Iterator[dict]:
+    """Every well-formed event line; a torn last line (a killed run) is skipped, not an error."""
+    path = Path(run_dir) / EVENTS_FILE
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                yield event
+
+
+def _outer(cls: str) -> str:
+    return cls.split("$", 1)[0]
+
+
+def caller_frame(stack: list[str], api_class: str | None) -> Frame | None:
+    own = _outer(api_class) if api_class else None
+    for text in stack:
+        frame = parse_frame(text)
+        if frame is None or frame.cls.startswith("java.lang.Thread"):
+            continue
+        if own and _outer(frame.cls) == own:
+            continue
+        if frame.cls.startswith(PLATFORM_PREFIXES):
+            continue
+        return frame
+    return None
+
+
+def _iso(epoch) -> str | None:
+    try:
+        return _dt.datetime.fromtimestamp(float(epoch), _dt.timezone.utc).isoformat(timespec="milliseconds")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def observations_from_run(run_dir: str | Path, catalogue=None) -> list[Observation]:
+    """One `invoked` observation per (data type, actor), with a `hook` evidence per distinct API and caller.
+
+    Evidence: kind `hook`, ref = the API id, where = the calling method, detail = first time seen (UTC).
+    """
+    run = read_run(run_dir)
+    app_package = (run.get("app") or {}).get("package")
+    catalogue = catalogue or load_catalogue()
+    grouped: dict[tuple, dict[tuple[str, str], str]] = {}
+    for event in read_events(run_dir):
+        if event.get("type") != "api" or not event.get("data_type") or not event.get("api"):
+            continue
+        stack = [s for s in event.get("stack") or () if isinstance(s, str)]
+        frame = caller_frame(stack, event.get("class"))
+        if frame is not None:
+            actor = catalogue.actor_for_class(frame.cls, app_package)
+            where = frame.name
+        else:
+            from ..model import UNKNOWN
+            actor, where = UNKNOWN, "?"
+        evidence = grouped.setdefault((event["data_type"], actor), {})
+        key = (event["api"], where)
+        when = _iso(event.get("time"))
+        if key not in evidence or (when and when < (evidence[key] or "~")):
+            evidence[key] = when
+    out = []
+    for (data_type, actor), evidence in grouped.items():
+        out.append(Observation(
+            data_type=data_type, level=Level.INVOKED, actor=actor, source="runtime",
+            evidence=tuple(sorted(Evidence("hook", api, where, when) for (api, where), when in evidence.items()))))
+    return sorted_observations(out)
+
+
+# -- sockets: joining proxied requests to the process and thread that opened them ---------------------------
+@dataclass(frozen=True)
+class SocketRecord:
+    local_port: int
+    peer: str             # ip:port
+    time: float
+    tid: int | None
+    backtrace: tuple[str, ...]
+    kind: str             # connect | ssl_write
+
+
+def sockets_from_run(run_dir: str | Path) -> list[SocketRecord]:
+    out = []
+    for event in read_events(run_dir):
+        if event.get("type") not in ("connect", "ssl_write"):
+            continue
+        local, peer = event.get("local") or {}, event.get("peer") or {}
+        if not local.get("port") or not peer:
+            continue
+        out.append(SocketRecord(int(local["port"]), f"{peer.get('ip')}:{peer.get('port')}",
+                                float(event.get("time") or 0), event.get("tid"),
+                                tuple(event.get("backtrace") or ()), event["type"]))
+    return out
+
+
+def sender_of(client_port: int, when: float, sockets: list[SocketRecord], slack_s: float = 2.0) -> SocketRecord | None:
+    """The socket a proxied flow came from: same client port (the proxy's view of the app's local port), the
+    latest one opened before the request (ports are reused over a long run)."""
+    candidates = [s for s in sockets if s.local_port == client_port and s.time <= when + slack_s]
+    if not candidates:
+        return None
+    connects = [s for s in candidates if s.kind == "connect"] or candidates
+    return max(connects, key=lambda s: s.time)
+
+
+def joined_flows(run_dir: str | Path) -> list[dict]:
+    """Each flow of flows.mitm with the socket (thread, backtrace) that sent it, where the agent saw it."""
+    from mitmproxy import io as mitm_io
+    from mitmproxy.exceptions import FlowReadException
+    path = Path(run_dir) / "flows.mitm"
+    if not path.is_file():
+        raise InputError(f"{run_dir}: no flows.mitm")
+    sockets = sockets_from_run(run_dir)
+    # TLS writes whose socket could not be named (libcurl's own BIO: SSL_get_fd is -1) still carry the
+    # request line: join those by request line and time instead.
+    by_line: dict[str, list[dict]] = {}
+    for event in read_events(run_dir):
+        if event.get("type") == "ssl_write" and event.get("first_line"):
+            by_line.setdefault(event["first_line"], []).append(event)
+    out = []
+    with open(path, "rb") as handle:
+        try:
+            for flow in mitm_io.FlowReader(handle).stream():
+                request = getattr(flow, "request", None)
+                if request is None or not flow.client_conn.peername:
+                    continue
+                sender = sender_of(int(flow.client_conn.peername[1]), request.timestamp_start, sockets)
+                joined = None if sender is None else {"tid": sender.tid, "kind": sender.kind,
+                                                      "backtrace": list(sender.backtrace), "by": "client port"}
+                if joined is None:
+                    line = f"{request.method} {request.path} {request.http_version}"
+                    near = [e for e in by_line.get(line, ()) if abs(float(e.get("time", 0)) -
+                                                                  request.timestamp_start) < 5]
+                    if near:
+                        best = min(near, key=lambda e: abs(float(e["time"]) - request.timestamp_start))
+                        joined = {"tid": best.get("tid"), "kind": "ssl_write",
+                                  "backtrace": list(best.get("backtrace") or ()), "by": "request line"}
+                out.append({"flow": flow.id, "url": request.pretty_url,
+                            "client_port": flow.client_conn.peername[1], "sender": joined})
+        except (FlowReadException, ValueError):
+            pass  # torn tail of a killed run
+    return out

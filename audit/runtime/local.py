@@ -1,0 +1,178 @@
+"""The `local` device: a host program run as the app, under the same proxy and the same Frida agent.
+
+The program's environment points at the run's proxy and CA bundle (HTTP(S)_PROXY in both cases, the CA bundle
+variables OpenSSL, curl, requests and Node read, SSLKEYLOGFILE). A JVM (`java ...`) additionally gets
+JAVA_TOOL_OPTIONS with the proxy system properties and a PKCS#12 trust store holding the run's CA, and the Java
+hooks from rules/apis.yaml. The program is spawned suspended, hooked, then resumed.
+
+Hand-shake for JVM programs: Java hooks can only go in once the VM is up, after the program started. The child
+gets APPAUDIT_HOOKS_READY=<path>; the file appears once the Java hooks are installed. A program that reads
+identifiers at once can wait for it (tests/jvm/ does); on Android the VM exists at spawn and no wait is needed.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from .agent import HookedApi
+from .frida_session import AgentSession
+from .proxy import AuditProxy, ProxyEndpoint, java_truststore
+from .runfolder import RunFolder
+
+# Variables that name a CA bundle: all point at the run's bundle (system roots + the run CA).
+CA_BUNDLE_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
+                  "AWS_CA_BUNDLE", "HTTPLIB2_CA_CERTS", "GIT_SSL_CAINFO", "NIX_SSL_CERT_FILE",
+                  "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "PIP_CERT")
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
+MAIN_RETURN_GRACE_S = 0.3     # let in-flight proxy work finish after a JVM's main() returned
+EXIT_WAIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class LocalResult:
+    pid: int
+    exited: bool             # the program ended by itself before the duration ran out
+    java: bool
+    java_hooks: tuple[str, ...]
+    duration_s: float
+
+
+def is_jvm(argv: list[str]) -> bool:
+    program = shutil.which(argv[0]) or argv[0]
+    return Path(program).name == "java" or Path(os.path.realpath(program)).name == "java"
+
+
+def child_env(endpoint: ProxyEndpoint, run: RunFolder, java: bool, ready_file: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    proxy_url = f"http://{endpoint.host}:{endpoint.port}"
+    for name in PROXY_VARS:
+        env[name] = proxy_url
+    for name in NO_PROXY_VARS:      # the test servers are on 127.0.0.1: nothing bypasses the proxy
+        env.pop(name, None)
+    for name in CA_BUNDLE_VARS:
+        env[name] = str(endpoint.ca_bundle)
+    env.pop("SSL_CERT_DIR", None)   # or OpenSSL would also look there: harmless, but the bundle is complete
+    env["SSLKEYLOGFILE"] = str(run.path / "sslkeylog.txt")
+    env["APPAUDIT_HOOKS_READY"] = str(ready_file)
+    if java:
+        store = java_truststore(endpoint)
+        options = [
+            f"-Dhttp.proxyHost={endpoint.host}", f"-Dhttp.proxyPort={endpoint.port}",
+            f"-Dhttps.proxyHost={endpoint.host}", f"-Dhttps.proxyPort={endpoint.port}",
+            # The JDK sends loopback DIRECT unless the non-proxy list is explicitly empty (checked on JDK 17).
+            "-Dhttp.nonProxyHosts=",
+            f"-Djavax.net.ssl.trustStore={store}", "-Djavax.net.ssl.trustStoreType=PKCS12",
+            "-Djavax.net.ssl.trustStorePassword=appaudit",
+        ]
+        previous = env.get("JAVA_TOOL_OPTIONS", "")
+        env["JAVA_TOOL_OPTIONS"] = " ".join(([previous] if previous else []) + options)
+    return env
+
+
+def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], duration: float,
+                  stop, cwd: str | None = None) -> LocalResult:
+    """Run argv under the proxy and Frida until it exits, the duration ends, or `stop` (an Event) is set."""
+    import frida
+    if not argv:
+        raise InputError("--device local needs the program to run after `--`, e.g. -- python3 app.py")
+    if shutil.which(argv[0]) is None and not Path(argv[0]).is_file():
+        raise InputError(f"program not found: {argv[0]}")
+    java = is_jvm(argv)
+    ready_file = run.path / "logs" / "hooks-ready"
+    started = time.monotonic()
+    proxy = AuditProxy(run.path)
+    session = None
+    pid = None
+    exited = False
+    output = open(run.logs / "app-output.log", "ab")
+    device = frida.get_local_device()
+
+    def on_output(out_pid, fd, data) -> None:
+        if out_pid == pid and data:
+            output.write(data)
+            output.flush()
+
+    device.on("output", on_output)
+    try:
+        endpoint = proxy.start()
+        run.log(f"proxy listening on {endpoint.host}:{endpoint.port}")
+        env = child_env(endpoint, run, java, ready_file)
+        program = shutil.which(argv[0]) or argv[0]
+        try:
+            pid = device.spawn([program, *argv[1:]], envp=env, cwd=cwd or os.getcwd(), stdio="pipe")
+        except frida.ExecutableNotFoundError:
+            raise InputError(f"program not found: {argv[0]}") from None
+        except frida.NotSupportedError as exc:
+            raise InputError(f"Frida cannot spawn {argv[0]}: {exc}") from None
+        run.update(process={"pid": pid, "argv": [program, *argv[1:]], "jvm": java},
+                   proxy={"host": endpoint.host, "port": endpoint.port})
+        run.log(f"spawned pid {pid}: {' '.join(argv)}")
+        session = AgentSession(device, pid, run.event, run.log, java=java)
+        session.attach(apis, native=True)
+        device.resume(pid)
+        java_hooks: tuple[str, ...] = ()
+        hooks: dict = {"native": session.status.get("native", [])}
+        if java:
+            result = session.hook_java()
+            java_hooks = tuple(result["hooked"]) if result else ()
+            hooks.update(java=list(java_hooks), java_pending=result["pending"] if result else [],
+                         java_unhookable=result["unhookable"] if result else [])
+        ready_file.touch()
+        run.update(hooks=hooks, startup_s=round(time.monotonic() - started, 3))
+        exited = _wait(session, stop, started, duration)
+        return LocalResult(pid, exited, java, java_hooks, round(time.monotonic() - started, 3))
+    finally:
+        if session is not None:
+            session.close()
+        if pid is not None:
+            _end_process(device, pid, run, wait_s=EXIT_WAIT_S if exited else 0.5)
+        proxy.stop()
+        device.off("output", on_output)
+        output.close()
+        keylog = run.path / "sslkeylog.txt"
+        if keylog.exists() and keylog.stat().st_size == 0:
+            keylog.unlink()
+
+
+def _wait(session: AgentSession, stop, started: float, duration: float) -> bool:
+    while not stop.is_set():
+        if session.detached.is_set():
+            return True
+        if session.main_returned.is_set():
+            if session.java_main_alive():      # some other JNI thread detached: keep going
+                session.main_returned.clear()
+                continue
+            stop.wait(MAIN_RETURN_GRACE_S)
+            return True
+        if time.monotonic() - started >= duration:
+            return False
+        stop.wait(0.05)
+    return False
+
+
+def _end_process(device, pid: int, run: RunFolder, wait_s: float) -> None:
+    """After the agent is gone: give the program a moment to exit by itself, then kill it."""
+    import psutil
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    else:
+        run.log(f"pid {pid} still running after the capture: killed")
+        try:
+            device.kill(pid)
+        except Exception as exc:
+            run.log(f"kill {pid}: {exc}")
+    try:  # reap it if it is our child (frida spawns local programs as children of this process)
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

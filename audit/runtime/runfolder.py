@@ -1,0 +1,180 @@
+"""The run folder: what one capture leaves behind, readable even when the capture was killed half way.
+
+Layout (agreed with the traffic and rules stages):
+  run.json            tool and rule versions, app hashes, device facts, start/end, options, complete: true|false
+  flows.mitm          mitmproxy flows, appended and flushed one by one
+  flows.har           the same flows as HAR 1.2 (written when the proxy stops; rebuilt from flows.mitm if needed)
+  frida-events.jsonl  one agent event per line, flushed as it arrives
+  identifiers.json    truth values: data type -> list of values the device holds / the hooks saw returned
+  sslkeylog.txt       TLS keys logged by the program (SSLKEYLOGFILE), when it does
+  logs/               capture.log (our steps), app-output.log (the program's stdout/stderr), adb.log
+
+run.json is written first with complete:false and rewritten at the end; a run that dies keeps complete:false.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..rulesdata import rules_dir
+
+RUN_SCHEMA = "appaudit.run/1"
+EVENTS_FILE = "frida-events.jsonl"
+IDENTIFIERS_FILE = "identifiers.json"
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def rules_version() -> dict[str, str]:
+    """A digest of each rules file, so a report can say which rules a run was captured with."""
+    out = {}
+    root = rules_dir()
+    for path in sorted(root.glob("*.yaml")):
+        out[path.name] = sha256_file(path)[:16]
+    return out
+
+
+def tool_version() -> str:
+    from ..cli import _version
+    return _version()
+
+
+class RunFolder:
+    """Create with `RunFolder.create(path)`; `start(...)` writes run.json (complete:false) at once."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.logs = self.path / "logs"
+        self._meta: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._events = None
+        self._log = None
+        self.identifiers: dict[str, list] = {}
+
+    @classmethod
+    def create(cls, path: str | Path | None) -> "RunFolder":
+        if path is None:
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = Path(f"run-{stamp}")
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise InputError(f"run folder {path} already exists and is not empty; choose a new -o RUN_DIR")
+        if not path.parent.exists():
+            raise InputError(f"folder {path.parent} does not exist")
+        try:
+            path.mkdir(exist_ok=True, mode=0o700)   # identifier values live here: keep it private
+            (path / "logs").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create run folder {path}: {exc.strerror}") from None
+        return cls(path)
+
+    # -- run.json -------------------------------------------------------------------------------------------
+    def start(self, **meta: Any) -> None:
+        self._meta = {"schema": RUN_SCHEMA, "tool": {"name": "appaudit", "version": tool_version()},
+                      "rules": rules_version(), "started": utc_now(), "ended": None, "complete": False,
+                      "pid": os.getpid(), **meta}
+        self._events = open(self.path / EVENTS_FILE, "a", encoding="utf-8")
+        self._log = open(self.logs / "capture.log", "a", encoding="utf-8")
+        self.write_meta()
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._meta)
+
+    def update(self, **meta: Any) -> None:
+        with self._lock:
+            self._meta.update(meta)
+        self.write_meta()
+
+    def write_meta(self) -> None:
+        with self._lock:
+            _atomic_json(self.path / "run.json", self._meta)
+
+    def finish(self, complete: bool, reason: str | None = None, **meta: Any) -> None:
+        self._meta.update(meta)
+        self._meta["ended"] = utc_now()
+        self._meta["complete"] = bool(complete)
+        if reason:
+            self._meta["incomplete_reason" if not complete else "note"] = reason
+        self._meta["files"] = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*")
+                                     if p.is_file() and not p.name.startswith("."))
+        self.write_identifiers()
+        self.write_meta()
+        for handle in (self._events, self._log):
+            if handle is not None and not handle.closed:
+                handle.close()
+
+    # -- streams --------------------------------------------------------------------------------------------
+    def event(self, event: dict) -> None:
+        """Append one agent event, flushed so a killed run keeps it; remember returned identifiers."""
+        line = json.dumps(event, sort_keys=True, ensure_ascii=False)
+        with self._lock:
+            if self._events is None or self._events.closed:
+                return
+            self._events.write(line + "\n")
+            self._events.flush()
+        if event.get("type") == "api" and event.get("value") not in (None, ""):
+            value, data_type = event["value"], event.get("data_type") or ""
+            # A location is a truth value only as a lat/lon pair (a lone getLatitude() result is not).
+            if not data_type.startswith("location") or (isinstance(value, dict) and {"lat", "lon"} <= set(value)):
+                self.add_identifier(data_type, value)
+
+    def add_identifier(self, data_type: str | None, value: Any) -> None:
+        if not data_type or value in (None, ""):
+            return
+        with self._lock:
+            values = self.identifiers.setdefault(data_type, [])
+            if value not in values:
+                values.append(value)
+
+    def write_identifiers(self) -> None:
+        with self._lock:
+            data = {k: list(v) for k, v in sorted(self.identifiers.items())}
+        _atomic_json(self.path / IDENTIFIERS_FILE, data)
+        os.chmod(self.path / IDENTIFIERS_FILE, 0o600)
+
+    def log(self, message: str) -> None:
+        with self._lock:
+            if self._log is not None and not self._log.closed:
+                self._log.write(f"{utc_now()} {message}\n")
+                self._log.flush()
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "run.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{run_dir} is not a run folder (no run.json)") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != RUN_SCHEMA:
+        raise InputError(f"{path}: not an appaudit run (schema {RUN_SCHEMA} expected)")
+    return data
