@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--exercise", choices=("monkey", "none"), default="none")
     capture.add_argument("--seed", type=int, default=1, help="monkey seed")
     capture.add_argument("-o", "--output", metavar="RUN_DIR")
+    capture.add_argument("--sinkhole", action="store_true",
+                         help="the proxy answers every request itself (204): nothing the app sends leaves "
+                              "this machine")
     capture.set_defaults(cmd=[])  # filled by _CaptureParser from what follows `--`
     capture.set_defaults(handler="audit.runtime.command:capture")
 
@@ -141,8 +144,10 @@ def _handler(spec: str):
 
 
 def _one_line(exc: BaseException) -> str:
-    """Messages may quote input (a YAML line, a header): one line on stderr, whatever they contain."""
-    return " ".join(str(exc).split())
+    """Messages may quote input (a YAML line, a header): one line on stderr, whatever they contain, and no
+    credential it may quote (stderr ends up in CI logs)."""
+    from .redact import mask_credentials
+    return mask_credentials(" ".join(str(exc).split()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError:   # every reader is bounded; this is the last line of defence, still one line
+        print("appaudit: error: out of memory while reading the input (see docs/hostile-inputs.md for the "
+              "bounds)", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug must not print a traceback into a CI log full of personal data
         if os.environ.get("APPAUDIT_DEBUG"):
             raise

@@ -305,3 +305,28 @@ def test_a_torn_last_event_line_is_skipped_not_fatal(jvm_run, tmp_path):
         handle.write('{"type": "api", "api": "telephony.get_dev')      # a capture killed mid-write
     assert len(list(read_events(copy))) == whole
     assert observations_from_run(copy) == observations_from_run(jvm_run["run"])
+
+
+SINKHOLE_CLIENT = """
+import json, urllib.request
+body = json.dumps({"api_key": "k", "events": [{"device_id": "a1b2c3d4-0000-4000-8000-00000000abcd"}]}).encode()
+for url in ("https://api2.amplitude.com/2/httpapi", "http://api.edukit.org/v1/telemetry"):
+    with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10) as reply:
+        print(url, reply.status, reply.headers.get("x-appaudit"))
+"""
+
+
+def test_sinkhole_records_requests_to_real_hostnames_and_delivers_none(tmp_path):
+    """No network here, and none needed: the proxy answers every request itself, over TLS too."""
+    run = tmp_path / "run"
+    code = main(["capture", "org.edukit.classroom", "--device", "local", "--sinkhole", "--duration", "60",
+                 "-o", str(run), "--", sys.executable, "-c", SINKHOLE_CLIENT])
+    assert code == 0
+    printed = (run / "logs" / "app-output.log").read_text()
+    assert "https://api2.amplitude.com/2/httpapi 204 sinkhole" in printed
+    assert "http://api.edukit.org/v1/telemetry 204 sinkhole" in printed
+    flows = _mitm_flows(run)
+    assert sorted(f.request.pretty_url for f in flows) == ["http://api.edukit.org/v1/telemetry",
+                                                         "https://api2.amplitude.com/2/httpapi"]
+    assert all(f.response.status_code == 204 and f.server_conn.peername is None for f in flows)
+    assert read_run(run)["options"]["sinkhole"] is True

@@ -317,7 +317,7 @@ def _openssl_subject_hash_old(cert) -> str:
 
 
 def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[HookedApi, ...],
-                    duration: float, exercise: str, seed: int, stop) -> None:
+                    duration: float, exercise: str, seed: int, stop, sinkhole: bool = False) -> None:
     import frida
     from .frida_session import AgentSession
     from .proxy import AuditProxy
@@ -345,7 +345,7 @@ def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[H
     run.update(app={**run.meta.get("app", {}), "package": package})
     install(device, serial, apks, run)
     truth_values(device, serial, run, prefix)
-    proxy = AuditProxy(run.path)
+    proxy = AuditProxy(run.path, sinkhole=sinkhole)
     undo: list[tuple[str, list[str] | str]] = []
     session = monkey = None
     try:

@@ -75,7 +75,7 @@ def child_env(endpoint: ProxyEndpoint, run: RunFolder, java: bool, ready_file: P
 
 
 def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], duration: float,
-                  stop, cwd: str | None = None) -> LocalResult:
+                  stop, cwd: str | None = None, sinkhole: bool = False) -> LocalResult:
     """Run argv under the proxy and Frida until it exits, the duration ends, or `stop` (an Event) is set."""
     import frida
     if not argv:
@@ -85,7 +85,7 @@ def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], 
     java = is_jvm(argv)
     ready_file = run.path / "logs" / "hooks-ready"
     started = time.monotonic()
-    proxy = AuditProxy(run.path)
+    proxy = AuditProxy(run.path, sinkhole=sinkhole)
     session = None
     pid = None
     exited = False

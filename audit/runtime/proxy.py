@@ -70,12 +70,23 @@ class _FlowRecorder:
                 self._handle.close()
 
 
+class _Sinkhole:
+    """mitmproxy addon: answer every request here, so what the app sends is recorded but never delivered.
+
+    For audits where letting identifiers reach trackers is itself a harm, and for machines with no network."""
+
+    def request(self, flow) -> None:
+        from mitmproxy import http
+        flow.response = http.Response.make(204, b"", {"x-appaudit": "sinkhole"})
+
+
 class AuditProxy:
     """Start with `start()`, stop with `stop()` (idempotent); use as a context manager."""
 
-    def __init__(self, run_dir: Path, listen_port: int = 0):
+    def __init__(self, run_dir: Path, listen_port: int = 0, sinkhole: bool = False):
         self.run_dir = Path(run_dir)
         self.listen_port = listen_port
+        self.sinkhole = sinkhole
         self.endpoint: ProxyEndpoint | None = None
         self._master = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -125,6 +136,10 @@ class AuditProxy:
             opts = options.Options(listen_host="127.0.0.1", listen_port=self.listen_port,
                                    confdir=str(confdir), ssl_insecure=True)
             master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+            if self.sinkhole:
+                # eager (the default) would open the upstream connection on CONNECT, before any request
+                master.options.update(connection_strategy="lazy")
+                master.addons.add(_Sinkhole())
             master.addons.add(self._recorder)
             self._master = master
             self._loop = asyncio.get_running_loop()
