@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(PY) examples/make_reports.py
+	$(PY) examples/make_reports.py --live-capture
 
 test: setup
 	$(PY) -m pytest -q

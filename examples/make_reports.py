@@ -9,12 +9,20 @@ and the same app judged against its (fictional) Google Play Data-safety export:
     reports/education-play-datasafety.{json,md}
 Paths inside the reports are relative to the repository, so the files are identical on every machine.
 With a capture (a run folder from `appaudit capture` or a HAR) the audit also judges what was transmitted.
+
+`--live-capture` (what `make demo` passes) also makes a real capture here: the JVM stand-in of tests/jvm/ — a
+host program whose classes carry the Android API names, with a stand-in Amplitude SDK — runs under Frida and the
+in-process mitmproxy in sinkhole mode, sending to the education app's own host and to Amplitude's; nothing leaves
+the machine. The audit with that run folder goes to reports/webex-inquiry-with-capture.{json,md,html}. The
+stand-in is not the APK: it shows the runtime and traffic stages end to end where no Android emulator can run.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,12 +48,39 @@ def build_fixture() -> Path:
     return APK_DIR / built.name
 
 
+JVM_SOURCES = Path("tests/jvm")
+FIRST_PARTY_URL = "https://api.edukit.org/v1/telemetry"
+SDK_URL = "https://api2.amplitude.com/2/httpapi"
+
+
+def live_capture() -> Path | None:
+    """A real capture of the JVM stand-in (sinkhole mode) into build/demo/run; None when no JDK is here."""
+    if not (shutil.which("javac") and shutil.which("java")):
+        print("make_reports: no JDK: skipping the live capture", file=sys.stderr)
+        return None
+    classes, run = APK_DIR / "jvm", APK_DIR / "run"
+    shutil.rmtree(classes, ignore_errors=True)
+    shutil.rmtree(run, ignore_errors=True)   # build/demo is ours; a run folder is never overwritten in place
+    classes.mkdir(parents=True)
+    sources = sorted(str(p) for p in JVM_SOURCES.rglob("*.java"))
+    subprocess.run(["javac", "-nowarn", "-d", str(classes), *sources], check=True)
+    capture = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "capture", "org.edukit.classroom", "--device", "local", "--sinkhole",
+         "--duration", "60", "-o", str(run), "--", "java", "-cp", str(classes), "com.example.standin.Main",
+         FIRST_PARTY_URL, SDK_URL], capture_output=True, text=True)
+    if capture.returncode != 0:
+        raise InputError(f"live capture failed: {capture.stderr.strip()}")
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capture", action="append", default=[], metavar="RUN|HAR")
     parser.add_argument("--identifiers", metavar="FILE")
     parser.add_argument("--out", default="reports", metavar="DIR")
     parser.add_argument("--reveal", action="store_true")
+    parser.add_argument("--live-capture", action="store_true",
+                        help="also capture the JVM stand-in under Frida + mitmproxy (sinkhole) and audit with it")
     args = parser.parse_args(argv)
     os.chdir(REPO)   # relative paths in the reports
     out = Path(args.out)
@@ -56,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
                           str(EXAMPLE / "claims.yaml"), reveal=args.reveal)
         for fmt in ("json", "md", "html", "sarif"):
             write_output(render(webex, fmt), out / f"webex-inquiry.{fmt}")
+        run = live_capture() if args.live_capture else None
+        if run is not None:
+            live = audit_app([str(apk)], str(EXAMPLE / "datasheet.yaml"), [*args.capture, str(run)],
+                             args.identifiers, str(EXAMPLE / "claims.yaml"), reveal=args.reveal)
+            for fmt in ("json", "md", "html"):
+                write_output(render(live, fmt), out / f"webex-inquiry-with-capture.{fmt}")
+            print(f"live capture {run}: {live['summary']['findings']} findings; claims "
+                  f"{', '.join(f'{k} {v}' for k, v in live['summary']['claims'].items())}")
         play = audit_app([str(apk)], str(PLAY_CSV), args.capture, args.identifiers, reveal=args.reveal)
         for fmt in ("json", "md"):
             write_output(render(play, fmt), out / f"education-play-datasafety.{fmt}")
