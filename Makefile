@@ -35,6 +35,10 @@ test: setup
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/traffic.py
+	$(PY) bench/corpus.py --jobs 1 2 --dask
+	$(PY) bench/runtime.py
+	@if [ -f bench/hostile.py ]; then $(PY) bench/hostile.py; fi
 
 fuzz: setup
 	APPAUDIT_FUZZ_EXAMPLES=1000 $(PY) -m pytest -q tests/fuzz
