@@ -16,15 +16,11 @@ def dumps_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_output(content: str | bytes, out: str | Path | None, inputs: Iterable[str | Path] = ()) -> None:
-    """Write to stdout or atomically to a file that is not one of the user's inputs."""
+def check_output(out: str | Path | None, inputs: Iterable[str | Path] = ()) -> Path | None:
+    """The report's path, refused when it is one of the user's inputs, a directory or in a missing folder.
+    Commands call it before long work too, so a bad -o costs nothing."""
     if out is None or str(out) == "-":
-        if isinstance(content, bytes):
-            sys.stdout.buffer.write(content)
-        else:
-            sys.stdout.write(content)
-        sys.stdout.flush()
-        return
+        return None
     target = Path(out)
     for item in inputs:
         try:
@@ -36,6 +32,19 @@ def write_output(content: str | bytes, out: str | Path | None, inputs: Iterable[
         raise InputError(f"output {target} is a directory")
     if not target.parent.exists():
         raise InputError(f"output folder {target.parent} does not exist")
+    return target
+
+
+def write_output(content: str | bytes, out: str | Path | None, inputs: Iterable[str | Path] = ()) -> None:
+    """Write to stdout or atomically to a file that is not one of the user's inputs."""
+    if out is None or str(out) == "-":
+        if isinstance(content, bytes):
+            sys.stdout.buffer.write(content)
+        else:
+            sys.stdout.write(content)
+        sys.stdout.flush()
+        return
+    target = check_output(out, inputs)
     data = content if isinstance(content, bytes) else content.encode("utf-8")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
