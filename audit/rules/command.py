@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from ..errors import InputError
 from ..model import Observation, Severity
 from ..redact import redact, redact_in
-from ..report import dumps_json, write_output
+from ..report import check_output, dumps_json, write_output
 from ..rulesdata import load_json
 from .declarations import Declarations, load_declarations
 from .engine import AuditInput, AuditResult, DetectedSdk, PermissionUse, Sent, evaluate
@@ -308,9 +308,10 @@ def gate(report: dict[str, Any], fail_on: str | None) -> int:
 
 
 def run(args) -> int:
-    report = audit_app(args.app, args.datasheet, args.capture, args.identifiers, args.inquiry, args.baseline,
-                       args.reveal)
     inputs = [*args.app, *args.capture, args.datasheet, *(p for p in (args.identifiers, args.inquiry,
                                                                       args.baseline) if p)]
+    check_output(args.output, inputs)
+    report = audit_app(args.app, args.datasheet, args.capture, args.identifiers, args.inquiry, args.baseline,
+                       args.reveal)
     write_output(render(report, args.format), args.output, inputs)
     return gate(report, args.fail_on)
