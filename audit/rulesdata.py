@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -16,8 +17,11 @@ import yaml
 from .errors import InputError
 from .model import DataType
 
-MAX_DATA_FILE_BYTES = 16 * 1024 * 1024
+MAX_DATA_FILE_BYTES = 16 * 1024 * 1024   # JSON (parsed in C: 16 MiB reads in well under a second)
+MAX_YAML_BYTES = 2 * 1024 * 1024         # rules and declarations are KBs (a full Exodus import: 110 KB)
 MAX_NESTING = 64
+MAX_NODES = 250_000                      # scalars + collections after expanding aliases ("billion laughs")
+MAX_INT_DIGITS = 640                     # no real rule or identifier is longer; int() of 4301+ digits raises
 
 
 def rules_dir() -> Path:
@@ -35,7 +39,11 @@ class LineDict(dict):
         return self.key_lines.get(key, self.line)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml parses ~20x faster than the pure-Python parser: a 4 MiB hostile document costs seconds, not minutes.
+_SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeBase):
     pass
 
 
@@ -54,52 +62,158 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     return out
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _check_depth(node: yaml.Node, depth: int = 0) -> None:
-    if depth > MAX_NESTING:
-        raise yaml.YAMLError(f"nesting deeper than {MAX_NESTING} levels at line {node.start_mark.line + 1}")
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            _check_depth(k, depth + 1)
-            _check_depth(v, depth + 1)
-    elif isinstance(node, yaml.SequenceNode):
-        for v in node.value:
-            _check_depth(v, depth + 1)
-
-
-def _read_text(path: Path, what: str) -> str:
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"number with {len(node.value)} digits (at most {MAX_INT_DIGITS})", node.start_mark)
     try:
-        size = path.stat().st_size
+        return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    except (ValueError, OverflowError) as exc:
+        raise yaml.constructor.ConstructorError(None, None, f"bad number: {exc}", node.start_mark) from None
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _prescan(text: str) -> None:
+    """Depth and alias-expanded size from the parser's event stream, before any node is built: a YAML node
+    costs ~350 bytes and ~2 us in Python, so a 2 MiB list of a million scalars would take a second and
+    350 MB just to be refused afterwards. Events are counted and dropped (~1 us each, no memory)."""
+    anchors: dict[str, int] = {}
+    stack: list[list] = []           # [expanded size so far, anchor] per open collection
+    expanded = 0
+
+    def add(size: int, event) -> None:
+        nonlocal expanded
+        expanded += size
+        if expanded > MAX_NODES:
+            raise yaml.YAMLError(f"document expands to more than {MAX_NODES} values (alias bomb?) "
+                                 f"at line {event.start_mark.line + 1}")
+        if stack:
+            stack[-1][0] += size
+
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if len(stack) >= MAX_NESTING:
+                raise yaml.YAMLError(f"nesting deeper than {MAX_NESTING} levels at line {event.start_mark.line + 1}")
+            add(1, event)
+            stack.append([1, event.anchor])
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            size, anchor = stack.pop()
+            if anchor is not None:
+                anchors[anchor] = size
+        elif isinstance(event, yaml.ScalarEvent):
+            add(1, event)
+            if event.anchor is not None:
+                anchors[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                open_ = any(frame[1] == event.anchor for frame in stack)
+                raise yaml.YAMLError(f"{'recursive' if open_ else 'undefined'} alias *{event.anchor} "
+                                     f"at line {event.start_mark.line + 1}")
+            add(anchors[event.anchor], event)
+
+
+def _check_tree(root: yaml.Node) -> None:
+    """Depth and expanded size of the node graph, before anything is constructed from it.
+
+    Aliases make the graph a DAG whose expansion can be exponential (a few lines of `&a [*a, *a, ...]`), and
+    every consumer downstream (validators, reports) walks the expansion. Sizes are memoised per node, so this
+    check itself is linear in the document; a node reached again while being sized is a recursive alias.
+    """
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_NESTING:
+            raise yaml.YAMLError(f"nesting deeper than {MAX_NESTING} levels at line {node.start_mark.line + 1}")
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            raise yaml.YAMLError(f"recursive alias at line {node.start_mark.line + 1}")
+        open_.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k, depth + 1) + size(v, depth + 1)
+                if total > MAX_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for v in node.value:
+                total += size(v, depth + 1)
+                if total > MAX_NODES:
+                    break
+        if total > MAX_NODES:
+            raise yaml.YAMLError(f"document expands to more than {MAX_NODES} values (alias bomb?) "
+                                 f"at line {node.start_mark.line + 1}")
+        open_.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root, 0)
+
+
+def _check_json(doc: Any, path: Path) -> None:
+    """The same depth and size bounds as YAML, iteratively (a 900-deep document parses, then breaks any
+    recursive consumer)."""
+    stack = [(doc, 0)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth > MAX_NESTING:
+            raise InputError(f"{path}: nesting deeper than {MAX_NESTING} levels")
+        if count > MAX_NODES:
+            raise InputError(f"{path}: more than {MAX_NODES} values")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+
+
+def _read_text(path: Path, what: str, limit: int = MAX_DATA_FILE_BYTES) -> str:
+    """A regular file's text, never more than `limit` bytes read: FIFOs and devices (`/dev/zero`, a named pipe
+    nobody writes to) would hang or exhaust memory, so they are refused before they are opened."""
+    try:
+        info = path.stat()
     except FileNotFoundError:
         raise InputError(f"{what} not found: {path}") from None
     except OSError as exc:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise InputError(f"{what} {path} is a directory, expected a file")
-    if size > MAX_DATA_FILE_BYTES:
-        raise InputError(f"{what} {path} is {size} bytes, larger than the {MAX_DATA_FILE_BYTES} allowed")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{what} {path} is not a regular file")
+    if info.st_size > limit:
+        raise InputError(f"{what} {path} is {info.st_size} bytes, larger than the {limit} allowed")
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(data) > limit:   # grew since stat
+        raise InputError(f"{what} {path} is larger than the {limit} bytes allowed")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def load_yaml(path: str | Path, what: str = "file") -> Any:
     """Parse YAML (or JSON, a subset) safely; any problem becomes an InputError naming file and line."""
     path = Path(path)
-    text = _read_text(path, what)
+    text = _read_text(path, what, MAX_YAML_BYTES)
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        if node is None:
-            return None
-        _check_depth(node)
+        _prescan(text)
         loader = _Loader(text)
         try:
-            return loader.get_single_data()
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_tree(node)
+            return loader.construct_document(node)
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
@@ -111,17 +225,23 @@ def load_yaml(path: str | Path, what: str = "file") -> Any:
         raise InputError(f"{path}: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise InputError(f"{path}: nesting too deep") from None
+    except (ValueError, TypeError, OverflowError) as exc:   # a constructor's own error (a bad date, a bad float)
+        raise InputError(f"{path}: {what}: {' '.join(str(exc).split())[:200]}") from None
 
 
 def load_json(path: str | Path, what: str = "file") -> Any:
     path = Path(path)
     text = _read_text(path, what)
     try:
-        return json.loads(text)
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     except RecursionError:
         raise InputError(f"{path}: JSON nesting too deep") from None
+    except ValueError as exc:   # a number of more than 4300 digits (Python's int-conversion limit)
+        raise InputError(f"{path}: invalid JSON: a number too long to read (more than 4300 digits)") from None
+    _check_json(doc, path)
+    return doc
 
 
 def load_data(path: str | Path, what: str = "file") -> Any:
