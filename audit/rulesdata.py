@@ -6,14 +6,14 @@ each key so that validation errors can point at it.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import stat
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
+from . import rulescache
 from .errors import InputError
 from .model import DataType
 
@@ -39,12 +39,17 @@ class LineDict(dict):
         return self.key_lines.get(key, self.line)
 
 
-# libyaml parses ~20x faster than the pure-Python parser: a 4 MiB hostile document costs seconds, not minutes.
-_SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _LazyYaml:
+    """PyYAML, imported on first use (~20 ms of start-up): with the rules cache warm (rulescache), a scan
+    parses no YAML at all."""
+
+    def __getattr__(self, name: str):
+        import yaml as module
+        globals()["yaml"] = module
+        return getattr(module, name)
 
 
-class _Loader(_SafeBase):
-    pass
+yaml = _LazyYaml()
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
@@ -72,8 +77,16 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
         raise yaml.constructor.ConstructorError(None, None, f"bad number: {exc}", node.start_mark) from None
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+@functools.lru_cache(maxsize=1)
+def _loader() -> type:
+    """The SafeLoader subclass every document is read with (made on first use, with PyYAML)."""
+    # libyaml parses ~20x faster than the pure-Python parser: a 4 MiB hostile document costs seconds, not minutes.
+    class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        pass
+
+    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    return _Loader
 
 
 def _prescan(text: str) -> None:
@@ -93,7 +106,7 @@ def _prescan(text: str) -> None:
         if stack:
             stack[-1][0] += size
 
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in yaml.parse(text, Loader=_loader()):
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             if len(stack) >= MAX_NESTING:
                 raise yaml.YAMLError(f"nesting deeper than {MAX_NESTING} levels at line {event.start_mark.line + 1}")
@@ -201,19 +214,40 @@ def _read_text(path: Path, what: str, limit: int = MAX_DATA_FILE_BYTES) -> str:
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
+@functools.lru_cache(maxsize=1)
+def _cache_salt() -> str:
+    """What else a parsed document depends on: a cache entry made under other bounds or another PyYAML (told
+    by its installed files, without importing it) is not reused."""
+    installed = []
+    try:
+        package = Path(importlib.util.find_spec("yaml").origin).parent     # finds, does not import
+        for name in sorted(os.listdir(package)):
+            if name == "__init__.py" or name.startswith("_yaml"):          # the Python side and libyaml's
+                info = os.stat(package / name)
+                installed.append(f"{package / name}:{info.st_size}:{info.st_mtime_ns}")
+    except (ImportError, AttributeError, TypeError, ValueError, OSError):
+        installed.append("yaml:unknown")
+    return "|".join([*installed, str(MAX_YAML_BYTES), str(MAX_NESTING), str(MAX_NODES), str(MAX_INT_DIGITS)])
+
+
 def load_yaml(path: str | Path, what: str = "file") -> Any:
     """Parse YAML (or JSON, a subset) safely; any problem becomes an InputError naming file and line."""
     path = Path(path)
     text = _read_text(path, what, MAX_YAML_BYTES)
+    cached = rulescache.get(path, text, _cache_salt())     # rules/ files only: see rulescache
+    if cached is not rulescache.MISS:
+        return cached
     try:
         _prescan(text)
-        loader = _Loader(text)
+        loader = _loader()(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 return None
             _check_tree(node)
-            return loader.construct_document(node)
+            document = loader.construct_document(node)
+            rulescache.put(path, text, _cache_salt(), document)
+            return document
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:

@@ -550,3 +550,47 @@ def test_both_candidate_strategies_find_the_same_instructions(monkeypatch):
     huge = CodeIndex([dex]).scan(0, methods=targets, fields=fields)
     assert few == many == huge and len(few) > 20
     assert {h.kind for h in few} == {"method", "field"}
+
+
+# -- the fast searches find exactly what the plain regular expressions find ---------------------------------
+def _corpus_dexes() -> list[DexFile]:
+    if not APKS.is_dir():
+        pytest.skip(f"shared corpus not present: {APKS}")
+    return [dex for apk in sorted(APKS.glob("*.apk")) for dex in _dexes(apk)]
+
+
+def test_url_and_host_candidates_match_the_single_regex_on_every_corpus_dex():
+    from audit.static.callsites import _TLDS, _candidate_starts
+    plain = re.compile(rb"(?:https?|wss?)://|\.(?:" + _TLDS.encode() + rb")(?![A-Za-z0-9-])")
+    found = 0
+    for dex in _corpus_dexes():
+        offsets, _order = dex.string_offsets_sorted()
+        if not offsets:
+            continue
+        end = dex.data.find(b"\x00", offsets[-1] + 1)
+        expected = [m.start() for m in plain.finditer(dex.data, offsets[0], end)]
+        assert sorted(_candidate_starts(dex.data, offsets[0], end)) == expected, dex.name
+        found += len(expected)
+    assert found > 100
+    tricky = b"xhttp://a https://b wss://c ws://d httpss://e ://f p://g h.com x.comx .io/"
+    assert sorted(_candidate_starts(tricky, 0, len(tricky))) == [m.start() for m in plain.finditer(tricky)]
+
+
+def test_index_search_with_high_byte_lookahead_matches_the_plain_alternation():
+    import random
+    from audit.static.callsites import _OPS_INVOKE, _byte_class, _index_alternation
+    dex = _dexes(_corpus("exodus-core__blooddonation_fr.mobdev.blooddonation.apk"))[0]
+    start, end = dex.code_area()
+    rng = random.Random(5)
+    for size in (5, 60, 250):
+        wanted = rng.sample(range(dex.method_ids_size), size)
+        plain = re.compile(_byte_class(_OPS_INVOKE) + rb"[\x00-\xff](?:"
+                           + b"|".join(re.escape(i.to_bytes(2, "little")) for i in sorted(wanted)) + b")", re.DOTALL)
+        fast = re.compile(_byte_class(_OPS_INVOKE) + rb"[\x00-\xff]" + _index_alternation(wanted), re.DOTALL)
+        def starts(pattern):
+            out, pos = [], start
+            while (match := pattern.search(dex.data, pos, end)) is not None:
+                out.append(match.start())
+                pos = match.start() + 1
+            return out
+        assert starts(fast) == starts(plain)

@@ -88,7 +88,11 @@ def _byte_class(values: bytes) -> bytes:
 
 
 def _index_alternation(indices: Iterable[int]) -> bytes:
-    return b"|".join(re.escape(struct.pack("<H", i)) for i in sorted(indices))
+    """Any of these 16-bit little-endian indices. A lookahead on the high byte comes first: one bitmap test
+    rejects most invoke-shaped bytes before the alternatives are tried one by one (a third of the search)."""
+    packed = [struct.pack("<H", i) for i in sorted(indices)]
+    high_bytes = _byte_class(bytes(sorted({p[1] for p in packed})))
+    return rb"(?=[\x00-\xff]" + high_bytes + rb")(?:" + b"|".join(re.escape(p) for p in packed) + b")"
 
 
 class CodeIndex:
@@ -167,9 +171,9 @@ class CodeIndex:
                 pos = offset + 1
         parts = []
         if methods:
-            parts.append(_byte_class(_OPS_INVOKE) + rb"[\x00-\xff](?:" + _index_alternation(methods) + b")")
+            parts.append(_byte_class(_OPS_INVOKE) + rb"[\x00-\xff]" + _index_alternation(methods))
         if fields:
-            parts.append(_byte_class(_OPS_SGET) + rb"[\x00-\xff](?:" + _index_alternation(fields) + b")")
+            parts.append(_byte_class(_OPS_SGET) + rb"[\x00-\xff]" + _index_alternation(fields))
         search = re.compile(b"|".join(parts), re.DOTALL).search
         pos = start
         while True:
@@ -475,8 +479,12 @@ def class_names(dexes: Iterable[DexFile]) -> list[str]:
 
 _TLDS = ("com|net|org|io|co|app|dev|ai|me|info|biz|us|uk|de|fr|eu|es|it|nl|jp|cn|ru|in|br|tv|ly|gl|ms|gg|cc|"
          "xyz|cloud|mobi|ad|ads|online|site|tech|so|sh|to|fm|am|ca|au|kr|tw|pl|se|ch|at|be")
-# Starts with a literal (`.` or a scheme letter) so that the regex engine can skip ahead quickly.
-_CANDIDATE = re.compile(rb"(?:https?|wss?)://|\.(?:" + _TLDS.encode() + rb")(?![A-Za-z0-9-])")
+# Where a URL or a host name may lie in the string data. Two passes, each starting with a literal (`://`,
+# `.`), which the regex engine finds many times faster than a set of first characters (h, w, .): the scheme
+# before `://` is checked by hand. (The two kinds of match cannot overlap, so together they find what one
+# alternation would.)
+_SCHEMES = (b"https", b"http", b"wss", b"ws")
+_TLD_CANDIDATE = re.compile(rb"\.(?:" + _TLDS.encode() + rb")(?![A-Za-z0-9-])")
 URL = re.compile(r"(?:https?|wss?)://([A-Za-z0-9.-]+)")
 HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:" + _TLDS + r")$")
 # A bare string like `com.google.android.gms.ads` is a package name, not a host: reverse-DNS roots.
@@ -496,10 +504,10 @@ def string_constants(dexes: Iterable[DexFile]) -> list[str]:
         data = dex.data
         last_end = data.find(b"\x00", offsets[-1] + 1)
         indices: set[int] = set()
-        for match in _CANDIDATE.finditer(data, offsets[0], last_end if last_end > 0 else len(data)):
-            i = bisect.bisect_right(offsets, match.start()) - 1
+        for start in _candidate_starts(data, offsets[0], last_end if last_end > 0 else len(data)):
+            i = bisect.bisect_right(offsets, start) - 1
             # the match must lie inside that string's bytes, not in whatever follows it
-            if i >= 0 and match.start() < data.find(b"\x00", offsets[i] + 1):
+            if i >= 0 and start < data.find(b"\x00", offsets[i] + 1):
                 indices.add(order[i])
         for string_idx in indices:
             text = dex.string(string_idx)
@@ -508,6 +516,19 @@ def string_constants(dexes: Iterable[DexFile]) -> list[str]:
             if URL.search(text) or (HOST.match(text) and not text.startswith(_PACKAGE_ROOTS)):
                 out.add(text)
     return sorted(out)
+
+
+def _candidate_starts(data: bytes, start: int, end: int) -> Iterator[int]:
+    """Start offsets of `(https?|wss?)://` and of `.tld` (not followed by a name character) in data[start:end]."""
+    pos = data.find(b"://", start, end)
+    while pos != -1:
+        for scheme in _SCHEMES:    # longest first: where `(?:https?|wss?)://` would begin
+            if pos - len(scheme) >= start and data.startswith(scheme, pos - len(scheme)):
+                yield pos - len(scheme)
+                break
+        pos = data.find(b"://", pos + 1, end)
+    for match in _TLD_CANDIDATE.finditer(data, start, end):
+        yield match.start()
 
 
 def string_hosts(strings: Iterable[str]) -> list[str]:

@@ -150,6 +150,7 @@ class DexFile:
         self._strings: dict[int, str] = {}
         self._found_strings: dict[str, int | None] = {}
         self._found_methods: dict[str, int | None] = {}
+        self._found_types: dict[str, int | None] = {}
         self._types: dict[int, str] = {}
         self._protos: dict[int, str] = {}
         self._class_defs: list[ClassDef] | None = None
@@ -312,7 +313,14 @@ class DexFile:
         return None
 
     def find_type(self, descriptor: str) -> int | None:
-        """type_ids are sorted by string index."""
+        """type_ids are sorted by string index. Cached: hierarchy walks ask for the same classes many times."""
+        try:
+            return self._found_types[descriptor]
+        except KeyError:
+            found = self._found_types[descriptor] = self._find_type(descriptor)
+            return found
+
+    def _find_type(self, descriptor: str) -> int | None:
         string_idx = self.find_string(descriptor)
         if string_idx is None:
             return None

@@ -1,9 +1,9 @@
 """AndroidManifest.xml (binary AXML) -> what the app is, asks for and exposes; rules/permissions.yaml -> what
 each permission unlocks.
 
-androguard's AXML parser reads the binary form; every failure of it (and a manifest without a package) becomes
-one InputError "malformed manifest in X", since a hostile APK can put anything there. <meta-data> values are
-never kept: they are often API keys.
+Our own bounded AXML reader (axml.py) reads the binary form, resolving platform attributes by resource id as
+Android does; every failure of it (and a manifest without a package) becomes one InputError "malformed manifest
+in X", since a hostile APK can put anything there. <meta-data> values are never kept: they are often API keys.
 """
 from __future__ import annotations
 
@@ -14,24 +14,16 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..rulesdata import Validator, datatypes, load_yaml, rules_dir
+from .axml import ANDROID, parse_axml
 from .inputs import one_line
 from .report import Component, Permission
 
-ANDROID_NS = "{http://schemas.android.com/apk/res/android}"
+ANDROID_NS = ANDROID
 COMPONENT_TAGS = {"activity": "activity", "activity-alias": "activity", "service": "service",
                   "receiver": "receiver", "provider": "provider"}
 PERMISSION_TAGS = ("uses-permission", "uses-permission-sdk-23", "uses-permission-sdk-m")
 PROTECTION_LEVELS = ("dangerous", "normal", "signature", "signatureOrSystem")
 MAX_ELEMENTS = 200_000
-
-
-def _quiet_androguard() -> None:
-    """androguard logs through loguru to stderr; our CLI prints one line and nothing else."""
-    try:
-        from loguru import logger
-        logger.disable("androguard")
-    except ImportError:  # pragma: no cover - loguru is an androguard dependency
-        pass
 
 
 @dataclass(frozen=True)
@@ -113,20 +105,9 @@ def qualify(name: str, package: str) -> str:
 
 
 def _axml_root(data: bytes, where: str):
-    _quiet_androguard()
     if data[:1] == b"<" or data[:5] == b"\xef\xbb\xbf<?":
         return _text_root(data, where)
-    try:
-        from androguard.core.axml import AXMLPrinter
-        printer = AXMLPrinter(data)
-        root = printer.get_xml_obj()
-    except InputError:
-        raise
-    except Exception as exc:   # androguard raises anything from struct.error to lxml errors on bad input
-        raise InputError(f"malformed manifest in {where}: {type(exc).__name__}: {one_line(str(exc))}") from None
-    if root is None:
-        raise InputError(f"malformed manifest in {where}: not binary XML")
-    return root
+    return parse_axml(data, where)
 
 
 def _text_root(data: bytes, where: str):
