@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +47,14 @@ def write_output(content: str | bytes, out: str | Path | None, inputs: Iterable[
         return
     target = check_output(out, inputs)
     data = content if isinstance(content, bytes) else content.encode("utf-8")
+    if target.is_symlink():
+        target = target.resolve()   # follow the link: replacing it would cut it
+    if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+        # A FIFO, a terminal, /dev/null or /dev/stdout: write through. An atomic replace would swap the
+        # node for a regular file (as root, /dev/null itself).
+        with open(target, "wb") as handle:
+            handle.write(data)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -6,7 +6,6 @@ never fail the gate, so CI fails only on what a change introduced.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -92,19 +91,11 @@ def _identifier_values(data: Any) -> list[str]:
 
 def _run_values(run_dir: Path) -> list[str]:
     """Values the Frida agent captured in a run: personal data to redact from the report."""
+    from ..runtime.events import read_events
     values: list[str] = []
-    try:
-        with open(run_dir / RUN_EVENTS, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                value = event.get("value") if isinstance(event, dict) else None
-                if value is not None:
-                    values.extend(_identifier_values(value))
-    except OSError:
-        pass
+    for event in read_events(run_dir):
+        if event.get("value") is not None:
+            values.extend(_identifier_values(event["value"]))
     return values
 
 

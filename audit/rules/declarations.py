@@ -298,7 +298,8 @@ def load_xcprivacy(path: str | Path) -> Declarations:
         raise InputError(f"{path}: XML entity declarations are not allowed in a privacy manifest")
     try:
         raw = plistlib.loads(text.encode("utf-8"), fmt=plistlib.FMT_XML)
-    except (ExpatError, ValueError, plistlib.InvalidFileException) as exc:
+    except (ExpatError, ValueError, plistlib.InvalidFileException, IndexError, TypeError, AttributeError,
+            KeyError) as exc:   # plistlib's XML reader trusts tag nesting: unbalanced tags raise IndexError
         line = getattr(exc, "lineno", None)
         raise InputError(f"{path}{f':{line}' if line else ''}: not a property list: {exc}") from None
     if not isinstance(raw, dict):

@@ -53,7 +53,7 @@ def read_events(run_dir: str | Path) -> Iterator[dict]:
                 continue
             try:
                 event = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):   # torn, garbage, 5000-deep or 5000-digit lines
                 continue
             if isinstance(event, dict):
                 yield event
@@ -90,22 +90,25 @@ def observations_from_run(run_dir: str | Path, catalogue=None) -> list[Observati
     Evidence: kind `hook`, ref = the API id, where = the calling method, detail = first time seen (UTC).
     """
     run = read_run(run_dir)
-    app_package = (run.get("app") or {}).get("package")
+    app = run.get("app")
+    app_package = app.get("package") if isinstance(app, dict) else None
     catalogue = catalogue or load_catalogue()
     grouped: dict[tuple, dict[tuple[str, str], str]] = {}
     for event in read_events(run_dir):
-        if event.get("type") != "api" or not event.get("data_type") or not event.get("api"):
+        data_type, api, api_class = event.get("data_type"), event.get("api"), event.get("class")
+        if event.get("type") != "api" or not isinstance(data_type, str) or not isinstance(api, str):
             continue
-        stack = [s for s in event.get("stack") or () if isinstance(s, str)]
-        frame = caller_frame(stack, event.get("class"))
+        stack = event.get("stack")
+        stack = [s for s in stack if isinstance(s, str)] if isinstance(stack, list) else []
+        frame = caller_frame(stack, api_class if isinstance(api_class, str) else None)
         if frame is not None:
             actor = catalogue.actor_for_class(frame.cls, app_package)
             where = frame.name
         else:
             from ..model import UNKNOWN
             actor, where = UNKNOWN, "?"
-        evidence = grouped.setdefault((event["data_type"], actor), {})
-        key = (event["api"], where)
+        evidence = grouped.setdefault((data_type, actor), {})
+        key = (api, where)
         when = _iso(event.get("time"))
         if key not in evidence or (when and when < (evidence[key] or "~")):
             evidence[key] = when

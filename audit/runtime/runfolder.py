@@ -175,6 +175,8 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         raise InputError(f"{run_dir} is not a run folder (no run.json)") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"cannot read {path}: nested too deep") from None
     if not isinstance(data, dict) or data.get("schema") != RUN_SCHEMA:
         raise InputError(f"{path}: not an appaudit run (schema {RUN_SCHEMA} expected)")
     return data

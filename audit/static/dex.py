@@ -439,12 +439,19 @@ class DexFile:
         idxs, flags, offs, owners = array("I"), array("I"), array("I"), array("I")
         method_count = self.method_ids_size
         where = f"{self.name}: class_data"
+        # In a valid dex each class_data item belongs to one class_def and each method is defined once: a
+        # shared item or more methods than method_ids would multiply the work (a few KB decoding for minutes).
+        seen_offsets: set[int] = set()
+        defined_budget = method_count
         # uleb128 reads are inlined with a one-byte fast path: this loop runs once per field and method.
         # A read past the end raises IndexError, turned into InputError by method_table().
         for cdef in self.class_defs:
             pos = cdef.class_data_off
             if not pos:
                 continue
+            if pos in seen_offsets:
+                self._fail(f"class_def {cdef.index}: class_data at {pos:#x} is shared with another class_def")
+            seen_offsets.add(pos)
             counts = [0, 0, 0, 0]
             for k in range(4):
                 byte = data[pos]
@@ -454,6 +461,9 @@ class DexFile:
                 else:
                     counts[k], pos = read_uleb128(data, pos, size, where)
             static_fields, instance_fields, direct, virtual = counts
+            defined_budget -= direct + virtual
+            if defined_budget < 0:
+                self._fail(f"class_def {cdef.index}: more methods defined than method_ids ({method_count})")
             if (static_fields + instance_fields) * 2 + (direct + virtual) * 3 > size - pos:
                 self._fail(f"class_def {cdef.index}: class_data counts exceed the file")
             for _ in range(2 * (static_fields + instance_fields)):   # field_idx_diff, access_flags: skip
