@@ -76,6 +76,9 @@ class Attributor:
         return None
 
 
+MAX_JOIN_COMPARISONS = 2_000_000  # ~2 s; later events stay unattributed
+
+
 def join_events(requests: list[tuple[str, Request]], events: list[dict], window_s: float = 10.0) -> dict[str, tuple]:
     """Request id -> Java stack frames, from the Frida agent's `request` events (hooks/network.yaml).
 
@@ -88,8 +91,11 @@ def join_events(requests: list[tuple[str, Request]], events: list[dict], window_
     from .captures import _epoch, stack_frames
 
     def shape(url: str) -> tuple[str, str, str]:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+        except ValueError:  # "http://[x/": Invalid IPv6 URL
+            return "", "", ""
         path = parts.path or "/"
         return host, path, path + (f"?{parts.query}" if parts.query else "")
 
@@ -98,6 +104,7 @@ def join_events(requests: list[tuple[str, Request]], events: list[dict], window_
         _, path, target = shape(request.url)
         by_host.setdefault(request.host, []).append((request.time, request_id, request, path, target))
     out: dict[str, tuple] = {}
+    budget = MAX_JOIN_COMPARISONS  # events x requests of one host is quadratic: stop joining past this
     for event in sorted(events, key=lambda e: _epoch(e.get("time") or e.get("timestamp")) or 0):
         frames = stack_frames(event.get("stack"))
         if not frames:
@@ -110,6 +117,9 @@ def join_events(requests: list[tuple[str, Request]], events: list[dict], window_
             continue
         when = _epoch(event.get("time") or event.get("timestamp") or event.get("ts"))
         best, best_score = None, None
+        budget -= len(by_host[host])
+        if budget < 0:
+            break
         for time, request_id, request, req_path, req_target in by_host[host]:
             if request_id in out:
                 continue

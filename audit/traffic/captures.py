@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 MAX_CAPTURE_BYTES = 2 * 1024 ** 3       # a single capture file we are willing to read
 MAX_JSON_CAPTURE_BYTES = 512 * 1024 ** 2  # HAR / JSONL are parsed in memory
+MAX_JSON_CAPTURE_OBJECTS = 4_000_000  # ~1 GiB of parsed dicts at most, whatever the file size
 MAX_BODY_BYTES = 32 * 1024 * 1024       # one request body, before decoding
 MAX_REQUESTS_PER_CAPTURE = 200_000
 MAX_PCAP_STREAMS = 5_000
@@ -122,14 +123,17 @@ def _epoch(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range (10**400) is no time
+            return None
         return number / 1000.0 if number > 1e12 else number
     try:
         return _dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):
         try:
             return _epoch(float(value))
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
 
 
@@ -178,6 +182,8 @@ PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"
 def sniff_format(path: Path) -> str:
     if path.is_dir():
         return "run"
+    if not path.is_file():  # a FIFO or device: open() could block for ever or read without end
+        raise CaptureUnreadable("not a regular file or directory")
     with open(path, "rb") as handle:
         head = handle.read(64)
     if head[:4] in PCAP_MAGICS:
@@ -202,6 +208,8 @@ def read_capture(path: Path) -> CaptureResult:
         return CaptureResult(str(path), "unknown", "skipped", "not found")
     try:
         kind = sniff_format(path)
+    except CaptureUnreadable as exc:
+        return CaptureResult(str(path), "unknown", "skipped", str(exc))
     except OSError as exc:
         return CaptureResult(str(path), "unknown", "skipped", f"cannot read: {exc.strerror or exc}")
     reader = {"run": read_run_folder, "har": read_har, "mitmproxy": read_mitmproxy, "pcap": read_pcap,
@@ -220,11 +228,17 @@ def read_har(path: Path) -> CaptureResult:
     _check_size(path, MAX_JSON_CAPTURE_BYTES)
     try:
         with open(path, "rb") as handle:
-            data = json.loads(handle.read().decode("utf-8-sig"))
+            raw = handle.read()
+        # json.loads costs ~270 bytes of RSS per tiny object: bound the count before parsing
+        if raw.count(b"{") > MAX_JSON_CAPTURE_OBJECTS:
+            raise CaptureUnreadable(f"too many JSON objects (more than {MAX_JSON_CAPTURE_OBJECTS})")
+        data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise CaptureUnreadable(f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise CaptureUnreadable(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except ValueError as exc:  # e.g. the int-conversion digit limit
+        raise CaptureUnreadable(f"invalid JSON: {_one_line(exc)}") from None
     except RecursionError:
         raise CaptureUnreadable("JSON nesting too deep") from None
     log = data.get("log") if isinstance(data, dict) else None
@@ -238,7 +252,7 @@ def read_har(path: Path) -> CaptureResult:
             request = _har_request(entry, str(path))
             result.requests.append(request)
             result.requests.extend(_har_websocket_sends(entry, request))
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
             bad += 1
     if bad:
         result.partial = True
@@ -317,7 +331,6 @@ def _har_request(entry: dict, capture: str) -> Request:
 def read_mitmproxy(path: Path) -> CaptureResult:
     from mitmproxy import http as mhttp
     from mitmproxy import io as mio
-    from mitmproxy.exceptions import FlowReadException
 
     _check_size(path, MAX_CAPTURE_BYTES)
     result = CaptureResult(str(path), "mitmproxy")
@@ -331,13 +344,13 @@ def read_mitmproxy(path: Path) -> CaptureResult:
                 result.requests.extend(_mitm_requests(flow, str(path)))
                 if len(result.requests) >= MAX_REQUESTS_PER_CAPTURE:
                     break
-    except (FlowReadException, ValueError, KeyError, TypeError, EOFError) as exc:
+    except OSError as exc:
+        raise CaptureUnreadable(f"cannot read: {exc.strerror or exc}") from None
+    except Exception as exc:  # mitmproxy's loader on hostile state raises anything (AttributeError, ...)
         if not result.requests:
             raise CaptureUnreadable(f"not a readable mitmproxy flow file: {_one_line(exc)}") from None
         result.partial = True
         result.reason = f"stopped after {len(result.requests)} requests: {_one_line(exc)}"
-    except OSError as exc:
-        raise CaptureUnreadable(f"cannot read: {exc.strerror or exc}") from None
     if not result.requests and not other:
         raise CaptureUnreadable("no flows in file")
     return result
@@ -354,7 +367,8 @@ def _mitm_requests(flow, capture: str) -> list[Request]:
     headers = tuple((_text(k), _text(v)) for k, v in req.headers.fields)
     body = req.raw_content or b""
     host = (req.pretty_host or req.host or "").lower().rstrip(".")
-    stack = stack_frames((flow.metadata or {}).get("stacktrace") or (flow.metadata or {}).get("_stacktrace"))
+    metadata = flow.metadata if isinstance(flow.metadata, dict) else {}
+    stack = stack_frames(metadata.get("stacktrace") or metadata.get("_stacktrace"))
     out = [Request(time=req.timestamp_start, method=req.method.upper(), scheme=scheme, host=host, port=req.port,
                    target=req.path or "/", headers=headers, body=body[:MAX_BODY_BYTES], capture=capture,
                    stack=stack)]

@@ -192,8 +192,17 @@ def _printable(data: bytes, strict: bool = False) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    good = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
-    return good == len(text) if strict else good >= 0.95 * len(text)
+    if text.isprintable():  # C-speed paths: a per-character generator took 1.4 s on 16 MiB
+        return True
+    if strict:
+        return text.translate(_WHITESPACE_DROP).isprintable()
+    sample = text[:_PRINTABLE_SAMPLE]
+    good = sum(ch.isprintable() or ch in "\r\n\t" for ch in sample)
+    return good >= 0.95 * len(sample)
+
+
+_WHITESPACE_DROP = {ord("\r"): None, ord("\n"): None, ord("\t"): None}
+_PRINTABLE_SAMPLE = 64 * 1024  # lenient check: the first 64 Ki characters decide
 
 
 # -- the walker -------------------------------------------------------------------------------------------
