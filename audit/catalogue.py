@@ -126,6 +126,8 @@ class Catalogue:
         return None
 
     def actor_for_class(self, class_name: str, app_package: str | None) -> Actor:
+        if not isinstance(app_package, str):   # from a damaged run.json or capture metadata: no first party
+            app_package = None
         name = dotted(class_name)
         matched = self.match_prefix(name)
         app_prefix_len = 0
@@ -160,7 +162,7 @@ class Catalogue:
 
 
 def organisation_prefix(app_package: str | None) -> str | None:
-    if not app_package or app_package.count(".") < 1:
+    if not isinstance(app_package, str) or app_package.count(".") < 1:
         return None
     org = ".".join(app_package.split(".")[:2])
     return None if org in _GENERIC_ORG_PREFIXES else org

@@ -1,0 +1,324 @@
+"""Hostile inputs against the real CLI: wall time, peak memory and the one-line outcome of each.
+
+    .venv/bin/python bench/hostile.py [--only NAME ...] [--timeout S] [--json FILE] [--keep DIR]
+
+Each input is built in a temporary folder (the 1 GiB zip bomb is ~1 MiB on disk) and given to `appaudit` in a
+fresh child process (`python -m audit.cli`); the parent measures the child's wall time and its own peak RSS
+(os.wait4 returns that child's rusage: ru_maxrss, the same figure resource.getrusage(RUSAGE_CHILDREN) gives
+for a single child, without the maximum over earlier children). A child still running after --timeout is
+killed and reported as a hang. Expected outcome for every input: exit 2 with exactly one `appaudit: error:`
+line (or exit 0 where the input is valid but extreme: the report is written with the bound noted).
+
+Each input is built by a child of its own (`--build NAME DIR`) so that this parent stays small: Linux carries
+a process's peak RSS across fork and exec, so a parent that had held the 64 MiB buffers of a bomb builder
+would lend its own peak to every later measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MiB = 1024 * 1024
+IMEI = "353627075111296"
+
+
+def _fixture(name: str) -> Path:
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import load_fixture_builder   # the same reproducible fixture apps the tests use
+    return Path(load_fixture_builder().build(name))
+
+
+def _members(apk: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(apk) as archive:
+        return {info.filename: archive.read(info.filename) for info in archive.infolist()}
+
+
+def _rezip(members: dict[str, bytes], path: Path) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _har(entries: list[dict]) -> str:
+    return json.dumps({"log": {"version": "1.2", "creator": {"name": "bench", "version": "1"}, "entries": entries}})
+
+
+def _entry(url: str = f"https://a.example/x?imei={IMEI}", headers=(), body: str | None = None,
+           encoding: str | None = None) -> dict:
+    request = {"method": "POST" if body is not None else "GET", "url": url, "httpVersion": "HTTP/1.1",
+               "headers": [{"name": k, "value": v} for k, v in headers], "queryString": [], "cookies": [],
+               "headersSize": -1, "bodySize": -1}
+    if body is not None:
+        request["postData"] = {"mimeType": "application/json", "text": body, **({"encoding": encoding} if encoding else {})}
+    return {"startedDateTime": "2026-11-24T10:00:00Z", "time": 1, "request": request,
+            "response": {"status": 200, "statusText": "", "httpVersion": "HTTP/1.1", "headers": [], "cookies": [],
+                         "content": {"size": 0, "mimeType": ""}, "redirectURL": "", "headersSize": -1,
+                         "bodySize": 0}, "cache": {}, "timings": {}}
+
+
+# -- the inputs: each returns the CLI argv (after `appaudit`) ----------------------------------------------
+def zip_bomb_1gib(work: Path) -> list[str]:
+    """An APK whose classes.dex inflates to 1 GiB of zeros (1 MiB compressed)."""
+    apk = work / "bomb.apk"
+    members = _members(_fixture("clean"))
+    with zipfile.ZipFile(apk, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("AndroidManifest.xml", members["AndroidManifest.xml"])
+        with archive.open("classes.dex", "w", force_zip64=True) as member:
+            chunk = b"\0" * MiB
+            for _ in range(1024):
+                member.write(chunk)
+    return ["scan", str(apk)]
+
+
+def zip_bomb_nested_bundle(work: Path) -> list[str]:
+    """An .xapk whose 40 member APKs each inflate a 32 MiB dex: every member passes its own cap, the total
+    budget for the app (512 MiB) stops it."""
+    inner = io.BytesIO()
+    members = _members(_fixture("clean"))
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("AndroidManifest.xml", members["AndroidManifest.xml"])
+        archive.writestr("classes.dex", b"dex\n035\0" + b"\0" * (32 * MiB))
+    bundle = work / "bomb.xapk"
+    with zipfile.ZipFile(bundle, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("manifest.json", json.dumps({"package_name": "org.edukit.calculator"}))
+        for index in range(40):
+            archive.writestr(f"split_{index}.apk", inner.getvalue())
+    return ["scan", str(bundle)]
+
+
+def zip_many_entries(work: Path) -> list[str]:
+    """A central directory of 300 000 empty entries (a bomb of its own: metadata, not data)."""
+    apk = work / "entries.apk"
+    with zipfile.ZipFile(apk, "w", zipfile.ZIP_STORED) as archive:
+        for index in range(300_000):
+            archive.writestr(f"e{index}", b"")
+    return ["scan", str(apk)]
+
+
+def zip_path_traversal(work: Path) -> list[str]:
+    members = _members(_fixture("clean"))
+    members["../../../../tmp/appaudit-escaped.dex"] = b"x"
+    return ["scan", str(_rezip(members, work / "traversal.apk"))]
+
+
+def dex_huge_sizes(work: Path) -> list[str]:
+    """Every size field of the dex header at 0x7fffffff and every offset at the end of the file."""
+    members = _members(_fixture("education"))
+    dex = bytearray(members["classes.dex"])
+    for field in range(0x38, 0x70, 8):          # (size, offset) pairs: string_ids .. data
+        struct.pack_into("<II", dex, field, 0x7FFFFFFF, len(dex) - 4)
+    members["classes.dex"] = bytes(dex)
+    return ["scan", str(_rezip(members, work / "dex.apk"))]
+
+
+def dex_out_of_range_indices(work: Path) -> list[str]:
+    """The id tables overwritten with 0xffff / 0xffffffff: every index they hold is out of range."""
+    members = _members(_fixture("education"))
+    dex = bytearray(members["classes.dex"])
+    start = struct.unpack_from("<I", dex, 0x44)[0]   # type_ids_off: type, proto, field, method ids follow
+    end = struct.unpack_from("<I", dex, 0x64)[0]     # class_defs_off
+    dex[start:end] = b"\xff" * (end - start)
+    members["classes.dex"] = bytes(dex)
+    return ["scan", str(_rezip(members, work / "indices.apk"))]
+
+
+def axml_bogus_string_pool(work: Path) -> list[str]:
+    """The manifest's string pool claims 0x0fffffff strings, its chunk 4 GiB, its strings far past the end."""
+    members = _members(_fixture("education"))
+    axml = bytearray(members["AndroidManifest.xml"])
+    struct.pack_into("<IIIII", axml, 12, 0xFFFFFFF0, 0x0FFFFFFF, 0, 0, 0x7FFFFFFF)
+    members["AndroidManifest.xml"] = bytes(axml)
+    return ["scan", str(_rezip(members, work / "axml.apk"))]
+
+
+def json_100k_deep(work: Path) -> list[str]:
+    """A HAR whose request body is JSON nested 100 000 deep, and an identifiers file nested as deep."""
+    body = "[" * 100_000 + "]" * 100_000
+    har = work / "deep.har"
+    har.write_text(_har([_entry(body=body)]))
+    ids = work / "ids.json"
+    ids.write_text(json.dumps({"device_ids.imei": IMEI}))
+    return ["traffic", str(har), "--identifiers", str(ids)]
+
+
+def identifiers_100k_deep(work: Path) -> list[str]:
+    ids = work / "deep-ids.json"
+    ids.write_text('{"device_ids.imei": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    har = work / "one.har"
+    har.write_text(_har([_entry()]))
+    return ["traffic", str(har), "--identifiers", str(ids)]
+
+
+def header_8mib(work: Path) -> list[str]:
+    har = work / "header.har"
+    har.write_text(_har([_entry(headers=[("X-Big", "A" * (8 * MiB)), ("Cookie", "c=" + "B" * (8 * MiB))])]))
+    ids = work / "ids.json"
+    ids.write_text(json.dumps({"device_ids.imei": IMEI}))
+    return ["traffic", str(har), "--identifiers", str(ids)]
+
+
+def har_many_tiny_objects(work: Path) -> list[str]:
+    """64 MiB of HAR made of 2.7 million tiny header objects: ~12x its size once parsed into Python objects."""
+    headers = ",".join(['{"name":"a","value":"b"}'] * 2_700_000)
+    har = work / "tiny.har"
+    har.write_text('{"log":{"entries":[{"startedDateTime":"2024-01-01T00:00:00Z","request":{"method":"GET",'
+                   f'"url":"https://a.example/x?imei={IMEI}","headers":[{headers}]}}}}]}}}}')
+    ids = work / "ids.json"
+    ids.write_text(json.dumps({"device_ids.imei": IMEI}))
+    return ["traffic", str(har), "--identifiers", str(ids)]
+
+
+def gzip_body_bomb(work: Path) -> list[str]:
+    """A request body of 4 MiB gzip that inflates to 4 GiB (in layers: gzip inside base64 inside JSON)."""
+    import base64
+    import zlib
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunks = [compressor.compress(b"\0" * (64 * MiB)) for _ in range(64)] + [compressor.flush()]
+    payload = base64.b64encode(b"".join(chunks)).decode()
+    har = work / "gzip.har"
+    har.write_text(_har([_entry(body=json.dumps({"blob": payload}))]))
+    ids = work / "ids.json"
+    ids.write_text(json.dumps({"device_ids.imei": IMEI}))
+    return ["traffic", str(har), "--identifiers", str(ids)]
+
+
+def yaml_alias_bomb(work: Path) -> list[str]:
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefghi", "bcdefghij"):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    sheet = work / "bomb.yaml"
+    sheet.write_text("\n".join(lines) + "\n")
+    return ["audit", str(_fixture("clean")), "--datasheet", str(sheet)]
+
+
+def yaml_flow_at_cap(work: Path) -> list[str]:
+    from audit.rulesdata import MAX_YAML_BYTES
+    sheet = work / "flow.yaml"
+    sheet.write_text("[" + "1," * (MAX_YAML_BYTES // 2 - 2) + "1]")    # just under the cap: parsed, then refused
+    return ["audit", str(_fixture("clean")), "--datasheet", str(sheet)]
+
+
+def datasheet_dev_zero(work: Path) -> list[str]:
+    return ["audit", str(_fixture("clean")), "--datasheet", "/dev/zero"]
+
+
+def mitm_truncated(work: Path) -> list[str]:
+    seed = SHARED / "corpus" / "traffic" / "mitmproxy-formats" / "flows_successful_log.mitm"
+    if not seed.exists():
+        raise FileNotFoundError(seed)
+    data = seed.read_bytes()
+    flows = work / "cut.mitm"
+    flows.write_bytes(data[: len(data) * 2 // 3])
+    ids = work / "ids.json"
+    ids.write_text(json.dumps({"device_ids.imei": IMEI}))
+    return ["traffic", str(flows), "--identifiers", str(ids)]
+
+
+CASES: dict[str, Callable[[Path], list[str]]] = {
+    "zip-bomb-1gib": zip_bomb_1gib, "zip-bomb-nested-bundle": zip_bomb_nested_bundle,
+    "zip-300k-entries": zip_many_entries, "zip-path-traversal": zip_path_traversal,
+    "dex-huge-sizes": dex_huge_sizes, "dex-out-of-range-indices": dex_out_of_range_indices,
+    "axml-bogus-string-pool": axml_bogus_string_pool, "json-body-100k-deep": json_100k_deep,
+    "identifiers-100k-deep": identifiers_100k_deep, "header-8mib": header_8mib, "har-64mib-tiny-objects": har_many_tiny_objects,
+    "gzip-body-bomb-4gib": gzip_body_bomb, "yaml-alias-bomb": yaml_alias_bomb, "yaml-flow-at-cap": yaml_flow_at_cap,
+    "datasheet-dev-zero": datasheet_dev_zero, "mitm-truncated": mitm_truncated,
+}
+
+
+def run_case(argv: list[str], timeout: float) -> dict:
+    env = dict(os.environ, APPAUDIT_HOME=os.environ.get("APPAUDIT_HOME", tempfile.mkdtemp(prefix="appaudit-home-")))
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "audit.cli", *argv], stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, cwd=REPO, env=env, start_new_session=True)
+        hung = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - start > timeout:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pid, status, usage = os.wait4(proc.pid, 0)
+                hung = True
+                break
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - start
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    lines = stderr.strip().splitlines()
+    clean = (not hung and (proc.returncode == 0 or (proc.returncode == 2 and len(lines) == 1
+                                                   and lines[0].startswith("appaudit: error:")
+                                                   and "unexpected" not in lines[0])))
+    return {"exit": None if hung else proc.returncode, "hung": hung, "seconds": round(wall, 2),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "clean": clean,
+            "message": (lines[-1] if lines else "")[:160]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(CASES), help="run these inputs only")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a case counts as a hang")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--keep", metavar="DIR", help="build the inputs here and keep them")
+    parser.add_argument("--build", nargs=2, metavar=("NAME", "DIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.build:   # child: build one input, print the CLI arguments for it
+        name, folder = args.build
+        try:
+            print(json.dumps(CASES[name](Path(folder))))
+        except FileNotFoundError as exc:
+            print(json.dumps({"missing": str(exc)}))
+        return 0
+    names = args.only or list(CASES)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="appaudit-hostile-") as tmp:
+        root = Path(args.keep) if args.keep else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        print(f"{'input':28} {'exit':>4} {'wall s':>7} {'peak MiB':>9}  outcome")
+        for name in names:
+            work = root / name
+            work.mkdir(exist_ok=True)
+            built = subprocess.run([sys.executable, __file__, "--build", name, str(work)], capture_output=True,
+                                   text=True, cwd=REPO)
+            if built.returncode != 0:
+                print(f"{name:28} could not be built: {built.stderr.strip().splitlines()[-1:]}")
+                continue
+            cli = json.loads(built.stdout.strip().splitlines()[-1])
+            if isinstance(cli, dict):
+                print(f"{name:28} skipped: {cli['missing']} not present")
+                continue
+            result = run_case(cli, args.timeout)
+            results[name] = result
+            outcome = "HANG (killed)" if result["hung"] else ("ok  " if result["clean"] else "BAD ") + result["message"]
+            print(f"{name:28} {str(result['exit']):>4} {result['seconds']:7.2f} {result['peak_rss_mib']:9.1f}  "
+                  f"{outcome}", flush=True)
+        escaped = Path("/tmp/appaudit-escaped.dex")
+        if escaped.exists():
+            print("BAD: zip-path-traversal wrote /tmp/appaudit-escaped.dex")
+            results["zip-path-traversal"]["clean"] = False
+    worst = max(results.items(), key=lambda kv: kv[1]["peak_rss_mib"], default=None)
+    if worst:
+        print(f"worst peak RSS: {worst[1]['peak_rss_mib']} MiB ({worst[0]}); "
+              f"slowest: {max(r['seconds'] for r in results.values()):.2f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return 0 if all(r["clean"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Fuzzing harness: every mutated input must end in success or one `appaudit: error:` line with exit 2.
+
+`make fuzz` sets APPAUDIT_FUZZ_EXAMPLES=1000 (cases per target, random seeds); the regular suite runs a short,
+derandomised form so CI is repeatable.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import resource
+import time
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, settings
+
+LONG = "APPAUDIT_FUZZ_EXAMPLES" in os.environ
+EXAMPLES = int(os.environ.get("APPAUDIT_FUZZ_EXAMPLES", "25"))
+# A case slower than this is a hang for our purposes: every bound in the tool is far below it.
+CASE_SECONDS = 20.0
+
+settings.register_profile(
+    "appaudit-fuzz", max_examples=EXAMPLES, deadline=None, derandomize=not LONG, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                           HealthCheck.data_too_large, HealthCheck.large_base_example])
+FUZZ = settings.get_profile("appaudit-fuzz")
+
+
+def fuzz_cost(times: int) -> settings:
+    """For targets whose case costs `times` ordinary cases (tshark runs, a whole audit): fewer examples, so
+    that `make fuzz` stays within minutes; never fewer than 5."""
+    return settings(FUZZ, max_examples=max(5, EXAMPLES // times))
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def run_cli(argv: list[str]) -> Outcome:
+    """The real CLI in-process (a subprocess per case would cost 1 s of imports per case)."""
+    from audit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    start = time.monotonic()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return Outcome(code, out.getvalue(), err.getvalue(), time.monotonic() - start)
+
+
+def assert_clean_outcome(outcome: Outcome, allowed=(0, 2)) -> None:
+    assert outcome.code in allowed, (outcome.code, outcome.stderr[-2000:])
+    assert "Traceback" not in outcome.stderr
+    # the CLI's catch-all for exceptions that are not InputError: each is a bug to fix
+    assert "appaudit: error: unexpected " not in outcome.stderr, outcome.stderr
+    if outcome.code == 2:
+        lines = outcome.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("appaudit: error:"), outcome.stderr
+    assert outcome.seconds < CASE_SECONDS, f"took {outcome.seconds:.1f}s"
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
