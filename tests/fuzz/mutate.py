@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import json
 import struct
 import zipfile
 
@@ -73,39 +72,9 @@ JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)), max_leaves=20)
 
 
-@st.composite
-def json_mutations(draw, document):
-    """Replace, delete or retype one node of a real JSON document (keeps most of its structure valid)."""
-    doc = json.loads(json.dumps(document))
-    paths = []
-
-    def walk(node, path):
-        paths.append(path)
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, path + (key,))
-        elif isinstance(node, list):
-            for index, value in enumerate(node):
-                walk(value, path + (index,))
-
-    walk(doc, ())
-    for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(paths))
-        if not path:
-            return draw(JSON_VALUES)
-        parent = doc
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            if draw(st.booleans()):
-                parent[path[-1]] = draw(JSON_VALUES)
-            elif isinstance(parent, dict):
-                del parent[path[-1]]
-            else:
-                parent.pop(path[-1])
-        except (KeyError, IndexError, TypeError, AttributeError):  # an earlier op replaced the parent
-            continue
-    return doc
+def json_mutations(document):
+    """Replace, delete or retype nodes of a real JSON document (keeps most of its structure valid)."""
+    return tree_mutations(document, leaves=JSON_VALUES, replace_root=True)
 
 
 TNET_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
@@ -117,8 +86,8 @@ TNET_VALUES = st.recursive(TNET_LEAVES, lambda inner: st.one_of(
 
 
 @st.composite
-def tree_mutations(draw, document, leaves=TNET_VALUES, max_ops: int = 3):
-    """json_mutations for any tree of dicts/lists/tuples (mitmproxy flow state has bytes and tuples)."""
+def tree_mutations(draw, document, leaves=TNET_VALUES, max_ops: int = 3, replace_root: bool = False):
+    """Replace or delete nodes of any tree of dicts/lists/tuples (mitmproxy flow state has bytes and tuples)."""
     import copy
 
     def thaw(node):
@@ -144,6 +113,8 @@ def tree_mutations(draw, document, leaves=TNET_VALUES, max_ops: int = 3):
     for _ in range(draw(st.integers(1, max_ops))):
         path = draw(st.sampled_from(paths))
         if not path:
+            if replace_root:
+                return draw(leaves)
             continue
         parent = doc
         try:
