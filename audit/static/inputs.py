@@ -317,24 +317,31 @@ def open_inputs(paths: list[str | Path]) -> OpenedApp:
     apks, inputs, warnings = [], [], []
     for p, size in zip(paths, sizes):
         inputs.append(InputFile(str(p), _sha256_file(p), size, "split"))
-        try:
-            archive = Archive(p, str(p), budget)
-            try:
-                if not archive.has(MANIFEST):
-                    raise InputError(f"{p}: no {MANIFEST} (not an APK; a bundle must be given on its own)")
-                contents, more = read_apk(archive)
-            finally:
-                archive.close()
-        except (BoundExceeded, UnsafeArchive):
-            raise
-        except InputError as exc:
-            warnings.append(f"split skipped: {exc}")
-            continue
-        apks.append(contents)
+        contents, more = _read_part(p, str(p), budget, "split", must_be_apk=True)
+        if contents is not None:
+            apks.append(contents)
         warnings.extend(more)
     if not apks:
         raise InputError("none of the APK files given could be read: " + "; ".join(warnings))
     return OpenedApp(tuple(apks), tuple(inputs), tuple(warnings))
+
+
+def _read_part(source: Path | bytes, display: str, budget: Budget, label: str,
+               must_be_apk: bool = False) -> tuple[ApkContents | None, list[str]]:
+    """One APK of a split set or bundle, or None with the reason it was skipped. Bombs and unsafe member names
+    end the whole scan: they are attacks, not damage to one part."""
+    try:
+        archive = Archive(source, display, budget)
+        try:
+            if must_be_apk and not archive.has(MANIFEST):
+                raise InputError(f"{display}: no {MANIFEST} (not an APK; a bundle must be given on its own)")
+            return read_apk(archive)
+        finally:
+            archive.close()
+    except (BoundExceeded, UnsafeArchive):
+        raise
+    except InputError as exc:
+        return None, [f"{label} skipped: {exc}"]
 
 
 def _open_single(path: Path, size: int, budget: Budget) -> OpenedApp:
@@ -356,18 +363,9 @@ def _open_single(path: Path, size: int, budget: Budget) -> OpenedApp:
             display = f"{path}!{member}"
             data = archive.read(member)
             inputs.append(InputFile(display, hashlib.sha256(data).hexdigest(), len(data), "member"))
-            try:
-                inner = Archive(data, display, budget)
-                try:
-                    contents, more = read_apk(inner)
-                finally:
-                    inner.close()
-            except (BoundExceeded, UnsafeArchive):
-                raise
-            except InputError as exc:
-                warnings.append(f"bundle member skipped: {exc}")
-                continue
-            apks.append(contents)
+            contents, more = _read_part(data, display, budget, "bundle member")
+            if contents is not None:
+                apks.append(contents)
             warnings.extend(more)
         if not apks:
             raise InputError(f"{path}: no APK in the bundle could be read: " + "; ".join(warnings))
