@@ -111,18 +111,58 @@ class Evidence:
     ref: str
     where: str | None = None
     detail: str | None = None
+    path: tuple[str, ...] = ()   # call-site evidence: entry method, ..., calling method (shortest call path)
 
     def to_json(self) -> dict[str, Any]:
-        out = {"kind": self.kind, "ref": self.ref}
+        out: dict[str, Any] = {"kind": self.kind, "ref": self.ref}
         if self.where is not None:
             out["where"] = self.where
         if self.detail is not None:
             out["detail"] = self.detail
+        if self.path:
+            out["path"] = list(self.path)
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Evidence":
-        return cls(data["kind"], data["ref"], data.get("where"), data.get("detail"))
+        return cls(data["kind"], data["ref"], data.get("where"), data.get("detail"),
+                   tuple(data.get("path") or ()))
+
+
+FEASIBILITY_STATUSES = ("granted", "runtime-permission", "blocked", "degraded", "unknown")
+
+
+@dataclass(frozen=True, order=True)
+class Feasibility:
+    """Whether Android would let this app obtain a data type through an API, at the app's SDK levels.
+
+    status: granted (install-time or no permission) | runtime-permission (works if the user allows) |
+            blocked (missing permission, or unavailable to ordinary apps at these API levels) |
+            degraded (returns a constant such as 02:00:00:00:00:00) | unknown (no rule decides it)
+    """
+
+    status: str
+    reason: str
+    permissions: tuple[str, ...] = ()
+    api_levels: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in FEASIBILITY_STATUSES:
+            raise ValueError(f"unknown feasibility status {self.status!r}")
+
+    @property
+    def possible(self) -> bool:
+        """Android may let the read succeed (possibly after the user allows it)."""
+        return self.status in ("granted", "runtime-permission", "unknown")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "reason": self.reason, "permissions": list(self.permissions),
+                "api_levels": self.api_levels}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Feasibility":
+        return cls(data["status"], data.get("reason", ""), tuple(data.get("permissions") or ()),
+                   data.get("api_levels", ""))
 
 
 @dataclass(frozen=True)
@@ -136,6 +176,7 @@ class Observation:
     evidence: tuple[Evidence, ...] = ()
     recipient: str | None = None  # for transmitted: the organisation / SDK id that received it
     party: str | None = None      # for transmitted: "first" or "third"
+    feasibility: Feasibility | None = None   # for capabilities (present/reachable): can Android let it succeed
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -149,6 +190,8 @@ class Observation:
             out["recipient"] = self.recipient
         if self.party is not None:
             out["party"] = self.party
+        if self.feasibility is not None:
+            out["feasibility"] = self.feasibility.to_json()
         return out
 
     @classmethod
@@ -161,14 +204,41 @@ class Observation:
             evidence=tuple(Evidence.from_json(e) for e in data.get("evidence", ())),
             recipient=data.get("recipient"),
             party=data.get("party"),
+            feasibility=Feasibility.from_json(data["feasibility"]) if data.get("feasibility") else None,
         )
 
     def sort_key(self) -> tuple:
-        return (self.data_type, -self.level, self.actor, self.source, self.recipient or "", self.evidence)
+        return (self.data_type, -self.level, self.actor, self.source, self.recipient or "", self.evidence,
+                self.feasibility or Feasibility("unknown", ""))
 
 
 def sorted_observations(observations: Iterable[Observation]) -> list[Observation]:
     return sorted(set(observations), key=Observation.sort_key)
+
+
+@dataclass(frozen=True)
+class Transmission:
+    """One data type seen leaving the device in one captured request: made by the traffic stage, read by the
+    rules and every report. `value_known` is False when a tracker adapter recognised the field (its path says
+    which) without the auditor having told the value."""
+
+    data_type: str
+    request: str                  # request id within the analysis (r1, r2 ...)
+    host: str = ""
+    scheme: str = ""              # http | https | "" when unknown
+    method: str = ""
+    path: str = ""                # the URL path, credentials and identifiers redacted by the writer
+    where: tuple[str, ...] = ()   # part of the request: ("query", "param") / ("header", "name") / ("body", "json.a.b")
+    encoding: str = "plain"
+    value: str | None = None      # the raw value where known; writers redact unless --reveal
+    value_known: bool = True
+    recipient: str | None = None  # catalogue SDK id or organisation
+    party: str | None = None      # first | third
+    actor: Actor | None = None    # who sent it (stack trace, or the SDK owning the host)
+    capture: str = ""
+
+    def sort_key(self) -> tuple:
+        return (self.capture, self.request, self.data_type, self.where, self.encoding)
 
 
 @dataclass(frozen=True)
