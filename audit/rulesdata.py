@@ -6,6 +6,7 @@ each key so that validation errors can point at it.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import importlib.util
 import json
 import os
@@ -26,7 +27,18 @@ MAX_INT_DIGITS = 640                     # no real rule or identifier is longer;
 
 def rules_dir() -> Path:
     override = os.environ.get("APPAUDIT_RULES")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "rules"
+    return Path(override) if override else data_dir("rules")
+
+
+@functools.cache
+def data_dir(folder: str) -> Path:
+    """The data folder `rules` or `hooks`. An installed wheel carries them as the packages audit._rules and
+    audit._hooks (an editable install maps those names to the repository's folders); a bare source checkout on
+    sys.path has only the repository's top-level folders."""
+    try:
+        return Path(str(importlib.resources.files(f"audit._{folder}")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / folder
 
 
 class LineDict(dict):

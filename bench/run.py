@@ -63,7 +63,8 @@ def child_appaudit(apk: str) -> dict:
 
 
 def child_androguard(apk: str) -> dict:
-    import audit  # noqa: F401  (disables androguard's loguru output, as the project does)
+    from audit import quiet_androguard
+    quiet_androguard()
     from androguard.misc import AnalyzeAPK
     _a, dexes, analysis = AnalyzeAPK(apk)
     return {"classes": len(analysis.classes), "methods": sum(1 for _ in analysis.get_methods())}

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from audit import quiet_androguard
+
+quiet_androguard()   # the cross-checks import androguard; its DEBUG logging would flood the test output
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 FIXTURE_BUILD_PATH = Path(__file__).resolve().parent / "fixtures" / "build.py"

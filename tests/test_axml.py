@@ -306,8 +306,9 @@ def test_the_scan_path_imports_neither_androguard_nor_loguru():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('androguard', 'loguru', 'lxml')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
-    # and whoever imports androguard after `import audit` has it silenced
-    code = ("import audit; from androguard.core.axml import AXMLPrinter; from loguru import logger;"
+    # importing audit installs no import hook; quiet_androguard() silences androguard for whoever imports it
+    code = ("import sys; n = len(sys.meta_path); import audit; assert len(sys.meta_path) == n;"
+            "audit.quiet_androguard(); from androguard.core.axml import AXMLPrinter; from loguru import logger;"
             "print(logger._core.activation_list)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert "('androguard.', False)" in out.stdout

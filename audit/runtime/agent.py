@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..rulesdata import Validator, load_yaml, rules_dir
+from ..rulesdata import Validator, data_dir, load_yaml, rules_dir
 
-HOOKS_DIR = Path(__file__).resolve().parents[2] / "hooks"
+HOOKS_DIR = data_dir("hooks")
 AGENT_SOURCE = HOOKS_DIR / "agent.js"
 SAMPLE_APIS = HOOKS_DIR / "apis.sample.yaml"
 NETWORK_HOOKS = HOOKS_DIR / "network.yaml"
