@@ -96,9 +96,6 @@ class DaskExecutor:
             raise InputError(f"cannot connect to Dask scheduler {address}: {str(exc).splitlines()[0]}") from None
         self.worker_pids: list[int] = []
 
-    def close(self) -> None:
-        self.client.close()
-
     def map_unordered(self, paths: Iterable[str]) -> Iterator[dict[str, Any]]:
         from distributed import as_completed as dask_as_completed
 
