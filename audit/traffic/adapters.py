@@ -8,7 +8,7 @@ paths is a transmission of that data type, with `value_known: false`.
 
 A field path is the path of keys below a request part, with the decoder's layer names left out:
 `extinfo[1]` is found at `body.form:extinfo.json:[1]`, `identity.gaid` at `body.json:identity.base64.json:gaid`.
-`*` stands for one key, `[*]` for any list index. A key `query:name`, `header:name`, `cookie:name` or `path:2`
+`*` stands for one key, `[*]` for any list index, a leading `**.` for any keys before the rest. A key `query:name`, `header:name`, `cookie:name` or `path:2`
 reads that part of the request instead of the body (an endpoint's `in:` sets its default part).
 The layers a segment went through must all be among the endpoint's `decoding` steps (compression is transport
 and always allowed): a field sent in another encoding than the adapter describes is not claimed.
@@ -65,6 +65,7 @@ class Field:
     pattern: re.Pattern
     data_type: str
     reasoning: str
+    identifier: bool             # the data type is an identifier: an empty or zeroed value is not one
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,9 @@ def split_where(where: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
 
 
 def _field_pattern(path: str) -> re.Pattern:
-    parts = []
+    parts, prefix = [], ""
+    if path.startswith("**."):   # at any depth: an envelope or batch puts the same document at several places
+        prefix, path = f"(?:[^{_SEP}]+{_SEP})*", path[3:]
     for match in _KEY_TOKEN.finditer(path):
         index, key = match.groups()
         if index == "*":
@@ -117,7 +120,7 @@ def _field_pattern(path: str) -> re.Pattern:
             parts.append(f"[^{_SEP}]+")
         else:
             parts.append(re.escape(key))
-    return re.compile(_SEP.join(parts) + r"\Z")
+    return re.compile(prefix + _SEP.join(parts) + r"\Z")
 
 
 # -- loading ----------------------------------------------------------------------------------------------
@@ -179,7 +182,8 @@ def parse_adapter(raw, path: Path, known_types: dict, seen_trackers: dict[str, P
                 field_part, field_path = default_part, key
             if not _KEY_TOKEN.search(field_path) and field_part not in ("body", "query"):
                 check.fail(entry["fields"], key, "a field path needs at least one key")
-            fields.append(Field(field_part, key, _field_pattern(field_path), spec["type"], spec["reasoning"]))
+            fields.append(Field(field_part, key, _field_pattern(field_path), spec["type"], spec["reasoning"],
+                                known_types[spec["type"]].identifier))
         out.append(Endpoint(f"{tracker}/{entry['id']}", raw.get("sdk"), tuple(hosts), pattern,
                             frozenset(methods), frozenset(entry["decoding"]) | frozenset(COMPRESSION_STEPS),
                             tuple(fields)))
@@ -198,19 +202,14 @@ def _load(directory: str) -> "Adapters":
     known = datatypes()
     seen: dict[str, Path] = {}
     endpoints: list[Endpoint] = []
-    for path in sorted(root.glob("*.yaml")):
-        endpoints += parse_adapter(load_yaml(path, "tracker adapter"), path, known, seen)
-    _check_sdks(endpoints, seen)
-    return Adapters(tuple(endpoints))
-
-
-def _check_sdks(endpoints: list[Endpoint], files: dict[str, Path]) -> None:
     from ..catalogue import load_catalogue
     catalogue = load_catalogue()
-    for endpoint in endpoints:
-        if endpoint.sdk and catalogue.sdk(endpoint.sdk) is None:
-            tracker = endpoint.adapter.split("/")[0]
-            raise InputError(f"{files[tracker]}: sdk: {endpoint.sdk!r} is not an SDK id of rules/sdks.yaml")
+    for path in sorted(root.glob("*.yaml")):
+        raw = load_yaml(path, "tracker adapter")
+        endpoints += parse_adapter(raw, path, known, seen)
+        if raw.get("sdk") and catalogue.sdk(raw["sdk"]) is None:
+            Validator(path).fail(raw, "sdk", f"{raw['sdk']!r} is not an SDK id of rules/sdks.yaml")
+    return Adapters(tuple(endpoints))
 
 
 # -- matching ---------------------------------------------------------------------------------------------
@@ -253,17 +252,20 @@ class Adapters:
                 if not keys or not endpoint.decoding.issuperset(layers):
                     continue
                 joined = _SEP.join(keys)
-                for field in endpoint.fields:
-                    if field.part != part or not field.pattern.match(joined):
-                        continue
-                    value = seg.data.decode("utf-8", "replace")
-                    if datatypes()[field.data_type].identifier and _EMPTY_IDENTIFIER.match(value.strip()):
-                        continue
-                    place = (field.data_type, part, keys)
-                    kept = hits.get(place)
-                    if kept is None or len(seg.where) < len(kept.where):   # the outermost: what was sent
-                        hits[place] = FieldHit(field.data_type, seg.where, part, keys, value[:MAX_VALUE_CHARS],
-                                               field.path, endpoint.adapter, field.reasoning)
+                matching = [f for f in endpoint.fields if f.part == part and f.pattern.match(joined)]
+                if not matching:
+                    continue
+                # one place, one data type: the most specific field path names it (`**.context.app.name`
+                # over `**.name`)
+                field = max(matching, key=lambda f: (not f.path.startswith("**."), len(f.path)))
+                value = seg.data.decode("utf-8", "replace")
+                if field.identifier and _EMPTY_IDENTIFIER.match(value.strip()):
+                    continue
+                place = (part, keys)
+                kept = hits.get(place)
+                if kept is None or len(seg.where) < len(kept.where):   # the outermost: what was sent
+                    hits[place] = FieldHit(field.data_type, seg.where, part, keys, value[:MAX_VALUE_CHARS],
+                                           field.path, endpoint.adapter, field.reasoning)
         return sorted(hits.values(), key=lambda h: (h.where, h.data_type))
 
 

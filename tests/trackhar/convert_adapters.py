@@ -192,7 +192,7 @@ def main(dump: str, out_dir: str) -> None:
                 if part == "header" and keys:
                     keys = [keys[0].lower(), *keys[1:]]
                 if protobuf:   # the decoder gives repeated protobuf fields one path, without an index
-                    keys = [k for k in keys if k != "*"]
+                    keys = [k.strip("[]") for k in keys if k != "*"]   # and field numbers are keys, not indexes
                 if not keys:
                     continue
                 key = render(keys) if part == "body" else f"{part}:{render(keys)}"
