@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := libsmali-java aapt zipalign apksigner android-framework-res dexdump adb tshark \
-                default-jdk-headless chromium
+                default-jdk-headless chromium nodejs npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 
