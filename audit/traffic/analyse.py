@@ -378,7 +378,8 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     from_runs = [_run_identifiers(r.identifiers_path, notes) for r in readable if r.identifiers_path]
     all_ids = merge_identifiers(*from_runs, given)
     if not all_ids:
-        notes.append("no identifiers given: requests and recipients listed, nothing matched")
+        notes.append("no identifiers given: no known value searched for; what the tracker adapters read is listed "
+                     "(value_known: false)")
     app = app_package or next((r.app_package for r in readable if r.app_package), None)
     catalogue = load_catalogue(tuple(str(p) for p in extra_trackers))
     attributor = Attributor(catalogue, app, first_party_domains)
