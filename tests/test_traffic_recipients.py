@@ -137,3 +137,28 @@ def test_share_of_named_recipients_on_the_shared_captures(trackerdb, capsys):
     # every tracker host of the Android capture is named
     android = analyse([SHARED / "corpus" / "traffic" / "tweasel-reporthar" / "android_second-run.har"])
     assert all(r.recipient.name != "unknown organisation" for r in android.requests)
+
+
+@pytest.mark.skipif(not APKS.exists(), reason="shared corpus not present")
+def test_cli_first_party_from_the_user_and_from_the_apk(tmp_path):
+    import subprocess
+    import sys
+    har = tmp_path / "own.har"
+    entry = {"startedDateTime": "2024-01-01T00:00:00Z", "time": 1, "request": {
+        "method": "GET", "url": "https://api.mercatovip.com/v1/x", "httpVersion": "HTTP/1.1", "cookies": [],
+        "queryString": [], "headers": [], "headersSize": -1, "bodySize": 0},
+        "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "cookies": [], "headers": [],
+                     "content": {"size": 0, "mimeType": "text/plain"}, "redirectURL": "", "headersSize": -1,
+                     "bodySize": 0}, "cache": {}, "timings": {"send": 0, "wait": 0, "receive": 0}}
+    har.write_text(json.dumps({"log": {"version": "1.2", "entries": [entry]}}))
+
+    def party(*extra):
+        proc = subprocess.run([sys.executable, "-m", "audit.cli", "traffic", str(har), *map(str, extra)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)["requests"][0]["recipient"]["party"]
+
+    assert party() == "third"
+    assert party("--app", "com.mercatovip.app") == "third"                 # the package name proves nothing
+    assert party("--first-party", "mercatovip.com") == "first"
+    assert party("--apk", APKS / "adnanmasd__mercatovip_cordova.apk") == "first"   # its verified app link

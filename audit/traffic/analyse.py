@@ -10,13 +10,16 @@
     requests      [{id: r1.., time, method, scheme, host, url (matched values redacted), capture, recipient,
                     actor?, note?}]
     transmissions [{data_type, encoding, host, scheme, recipient: {id, name, party, categories}, where, request,
-                    actor: {kind, id} | null, value (redacted unless --reveal)}]
+                    actor: {kind, id} | null, value (redacted unless --reveal), value_known,
+                    field?, adapter?, reasoning? (when a tracker adapter names the field: rules/trackers/)}]
     bridging      [{scope: request|recipient, recipient, hosts, requests, data_types: [advertising id, persistent..]}]
     observations  model.Observation at level transmitted, source "traffic", recipient + party, evidence
                   kind "request" (ref request id, where "scheme://host where", detail encoding) and "bridging"
     notes, redacted
 
-recipient.id is the catalogue SDK id, "first-party", or "unknown:<registered domain>".
+recipient.id is the catalogue SDK id, "first-party", "org:<domain>" (rules/recipients.yaml), "infrastructure:<tenant
+domain>" (cloud / CDN), or "unknown:<registered domain>" (Public Suffix List). `TrafficReport.model_transmissions()`
+gives the transmissions as audit.model.Transmission.
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ field paths below the decoder's layers; they are listed on stderr and written by
 Files already in the output folder without the `source: TrackHAR` marker are hand-written and never replaced.
 """
 import json
+import os
 import re
 import warnings
 with warnings.catch_warnings():
@@ -203,6 +204,7 @@ def main(dump: str, out_dir: str) -> None:
         # one endpoint per (hosts, path): a second TrackHAR adapter for the same URL adds its layers and fields
         same = next((e for e in doc["endpoints"] if e["hosts"] == endpoint["hosts"] and e["path"] == endpoint["path"]), None)
         if same:
+            same["id"] = os.path.commonprefix([same["id"], endpoint["id"]]).rstrip("-") or same["id"]
             same["decoding"] = sorted(set(same["decoding"]) | set(endpoint["decoding"]))
             for key, value in endpoint["fields"].items():
                 same["fields"].setdefault(key, value)
