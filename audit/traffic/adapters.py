@@ -62,13 +62,20 @@ _SEP = "\x1f"
 class Field:
     part: str
     path: str                    # as written in the adapter
-    pattern: re.Pattern
+    keys: tuple[str, ...]        # the path's keys as split_where gives them; `*`, `#*` and a leading `**` are wildcards
     data_type: str
     reasoning: str
     identifier: bool             # the data type is an identifier: an empty or zeroed value is not one
 
+    @property
+    def wildcard(self) -> bool:
+        return any(k in ("*", "#*", "**") for k in self.keys)
 
-@dataclass(frozen=True)
+
+MAX_MEMO = 1 << 16               # places remembered per endpoint (requests of one tracker repeat their places)
+
+
+@dataclass
 class Endpoint:
     adapter: str                 # "<tracker>/<endpoint id>"
     sdk: str | None
@@ -77,6 +84,28 @@ class Endpoint:
     methods: frozenset[str]
     decoding: frozenset[str]
     fields: tuple[Field, ...]
+
+    def __post_init__(self) -> None:
+        self._exact = {(f.part, f.keys): f for f in self.fields if not f.wildcard}
+        self._wild = [f for f in self.fields if f.wildcard]
+        self._memo: dict[tuple, Field | None] = {}
+
+    def field_at(self, part: str, keys: tuple[str, ...]) -> Field | None:
+        """The field naming this place: an exact path, else the most specific wildcard path (`**.context.app.name`
+        over `**.name`); one place, one data type."""
+        exact = self._exact.get((part, keys))
+        if exact is not None or not self._wild:
+            return exact
+        place = (part, keys)
+        if place in self._memo:
+            return self._memo[place]
+        joined = _SEP.join(keys)
+        matching = [f for f in self._wild if f.part == part and _compiled(f.keys).match(joined)]
+        found = max(matching, key=lambda f: ("**" not in f.keys, len(f.path)), default=None)
+        if len(self._memo) >= MAX_MEMO:
+            self._memo.clear()
+        self._memo[place] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -91,6 +120,7 @@ class FieldHit:
     reasoning: str
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def split_where(where: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """`body.form:extinfo.json:[1]` -> ("body", ("form", "json"), ("extinfo", "#1")): part, layers, keys."""
     chunks = where.split(":")
@@ -106,16 +136,22 @@ def split_where(where: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     return part, tuple(layers), tuple(keys)
 
 
-def _field_pattern(path: str) -> re.Pattern:
-    parts, prefix = [], ""
+def field_keys(path: str) -> tuple[str, ...]:
+    """`**.data[*].x` -> ("**", "data", "#*", "x"); `extinfo[1]` -> ("extinfo", "#1")."""
+    prefix = ()
     if path.startswith("**."):   # at any depth: an envelope or batch puts the same document at several places
-        prefix, path = f"(?:[^{_SEP}]+{_SEP})*", path[3:]
-    for match in _KEY_TOKEN.finditer(path):
-        index, key = match.groups()
-        if index == "*":
+        prefix, path = ("**",), path[3:]
+    return prefix + tuple(m.group(1) and f"#{m.group(1)}" or m.group(2) for m in _KEY_TOKEN.finditer(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(keys: tuple[str, ...]) -> re.Pattern:
+    parts, prefix = [], ""
+    for key in keys:
+        if key == "**":
+            prefix = f"(?:[^{_SEP}]+{_SEP})*"
+        elif key == "#*":
             parts.append(r"#\d+")
-        elif index is not None:
-            parts.append(re.escape(f"#{index}"))
         elif key == "*":
             parts.append(f"[^{_SEP}]+")
         else:
@@ -182,7 +218,7 @@ def parse_adapter(raw, path: Path, known_types: dict, seen_trackers: dict[str, P
                 field_part, field_path = default_part, key
             if not _KEY_TOKEN.search(field_path) and field_part not in ("body", "query"):
                 check.fail(entry["fields"], key, "a field path needs at least one key")
-            fields.append(Field(field_part, key, _field_pattern(field_path), spec["type"], spec["reasoning"],
+            fields.append(Field(field_part, key, field_keys(field_path), spec["type"], spec["reasoning"],
                                 known_types[spec["type"]].identifier))
         out.append(Endpoint(f"{tracker}/{entry['id']}", raw.get("sdk"), tuple(hosts), pattern,
                             frozenset(methods), frozenset(entry["decoding"]) | frozenset(COMPRESSION_STEPS),
@@ -251,13 +287,9 @@ class Adapters:
             for seg, part, layers, keys in places + _booleans(places, endpoint):
                 if not keys or not endpoint.decoding.issuperset(layers):
                     continue
-                joined = _SEP.join(keys)
-                matching = [f for f in endpoint.fields if f.part == part and f.pattern.match(joined)]
-                if not matching:
+                field = endpoint.field_at(part, keys)
+                if field is None:
                     continue
-                # one place, one data type: the most specific field path names it (`**.context.app.name`
-                # over `**.name`)
-                field = max(matching, key=lambda f: (not f.path.startswith("**."), len(f.path)))
                 value = seg.data.decode("utf-8", "replace")
                 if field.identifier and _EMPTY_IDENTIFIER.match(value.strip()):
                     continue
