@@ -41,6 +41,8 @@ class Sdk:
     family: str | None = None
     website: str | None = None
     source: str = "appaudit"
+    country: str | None = None           # where the organisation is based (imported lists that say so: Ghostery)
+    privacy_contact: str | None = None   # whom to ask about the data (Ghostery's TrackerDB)
 
     def answers_to(self, name: str) -> bool:
         """A declaration naming `firebase` covers `firebase_analytics`; one naming the id covers itself."""

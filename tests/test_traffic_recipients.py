@@ -98,6 +98,7 @@ def test_ghostery_trackerdb_names_organisations(trackerdb):
     assert len(imported) > 2000 and all(s.hosts and not s.packages for s in imported)
     recipient = _recipient("x.mmtro.com", extra=[trackerdb])          # only TrackerDB knows 1000mercis
     assert recipient.id == "ghostery_1000mercis" and recipient.name == "1000mercis"
+    assert recipient.to_json()["country"] == "FR" and "@" in recipient.to_json()["privacy_contact"]
     assert _recipient("x.mmtro.com").name == "unknown organisation"
     # our catalogue's hosts stay ours; TrackerDB's hosting entries (CloudFront) are not organisations
     assert _recipient("api2.branch.io", extra=[trackerdb]).id == "branch"

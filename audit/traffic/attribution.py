@@ -31,9 +31,16 @@ class Recipient:
     party: str                   # "first" | "third"
     categories: tuple[str, ...] = ()
     sdk: str | None = None
+    country: str | None = None           # from an imported list that says (Ghostery's TrackerDB)
+    contact: str | None = None           # the organisation's privacy contact, idem
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "party": self.party, "categories": list(self.categories)}
+        out = {"id": self.id, "name": self.name, "party": self.party, "categories": list(self.categories)}
+        if self.country:
+            out["country"] = self.country
+        if self.contact:
+            out["privacy_contact"] = self.contact
+        return out
 
 
 class Attributor:
@@ -65,7 +72,8 @@ class Attributor:
 
     @staticmethod
     def _sdk_recipient(sdk) -> Recipient:
-        return Recipient(sdk.id, sdk.organisation, "third", tuple(sdk.categories), sdk.id)
+        return Recipient(sdk.id, sdk.organisation, "third", tuple(sdk.categories), sdk.id, sdk.country,
+                         sdk.privacy_contact)
 
     def actor_from_stack(self, frames: Iterable[str]) -> Actor | None:
         for frame in frames:
