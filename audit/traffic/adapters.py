@@ -51,7 +51,8 @@ DECODING_STEPS = (*COMPRESSION_STEPS, "json", "form", "multipart", "protobuf", "
                   "jwt", "jwt-header")
 _STEP_SET = frozenset(DECODING_STEPS)
 MAX_VALUE_CHARS = 512            # a field's value kept for the report (a whole events blob is not needed)
-MAX_BOOLEAN_CONTAINER = 1 << 20  # JSON re-read for true/false fields (the decoder keeps no booleans): 1 MiB
+MAX_BOOLEAN_CONTAINER = 1 << 20  # JSON re-read for true/false fields (the decoder keeps no booleans): 1 MiB each,
+MAX_BOOLEAN_BYTES = 8 << 20      # and 8 MiB per request (nested documents are re-read at every level)
 # Values that say "nothing": an SDK sends an empty or zeroed identifier when it has none (limit ad tracking).
 _EMPTY_IDENTIFIER = re.compile(r"^(?:[0\-]*|null|none|nil|unknown|undefined|\(null\))$", re.IGNORECASE)
 _KEY_TOKEN = re.compile(r"\[(\d+|\*)\]|([^.\[\]]+)")
@@ -307,10 +308,12 @@ def _booleans(places: list, endpoint: Endpoint) -> list:
     if "json" not in endpoint.decoding:
         return []
     out = []
+    budget = MAX_BOOLEAN_BYTES
     for seg, part, layers, keys in places:
         data = seg.data.strip()
-        if not data[:1] in (b"{", b"[") or len(data) > MAX_BOOLEAN_CONTAINER:
+        if not data[:1] in (b"{", b"[") or len(data) > MAX_BOOLEAN_CONTAINER or len(data) > budget:
             continue
+        budget -= len(data)
         try:
             doc = json.loads(data)
         except (ValueError, RecursionError):
