@@ -163,3 +163,24 @@ def test_cli_first_party_from_the_user_and_from_the_apk(tmp_path):
     assert party("--app", "com.mercatovip.app") == "third"                 # the package name proves nothing
     assert party("--first-party", "mercatovip.com") == "first"
     assert party("--apk", APKS / "adnanmasd__mercatovip_cordova.apk") == "first"   # its verified app link
+
+
+@pytest.mark.skipif(not APKS.exists(), reason="shared corpus not present")
+def test_network_security_config_domains_are_first_party(tmp_path):
+    """A real APK whose network security config names 127.0.0.1, with that string changed to a domain of the
+    same length in the compiled XML's string pool (zip rewritten; signatures are not what is read here)."""
+    import zipfile
+    source = APKS / "tajgarhwa__StatusSaver_2021.apk"
+    patched = tmp_path / "nsc.apk"
+    member = "res/xml/network_security_config.xml"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == member:
+                for old, new in ((b"127.0.0.1", b"myapp.org"),
+                                 ("127.0.0.1".encode("utf-16-le"), "myapp.org".encode("utf-16-le"))):
+                    data = data.replace(old, new)
+                assert b"myapp" in data or "myapp".encode("utf-16-le") in data
+            zout.writestr(info, data)
+    assert app_domains(source)[1] == []
+    assert app_domains(patched)[1] == ["myapp.org"]

@@ -67,14 +67,30 @@ def nsc_domains(apk: Path, root, arsc: bytes | None) -> list[str]:
         data = archive.read(member, MAX_NSC_BYTES)
     finally:
         archive.close()
-    # The compiled XML keeps element text (the domains) in its string pool; the parser keeps no text, so the
-    # pool's host-shaped strings are the candidates. A config names nothing else that looks like a host.
-    import audit
-    audit.quiet_androguard()
-    from androguard.core.axml import AXMLPrinter
-    xml = AXMLPrinter(data).get_xml() if data[:1] != b"<" else data
-    text = xml.decode("utf-8", "replace") if isinstance(xml, bytes) else str(xml)
-    return re.findall(r"<domain\b[^>]*>\s*([^<\s]+)\s*</domain>", text)
+    # The compiled XML keeps element text (the domains) in its string pool and the element tree keeps no text:
+    # the pool's host-shaped strings are the candidates. A config names nothing else that looks like a host
+    # (its tag and attribute names have no dots; the namespace is a URL).
+    return [text for text in _pool_strings(data, f"{apk}!{member}") if _HOST.match(text.strip().lower())]
+
+
+MAX_POOL_STRINGS = 4096
+
+
+def _pool_strings(data: bytes, where: str) -> list[str]:
+    if data[:1] == b"<":        # a plain-text XML file (never in a built APK, but cheap to accept)
+        return re.findall(r"<domain\b[^>]*>\s*([^<\s]+)\s*</domain>", data.decode("utf-8", "replace"))
+    parse_axml(data, where)    # well-formed binary XML first: the same checks as the manifest's
+    from ..static.axml import _HEADER, RES_STRING_POOL_TYPE, _StringPool
+    _type, header_size, _size = _HEADER.unpack_from(data, 0)
+    chunk_type, chunk_header, chunk_size = _HEADER.unpack_from(data, header_size)
+    if chunk_type != RES_STRING_POOL_TYPE:
+        return []
+
+    def fail(reason: str):
+        raise InputError(f"malformed network security config in {where}: {reason}")
+
+    pool = _StringPool(data, header_size, chunk_header, chunk_size, fail)
+    return [text for text in (pool.get(i) for i in range(min(pool.count, MAX_POOL_STRINGS))) if text]
 
 
 def app_domains(apk: str | Path) -> tuple[str | None, list[str]]:
