@@ -36,6 +36,7 @@ test: setup
 bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/traffic.py
+	$(PY) bench/recipients.py
 	$(PY) bench/corpus.py --jobs 1 2 --dask
 	$(PY) bench/runtime.py
 	@if [ -f bench/hostile.py ]; then $(PY) bench/hostile.py; fi
