@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := libsmali-java aapt zipalign apksigner android-framework-res dexdump adb tshark \
-                default-jdk-headless chromium
+                default-jdk-headless chromium nodejs npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 
@@ -36,6 +36,7 @@ test: setup
 bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/traffic.py
+	$(PY) bench/recipients.py
 	$(PY) bench/corpus.py --jobs 1 2 --dask
 	$(PY) bench/runtime.py
 	@if [ -f bench/hostile.py ]; then $(PY) bench/hostile.py; fi

@@ -6,11 +6,13 @@ Attribution rules, shared by the static engine, the Frida agent's stacks and tra
 - the app's own package and, failing any other match, its organisation's packages are first party;
 - code that no rule places (R8-minified `a.b.c`, unlisted packages) is `unknown`.
 - a host belongs to the SDK whose hosts list it or one of its parent domains (whole labels, never a cut-down
-  registered domain only).
+  registered domain only); failing that, to the app when a first-party domain given for it (never one guessed
+  from the package name) is the host or a parent; registered domains come from the Public Suffix List.
 """
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +41,8 @@ class Sdk:
     family: str | None = None
     website: str | None = None
     source: str = "appaudit"
+    country: str | None = None           # where the organisation is based (imported lists that say so: Ghostery)
+    privacy_contact: str | None = None   # whom to ask about the data (Ghostery's TrackerDB)
 
     def answers_to(self, name: str) -> bool:
         """A declaration naming `firebase` covers `firebase_analytics`; one naming the id covers itself."""
@@ -148,17 +152,64 @@ class Catalogue:
 
     def owner_of_host(self, host: str, app_package: str | None = None,
                       first_party_domains: Iterable[str] = ()) -> HostOwner | None:
+        """Who a host belongs to: the catalogue's hosts first (an SDK's host stays the SDK's whoever says the
+        domain is theirs), then the first-party domains given (from the app's manifest, the declaration's
+        `first_party_domains:`, the user), matched on whole labels up to the registered domain. First-party
+        domains are never guessed from the package name (`uk.co.bbc.iplayer` would make every `.co.uk` host
+        the app's own), and a public suffix (`co.uk`, `cloudfront.net`) is never one. `app_package` is kept
+        for callers; it no longer decides anything here."""
         host = host.lower().rstrip(".")
         labels = host.split(".")
-        first = {d.lower() for d in first_party_domains} | set(app_domains(app_package))
+        for start in range(len(labels) - 1):
+            candidate = ".".join(labels[start:])
+            sdk = self._by_host.get(candidate)
+            if sdk is not None:
+                return HostOwner(candidate, sdk, sdk.organisation, sdk.categories, "third")
+        first = {d for d in (normal_domain(d) for d in first_party_domains) if d and not is_public_suffix(d)}
         for start in range(len(labels) - 1):
             candidate = ".".join(labels[start:])
             if candidate in first:
                 return HostOwner(candidate, None, "first party", (), "first")
-            sdk = self._by_host.get(candidate)
-            if sdk is not None:
-                return HostOwner(candidate, sdk, sdk.organisation, sdk.categories, "third")
         return None
+
+
+# -- host helpers -----------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _public_suffixes():
+    from publicsuffixlist import PublicSuffixList   # the list ships with the package: no network
+    return PublicSuffixList()
+
+
+def normal_domain(name: str) -> str:
+    """`https://Example.org:443/x`, `*.example.org`, `.example.org.` -> `example.org`."""
+    name = str(name).strip().lower()
+    name = re.sub(r"^[a-z][a-z0-9+.-]*://", "", name).split("/")[0]
+    if not name.startswith("["):
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    return name.lstrip("*").strip(".")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def is_public_suffix(domain: str) -> bool:
+    """`co.uk`, `com`, `cloudfront.net` (the Public Suffix List, ICANN and private sections)."""
+    return not _is_ip(domain) and _public_suffixes().privatesuffix(domain) is None
+
+
+def registered_domain(host: str) -> str:
+    """The domain one organisation registered, by the Public Suffix List: `www.bmw.de` -> `bmw.de`,
+    `api.ing.nl` -> `ing.nl`, `ads.tracker.co.uk` -> `tracker.co.uk`; in the private section a tenant is its
+    own domain (`d1.cloudfront.net`, `bucket.s3.amazonaws.com`). IP addresses and bare suffixes stay as given."""
+    host = host.lower().strip().rstrip(".")
+    if not host or _is_ip(host):
+        return host
+    return _public_suffixes().privatesuffix(host) or host
 
 
 def organisation_prefix(app_package: str | None) -> str | None:
@@ -166,15 +217,6 @@ def organisation_prefix(app_package: str | None) -> str | None:
         return None
     org = ".".join(app_package.split(".")[:2])
     return None if org in _GENERIC_ORG_PREFIXES else org
-
-
-def app_domains(app_package: str | None) -> list[str]:
-    """Reverse-DNS package -> the organisation's domain: com.cisco.webex -> cisco.com."""
-    org = organisation_prefix(app_package)
-    if not org:
-        return []
-    tld, name = org.split(".")
-    return [f"{name}.{tld}"]
 
 
 # -- loading ----------------------------------------------------------------------------------------------
@@ -264,4 +306,8 @@ def load_extra(path: Path) -> list[Sdk]:
         return sdks_from_exodus(raw, path)
     if isinstance(raw, dict) and "sdks" in raw:
         return parse_sdks(raw, path, source=str(path))
-    raise InputError(f"{path}: neither an appaudit SDK list (sdks:) nor an Exodus tracker list (trackers:)")
+    from .ghostery import is_trackerdb, sdks_from_trackerdb
+    if is_trackerdb(raw):
+        return sdks_from_trackerdb(raw, path)
+    raise InputError(f"{path}: neither an appaudit SDK list (sdks:), an Exodus tracker list (trackers:) nor "
+                     "Ghostery's TrackerDB (patterns:, organizations:)")

@@ -57,9 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     traffic.add_argument("captures", nargs="+", metavar="CAPTURE",
                          help="HAR, mitmproxy flows, pcap/pcapng (+ sslkeylog), or a run folder")
     traffic.add_argument("--identifiers", metavar="FILE", help="JSON/YAML: data type -> known value(s)")
-    traffic.add_argument("--app", metavar="PACKAGE", help="the app's package (its hosts are first party)")
+    traffic.add_argument("--app", metavar="PACKAGE", help="the app's package")
+    traffic.add_argument("--first-party", metavar="DOMAIN", action="append", default=[], dest="first_party",
+                         help="a domain of the app's own (repeatable; also read from --apk)")
+    traffic.add_argument("--apk", metavar="APK", help="the app: its app-link hosts and network security config "
+                                                      "domains are first party")
     traffic.add_argument("--trackers", metavar="FILE", action="append", default=[],
-                         help="extra host signatures in the Exodus tracker list format")
+                         help="extra host lists: Exodus tracker list (JSON), Ghostery TrackerDB (trackerdb.json), "
+                              "appaudit SDK list (YAML)")
     _output_options(traffic)
     traffic.set_defaults(handler="audit.traffic.command:run")
 

@@ -224,11 +224,17 @@ def test_owner_of_host_matches_whole_labels(catalogue, host, sdk_id):
         assert owner.party == "third" and owner.organisation == owner.sdk.organisation
 
 
-def test_first_party_hosts_win(catalogue):
-    owner = catalogue.owner_of_host("api.cisco.com", "com.cisco.webex")
+def test_first_party_hosts_come_from_given_domains_never_the_package_name(catalogue):
+    # issue 12: reversing the package guessed `co.uk` for uk.co.bbc.iplayer and `cisco.com` for any com.cisco.*
+    assert catalogue.owner_of_host("api.cisco.com", "com.cisco.webex") is None
+    assert catalogue.owner_of_host("ads.tracker.co.uk", "uk.co.bbc.iplayer") is None
+    owner = catalogue.owner_of_host("api.cisco.com", "com.cisco.webex", first_party_domains=["cisco.com"])
     assert owner.party == "first" and owner.sdk is None
-    owner = catalogue.owner_of_host("analytics.example.org", None, first_party_domains=["example.org"])
+    owner = catalogue.owner_of_host("analytics.example.org", None, first_party_domains=["https://Example.org/"])
     assert owner.party == "first"
+    # a public suffix is nobody's first-party domain; the catalogue's hosts stay the SDK's
+    assert catalogue.owner_of_host("ads.tracker.co.uk", None, first_party_domains=["co.uk", "uk"]) is None
+    assert catalogue.owner_of_host("graph.facebook.com", None, first_party_domains=["facebook.com"]).party == "third"
 
 
 def test_manifest_keys(catalogue):

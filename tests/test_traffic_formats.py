@@ -118,11 +118,14 @@ def test_cli_exit_codes_and_one_line_errors(tmp_path):
         ([truncated, "--identifiers", ids], "nothing could be analysed"),
         ([garbage, "--identifiers", ids], "mitmproxy"),
         ([TRAFFIC / "pcapdroid" / "invalid_or_unsupported.pcap", "--identifiers", ids], "no TCP stream"),
-        ([TRAFFIC / "mitmproxy-formats" / "har_files_chrome.har"], "--identifiers"),
+        ([TRAFFIC / "mitmproxy-formats" / "har_files_chrome.har", "--apk", garbage], "not a valid zip"),
         ([TRAFFIC / "mitmproxy-formats" / "har_files_chrome.har", "--identifiers", tmp_path / "nope.json"],
          "not found"),
         ([TRAFFIC / "mitmproxy-formats" / "har_files_chrome.har", "--identifiers", ids, "-o", ids], "overwrite"),
     ]
+    # without identifiers the tracker adapters still read what trackers send: a report, and a note saying so
+    plain = _cli(TRAFFIC / "mitmproxy-formats" / "har_files_chrome.har")
+    assert plain.returncode == 0 and "no identifiers given" in json.loads(plain.stdout)["notes"][0]
     for args, message in cases:
         proc = _cli(*args)
         assert proc.returncode == 2, (args, proc.stdout[:300], proc.stderr)

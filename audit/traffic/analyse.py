@@ -10,27 +10,32 @@
     requests      [{id: r1.., time, method, scheme, host, url (matched values redacted), capture, recipient,
                     actor?, note?}]
     transmissions [{data_type, encoding, host, scheme, recipient: {id, name, party, categories}, where, request,
-                    actor: {kind, id} | null, value (redacted unless --reveal)}]
+                    actor: {kind, id} | null, value (redacted unless --reveal), value_known,
+                    field?, adapter?, reasoning? (when a tracker adapter names the field: rules/trackers/)}]
     bridging      [{scope: request|recipient, recipient, hosts, requests, data_types: [advertising id, persistent..]}]
     observations  model.Observation at level transmitted, source "traffic", recipient + party, evidence
                   kind "request" (ref request id, where "scheme://host where", detail encoding) and "bridging"
     notes, redacted
 
-recipient.id is the catalogue SDK id, "first-party", or "unknown:<registered domain>".
+recipient.id is the catalogue SDK id, "first-party", "org:<domain>" (rules/recipients.yaml), "infrastructure:<tenant
+domain>" (cloud / CDN), or "unknown:<registered domain>" (Public Suffix List). `TrafficReport.model_transmissions()`
+gives the transmissions as audit.model.Transmission.
 """
 from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
+from .. import model
 from ..model import Actor, Evidence, Level, Observation, UNKNOWN, sorted_observations
 from ..redact import mask_credentials, redact, redact_in
 from ..rulesdata import Validator, datatypes, load_data
+from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
 from .captures import CaptureResult, Request, read_capture
 from .decode import request_segments
@@ -178,12 +183,30 @@ class Transmission:
     value: str
     actor: Actor | None = None
     capture: str = ""
+    value_known: bool = True             # False: a tracker adapter read the field; nobody told us the value
+    field: str = ""                      # the adapter's field path (also set when a known value was found there)
+    adapter: str = ""                    # "<tracker>/<endpoint>" of rules/trackers/
+    reasoning: str = ""                  # why the field carries this data type (the adapter's source)
+    method: str = ""
+    path: str = ""                       # the URL path, without the query
 
     def to_json(self, reveal: bool) -> dict[str, Any]:
-        return {"data_type": self.data_type, "encoding": self.encoding, "host": self.host, "scheme": self.scheme,
-                "recipient": self.recipient.to_json(), "where": self.where, "request": self.request,
-                "actor": self.actor.to_json() if self.actor else None,
-                "value": self.value if reveal else redact(self.value)}
+        out = {"data_type": self.data_type, "encoding": self.encoding, "host": self.host, "scheme": self.scheme,
+               "recipient": self.recipient.to_json(), "where": self.where, "request": self.request,
+               "actor": self.actor.to_json() if self.actor else None,
+               "value": self.value if reveal else redact(self.value), "value_known": self.value_known}
+        if self.adapter:
+            out.update(field=self.field, adapter=self.adapter, reasoning=self.reasoning)
+        return out
+
+    def to_model(self) -> model.Transmission:
+        """The shared vocabulary's form (audit.model.Transmission), as the rules read it."""
+        part, rest = re.match(r"([^.:]*)[.:]?(.*)", self.where).groups()   # "body.json:a.b" -> body, json:a.b
+        return model.Transmission(
+            data_type=self.data_type, request=self.request, host=self.host, scheme=self.scheme, method=self.method,
+            path=self.path, where=(part, rest) if rest else (part,), encoding=self.encoding, value=self.value,
+            value_known=self.value_known, recipient=self.recipient.sdk or self.recipient.id,
+            party=self.recipient.party, actor=self.actor, capture=self.capture)
 
 
 @dataclass(frozen=True)
@@ -211,6 +234,9 @@ class TrafficReport:
     app_package: str | None
     identifier_types: tuple[str, ...]
     notes: tuple[str, ...] = ()
+
+    def model_transmissions(self) -> list[model.Transmission]:
+        return [t.to_model() for t in self.transmissions]
 
     @property
     def skipped(self) -> list[CaptureResult]:
@@ -309,11 +335,15 @@ def _layer_encoding(where: str) -> str:
     return "base64" if layers[0] == "base64" else "base64url"
 
 
-def _url_secrets(request: Request, hits: list[Hit], location_hits: list[LocationHit]) -> tuple[str, ...]:
-    """Substrings of the URL to redact: whatever matched in it, and every query value holding a match."""
+def _url_secrets(request: Request, hits: list[Hit], location_hits: list[LocationHit],
+                 fields: list[FieldHit] = ()) -> tuple[str, ...]:
+    """Substrings of the URL to redact: whatever matched in it, every query value holding a match, and every
+    query value an adapter reads an identifier from."""
     secrets = set()
     from urllib.parse import parse_qsl
-    places = {h.where for h in hits} | {h.where for h in location_hits}
+    taxonomy = datatypes()
+    places = {h.where for h in hits} | {h.where for h in location_hits} | \
+        {f.where for f in fields if taxonomy[f.data_type].identifier}
     for hit in hits:
         if hit.where.startswith(("path", "query")):
             secrets.add(hit.text)
@@ -351,11 +381,13 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     from_runs = [_run_identifiers(r.identifiers_path, notes) for r in readable if r.identifiers_path]
     all_ids = merge_identifiers(*from_runs, given)
     if not all_ids:
-        notes.append("no identifiers given: requests and recipients listed, nothing matched")
+        notes.append("no identifiers given: no known value searched for; what the tracker adapters read is listed "
+                     "(value_known: false)")
     app = app_package or next((r.app_package for r in readable if r.app_package), None)
     catalogue = load_catalogue(tuple(str(p) for p in extra_trackers))
     attributor = Attributor(catalogue, app, first_party_domains)
     matcher = _build_matcher(all_ids)
+    adapters = load_adapters()
 
     requests: list[RequestInfo] = []
     transmissions: list[Transmission] = []
@@ -378,16 +410,18 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
             hits, location_hits = matcher.find(segments)
             hits, capped = _reduce_hits(hits)
             places_capped += capped
-            for hit in hits:
-                transmissions.append(Transmission(hit.identifier.data_type, hit.encoding, request.host,
-                                                  request.scheme, recipient, hit.where, request_id,
-                                                  hit.identifier.value, actor, result.path))
-            for hit in location_hits:
-                transmissions.append(Transmission(hit.data_type, "plain", request.host, request.scheme, recipient,
-                                                  hit.where, request_id, hit.text, actor, result.path))
+            fields = adapters.find(request, segments)
+            common = dict(host=request.host, scheme=request.scheme, recipient=recipient, request=request_id,
+                          actor=actor, capture=result.path, method=request.method,
+                          path=(request.target or "/").partition("?")[0])
+            sent = [Transmission(hit.identifier.data_type, hit.encoding, where=hit.where, value=hit.identifier.value,
+                                 **common) for hit in hits]
+            sent += [Transmission(hit.data_type, "plain", where=hit.where, value=hit.text, **common)
+                     for hit in location_hits]
+            transmissions += _with_fields(sent, fields, common)
             requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
                                         request.url, result.path, recipient, actor,
-                                        _url_secrets(request, hits, location_hits), request.note))
+                                        _url_secrets(request, hits, location_hits, fields), request.note))
     if cut_short:
         notes.append(f"{cut_short} request(s) were larger than the decoding bounds; searched in part")
     if places_capped:
@@ -398,6 +432,30 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     observations = _observations(transmissions, bridging)
     return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
                          tuple(observations), app, tuple(sorted(all_ids)), tuple(notes))
+
+
+def _with_fields(sent: list[Transmission], fields: list[FieldHit], common: dict) -> list[Transmission]:
+    """Known-value transmissions plus what the tracker adapters read. Where a known value was found at a field an
+    adapter names, the two are one transmission: the known value's data type (what the auditor knows it is),
+    with the adapter's field path and reasoning."""
+    if not fields:
+        return sent
+    by_place: dict[tuple, FieldHit] = {(f.part, f.keys): f for f in fields}
+    claimed: set[tuple] = set()
+    out = []
+    for t in sent:
+        part, _, keys = split_where(t.where)
+        field = by_place.get((part, keys))
+        if field is not None:
+            claimed.add((part, keys))
+            t = replace(t, field=field.field, adapter=field.adapter, reasoning=field.reasoning)
+        out.append(t)
+    for f in fields:
+        if (f.part, f.keys) not in claimed:
+            out.append(Transmission(f.data_type, _layer_encoding(f.where), where=f.where, value=f.value,
+                                    value_known=False, field=f.field, adapter=f.adapter, reasoning=f.reasoning,
+                                    **common))
+    return out
 
 
 def _sorted_transmissions(items: list[Transmission]) -> list[Transmission]:

@@ -1,18 +1,20 @@
 """Who received a request (host -> organisation, SDK, party) and who sent it (stack -> actor).
 
-Hosts: the catalogue (rules/sdks.yaml and --trackers lists) by whole hostname or parent domain; the app's own
-domains (catalogue.app_domains) are first party; an unknown host is third party, "unknown organisation".
+Hosts: the catalogue (rules/sdks.yaml and --trackers lists) by whole hostname or parent domain; the first-party
+domains given are first party; then rules/recipients.yaml names hosts of known SDKs and organisations, and cloud and
+CDN hosts as the service they run on; an unknown host is third party, "unknown organisation", keyed by its
+registered domain (Public Suffix List).
 Senders: the first frame of a stack that is neither platform code nor a support library, placed by
 catalogue.actor_for_class, the same rule the static engine uses for call sites.
 """
 from __future__ import annotations
 
 import functools
-import ipaddress
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..catalogue import Catalogue
+from ..catalogue import Catalogue, registered_domain
+from ..recipients import load_recipients
 from ..model import Actor, ActorKind
 from .captures import Request
 
@@ -29,22 +31,16 @@ class Recipient:
     party: str                   # "first" | "third"
     categories: tuple[str, ...] = ()
     sdk: str | None = None
+    country: str | None = None           # from an imported list that says (Ghostery's TrackerDB)
+    contact: str | None = None           # the organisation's privacy contact, idem
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "party": self.party, "categories": list(self.categories)}
-
-
-def _base_domain(host: str) -> str:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return host
-    except ValueError:
-        pass
-    labels = host.split(".")
-    # co.uk-style second-level registries: keep three labels when the second-to-last is short
-    if len(labels) >= 3 and len(labels[-2]) <= 3 and len(labels[-1]) == 2:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+        out = {"id": self.id, "name": self.name, "party": self.party, "categories": list(self.categories)}
+        if self.country:
+            out["country"] = self.country
+        if self.contact:
+            out["privacy_contact"] = self.contact
+        return out
 
 
 class Attributor:
@@ -52,17 +48,32 @@ class Attributor:
         self.catalogue = catalogue
         self.app_package = app_package
         self.first_party_domains = tuple(first_party_domains)
+        self.recipients = load_recipients()
 
     @functools.lru_cache(maxsize=4096)
     def recipient(self, host: str) -> Recipient:
         owner = self.catalogue.owner_of_host(host, self.app_package, self.first_party_domains)
-        if owner is None:
-            return Recipient(f"unknown:{_base_domain(host)}", "unknown organisation", "third")
-        if owner.party == "first":
+        if owner is not None and owner.party == "first":
             return Recipient("first-party", f"first party ({self.app_package or owner.host})", "first")
-        sdk_id = owner.sdk.id if owner.sdk else owner.organisation
-        return Recipient(sdk_id, owner.organisation, "third", tuple(owner.categories), owner.sdk.id if owner.sdk
-                         else None)
+        if owner is not None:
+            return self._sdk_recipient(owner.sdk)
+        named = self.recipients.named(host)
+        if named is not None and named.sdk and self.catalogue.sdk(named.sdk):
+            return self._sdk_recipient(self.catalogue.sdk(named.sdk))
+        if named is not None and named.organisation:
+            return Recipient(f"org:{named.domain}", named.organisation, "third", named.categories)
+        domain = registered_domain(host)
+        service = self.recipients.infrastructure_of(host)
+        if service is not None:
+            # who rents the distribution or bucket is not in its name: the service, per tenant
+            return Recipient(f"infrastructure:{domain}", f"{service.provider} ({service.kind}: {domain})",
+                             "third", (service.kind,))
+        return Recipient(f"unknown:{domain}", "unknown organisation", "third")
+
+    @staticmethod
+    def _sdk_recipient(sdk) -> Recipient:
+        return Recipient(sdk.id, sdk.organisation, "third", tuple(sdk.categories), sdk.id, sdk.country,
+                         sdk.privacy_contact)
 
     def actor_from_stack(self, frames: Iterable[str]) -> Actor | None:
         for frame in frames:

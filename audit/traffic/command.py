@@ -1,22 +1,27 @@
-"""`appaudit traffic CAPTURE... --identifiers FILE [--app PACKAGE] [--format json|md] [-o FILE] [--reveal]`."""
+"""`appaudit traffic CAPTURE... [--identifiers FILE] [--app PACKAGE] [--first-party DOMAIN] [--apk APK]
+[--trackers FILE] [--format json|md] [-o FILE] [--reveal]`."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..errors import InputError
 from ..report import check_output, write_output
 from .analyse import analyse, dumps, load_identifiers, to_markdown
 
 
 def run(args) -> int:
-    inputs = [*args.captures, *([args.identifiers] if args.identifiers else []), *args.trackers]
+    apk = getattr(args, "apk", None)
+    inputs = [*args.captures, *([args.identifiers] if args.identifiers else []), *args.trackers,
+              *([apk] if apk else [])]
     check_output(args.output, inputs)
     identifiers = load_identifiers(args.identifiers) if args.identifiers else None
-    if identifiers is None and not any(Path(c).is_dir() and (Path(c) / "identifiers.json").is_file()
-                                       for c in args.captures):
-        raise InputError("no identifiers to search for: pass --identifiers FILE (JSON/YAML: data type -> value), "
-                         "or a run folder that has identifiers.json")
-    report = analyse(args.captures, identifiers, args.app, extra_trackers=args.trackers)
+    # Without identifiers the tracker adapters still read what trackers send (rules/trackers/); the report notes
+    # that no known value was searched for.
+    first_party = [*getattr(args, "first_party", ())]
+    app = args.app
+    if apk:
+        from .firstparty import app_domains
+        package, domains = app_domains(apk)
+        first_party += domains
+        app = app or package
+    report = analyse(args.captures, identifiers, app, extra_trackers=args.trackers, first_party_domains=first_party)
     content = to_markdown(report, args.reveal) if args.format == "md" else dumps(report, args.reveal)
     write_output(content, args.output, inputs)
     return 0

@@ -13,8 +13,10 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
     if report.app_package:
         lines.append(f"App: `{report.app_package}`  ")
     lines.append(f"Identifiers searched: {', '.join(report.identifier_types) or 'none'}  ")
-    lines.append(f"Requests: {len(report.requests)}; transmissions of known identifiers: "
-                 f"{len(report.transmissions)}; values {'shown' if reveal else 'redacted'}.")
+    read = sum(not t.value_known for t in report.transmissions)
+    lines.append(f"Requests: {len(report.requests)}; transmissions: {len(report.transmissions)} "
+                 f"({len(report.transmissions) - read} of known values, {read} read by tracker adapters); "
+                 f"values {'shown' if reveal else 'redacted'}.")
     lines += ["", "## Captures", "", "| capture | format | status | requests | reason |", "|---|---|---|---|---|"]
     for c in data["captures"]:
         status = c["status"] + (" (partial)" if c.get("partial") else "")
@@ -23,18 +25,18 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
     lines += ["", "## What left the device, to whom", ""]
     if data["transmissions"]:
         value_head = " value |" if reveal else ""
-        lines += ["| data type | recipient | party | host | where | encoding | request | sent by |" + value_head,
-                  "|---|---|---|---|---|---|---|---|" + ("---|" if reveal else "")]
+        lines += ["| data type | recipient | party | host | where | encoding | request | sent by | found by |"
+                  + value_head, "|---|---|---|---|---|---|---|---|---|" + ("---|" if reveal else "")]
         for t in data["transmissions"]:
             actor = t["actor"]
             actor_text = f"{actor['kind']}:{actor['id']}" if actor and actor.get("id") else \
                 (actor["kind"] if actor else "")
             lines.append(f"| {t['data_type']} | {_md(t['recipient']['name'])} (`{t['recipient']['id']}`) | "
                          f"{t['recipient']['party']} | {t['scheme']}://{_md(t['host'])} | `{_md(t['where'])}` | "
-                         f"{t['encoding']} | {t['request']} | {_md(actor_text)} |"
+                         f"{t['encoding']} | {t['request']} | {_md(actor_text)} | {_found_by(t)} |"
                          + (f" `{_md(t['value'])}` |" if reveal else ""))
     else:
-        lines.append("No known identifier was found in the captured requests.")
+        lines.append("Nothing was found in the captured requests: no known value, no field a tracker adapter reads.")
     lines += ["", "## ID bridging", ""]
     if data["bridging"]:
         for b in data["bridging"]:
@@ -55,6 +57,13 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
     if report.notes:
         lines += ["", "## Notes", ""] + [f"- {_md(n)}" for n in report.notes]
     return "\n".join(lines) + "\n"
+
+
+def _found_by(t: dict) -> str:
+    if not t.get("adapter"):
+        return "known value"
+    how = "known value, " if t["value_known"] else ""
+    return f"{how}adapter `{_md(t['adapter'])}` field `{_md(t['field'])}`"
 
 
 def _md(text: str) -> str:

@@ -1,0 +1,339 @@
+"""Tracker adapters (rules/trackers/*.yaml): what a tracker's request carries, read without knowing the values.
+
+An adapter names an endpoint (hosts, a path pattern, methods), the layers the decoder takes off its request
+(the step names of audit/traffic/decode.py: json, form, base64, gzip, protobuf ...) and, for each field path,
+the data type the field carries and the reasoning for saying so (the SDK's documentation or code). It runs after
+decoding, on the segments `request_segments` made: a segment whose place (`where`) is one of the adapter's field
+paths is a transmission of that data type, with `value_known: false`.
+
+A field path is the path of keys below a request part, with the decoder's layer names left out:
+`extinfo[1]` is found at `body.form:extinfo.json:[1]`, `identity.gaid` at `body.json:identity.base64.json:gaid`.
+`*` stands for one key, `[*]` for any list index, a leading `**.` for any keys before the rest. A key `query:name`, `header:name`, `cookie:name` or `path:2`
+reads that part of the request instead of the body (an endpoint's `in:` sets its default part).
+The layers a segment went through must all be among the endpoint's `decoding` steps (compression is transport
+and always allowed): a field sent in another encoding than the adapter describes is not claimed.
+
+File format:
+
+    tracker: branch                    # id, unique across files
+    name: Branch
+    sdk: branch                        # the catalogue's SDK id (rules/sdks.yaml), when it has one
+    source: https://...                # where the endpoints are documented (or the SDK code read)
+    endpoints:
+      - id: v1                         # unique within the file
+        hosts: [api2.branch.io, "*.branch.io"]     # exact names; `*.` matches any subdomain
+        path: ^/v1/(install|open|close)$           # regular expression on the URL path (default: any)
+        methods: [POST]                            # default: any
+        in: body                                   # default part for field paths (default: body)
+        decoding: [json]                           # the decoder's steps this endpoint's fields sit below
+        fields:
+          hardware_id: {type: device_ids.sdk_device_id, reasoning: "https://help.branch.io/..."}
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import InputError
+from ..rulesdata import Validator, datatypes, load_yaml, rules_dir
+from .captures import Request
+from .decode import Segment
+
+PARTS = ("body", "query", "header", "cookie", "path")
+# The layer names decode.py writes into `where` (`<where>.<step>`): its sniffed compressions, its parsers, its
+# base64 / JWT decodings.
+COMPRESSION_STEPS = ("gzip", "zlib", "zstd", "br")
+DECODING_STEPS = (*COMPRESSION_STEPS, "json", "form", "multipart", "protobuf", "grpc", "base64", "base64url",
+                  "jwt", "jwt-header")
+_STEP_SET = frozenset(DECODING_STEPS)
+MAX_VALUE_CHARS = 512            # a field's value kept for the report (a whole events blob is not needed)
+MAX_BOOLEAN_CONTAINER = 1 << 20  # JSON re-read for true/false fields (the decoder keeps no booleans): 1 MiB each,
+MAX_BOOLEAN_BYTES = 8 << 20      # and 8 MiB per request (nested documents are re-read at every level)
+# Values that say "nothing": an SDK sends an empty or zeroed identifier when it has none (limit ad tracking).
+_EMPTY_IDENTIFIER = re.compile(r"^(?:[0\-]*|null|none|nil|unknown|undefined|\(null\))$", re.IGNORECASE)
+_KEY_TOKEN = re.compile(r"\[(\d+|\*)\]|([^.\[\]]+)")
+_SEP = "\x1f"
+
+
+@dataclass(frozen=True)
+class Field:
+    part: str
+    path: str                    # as written in the adapter
+    keys: tuple[str, ...]        # the path's keys as split_where gives them; `*`, `#*` and a leading `**` are wildcards
+    data_type: str
+    reasoning: str
+    identifier: bool             # the data type is an identifier: an empty or zeroed value is not one
+
+    @property
+    def wildcard(self) -> bool:
+        return any(k in ("*", "#*", "**") for k in self.keys)
+
+
+MAX_MEMO = 1 << 16               # places remembered per endpoint (requests of one tracker repeat their places)
+
+
+@dataclass
+class Endpoint:
+    adapter: str                 # "<tracker>/<endpoint id>"
+    sdk: str | None
+    hosts: tuple[str, ...]
+    path: re.Pattern | None
+    methods: frozenset[str]
+    decoding: frozenset[str]
+    fields: tuple[Field, ...]
+
+    def __post_init__(self) -> None:
+        self._exact = {(f.part, f.keys): f for f in self.fields if not f.wildcard}
+        self._wild = [f for f in self.fields if f.wildcard]
+        self._memo: dict[tuple, Field | None] = {}
+
+    def field_at(self, part: str, keys: tuple[str, ...]) -> Field | None:
+        """The field naming this place: an exact path, else the most specific wildcard path (`**.context.app.name`
+        over `**.name`); one place, one data type."""
+        exact = self._exact.get((part, keys))
+        if exact is not None or not self._wild:
+            return exact
+        place = (part, keys)
+        if place in self._memo:
+            return self._memo[place]
+        joined = _SEP.join(keys)
+        matching = [f for f in self._wild if f.part == part and _compiled(f.keys).match(joined)]
+        found = max(matching, key=lambda f: ("**" not in f.keys, len(f.path)), default=None)
+        if len(self._memo) >= MAX_MEMO:
+            self._memo.clear()
+        self._memo[place] = found
+        return found
+
+
+@dataclass(frozen=True)
+class FieldHit:
+    data_type: str
+    where: str                   # the segment's place, as the decoder named it
+    part: str
+    keys: tuple[str, ...]        # the place without its layers: what known-value hits are compared on
+    value: str
+    field: str
+    adapter: str
+    reasoning: str
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def split_where(where: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """`body.form:extinfo.json:[1]` -> ("body", ("form", "json"), ("extinfo", "#1")): part, layers, keys."""
+    chunks = where.split(":")
+    head = chunks[0].split(".")
+    part, layers, keys = head[0], list(head[1:]), []
+    for chunk in chunks[1:]:
+        tokens = [m.group(1) and f"#{m.group(1)}" or m.group(2) for m in _KEY_TOKEN.finditer(chunk)]
+        end = len(tokens)
+        while end > 1 and tokens[end - 1] in _STEP_SET:   # `identity.base64`: the key, then its layers
+            end -= 1
+        keys.extend(tokens[:end])
+        layers.extend(tokens[end:])
+    return part, tuple(layers), tuple(keys)
+
+
+def field_keys(path: str) -> tuple[str, ...]:
+    """`**.data[*].x` -> ("**", "data", "#*", "x"); `extinfo[1]` -> ("extinfo", "#1")."""
+    prefix = ()
+    if path.startswith("**."):   # at any depth: an envelope or batch puts the same document at several places
+        prefix, path = ("**",), path[3:]
+    return prefix + tuple(m.group(1) and f"#{m.group(1)}" or m.group(2) for m in _KEY_TOKEN.finditer(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(keys: tuple[str, ...]) -> re.Pattern:
+    parts, prefix = [], ""
+    for key in keys:
+        if key == "**":
+            prefix = f"(?:[^{_SEP}]+{_SEP})*"
+        elif key == "#*":
+            parts.append(r"#\d+")
+        elif key == "*":
+            parts.append(f"[^{_SEP}]+")
+        else:
+            parts.append(re.escape(key))
+    return re.compile(prefix + _SEP.join(parts) + r"\Z")
+
+
+# -- loading ----------------------------------------------------------------------------------------------
+def parse_adapter(raw, path: Path, known_types: dict, seen_trackers: dict[str, Path]) -> list[Endpoint]:
+    check = Validator(path)
+    check.mapping(raw)
+    check.fields(raw, required={"tracker": str, "name": str, "endpoints": list},
+                 optional={"sdk": str, "source": str, "note": str})
+    tracker = raw["tracker"]
+    if tracker in seen_trackers:
+        check.fail(raw, "tracker", f"tracker {tracker!r} is also defined in {seen_trackers[tracker]}")
+    seen_trackers[tracker] = path
+    out, ids = [], set()
+    for entry in raw["endpoints"]:
+        check.mapping(entry, raw, "endpoints")
+        check.fields(entry, required={"id": str, "hosts": list, "decoding": list, "fields": dict},
+                     optional={"path": str, "methods": list, "in": str, "note": str})
+        if entry["id"] in ids:
+            check.fail(entry, "id", f"duplicate endpoint id {entry['id']!r}")
+        ids.add(entry["id"])
+        hosts = []
+        for host in entry["hosts"]:
+            if not isinstance(host, str) or not re.fullmatch(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+", host):
+                check.fail(entry, "hosts", f"{host!r} is not a lower-case host name (or `*.` and one)")
+            hosts.append(host)
+        pattern = None
+        if entry.get("path") is not None:
+            try:
+                pattern = re.compile(entry["path"])
+            except re.error as exc:
+                check.fail(entry, "path", f"bad regular expression: {exc}")
+        methods = []
+        for method in entry.get("methods") or ():
+            if not isinstance(method, str) or not method.isalpha():
+                check.fail(entry, "methods", f"{method!r} is not an HTTP method")
+            methods.append(method.upper())
+        for step in entry["decoding"]:
+            if step not in _STEP_SET:
+                check.fail(entry, "decoding", f"unknown decoding step {step!r} (the decoder's steps: "
+                                              f"{', '.join(DECODING_STEPS)})")
+        default_part = entry.get("in") or "body"
+        if default_part not in PARTS:
+            check.fail(entry, "in", f"{default_part!r} is not one of: {', '.join(PARTS)}")
+        fields = []
+        for key, spec in entry["fields"].items():
+            if not isinstance(key, str) or not key:
+                check.fail(entry, "fields", f"field path {key!r} must be a non-empty string")
+            check.mapping(spec, entry["fields"], key)
+            check.fields(spec, required={"type": str, "reasoning": str}, optional={"note": str},
+                         where=f"field {key}: ")
+            if spec["type"] not in known_types:
+                check.fail(spec, "type", f"unknown data type {spec['type']!r}; see rules/datatypes.yaml")
+            if not spec["reasoning"].strip():
+                check.fail(spec, "reasoning", "say why this field carries this data type (a source)")
+            part, sep, rest = key.partition(":")
+            if sep and part in PARTS:
+                field_part, field_path = part, rest
+            else:
+                field_part, field_path = default_part, key
+            if not _KEY_TOKEN.search(field_path) and field_part not in ("body", "query"):
+                check.fail(entry["fields"], key, "a field path needs at least one key")
+            fields.append(Field(field_part, key, field_keys(field_path), spec["type"], spec["reasoning"],
+                                known_types[spec["type"]].identifier))
+        out.append(Endpoint(f"{tracker}/{entry['id']}", raw.get("sdk"), tuple(hosts), pattern,
+                            frozenset(methods), frozenset(entry["decoding"]) | frozenset(COMPRESSION_STEPS),
+                            tuple(fields)))
+    return out
+
+
+def load_adapters(directory: str | Path | None = None) -> "Adapters":
+    return _load(str(Path(directory) if directory else rules_dir() / "trackers"))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(directory: str) -> "Adapters":
+    root = Path(directory)
+    if not root.is_dir():
+        return Adapters(())
+    known = datatypes()
+    seen: dict[str, Path] = {}
+    endpoints: list[Endpoint] = []
+    from ..catalogue import load_catalogue
+    catalogue = load_catalogue()
+    for path in sorted(root.glob("*.yaml")):
+        raw = load_yaml(path, "tracker adapter")
+        endpoints += parse_adapter(raw, path, known, seen)
+        if raw.get("sdk") and catalogue.sdk(raw["sdk"]) is None:
+            Validator(path).fail(raw, "sdk", f"{raw['sdk']!r} is not an SDK id of rules/sdks.yaml")
+    return Adapters(tuple(endpoints))
+
+
+# -- matching ---------------------------------------------------------------------------------------------
+class Adapters:
+    """All endpoints, indexed by host: a request to a host no adapter names costs one dict lookup."""
+
+    def __init__(self, endpoints: Iterable[Endpoint]):
+        self.endpoints = tuple(endpoints)
+        self._exact: dict[str, list[Endpoint]] = {}
+        self._suffix: dict[str, list[Endpoint]] = {}
+        for endpoint in self.endpoints:
+            for host in endpoint.hosts:
+                if host.startswith("*."):
+                    self._suffix.setdefault(host[2:], []).append(endpoint)
+                else:
+                    self._exact.setdefault(host, []).append(endpoint)
+
+    def endpoints_for(self, request: Request) -> list[Endpoint]:
+        host = (request.host or "").lower().rstrip(".")
+        found = list(self._exact.get(host, ()))
+        if self._suffix:
+            labels = host.split(".")
+            for start in range(1, len(labels) - 1):
+                found += self._suffix.get(".".join(labels[start:]), ())
+        if not found:
+            return []
+        path = (request.target or "/").partition("?")[0] or "/"
+        method = (request.method or "").upper()
+        return [e for e in found if (not e.methods or method in e.methods)
+                and (e.path is None or e.path.search(path))]
+
+    def find(self, request: Request, segments: list[Segment]) -> list[FieldHit]:
+        endpoints = self.endpoints_for(request)
+        if not endpoints:
+            return []
+        places = [(seg, *split_where(seg.where)) for seg in segments]
+        hits: dict[tuple, FieldHit] = {}
+        for endpoint in endpoints:
+            for seg, part, layers, keys in places + _booleans(places, endpoint):
+                if not keys or not endpoint.decoding.issuperset(layers):
+                    continue
+                field = endpoint.field_at(part, keys)
+                if field is None:
+                    continue
+                value = seg.data.decode("utf-8", "replace")
+                if field.identifier and _EMPTY_IDENTIFIER.match(value.strip()):
+                    continue
+                place = (part, keys)
+                kept = hits.get(place)
+                if kept is None or len(seg.where) < len(kept.where):   # the outermost: what was sent
+                    hits[place] = FieldHit(field.data_type, seg.where, part, keys, value[:MAX_VALUE_CHARS],
+                                           field.path, endpoint.adapter, field.reasoning)
+        return sorted(hits.values(), key=lambda h: (h.where, h.data_type))
+
+
+def _booleans(places: list, endpoint: Endpoint) -> list:
+    """true/false fields of the JSON documents among the segments: the decoder keeps only strings and numbers,
+    yet `is_rooted: false` is a transmission of the rooted flag. Read again only for requests an adapter names."""
+    if "json" not in endpoint.decoding:
+        return []
+    out = []
+    budget = MAX_BOOLEAN_BYTES
+    for seg, part, layers, keys in places:
+        data = seg.data.strip()
+        if not data[:1] in (b"{", b"[") or len(data) > MAX_BOOLEAN_CONTAINER or len(data) > budget:
+            continue
+        budget -= len(data)
+        try:
+            doc = json.loads(data)
+        except (ValueError, RecursionError):
+            continue
+        stack = [(doc, ())]
+        while stack:
+            node, path = stack.pop()
+            if isinstance(node, bool):
+                where = f"{seg.where}.json:{_json_path(path)}"
+                out.append((Segment(where, b"true" if node else b"false"), part, (*layers, "json"), keys + path))
+            elif isinstance(node, dict) and len(path) < 32:
+                stack.extend((v, path + (str(k),)) for k, v in node.items())
+            elif isinstance(node, list) and len(path) < 32:
+                stack.extend((v, path + (f"#{i}",)) for i, v in enumerate(node))
+    return out
+
+
+def _json_path(keys: tuple[str, ...]) -> str:
+    """("a", "#0", "b") -> "a[0].b", as the decoder writes JSON places."""
+    out = ""
+    for key in keys:
+        out += f"[{key[1:]}]" if key.startswith("#") else (f".{key}" if out else key)
+    return out
