@@ -46,8 +46,8 @@ def test_json_report_contract(baseline):
     assert report["summary"]["findings"] == len(report["findings"]) > 0
     assert {c["verdict"] for c in report["claims"]} == {"supported", "contradicted", "inconclusive"}
     imei = report["data_types"]["device_ids.imei"]
-    assert imei["observed_level"] == "reachable" and imei["category"] == "consistent"
-    assert imei["declaration"] == ["not collected: device_ids.imei [datasheet.yaml:26]"]
+    assert imei["observed_level"] == "reachable" and imei["category"] == "contested"
+    assert imei["declaration"] == ["not collected: device_ids.imei [datasheet.yaml:28]"]
     for finding in report["findings"]:
         assert set(finding) >= {"rule", "severity", "message", "data_type", "level", "actor", "evidence",
                                 "declaration", "fingerprint", "title", "baseline"}
@@ -145,8 +145,8 @@ def test_capture_redaction_reveal_and_high_gate(apk, tmp_path):
     assert imei not in text and aaid not in text
     report = json.loads(text)
     rules = {f["rule"] for f in report["findings"] if f["severity"] == "high"}
-    assert {"not-collected-contradicted", "cleartext-identifier", "adid-with-persistent-id"} <= rules
-    assert report["data_types"]["device_ids.imei"]["category"] == "incorrect"
+    assert {"not-collected-contradicted", "cleartext-identifier", "id-bridging"} <= rules
+    assert report["data_types"]["device_ids.imei"]["category"] == "contradicted"
     md = appaudit("audit", apk, "--datasheet", SHEET, "--capture", capture, "--identifiers", ids, "--format", "md",
                   "--reveal")
     assert md.returncode == 0 and imei in md.stdout

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from audit.model import Actor, ActorKind, Evidence, Level, Observation
+from audit.model import Actor, ActorKind, Evidence, Level, Observation, Transmission
 from audit.report import dumps_json
 from audit.report.html import render_html
 from audit.report.markdown import render_markdown
 from audit.report.sarif import LEVELS, render_sarif
 from audit.rules.command import audit_app, build_report, redact_report
 from audit.rules.declarations import load_declarations
-from audit.rules.engine import AuditInput, Sent, evaluate
+from audit.rules.engine import AuditInput, evaluate
 from audit.rules.inquiry import answer, load_inquiry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ IMEI = "358240051111110"
 @pytest.fixture(scope="module")
 def report(education_apk):
     return audit_app([str(education_apk)], str(WEBEX / "datasheet.yaml"),
-                     inquiry_path=str(WEBEX / "claims.yaml"))
+                     inquiry_path=str(WEBEX / "claims.yaml")).to_json()
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +45,18 @@ def sent_report():
                               "Lorg/edukit/classroom/DeviceInfo;->collect(Landroid/content/Context;)V"),)),
     )
     audit = AuditInput("org.edukit.classroom", observations, artifact="build/app.apk",
-                       transmissions=(Sent("device_ids.imei", "req-1", "t.example.net", "http", "query:imei"),),
+                       transmissions=(Transmission("device_ids.imei", "req-1", "t.example.net", "http",
+                                                   where=("query", "imei")),),
                        static_scanned=True, static_complete=True, captured=True)
     sheet = load_declarations(WEBEX / "datasheet.yaml")
     result = evaluate(audit, sheet)
     claims = answer(load_inquiry(WEBEX / "claims.yaml"), audit, sheet)
-    return build_report(audit, sheet, result, claims, load_inquiry(WEBEX / "claims.yaml"))
+    return build_report(audit, sheet, result, claims, load_inquiry(WEBEX / "claims.yaml")).to_json()
 
 
 def test_json_is_deterministic(education_apk, report):
-    again = audit_app([str(education_apk)], str(WEBEX / "datasheet.yaml"), inquiry_path=str(WEBEX / "claims.yaml"))
+    again = audit_app([str(education_apk)], str(WEBEX / "datasheet.yaml"),
+                      inquiry_path=str(WEBEX / "claims.yaml")).to_json()
     assert dumps_json(report) == dumps_json(again)
 
 

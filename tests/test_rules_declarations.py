@@ -35,7 +35,7 @@ def test_webex_datasheet_reads_every_statement_kind():
     ("source: s\ncollected:\n  - {type: device_ids.imeii}\n",
      r"sheet.yaml:3: type: unknown data type 'device_ids.imeii'"),
     ("source: s\ncollected:\n  - type: contacts\n    purpose: [x]\n",
-     r"sheet.yaml:4: purpose: unknown field \(allowed: condition, note, optional, purposes, type\)"),
+     r"sheet.yaml:4: purpose: unknown field \(allowed: cite, condition, note, optional, purposes, quote, type, when\)"),
     ("source: s\nshared:\n  - {type: contacts, recipients: amplitude}\n",
      r"sheet.yaml:3: recipients: expected a list, found str"),
     ("app: x\ncollected: []\n", r"sheet.yaml:1: missing required field 'source'"),

@@ -183,3 +183,13 @@ def _evidence(item: dict[str, Any]) -> str:
     if item.get("detail"):
         text += f" ({_e(item['detail'])})"
     return text
+
+
+class HtmlFormat:
+    name, suffix = "html", ".html"
+
+    def render(self, report) -> str:
+        return render_html(report.to_json())
+
+
+FORMAT = HtmlFormat()

@@ -99,3 +99,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("sdks"):
         out += ["## SDKs found", ""] + [f"- {cell(s['name'])} (`{s['id']}`)" for s in report["sdks"]] + [""]
     return "\n".join(out)
+
+
+class MarkdownFormat:
+    name, suffix = "md", ".md"
+
+    def render(self, report) -> str:
+        return render_markdown(report.to_json())
+
+
+FORMAT = MarkdownFormat()

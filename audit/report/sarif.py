@@ -66,3 +66,14 @@ def render_sarif(report: dict[str, Any]) -> dict[str, Any]:
             "columnKind": "unicodeCodePoints",
         }],
     }
+
+
+class SarifFormat:
+    name, suffix = "sarif", ".sarif"
+
+    def render(self, report) -> str:
+        from . import dumps_json
+        return dumps_json(render_sarif(report.to_json()))
+
+
+FORMAT = SarifFormat()
