@@ -63,7 +63,7 @@ def test_json_is_deterministic(education_apk, report):
 def test_markdown(report):
     text = render_markdown(report)
     assert text.startswith("# appaudit: org.edukit.classroom 3.1.0")
-    assert "## Claims: HRW EdTech investigation" in text and "## Findings" in text and "## Data types" in text
+    assert "## Claims: HRW question 1 to Cisco" in text and "## Findings" in text and "## Data types" in text
     row = next(line for line in text.splitlines() if line.startswith("| **imei**"))
     assert row.count(" | ") == 4 and "inconclusive" in row and "not collected: device_ids.imei" in row
     assert "fingerprint `" in text and "call-site: `Landroid/telephony/TelephonyManager;->getDeviceId()" in text
@@ -84,7 +84,7 @@ def test_redaction_of_identifier_values(sent_report):
 
 def test_html_is_self_contained_and_escaped(report, sent_report):
     text = render_html(report)
-    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "HRW EdTech investigation" in text
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "HRW question 1 to Cisco" in text
     assert "<script" not in text.lower()
     assert not re.search(r"""(src|href)\s*=|url\(|@import""", text, re.I)
     external = set(re.findall(r"https?://[^\s\"'<)]+", text)) - {"http://www.w3.org/2000/svg"}

@@ -22,10 +22,11 @@ from ..rulesdata import LineDict, Validator, _read_text, covers, datatypes, rule
 from ..rulesdata import load_yaml as _load_yaml
 
 COLLECTED = "collected"
+ACCESSED = "accessed"     # used on the device (camera in a meeting), not collected: covers no transmission
 SHARED = "shared"
 NOT_COLLECTED = "not_collected"
 NOT_SHARED = "not_shared"
-POSITIVE = (COLLECTED, SHARED)
+POSITIVE = (COLLECTED, SHARED, ACCESSED)
 NEGATIVE = (NOT_COLLECTED, NOT_SHARED)
 
 
@@ -151,6 +152,7 @@ class Declarations:
     sdks_where: str | None = None                # file:line of the SDK list
     sdks_subset: bool = False                    # "a subset of these, depending on the platform"
     warnings: tuple[str, ...] = ()               # names the catalogue does not know, with file:line
+    not_bridged: tuple[Statement, ...] = ()      # denied identifier bridging: type "a+b"
 
     @property
     def path_line(self) -> str:
@@ -172,7 +174,15 @@ class Declarations:
             out["exclusions"] = [x.to_json() for x in self.exclusions]
         if self.sdks_subset:
             out["sdks_subset"] = True
+        if self.not_bridged:
+            out["not_bridged"] = [s.to_json() for s in self.not_bridged]
         return out
+
+    def bridging_denied(self, types: Iterable[str]) -> list[Statement]:
+        """Denials of bridging whose every member is among `types` (or covers one of them)."""
+        types = list(types)
+        return [s for s in self.not_bridged
+                if all(any(covers(member, t) for t in types) for member in s.type.split("+"))]
 
 
 # -- entry point -------------------------------------------------------------------------------------------
@@ -320,6 +330,7 @@ def load_yaml_datasheet(path: str | Path) -> Declarations:
     check.fields(raw, required={"source": str},
                  optional={"app": str, "collected": list, "shared": list, "not_collected": list,
                            "not_shared": list, "not_shared_with": list, "not_used_for": list,
+                           "accessed": list, "not_bridged": list,
                            "sdks": (list, dict), "note": str, "platform": str})
     text_lines = _read_text(path, "data sheet").splitlines()
     statements: list[Statement] = []
@@ -332,6 +343,8 @@ def load_yaml_datasheet(path: str | Path) -> Declarations:
                        "quote": str, "cite": str}
             if kind == SHARED:
                 allowed["recipients"] = list
+            if kind == ACCESSED:
+                allowed.pop("purposes")
             check.fields(entry, required={"type": str}, optional=allowed)
             data_type = _check_type(check, entry, "type", entry["type"])
             statements.append(Statement(
@@ -355,12 +368,22 @@ def load_yaml_datasheet(path: str | Path) -> Declarations:
             line = _item_line(text_lines, raw, kind, index, item)
             statements.append(Statement(kind=kind, type=item, where=f"{path.name}:{line}"))
     exclusions = _exclusions(check, raw, path)
+    bridged = []
+    for entry in raw.get("not_bridged") or ():
+        check.mapping(entry, raw, "not_bridged")
+        check.fields(entry, required={"types": list}, optional={"quote": str, "cite": str, "note": str})
+        members = [_check_type(check, entry, "types", t) for t in entry["types"]]
+        if len(members) != 2:
+            check.fail(entry, "types", "expected two data types")
+        bridged.append(Statement("not_bridged", "+".join(members), where=f"{path.name}:{_line(entry, 'types')}",
+                                 quote=_quote(entry.get("quote")), cite=entry.get("cite")))
     _check_no_contradiction(check, raw, statements)
     sdks, subset, sdks_where, warnings = _sdk_names(check, raw, text_lines, path) if "sdks" in raw \
         else (None, False, None, [])
     return Declarations(app=raw.get("app"), source=raw["source"], path=str(path), format="appaudit-yaml",
                         statements=tuple(statements), sdks=sdks, exclusions=tuple(exclusions),
-                        sdks_where=sdks_where, sdks_subset=subset, warnings=tuple(warnings))
+                        sdks_where=sdks_where, sdks_subset=subset, warnings=tuple(warnings),
+                        not_bridged=tuple(bridged))
 
 
 def _quote(text: str | None) -> str | None:

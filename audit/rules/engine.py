@@ -31,7 +31,7 @@ from ..errors import InputError
 from ..model import (FIRST_PARTY, Actor, ActorKind, Evidence, Feasibility, Finding, Level, Observation, Severity,
                      Transmission)
 from ..rulesdata import Validator, covers, datatypes, load_yaml, rules_dir
-from .declarations import COLLECTED, NOT_COLLECTED, NOT_SHARED, SHARED, Declarations, Statement
+from .declarations import ACCESSED, COLLECTED, NOT_COLLECTED, NOT_SHARED, SHARED, Declarations, Statement
 
 FLOWS = ("first", "third")
 SUBJECTS = ("judgement", "sdk", "request", "transmission", "permission", "recipient")
@@ -474,6 +474,8 @@ def judge(observations: Iterable[Observation], declarations: Declarations, catal
                          and recipient_matches(s.recipients, recipient, catalogue)]
         else:
             positives = [s for s in applicable if s.kind in (COLLECTED, SHARED)]
+        if level < Level.TRANSMITTED:   # "the app accesses the camera" covers use on the device, not a sending
+            positives += [s for s in applicable if s.kind == ACCESSED]
         positives = [s for s in positives if fits(s, group, platform)]
         exact = [s for s in positives if covers(data_type, s.type)]   # same type, or declared narrower
         broad = [s for s in positives if s.covers(data_type) and s.type != data_type]
@@ -705,10 +707,12 @@ def _request_findings(check, checks, audit, declarations, judgements, catalogue)
         message = render(check.message, request=request, host=host, reason=reason,
                          types=", ".join(f"{_label(t)} ({t})" for t in described))
         evidence = [request_evidence(s) for s in items if s.data_type in types]
-        about = [s for t in types for s in declarations.about(t)]
-        yield _finding(check, severity, message, data_type="+".join(types), level=Level.TRANSMITTED,
-                       actor=actor, evidence=evidence, location=host,
-                       declaration=_declaration_about(declarations, types),
+        denied = declarations.bridging_denied(types)
+        about = denied + [s for t in types for s in declarations.about(t)]
+        declaration = "; ".join([*(s.text() for s in denied), _declaration_about(declarations, types)])
+        yield _finding(check, max(severity, Severity.HIGH) if denied else severity, message,
+                       data_type="+".join(types), level=Level.TRANSMITTED, actor=actor, evidence=evidence,
+                       location=host, declaration=declaration, category="contradicted" if denied else None,
                        statement=about[0].where if about else declarations.path_line)
 
 

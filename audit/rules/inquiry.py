@@ -280,7 +280,8 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
 
     if kind == "bridges":
         first, second = claim.subject
-        declared = _declared(declarations, first) + _declared(declarations, second)
+        declared = tuple(s.text() for s in declarations.bridging_denied([first, second])) + \
+            _declared(declarations, first) + _declared(declarations, second)
         for request, items in requests(audit).items():
             types = {s.data_type for s in items}
             if any(covers(first, t) for t in types) and any(covers(second, t) for t in types):
