@@ -143,15 +143,41 @@ def test_sarif_structure(report, sent_report):
             assert result["level"] == LEVELS[finding["severity"]]
             assert result["message"]["text"] == finding["message"]
             assert result["partialFingerprints"]["appaudit/v1"] == finding["fingerprint"]
-            location = result["locations"][0]
-            artifact = location["physicalLocation"]["artifactLocation"]
-            assert artifact["index"] == 0 and run["artifacts"][0]["location"]["uri"] == artifact["uri"]
+            # Located at the data-sheet line the finding was judged against; the APK is a related location.
+            location = result["locations"][0]["physicalLocation"]
+            assert location["artifactLocation"]["uri"] == run["artifacts"][0]["location"]["uri"]
+            assert location["artifactLocation"]["uri"].endswith("datasheet.yaml")
+            if finding["statement"] and finding["statement"].split(":")[-1].isdigit():
+                assert location["region"]["startLine"] == int(finding["statement"].split(":")[-1])
+            related = {r["id"]: r for r in result["relatedLocations"]}
+            assert related[1]["physicalLocation"]["artifactLocation"]["uri"].endswith(source["artifact"])
             if any(e["kind"] == "call-site" for e in finding["evidence"]):
-                logical = location["logicalLocations"][0]
+                logical = related[2]["logicalLocations"][0]
                 assert logical["kind"] == "type" and "." in logical["fullyQualifiedName"]
+        for rule in driver["rules"]:
+            assert rule["helpUri"].endswith(f"docs/verdicts.md#{rule['id']}") and rule["help"]["markdown"]
     sarif = render_sarif(sent_report)
-    assert sarif["runs"][0]["artifacts"][0]["location"]["uri"] == "build/app.apk"
+    assert sarif["runs"][0]["artifacts"][1]["location"]["uri"] == "build/app.apk"
     cleartext = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "cleartext-identifier"]
     assert cleartext and cleartext[0]["level"] == "error"
-    assert cleartext[0]["locations"][0]["logicalLocations"][0] == {
+    assert {r["id"]: r for r in cleartext[0]["relatedLocations"]}[2]["logicalLocations"][0] == {
         "fullyQualifiedName": "t.example.net", "name": "t.example.net", "kind": "resource"}
+    # Every rule's helpUri anchor is a section of docs/verdicts.md.
+    doc = (REPO / "docs" / "verdicts.md").read_text()
+    for rule in sarif["runs"][0]["tool"]["driver"]["rules"]:
+        assert f"### {rule['id']}\n" in doc
+
+
+SARIF_SCHEMA = REPO.parent / "shared" / "reference" / "sarif-schema-2.1.0.json"
+
+
+@pytest.mark.skipif(not SARIF_SCHEMA.exists(), reason="../shared/reference not available")
+def test_every_sarif_the_project_writes_validates_against_the_official_schema(report, sent_report):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    written = [render_sarif(report), render_sarif(sent_report), render_sarif(dict(report, findings=[], artifact=None))]
+    written += [json.loads(p.read_text()) for p in sorted((REPO / "reports").glob("*.sarif"))]
+    for sarif in written:
+        errors = sorted(validator.iter_errors(sarif), key=lambda e: list(e.path))
+        assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
