@@ -181,3 +181,22 @@ def test_every_sarif_the_project_writes_validates_against_the_official_schema(re
     for sarif in written:
         errors = sorted(validator.iter_errors(sarif), key=lambda e: list(e.path))
         assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+
+
+def test_html_groups_findings_by_type_and_actor_with_their_chain():
+    path = ("Lorg/edukit/classroom/MainActivity;->onCreate(Landroid/os/Bundle;)V",
+            "Lorg/edukit/classroom/DeviceInfo;->collect(Landroid/content/Context;)V")
+    observations = (
+        Observation("device_ids.imei", Level.REACHABLE, Actor(ActorKind.FIRST_PARTY), "static",
+                    (Evidence("call-site", "Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;",
+                              path[-1], path=path),)),)
+    sent = Transmission("device_ids.imei", "r4", "t.example.net", "https", "POST", "/v1/c", ("body", "json.imei"),
+                        value="35…0#", party="first")
+    from audit.rules.engine import transmitted_observations
+    audit = AuditInput("org.edukit.classroom", observations + tuple(transmitted_observations([sent])),
+                       transmissions=(sent,), artifact="app.apk", captured=True)
+    sheet = load_declarations(WEBEX / "datasheet.yaml")
+    html = render_html(build_report(audit, sheet, evaluate(audit, sheet)).to_json())
+    assert html.count('<h3 class="group">device_ids.imei · first-party</h3>') == 1
+    assert "call path: Lorg/edukit/classroom/MainActivity;-&gt;onCreate" in html
+    assert "POST https://t.example.net/v1/c" in html and "<code>body:json.imei</code>" in html and "35…0#" in html
