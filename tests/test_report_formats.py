@@ -65,7 +65,8 @@ def test_markdown(report):
     assert text.startswith("# appaudit: org.edukit.classroom 3.1.0")
     assert "## Claims: HRW question 1 to Cisco" in text and "## Findings" in text and "## Data types" in text
     row = next(line for line in text.splitlines() if line.startswith("| **imei**"))
-    assert row.count(" | ") == 4 and "inconclusive" in row and "not collected: device_ids.imei" in row
+    assert row.count(" | ") == 5 and "inconclusive" in row and "not collected: device_ids.imei" in row
+    assert "| contested |" in row
     assert "fingerprint `" in text and "call-site: `Landroid/telephony/TelephonyManager;->getDeviceId()" in text
 
 

@@ -21,6 +21,8 @@ def evidence_line(item: dict[str, Any]) -> str:
         text += f" at `{cell(item['where'])}`"
     if item.get("detail"):
         text += f" ({cell(item['detail'])})"
+    if item.get("path"):
+        text += " via " + " → ".join(f"`{cell(step)}`" for step in item["path"])
     return text
 
 
@@ -39,6 +41,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     sev = summary.get("by_severity") or {}
     out.append(f"Findings: **{summary.get('findings', 0)}** ({', '.join(f'{k} {v}' for k, v in sev.items())}); "
                f"new {summary.get('new', 0)}, accepted by baseline {summary.get('baselined', 0)}.")
+    if summary.get("by_category"):
+        out.append("By verdict category (docs/verdicts.md): "
+                   + ", ".join(f"{k} {v}" for k, v in summary["by_category"].items()) + ".")
     if report.get("redacted"):
         out.append("Captured identifier values are redacted (`--reveal` shows them).")
     out.append("")
@@ -52,11 +57,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += [f"## Claims: {cell(inquiry.get('title'))}", ""]
         if inquiry.get("source"):
             out += [f"Source: {cell(inquiry['source'])}", ""]
-        out += ["| Claim | Verdict | Strongest level | Vendor's declaration | Note |", "|---|---|---|---|---|"]
+        out += ["| Claim | Verdict | Strongest level | Vendor's declaration | Vendor's statement judged | Note |",
+                "|---|---|---|---|---|---|"]
         for claim in report["claims"]:
             out.append(f"| **{cell(claim['id'])}**: {cell(claim['text'])} | {VERDICT_MARK[claim['verdict']]} | "
                        f"{cell(claim['level'] or '—')} | {cell('; '.join(claim['declaration']))} | "
-                       f"{cell(claim['note'])} |")
+                       f"{cell(claim.get('category') or '—')} | {cell(claim['note'])} |")
         out.append("")
 
     out += ["## Findings", ""]
