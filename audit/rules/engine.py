@@ -280,13 +280,13 @@ def _load_checks(directory: str) -> CheckSet:
 # -- one fact per call site --------------------------------------------------------------------------------
 def collapse_families(observations: Iterable[Observation], families: Iterable[tuple[str, ...]]
                       ) -> list[Observation]:
-    """One calling method that reads a location gives one fact, not one per type of the family: its call-site
-    evidence is kept under the first feasible type of the family (most specific first), the rest dropped."""
+    """One calling method that reads a location gives one fact, not one per type of the family: its call-site (or
+    hooked-call) evidence is kept under the first feasible type of the family (most specific first), the rest dropped."""
     observations = list(observations)
     member = {t: (index, rank) for index, family in enumerate(families) for rank, t in enumerate(family)}
 
     def site(o: Observation, e: Evidence) -> tuple | None:
-        if e.kind != "call-site" or o.data_type not in member or not o.level.is_capability:
+        if e.kind not in ("call-site", "hook") or o.data_type not in member or o.level is Level.TRANSMITTED:
             return None
         return (member[o.data_type][0], o.actor, e.where)
 

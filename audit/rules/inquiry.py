@@ -143,8 +143,23 @@ def answer(inquiry: Inquiry, audit: AuditInput, declarations: Declarations,
     out = []
     for claim in inquiry.claims:
         result = _answer(claim, audit, declarations, catalogue)
-        out.append(replace(result, category=_vendor_category(claim, judgements, checks)))
+        if claim.kind == "bridges":
+            category = _bridging_category(claim, result, audit, declarations)
+        else:
+            category = _vendor_category(claim, judgements, checks)
+        out.append(replace(result, category=category))
     return out
+
+
+def _bridging_category(claim: Claim, result: ClaimResult, audit: AuditInput, declarations: Declarations
+                       ) -> str | None:
+    """A denial of bridging is contradicted by a request (or recipient) receiving both, consistent as far as an
+    analysed capture goes otherwise; without a capture nothing can be said about it."""
+    if not declarations.bridging_denied(claim.subject):
+        return None
+    if result.verdict == "supported":
+        return "contradicted"
+    return "consistent" if audit.captured else None
 
 
 def _vendor_category(claim: Claim, judgements: list, checks) -> str | None:
