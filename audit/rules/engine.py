@@ -451,11 +451,13 @@ def chain_feasibility(group: list[Observation]) -> Feasibility | None:
 
 
 def judge(observations: Iterable[Observation], declarations: Declarations, catalogue: Catalogue | None = None,
-          checks: CheckSet | None = None, captured: bool = False, platform: str = "android"
-          ) -> tuple[list[Judgement], list[Statement]]:
+          checks: CheckSet | None = None, captured: bool = False, platform: str = "android",
+          collapse: bool = True) -> tuple[list[Judgement], list[Statement]]:
+    """Chains and their categories. `collapse=False` keeps every type a call site reads (an inquiry asks about
+    last-known and precise location separately); findings always collapse."""
     catalogue = catalogue or load_catalogue()
     checks = checks or load_checks()
-    observations = collapse_families(observations, checks.collapse)
+    observations = collapse_families(observations, checks.collapse) if collapse else list(observations)
     groups: dict[tuple, list[Observation]] = defaultdict(list)
     for obs in observations:
         flow, recipient = flow_of(obs)

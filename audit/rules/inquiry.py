@@ -139,7 +139,8 @@ def answer(inquiry: Inquiry, audit: AuditInput, declarations: Declarations,
            catalogue: Catalogue | None = None) -> list[ClaimResult]:
     catalogue = catalogue or load_catalogue()
     checks = load_checks()
-    judgements, _ = judge(audit.observations, declarations, catalogue, checks, audit.captured, audit.platform)
+    judgements, _ = judge(audit.observations, declarations, catalogue, checks, audit.captured, audit.platform,
+                          collapse=False)
     out = []
     for claim in inquiry.claims:
         result = _answer(claim, audit, declarations, catalogue)
