@@ -201,3 +201,16 @@ def test_html_groups_findings_by_type_and_actor_with_their_chain():
     assert html.count('<h3 class="group">device_ids.imei · first-party</h3>') == 1
     assert "call path: Lorg/edukit/classroom/MainActivity;-&gt;onCreate" in html
     assert "POST https://t.example.net/v1/c" in html and "<code>body:json.imei</code>" in html and "35…0#" in html
+
+
+def test_every_format_is_found_from_its_own_file_and_offered_by_the_cli(report):
+    from audit.cli import build_parser
+    from audit.report.formats import AuditReport, formats, render
+    found = formats()
+    audit_parser = build_parser()._subparsers._group_actions[0].choices["audit"]
+    offered = next(a.choices for a in audit_parser._actions if a.dest == "format")
+    assert sorted(found) == sorted(offered) == ["html", "json", "md", "sarif"]
+    typed = AuditReport.from_json(report)
+    assert typed.to_json() == report
+    for name in found:
+        assert render(typed, name)

@@ -7,7 +7,6 @@ never fail the gate, so CI fails only on what a change introduced.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import InputError
