@@ -242,3 +242,32 @@ def test_capture_of_another_app_is_warned_in_report_and_stderr(apk, tmp_path):
     warning = next(w for w in json.loads(out.read_text())["warnings"] if w.startswith("capture "))
     assert "tld.sample.app" in warning and "org.edukit.classroom" in warning
     assert "appaudit: warning: capture " in done.stderr and "tld.sample.app" in done.stderr
+
+
+BUGLY_APK = SHARED / "corpus" / "apks" / "vicwkx__TestBugly1.0.apk"
+
+
+@pytest.mark.skipif(not BUGLY_APK.exists(), reason="../shared corpus not available")
+def test_sdk_capability_and_its_stackless_transmission_are_one_chain(tmp_path):
+    """A real app embedding Tencent Bugly: Bugly's code reads the Android ID, and a request without a stack sends
+    it to Bugly's host. One chain (sdk:tencent_bugly), one finding at transmitted level, no "no transmission"
+    note beside it (the Branch case of issue 11, on an app whose package does not make the SDK's host its own)."""
+    android_id = "9774d56d682e549c"
+    capture = tmp_path / "c.har"
+    capture.write_text(json.dumps(har_for("com.example.testbugly", "https://android.bugly.qq.com/rqd/async",
+                                          json.dumps({"androidId": android_id}))))
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps({"device_ids.android_id": android_id}))
+    sheet = tmp_path / "sheet.yaml"
+    sheet.write_text("app: com.example.testbugly\nsource: test\nnot_collected: [device_ids.android_id]\n")
+    out = tmp_path / "r.json"
+    done = appaudit("audit", BUGLY_APK, "--capture", capture, "--identifiers", ids, "--datasheet", sheet,
+                    "-o", out)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    about = [f for f in report["findings"] if f["data_type"] == "device_ids.android_id"]
+    assert [(f["rule"], f["actor"]["id"], f["level"]) for f in about] == [
+        ("not-collected-contradicted", "tencent_bugly", "transmitted")]
+    kinds = {e["kind"] for e in about[0]["evidence"]}
+    assert kinds == {"call-site", "request"}, kinds
+    assert not any("no transmission" in f["message"] for f in about)
