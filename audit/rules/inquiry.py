@@ -33,7 +33,7 @@ from typing import Any
 from ..catalogue import Catalogue, load_catalogue
 from ..model import Evidence, Level, Observation
 from ..rulesdata import LineDict, Validator, covers, datatypes, load_yaml as _raw_load_yaml, rules_dir
-from .declarations import NEGATIVE, SHARED, NOT_SHARED, Declarations, load_yaml
+from .declarations import NEGATIVE, NOT_SHARED, SHARED, Declarations, load_yaml, nearest
 from .engine import (AuditInput, evidence_key, flow_of, judge, load_checks, recipient_matches, request_evidence,
                      requests, sdk_declared)
 
@@ -97,7 +97,8 @@ def load_inquiry(path: str | Path) -> Inquiry:
 
     def known(container, key, value):
         if not isinstance(value, str) or value not in taxonomy:
-            check.fail(container, key, f"unknown data type {value!r} (see rules/datatypes.yaml)")
+            hint = nearest(value, taxonomy) if isinstance(value, str) else ""
+            check.fail(container, key, f"unknown data type {value!r}{hint or ' (see rules/datatypes.yaml)'}")
 
     for entry in raw["claims"]:
         if not isinstance(entry, dict):
@@ -348,8 +349,10 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
             return ClaimResult(claim, "contradicted", None, (), declared,
                                f"a complete scan found no classes, manifest keys or traffic of {name} "
                                "(obfuscation that renames its packages would hide it)")
+        names = [n for sdk in catalogue.sdks for n in (sdk.id, sdk.family) if n]
         return ClaimResult(claim, "inconclusive", None, (), declared,
-                           f"{name} is not in the SDK catalogue" if not known else "static scan incomplete")
+                           f"{name} is not in the SDK catalogue{nearest(name.lower(), names)}" if not known
+                           else "static scan incomplete")
 
     if kind == "sdk_count":
         wanted = int(claim.subject)
