@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from .errors import InputError
 from .model import Observation, Transmission
-from .redact import redact, redact_in
+from .redact import mask_credentials, redact, redact_in
 from .rulesdata import load_json
 
 RUN_EVENTS = "frida-events.jsonl"
@@ -117,14 +117,16 @@ class RunFolder:
 def transmission_from(sent: Any, request: Any, reveal: bool) -> Transmission:
     """The traffic stage's transmission (and its request) as the shared `model.Transmission`. The one place the
     two meet; when the traffic stage emits model.Transmission itself, this goes. The value and the URL path are
-    kept redacted unless `reveal`."""
+    kept redacted unless `reveal`; credentials in the path are masked always."""
     if isinstance(sent, Transmission):
         return sent
-    url = request.url if reveal or request is None else redact_in(request.url, list(request.secrets))
+    # Credentials in the URL (tokens, JWTs in the path) are masked even under --reveal, as in traffic reports.
+    url = "" if request is None else mask_credentials(request.url if reveal
+                                                      else redact_in(request.url, list(request.secrets)))
     part, _, name = sent.where.partition(":")
     return Transmission(
         data_type=sent.data_type, request=sent.request, host=sent.host, scheme=sent.scheme,
-        method=request.method if request is not None else "", path=urlsplit(url).path if request else "",
+        method=request.method if request is not None else "", path=urlsplit(url).path,
         where=(part, name) if name else (part,), encoding=sent.encoding,
         value=(sent.value if reveal else redact(sent.value)) if sent.value else None,
         recipient=sent.recipient.id, party=sent.recipient.party, actor=sent.actor, capture=sent.capture)
