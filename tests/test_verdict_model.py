@@ -174,3 +174,13 @@ def test_every_category_has_a_colour_and_a_documented_section(category):
     assert category in checks.colours()
     doc = (Path(__file__).resolve().parents[1] / "docs" / "verdicts.md").read_text()
     assert f"`{category}`" in doc
+
+
+def test_a_specific_denial_beats_a_broader_positive_statement():
+    broad_yes = Statement("collected", "location", where="sheet.yaml:2")
+    precise_no = Statement("not_collected", "location.precise", where="sheet.yaml:3")
+    seen = Observation("location.precise", Level.REACHABLE, APP, "static", (SITE,), feasibility=GRANTED)
+    judged, _ = judge([seen], sheet(broad_yes, precise_no))
+    assert judged[0].category == "contested" and judged[0].declaration == (precise_no,)
+    coarse = Observation("location.approximate", Level.REACHABLE, APP, "static", (SITE,))
+    assert judge([coarse], sheet(broad_yes, precise_no))[0][0].category == "vague"

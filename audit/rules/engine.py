@@ -482,18 +482,20 @@ def judge(observations: Iterable[Observation], declarations: Declarations, catal
         exact = [s for s in positives if covers(data_type, s.type)]   # same type, or declared narrower
         broad = [s for s in positives if s.covers(data_type) and s.type != data_type]
         condition = None
-        if negatives and level is Level.TRANSMITTED and not exact:
-            category, against = "contradicted", negatives
-        elif exact:
+        # A statement naming the type (or a narrower one) decides; then a denial, which is more specific than a
+        # broader positive statement ("collects location" beside "does not collect precise location").
+        if exact:
             category, against = "consistent", exact
             condition = _condition_text(exact)
-        elif broad:
-            category, against = "vague", broad
-            condition = _condition_text(broad)
+        elif negatives and level is Level.TRANSMITTED:
+            category, against = "contradicted", negatives
         elif negatives and level >= Level.PRESENT and feasible:
             category, against = "contested", negatives
         elif negatives:
             category, against = "consistent", negatives   # a permission only, or Android refuses the read
+        elif broad:
+            category, against = "vague", broad
+            condition = _condition_text(broad)
         else:
             # Name what the sheet does say about the type (e.g. shared with someone else) to help the reader.
             category, against = "omitted", declarations.about(data_type)[:3]
