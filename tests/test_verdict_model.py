@@ -184,3 +184,11 @@ def test_a_specific_denial_beats_a_broader_positive_statement():
     assert judged[0].category == "contested" and judged[0].declaration == (precise_no,)
     coarse = Observation("location.approximate", Level.REACHABLE, APP, "static", (SITE,))
     assert judge([coarse], sheet(broad_yes, precise_no))[0][0].category == "vague"
+
+
+def test_reports_say_why_a_refused_or_conditional_chain_is_judged_so():
+    _, _, result = verdict("denied", Level.REACHABLE, APP, BLOCKED)
+    row = result.data_types(DECLARATIONS["denied"])["device_ids.imei"]
+    assert row["category"] == "consistent"
+    assert row["notes"] == ["first-party: consistent: the code is there; Android refuses it to this app "
+                            "(READ_PHONE_STATE is not requested)"]

@@ -85,7 +85,8 @@ claims {{ verdict }}</div>{% endfor %}{% endif %}</div>
 {% endfor %}{% endfor %}
 <h2>Data types</h2><table><tr><th>Data type</th><th>Observed</th><th>Category</th><th>Declaration</th></tr>
 {% for data_type, row in (report.data_types or {}).items() %}<tr><td><code>{{ data_type }}</code><br>{{ row.label }}</td>
-<td>{{ row.observed_level or "—" }}</td><td>{{ pill(row.category, category_colour.get(row.category, "#999")) }}</td>
+<td>{{ row.observed_level or "—" }}</td><td>{{ pill(row.category, category_colour.get(row.category, "#999")) }}
+{%- for note in row.notes or () %}<br><span class="meta">{{ note }}</span>{% endfor %}</td>
 <td>{% for d in row.declaration %}{{ d }}{% if not loop.last %}<br>{% endif %}{% else %}—{% endfor %}</td></tr>
 {% endfor %}</table>
 {% if report.sdks %}<h2>SDKs found</h2><ul>{% for s in report.sdks %}<li>{{ s.name }} <code>{{ s.id }}</code></li>{% endfor %}</ul>{% endif %}

@@ -99,8 +99,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += [f"… {len(findings) - MAX_FINDINGS} more findings (lower severity) in the JSON report.", ""]
     out += ["## Data types", "", "| Data type | Observed | Category | Declaration |", "|---|---|---|---|"]
     for data_type, row in (report.get("data_types") or {}).items():
+        category = row["category"] + "".join(f"<br>{cell(n)}" for n in row.get("notes") or ())
         out.append(f"| `{data_type}` {cell(row['label'])} | {cell(row['observed_level'] or '—')} | "
-                   f"{row['category']} | {cell('; '.join(row['declaration']) or '—')} |")
+                   f"{category} | {cell('; '.join(row['declaration']) or '—')} |")
     out.append("")
     if report.get("sdks"):
         out += ["## SDKs found", ""] + [f"- {cell(s['name'])} (`{s['id']}`)" for s in report["sdks"]] + [""]

@@ -352,6 +352,15 @@ class Judgement:
     def feasible(self) -> bool:
         return self.feasibility is None or self.feasibility.possible or not self.level.is_capability
 
+    def note(self) -> str | None:
+        """Why the category holds, where the category alone would mislead."""
+        if not self.feasible:
+            return (f"{self.actor}: {self.category}: the code is there; Android refuses it to this app "
+                    f"({self.feasibility.reason})")
+        if self.condition:
+            return f"{self.actor}: {self.category} if {self.condition}"
+        return None
+
     def chain(self) -> dict[str, list[dict[str, Any]]]:
         """The evidence by link: call sites (with their path), hooked reads, requests."""
         out: dict[str, list[dict[str, Any]]] = {}
@@ -401,6 +410,7 @@ class AuditResult:
                 "declaration": [s.text() for s in declarations.statements if s.type == data_type]
                 or [s.text() for s in declarations.about(data_type)][:3],
                 "actors": [j.to_json() for j in judged],
+                "notes": sorted({note for j in judged if (note := j.note())}),
             }
         return out
 
