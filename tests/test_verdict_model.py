@@ -192,3 +192,14 @@ def test_reports_say_why_a_refused_or_conditional_chain_is_judged_so():
     assert row["category"] == "consistent"
     assert row["notes"] == ["first-party: consistent: the code is there; Android refuses it to this app "
                             "(READ_PHONE_STATE is not requested)"]
+
+
+def test_collapse_prefers_the_type_the_sheet_names_and_never_makes_it_overdeclared():
+    api = "Landroid/location/LocationManager;->getLastKnownLocation(Ljava/lang/String;)Landroid/location/Location;"
+    site = Evidence("call-site", api, "Lorg/x/Loc;->last()V")
+    reads = [Observation("location.last_known", Level.REACHABLE, APP, "static", (site,), feasibility=GRANTED),
+             Observation("location.precise", Level.REACHABLE, APP, "static", (site,), feasibility=GRANTED)]
+    declared = sheet(Statement("collected", "location.last_known", where="sheet.yaml:2"))
+    judged, overdeclared = judge(reads, declared)
+    assert [(j.data_type, j.category) for j in judged] == [("location.last_known", "consistent")]
+    assert overdeclared == []

@@ -278,11 +278,13 @@ def _load_checks(directory: str) -> CheckSet:
 
 
 # -- one fact per call site --------------------------------------------------------------------------------
-def collapse_families(observations: Iterable[Observation], families: Iterable[tuple[str, ...]]
-                      ) -> list[Observation]:
+def collapse_families(observations: Iterable[Observation], families: Iterable[tuple[str, ...]],
+                      named: Iterable[str] = ()) -> list[Observation]:
     """One calling method that reads a location gives one fact, not one per type of the family: its call-site (or
-    hooked-call) evidence is kept under the first feasible type of the family (most specific first), the rest dropped."""
+    hooked-call) evidence is kept under the first feasible type of the family (most specific first), preferring a
+    type the data sheet names (the fact is judged by the statement that speaks about it); the rest dropped."""
     observations = list(observations)
+    named = set(named)
     member = {t: (index, rank) for index, family in enumerate(families) for rank, t in enumerate(family)}
 
     def site(o: Observation, e: Evidence) -> tuple | None:
@@ -296,7 +298,7 @@ def collapse_families(observations: Iterable[Observation], families: Iterable[tu
         for e in o.evidence:
             key = site(o, e)
             if key is not None:
-                rank = (not feasible, member[o.data_type][1])
+                rank = (not feasible, o.data_type not in named, member[o.data_type][1])
                 if key not in chosen or rank < chosen[key]:
                     chosen[key] = rank
     out: list[Observation] = []
@@ -305,7 +307,7 @@ def collapse_families(observations: Iterable[Observation], families: Iterable[tu
         kept = []
         for e in o.evidence:
             key = site(o, e)
-            if key is None or chosen[key][1] == member[o.data_type][1]:
+            if key is None or chosen[key][2] == member[o.data_type][1]:
                 kept.append(e)
             else:
                 moved[(key, o.level, o.source)].append(e)
@@ -322,7 +324,7 @@ def collapse_families(observations: Iterable[Observation], families: Iterable[tu
         target = by_site.get((key, level, source))
         if target is None:
             family = next(f for f in families if member[f[0]][0] == key[0])
-            winner = family[chosen[key][1]]
+            winner = family[chosen[key][2]]
             target = next((o for o in out if o.data_type == winner and o.actor == key[1]), None)
         if target is not None:
             index = out.index(target)
@@ -467,7 +469,10 @@ def judge(observations: Iterable[Observation], declarations: Declarations, catal
     last-known and precise location separately); findings always collapse."""
     catalogue = catalogue or load_catalogue()
     checks = checks or load_checks()
-    observations = collapse_families(observations, checks.collapse) if collapse else list(observations)
+    observations = list(observations)
+    seen = observations
+    if collapse:
+        observations = collapse_families(observations, checks.collapse, {s.type for s in declarations.statements})
     groups: dict[tuple, list[Observation]] = defaultdict(list)
     for obs in observations:
         flow, recipient = flow_of(obs)
@@ -514,7 +519,7 @@ def judge(observations: Iterable[Observation], declarations: Declarations, catal
                                     tuple(against), bool(negatives), tuple(sorted({o.source for o in group})),
                                     feasibility, condition, captured))
     overdeclared = [s for s in declarations.statements if s.positive and not any(
-        covers(s.type, o.data_type) or covers(o.data_type, s.type) for o in observations)]
+        covers(s.type, o.data_type) or covers(o.data_type, s.type) for o in seen)]
     return judgements, overdeclared
 
 
