@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     traffic.set_defaults(handler="audit.traffic.command:run")
 
     audit = sub.add_parser("audit", help="compare observations with the vendor's declarations")
-    audit.add_argument("app", metavar="APP", nargs="+", help="APK files of one app, or one bundle")
+    audit.add_argument("app", metavar="APP", nargs="*",
+                       help="APK files of one app, or one bundle; none to audit --capture traffic alone")
     audit.add_argument("--capture", metavar="RUN|HAR", action="append", default=[],
                        help="run folder or capture file (repeatable)")
     audit.add_argument("--identifiers", metavar="FILE")

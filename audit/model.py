@@ -256,6 +256,7 @@ class Finding:
     declaration: str | None = None  # the statement it was judged against, as text
     location: str | None = None     # for SARIF: the calling class or the input file
     fingerprint: str = field(default="", compare=False)
+    statement: str | None = None    # file:line of the data-sheet statement it was judged against
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -270,4 +271,5 @@ class Finding:
             "declaration": self.declaration,
             "location": self.location,
             "fingerprint": self.fingerprint,
+            "statement": self.statement,
         }

@@ -97,19 +97,19 @@ def main(argv: list[str] | None = None) -> int:
                              args.identifiers, str(EXAMPLE / "claims.yaml"), reveal=args.reveal)
             for fmt in ("json", "md", "html"):
                 write_output(render(live, fmt), out / f"webex-inquiry-with-capture.{fmt}")
-            print(f"live capture {run}: {live['summary']['findings']} findings; claims "
-                  f"{', '.join(f'{k} {v}' for k, v in live['summary']['claims'].items())}")
+            print(f"live capture {run}: {live.summary['findings']} findings; claims "
+                  f"{', '.join(f'{k} {v}' for k, v in live.summary['claims'].items())}")
         play = audit_app([str(apk)], str(PLAY_CSV), args.capture, args.identifiers, reveal=args.reveal)
         for fmt in ("json", "md"):
             write_output(render(play, fmt), out / f"education-play-datasafety.{fmt}")
     except InputError as exc:
         print(f"make_reports: error: {exc}", file=sys.stderr)
         return 2
-    claims = webex["summary"]["claims"]
-    print(f"{apk}: {webex['summary']['findings']} findings against the Webex data sheet "
-          f"({', '.join(f'{k} {v}' for k, v in webex['summary']['by_severity'].items())}); claims "
+    claims = webex.summary["claims"]
+    print(f"{apk}: {webex.summary['findings']} findings against the Webex data sheet "
+          f"({', '.join(f'{k} {v}' for k, v in webex.summary['by_severity'].items())}); claims "
           f"{', '.join(f'{k} {v}' for k, v in claims.items())}; "
-          f"{play['summary']['findings']} findings against the Play Data-safety export")
+          f"{play.summary['findings']} findings against the Play Data-safety export")
     print(f"reports written to {out}/ (webex-inquiry.json/.md/.html/.sarif, education-play-datasafety.json/.md)")
     print(f"CI gate at --fail-on medium would exit {gate(webex, 'medium')}")
     return 0

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from audit.model import Actor, ActorKind, Evidence, Level, Observation
+from audit.model import Actor, ActorKind, Evidence, Level, Observation, Transmission
 from audit.report import dumps_json
 from audit.report.html import render_html
 from audit.report.markdown import render_markdown
 from audit.report.sarif import LEVELS, render_sarif
 from audit.rules.command import audit_app, build_report, redact_report
 from audit.rules.declarations import load_declarations
-from audit.rules.engine import AuditInput, Sent, evaluate
+from audit.rules.engine import AuditInput, evaluate
 from audit.rules.inquiry import answer, load_inquiry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ IMEI = "358240051111110"
 @pytest.fixture(scope="module")
 def report(education_apk):
     return audit_app([str(education_apk)], str(WEBEX / "datasheet.yaml"),
-                     inquiry_path=str(WEBEX / "claims.yaml"))
+                     inquiry_path=str(WEBEX / "claims.yaml")).to_json()
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +45,28 @@ def sent_report():
                               "Lorg/edukit/classroom/DeviceInfo;->collect(Landroid/content/Context;)V"),)),
     )
     audit = AuditInput("org.edukit.classroom", observations, artifact="build/app.apk",
-                       transmissions=(Sent("device_ids.imei", "req-1", "t.example.net", "http", "query:imei"),),
+                       transmissions=(Transmission("device_ids.imei", "req-1", "t.example.net", "http",
+                                                   where=("query", "imei")),),
                        static_scanned=True, static_complete=True, captured=True)
     sheet = load_declarations(WEBEX / "datasheet.yaml")
     result = evaluate(audit, sheet)
     claims = answer(load_inquiry(WEBEX / "claims.yaml"), audit, sheet)
-    return build_report(audit, sheet, result, claims, load_inquiry(WEBEX / "claims.yaml"))
+    return build_report(audit, sheet, result, claims, load_inquiry(WEBEX / "claims.yaml")).to_json()
 
 
 def test_json_is_deterministic(education_apk, report):
-    again = audit_app([str(education_apk)], str(WEBEX / "datasheet.yaml"), inquiry_path=str(WEBEX / "claims.yaml"))
+    again = audit_app([str(education_apk)], str(WEBEX / "datasheet.yaml"),
+                      inquiry_path=str(WEBEX / "claims.yaml")).to_json()
     assert dumps_json(report) == dumps_json(again)
 
 
 def test_markdown(report):
     text = render_markdown(report)
     assert text.startswith("# appaudit: org.edukit.classroom 3.1.0")
-    assert "## Claims: HRW EdTech investigation" in text and "## Findings" in text and "## Data types" in text
+    assert "## Claims: HRW question 1 to Cisco" in text and "## Findings" in text and "## Data types" in text
     row = next(line for line in text.splitlines() if line.startswith("| **imei**"))
-    assert row.count(" | ") == 4 and "inconclusive" in row and "not collected: device_ids.imei" in row
+    assert row.count(" | ") == 5 and "inconclusive" in row and "not collected: device_ids.imei" in row
+    assert "| contested |" in row
     assert "fingerprint `" in text and "call-site: `Landroid/telephony/TelephonyManager;->getDeviceId()" in text
 
 
@@ -82,7 +85,7 @@ def test_redaction_of_identifier_values(sent_report):
 
 def test_html_is_self_contained_and_escaped(report, sent_report):
     text = render_html(report)
-    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "HRW EdTech investigation" in text
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "HRW question 1 to Cisco" in text
     assert "<script" not in text.lower()
     assert not re.search(r"""(src|href)\s*=|url\(|@import""", text, re.I)
     external = set(re.findall(r"https?://[^\s\"'<)]+", text)) - {"http://www.w3.org/2000/svg"}
@@ -141,15 +144,73 @@ def test_sarif_structure(report, sent_report):
             assert result["level"] == LEVELS[finding["severity"]]
             assert result["message"]["text"] == finding["message"]
             assert result["partialFingerprints"]["appaudit/v1"] == finding["fingerprint"]
-            location = result["locations"][0]
-            artifact = location["physicalLocation"]["artifactLocation"]
-            assert artifact["index"] == 0 and run["artifacts"][0]["location"]["uri"] == artifact["uri"]
+            # Located at the data-sheet line the finding was judged against; the APK is a related location.
+            location = result["locations"][0]["physicalLocation"]
+            assert location["artifactLocation"]["uri"] == run["artifacts"][0]["location"]["uri"]
+            assert location["artifactLocation"]["uri"].endswith("datasheet.yaml")
+            if finding["statement"] and finding["statement"].split(":")[-1].isdigit():
+                assert location["region"]["startLine"] == int(finding["statement"].split(":")[-1])
+            related = {r["id"]: r for r in result["relatedLocations"]}
+            assert related[1]["physicalLocation"]["artifactLocation"]["uri"].endswith(source["artifact"])
             if any(e["kind"] == "call-site" for e in finding["evidence"]):
-                logical = location["logicalLocations"][0]
+                logical = related[2]["logicalLocations"][0]
                 assert logical["kind"] == "type" and "." in logical["fullyQualifiedName"]
+        for rule in driver["rules"]:
+            assert rule["helpUri"].endswith(f"docs/verdicts.md#{rule['id']}") and rule["help"]["markdown"]
     sarif = render_sarif(sent_report)
-    assert sarif["runs"][0]["artifacts"][0]["location"]["uri"] == "build/app.apk"
+    assert sarif["runs"][0]["artifacts"][1]["location"]["uri"] == "build/app.apk"
     cleartext = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "cleartext-identifier"]
     assert cleartext and cleartext[0]["level"] == "error"
-    assert cleartext[0]["locations"][0]["logicalLocations"][0] == {
+    assert {r["id"]: r for r in cleartext[0]["relatedLocations"]}[2]["logicalLocations"][0] == {
         "fullyQualifiedName": "t.example.net", "name": "t.example.net", "kind": "resource"}
+    # Every rule's helpUri anchor is a section of docs/verdicts.md.
+    doc = (REPO / "docs" / "verdicts.md").read_text()
+    for rule in sarif["runs"][0]["tool"]["driver"]["rules"]:
+        assert f"### {rule['id']}\n" in doc
+
+
+SARIF_SCHEMA = REPO.parent / "shared" / "reference" / "sarif-schema-2.1.0.json"
+
+
+@pytest.mark.skipif(not SARIF_SCHEMA.exists(), reason="../shared/reference not available")
+def test_every_sarif_the_project_writes_validates_against_the_official_schema(report, sent_report):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    written = [render_sarif(report), render_sarif(sent_report), render_sarif(dict(report, findings=[], artifact=None))]
+    written += [json.loads(p.read_text()) for p in sorted((REPO / "reports").glob("*.sarif"))]
+    for sarif in written:
+        errors = sorted(validator.iter_errors(sarif), key=lambda e: list(e.path))
+        assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+
+
+def test_html_groups_findings_by_type_and_actor_with_their_chain():
+    path = ("Lorg/edukit/classroom/MainActivity;->onCreate(Landroid/os/Bundle;)V",
+            "Lorg/edukit/classroom/DeviceInfo;->collect(Landroid/content/Context;)V")
+    observations = (
+        Observation("device_ids.imei", Level.REACHABLE, Actor(ActorKind.FIRST_PARTY), "static",
+                    (Evidence("call-site", "Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;",
+                              path[-1], path=path),)),)
+    sent = Transmission("device_ids.imei", "r4", "t.example.net", "https", "POST", "/v1/c", ("body", "json.imei"),
+                        value="35…0#", party="first")
+    from audit.rules.engine import transmitted_observations
+    audit = AuditInput("org.edukit.classroom", observations + tuple(transmitted_observations([sent])),
+                       transmissions=(sent,), artifact="app.apk", captured=True)
+    sheet = load_declarations(WEBEX / "datasheet.yaml")
+    html = render_html(build_report(audit, sheet, evaluate(audit, sheet)).to_json())
+    assert html.count('<h3 class="group">device_ids.imei · first-party</h3>') == 1
+    assert "call path: Lorg/edukit/classroom/MainActivity;-&gt;onCreate" in html
+    assert "POST https://t.example.net/v1/c" in html and "<code>body:json.imei</code>" in html and "35…0#" in html
+
+
+def test_every_format_is_found_from_its_own_file_and_offered_by_the_cli(report):
+    from audit.cli import build_parser
+    from audit.report.formats import AuditReport, formats, render
+    found = formats()
+    audit_parser = build_parser()._subparsers._group_actions[0].choices["audit"]
+    offered = next(a.choices for a in audit_parser._actions if a.dest == "format")
+    assert sorted(found) == sorted(offered) == ["html", "json", "md", "sarif"]
+    typed = AuditReport.from_json(report)
+    assert typed.to_json() == report
+    for name in found:
+        assert render(typed, name)

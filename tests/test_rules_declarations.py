@@ -23,19 +23,44 @@ def test_webex_datasheet_reads_every_statement_kind():
     sheet = load_declarations(EXAMPLES / "webex-inquiry" / "datasheet.yaml")
     assert sheet.format == "appaudit-yaml" and sheet.app == "org.edukit.classroom"
     kinds = {(s.kind, s.type) for s in sheet.statements}
-    assert ("not_collected", "device_ids.advertising_id") in kinds and ("collected", "location") in kinds
+    assert {("not_collected", t) for t in ("device_ids.advertising_id", "device_ids.imei", "location.precise",
+                                            "location.last_known", "location.approximate", "call_logs")} <= kinds
+    assert ("accessed", "photos_videos") in kinds and ("accessed", "audio") in kinds
     phone = next(s for s in sheet.statements if s.type == "personal_info.phone_number")
-    assert phone.optional is True and "Calling" in phone.condition and phone.where == "datasheet.yaml:7"
-    shared = next(s for s in sheet.statements if s.kind == "shared" and s.type == "app_info.diagnostics")
-    assert shared.recipients == ("amplitude", "firebase", "appdynamics")
-    assert sheet.sdks == ("backtrace", "firebase", "amplitude", "appdynamics", "cloudcherry")
+    assert phone.condition_of("service") == "Webex Calling" and phone.where == "datasheet.yaml:46"
+    driving = next(s for s in sheet.statements if s.kind == "collected" and s.type == "location.precise")
+    assert driving.condition_text().startswith("driving mode was on") and "Footnote 1" in driving.cite
+    assert all(s.quote and s.cite for s in sheet.statements)          # every item quotes the letter
+    assert [b.type for b in sheet.not_bridged] == ["device_ids.advertising_id+device_ids.imei"]
+    assert {x.kind for x in sheet.exclusions} == {"not_used_for", "not_shared_with"}
+    assert sheet.sdks == ("backtrace", "firebase", "amplitude", "appdynamics", "cloudcherry") and sheet.sdks_subset
+    letter = (EXAMPLES.parent.parent / "shared" / "reference" / "cisco-letter-to-hrw-2022-01-19.txt")
+    if letter.is_file():
+        text = " ".join(letter.read_text().replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"').split())
+        for item in (*sheet.statements, *sheet.exclusions):
+            quoted = item.quote.replace("Webex does not: ", "")
+            assert quoted.rstrip(".") in text, quoted
+
+
+def test_unknown_purposes_and_sdk_names_name_the_item_line_and_the_nearest_name(tmp_path):
+    path = tmp_path / "sheet.yaml"
+    path.write_text("source: s\ncollected:\n  - {type: contacts}\n  - {type: contacts, purposes: [acount_management]}\n")
+    with pytest.raises(InputError, match=r"sheet.yaml:4: purposes: unknown purpose 'acount_management' "
+                                         r"\(did you mean account_management\?\)"):
+        load_declarations(path)
+    path.write_text("source: s\nsdks:\n  - firebase\n  - flury\n")
+    sheet = load_declarations(path)
+    assert any(w.startswith("sheet.yaml:4: sdks: 'flury' is not in the SDK catalogue") and "did you mean flurry" in w
+               for w in sheet.warnings), sheet.warnings
+    path.write_text("source: s\nnot_collected:\n  - sms\n  - device_ids.imei\n")
+    assert [s.where for s in load_declarations(path).statements] == ["sheet.yaml:3", "sheet.yaml:4"]
 
 
 @pytest.mark.parametrize("text, expected", [
     ("source: s\ncollected:\n  - {type: device_ids.imeii}\n",
      r"sheet.yaml:3: type: unknown data type 'device_ids.imeii'"),
     ("source: s\ncollected:\n  - type: contacts\n    purpose: [x]\n",
-     r"sheet.yaml:4: purpose: unknown field \(allowed: condition, note, optional, purposes, type\)"),
+     r"sheet.yaml:4: purpose: unknown field \(allowed: cite, condition, note, optional, purposes, quote, type, when\)"),
     ("source: s\nshared:\n  - {type: contacts, recipients: amplitude}\n",
      r"sheet.yaml:3: recipients: expected a list, found str"),
     ("app: x\ncollected: []\n", r"sheet.yaml:1: missing required field 'source'"),

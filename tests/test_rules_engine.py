@@ -6,15 +6,21 @@ from dataclasses import replace
 
 import pytest
 
-from audit.model import Actor, ActorKind, Evidence, Level, Observation, Severity
+from audit.model import Actor, ActorKind, Evidence, Level, Observation, Severity, Transmission
 from audit.rules.declarations import Declarations, Statement
-from audit.rules.engine import (AuditInput, DetectedSdk, PermissionUse, Sent, evaluate, fingerprint, judge,
+from audit.rules.engine import (AuditInput, DetectedSdk, PermissionUse, evaluate, fingerprint, judge,
                                 load_checks)
 
 APP = Actor(ActorKind.FIRST_PARTY)
 AMPLITUDE = Actor(ActorKind.SDK, "amplitude")
 FIREBASE = Actor(ActorKind.SDK, "firebase_analytics")
 IMEI_API = "Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;"
+
+
+def Sent(data_type, request, host="", scheme="", where="", recipient=None, party=None) -> Transmission:
+    """A captured transmission as the traffic stage gives it (model.Transmission; positions as tuples)."""
+    return Transmission(data_type, request, host, scheme, where=tuple(where.split(":", 1)) if where else (),
+                        recipient=recipient, party=party)
 
 
 def call_site(api: str, caller: str) -> Evidence:
@@ -56,7 +62,7 @@ def test_every_category_is_reachable():
     observations = [
         obs("personal_info.phone_number", Level.TRANSMITTED, party="first"),                 # consistent
         obs("contacts", Level.REACHABLE, evidence=[call_site("Lq;->a()V", "Lorg/edukit/C;->c()V")]),  # omitted
-        obs("device_ids.imei", Level.TRANSMITTED, party="first"),                            # incorrect
+        obs("device_ids.imei", Level.TRANSMITTED, party="first"),                            # contradicted
         obs("location.precise", Level.INVOKED, source="runtime"),                            # vague
     ]
     declarations = sheet(collected("personal_info.phone_number"), collected("location"),
@@ -64,33 +70,37 @@ def test_every_category_is_reachable():
     judgements, overdeclared = judge(observations, declarations)
     by_type = {j.data_type: j.category for j in judgements}
     assert by_type == {"personal_info.phone_number": "consistent", "contacts": "omitted",
-                       "device_ids.imei": "incorrect", "location.precise": "vague"}
+                       "device_ids.imei": "contradicted", "location.precise": "vague"}
     assert [s.type for s in overdeclared] == ["calendar"]
     result = run(observations, declarations)
     table = result.data_types(declarations)
     assert table["calendar"]["category"] == "overdeclared" and table["calendar"]["observed_level"] is None
-    assert table["device_ids.imei"]["category"] == "incorrect"
+    assert table["device_ids.imei"]["category"] == "contradicted"
     assert table["location.precise"]["observed_level"] == "invoked"
 
 
-def test_negative_statement_is_not_contradicted_by_capability():
+def test_denial_with_feasible_code_is_contested_never_consistent():
+    # Fixed bug: a denial contradicted by code used to be "consistent" with one low note, below silence.
     declarations = sheet(not_collected("device_ids.imei"))
     reachable = [obs("device_ids.imei", Level.REACHABLE, evidence=[call_site(IMEI_API, "Lorg/edukit/T;->i()V")])]
     result = run(reachable, declarations)
     assert "not-collected-contradicted" not in rules(result)
-    capability = [f for f in result.findings if f.rule == "not-collected-capability"]
-    assert len(capability) == 1 and capability[0].severity is Severity.LOW
-    assert "can access" in capability[0].message and "collects" not in capability[0].message.split(",")[0]
-    assert capability[0].location == "org.edukit.T"
+    contested = [f for f in result.findings if f.rule == "not-collected-contested"]
+    assert len(contested) == 1 and contested[0].category == "contested"
+    silent = [f for f in run(reachable).findings if f.rule == "undeclared-collection"]
+    assert contested[0].severity >= silent[0].severity    # a denial never ranks below silence
+    assert "can access" in contested[0].message and "collects" not in contested[0].message.split(",")[0]
+    assert "no capture was analysed" in contested[0].message
+    assert contested[0].location == "org.edukit.T" and contested[0].statement == "sheet.yaml:3"
     sent = reachable + [obs("device_ids.imei", Level.TRANSMITTED, source="traffic", party="first",
                             evidence=[Evidence("request", "r7", "query:imei")])]
     result = run(sent, declarations)
     contradicted = [f for f in result.findings if f.rule == "not-collected-contradicted"]
     assert len(contradicted) == 1 and contradicted[0].severity is Severity.HIGH
-    assert contradicted[0].category == "incorrect" and "collects and sends" in contradicted[0].message
+    assert contradicted[0].category == "contradicted" and "collects and sends" in contradicted[0].message
     assert "not collected: device_ids.imei" in contradicted[0].declaration
     assert Evidence("request", "r7", "query:imei") in contradicted[0].evidence
-    assert "not-collected-capability" not in rules(result)   # the transmission supersedes the capability note
+    assert "not-collected-contested" not in rules(result)   # the transmission supersedes the capability
 
 
 def test_third_party_flows_are_judged_against_shared_and_recipient():
@@ -138,24 +148,28 @@ def test_undeclared_sdk():
     assert run(sdks=sdks, declarations=sheet()).findings == ()   # no SDK list: nothing to compare
 
 
-def test_adid_with_persistent_id_and_bridging():
+def test_one_bridging_finding_per_request_raised_by_the_advertising_id():
+    # Fixed bug: one request gave both adid-with-persistent-id and id-bridging; now one finding, the Play-policy
+    # reason raising its severity.
     both = (Sent("device_ids.advertising_id", "r1", "api.amplitude.com", "https", "body:adid", "amplitude", "third"),
             Sent("device_ids.android_id", "r1", "api.amplitude.com", "https", "body:did", "amplitude", "third"))
     result = run(transmissions=both)
-    assert rules(result) == ["adid-with-persistent-id", "id-bridging"]
-    adid = next(f for f in result.findings if f.rule == "adid-with-persistent-id")
+    assert rules(result) == ["id-bridging"] and len(result.findings) == 1
+    adid = result.findings[0]
     assert adid.severity is Severity.HIGH and "Android ID" in adid.message and adid.actor == AMPLITUDE
+    assert "User Data policy" in adid.message
     assert {e.ref for e in adid.evidence} == {"r1"}
     assert adid.declaration == "no statement about device_ids.advertising_id, device_ids.android_id"
     judged = run(transmissions=both, declarations=sheet(not_collected("device_ids.advertising_id")))
-    assert next(f for f in judged.findings if f.rule == "adid-with-persistent-id").declaration == \
+    assert next(f for f in judged.findings if f.rule == "id-bridging").declaration == \
         "not collected: device_ids.advertising_id [sheet.yaml:3]"
-    # In separate requests, or AAID alone: neither fires.
+    # In separate requests, or AAID alone: nothing.
     apart = (both[0], replace(both[1], request="r2"))
     assert rules(run(transmissions=apart)) == []
-    # Two persistent IDs without the AAID: bridging only.
+    # Two persistent IDs without the AAID: bridging at medium.
     imei = (replace(both[1], request="r3"), Sent("device_ids.imei", "r3", "t.example", "https", "q:imei"))
-    assert rules(run(transmissions=imei)) == ["id-bridging"]
+    bridged = run(transmissions=imei).findings
+    assert [f.rule for f in bridged] == ["id-bridging"] and bridged[0].severity is Severity.MEDIUM
     # AAID with a resettable/non-persistent identifier only (device name): nothing.
     soft = (both[0], Sent("device_ids.device_name", "r1", "api.amplitude.com", "https", "body:n"))
     assert rules(run(transmissions=soft)) == []

@@ -70,3 +70,13 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+class JsonFormat:
+    name, suffix = "json", ".json"
+
+    def render(self, report) -> str:
+        return dumps_json(report.to_json())
+
+
+FORMAT = JsonFormat()

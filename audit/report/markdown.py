@@ -21,6 +21,8 @@ def evidence_line(item: dict[str, Any]) -> str:
         text += f" at `{cell(item['where'])}`"
     if item.get("detail"):
         text += f" ({cell(item['detail'])})"
+    if item.get("path"):
+        text += " via " + " → ".join(f"`{cell(step)}`" for step in item["path"])
     return text
 
 
@@ -39,6 +41,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     sev = summary.get("by_severity") or {}
     out.append(f"Findings: **{summary.get('findings', 0)}** ({', '.join(f'{k} {v}' for k, v in sev.items())}); "
                f"new {summary.get('new', 0)}, accepted by baseline {summary.get('baselined', 0)}.")
+    if summary.get("by_category"):
+        out.append("By verdict category (docs/verdicts.md): "
+                   + ", ".join(f"{k} {v}" for k, v in summary["by_category"].items()) + ".")
     if report.get("redacted"):
         out.append("Captured identifier values are redacted (`--reveal` shows them).")
     out.append("")
@@ -52,11 +57,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += [f"## Claims: {cell(inquiry.get('title'))}", ""]
         if inquiry.get("source"):
             out += [f"Source: {cell(inquiry['source'])}", ""]
-        out += ["| Claim | Verdict | Strongest level | Vendor's declaration | Note |", "|---|---|---|---|---|"]
+        out += ["| Claim | Verdict | Strongest level | Vendor's declaration | Vendor's statement judged | Note |",
+                "|---|---|---|---|---|---|"]
         for claim in report["claims"]:
             out.append(f"| **{cell(claim['id'])}**: {cell(claim['text'])} | {VERDICT_MARK[claim['verdict']]} | "
                        f"{cell(claim['level'] or '—')} | {cell('; '.join(claim['declaration']))} | "
-                       f"{cell(claim['note'])} |")
+                       f"{cell(claim.get('category') or '—')} | {cell(claim['note'])} |")
         out.append("")
 
     out += ["## Findings", ""]
@@ -93,9 +99,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += [f"… {len(findings) - MAX_FINDINGS} more findings (lower severity) in the JSON report.", ""]
     out += ["## Data types", "", "| Data type | Observed | Category | Declaration |", "|---|---|---|---|"]
     for data_type, row in (report.get("data_types") or {}).items():
+        category = row["category"] + "".join(f"<br>{cell(n)}" for n in row.get("notes") or ())
         out.append(f"| `{data_type}` {cell(row['label'])} | {cell(row['observed_level'] or '—')} | "
-                   f"{row['category']} | {cell('; '.join(row['declaration']) or '—')} |")
+                   f"{category} | {cell('; '.join(row['declaration']) or '—')} |")
     out.append("")
     if report.get("sdks"):
         out += ["## SDKs found", ""] + [f"- {cell(s['name'])} (`{s['id']}`)" for s in report["sdks"]] + [""]
     return "\n".join(out)
+
+
+class MarkdownFormat:
+    name, suffix = "md", ".md"
+
+    def render(self, report) -> str:
+        return render_markdown(report.to_json())
+
+
+FORMAT = MarkdownFormat()

@@ -8,6 +8,7 @@ Store vocabularies map onto our data types through rules/declaration-formats.yam
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import io
 import plistlib
@@ -21,11 +22,16 @@ from ..rulesdata import LineDict, Validator, _read_text, covers, datatypes, rule
 from ..rulesdata import load_yaml as _load_yaml
 
 COLLECTED = "collected"
+ACCESSED = "accessed"     # used on the device (camera in a meeting), not collected: covers no transmission
 SHARED = "shared"
 NOT_COLLECTED = "not_collected"
 NOT_SHARED = "not_shared"
-POSITIVE = (COLLECTED, SHARED)
+POSITIVE = (COLLECTED, SHARED, ACCESSED)
 NEGATIVE = (NOT_COLLECTED, NOT_SHARED)
+
+
+WHEN_FIELDS = {"permission": str, "feature": str, "service": str, "opt_in": bool, "platform": str}
+PLATFORMS = ("android", "ios", "web", "desktop")
 
 
 @dataclass(frozen=True)
@@ -37,12 +43,38 @@ class Statement:
     purposes: tuple[str, ...] = ()
     recipients: tuple[str, ...] = ()   # for shared: SDK ids/families/names; empty = "third parties" unnamed
     optional: bool | None = None
-    condition: str | None = None
+    condition: str | None = None       # free text (store imports); `when` is what verdicts read
     where: str | None = None           # file:line of the statement, so a report can point back at it
+    when: tuple[tuple[str, Any], ...] = ()   # permission, feature, service, opt_in, platform
+    quote: str | None = None           # the vendor's own words
+    cite: str | None = None            # where in the source document they are
 
     @property
     def positive(self) -> bool:
         return self.kind in POSITIVE
+
+    @property
+    def conditional(self) -> bool:
+        return any(name != "platform" for name, _ in self.when)
+
+    def condition_of(self, name: str) -> Any:
+        return dict(self.when).get(name)
+
+    def condition_text(self) -> str:
+        """The condition as a verdict can say it: "driving mode was on", "the user granted READ_CONTACTS"."""
+        parts = []
+        for name, value in self.when:
+            if name == "permission":
+                parts.append(f"the user granted {value.rsplit('.', 1)[-1]}")
+            elif name == "feature":
+                parts.append(f"{value} was on")
+            elif name == "service":
+                parts.append(f"{value} was in use")
+            elif name == "opt_in" and value:
+                parts.append("the user opted in")
+            elif name == "platform":
+                parts.append(f"on {value}")
+        return " and ".join(parts)
 
     def covers(self, data_type: str) -> bool:
         return covers(self.type, data_type)
@@ -53,6 +85,8 @@ class Statement:
         if self.recipients:
             out += " with " + ", ".join(self.recipients)
         extras = []
+        if self.when:
+            extras.append("if " + self.condition_text())
         if self.purposes:
             extras.append("for " + ", ".join(self.purposes))
         if self.optional:
@@ -72,10 +106,36 @@ class Statement:
                 out[name] = list(getattr(self, name))
         if self.optional is not None:
             out["optional"] = self.optional
-        if self.condition:
-            out["condition"] = self.condition
-        if self.where:
-            out["where"] = self.where
+        for name in ("condition", "where", "quote", "cite"):
+            if getattr(self, name):
+                out[name] = getattr(self, name)
+        if self.when:
+            out["when"] = dict(self.when)
+        return out
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A denial about recipients or uses rather than a data type: "not shared with advertising technology
+    companies" (catalogue categories) or "not used for profiling" (a purpose, mapped to the categories of
+    recipients serving it by rules/purposes.yaml)."""
+
+    kind: str                              # not_shared_with | not_used_for
+    names: tuple[str, ...]
+    recipient_categories: tuple[str, ...]
+    where: str | None = None
+    quote: str | None = None
+    cite: str | None = None
+
+    def text(self) -> str:
+        return f"{self.kind.replace('_', ' ')}: {', '.join(self.names)}" + (f" [{self.where}]" if self.where else "")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "names": list(self.names), "text": self.text(),
+                               "recipient_categories": list(self.recipient_categories)}
+        for name in ("where", "quote", "cite"):
+            if getattr(self, name):
+                out[name] = getattr(self, name)
         return out
 
 
@@ -88,6 +148,15 @@ class Declarations:
     statements: tuple[Statement, ...] = ()
     sdks: tuple[str, ...] | None = None          # None: the vendor said nothing about SDKs
     unmapped: tuple[str, ...] = ()               # store types we have no data type for (reported, not guessed)
+    exclusions: tuple[Exclusion, ...] = ()
+    sdks_where: str | None = None                # file:line of the SDK list
+    sdks_subset: bool = False                    # "a subset of these, depending on the platform"
+    warnings: tuple[str, ...] = ()               # names the catalogue does not know, with file:line
+    not_bridged: tuple[Statement, ...] = ()      # denied identifier bridging: type "a+b"
+
+    @property
+    def path_line(self) -> str:
+        return f"{Path(self.path).name}:1"
 
     def of_kind(self, *kinds: str) -> list[Statement]:
         return [s for s in self.statements if s.kind in kinds]
@@ -97,10 +166,23 @@ class Declarations:
         return [s for s in self.statements if covers(s.type, data_type) or covers(data_type, s.type)]
 
     def to_json(self) -> dict[str, Any]:
-        return {"app": self.app, "source": self.source, "path": self.path, "format": self.format,
-                "statements": [s.to_json() for s in self.statements],
-                "sdks": list(self.sdks) if self.sdks is not None else None,
-                "unmapped": list(self.unmapped)}
+        out = {"app": self.app, "source": self.source, "path": self.path, "format": self.format,
+               "statements": [s.to_json() for s in self.statements],
+               "sdks": list(self.sdks) if self.sdks is not None else None,
+               "unmapped": list(self.unmapped)}
+        if self.exclusions:
+            out["exclusions"] = [x.to_json() for x in self.exclusions]
+        if self.sdks_subset:
+            out["sdks_subset"] = True
+        if self.not_bridged:
+            out["not_bridged"] = [s.to_json() for s in self.not_bridged]
+        return out
+
+    def bridging_denied(self, types: Iterable[str]) -> list[Statement]:
+        """Denials of bridging whose every member is among `types` (or covers one of them)."""
+        types = list(types)
+        return [s for s in self.not_bridged
+                if all(any(covers(member, t) for t in types) for member in s.type.split("+"))]
 
 
 # -- entry point -------------------------------------------------------------------------------------------
@@ -129,13 +211,20 @@ def load_yaml(path: Path, what: str):
         raise InputError(" ".join(str(exc).split())) from None
 
 
-# -- appaudit YAML -----------------------------------------------------------------------------------------
+# -- appaudit YAML (docs/datasheet.md, docs/datasheet.schema.json) ----------------------------------------
+def nearest(name: str, known: Iterable[str]) -> str:
+    """" (did you mean X?)" for the closest known name, or nothing."""
+    close = difflib.get_close_matches(name, sorted(set(known)), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _check_type(check: Validator, container: Any, key: Any, value: Any) -> str:
     if not isinstance(value, str):
         check.fail(container, key, f"expected a data type id, found {type(value).__name__}")
     if value not in datatypes():
         close = sorted(t for t in datatypes() if t.split(".")[-1] == value.split(".")[-1])
-        hint = f" (did you mean {close[0]}?)" if close else " (see rules/datatypes.yaml)"
+        hint = f" (did you mean {close[0]}?)" if close else (nearest(value, datatypes()) or
+                                                             " (see rules/datatypes.yaml)")
         check.fail(container, key, f"unknown data type {value!r}{hint}")
     return value
 
@@ -149,6 +238,88 @@ def _strings(check: Validator, container: Any, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+@functools.lru_cache(maxsize=4)
+def _purposes_from(rules: str) -> dict[str, dict[str, Any]]:
+    path = Path(rules) / "purposes.yaml"
+    raw = _load_yaml(path, "purpose vocabulary")
+    check = Validator(path)
+    entries = check.mapping(check.mapping(raw).get("purposes"), raw, "purposes")
+    for name, spec in entries.items():
+        check.mapping(spec, entries, name)
+        check.fields(spec, required={"label": str, "play": bool}, optional={"recipient_categories": list})
+    return dict(entries)
+
+
+def purposes() -> dict[str, dict[str, Any]]:
+    """The closed purpose vocabulary (rules/purposes.yaml): Play's Data-safety purposes and a few more."""
+    return _purposes_from(str(rules_dir()))
+
+
+def _check_purposes(check: Validator, container: Any, key: str) -> tuple[str, ...]:
+    items = _strings(check, container, key)
+    for item in items:
+        if item not in purposes():
+            check.fail(container, key, f"unknown purpose {item!r}{nearest(item, purposes())} "
+                                       f"(rules/purposes.yaml: {', '.join(purposes())})")
+    return items
+
+
+def _check_when(check: Validator, entry: dict) -> tuple[tuple[str, Any], ...]:
+    when = entry.get("when")
+    if when is None:
+        return ()
+    check.mapping(when, entry, "when")
+    check.fields(when, optional=WHEN_FIELDS)
+    if not when:
+        check.fail(entry, "when", f"expected at least one of {', '.join(WHEN_FIELDS)}")
+    if "platform" in when and when["platform"] not in PLATFORMS:
+        check.fail(when, "platform", f"unknown platform {when['platform']!r}{nearest(when['platform'], PLATFORMS)}"
+                                     f" ({', '.join(PLATFORMS)})")
+    if "permission" in when and not when["permission"].startswith(("android.permission.", "com.")):
+        check.fail(when, "permission", f"expected a full Android permission name, found {when['permission']!r}"
+                                       f" (e.g. android.permission.{when['permission'].upper()})")
+    return tuple((name, when[name]) for name in WHEN_FIELDS if name in when)
+
+
+def _item_line(text_lines: list[str], container: Any, key: str, index: int, value: str) -> int | str:
+    """The line of a scalar list item: PyYAML keeps lines for mappings only, so find the item's text after its
+    key (flow lists `[a, b]` sit on the key's line)."""
+    start = _line(container, key)
+    if not isinstance(start, int):
+        return "?"
+    for number in range(start, min(len(text_lines), start + 200) + 1):
+        line = text_lines[number - 1].split("#", 1)[0]
+        if value in line and (number > start or "[" in line):
+            return number
+    return start
+
+
+def _sdk_names(check: Validator, raw: dict, text_lines: list[str], path: Path
+               ) -> tuple[tuple[str, ...], bool, str, list[str]]:
+    value = raw["sdks"]
+    subset = False
+    where_line = _line(raw, "sdks")
+    if isinstance(value, dict):
+        check.fields(value, required={"names": list}, optional={"subset_by_platform": bool, "quote": str,
+                                                                 "cite": str, "note": str})
+        subset = bool(value.get("subset_by_platform"))
+        names = _strings(check, value, "names")
+        container, key = value, "names"
+    else:
+        names = _strings(check, raw, "sdks")
+        container, key = raw, "sdks"
+    from ..catalogue import load_catalogue
+    catalogue = load_catalogue()
+    known = [n for sdk in catalogue.sdks for n in (sdk.id, sdk.family, sdk.name.lower()) if n]
+    warnings = []
+    for index, name in enumerate(names):
+        if not any(sdk.answers_to(name) or sdk.organisation.lower() == name.lower() for sdk in catalogue.sdks):
+            line = _item_line(text_lines, container, key, index, name)
+            warnings.append(f"{path.name}:{line}: sdks: {name!r} is not in the SDK catalogue"
+                            f"{nearest(name.lower(), known)}; it cannot be matched against the scan")
+    return names, subset, f"{path.name}:{where_line}", warnings
+
+
 def load_yaml_datasheet(path: str | Path) -> Declarations:
     path = Path(path)
     raw = load_yaml(path, "data sheet")
@@ -158,31 +329,95 @@ def load_yaml_datasheet(path: str | Path) -> Declarations:
                                "not_collected, sdks")
     check.fields(raw, required={"source": str},
                  optional={"app": str, "collected": list, "shared": list, "not_collected": list,
-                           "not_shared": list, "sdks": list, "note": str})
+                           "not_shared": list, "not_shared_with": list, "not_used_for": list,
+                           "accessed": list, "not_bridged": list,
+                           "sdks": (list, dict), "note": str, "platform": str})
+    text_lines = _read_text(path, "data sheet").splitlines()
     statements: list[Statement] = []
     for kind in POSITIVE:
         for entry in raw.get(kind) or ():
             if not isinstance(entry, dict):
                 check.fail(raw, kind, f"each {kind} entry must be a mapping like {{type: contacts}}, "
                                       f"found {type(entry).__name__}")
-            allowed = {"purposes": list, "optional": bool, "condition": str, "note": str}
+            allowed = {"purposes": list, "optional": bool, "condition": str, "note": str, "when": dict,
+                       "quote": str, "cite": str}
             if kind == SHARED:
                 allowed["recipients"] = list
+            if kind == ACCESSED:
+                allowed.pop("purposes")
             check.fields(entry, required={"type": str}, optional=allowed)
             data_type = _check_type(check, entry, "type", entry["type"])
             statements.append(Statement(
-                kind=kind, type=data_type, purposes=_strings(check, entry, "purposes"),
+                kind=kind, type=data_type, purposes=_check_purposes(check, entry, "purposes"),
                 recipients=_strings(check, entry, "recipients") if kind == SHARED else (),
                 optional=entry.get("optional"), condition=entry.get("condition"),
-                where=f"{path.name}:{entry.line_of('type') if isinstance(entry, LineDict) else '?'}"))
+                where=f"{path.name}:{_line(entry, 'type')}", when=_check_when(check, entry),
+                quote=_quote(entry.get("quote")), cite=entry.get("cite")))
     for kind in NEGATIVE:
-        for item in raw.get(kind) or ():
+        for index, item in enumerate(raw.get(kind) or ()):
+            if isinstance(item, dict):
+                check.fields(item, required={"type": str}, optional={"quote": str, "cite": str, "note": str,
+                                                                      **({"recipients": list} if kind == NOT_SHARED
+                                                                         else {})})
+                data_type = _check_type(check, item, "type", item["type"])
+                statements.append(Statement(kind=kind, type=data_type, where=f"{path.name}:{_line(item, 'type')}",
+                                            recipients=_strings(check, item, "recipients"),
+                                            quote=_quote(item.get("quote")), cite=item.get("cite")))
+                continue
             _check_type(check, raw, kind, item)
-            statements.append(Statement(kind=kind, type=item, where=f"{path.name}:{_line(raw, kind)}"))
+            line = _item_line(text_lines, raw, kind, index, item)
+            statements.append(Statement(kind=kind, type=item, where=f"{path.name}:{line}"))
+    exclusions = _exclusions(check, raw, path)
+    bridged = []
+    for entry in raw.get("not_bridged") or ():
+        check.mapping(entry, raw, "not_bridged")
+        check.fields(entry, required={"types": list}, optional={"quote": str, "cite": str, "note": str})
+        members = [_check_type(check, entry, "types", t) for t in entry["types"]]
+        if len(members) != 2:
+            check.fail(entry, "types", "expected two data types")
+        bridged.append(Statement("not_bridged", "+".join(members), where=f"{path.name}:{_line(entry, 'types')}",
+                                 quote=_quote(entry.get("quote")), cite=entry.get("cite")))
     _check_no_contradiction(check, raw, statements)
-    sdks = _strings(check, raw, "sdks") if "sdks" in raw else None
+    sdks, subset, sdks_where, warnings = _sdk_names(check, raw, text_lines, path) if "sdks" in raw \
+        else (None, False, None, [])
     return Declarations(app=raw.get("app"), source=raw["source"], path=str(path), format="appaudit-yaml",
-                        statements=tuple(statements), sdks=sdks)
+                        statements=tuple(statements), sdks=sdks, exclusions=tuple(exclusions),
+                        sdks_where=sdks_where, sdks_subset=subset, warnings=tuple(warnings),
+                        not_bridged=tuple(bridged))
+
+
+def _quote(text: str | None) -> str | None:
+    return " ".join(text.split()) if text else None
+
+
+def _exclusions(check: Validator, raw: dict, path: Path) -> list[Exclusion]:
+    out = []
+    for entry in raw.get("not_shared_with") or ():
+        check.mapping(entry, raw, "not_shared_with")
+        check.fields(entry, required={"recipient_categories": list}, optional={"quote": str, "cite": str,
+                                                                             "note": str})
+        categories = _strings(check, entry, "recipient_categories")
+        known = _catalogue_categories()
+        for name in categories:
+            if name not in known:
+                check.fail(entry, "recipient_categories", f"unknown recipient category {name!r}"
+                                                          f"{nearest(name, known)} ({', '.join(sorted(known))})")
+        out.append(Exclusion("not_shared_with", categories, categories,
+                             f"{path.name}:{_line(entry, 'recipient_categories')}", _quote(entry.get("quote")),
+                             entry.get("cite")))
+    for entry in raw.get("not_used_for") or ():
+        check.mapping(entry, raw, "not_used_for")
+        check.fields(entry, required={"purposes": list}, optional={"quote": str, "cite": str, "note": str})
+        names = _check_purposes(check, entry, "purposes")
+        categories = tuple(sorted({c for n in names for c in purposes()[n].get("recipient_categories") or ()}))
+        out.append(Exclusion("not_used_for", names, categories, f"{path.name}:{_line(entry, 'purposes')}",
+                             _quote(entry.get("quote")), entry.get("cite")))
+    return out
+
+
+def _catalogue_categories() -> set[str]:
+    from ..catalogue import load_catalogue
+    return {c for sdk in load_catalogue().sdks for c in sdk.categories}
 
 
 def _line(container: Any, key: str) -> Any:
@@ -190,9 +425,10 @@ def _line(container: Any, key: str) -> Any:
 
 
 def _check_no_contradiction(check: Validator, raw: dict, statements: list[Statement]) -> None:
-    """A sheet that says both "collects X" and "does not collect X" cannot be judged against."""
+    """A sheet that says both "collects X" and "does not collect X" cannot be judged against; a conditional
+    positive statement is an exception to the denial ("not generally, except in driving mode") and may stand."""
     for negative in (s for s in statements if s.kind == NOT_COLLECTED):
-        for positive in (s for s in statements if s.positive):
+        for positive in (s for s in statements if s.positive and not s.conditional):
             if covers(negative.type, positive.type):
                 check.fail(raw, NOT_COLLECTED, f"{negative.type} is listed as not collected but "
                                                f"{positive.kind} at {positive.where}")

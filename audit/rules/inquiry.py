@@ -26,15 +26,16 @@ Verdicts, and what they require (the asymmetry is deliberate; a wrong "contradic
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..catalogue import Catalogue, load_catalogue
 from ..model import Evidence, Level, Observation
 from ..rulesdata import LineDict, Validator, covers, datatypes, load_yaml as _raw_load_yaml, rules_dir
-from .declarations import NEGATIVE, SHARED, NOT_SHARED, Declarations, load_yaml
-from .engine import AuditInput, flow_of, recipient_matches, requests, _evidence_key, _sdk_declared
+from .declarations import NEGATIVE, NOT_SHARED, SHARED, Declarations, load_yaml, nearest
+from .engine import (AuditInput, evidence_key, flow_of, judge, load_checks, recipient_matches, request_evidence,
+                     requests, sdk_declared)
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
 CLAIM_KINDS = ("collects", "shares", "bridges", "embeds", "sdk_count", "accesses")
@@ -73,13 +74,14 @@ class ClaimResult:
     evidence: tuple[Evidence, ...]
     declaration: tuple[str, ...]
     note: str
+    category: str | None = None    # the vendor's statement judged against the same evidence (docs/verdicts.md)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.claim.id, "text": self.claim.text, "kind": self.claim.kind,
                 "subject": self.claim.subject, "verdict": self.verdict,
                 "level": self.level.label if self.level is not None else None,
                 "evidence": [e.to_json() for e in self.evidence], "declaration": list(self.declaration),
-                "note": self.note}
+                "note": self.note, "category": self.category}
 
 
 # -- loading -----------------------------------------------------------------------------------------------
@@ -95,7 +97,8 @@ def load_inquiry(path: str | Path) -> Inquiry:
 
     def known(container, key, value):
         if not isinstance(value, str) or value not in taxonomy:
-            check.fail(container, key, f"unknown data type {value!r} (see rules/datatypes.yaml)")
+            hint = nearest(value, taxonomy) if isinstance(value, str) else ""
+            check.fail(container, key, f"unknown data type {value!r}{hint or ' (see rules/datatypes.yaml)'}")
 
     for entry in raw["claims"]:
         if not isinstance(entry, dict):
@@ -136,7 +139,48 @@ def load_inquiry(path: str | Path) -> Inquiry:
 def answer(inquiry: Inquiry, audit: AuditInput, declarations: Declarations,
            catalogue: Catalogue | None = None) -> list[ClaimResult]:
     catalogue = catalogue or load_catalogue()
-    return [_answer(claim, audit, declarations, catalogue) for claim in inquiry.claims]
+    checks = load_checks()
+    judgements, _ = judge(audit.observations, declarations, catalogue, checks, audit.captured, audit.platform,
+                          collapse=False)
+    out = []
+    for claim in inquiry.claims:
+        result = _answer(claim, audit, declarations, catalogue)
+        if claim.kind == "bridges":
+            category = _bridging_category(claim, result, audit, declarations)
+        else:
+            category = _vendor_category(claim, judgements, checks)
+        out.append(replace(result, category=category))
+    return out
+
+
+def _bridging_category(claim: Claim, result: ClaimResult, audit: AuditInput, declarations: Declarations
+                       ) -> str | None:
+    """A denial of bridging is contradicted by a request (or recipient) receiving both, consistent as far as an
+    analysed capture goes otherwise; without a capture nothing can be said about it."""
+    if not declarations.bridging_denied(claim.subject):
+        return None
+    if result.verdict == "supported":
+        return "contradicted"
+    return "consistent" if audit.captured else None
+
+
+def _vendor_category(claim: Claim, judgements: list, checks) -> str | None:
+    """How the vendor's statement fares against the evidence for the claim's data types: the worst category of
+    the chains it covers, with the condition when a conditional statement is what makes it consistent."""
+    if claim.kind in ("collects", "accesses"):
+        types = [claim.subject]
+    elif claim.kind == "shares":
+        types = [claim.subject["type"]]
+    elif claim.kind == "bridges":
+        types = list(claim.subject)
+    else:
+        return None
+    chains = [j for j in judgements if any(covers(t, j.data_type) for t in types)
+              and j.level >= Level.PRESENT and (claim.kind != "shares" or j.flow == "third")]
+    if not chains:
+        return None
+    worst = max(chains, key=lambda j: checks.rank(j.category))
+    return f"{worst.category} if {worst.condition}" if worst.condition else worst.category
 
 
 def _of_type(audit: AuditInput, data_type: str) -> list[Observation]:
@@ -145,7 +189,7 @@ def _of_type(audit: AuditInput, data_type: str) -> list[Observation]:
 
 def _evidence(observations: list[Observation], minimum: Level = Level.DECLARED_PERMISSION) -> tuple[Evidence, ...]:
     items = {e for o in observations if o.level >= minimum for e in o.evidence}
-    return tuple(sorted(items, key=_evidence_key)[:MAX_CLAIM_EVIDENCE])
+    return tuple(sorted(items, key=evidence_key)[:MAX_CLAIM_EVIDENCE])
 
 
 def _strongest(observations: list[Observation]) -> Level | None:
@@ -204,6 +248,10 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
         level = _strongest(observed)
         declared = _declared(declarations, data_type)
         threshold = Level.TRANSMITTED if kind == "collects" else Level.REACHABLE
+        refused = _refused(observed)
+        if kind == "accesses" and refused is not None:
+            return ClaimResult(claim, "contradicted", level, _evidence(observed), declared,
+                               f"the code is there, but Android refuses it to this app: {refused}")
         if level is not None and level >= threshold:
             verb = "transmitted" if level is Level.TRANSMITTED else f"{level.label} (accessed)"
             return ClaimResult(claim, "supported", level, _evidence(observed, threshold), declared,
@@ -220,6 +268,8 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
                        if audit.captured else "no capture was analysed, so collection cannot be shown"))
         else:
             note = f"only {level.label} evidence ({_who(observed, level)}): no reachable code path or runtime read"
+        if refused is not None:
+            note += f"; the code is there, but Android refuses it to this app: {refused}"
         if absent is None and level is None and audit.static_complete and not _gated(data_type):
             note += f"; {data_type} needs no permission, so finding no known API is not proof of absence"
         return ClaimResult(claim, "inconclusive", level, _evidence(observed), declared, note)
@@ -237,7 +287,7 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
         absent = _absence(audit, data_type)
         if absent:
             return ClaimResult(claim, "contradicted", None, (), declared, absent)
-        embedded = recipient is None or any(_sdk_declared(s, [recipient], catalogue) for s in audit.sdks)
+        embedded = recipient is None or any(sdk_declared(s, [recipient], catalogue) for s in audit.sdks)
         note = (f"capability only: {to_whom} code reaches {data_type} at level {level.label}; "
                 f"no capture showed it sent"
                 if level is not None else
@@ -247,11 +297,12 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
 
     if kind == "bridges":
         first, second = claim.subject
-        declared = _declared(declarations, first) + _declared(declarations, second)
+        declared = tuple(s.text() for s in declarations.bridging_denied([first, second])) + \
+            _declared(declarations, first) + _declared(declarations, second)
         for request, items in requests(audit).items():
             types = {s.data_type for s in items}
             if any(covers(first, t) for t in types) and any(covers(second, t) for t in types):
-                evidence = tuple(s.evidence() for s in items
+                evidence = tuple(request_evidence(s) for s in items
                                  if covers(first, s.data_type) or covers(second, s.data_type))
                 return ClaimResult(claim, "supported", Level.TRANSMITTED, evidence, declared,
                                    f"request {request} to {items[0].host or '?'} carries both")
@@ -283,7 +334,7 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
             for n in declarations.sdks)
         declared = (f"SDK list {'names' if listed else 'does not name'} {name}: "
                     + (", ".join(declarations.sdks) if declarations.sdks is not None else "no SDK list"),)
-        found = [s for s in audit.sdks if _sdk_declared(s, [name], catalogue)]
+        found = [s for s in audit.sdks if sdk_declared(s, [name], catalogue)]
         if found:
             evidence = tuple(e for s in found for e in s.evidence)[:MAX_CLAIM_EVIDENCE]
             return ClaimResult(claim, "supported", Level.PRESENT, evidence, declared,
@@ -298,8 +349,10 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
             return ClaimResult(claim, "contradicted", None, (), declared,
                                f"a complete scan found no classes, manifest keys or traffic of {name} "
                                "(obfuscation that renames its packages would hide it)")
+        names = [n for sdk in catalogue.sdks for n in (sdk.id, sdk.family) if n]
         return ClaimResult(claim, "inconclusive", None, (), declared,
-                           f"{name} is not in the SDK catalogue" if not known else "static scan incomplete")
+                           f"{name} is not in the SDK catalogue{nearest(name.lower(), names)}" if not known
+                           else "static scan incomplete")
 
     if kind == "sdk_count":
         wanted = int(claim.subject)
@@ -314,6 +367,18 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
                            f"only {len(found)} found ({', '.join(found) or 'none'}); the catalogue may not know "
                            "every SDK, so a lower count does not contradict the claim")
     raise AssertionError(kind)
+
+
+def _refused(observations: list[Observation]) -> str | None:
+    """Why Android refuses every read the code could make (None when any read is possible, was seen at runtime,
+    or nothing is known): a blocked capability supports no "can access" claim."""
+    code = [o for o in observations if o.level >= Level.PRESENT]
+    if not code or any(not o.level.is_capability for o in code):
+        return None
+    known = [o.feasibility for o in code]
+    if any(f is None or f.possible for f in known):
+        return None
+    return "; ".join(sorted({f.reason for f in known}))
 
 
 def _who(observations: list[Observation], level: Level) -> str:

@@ -1,0 +1,209 @@
+"""From inputs to the rule engine's `AuditInput`: one `Source` per input kind (an APK scan, a run folder, a set
+of captures), each adding what it saw to a `Gathered` accumulator through the stages' public functions.
+
+    audit, scan, secrets = gather(["app.apk"], ["run/", "x.har"], identifiers="ids.yaml")
+
+An audit needs no APK: from captures alone (`gather([], ["x.har"], app="com.example")`) it judges what was
+sent, and says nothing about code (no static evidence, no absence claims).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+from urllib.parse import urlsplit
+
+from .errors import InputError
+from .model import Observation, Transmission
+from .redact import mask_credentials, redact, redact_in
+from .rulesdata import load_json
+
+RUN_EVENTS = "frida-events.jsonl"
+
+
+@dataclass
+class Gathered:
+    """What the sources saw, in the order they saw it."""
+
+    app: str | None = None
+    observations: list[Observation] = field(default_factory=list)
+    transmissions: list[Transmission] = field(default_factory=list)
+    sdks: list[Any] = field(default_factory=list)
+    permissions: list[Any] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    partial: list[str] = field(default_factory=list)     # evidence not read in full, and why
+    secrets: list[str] = field(default_factory=list)     # identifier values to redact from every report
+    scan: Any = None
+    artifact: str | None = None
+    captured: bool = False
+    known_identifiers: Any = None
+
+
+class Source(Protocol):
+    """One kind of input. `add_to` reads it and records what it saw."""
+
+    def add_to(self, gathered: Gathered) -> None: ...
+
+
+def is_run_folder(path: Path) -> bool:
+    return path.is_dir() and (path / RUN_EVENTS).is_file()
+
+
+def identifier_values(data: Any) -> list[str]:
+    """Every string value in a loaded identifiers file (data type -> value or values), for redaction."""
+    out: list[str] = []
+    if isinstance(data, dict):
+        for value in data.values():
+            out.extend(identifier_values(value))
+    elif isinstance(data, (list, tuple, set, frozenset)):
+        for value in data:
+            out.extend(identifier_values(value))
+    elif isinstance(data, (str, int, float)) and not isinstance(data, bool):
+        out.append(str(data))
+    else:
+        for name in ("value", "values"):
+            if hasattr(data, name):
+                out.extend(identifier_values(getattr(data, name)))
+    return out
+
+
+@dataclass(frozen=True)
+class ApkScan:
+    """The static scan of an APK (or a split set / bundle): code paths, permissions, SDKs."""
+
+    paths: tuple[str, ...]
+
+    def add_to(self, gathered: Gathered) -> None:
+        from .rules.engine import DetectedSdk, PermissionUse
+        from .static.scan import scan_app
+        scan = scan_app(list(self.paths))
+        gathered.scan = scan
+        gathered.app = scan.app.package
+        gathered.observations.extend(scan.observations)
+        gathered.sdks.extend(DetectedSdk(s.id, s.name, tuple(s.evidence)) for s in scan.sdks)
+        gathered.permissions.extend(PermissionUse(p.name, p.protection_level, tuple(p.data_types))
+                                    for p in scan.permissions)
+        gathered.warnings.extend(f"static: {w}" for w in scan.warnings)
+        if scan.partial:
+            gathered.partial.append("static: the scan did not read everything (see the static warnings)")
+        gathered.artifact = scan.inputs[0].path if scan.inputs else self.paths[0]
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder of `appaudit capture`: the hooks' runtime reads and the values they captured (its traffic is
+    read with the other captures)."""
+
+    path: Path
+
+    def add_to(self, gathered: Gathered) -> None:
+        from .runtime.events import observations_from_run, read_events
+        gathered.observations.extend(observations_from_run(self.path))
+        for event in read_events(self.path):
+            if event.get("value") is not None:
+                gathered.secrets.extend(identifier_values(event["value"]))
+        truth = self.path / "identifiers.json"
+        if truth.is_file():
+            from .traffic import load_identifiers
+            gathered.secrets.extend(identifier_values(load_identifiers(truth)))
+        meta = self.path / "run.json"
+        if meta.is_file():
+            info = load_json(meta, "run metadata")
+            if isinstance(info, dict) and info.get("complete") is False:
+                gathered.warnings.append(f"runtime: {self.path} is an incomplete run (the capture stopped early)")
+                gathered.partial.append(f"runtime: {self.path} is an incomplete run")
+
+
+def transmission_from(sent: Any, request: Any, reveal: bool) -> Transmission:
+    """The traffic stage's transmission (and its request) as the shared `model.Transmission`. The one place the
+    two meet; when the traffic stage emits model.Transmission itself, this goes. The value and the URL path are
+    kept redacted unless `reveal`; credentials in the path are masked always."""
+    if isinstance(sent, Transmission):
+        return sent
+    # Credentials in the URL (tokens, JWTs in the path) are masked even under --reveal, as in traffic reports.
+    url = "" if request is None else mask_credentials(request.url if reveal
+                                                      else redact_in(request.url, list(request.secrets)))
+    part, _, name = sent.where.partition(":")
+    return Transmission(
+        data_type=sent.data_type, request=sent.request, host=sent.host, scheme=sent.scheme,
+        method=request.method if request is not None else "", path=urlsplit(url).path,
+        where=(part, name) if name else (part,), encoding=sent.encoding,
+        value=(sent.value if reveal else redact(sent.value)) if sent.value else None,
+        recipient=sent.recipient.id, party=sent.recipient.party, actor=sent.actor, capture=sent.capture)
+
+
+@dataclass(frozen=True)
+class Captures:
+    """HARs, mitmproxy flows, pcaps and the traffic of run folders, analysed together (one request numbering)."""
+
+    paths: tuple[Path, ...]
+    reveal: bool = False
+    hooks_too: bool = False   # a run folder is among them: its hooks stand even if its traffic cannot be read
+
+    def add_to(self, gathered: Gathered) -> None:
+        from .traffic import analyse
+        try:
+            traffic = analyse([str(c) for c in self.paths], gathered.known_identifiers, gathered.app, [])
+        except InputError as exc:
+            if not self.hooks_too:
+                raise
+            # The hooks of a run are still evidence when its traffic cannot be read (a killed capture):
+            # keep them, and say what is missing.
+            gathered.warnings.append(f"traffic: {exc}; judged on hooked calls only")
+            gathered.partial.append("traffic: no capture could be read; judged on hooked calls only")
+            return
+        gathered.captured = True
+        gathered.app = gathered.app or traffic.app_package
+        requests = {r.id: r for r in traffic.requests}
+        gathered.transmissions.extend(transmission_from(t, requests.get(t.request), self.reveal)
+                                      for t in traffic.transmissions)
+        gathered.warnings.extend(f"traffic: {w}" for w in traffic.notes)
+        for result in traffic.captures:
+            if result.status == "skipped":
+                gathered.warnings.append(f"traffic: {result.path} skipped: {result.reason}")
+            elif result.partial:
+                gathered.partial.append(f"traffic: {result.path} was read in part")
+            if result.app_package and gathered.app and result.app_package != gathered.app:
+                gathered.warnings.append(f"capture {result.path} was recorded for {result.app_package}, not for "
+                                         f"the audited app {gathered.app}: its traffic may be another app's")
+
+
+def sources_for(apps: Iterable[str], captures: Iterable[str], reveal: bool = False) -> list[Source]:
+    captures = [Path(c) for c in captures]
+    for capture in captures:
+        if not capture.exists():
+            raise InputError(f"capture not found: {capture}")
+    sources: list[Source] = []
+    apps = list(apps)
+    if apps:
+        sources.append(ApkScan(tuple(apps)))
+    runs = [c for c in captures if is_run_folder(c)]
+    sources.extend(RunFolder(run) for run in runs)
+    if captures:
+        sources.append(Captures(tuple(captures), reveal, bool(runs)))
+    return sources
+
+
+def gather(apps: Iterable[str], captures: Iterable[str] = (), identifiers: str | None = None,
+           reveal: bool = False, app: str | None = None):
+    """Run every source; returns the engine's input, the static scan (None without an APK) and the identifier
+    values seen (to redact). `app` names the audited app when there is no APK (else the capture's own)."""
+    from .rules.engine import AuditInput, transmitted_observations
+    apps, captures = list(apps), list(captures)
+    if not apps and not captures:
+        raise InputError("nothing to audit: give an APK, a capture (--capture), or both")
+    gathered = Gathered(app=app)
+    if identifiers:
+        from .traffic import load_identifiers
+        gathered.known_identifiers = load_identifiers(identifiers)
+        gathered.secrets.extend(identifier_values(gathered.known_identifiers))
+    for source in sources_for(apps, captures, reveal):
+        source.add_to(gathered)
+    observations = [*gathered.observations, *transmitted_observations(gathered.transmissions)]
+    audit = AuditInput(
+        app=gathered.app, observations=tuple(observations), sdks=tuple(gathered.sdks),
+        permissions=tuple(gathered.permissions), transmissions=tuple(gathered.transmissions),
+        artifact=gathered.artifact, static_scanned=gathered.scan is not None,
+        static_complete=gathered.scan is not None and not gathered.scan.partial, captured=gathered.captured,
+        warnings=tuple(gathered.warnings), partial=tuple(gathered.partial))
+    return audit, gathered.scan, gathered.secrets

@@ -1,0 +1,205 @@
+"""The verdict model of docs/verdicts.md, tested as properties over the whole declaration x evidence grid, and
+the chain rules: feasibility, one chain per (data type, actor), one fact per call site, conditional statements."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from audit.model import Actor, ActorKind, Evidence, Feasibility, Level, Observation, Severity, Transmission
+from audit.rules.declarations import Declarations, Statement
+from audit.rules.engine import AuditInput, evaluate, judge, load_checks, transmitted_observations
+from audit.rules.inquiry import Claim, Inquiry, answer
+
+APP = Actor(ActorKind.FIRST_PARTY)
+BRANCH = Actor(ActorKind.SDK, "branch")
+LEVELS = [Level.PRESENT, Level.REACHABLE, Level.INVOKED, Level.TRANSMITTED]
+GRANTED = Feasibility("granted", "install-time permission")
+BLOCKED = Feasibility("blocked", "READ_PHONE_STATE is not requested", ("android.permission.READ_PHONE_STATE",))
+SITE = Evidence("call-site", "Landroid/telephony/TelephonyManager;->getImei()Ljava/lang/String;",
+                "Lorg/x/A;->f()V")
+
+
+def sheet(*statements) -> Declarations:
+    return Declarations("org.x", "test", "sheet.yaml", "appaudit-yaml", tuple(statements))
+
+
+DECLARATIONS = {   # weakest position of the vendor first: what it says about device_ids.imei
+    "collected": sheet(Statement("collected", "device_ids.imei", where="sheet.yaml:2")),
+    "broad": sheet(Statement("collected", "device_ids", where="sheet.yaml:2")),
+    "silent": sheet(),
+    "denied": sheet(Statement("not_collected", "device_ids.imei", where="sheet.yaml:3")),
+}
+
+
+def observation(level: Level, actor: Actor, feasibility: Feasibility | None) -> Observation:
+    third = actor.kind is ActorKind.SDK
+    if level is Level.TRANSMITTED:
+        return Observation("device_ids.imei", level, actor, "traffic", (Evidence("request", "r1", "query:imei"),),
+                           actor.id if third else None, "third" if third else "first")
+    return Observation("device_ids.imei", level, actor, "static", (SITE,), feasibility=feasibility)
+
+
+def verdict(declared: str, level: Level, actor: Actor, feasibility: Feasibility | None, captured: bool = False):
+    audit = AuditInput("org.x", (observation(level, actor, feasibility),), captured=captured)
+    result = evaluate(audit, DECLARATIONS[declared])
+    severity = max((f.severity for f in result.findings), default=0)
+    return result.judgements[0].category, severity, result
+
+
+GRID = list(itertools.product(DECLARATIONS, LEVELS, (APP, BRANCH), (GRANTED, None, BLOCKED)))
+
+
+def test_severity_is_monotone_over_the_whole_grid():
+    checks = load_checks()
+    table = {cell: verdict(*cell)[:2] for cell in GRID}
+    for declared, level, actor, feasibility in GRID:
+        category, severity = table[(declared, level, actor, feasibility)]
+        # A stronger level never lowers it.
+        for stronger in LEVELS[LEVELS.index(level):]:
+            assert table[(declared, stronger, actor, feasibility)][1] >= severity, (declared, level, stronger, actor)
+        # A feasible capability never ranks below a refused one.
+        assert table[(declared, level, actor, GRANTED)][1] >= table[(declared, level, actor, BLOCKED)][1]
+    # A stronger contradiction never lowers it: collected <= broad <= silent <= denied, at every level and actor.
+    order = list(DECLARATIONS)
+    for level, actor, feasibility in itertools.product(LEVELS, (APP, BRANCH), (GRANTED, None)):
+        severities = [table[(d, level, actor, feasibility)][1] for d in order]
+        ranks = [checks.rank(table[(d, level, actor, feasibility)][0]) for d in order]
+        assert severities == sorted(severities), (level, actor, severities)
+        assert ranks == sorted(ranks), (level, actor, ranks)
+
+
+def test_denial_is_contested_not_consistent_and_never_below_silence():
+    for level, actor in itertools.product(LEVELS[:3], (APP, BRANCH)):
+        category, severity, _ = verdict("denied", level, actor, GRANTED)
+        assert category == "contested"
+        assert severity >= verdict("silent", level, actor, GRANTED)[1] > 0
+    assert verdict("denied", Level.TRANSMITTED, BRANCH, None)[0] == "contradicted"
+    assert verdict("denied", Level.TRANSMITTED, BRANCH, None)[1] is Severity.HIGH
+
+
+def test_blocked_capability_stays_low_and_says_why():
+    for declared in ("silent", "denied"):
+        category, severity, result = verdict(declared, Level.REACHABLE, BRANCH, BLOCKED)
+        assert severity <= Severity.LOW
+        assert all("Android refuses it to this app" in f.message for f in result.findings)
+    # The denial holds as far as Android lets the code go: consistent, not contested.
+    assert verdict("denied", Level.REACHABLE, APP, BLOCKED)[0] == "consistent"
+
+
+def test_accesses_claim_on_a_fully_blocked_type_is_contradicted_with_the_reason():
+    blocked = AuditInput("org.x", (observation(Level.REACHABLE, APP, BLOCKED),), static_scanned=True,
+                         static_complete=True)
+    claim = Claim("imei", "The app can access the IMEI", "accesses", "device_ids.imei")
+    result = answer(Inquiry("t", None, (claim,), "c.yaml"), blocked, sheet())[0]
+    assert result.verdict == "contradicted" and "READ_PHONE_STATE is not requested" in result.note
+    granted = AuditInput("org.x", (observation(Level.REACHABLE, APP, GRANTED),))
+    assert answer(Inquiry("t", None, (claim,), "c.yaml"), granted, sheet())[0].verdict == "supported"
+
+
+def test_no_transmission_is_said_only_after_a_capture():
+    _, _, static = verdict("silent", Level.REACHABLE, BRANCH, GRANTED)
+    assert "no capture was analysed" in static.findings[0].message
+    _, _, captured = verdict("silent", Level.REACHABLE, BRANCH, GRANTED, captured=True)
+    assert "show no transmission of it to" in captured.findings[0].message
+
+
+def test_request_without_stack_joins_the_chain_of_the_sdk_owning_its_host():
+    sent = Transmission("device_ids.advertising_id", "r1", "api2.branch.io", "https", "POST", "/v1/open",
+                        ("body", "json.advertising_ids"), recipient="branch", party="third")
+    code = Observation("device_ids.advertising_id", Level.REACHABLE, BRANCH, "static", (SITE,))
+    judgements, _ = judge([code, *transmitted_observations([sent])], sheet())
+    assert len(judgements) == 1
+    chain = judgements[0]
+    assert chain.actor == BRANCH and chain.level is Level.TRANSMITTED and chain.recipient == "branch"
+    assert {e.kind for e in chain.evidence} == {"call-site", "request"}
+    request = next(e for e in chain.evidence if e.kind == "request")
+    assert request.where == "body:json.advertising_ids" and "POST https://api2.branch.io/v1/open" in request.detail
+
+
+def test_location_family_collapses_to_the_most_specific_feasible_type_per_call_site():
+    site = "Lorg/x/Loc;->last()V"
+    api = "Landroid/location/LocationManager;->getLastKnownLocation(Ljava/lang/String;)Landroid/location/Location;"
+    lat = Evidence("call-site", "Landroid/location/Location;->getLatitude()D", site)
+    fine_blocked = Feasibility("blocked", "ACCESS_FINE_LOCATION is not requested")
+
+    def observations(precise_feasibility):
+        return [Observation("location", Level.REACHABLE, APP, "static", (lat,)),
+                Observation("location.last_known", Level.REACHABLE, APP, "static", (Evidence("call-site", api, site),),
+                            feasibility=GRANTED),
+                Observation("location.precise", Level.REACHABLE, APP, "static", (Evidence("call-site", api, site),),
+                            feasibility=precise_feasibility)]
+
+    judged, _ = judge(observations(GRANTED), sheet())
+    assert [(j.data_type, len(j.evidence)) for j in judged] == [("location.precise", 2)]
+    judged, _ = judge(observations(fine_blocked), sheet())
+    assert [j.data_type for j in judged] == ["location.last_known"]
+    findings = evaluate(AuditInput("org.x", tuple(observations(GRANTED))), sheet()).findings
+    assert len(findings) == 1
+
+
+def test_conditional_statement_covers_what_fits_and_says_so():
+    driving = Statement("collected", "location.precise", where="sheet.yaml:5", when=(("feature", "driving mode"),))
+    denial = Statement("not_collected", "location", where="sheet.yaml:9")
+    seen = Observation("location.precise", Level.REACHABLE, APP, "static", (SITE,))
+    judged, _ = judge([seen], sheet(driving, denial))
+    assert judged[0].category == "consistent" and judged[0].condition == "driving mode was on"
+    # A permission condition covers only reads that need that permission.
+    contacts = Statement("collected", "contacts", where="s:1", when=(("permission", "android.permission.READ_CONTACTS"),))
+    needs = Feasibility("runtime-permission", "asks", ("android.permission.READ_CONTACTS",))
+    other = Feasibility("runtime-permission", "asks", ("android.permission.WRITE_CONTACTS",))
+    read = Observation("contacts", Level.REACHABLE, APP, "static", (SITE,), feasibility=needs)
+    assert judge([read], sheet(contacts))[0][0].category == "consistent"
+    assert judge([Observation("contacts", Level.REACHABLE, APP, "static", (SITE,), feasibility=other)],
+                 sheet(contacts))[0][0].category == "omitted"
+    # A platform condition for another platform does not apply.
+    ios = Statement("collected", "contacts", where="s:2", when=(("platform", "ios"),))
+    assert judge([read], sheet(ios))[0][0].category == "omitted"
+
+
+def test_permission_check_never_contradicts_a_statement_of_the_sheet():
+    from audit.rules.engine import PermissionUse
+    perms = (PermissionUse("android.permission.READ_PHONE_STATE", "dangerous", ("device_ids.imei",)),)
+    denied = evaluate(AuditInput("org.x", permissions=perms), DECLARATIONS["denied"])
+    assert not [f for f in denied.findings if f.rule == "dangerous-permission-undeclared"]
+    silent = evaluate(AuditInput("org.x", permissions=perms), DECLARATIONS["silent"])
+    assert [f.rule for f in silent.findings] == ["dangerous-permission-undeclared"]
+
+
+@pytest.mark.parametrize("category", ["consistent", "vague", "omitted", "contested", "contradicted",
+                                      "overdeclared"])
+def test_every_category_has_a_colour_and_a_documented_section(category):
+    from pathlib import Path
+    checks = load_checks()
+    assert category in checks.colours()
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "verdicts.md").read_text()
+    assert f"`{category}`" in doc
+
+
+def test_a_specific_denial_beats_a_broader_positive_statement():
+    broad_yes = Statement("collected", "location", where="sheet.yaml:2")
+    precise_no = Statement("not_collected", "location.precise", where="sheet.yaml:3")
+    seen = Observation("location.precise", Level.REACHABLE, APP, "static", (SITE,), feasibility=GRANTED)
+    judged, _ = judge([seen], sheet(broad_yes, precise_no))
+    assert judged[0].category == "contested" and judged[0].declaration == (precise_no,)
+    coarse = Observation("location.approximate", Level.REACHABLE, APP, "static", (SITE,))
+    assert judge([coarse], sheet(broad_yes, precise_no))[0][0].category == "vague"
+
+
+def test_reports_say_why_a_refused_or_conditional_chain_is_judged_so():
+    _, _, result = verdict("denied", Level.REACHABLE, APP, BLOCKED)
+    row = result.data_types(DECLARATIONS["denied"])["device_ids.imei"]
+    assert row["category"] == "consistent"
+    assert row["notes"] == ["first-party: consistent: the code is there; Android refuses it to this app "
+                            "(READ_PHONE_STATE is not requested)"]
+
+
+def test_collapse_prefers_the_type_the_sheet_names_and_never_makes_it_overdeclared():
+    api = "Landroid/location/LocationManager;->getLastKnownLocation(Ljava/lang/String;)Landroid/location/Location;"
+    site = Evidence("call-site", api, "Lorg/x/Loc;->last()V")
+    reads = [Observation("location.last_known", Level.REACHABLE, APP, "static", (site,), feasibility=GRANTED),
+             Observation("location.precise", Level.REACHABLE, APP, "static", (site,), feasibility=GRANTED)]
+    declared = sheet(Statement("collected", "location.last_known", where="sheet.yaml:2"))
+    judged, overdeclared = judge(reads, declared)
+    assert [(j.data_type, j.category) for j in judged] == [("location.last_known", "consistent")]
+    assert overdeclared == []
