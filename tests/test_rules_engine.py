@@ -173,6 +173,12 @@ def test_one_bridging_finding_per_request_raised_by_the_advertising_id():
     # AAID with a resettable/non-persistent identifier only (device name): nothing.
     soft = (both[0], Sent("device_ids.device_name", "r1", "api.amplitude.com", "https", "body:n"))
     assert rules(run(transmissions=soft)) == []
+    # A time zone or a location beside one persistent ID links no identities (tracker adapters find both often).
+    sdk_id = Sent("device_ids.sdk_device_id", "r4", "api.amplitude.com", "https", "body:device_id")
+    for other in ("device_time", "location.approximate"):
+        assert rules(run(transmissions=(sdk_id, Sent(other, "r4", "api.amplitude.com", "https", "body:x")))) == []
+    # An SDK-made persistent ID with the advertising ID is bridging (issue 12).
+    assert rules(run(transmissions=(sdk_id, replace(both[0], request="r4")))) == ["id-bridging"]
 
 
 def test_cleartext_identifier():

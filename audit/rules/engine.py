@@ -169,7 +169,7 @@ class CheckSet:
 _WHEN = {
     "judgement": {"flow": str, "category": list, "min_level": str, "max_level": str, "negative_declared": bool},
     "sdk": {"declared": bool},
-    "request": {"requires": list, "persistent_min": int, "identifiers_min": int},
+    "request": {"requires": list, "persistent_min": int, "identifiers_min": int, "play_categories": list},
     "transmission": {"scheme": str, "identifier": bool},
     "permission": {"protection_level": str, "declared_use": bool},
     "recipient": {},
@@ -706,8 +706,11 @@ def _request_findings(check, checks, audit, declarations, judgements, catalogue)
     taxonomy = datatypes()
     requires = set(check.condition("requires", ()))
     escalate = dict(check.escalate)
+    categories = set(check.condition("play_categories", ()))
+    counts = {t for t, entry in taxonomy.items()
+              if entry.identifier and (not categories or entry.play_category in categories)}
     for request, items in requests(audit).items():
-        types = sorted({s.data_type for s in items if s.data_type in taxonomy and taxonomy[s.data_type].identifier})
+        types = sorted({s.data_type for s in items if s.data_type in counts})
         if not requires <= set(types) or len(types) < check.condition("identifiers_min", 0):
             continue
         others = [t for t in types if t not in requires]
