@@ -37,6 +37,7 @@ class Gathered:
     artifact: str | None = None
     captured: bool = False
     known_identifiers: Any = None
+    first_party_domains: list[str] = field(default_factory=list)   # the app's own hosts, from its manifest
 
 
 class Source(Protocol):
@@ -87,6 +88,11 @@ class ApkScan:
         if scan.partial:
             gathered.partial.append("static: the scan did not read everything (see the static warnings)")
         gathered.artifact = scan.inputs[0].path if scan.inputs else self.paths[0]
+        from .traffic.firstparty import app_domains
+        try:
+            gathered.first_party_domains.extend(app_domains(self.paths[0])[1])
+        except InputError as exc:   # the scan read the app; only its own domains are unknown
+            gathered.warnings.append(f"static: the app's own domains could not be read: {exc}")
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,8 @@ class Captures:
     def add_to(self, gathered: Gathered) -> None:
         from .traffic import analyse
         try:
-            traffic = analyse([str(c) for c in self.paths], gathered.known_identifiers, gathered.app, [])
+            traffic = analyse([str(c) for c in self.paths], gathered.known_identifiers, gathered.app, [],
+                              gathered.first_party_domains)
         except InputError as exc:
             if not self.hooks_too:
                 raise
