@@ -32,13 +32,17 @@ def rules_dir() -> Path:
 
 @functools.cache
 def data_dir(folder: str) -> Path:
-    """The data folder `rules` or `hooks`. An installed wheel carries them as the packages audit._rules and
-    audit._hooks (an editable install maps those names to the repository's folders); a bare source checkout on
-    sys.path has only the repository's top-level folders."""
-    try:
-        return Path(str(importlib.resources.files(f"audit._{folder}")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / folder
+    """The data folder `rules` or `hooks` of the audit package in use. A wheel carries them inside the package
+    (audit/_rules, audit/_hooks); a source checkout (editable install, or the tree on sys.path) has them beside
+    the package, which wins over whatever an editable finder maps the names to, so that a second checkout reads
+    its own rules."""
+    shipped = Path(str(importlib.resources.files("audit"))) / f"_{folder}"
+    if shipped.is_dir():
+        return shipped
+    beside = Path(__file__).resolve().parent.parent / folder
+    if (beside / "__init__.py").is_file():
+        return beside
+    return Path(str(importlib.resources.files(f"audit._{folder}")))
 
 
 class LineDict(dict):
