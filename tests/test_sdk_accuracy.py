@@ -235,6 +235,7 @@ def test_every_exodus_tracker_is_covered_by_one_catalogue_entry():
     libraries = {lib.id: lib for lib in catalogue.libraries}
     as_library = {}
     for entry in raw.get("exodus_libraries") or ():
+        assert set(entry) <= {"exodus", "library", "packages", "not_this", "note"} and entry["packages"], entry
         key = str(entry["exodus"])
         assert key not in owner and key not in as_library, key
         assert entry.get("library") is None or entry["library"] in libraries, entry
