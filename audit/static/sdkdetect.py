@@ -30,7 +30,6 @@ from .report import Component, SdkDetection, SdkHint
 
 MIN_CLASSES = 5          # classes under an SDK's packages that show its code is there without an entry class
 MAX_HOSTS_PER_SDK = 5    # evidence items of kind `host`; the detail says how many were found
-CODE_KINDS = frozenset({"sdk-class", "entry-class", "manifest-component"})
 _COMPONENT_KINDS = frozenset({"activity", "service", "receiver", "provider"})
 
 
@@ -120,7 +119,7 @@ def find_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Itera
             detections.append(SdkDetection(sdk.id, sdk.name, sdk.organisation, sdk.categories, tuple(evidence)))
         else:
             hints.append(SdkHint(sdk.id, sdk.name, sdk.organisation, sdk.categories, tuple(evidence),
-                                 _hint_summary(evidence, switched_off)))
+                                 _hint_summary(evidence, switched_off, total)))
     return SdkFindings(tuple(detections), tuple(hints))
 
 
@@ -142,7 +141,7 @@ def _sdk_of(catalogue: Catalogue, class_name: str, app_package: str | None) -> t
     return matched[1].id, matched[0]
 
 
-def _hint_summary(evidence: list[Evidence], switched_off: set[str]) -> str:
+def _hint_summary(evidence: list[Evidence], switched_off: set[str], classes: int) -> str:
     """One line: what names the SDK, and that its code was not found."""
     parts = []
     hosts = [e.ref for e in evidence if e.kind == "host"]
@@ -152,7 +151,6 @@ def _hint_summary(evidence: list[Evidence], switched_off: set[str]) -> str:
     if keys:
         parts.append("manifest key " + ", ".join(f"{k}=false (switched off)" if k in switched_off else k
                                                  for k in keys))
-    classes = sum(int(e.detail.split(" ", 1)[0]) for e in evidence if e.kind == "sdk-class")
     if classes:
         parts.append(f"{classes} class{'es' if classes != 1 else ''} under its packages "
                      f"(fewer than {MIN_CLASSES}, no entry class)")
