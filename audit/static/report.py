@@ -60,20 +60,6 @@ class Component:
 
 
 @dataclass(frozen=True)
-class SdkDetection:
-    id: str
-    name: str
-    organisation: str
-    categories: tuple[str, ...]
-    evidence: tuple[Evidence, ...]   # code: sdk-class (prefix + count), entry-class, manifest-component;
-                                     # corroborating: manifest-key, host
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "organisation": self.organisation,
-                "categories": list(self.categories), "evidence": [e.to_json() for e in self.evidence]}
-
-
-@dataclass(frozen=True)
 class SdkHint:
     """An SDK the app names (a host in its strings, a manifest key, a few classes) whose code was not found: not a
     detection, and no finding is made from it."""
@@ -88,6 +74,20 @@ class SdkHint:
         return {"id": self.id, "name": self.name, "organisation": self.organisation,
                 "categories": list(self.categories), "summary": self.summary,
                 "evidence": [e.to_json() for e in self.evidence]}
+
+
+@dataclass(frozen=True)
+class SdkDetection:
+    id: str
+    name: str
+    organisation: str
+    categories: tuple[str, ...]
+    evidence: tuple[Evidence, ...]   # code: sdk-class (prefix + count), entry-class, manifest-component;
+                                     # corroborating: manifest-key, host
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "organisation": self.organisation,
+                "categories": list(self.categories), "evidence": [e.to_json() for e in self.evidence]}
 
 
 @dataclass(frozen=True, order=True)
@@ -135,9 +135,9 @@ class ScanReport:
             "components": [c.to_json() for c in sorted(self.components, key=lambda c: (c.kind, c.name))],
             "meta_data": sorted(self.meta_data),
             "sdks": [s.to_json() for s in sorted(self.sdks, key=lambda s: s.id)],
-            "hints": [h.to_json() for h in sorted(self.hints, key=lambda h: h.id)],
             "api_calls": [c.to_json() for c in sorted(self.api_calls)],
             "observations": [o.to_json() for o in sorted_observations(self.observations)],
             "partial": self.partial,
             "warnings": list(self.warnings),
+            "hints": [h.to_json() for h in sorted(self.hints, key=lambda h: h.id)],
         }
