@@ -41,16 +41,19 @@ class SdkFindings:
 
 def find_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Iterable[str] = (),
               hosts: Iterable[str] = (), app_package: str | None = None,
-              components: Iterable[Component] = (), meta_data_off: Iterable[str] = ()) -> SdkFindings:
+              components: Iterable[Component] = (), meta_data_off: Iterable[str] = (),
+              app_code: object = None) -> SdkFindings:
     """class_names: dotted or descriptor names of the classes the dexes define; meta_data: manifest <meta-data>
     keys, meta_data_off: those of them whose value is `false`; hosts: host names found in string constants
-    (callsites.string_hosts); components: the manifest's components."""
+    (callsites.string_hosts); components: the manifest's components; app_code: what Catalogue.actor_for_class
+    takes to tell the app's own classes (default: the app's package)."""
+    app_code = app_code if app_code is not None else app_package
     class_counts: dict[str, Counter] = defaultdict(Counter)     # sdk id -> prefix -> classes
     examples: dict[tuple[str, str], str] = {}
     entries: dict[str, set[str]] = defaultdict(set)
     entry_owner = {name: sdk.id for sdk in catalogue.sdks for name in sdk.entry_classes}
     for name in class_names:
-        sdk_id, prefix = _sdk_of(catalogue, name, app_package)
+        sdk_id, prefix = _sdk_of(catalogue, name, app_code)
         if sdk_id is None:
             continue
         dotted_name = dotted(name)
@@ -64,7 +67,7 @@ def find_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Itera
     declared: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for component in components:
         if component.kind in _COMPONENT_KINDS:
-            sdk_id, _prefix = _sdk_of(catalogue, component.name, app_package)
+            sdk_id, _prefix = _sdk_of(catalogue, component.name, app_code)
             if sdk_id is not None:
                 declared[sdk_id].add((component.kind, component.name))
 
@@ -125,18 +128,19 @@ def find_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Itera
 
 def detect_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Iterable[str] = (),
                 hosts: Iterable[str] = (), app_package: str | None = None,
-                components: Iterable[Component] = (), meta_data_off: Iterable[str] = ()) \
-        -> tuple[SdkDetection, ...]:
+                components: Iterable[Component] = (), meta_data_off: Iterable[str] = (),
+                app_code: object = None) -> tuple[SdkDetection, ...]:
     """The detections of find_sdks (its hints left out)."""
-    return find_sdks(catalogue, class_names, meta_data, hosts, app_package, components, meta_data_off).sdks
+    return find_sdks(catalogue, class_names, meta_data, hosts, app_package, components, meta_data_off,
+                     app_code).sdks
 
 
-def _sdk_of(catalogue: Catalogue, class_name: str, app_package: str | None) -> tuple[str | None, str]:
+def _sdk_of(catalogue: Catalogue, class_name: str, app_code: object) -> tuple[str | None, str]:
     """(SDK id, matched prefix) owning a class, or (None, "") for library, first-party or unplaced code."""
     matched = catalogue.match_prefix(class_name)
     if matched is None or matched[1].kind is not ActorKind.SDK:
         return None, ""
-    if app_package and catalogue.actor_for_class(class_name, app_package).kind is ActorKind.FIRST_PARTY:
+    if app_code and catalogue.actor_for_class(class_name, app_code).kind is ActorKind.FIRST_PARTY:
         return None, ""   # the app's own package under a shorter SDK prefix (an SDK vendor's own app or sample)
     return matched[1].id, matched[0]
 
