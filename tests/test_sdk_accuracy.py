@@ -13,6 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.catalogue import Catalogue, Library, Sdk, load_catalogue
 from audit.rules.declarations import Declarations
@@ -137,6 +139,30 @@ def test_a_manifest_component_naming_an_sdk_class_is_the_sdk():
     assert [(e.kind, e.ref) for e in sdk.evidence] == [("manifest-component", "com.acme.ads.AdActivity")]
     # the Application class is the app's, whatever its name: only activities, services, receivers, providers
     assert find_sdks(_catalogue(), [], components=[Component("application", "com.acme.ads.AcmeApp", None)]).sdks == ()
+
+
+_REAL = load_catalogue()
+_HOSTS = sorted({h for sdk in _REAL.sdks for h in sdk.hosts})
+_KEYS = sorted({k for sdk in _REAL.sdks for k in sdk.manifest_keys})
+_PREFIXES = sorted({p for sdk in _REAL.sdks for p in sdk.packages})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(classes=st.lists(st.tuples(st.sampled_from(_PREFIXES), st.integers(0, 9)), max_size=40),
+       hosts=st.lists(st.sampled_from(_HOSTS).map(lambda h: "api." + h), max_size=8),
+       keys=st.lists(st.sampled_from(_KEYS), max_size=4), off=st.booleans())
+def test_hosts_and_manifest_keys_never_change_which_sdks_are_detected(classes, hosts, keys, off):
+    """With the real catalogue: whatever hosts and manifest keys an app names, the detected SDKs are those its
+    classes and components show; the names only add evidence to them, or hints."""
+    names = [f"{prefix}.C{n}" for prefix, n in classes]
+    code_only = find_sdks(_REAL, names, app_package="org.example.app")
+    named = find_sdks(_REAL, names, meta_data=keys, hosts=hosts, app_package="org.example.app",
+                      meta_data_off=keys if off else ())
+    assert [s.id for s in named.sdks] == [s.id for s in code_only.sdks]
+    detected = {s.id for s in named.sdks}
+    assert not detected & {h.id for h in named.hints}
+    for hint in named.hints:
+        assert hint.summary.endswith("; no code found")
 
 
 # -- end to end: a smali-built APK whose traps must become hints, and no findings ------------------------
