@@ -35,9 +35,9 @@ test: setup
 
 bench: setup
 	$(PY) bench/run.py
-	$(PY) bench/sdk_accuracy.py
 	$(PY) bench/traffic.py
 	$(PY) bench/corpus.py --jobs 1 2 --dask
+	$(PY) bench/sdk_accuracy.py
 	$(PY) bench/runtime.py
 	@if [ -f bench/hostile.py ]; then $(PY) bench/hostile.py; fi
 

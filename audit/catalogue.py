@@ -36,11 +36,11 @@ class Sdk:
     packages: tuple[str, ...] = ()
     manifest_keys: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
+    entry_classes: tuple[str, ...] = ()   # classes whose definition alone shows the SDK is there (sdkdetect)
+    exodus: tuple[str, ...] = ()          # ids of the Exodus Privacy trackers this entry covers
     family: str | None = None
     website: str | None = None
     source: str = "appaudit"
-    entry_classes: tuple[str, ...] = ()   # classes whose definition alone shows the SDK is there (sdkdetect)
-    exodus: tuple[str, ...] = ()          # ids of the Exodus Privacy trackers this entry covers
 
     def answers_to(self, name: str) -> bool:
         """A declaration naming `firebase` covers `firebase_analytics`; one naming the id covers itself."""
