@@ -36,9 +36,9 @@ test: setup
 bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/traffic.py
-	$(PY) bench/sdk_accuracy.py
 	$(PY) bench/corpus.py --jobs 1 2 --dask
 	$(PY) bench/runtime.py
+	$(PY) bench/sdk_accuracy.py
 	@if [ -f bench/hostile.py ]; then $(PY) bench/hostile.py; fi
 
 fuzz: setup
