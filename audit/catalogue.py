@@ -38,6 +38,8 @@ class Sdk:
     packages: tuple[str, ...] = ()
     manifest_keys: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
+    entry_classes: tuple[str, ...] = ()   # classes whose definition alone shows the SDK is there (sdkdetect)
+    exodus: tuple[str, ...] = ()          # ids of the Exodus Privacy trackers this entry covers
     family: str | None = None
     website: str | None = None
     source: str = "appaudit"
@@ -235,22 +237,31 @@ def parse_sdks(raw, path: Path, source: str = "appaudit") -> list[Sdk]:
         check.mapping(entry, raw, "sdks")
         check.fields(entry, required={"id": str, "name": str, "categories": list},
                      optional={"organisation": str, "packages": list, "manifest_keys": list, "hosts": list,
-                               "family": str, "website": str, "note": str, "source": str})
+                               "family": str, "website": str, "note": str, "source": str, "entry_classes": list,
+                               "exodus": list})
         if entry["id"] in seen:
             check.fail(entry, "id", f"duplicate SDK id {entry['id']!r}")
         seen.add(entry["id"])
         for category in entry["categories"]:
             if category not in CATEGORIES:
                 check.fail(entry, "categories", f"unknown category {category!r} (known: {', '.join(CATEGORIES)})")
-        for list_field in ("packages", "manifest_keys", "hosts"):
+        for list_field in ("packages", "manifest_keys", "hosts", "entry_classes"):
             for item in entry.get(list_field) or ():
                 if not isinstance(item, str) or not item:
                     check.fail(entry, list_field, "expected a list of non-empty strings")
+        for item in entry.get("exodus") or ():
+            if isinstance(item, bool) or not isinstance(item, int):
+                check.fail(entry, "exodus", "expected a list of Exodus tracker ids (integers)")
+        for name in entry.get("entry_classes") or ():
+            if not any(name.startswith(prefix + ".") for prefix in entry.get("packages") or ()):
+                check.fail(entry, "entry_classes", f"{name} is not under one of the entry's packages")
         out.append(Sdk(
             id=entry["id"], name=entry["name"], organisation=entry.get("organisation", entry["name"]),
             categories=tuple(entry["categories"]), packages=_as_tuple(entry.get("packages")),
             manifest_keys=_as_tuple(entry.get("manifest_keys")), hosts=_as_tuple(entry.get("hosts")),
-            family=entry.get("family"), website=entry.get("website"), source=entry.get("source", source)))
+            family=entry.get("family"), website=entry.get("website"), source=entry.get("source", source),
+            entry_classes=_as_tuple(entry.get("entry_classes")),
+            exodus=tuple(str(item) for item in entry.get("exodus") or ())))
     return out
 
 

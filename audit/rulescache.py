@@ -102,17 +102,21 @@ def _encode(value: Any) -> Any:
 
 
 def _decode(value: Any) -> Any:
-    from .rulesdata import LineDict
+    from .rulesdata import LineDict   # here, not per node: an import statement costs more than the node
+    return _decode_tree(value, LineDict)
+
+
+def _decode_tree(value: Any, line_dict: type) -> Any:
     if type(value) is not list:
         return value
     if value[0] == "l":
-        return [_decode(item) for item in value[1]]
+        return [_decode_tree(item, line_dict) for item in value[1]]
     if value[0] != "m":
         raise ValueError("not a cache entry")
-    out = LineDict()
+    out = line_dict()
     out.line = value[1]
     out.key_lines = {}
     for key, line, item in value[2]:
-        out[key] = _decode(item)
+        out[key] = _decode_tree(item, line_dict)
         out.key_lines[key] = line
     return out

@@ -169,7 +169,9 @@ def test_load_extra_reads_the_exodus_json_directly():
     catalogue = load_catalogue([EXODUS])
     assert len({s.id for s in catalogue.sdks}) == len(catalogue.sdks)
     assert catalogue.sdk("amplitude").name == "Amplitude"           # ours keep their names
-    assert catalogue.owner_of_host("api.crowdtangle.com").sdk.source == "exodus"
+    # An Exodus tracker with no code signature stays its own record, layered on top; the host stays ours.
+    assert catalogue.sdk("exodus_crowdtangle").source == "exodus"
+    assert catalogue.owner_of_host("api.crowdtangle.com").sdk.id == "crowdtangle"
 
 
 def _run(*argv, cwd=None):

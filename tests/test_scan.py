@@ -19,13 +19,13 @@ from audit.model import Actor, ActorKind, Level
 from audit.report import dumps_json
 from audit.static.report import SCHEMA, CallSite
 from audit.static.scan import MAX_EVIDENCE, _call_site_observations, scan_app
-from audit.static.sdkdetect import detect_sdks
+from audit.static.sdkdetect import detect_sdks, find_sdks
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus" / "apks"
 CORPUS_APKS = sorted(CORPUS.glob("*.apk")) if CORPUS.is_dir() else []
 FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
-TOP_LEVEL_KEYS = {"schema", "app", "inputs", "permissions", "components", "meta_data", "sdks", "api_calls",
+TOP_LEVEL_KEYS = {"schema", "app", "inputs", "permissions", "components", "meta_data", "sdks", "hints", "api_calls",
                   "observations", "partial", "warnings"}
 
 
@@ -189,24 +189,26 @@ def test_call_site_evidence_is_capped_with_a_total():
     assert obs.evidence[-1].kind == "note" and obs.evidence[-1].ref == f"{MAX_EVIDENCE + 5} call sites"
 
 
-def test_sdk_detection_says_why_and_marks_host_only_evidence_weaker():
+def test_sdk_detection_says_why_and_host_only_evidence_is_a_hint():
     catalogue = Catalogue(sdks=[
         Sdk("acme", "Acme Analytics", "Acme", ("analytics",), packages=("com.acme", "io.acme.core"),
             manifest_keys=("com.acme.KEY",), hosts=("api.acme.io",)),
         Sdk("far", "Far Ads", "Far", ("advertisement",), packages=("com.far",), hosts=("far-ads.com",)),
     ], libraries=[])
-    detections = {d.id: d for d in detect_sdks(
-        catalogue, ["com.acme.A", "com.acme.b.B", "io.acme.core.C", "com.acmeother.X", "Lcom/acme/Z;"],
+    found = find_sdks(
+        catalogue, ["com.acme.A", "com.acme.b.B", "com.acme.c.C", "com.acme.D", "io.acme.core.C", "com.acmeother.X",
+                    "Lcom/acme/Z;"],
         meta_data=["com.acme.KEY", "unrelated"], hosts=["eu.api.acme.io", "cdn.far-ads.com"],
-        app_package="org.example")}
-    acme = detections["acme"]
+        app_package="org.example")
+    (acme,) = found.sdks
     assert [(e.kind, e.ref) for e in acme.evidence] == [
         ("sdk-class", "com.acme"), ("sdk-class", "io.acme.core"), ("manifest-key", "com.acme.KEY"),
         ("host", "eu.api.acme.io")]
-    assert acme.evidence[0].detail.startswith("3 classes") and acme.evidence[0].where == "com.acme.A"
-    assert "weaker" not in acme.evidence[-1].detail and "api.acme.io" in acme.evidence[-1].detail
-    (far_host,) = detections["far"].evidence
-    assert far_host.kind == "host" and "weaker" in far_host.detail
+    assert acme.evidence[0].detail.startswith("5 classes") and acme.evidence[0].where == "com.acme.A"
+    assert "api.acme.io" in acme.evidence[-1].detail
+    (far,) = found.hints
+    assert far.id == "far" and [(e.kind, e.ref) for e in far.evidence] == [("host", "cdn.far-ads.com")]
+    assert far.summary == "mentions host cdn.far-ads.com; no code found"
 
 
 @pytest.mark.skipif(not CORPUS_APKS, reason=f"shared corpus not present at {CORPUS}")
@@ -276,10 +278,11 @@ def test_declared_permission_observations_follow_the_permission_table(tmp_path):
 
 
 def test_an_sdk_vendors_own_app_code_is_not_counted_as_the_sdk():
-    catalogue = Catalogue(sdks=[Sdk("acme", "Acme Analytics", "Acme", ("analytics",), packages=("com.acme",))],
-                          libraries=[])
+    catalogue = Catalogue(sdks=[Sdk("acme", "Acme Analytics", "Acme", ("analytics",), packages=("com.acme",),
+                                    entry_classes=("com.acme.sdk.Tracker",))], libraries=[])
     (acme,) = detect_sdks(catalogue, ["com.acme.demo.Main", "com.acme.demo.ui.Screen", "com.acme.sdk.Tracker"],
                           app_package="com.acme.demo")
-    (evidence,) = acme.evidence
-    assert evidence.detail.startswith("1 class ") and evidence.where == "com.acme.sdk.Tracker"
-    assert detect_sdks(catalogue, ["com.acme.demo.Main"], app_package="com.acme.demo") == ()
+    assert [(e.kind, e.ref) for e in acme.evidence] == [("sdk-class", "com.acme"), ("entry-class",
+                                                                                     "com.acme.sdk.Tracker")]
+    assert acme.evidence[0].detail.startswith("1 class ") and acme.evidence[0].where == "com.acme.sdk.Tracker"
+    assert detect_sdks(catalogue, [f"com.acme.demo.C{i}" for i in range(20)], app_package="com.acme.demo") == ()

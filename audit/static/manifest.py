@@ -49,6 +49,7 @@ class Manifest:
     application_class: str | None = None
     has_code: bool = True
     service_permissions: tuple[tuple[str, str], ...] = ()   # (service class, android:permission guarding it)
+    meta_data_off: tuple[str, ...] = ()                # <meta-data> keys whose value is `false` (a switch off)
 
     @property
     def entry_classes(self) -> tuple[str, ...]:
@@ -146,6 +147,7 @@ def _read_manifest(root, where: str) -> Manifest:
     defined: dict[str, str] = {}
     components: list[Component] = []
     meta_data: set[str] = set()
+    meta_data_off: set[str] = set()
     service_permissions: set[tuple[str, str]] = set()
     application_class = None
     has_code = True
@@ -174,6 +176,8 @@ def _read_manifest(root, where: str) -> Manifest:
             name = (_attr(element, "name") or "").strip()
             if name:
                 meta_data.add(name)
+                if _bool(_attr(element, "value")) is False:
+                    meta_data_off.add(name)   # only that a switch is off: other values may be API keys
         elif tag == "application":
             name = _attr(element, "name")
             if name:
@@ -216,6 +220,7 @@ def _read_manifest(root, where: str) -> Manifest:
         application_class=application_class,
         has_code=has_code,
         service_permissions=tuple(sorted(service_permissions)),
+        meta_data_off=tuple(sorted(meta_data_off)),
     )
 
 

@@ -74,6 +74,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += _table(["SDK", "Organisation", "Categories", "Why"], rows)
     else:
         lines.append("No catalogued SDK found.")
+    if report.get("hints"):
+        lines += ["", "SDKs the app names but whose code was not found (not detections, no findings):", ""]
+        lines += _table(["SDK", "Organisation", "Why not"],
+                        [[f"{_cell(h['name'])} ({_code(h['id'])})", _cell(h["organisation"]), _cell(h["summary"])]
+                         for h in report["hints"]])
 
     lines += ["", "## Sensitive API call sites", ""]
     if report["api_calls"]:

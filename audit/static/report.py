@@ -60,12 +60,30 @@ class Component:
 
 
 @dataclass(frozen=True)
+class SdkHint:
+    """An SDK the app names (a host in its strings, a manifest key, a few classes) whose code was not found: not a
+    detection, and no finding is made from it."""
+    id: str
+    name: str
+    organisation: str
+    categories: tuple[str, ...]
+    evidence: tuple[Evidence, ...]   # kinds: host, manifest-key, sdk-class (below the detection threshold)
+    summary: str                     # "mentions host X; no code found"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "organisation": self.organisation,
+                "categories": list(self.categories), "summary": self.summary,
+                "evidence": [e.to_json() for e in self.evidence]}
+
+
+@dataclass(frozen=True)
 class SdkDetection:
     id: str
     name: str
     organisation: str
     categories: tuple[str, ...]
-    evidence: tuple[Evidence, ...]   # kinds: sdk-class (prefix + count), manifest-key, host
+    evidence: tuple[Evidence, ...]   # code: sdk-class (prefix + count), entry-class, manifest-component;
+                                     # corroborating: manifest-key, host
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "organisation": self.organisation,
@@ -102,6 +120,7 @@ class ScanReport:
     observations: tuple[Observation, ...]
     warnings: tuple[str, ...] = ()             # partial results: what could not be read, and why
     stats: dict[str, Any] = field(default_factory=dict, compare=False)
+    hints: tuple[SdkHint, ...] = ()            # SDKs named (hosts, keys) whose code was not found: no findings
 
     @property
     def partial(self) -> bool:
@@ -120,4 +139,5 @@ class ScanReport:
             "observations": [o.to_json() for o in sorted_observations(self.observations)],
             "partial": self.partial,
             "warnings": list(self.warnings),
+            "hints": [h.to_json() for h in sorted(self.hints, key=lambda h: h.id)],
         }

@@ -21,7 +21,7 @@ from .dex import DexFile
 from .inputs import ApkContents, open_inputs
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
-from .sdkdetect import detect_sdks
+from .sdkdetect import SdkFindings, find_sdks
 
 SOURCE = "static"
 MAX_EVIDENCE = 20   # call-site evidence items per observation; a `note` item gives the total
@@ -49,7 +49,7 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
 
     catalogue = catalogue or load_catalogue()
     classes, hosts = _code_facts(dexes, warnings)
-    sdks = detect_sdks(catalogue, classes, merged.meta_data, hosts, base.package)
+    found = _sdks(catalogue, classes, hosts, merged)
     clock.lap("sdks")
 
     search_stats: dict = {}
@@ -67,8 +67,26 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
     stats = {"seconds": clock.laps, "dex": [d.stats() for d in dexes], "classes": len(classes),
              "hosts_in_strings": len(hosts), "call_site_search": search_stats}
     return ScanReport(app=app, inputs=opened.inputs, permissions=permissions, components=merged.components,
-                      meta_data=merged.meta_data, sdks=sdks, api_calls=tuple(api_calls),
-                      observations=tuple(observations), warnings=tuple(warnings), stats=stats)
+                      meta_data=merged.meta_data, sdks=found.sdks, api_calls=tuple(api_calls),
+                      observations=tuple(observations), warnings=tuple(warnings), stats=stats, hints=found.hints)
+
+
+def scan_sdks(paths: Iterable[str | Path], catalogue: Catalogue | None = None) -> tuple[SdkFindings, list[str]]:
+    """The SDK stage of scan_app alone (same inputs, manifests, dexes and detection; no call-site search):
+    (detections and hints, warnings). For measuring detection over many apps."""
+    paths = [paths] if isinstance(paths, (str, Path)) else sorted(paths, key=str)
+    opened = open_inputs(paths)
+    warnings = list(opened.warnings)
+    base_apk, base, splits = _manifests(opened.apks, warnings)
+    merged = _merge(base, [m for _, m in splits])
+    dexes = _open_dexes([base_apk, *(apk for apk, _ in splits)], warnings)
+    classes, hosts = _code_facts(dexes, warnings)
+    return _sdks(catalogue or load_catalogue(), classes, hosts, merged), warnings
+
+
+def _sdks(catalogue: Catalogue, classes: list[str], hosts: list[str], manifest: Manifest) -> SdkFindings:
+    return find_sdks(catalogue, classes, manifest.meta_data, hosts, manifest.package,
+                     components=manifest.components, meta_data_off=manifest.meta_data_off)
 
 
 class _Clock:
@@ -139,7 +157,8 @@ def _merge(base: Manifest, splits: list[Manifest]) -> Manifest:
         requested=tuple(sorted(requested.values(), key=lambda p: p.name)),
         defined=tuple(sorted({*base.defined, *(d for s in splits for d in s.defined)})),
         components=tuple(sorted(components.values(), key=lambda c: (c.kind, c.name))),
-        meta_data=tuple(sorted({*base.meta_data, *(k for s in splits for k in s.meta_data)})))
+        meta_data=tuple(sorted({*base.meta_data, *(k for s in splits for k in s.meta_data)})),
+        meta_data_off=tuple(sorted({*base.meta_data_off, *(k for s in splits for k in s.meta_data_off)})))
 
 
 # -- code -----------------------------------------------------------------------------------------------

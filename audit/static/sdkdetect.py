@@ -1,47 +1,77 @@
-"""Which catalogue SDKs an app contains, and why: every detection carries its evidence.
+"""Which catalogue SDKs an app contains, from its code only; what merely mentions one is a hint.
 
-Three kinds of evidence, strongest first:
-- `sdk-class`: classes the dexes define under an SDK's package prefix (longest prefix wins, on package
-  boundaries: Catalogue.match_prefix), one item per prefix with the class count and an example class.
-  Classes the call-site attribution gives to the app itself (its own package, under a shorter SDK prefix)
-  do not count, so the two never disagree;
-- `manifest-key`: a <meta-data> key the SDK reads (its API key or a collection switch);
-- `host`: a string constant naming one of the SDK's hosts. Weaker: a URL in the code says the app may talk
-  to that service, not that the SDK's code is in it (a first-party REST call, an ad-blocking list ...).
+An SDK is *detected* when its code is in the app:
+- `sdk-class`: classes the dexes define under the SDK's package prefixes (longest prefix wins, on package
+  boundaries: Catalogue.match_prefix), at least MIN_CLASSES of them, or
+- `entry-class`: one of the SDK's entry classes (rules/sdks.yaml `entry_classes`: its public API, kept by name
+  even in minified apps) is defined, or
+- `manifest-component`: an activity, service, receiver or provider the manifest declares is one of its classes.
+A few classes under an SDK's prefix are not its code: artifacts share packages (the advertising-ID client's
+handful of classes sits under AdMob's namespace), and a stray class proves nothing. Classes of the app's own
+packages never count, even under an SDK's prefix (an SDK vendor's own app or sample).
+
+What only names an SDK corroborates a detection and is listed with it, or, with no code found, becomes a hint
+(never a detection, never a finding):
+- `host`: a string constant naming one of the SDK's hosts. A URL says the app may talk to that service (a link,
+  a tile server, an ad-blocking list, another SDK's code naming it), not that the SDK is in the app;
+- `manifest-key`: a <meta-data> key the SDK reads. A key whose value is `false` switches a feature off
+  (google_analytics_adid_collection_enabled=false): it is said so, and is no sign of presence either;
+- `sdk-class` below MIN_CLASSES with no entry class or component.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Iterable
 
-from ..catalogue import Catalogue
+from ..catalogue import Catalogue, dotted
 from ..model import ActorKind, Evidence
-from .report import SdkDetection
+from .report import Component, SdkDetection, SdkHint
 
-MAX_HOSTS_PER_SDK = 5   # evidence items of kind `host`; the detail says how many were found
+MIN_CLASSES = 5          # classes under an SDK's packages that show its code is there without an entry class
+MAX_HOSTS_PER_SDK = 5    # evidence items of kind `host`; the detail says how many were found
+_COMPONENT_KINDS = frozenset({"activity", "service", "receiver", "provider"})
 
 
-def detect_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Iterable[str] = (),
-                hosts: Iterable[str] = (), app_package: str | None = None) -> tuple[SdkDetection, ...]:
-    """class_names: dotted or descriptor names of the classes the dexes define; meta_data: manifest
-    <meta-data> keys; hosts: host names found in string constants (callsites.string_hosts)."""
+@dataclass(frozen=True)
+class SdkFindings:
+    sdks: tuple[SdkDetection, ...]
+    hints: tuple[SdkHint, ...]
+
+
+def find_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Iterable[str] = (),
+              hosts: Iterable[str] = (), app_package: str | None = None,
+              components: Iterable[Component] = (), meta_data_off: Iterable[str] = (),
+              app_code: object = None) -> SdkFindings:
+    """class_names: dotted or descriptor names of the classes the dexes define; meta_data: manifest <meta-data>
+    keys, meta_data_off: those of them whose value is `false`; hosts: host names found in string constants
+    (callsites.string_hosts); components: the manifest's components; app_code: what Catalogue.actor_for_class
+    takes to tell the app's own classes (default: the app's package)."""
+    app_code = app_code if app_code is not None else app_package
     class_counts: dict[str, Counter] = defaultdict(Counter)     # sdk id -> prefix -> classes
     examples: dict[tuple[str, str], str] = {}
+    entries: dict[str, set[str]] = defaultdict(set)
+    entry_owner = {name: sdk.id for sdk in catalogue.sdks for name in sdk.entry_classes}
     for name in class_names:
-        matched = catalogue.match_prefix(name)
-        if matched is None:
+        sdk_id, prefix = _sdk_of(catalogue, name, app_code)
+        if sdk_id is None:
             continue
-        prefix, actor = matched
-        if actor.kind is not ActorKind.SDK:
-            continue
-        if app_package and catalogue.actor_for_class(name, app_package).kind is ActorKind.FIRST_PARTY:
-            continue   # the app's own package under a shorter SDK prefix (an SDK vendor's own app or sample)
-        class_counts[actor.id][prefix] += 1
-        key = (actor.id, prefix)
-        dotted_name = name[1:-1].replace("/", ".") if name.startswith("L") and name.endswith(";") else name
+        dotted_name = dotted(name)
+        class_counts[sdk_id][prefix] += 1
+        key = (sdk_id, prefix)
         if key not in examples or dotted_name < examples[key]:
             examples[key] = dotted_name
+        if entry_owner.get(dotted_name) == sdk_id:
+            entries[sdk_id].add(dotted_name)
 
+    declared: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for component in components:
+        if component.kind in _COMPONENT_KINDS:
+            sdk_id, _prefix = _sdk_of(catalogue, component.name, app_code)
+            if sdk_id is not None:
+                declared[sdk_id].add((component.kind, component.name))
+
+    switched_off = set(meta_data_off)
     keys: dict[str, set[str]] = defaultdict(set)
     for key in meta_data:
         sdk = catalogue.sdk_for_manifest_key(key)
@@ -54,30 +84,78 @@ def detect_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Ite
         if owner is not None and owner.sdk is not None:
             host_hits[owner.sdk.id][host] = owner.host
 
-    detections = []
-    for sdk_id in sorted(set(class_counts) | set(keys) | set(host_hits)):
+    detections, hints = [], []
+    for sdk_id in sorted(set(class_counts) | set(declared) | set(keys) | set(host_hits)):
         sdk = catalogue.sdk(sdk_id)
         if sdk is None:
             continue
+        counts = class_counts.get(sdk_id, {})
+        total = sum(counts.values())
+        code_found = total >= MIN_CLASSES or bool(entries.get(sdk_id)) or bool(declared.get(sdk_id))
         evidence: list[Evidence] = []
-        for prefix, count in sorted(class_counts.get(sdk_id, {}).items()):
+        for prefix, count in sorted(counts.items()):
             noun = "class" if count == 1 else "classes"
-            evidence.append(Evidence("sdk-class", prefix, examples[(sdk_id, prefix)],
-                                     f"{count} {noun} defined under package {prefix}"))
+            detail = f"{count} {noun} defined under package {prefix}"
+            if not code_found:
+                detail += f"; fewer than the {MIN_CLASSES} that show the SDK's code, and none of its entry classes"
+            evidence.append(Evidence("sdk-class", prefix, examples[(sdk_id, prefix)], detail))
+        for name in sorted(entries.get(sdk_id, ())):
+            evidence.append(Evidence("entry-class", name, "dex", "the SDK's entry class is defined"))
+        for kind, name in sorted(declared.get(sdk_id, ())):
+            evidence.append(Evidence("manifest-component", name, "AndroidManifest.xml",
+                                     f"<{kind}> declared in the manifest is one of the SDK's classes"))
         for key in sorted(keys.get(sdk_id, ())):
-            evidence.append(Evidence("manifest-key", key, "AndroidManifest.xml",
-                                     "<meta-data> key this SDK reads (value not reported)"))
+            detail = "<meta-data> key this SDK reads (value not reported)"
+            if key in switched_off:
+                detail = "<meta-data> key this SDK reads, set to false: a feature switched off, not a sign of presence"
+            evidence.append(Evidence("manifest-key", key, "AndroidManifest.xml", detail))
         seen_hosts = host_hits.get(sdk_id, {})
-        only_hosts = not evidence
         for host in sorted(seen_hosts)[:MAX_HOSTS_PER_SDK]:
             entry = seen_hosts[host]
             detail = "host named in a string constant"
             if entry != host:
                 detail += f" (catalogue entry {entry})"
-            if only_hosts:
-                detail += "; host-only evidence is weaker: the SDK's code was not found, only its address"
             if len(seen_hosts) > MAX_HOSTS_PER_SDK:
                 detail += f"; {len(seen_hosts)} hosts found, first {MAX_HOSTS_PER_SDK} listed"
             evidence.append(Evidence("host", host, "dex strings", detail))
-        detections.append(SdkDetection(sdk.id, sdk.name, sdk.organisation, sdk.categories, tuple(evidence)))
-    return tuple(detections)
+        if code_found:
+            detections.append(SdkDetection(sdk.id, sdk.name, sdk.organisation, sdk.categories, tuple(evidence)))
+        else:
+            hints.append(SdkHint(sdk.id, sdk.name, sdk.organisation, sdk.categories, tuple(evidence),
+                                 _hint_summary(evidence, switched_off, total)))
+    return SdkFindings(tuple(detections), tuple(hints))
+
+
+def detect_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Iterable[str] = (),
+                hosts: Iterable[str] = (), app_package: str | None = None,
+                components: Iterable[Component] = (), meta_data_off: Iterable[str] = (),
+                app_code: object = None) -> tuple[SdkDetection, ...]:
+    """The detections of find_sdks (its hints left out)."""
+    return find_sdks(catalogue, class_names, meta_data, hosts, app_package, components, meta_data_off,
+                     app_code).sdks
+
+
+def _sdk_of(catalogue: Catalogue, class_name: str, app_code: object) -> tuple[str | None, str]:
+    """(SDK id, matched prefix) owning a class, or (None, "") for library, first-party or unplaced code."""
+    matched = catalogue.match_prefix(class_name)
+    if matched is None or matched[1].kind is not ActorKind.SDK:
+        return None, ""
+    if app_code and catalogue.actor_for_class(class_name, app_code).kind is ActorKind.FIRST_PARTY:
+        return None, ""   # the app's own package under a shorter SDK prefix (an SDK vendor's own app or sample)
+    return matched[1].id, matched[0]
+
+
+def _hint_summary(evidence: list[Evidence], switched_off: set[str], classes: int) -> str:
+    """One line: what names the SDK, and that its code was not found."""
+    parts = []
+    hosts = [e.ref for e in evidence if e.kind == "host"]
+    if hosts:
+        parts.append("mentions host " + ", ".join(hosts))
+    keys = [e.ref for e in evidence if e.kind == "manifest-key"]
+    if keys:
+        parts.append("manifest key " + ", ".join(f"{k}=false (switched off)" if k in switched_off else k
+                                                 for k in keys))
+    if classes:
+        parts.append(f"{classes} class{'es' if classes != 1 else ''} under its packages "
+                     f"(fewer than {MIN_CLASSES}, no entry class)")
+    return "; ".join(parts) + "; no code found"
