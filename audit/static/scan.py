@@ -16,7 +16,7 @@ from typing import Iterable
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError
 from ..model import FIRST_PARTY, Evidence, Level, Observation
-from .callsites import class_names, find_call_sites, string_constants, string_hosts
+from .callsites import MAX_HIERARCHY, class_names, find_call_sites, string_constants, string_hosts
 from .dex import DexFile
 from .inputs import ApkContents, open_inputs
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
@@ -54,6 +54,9 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
 
     search_stats: dict = {}
     api_calls, dexes = _call_sites(dexes, catalogue, base.package, merged, warnings, search_stats)
+    if search_stats.get("hierarchy_cut"):
+        warnings.append(f"limit MAX_HIERARCHY: {search_stats['hierarchy_cut']} class-hierarchy walk(s) stopped at "
+                        f"{MAX_HIERARCHY} classes; virtual calls through the classes beyond were not followed")
     clock.lap("call_sites")
 
     permissions = permissions_of(merged)
