@@ -119,3 +119,90 @@ def test_a_limit_that_drops_hierarchy_marks_the_scan_partial(clean_apk, tmp_path
     report = scan_app([str(hb.write_apk(tmp_path / "h.apk", parts))])
     assert report.partial
     assert any(w.startswith("limit MAX_HIERARCHY:") for w in report.warnings)
+
+
+# -- nothing leaked -----------------------------------------------------------------------------------------
+IMEI = "353627075111296"
+
+
+def _har(urls: list[str], body: str | None = None) -> str:
+    import json
+    entries = []
+    for url in urls:
+        request = {"method": "POST" if body else "GET", "url": url, "httpVersion": "HTTP/1.1", "headers": [],
+                   "queryString": [], "cookies": [], "headersSize": -1, "bodySize": -1}
+        if body:
+            request["postData"] = {"mimeType": "text/plain", "text": body}
+        entries.append({"startedDateTime": "2026-11-24T10:00:00Z", "time": 1, "request": request,
+                        "response": {"status": 200, "headers": [], "content": {"size": 0}}})
+    return json.dumps({"log": {"version": "1.2", "entries": entries}})
+
+
+@pytest.mark.parametrize("fmt", ["json", "md"])
+def test_identifiers_are_redacted_in_hosts_encoded_paths_and_crowded_queries(tmp_path, fmt):
+    import json
+    from audit.cli import main
+    encoded = "".join(f"%{ord(c):02X}" for c in IMEI[:6]) + IMEI[6:]
+    har = tmp_path / "leak.har"
+    har.write_text(_har([f"https://{IMEI}.dns.example/x", f"https://a.example/p/{encoded}/q",
+                         f"https://b.example/c?id={IMEI}&n=1"], body=("imei=" + IMEI + "&") * 300))
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps({"device_ids.imei": IMEI}))
+    out = tmp_path / f"report.{fmt}"
+    assert main(["traffic", str(har), "--identifiers", str(ids), "--format", fmt, "-o", str(out)]) == 0
+    text = out.read_text()
+    assert IMEI not in text and encoded not in text and IMEI[6:] not in text
+    assert "3…6#" in text
+    assert main(["traffic", str(har), "--identifiers", str(ids), "--format", fmt, "--reveal", "-o", str(out)]) == 0
+    assert IMEI in out.read_text()
+
+
+def test_redaction_is_one_pass_whatever_the_number_of_values():
+    from audit.redact import Redactor
+    values = [f"{350000000000000 + i * 7919}" for i in range(2000)]
+    redactor = Redactor(values)
+    report = {"findings": [{"text": f"value {values[i]} at {values[-i - 1]}.host", "n": i} for i in range(200)]}
+    out = redactor.report(report)
+    assert not any(v in str(out) for v in values)
+    assert out["findings"][0]["n"] == 0
+    # the work per string does not grow with the number of values: one automaton pass
+    big = Redactor(values * 1 + [f"{360000000000000 + i}" for i in range(8000)])
+    text = " ".join(values[:50]) * 20
+    small_cost = _cpu(lambda t: [redactor.text(t) for _ in range(20)], text)
+    big_cost = _cpu(lambda t: [big.text(t) for _ in range(20)], text)
+    assert big_cost / small_cost < 3
+
+
+@pytest.mark.parametrize("content, problem", [("", "empty"), ("ab", "2 characters long"),
+                                              ("z" * 64, "not hex")])
+def test_a_bad_redaction_key_is_one_error_naming_the_file(tmp_path, content, problem):
+    import os
+    import subprocess
+    import sys
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "redaction.key").write_text(content)
+    har = tmp_path / "one.har"
+    har.write_text(_har([f"https://a.example/?id={IMEI}"]))
+    ids = tmp_path / "ids.json"
+    ids.write_text('{"device_ids.imei": "%s"}' % IMEI)
+    done = subprocess.run([sys.executable, "-m", "audit.cli", "traffic", str(har), "--identifiers", str(ids)],
+                          capture_output=True, text=True, env=dict(os.environ, APPAUDIT_HOME=str(home)))
+    assert done.returncode == 2 and not done.stdout
+    line, = done.stderr.strip().splitlines()
+    assert line.startswith("appaudit: error: ") and str(home / "redaction.key") in line and problem in line
+
+
+def test_a_new_redaction_key_is_written_whole_and_private(tmp_path):
+    import os
+    import subprocess
+    import sys
+    home = tmp_path / "home"
+    code = "from audit.redact import fingerprint; print(fingerprint('x'))"
+    env = dict(os.environ, APPAUDIT_HOME=str(home))
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    key = home / "redaction.key"
+    assert len(key.read_text()) == 64 and key.stat().st_mode & 0o077 == 0
+    assert [p.name for p in home.iterdir()] == ["redaction.key"]        # no temporary file left behind
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert again.stdout == first.stdout

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 from ..errors import InputError
 from ..model import Observation, Severity
-from ..redact import redact, redact_in
+from ..redact import redact, redact_report
 from ..report import check_output, dumps_json, write_output
 from ..rulesdata import load_json
 from .declarations import Declarations, load_declarations
@@ -233,18 +233,6 @@ def flows(audit: AuditInput, result: AuditResult) -> list[dict[str, Any]]:
 def _level_rank(label: str) -> int:
     from ..model import Level
     return Level.parse(label).value
-
-
-def redact_report(report: Any, secrets: list[str]) -> Any:
-    if not secrets:
-        return report
-    if isinstance(report, dict):
-        return {k: redact_report(v, secrets) for k, v in report.items()}
-    if isinstance(report, list):
-        return [redact_report(v, secrets) for v in report]
-    if isinstance(report, str):
-        return redact_in(report, secrets)
-    return report
 
 
 def load_baseline(path: str) -> set[str]:

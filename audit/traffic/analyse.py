@@ -29,7 +29,7 @@ from typing import Any, Iterable
 from ..catalogue import load_catalogue
 from ..errors import InputError
 from ..model import Actor, Evidence, Level, Observation, UNKNOWN, sorted_observations
-from ..redact import mask_credentials, redact, redact_in
+from ..redact import mask_credentials, redact, redact_in, redact_report
 from ..rulesdata import Validator, datatypes, load_data
 from .attribution import Attributor, Recipient, join_events
 from .captures import CaptureResult, Request, read_capture
@@ -211,6 +211,7 @@ class TrafficReport:
     app_package: str | None
     identifier_types: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    identifier_values: tuple[str, ...] = ()   # every value searched for or found: what redaction removes
 
     @property
     def skipped(self) -> list[CaptureResult]:
@@ -396,8 +397,10 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     transmissions = _sorted_transmissions(transmissions)
     bridging = _bridging(transmissions)
     observations = _observations(transmissions, bridging)
+    values = {str(v) for vs in all_ids.values() for v in vs if not isinstance(v, tuple)}
+    values.update(t.value for t in transmissions)
     return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
-                         tuple(observations), app, tuple(sorted(all_ids)), tuple(notes))
+                         tuple(observations), app, tuple(sorted(all_ids)), tuple(notes), tuple(sorted(values)))
 
 
 def _sorted_transmissions(items: list[Transmission]) -> list[Transmission]:
@@ -462,7 +465,8 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
     from ..report import dumps_json
-    return dumps_json(report.to_json(reveal))
+    data = report.to_json(reveal)
+    return dumps_json(data if reveal else redact_report(data, report.identifier_values))
 
 
 from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from ..redact import redact_in
 from ..report import check_output, write_output
 from .analyse import analyse, dumps, load_identifiers, to_markdown
 
@@ -17,6 +18,10 @@ def run(args) -> int:
         raise InputError("no identifiers to search for: pass --identifiers FILE (JSON/YAML: data type -> value), "
                          "or a run folder that has identifiers.json")
     report = analyse(args.captures, identifiers, args.app, extra_trackers=args.trackers)
-    content = to_markdown(report, args.reveal) if args.format == "md" else dumps(report, args.reveal)
+    if args.format == "md":
+        content = to_markdown(report, args.reveal)
+        content = content if args.reveal else redact_in(content, report.identifier_values)
+    else:
+        content = dumps(report, args.reveal)
     write_output(content, args.output, inputs)
     return 0
