@@ -144,10 +144,12 @@ def _handler(spec: str):
 
 
 def _one_line(exc: BaseException) -> str:
-    """Messages may quote input (a YAML line, a header): one line on stderr, whatever they contain, and no
-    credential it may quote (stderr ends up in CI logs)."""
+    """Messages may quote input (a YAML line, a header, a member name): one line on stderr, whatever they
+    contain, with no control or bidi character reaching the terminal and no credential it may quote (stderr
+    ends up in CI logs)."""
+    from .escape import terminal_line
     from .redact import mask_credentials
-    return mask_credentials(" ".join(str(exc).split()))
+    return terminal_line(mask_credentials(" ".join(str(exc).split())))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -206,3 +206,68 @@ def test_a_new_redaction_key_is_written_whole_and_private(tmp_path):
     assert [p.name for p in home.iterdir()] == ["redaction.key"]        # no temporary file left behind
     again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert again.stdout == first.stdout
+
+
+# -- nothing injected ---------------------------------------------------------------------------------------
+INJECTED = "x\r# all checks passed\n<script>alert(1)</script>![t](http://t.example/p.png)\x1b[2J\u202eevil|`"
+
+
+def test_one_escaper_per_output_kind():
+    from audit import escape
+    line = escape.terminal_line(INJECTED)
+    assert "\x1b" not in line and "\r" not in line and "\n" not in line and "\u202e" not in line
+    assert "\\x1b[2J" in line and "\\u202e" in line
+    md = escape.markdown(INJECTED)
+    assert "\r" not in md and "\n" not in md and "\\<script\\>" in md and "!\\[t\\]" in md and "\\|" in md
+    assert "\x1b" not in md and "\u202e" not in md
+    assert escape.markdown("# heading") == "\\# heading" and escape.markdown("1. item") == "1\\. item"
+    assert escape.markdown("device_ids.imei") == "device_ids.imei"
+    assert escape.code("a`b|c") == "`a'b\\|c`"
+    page = escape.html(INJECTED)
+    assert "<script>" not in page and "\u202e" not in page and "&lt;script&gt;" in page
+
+
+def test_no_writer_defines_its_own_escaper():
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "audit"
+    for path in root.rglob("*.py"):
+        if path.name == "escape.py":
+            continue
+        text = path.read_text()
+        assert not re.search(r"\.replace\(\"\|\", \"\\\\\\\\\|\"\)", text), path      # a private pipe escaper
+        assert "from html import escape" not in text and "html.escape(" not in text, path
+
+
+def test_markdown_reports_show_hostile_names_as_text(tmp_path):
+    import json
+    from audit.cli import main
+    from audit.traffic.analyse import analyse, to_markdown
+    har = tmp_path / "h.har"
+    host = "evil.example"
+    har.write_text(_har([f"https://{host}/?id={IMEI}"]))
+    report = analyse([har], {"device_ids.imei": [IMEI]}, app_package="com.x\r# all checks passed\x1b[2J")
+    text = to_markdown(report)
+    assert "\r" not in text and "\x1b" not in text and "\n# all checks passed" not in text
+    from audit.static.markdown import render_markdown
+    scan = {"app": {"package": "p", "label": "<img src=x onerror=alert(1)>\r# ok"}, "inputs": [],
+            "permissions": [], "sdks": [], "api_calls": [], "observations": [], "components": [],
+            "meta_data": [], "partial": True, "warnings": ["member \x1b[2Jname\u202e"]}
+    page = render_markdown(scan)
+    assert "\\<img" in page and "\n<img" not in page and "\r" not in page and "\x1b" not in page and "\u202e" not in page
+
+
+def test_error_lines_and_progress_lines_escape_control_characters(tmp_path, capsys):
+    import io
+    from audit.cli import main
+    bad = tmp_path / "evil\x1b[2J\u202e.apk"
+    bad.write_bytes(b"not a zip")
+    assert main(["scan", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\u202e" not in err and "\\x1b[2J" in err and len(err.splitlines()) == 1
+    from audit.corpus.progress import Progress
+    stream = io.StringIO()
+    progress = Progress(1, stream=stream, interactive=False)
+    progress.update({"status": "failed", "path": "a\rb\x1b[2J.apk", "error": "bad\nname"})
+    out = stream.getvalue()
+    assert "\x1b" not in out and "\r" not in out and out.count("\n") == 1

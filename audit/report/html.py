@@ -2,7 +2,7 @@
 evidence chain, the per-type table, and a flow diagram actor -> data type -> recipient."""
 from __future__ import annotations
 
-from html import escape
+from ..escape import html as escape_html
 from typing import Any
 
 CATEGORY_COLOUR = {"incorrect": "#c62828", "omitted": "#ef6c00", "vague": "#f9a825", "consistent": "#2e7d32",
@@ -32,8 +32,7 @@ svg text{font:12px system-ui,sans-serif}.legend span{margin-right:14px}
 """
 
 
-def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+_e = escape_html   # one HTML escaper for every writer (audit/escape.py)
 
 
 def pill(text: str, colour: str) -> str:
