@@ -271,3 +271,44 @@ def test_error_lines_and_progress_lines_escape_control_characters(tmp_path, caps
     progress.update({"status": "failed", "path": "a\rb\x1b[2J.apk", "error": "bad\nname"})
     out = stream.getvalue()
     assert "\x1b" not in out and "\r" not in out and out.count("\n") == 1
+
+
+# -- the watchdog -------------------------------------------------------------------------------------------
+def test_watchdog_raises_time_limit_once_then_ends_the_run():
+    from audit.errors import TimeLimit, WatchdogExpired
+    from audit.watchdog import Watchdog
+    caught = []
+    with pytest.raises(WatchdogExpired):
+        with Watchdog(0.2, None) as watchdog:
+            while True:               # a stage that swallows everything it can: only the second signal ends it
+                try:
+                    while True:
+                        pass
+                except TimeLimit as exc:
+                    caught.append(str(exc))
+    assert watchdog.fired and len(caught) == 1 and "--time-limit" in caught[0]
+    import signal
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_watchdog_memory_limit_is_a_memory_error_and_is_restored():
+    import resource
+    from audit.watchdog import Watchdog
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    with pytest.raises(MemoryError):
+        with Watchdog(None, 64):
+            bytearray(256 * 1024 * 1024)
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+
+
+def test_cli_time_limit_is_one_error_line():
+    """A command that would run for 30 s (its handler replaced by a sleep) under a 0.2 s limit."""
+    import subprocess
+    import sys
+    code = ("import time, sys\nfrom audit import cli\n"
+            "cli._handler = lambda spec: (lambda args: time.sleep(30))\n"
+            "sys.exit(cli.main(['scan', 'x.apk', '--time-limit', '0.2']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    line, = done.stderr.strip().splitlines()
+    assert line.startswith("appaudit: error: time limit of 0.2 s reached")
