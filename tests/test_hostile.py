@@ -312,3 +312,102 @@ def test_cli_time_limit_is_one_error_line():
     assert done.returncode == 2
     line, = done.stderr.strip().splitlines()
     assert line.startswith("appaudit: error: time limit of 0.2 s reached")
+
+
+# -- faults are input errors --------------------------------------------------------------------------------
+def _one_error(done, *fragments, progress: bool = False) -> str:
+    """Exit 2 and one error line (after the progress lines of a corpus run, with progress=True)."""
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr and (progress or len(lines) == 1), done.stderr
+    line = lines[-1]
+    assert line.startswith("appaudit: error: ") and "unexpected" not in line, line
+    for fragment in fragments:
+        assert fragment in line, line
+    return line
+
+
+def _cli(*argv, **kwargs):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "audit.cli", *map(str, argv)], capture_output=True, text=True,
+                          timeout=300, **kwargs)
+
+
+def test_report_on_a_full_disk_is_one_error_line(clean_apk):
+    _one_error(_cli("scan", clean_apk, "-o", "/dev/full"), "/dev/full", "the disk is full")
+
+
+def test_report_inside_an_input_folder_or_over_an_input_is_refused(tmp_path, clean_apk):
+    run = tmp_path / "run"
+    run.mkdir()
+    capture = run / "flows.har"
+    capture.write_text(_har([f"https://a.example/?id={IMEI}"]))
+    ids = tmp_path / "ids.json"
+    ids.write_text('{"device_ids.imei": "%s"}' % IMEI)
+    before = capture.read_bytes()
+    _one_error(_cli("traffic", run, "--identifiers", ids, "-o", run / "flows.mitm"), "inside input folder")
+    _one_error(_cli("traffic", capture, "--identifiers", ids, "-o", capture), "refusing to overwrite input")
+    _one_error(_cli("audit", clean_apk, "--datasheet", tmp_path / "none.yaml", "--capture", run,
+                    "-o", capture), "refusing")
+    assert capture.read_bytes() == before and not (run / "flows.mitm").exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs (root only; skipped elsewhere): a disk that fills up mid-run."""
+    import subprocess
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_database_on_a_full_disk_leaves_no_file_that_later_runs_refuse(tiny_disk, tmp_path, corpus_dir):
+    import shutil
+    apks = tmp_path / "apks"
+    apks.mkdir()
+    for apk in sorted(corpus_dir.glob("droidbench__*.apk"))[:2]:
+        shutil.copy(apk, apks)
+    (tiny_disk / "filler").write_bytes(b"\0" * (60 * 1024))
+    db = tiny_disk / "c.duckdb"
+    _one_error(_cli("corpus", "scan", apks, "--db", db), "the disk is full", progress=True)
+    assert not db.exists() or db.stat().st_size > 0
+    (tiny_disk / "filler").unlink()
+    for leftover in tiny_disk.iterdir():
+        leftover.unlink()
+    db.write_bytes(b"")        # what an older version left behind: a 0-byte file is nobody's data
+    done = _cli("corpus", "scan", apks, "--db", db)
+    assert done.returncode == 0, done.stderr
+
+
+def test_database_that_fills_mid_run_keeps_what_was_committed(tmp_path, corpus_dir):
+    import subprocess
+    import shutil
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        first, everything = tmp_path / "first", tmp_path / "all"
+        first.mkdir()
+        everything.mkdir()
+        apks = sorted(corpus_dir.glob("*.apk"))
+        for apk in apks[:6]:
+            shutil.copy(apk, first)
+        for apk in apks:
+            shutil.copy(apk, everything)
+        db = mount / "c.duckdb"
+        assert _cli("corpus", "scan", first, "--db", db).returncode == 0
+        done = _cli("corpus", "scan", everything, "--db", db, "--resume")
+        if done.returncode == 0:
+            pytest.skip("the corpus fitted on the small disk")
+        _one_error(done, "cannot write to --db", "the disk is full", progress=True)
+        report = _cli("corpus", "report", "--db", db)
+        assert report.returncode == 0 and "apps in the corpus" in report.stdout
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
