@@ -411,3 +411,15 @@ def test_database_that_fills_mid_run_keeps_what_was_committed(tmp_path, corpus_d
         assert report.returncode == 0 and "apps in the corpus" in report.stdout
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_key_written_twice_in_yaml_is_an_error_naming_both_lines(tmp_path, clean_apk):
+    from audit.rulesdata import load_yaml
+    sheet = tmp_path / "sheet.yaml"
+    sheet.write_text("app: org.edukit.calculator\ncollected:\n  - device_ids.imei\nshared: []\ncollected: []\n")
+    with pytest.raises(InputError, match=r"sheet.yaml:5: duplicate key 'collected' \(lines 2 and 5\)"):
+        load_yaml(sheet)
+    merged = tmp_path / "merge.yaml"
+    merged.write_text("base: &b {k: 1, j: 2}\nchild:\n  <<: *b\n  k: 3\n")      # overriding a merge is fine
+    assert load_yaml(merged)["child"] == {"k": 3, "j": 2}
+    _one_error(_cli("audit", clean_apk, "--datasheet", sheet), "duplicate key 'collected'", "lines 2 and 5")
