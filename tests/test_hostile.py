@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -423,3 +424,50 @@ def test_a_key_written_twice_in_yaml_is_an_error_naming_both_lines(tmp_path, cle
     merged.write_text("base: &b {k: 1, j: 2}\nchild:\n  <<: *b\n  k: 3\n")      # overriding a merge is fine
     assert load_yaml(merged)["child"] == {"k": 3, "j": 2}
     _one_error(_cli("audit", clean_apk, "--datasheet", sheet), "duplicate key 'collected'", "lines 2 and 5")
+
+
+# -- private files ------------------------------------------------------------------------------------------
+def test_run_folders_are_private_whatever_the_target_folders_mode(tmp_path):
+    import os
+    import stat
+    from audit.runtime.runfolder import RunFolder
+    target = tmp_path / "run"
+    target.mkdir(mode=0o755)
+    os.chmod(target, 0o755)
+    old = os.umask(0o022)
+    try:
+        run = RunFolder.create(target)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o700
+        run.start(options={})
+        (target / "flows.har").write_text("{}")          # as the proxy writes it, under the umask
+        run.finish(True)
+    finally:
+        os.umask(old)
+    for item in target.rglob("*"):
+        assert stat.S_IMODE(item.stat().st_mode) == (0o700 if item.is_dir() else 0o600), item
+
+
+def test_ca_folders_of_killed_captures_are_swept_at_the_next_start(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from audit.runtime.proxy import CA_PREFIX, private_dir, sweep_stale_ca_dirs
+    code = ("import os, sys, tempfile, time\ntempfile.tempdir = sys.argv[1]\n"
+            "from audit.runtime.proxy import private_dir\n"
+            "d = private_dir('appaudit-ca-'); (d / 'mitmproxy-ca.pem').write_text('KEY')\n"
+            "print(d, flush=True); time.sleep(600)")
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    killed = Path(child.stdout.readline().strip())
+    assert killed.is_dir()
+    assert sweep_stale_ca_dirs(tmp_path) == []          # its capture still runs: left alone
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    import tempfile
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path)
+    try:
+        mine = private_dir(CA_PREFIX)                    # this process's own: alive, kept
+    finally:
+        tempfile.tempdir = saved
+    assert sweep_stale_ca_dirs(tmp_path) == [killed]
+    assert not killed.exists() and mine.is_dir()
