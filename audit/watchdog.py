@@ -19,6 +19,7 @@ import os
 import resource
 import signal
 import threading
+import time
 
 from .errors import TimeLimit, WatchdogExpired
 
@@ -44,6 +45,8 @@ class Watchdog:
         self._previous_handler = None
         self._previous_limit = None
         self._armed = False
+        self._previous_timer = 0.0
+        self._started = 0.0
 
     @property
     def grace(self) -> float:
@@ -59,6 +62,9 @@ class Watchdog:
 
     def __enter__(self) -> "Watchdog":
         if self.seconds and threading.current_thread() is threading.main_thread():
+            # an interval timer someone else set (pytest-timeout, a caller's own alarm) is put back on exit
+            self._previous_timer = signal.getitimer(signal.ITIMER_REAL)[0]
+            self._started = time.monotonic()
             self._previous_handler = signal.signal(signal.SIGALRM, self._on_alarm)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
             self._armed = True
@@ -76,6 +82,9 @@ class Watchdog:
         if self._armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous_handler or signal.SIG_DFL)
+            if self._previous_timer:
+                left = self._previous_timer - (time.monotonic() - self._started)
+                signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
             self._armed = False
         if self._previous_limit is not None:
             resource.setrlimit(resource.RLIMIT_AS, self._previous_limit)
