@@ -473,3 +473,19 @@ def test_ca_folders_of_killed_captures_are_swept_at_the_next_start(tmp_path):
         tempfile.tempdir = saved
     assert sweep_stale_ca_dirs(tmp_path) == [killed]
     assert not killed.exists() and mine.is_dir()
+
+
+def test_script_shims_are_looked_through_or_named(tmp_path):
+    import os
+    import sys
+    from audit.runtime.local import resolve_program
+    shim = tmp_path / "python3"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')       # what pyenv's shim does, in short
+    os.chmod(shim, 0o755)
+    program, *rest = resolve_program([str(shim), "app.py"])
+    assert rest == ["app.py"] and open(program, "rb").read(4) == b"\x7fELF"
+    other = tmp_path / "tool"
+    other.write_text("#!/bin/sh\necho hi\n")
+    os.chmod(other, 0o755)
+    with pytest.raises(InputError, match=r"is a script .*#!/bin/sh.*-- /bin/sh "):
+        resolve_program([str(other)])
