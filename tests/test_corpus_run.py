@@ -235,8 +235,12 @@ def test_interrupted_run_keeps_what_was_scanned_and_resumes(tmp_path: Path, stop
     (corpus / "hang.apk").write_bytes((APKS / SMALL_APKS[0]).read_bytes()[:-1])
     db = tmp_path / "c.duckdb"
     env = dict(os.environ, APPAUDIT_CORPUS_SCANNER=FAULTY_SCANNER)
+    # The child gets the default disposition for the signal whatever this runner has: a runner started in
+    # the background or under nohup ignores SIGINT, its children inherit that, and Python then installs no
+    # KeyboardInterrupt handler (the ctrl-c case would wait for the timeout instead of testing anything).
     run = subprocess.Popen([sys.executable, "-m", "audit.cli", "corpus", "scan", str(corpus), "--db", str(db)],
-                           stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+                           stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+                           preexec_fn=lambda: signal.signal(stop, signal.SIG_DFL))
     try:
         seen = [run.stderr.readline() for _ in range(4)]          # "4 apps to scan" + 3 results
         assert all(" ok " in line for line in seen[1:]), seen
