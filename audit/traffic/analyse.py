@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -212,6 +212,7 @@ class TrafficReport:
     identifier_types: tuple[str, ...]
     notes: tuple[str, ...] = ()
     identifier_values: tuple[str, ...] = ()   # every value searched for or found: what redaction removes
+    matcher: Any = field(default=None, compare=False, repr=False)   # their automaton, reused by redaction
 
     @property
     def skipped(self) -> list[CaptureResult]:
@@ -400,7 +401,8 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     values = {str(v) for vs in all_ids.values() for v in vs if not isinstance(v, tuple)}
     values.update(t.value for t in transmissions)
     return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
-                         tuple(observations), app, tuple(sorted(all_ids)), tuple(notes), tuple(sorted(values)))
+                         tuple(observations), app, tuple(sorted(all_ids)), tuple(notes), tuple(sorted(values)),
+                         matcher)
 
 
 def _sorted_transmissions(items: list[Transmission]) -> list[Transmission]:
@@ -466,7 +468,7 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
     from ..report import dumps_json
     data = report.to_json(reveal)
-    return dumps_json(data if reveal else redact_report(data, report.identifier_values))
+    return dumps_json(data if reveal else redact_report(data, report.identifier_values, report.matcher))
 
 
 from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from ..redact import redact_in
+from ..redact import redact_report
 from ..report import check_output, write_output
 from .analyse import analyse, dumps, load_identifiers, to_markdown
 
@@ -20,7 +20,7 @@ def run(args) -> int:
     report = analyse(args.captures, identifiers, args.app, extra_trackers=args.trackers)
     if args.format == "md":
         content = to_markdown(report, args.reveal)
-        content = content if args.reveal else redact_in(content, report.identifier_values)
+        content = content if args.reveal else redact_report(content, report.identifier_values, report.matcher)
     else:
         content = dumps(report, args.reveal)
     write_output(content, args.output, inputs)
