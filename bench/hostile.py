@@ -36,9 +36,14 @@ IMEI = "353627075111296"
 
 
 def _fixture(name: str) -> Path:
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import load_fixture_builder   # the same reproducible fixture apps the tests use
-    return Path(load_fixture_builder().build(name))
+    """The same reproducible fixture apps the tests use (tests/fixtures/build.py, loaded by path: importing
+    tests/conftest.py would set up a test session's private home)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("appaudit_fixture_build", REPO / "tests" / "fixtures" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return Path(module.build(name))
 
 
 def _members(apk: Path) -> dict[str, bytes]:
