@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -260,10 +259,11 @@ def test_dex_class_defs_sharing_one_huge_class_data_do_not_hang(tmp_path, educat
         for name, data in members.items():
             archive.writestr(name, data)
     assert apk.stat().st_size < 64 * 1024
-    started = time.monotonic()
-    done = _cli_subprocess(["scan", apk, "-o", tmp_path / "report.json"], timeout=30)
+    done = _cli_subprocess(["scan", apk, "-o", tmp_path / "report.json"], timeout=120)   # a hang guard only
     assert done.returncode in (0, 2) and "error: unexpected " not in done.stderr, done.stderr
-    assert time.monotonic() - started < 15
+    # bounded by construction, not by time: the item is refused before it is decoded for every class_def
+    report = (tmp_path / "report.json").read_text() if done.returncode == 0 else done.stderr
+    assert "shared with another class_def" in report or "more methods defined than method_ids" in report
 
 
 # -- run folders through `appaudit traffic` (audit/traffic/attribution.py join_events) ---------------------
