@@ -160,17 +160,17 @@ def test_identifiers_are_redacted_in_hosts_encoded_paths_and_crowded_queries(tmp
 
 def test_redaction_is_one_pass_whatever_the_number_of_values():
     from audit.redact import Redactor
-    values = [f"{350000000000000 + i * 7919}" for i in range(2000)]
+    values = [f"{350000000000000 + i * 7919}" for i in range(500)]
     redactor = Redactor(values)
     report = {"findings": [{"text": f"value {values[i]} at {values[-i - 1]}.host", "n": i} for i in range(200)]}
     out = redactor.report(report)
     assert not any(v in str(out) for v in values)
     assert out["findings"][0]["n"] == 0
     # the work per string does not grow with the number of values: one automaton pass
-    big = Redactor(values * 1 + [f"{360000000000000 + i}" for i in range(8000)])
+    big = Redactor(values + [f"{360000000000000 + i}" for i in range(4000)])
     text = " ".join(values[:50]) * 20
-    small_cost = _cpu(lambda t: [redactor.text(t) for _ in range(20)], text)
-    big_cost = _cpu(lambda t: [big.text(t) for _ in range(20)], text)
+    small_cost = _cpu(lambda t: [redactor.text(t) for _ in range(200)], text)
+    big_cost = _cpu(lambda t: [big.text(t) for _ in range(200)], text)
     assert big_cost / small_cost < 3
 
 
