@@ -82,6 +82,7 @@ def _write_new_key(path: Path, key: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+@functools.lru_cache(maxsize=65536)   # a report names the same few values many times
 def fingerprint(value: str) -> str:
     return hmac.new(_key(), value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:8]
 
