@@ -393,6 +393,17 @@ def yaml_duplicate_key(work: Path) -> list[str]:
     return ["audit", str(_fixture("clean")), "--datasheet", str(sheet)]
 
 
+def watchdog_time_limit(work: Path) -> list[str]:
+    """The watchdog's time limit on a scan that takes seconds: one error line (a partial report if the
+    call-site search was under way)."""
+    return dex_shared_interfaces(work) + ["--time-limit", "0.5"]
+
+
+def watchdog_memory_limit(work: Path) -> list[str]:
+    """The watchdog's memory limit far below what the scan needs: MemoryError, one error line."""
+    return ["scan", str(_fixture("education")), "--memory-limit", "16"]
+
+
 STATIC_CLASSES = {
     "zip-bzip2-member-1gib": zip_bzip2_member, "zip-lzma-member-512mib": zip_lzma_member,
     "axml-aliased-strings": axml_aliased_strings, "axml-overlapping-strings": axml_overlapping_strings,
@@ -403,7 +414,8 @@ STATIC_CLASSES = {
     "key-empty": key_empty, "key-one-byte": key_one_byte, "key-not-hex": key_not_hex,
     "inject-error-line": inject_error_line, "inject-markdown": inject_markdown,
     "output-full-disk": output_full_disk, "output-inside-capture": output_inside_capture,
-    "yaml-duplicate-key": yaml_duplicate_key,
+    "yaml-duplicate-key": yaml_duplicate_key, "watchdog-time-limit": watchdog_time_limit,
+    "watchdog-memory-limit": watchdog_memory_limit,
 }
 
 
