@@ -164,6 +164,7 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    watchdog = None
     try:
         args = build_parser().parse_args(argv)
         if not hasattr(args, "time_limit"):
@@ -179,24 +180,33 @@ def main(argv: list[str] | None = None) -> int:
     except WatchdogExpired as exc:
         print(f"appaudit: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except InputError as exc:
-        print(f"appaudit: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("appaudit: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except Exception as exc:
+        if watchdog is not None and watchdog.fired and not isinstance(exc, (InputError, MemoryError)):
+            # The limit interrupted whatever was running (an import, an except clause): what surfaced is a
+            # consequence of that, not a bug; the cause is the limit.
+            exc = TimeLimit(f"time limit of {watchdog.seconds:g} s reached (--time-limit)")
+        return _report_error(exc)
+
+
+def _report_error(exc: Exception) -> int:
+    """The one line for an exception that ended a command; the exit code."""
+    if isinstance(exc, InputError):
+        print(f"appaudit: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    if isinstance(exc, BrokenPipeError):
         return 0
-    except MemoryError:   # every reader is bounded; this is the last line of defence, still one line
+    if isinstance(exc, MemoryError):   # every reader is bounded; this is the last line of defence, still one line
         print("appaudit: error: out of memory while reading the input (the --memory-limit, or the machine's; "
               "see docs/hostile-inputs.md for the bounds)", file=sys.stderr)
         return 2
-    except Exception as exc:  # a bug must not print a traceback into a CI log full of personal data
-        if os.environ.get("APPAUDIT_DEBUG"):
-            raise
-        print(f"appaudit: error: unexpected {type(exc).__name__}: {_one_line(exc)} "
-              "(set APPAUDIT_DEBUG=1 for details)", file=sys.stderr)
-        return 2
+    if os.environ.get("APPAUDIT_DEBUG"):   # a bug must not print a traceback into a CI log full of personal data
+        raise exc
+    print(f"appaudit: error: unexpected {type(exc).__name__}: {_one_line(exc)} "
+          "(set APPAUDIT_DEBUG=1 for details)", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -400,8 +400,9 @@ def watchdog_time_limit(work: Path) -> list[str]:
 
 
 def watchdog_memory_limit(work: Path) -> list[str]:
-    """The watchdog's memory limit far below what the scan needs: MemoryError, one error line."""
-    return ["scan", str(_fixture("education")), "--memory-limit", "16"]
+    """The watchdog's memory limit far below what the scan needs (the 8 MB string scan: ~50 MiB): MemoryError,
+    one error line."""
+    return dex_long_url_string(work) + ["--memory-limit", "8"]
 
 
 STATIC_CLASSES = {
