@@ -69,3 +69,31 @@ def test_resource_tables_claiming_any_entry_count(tmp_path_factory, clean_member
     members = dict(clean_members)
     members["resources.arsc"] = hb.arsc_sparse_claiming(entries, padding, type_id)
     _scan(tmp_path_factory, members, {"resources.arsc": zipfile.ZIP_STORED})
+
+
+# -- escaping and redaction: properties over any text ------------------------------------------------------
+@FUZZ
+@given(text=st.text(max_size=200))
+def test_escaped_text_carries_no_control_and_no_line_break(text):
+    import unicodedata
+    from audit import escape
+    for shown in (escape.terminal_line(text), escape.markdown(text), escape.markdown_code(text)):
+        assert not any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs") for ch in shown), shown
+    page = escape.html(text)
+    assert "<" not in page and ">" not in page and '"' not in page
+
+
+@FUZZ
+@given(value=st.from_regex(r"[0-9A-Za-z:-]{6,40}", fullmatch=True),
+       before=st.text(max_size=30), after=st.text(max_size=30),
+       form=st.sampled_from(["plain", "upper", "percent", "host", "query"]))
+def test_a_value_is_redacted_in_every_form(value, before, after, form):
+    from urllib.parse import quote
+    from audit.redact import Redactor
+    shown = {"plain": value, "upper": value.upper(),
+             "percent": "".join(f"%{ord(c):02X}" for c in value[:3]) + quote(value[3:], safe=""),
+             "host": f"{value}.tracker.example", "query": f"?a=1&id={value}&b=2"}[form]
+    text = before + shown + after
+    out = Redactor([value]).report({"k": [text]})["k"][0]
+    assert value not in out and value.upper() not in out
+    assert value.lower() not in out.lower() or value.lower() in (before + after).lower()
