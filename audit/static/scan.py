@@ -211,6 +211,8 @@ def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: str, manife
         for dex in dexes:
             try:
                 find_call_sites([dex], catalogue=catalogue, app_package=package, component_classes=entry)
+            except BoundExceeded:      # the time limit, a bound: not a fault of this dex
+                raise
             except InputError as exc:
                 warnings.append(f"dex skipped (call-site search): {exc}")
                 continue
