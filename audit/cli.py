@@ -9,7 +9,7 @@ import importlib
 import os
 import sys
 
-from .errors import InputError
+from .errors import InputError, TimeLimit, WatchdogExpired
 
 FORMATS = ("json", "md")
 
@@ -34,11 +34,21 @@ class _CaptureParser(_Parser):
         return namespace, extras
 
 
+def _limit_options(parser: argparse.ArgumentParser) -> None:
+    from .watchdog import DEFAULT_MEMORY_MB, DEFAULT_SECONDS
+    parser.add_argument("--time-limit", type=float, default=DEFAULT_SECONDS, metavar="S",
+                        help=f"seconds before the command stops with a partial report or an error "
+                             f"(default {DEFAULT_SECONDS:g}; 0: none)")
+    parser.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
+                        help=f"memory the command may use beyond its start (default {DEFAULT_MEMORY_MB}; 0: none)")
+
+
 def _output_options(parser: argparse.ArgumentParser, formats=FORMATS) -> None:
     parser.add_argument("--format", choices=formats, default="json", help="report format (default json)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument("--reveal", action="store_true",
                         help="show captured identifier values in the report (redacted by default)")
+    _limit_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,36 +160,59 @@ def _handler(spec: str):
 
 
 def _one_line(exc: BaseException) -> str:
-    """Messages may quote input (a YAML line, a header): one line on stderr, whatever they contain, and no
-    credential it may quote (stderr ends up in CI logs)."""
+    """Messages may quote input (a YAML line, a header, a member name): one line on stderr, whatever they
+    contain, with no control or bidi character reaching the terminal and no credential it may quote (stderr
+    ends up in CI logs)."""
+    from .escape import terminal_line
     from .redact import mask_credentials
-    return mask_credentials(" ".join(str(exc).split()))
+    return terminal_line(mask_credentials(" ".join(str(exc).split())))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    watchdog = None
     try:
         args = build_parser().parse_args(argv)
-        code = _handler(args.handler)(args)
+        if not hasattr(args, "time_limit"):
+            code = _handler(args.handler)(args)
+            return 0 if code is None else int(code)
+        from .watchdog import Watchdog
+        with Watchdog(args.time_limit, args.memory_limit) as watchdog:
+            code = _handler(args.handler)(args)
+        if watchdog.fired:   # a stage stopped early and kept what it found: the report says so, the exit too
+            raise TimeLimit(f"time limit of {args.time_limit:g} s reached (--time-limit); the report written "
+                            "is partial")
         return 0 if code is None else int(code)
-    except InputError as exc:
+    except WatchdogExpired as exc:
         print(f"appaudit: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("appaudit: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except Exception as exc:
+        if watchdog is not None and watchdog.fired and not isinstance(exc, (InputError, MemoryError)):
+            # The limit interrupted whatever was running (an import, an except clause): what surfaced is a
+            # consequence of that, not a bug; the cause is the limit.
+            exc = TimeLimit(f"time limit of {watchdog.seconds:g} s reached (--time-limit)")
+        return _report_error(exc)
+
+
+def _report_error(exc: Exception) -> int:
+    """The one line for an exception that ended a command; the exit code."""
+    if isinstance(exc, InputError):
+        print(f"appaudit: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    if isinstance(exc, BrokenPipeError):
         return 0
-    except MemoryError:   # every reader is bounded; this is the last line of defence, still one line
-        print("appaudit: error: out of memory while reading the input (see docs/hostile-inputs.md for the "
-              "bounds)", file=sys.stderr)
+    if isinstance(exc, MemoryError):   # every reader is bounded; this is the last line of defence, still one line
+        print("appaudit: error: out of memory while reading the input (the --memory-limit, or the machine's; "
+              "see docs/hostile-inputs.md for the bounds)", file=sys.stderr)
         return 2
-    except Exception as exc:  # a bug must not print a traceback into a CI log full of personal data
-        if os.environ.get("APPAUDIT_DEBUG"):
-            raise
-        print(f"appaudit: error: unexpected {type(exc).__name__}: {_one_line(exc)} "
-              "(set APPAUDIT_DEBUG=1 for details)", file=sys.stderr)
-        return 2
+    if os.environ.get("APPAUDIT_DEBUG"):   # a bug must not print a traceback into a CI log full of personal data
+        raise exc
+    print(f"appaudit: error: unexpected {type(exc).__name__}: {_one_line(exc)} "
+          "(set APPAUDIT_DEBUG=1 for details)", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

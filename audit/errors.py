@@ -11,3 +11,13 @@ class InputError(Exception):
 
 class BoundExceeded(InputError):
     """An input would take more memory or time than the audit allows (zip bombs, deep nesting)."""
+
+
+class TimeLimit(BoundExceeded):
+    """The command's time limit was reached (audit/watchdog.py). A stage may catch it once to end its work
+    early and keep what it found (the report is then partial); the command still ends with exit 2."""
+
+
+class WatchdogExpired(BaseException):
+    """The grace period after TimeLimit ran out too: not an Exception, so no `except InputError` can keep the
+    run going; the CLI turns it into its one error line."""

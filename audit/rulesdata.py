@@ -69,15 +69,28 @@ yaml = _LazyYaml()
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    # Keys merged in with `<<: *anchor` come first after flattening and may be overridden by the mapping's
+    # own keys (that is what a merge is for); a key written twice in the mapping itself is an error: YAML
+    # would silently keep the last value, so `collected: [x]` then `collected: []` would slip past every check.
+    own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
     loader.flatten_mapping(node)
+    first_own = len(node.value) - own
     out = LineDict()
     out.line = node.start_mark.line + 1
     out.key_lines = {}
-    for key_node, value_node in node.value:
+    own_lines: dict = {}
+    for position, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, (str, int, float, bool)) and key is not None:
             raise yaml.constructor.ConstructorError(
                 None, None, "mapping keys must be plain scalars", key_node.start_mark)
+        if position >= first_own:
+            line = key_node.start_mark.line + 1
+            if key in own_lines:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (lines {own_lines[key]} and {line}): keep one",
+                    key_node.start_mark)
+            own_lines[key] = line
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1
     return out

@@ -36,9 +36,14 @@ IMEI = "353627075111296"
 
 
 def _fixture(name: str) -> Path:
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import load_fixture_builder   # the same reproducible fixture apps the tests use
-    return Path(load_fixture_builder().build(name))
+    """The same reproducible fixture apps the tests use (tests/fixtures/build.py, loaded by path: importing
+    tests/conftest.py would set up a test session's private home)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("appaudit_fixture_build", REPO / "tests" / "fixtures" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return Path(module.build(name))
 
 
 def _members(apk: Path) -> dict[str, bytes]:
@@ -228,6 +233,193 @@ def mitm_truncated(work: Path) -> list[str]:
     return ["traffic", str(flows), "--identifiers", str(ids)]
 
 
+# -- issue 13 (static side): bounds by construction, nothing leaked, nothing injected, faults as errors -----
+# Each returns argv, or {"argv": [...], "env": {...}, "secret": text that must appear in no output}.
+def _hostile():
+    sys.path.insert(0, str(REPO / "tests"))
+    import hostile_builders
+    return hostile_builders
+
+
+def _clean_with(work: Path, name: str, methods: dict | None = None, **parts: bytes) -> Path:
+    hb = _hostile()
+    members = hb.members(_fixture("clean"))
+    members.update(parts)
+    return hb.write_apk(work / name, members, methods)
+
+
+def _compressed_member(work: Path, name: str, method: int, size: int) -> list[str]:
+    members = _members(_fixture("clean"))
+    apk = work / name
+    with zipfile.ZipFile(apk, "w", method) as archive:
+        archive.writestr(zipfile.ZipInfo("AndroidManifest.xml"), members["AndroidManifest.xml"],
+                         compress_type=zipfile.ZIP_DEFLATED)
+        info = zipfile.ZipInfo("classes.dex")
+        info.compress_type = method
+        with archive.open(info, "w", force_zip64=True) as member:
+            chunk = b"\0" * (16 * MiB)
+            for _ in range(size // len(chunk)):
+                member.write(chunk)
+    return ["scan", str(apk)]
+
+
+def zip_bzip2_member(work: Path) -> list[str]:
+    """classes.dex as a bzip2 member inflating to 1 GiB (a few hundred bytes compressed)."""
+    return _compressed_member(work, "bzip2.apk", zipfile.ZIP_BZIP2, 1024 * MiB)
+
+
+def zip_lzma_member(work: Path) -> list[str]:
+    return _compressed_member(work, "lzma.apk", zipfile.ZIP_LZMA, 512 * MiB)
+
+
+def axml_aliased_strings(work: Path) -> list[str]:
+    """A 6 MB manifest string aliased by 20 000 attribute values (120 GB if each were decoded)."""
+    return ["scan", str(_clean_with(work, "aliased.apk", **{
+        "AndroidManifest.xml": _hostile().axml_aliased_strings(3 * MiB, 20_000)})), ]
+
+
+def axml_overlapping_strings(work: Path) -> list[str]:
+    """20 000 string ids, each a 30 000-character suffix of one string."""
+    return ["scan", str(_clean_with(work, "overlap.apk", **{
+        "AndroidManifest.xml": _hostile().axml_aliased_strings(30_000, 20_000, overlap=True)}))]
+
+
+def dex_long_url_string(work: Path) -> list[str]:
+    """One 8 MB string of host-like words (a candidate every ~8 bytes)."""
+    return ["scan", str(_clean_with(work, "longurl.apk", **{"classes.dex": _hostile().dex_long_url_string(8 * MiB)}))]
+
+
+def dex_overlapping_strings(work: Path) -> list[str]:
+    """20 000 string ids pointing into one 4 MB string of host-like words."""
+    return ["scan", str(_clean_with(work, "overlap-dex.apk", **{
+        "classes.dex": _hostile().dex_overlapping_strings(4 * MiB, 20_000)}))]
+
+
+def dex_shared_interfaces(work: Path) -> list[str]:
+    """65 535 classes sharing one interfaces list of 65 535 types."""
+    return ["scan", str(_clean_with(work, "interfaces.apk", **{"classes.dex": _hostile().dex_shared_interfaces(65_535)}))]
+
+
+def arsc_sparse_offset16(work: Path) -> list[str]:
+    """A stored resources.arsc whose sparse OFFSET16 type chunk claims 2^31 entries over 60 MiB."""
+    return ["scan", str(_clean_with(work, "sparse.apk", {"resources.arsc": zipfile.ZIP_STORED}, **{
+        "resources.arsc": _hostile().arsc_sparse_claiming(0x7FFFFFFF, 60 * MiB)}))]
+
+
+def _ids(work: Path) -> Path:
+    ids = work / "ids.json"
+    ids.write_text(json.dumps({"device_ids.imei": IMEI}))
+    return ids
+
+
+def leak_dns_label(work: Path) -> dict:
+    har = work / "dns.har"
+    har.write_text(_har([_entry(url=f"https://{IMEI}.t.example/x")]))
+    return {"argv": ["traffic", str(har), "--identifiers", str(_ids(work)), "--format", "md"], "secret": IMEI}
+
+
+def leak_percent_path(work: Path) -> dict:
+    encoded = "".join(f"%{ord(c):02X}" for c in IMEI)
+    har = work / "pct.har"
+    har.write_text(_har([_entry(url=f"https://a.example/u/{encoded}/x")]))
+    return {"argv": ["traffic", str(har), "--identifiers", str(_ids(work))], "secret": IMEI}
+
+
+def leak_crowded_query(work: Path) -> dict:
+    har = work / "crowded.har"
+    har.write_text(_har([_entry(url=f"https://a.example/q?id={IMEI}", body=("imei=" + IMEI + "&") * 300)]))
+    return {"argv": ["traffic", str(har), "--identifiers", str(_ids(work))], "secret": IMEI}
+
+
+def redaction_20k_values(work: Path) -> dict:
+    """200 requests, 20 000 identifier values (the one-pass redaction replaces a pass per value)."""
+    values = [f"{350000000000000 + i * 7919}" for i in range(20_000)]
+    har = work / "many.har"
+    har.write_text(_har([_entry(url=f"https://a{i}.example/x?id={values[i]}") for i in range(200)]))
+    ids = work / "ids.json"
+    ids.write_text(json.dumps({"device_ids.imei": values}))
+    return {"argv": ["traffic", str(har), "--identifiers", str(ids)], "secret": values[7]}
+
+
+def _bad_key(work: Path, content: str) -> dict:
+    home = work / "home"
+    home.mkdir(exist_ok=True)
+    (home / "redaction.key").write_text(content)
+    har = work / "one.har"
+    har.write_text(_har([_entry()]))
+    return {"argv": ["traffic", str(har), "--identifiers", str(_ids(work))], "env": {"APPAUDIT_HOME": str(home)},
+            "secret": IMEI}
+
+
+def key_empty(work: Path) -> dict:
+    return _bad_key(work, "")
+
+
+def key_one_byte(work: Path) -> dict:
+    return _bad_key(work, "ab")
+
+
+def key_not_hex(work: Path) -> dict:
+    return _bad_key(work, "z" * 64)
+
+
+def inject_error_line(work: Path) -> list[str]:
+    bad = work / "evil\x1b[2J\x1b[H all checks passed\u202e.apk"
+    bad.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    return ["scan", str(bad)]
+
+
+def inject_markdown(work: Path) -> dict:
+    har = work / "inject.har"
+    har.write_text(_har([_entry(url="https://a.example/x\r# all checks passed")]))
+    return {"argv": ["traffic", str(har), "--identifiers", str(_ids(work)), "--format", "md",
+                     "--app", "com.x\r# ok <script>alert(1)</script>\x1b[2J"], "forbid": ["\x1b", "\r", "\n# ok", "\n# all checks"]}
+
+
+def output_full_disk(work: Path) -> list[str]:
+    return ["scan", str(_fixture("clean")), "-o", "/dev/full"]
+
+
+def output_inside_capture(work: Path) -> list[str]:
+    run = work / "run"
+    run.mkdir(exist_ok=True)
+    (run / "flows.har").write_text(_har([_entry()]))
+    return ["traffic", str(run), "--identifiers", str(_ids(work)), "-o", str(run / "flows.mitm")]
+
+
+def yaml_duplicate_key(work: Path) -> list[str]:
+    sheet = work / "dup.yaml"
+    sheet.write_text("app: org.edukit.calculator\ncollected:\n  - device_ids.imei\ncollected: []\n")
+    return ["audit", str(_fixture("clean")), "--datasheet", str(sheet)]
+
+
+def watchdog_time_limit(work: Path) -> list[str]:
+    """The watchdog's time limit on a scan that takes seconds: one error line (a partial report if the
+    call-site search was under way)."""
+    return dex_shared_interfaces(work) + ["--time-limit", "0.5"]
+
+
+def watchdog_memory_limit(work: Path) -> list[str]:
+    """The watchdog's memory limit far below what the scan needs (the 8 MB string scan: ~50 MiB): MemoryError,
+    one error line."""
+    return dex_long_url_string(work) + ["--memory-limit", "8"]
+
+
+STATIC_CLASSES = {
+    "zip-bzip2-member-1gib": zip_bzip2_member, "zip-lzma-member-512mib": zip_lzma_member,
+    "axml-aliased-strings": axml_aliased_strings, "axml-overlapping-strings": axml_overlapping_strings,
+    "dex-long-url-string-8mb": dex_long_url_string, "dex-overlapping-strings": dex_overlapping_strings,
+    "dex-shared-interfaces": dex_shared_interfaces, "arsc-sparse-offset16": arsc_sparse_offset16,
+    "leak-dns-label": leak_dns_label, "leak-percent-path": leak_percent_path,
+    "leak-crowded-query": leak_crowded_query, "redaction-20k-values": redaction_20k_values,
+    "key-empty": key_empty, "key-one-byte": key_one_byte, "key-not-hex": key_not_hex,
+    "inject-error-line": inject_error_line, "inject-markdown": inject_markdown,
+    "output-full-disk": output_full_disk, "output-inside-capture": output_inside_capture,
+    "yaml-duplicate-key": yaml_duplicate_key, "watchdog-time-limit": watchdog_time_limit,
+    "watchdog-memory-limit": watchdog_memory_limit,
+}
+
+
 CASES: dict[str, Callable[[Path], list[str]]] = {
     "zip-bomb-1gib": zip_bomb_1gib, "zip-bomb-nested-bundle": zip_bomb_nested_bundle,
     "zip-300k-entries": zip_many_entries, "zip-path-traversal": zip_path_traversal,
@@ -236,11 +428,15 @@ CASES: dict[str, Callable[[Path], list[str]]] = {
     "identifiers-100k-deep": identifiers_100k_deep, "header-8mib": header_8mib, "har-64mib-tiny-objects": har_many_tiny_objects,
     "gzip-body-bomb-4gib": gzip_body_bomb, "yaml-alias-bomb": yaml_alias_bomb, "yaml-flow-at-cap": yaml_flow_at_cap,
     "datasheet-dev-zero": datasheet_dev_zero, "mitm-truncated": mitm_truncated,
+    **STATIC_CLASSES,
 }
 
 
-def run_case(argv: list[str], timeout: float) -> dict:
+def run_case(case: list[str] | dict, timeout: float) -> dict:
+    spec = case if isinstance(case, dict) else {"argv": case}
+    argv = spec["argv"]
     env = dict(os.environ, APPAUDIT_HOME=os.environ.get("APPAUDIT_HOME", tempfile.mkdtemp(prefix="appaudit-home-")))
+    env.update(spec.get("env", {}))
     start = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([sys.executable, "-m", "audit.cli", *argv], stdout=out, stderr=err,
@@ -260,13 +456,32 @@ def run_case(argv: list[str], timeout: float) -> dict:
         wall = time.monotonic() - start
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
+        out.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
     lines = stderr.strip().splitlines()
     clean = (not hung and (proc.returncode == 0 or (proc.returncode == 2 and len(lines) == 1
                                                    and lines[0].startswith("appaudit: error:")
                                                    and "unexpected" not in lines[0])))
+    leaked = [s for s in [spec.get("secret"), *spec.get("forbid", ())] if s and (s in stdout or s in stderr)]
+    leaked += [c for c in ("\x1b", "\r", "\u202e") if c in stderr]      # nothing reaches the terminal raw
     return {"exit": None if hung else proc.returncode, "hung": hung, "seconds": round(wall, 2),
-            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "clean": clean,
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "clean": clean and not leaked,
+            "leaked": [repr(x) if len(x) < 8 else x[:3] + "..." for x in leaked],
+            "partial_by": _partial_by(stdout),
             "message": (lines[-1] if lines else "")[:160]}
+
+
+def _partial_by(stdout: str) -> str:
+    """Which limit marked a JSON report partial: the first warning or note naming one."""
+    try:
+        report = json.loads(stdout)
+    except ValueError:
+        return ""
+    if not isinstance(report, dict) or not (report.get("partial") or any(c.get("partial") for c in
+                                                                          report.get("captures") or ())):
+        return ""
+    texts = [*(report.get("warnings") or ()), *(report.get("notes") or ())]
+    return (texts[0] if texts else "partial")[:100]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,12 +514,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:28} could not be built: {built.stderr.strip().splitlines()[-1:]}")
                 continue
             cli = json.loads(built.stdout.strip().splitlines()[-1])
-            if isinstance(cli, dict):
+            if isinstance(cli, dict) and "missing" in cli:
                 print(f"{name:28} skipped: {cli['missing']} not present")
                 continue
             result = run_case(cli, args.timeout)
             results[name] = result
             outcome = "HANG (killed)" if result["hung"] else ("ok  " if result["clean"] else "BAD ") + result["message"]
+            if result["leaked"]:
+                outcome += f" LEAKED {result['leaked']}"
+            if result["partial_by"]:
+                outcome += f" [partial: {result['partial_by']}]"
             print(f"{name:28} {str(result['exit']):>4} {result['seconds']:7.2f} {result['peak_rss_mib']:9.1f}  "
                   f"{outcome}", flush=True)
         escaped = Path("/tmp/appaudit-escaped.dex")

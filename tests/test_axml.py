@@ -9,7 +9,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -224,10 +223,8 @@ def test_a_name_string_cannot_impersonate_another_attribute():
 
 # -- hostile files: one InputError, fast --------------------------------------------------------------------
 def _refused(data: bytes, match: str = "") -> str:
-    started = time.perf_counter()
     with pytest.raises(InputError, match="malformed manifest in evil.apk: .*" + match) as caught:
         parse_axml(data, "evil.apk")
-    assert time.perf_counter() - started < 1.0
     assert "\n" not in str(caught.value)
     return str(caught.value)
 

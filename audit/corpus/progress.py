@@ -5,6 +5,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from ..escape import terminal_line
+
 
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
@@ -48,7 +50,7 @@ class Progress:
         if self.interactive:
             if result.get("status") == "failed":
                 self._clear()
-                self.stream.write(f"  failed {result.get('path')}: {result.get('error')}\n")
+                self.stream.write(terminal_line(f"  failed {result.get('path')}: {result.get('error')}") + "\n")
             now = time.monotonic()
             if now - self._last_draw >= self.REDRAW_SECONDS or self.done == self.total:
                 self._draw()
@@ -73,9 +75,10 @@ class Progress:
         self.stream.write("\r\x1b[K")
 
     def _write_line(self, text: str) -> None:
+        """One line; text from the apps (package names, paths, errors) cannot move the cursor or clear it."""
         if self.interactive:
             self._clear()
-        self.stream.write(text + "\n")
+        self.stream.write(terminal_line(text) + "\n")
         self.stream.flush()
 
     def finish(self, summary: str) -> None:

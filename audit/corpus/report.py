@@ -7,12 +7,12 @@ base64 PNG (matplotlib, Agg backend) and loads nothing from the network.
 from __future__ import annotations
 
 import base64
-import html
 import io
 from typing import Any
 
 import pandas as pd
 
+from ..escape import code, html as escape_html, markdown
 from .api import Corpus
 
 TOP_SDKS = 25
@@ -32,7 +32,7 @@ def _md_table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
     if frame.empty:
         return "_none_\n"
     head = "| " + " | ".join(columns.values()) + " |\n|" + "---|" * len(columns) + "\n"
-    body = "".join("| " + " | ".join(_cell(row[c]).replace("|", "\\|") for c in columns) + " |\n"
+    body = "".join("| " + " | ".join(markdown(_cell(row[c])) for c in columns) + " |\n"
                    for _, row in frame.iterrows())
     return head + body
 
@@ -40,8 +40,8 @@ def _md_table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
 def _html_table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
     if frame.empty:
         return "<p><em>none</em></p>\n"
-    head = "".join(f"<th>{html.escape(v)}</th>" for v in columns.values())
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns) + "</tr>\n"
+    head = "".join(f"<th>{escape_html(v)}</th>" for v in columns.values())
+    body = "".join("<tr>" + "".join(f"<td>{escape_html(_cell(row[c]))}</td>" for c in columns) + "</tr>\n"
                    for _, row in frame.iterrows())
     return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>\n"
 
@@ -81,7 +81,7 @@ def render_markdown(corpus: Corpus) -> str:
     failures = data["failures"]
     parts = [
         "# Corpus report\n",
-        f"Database: `{data['db']}`\n",
+        f"Database: {code(data['db'])}\n",
         _status_line(data) + "\n",
         f"## SDK prevalence (top {TOP_SDKS})\n", _md_table(data["sdks"].head(TOP_SDKS), SDK_COLUMNS),
         "## Data types read, by actor kind (apps with a call site)\n", _md_table(data["actors"], ACTOR_COLUMNS),
@@ -159,14 +159,14 @@ def render_html(corpus: Corpus) -> str:
     plots = _plots(data)
 
     def img(key: str, alt: str) -> str:
-        return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{plots[key]}"></p>\n' \
+        return f'<p><img alt="{escape_html(alt)}" src="data:image/png;base64,{plots[key]}"></p>\n' \
             if key in plots else ""
 
     failures = data["failures"]
     body = [
         "<h1>Corpus report</h1>",
-        f"<p>Database: <code>{html.escape(data['db'])}</code></p>",
-        f"<p>{html.escape(_status_line(data))}</p>",
+        f"<p>Database: <code>{escape_html(data['db'])}</code></p>",
+        f"<p>{escape_html(_status_line(data))}</p>",
         f"<h2>SDK prevalence (top {TOP_SDKS})</h2>", img("sdks", "SDK prevalence"),
         _html_table(data["sdks"].head(TOP_SDKS), SDK_COLUMNS),
         "<h2>Data types read, by actor kind</h2>", img("actors", "Data types by actor kind"),

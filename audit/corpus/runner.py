@@ -13,6 +13,7 @@ from .executors import DaskExecutor, LocalExecutor
 from .isolate import IsolationSettings
 from .progress import Progress
 from .sources import discover
+from ..outputs import refuse_inside_inputs
 from .store import CorpusStore, check_db_path, check_parquet_path
 from .worker import DEFAULT_SCANNER, file_digest
 
@@ -54,8 +55,10 @@ def run_corpus(sources: Sequence[str], db: str | Path, *, jobs: int = 1, schedul
     if timeout <= 0:
         raise InputError(f"--timeout must be positive, got {timeout:g}")
     check_db_path(db)
+    refuse_inside_inputs(db, sources, "the database")
     if parquet is not None:
         check_parquet_path(parquet)
+        refuse_inside_inputs(parquet, sources, "the Parquet export")
     paths = discover(sources)
     if not paths:
         raise InputError(f"no app files (.apk, .xapk, .apks, .apkm) in {', '.join(map(str, sources))}")

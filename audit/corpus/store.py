@@ -81,7 +81,9 @@ def check_db_path(path: str | Path, must_exist: bool = False) -> Path:
     db = Path(path)
     if db.is_dir():
         raise InputError(f"--db {db} is a directory, expected a DuckDB file")
-    if db.exists():
+    if db.exists() and not must_exist and _is_empty_file(db):
+        pass   # a 0-byte file is what a DuckDB that could not write its first page leaves: nobody's data
+    elif db.exists():
         try:
             with open(db, "rb") as handle:
                 header = handle.read(16)
@@ -97,6 +99,30 @@ def check_db_path(path: str | Path, must_exist: bool = False) -> Path:
     return db
 
 
+def _is_empty_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == 0
+    except OSError:
+        return False
+
+
+def _remove_new_database(db: Path) -> None:
+    """Remove a database file this run created and could not finish (a full disk): left behind, it would be
+    refused by every later run as "not a valid DuckDB file"."""
+    for leftover in (db, db.with_name(db.name + ".wal")):
+        try:
+            leftover.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "No space left" in text or "disk is full" in text.lower():
+        return f"the disk is full ({text})"
+    return text
+
+
 def check_parquet_path(folder: str | Path) -> Path:
     out = Path(folder)
     if out.exists() and not out.is_dir():
@@ -108,10 +134,15 @@ def check_parquet_path(folder: str | Path) -> Path:
 
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     db = check_db_path(path, must_exist=read_only)
+    new = not read_only and (not db.exists() or _is_empty_file(db))
+    if new and db.exists():
+        db.unlink()
     try:
         return duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as exc:
-        raise InputError(f"cannot open --db {db}: {str(exc).splitlines()[0]}") from None
+        if new:
+            _remove_new_database(db)
+        raise InputError(f"cannot open --db {db}: {_cause(exc)}") from None
 
 
 def rows_for(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -172,12 +203,18 @@ class CorpusStore:
 
     def __init__(self, path: str | Path, batch_size: int = 16, batch_seconds: float = 2.0):
         self.path = Path(path)
+        new = not self.path.exists() or _is_empty_file(self.path)
         self.con = connect(self.path)
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
         self._pending: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
-        self._init_schema()
+        try:
+            self._init_schema()
+        except InputError:
+            if new:
+                _remove_new_database(self.path)
+            raise
 
     def _init_schema(self) -> None:
         try:
@@ -197,7 +234,7 @@ class CorpusStore:
                 self.con.execute(_ddl(name, schema))
         except duckdb.Error as exc:
             self.con.close()
-            raise InputError(f"cannot use --db {self.path}: {str(exc).splitlines()[0]}") from None
+            raise InputError(f"cannot use --db {self.path}: {_cause(exc)}") from None
         except InputError:
             self.con.close()
             raise
@@ -232,8 +269,8 @@ class CorpusStore:
         shas = [r["sha256"] for r in batch if r.get("sha256")]
         unhashed = [r["path"] for r in batch if not r.get("sha256")]
         con = self.con
-        con.execute("BEGIN TRANSACTION")
         try:
+            con.execute("BEGIN TRANSACTION")
             for name in TABLES:
                 if shas:
                     con.execute(f"DELETE FROM {name} WHERE sha256 IN (SELECT unnest(?::VARCHAR[]))", [shas])
@@ -245,8 +282,17 @@ class CorpusStore:
                     arrow_rows = pa.Table.from_pylist(tables[name], schema=schema)  # noqa: F841 (used by SQL)
                     con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM arrow_rows")
             con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
+        except BaseException as exc:
+            # A failed write (a full disk) may already have ended the transaction: a second error from the
+            # rollback must not hide the first. What was committed before stays in the database.
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            self._pending.clear()
+            if isinstance(exc, duckdb.Error):
+                raise InputError(f"cannot write to --db {self.path}: {_cause(exc)}; the {len(batch)} app(s) of "
+                                 "the last batch are not stored, those before are (--resume continues)") from None
             raise
         self._pending.clear()
 
@@ -266,7 +312,10 @@ class CorpusStore:
         try:
             self.flush()
         finally:
-            self.con.close()
+            try:
+                self.con.close()
+            except duckdb.Error:
+                pass   # the error that matters was raised by flush()
 
     def __enter__(self) -> "CorpusStore":
         return self

@@ -12,6 +12,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from ..escape import visible
+
 # Fallbacks for reports written before categories were part of the report; the report's own win.
 CATEGORY_COLOUR = {"contradicted": "#c62828", "contested": "#ad1457", "omitted": "#ef6c00", "vague": "#f9a825",
                    "consistent": "#2e7d32", "overdeclared": "#78909c"}
@@ -177,7 +179,20 @@ def _groups(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"data_type": key[0], "actor": key[1], "findings": items} for key, items in groups.items()]
 
 
+def _shown(value: Any) -> Any:
+    """Every string of the report with its invisible characters (bidi overrides, controls) made visible; the
+    template engine escapes the markup characters."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {_shown(k): _shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value]
+    return value
+
+
 def render_html(report: dict[str, Any]) -> str:
+    report = _shown(report)
     colours = {c["id"]: c["colour"] for c in report.get("categories") or ()} or CATEGORY_COLOUR
     title = f"appaudit: {(report.get('app') or {}).get('package')}"
     return _environment().from_string(TEMPLATE).render(

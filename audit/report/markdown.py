@@ -3,26 +3,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..escape import code, markdown
+
 VERDICT_MARK = {"supported": "✅ supported", "contradicted": "❌ contradicted", "inconclusive": "❔ inconclusive"}
 SEVERITY_MARK = {"high": "🔴 high", "medium": "🟠 medium", "low": "🟡 low"}
 MAX_EVIDENCE_LINES = 8
 MAX_FINDINGS = 100   # a PR comment is capped at 65,536 characters; the JSON report has everything
 
 
-def cell(value: Any) -> str:
-    """Table-safe text: pipes and newlines would break the row; backticks would open code spans."""
-    text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("`", "'")
-
-
 def evidence_line(item: dict[str, Any]) -> str:
-    text = f"{item['kind']}: `{cell(item['ref'])}`"
+    text = f"{item['kind']}: {code(item['ref'])}"
     if item.get("where"):
-        text += f" at `{cell(item['where'])}`"
+        text += f" at {code(item['where'])}"
     if item.get("detail"):
-        text += f" ({cell(item['detail'])})"
+        text += f" ({markdown(item['detail'])})"
     if item.get("path"):
-        text += " via " + " → ".join(f"`{cell(step)}`" for step in item["path"])
+        text += " via " + " → ".join(f"{code(step)}" for step in item["path"])
     return text
 
 
@@ -30,13 +26,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     app = report.get("app") or {}
     summary = report.get("summary") or {}
     decl = report.get("declarations") or {}
-    out = [f"# appaudit: {cell(app.get('package'))}"
-           + (f" {cell(app.get('version_name'))}" if app.get("version_name") else ""), ""]
-    out.append(f"Judged against **{cell(decl.get('source'))}** (`{cell(decl.get('path'))}`, {decl.get('format')}).")
+    out = [f"# appaudit: {markdown(app.get('package'))}"
+           + (f" {markdown(app.get('version_name'))}" if app.get("version_name") else ""), ""]
+    out.append(f"Judged against **{markdown(decl.get('source'))}** ({code(decl.get('path'))}, {decl.get('format')}).")
     evidence = summary.get("evidence") or {}
     sources = ["static scan" + ("" if evidence.get("static_complete", True) else " (partial)")]
     if evidence.get("captured"):
-        sources.append("captures: " + ", ".join(f"`{cell(c)}`" for c in report.get("captures") or ()))
+        sources.append("captures: " + ", ".join(code(c) for c in report.get("captures") or ()))
     out.append("Evidence: " + "; ".join(sources) + ".")
     sev = summary.get("by_severity") or {}
     out.append(f"Findings: **{summary.get('findings', 0)}** ({', '.join(f'{k} {v}' for k, v in sev.items())}); "
@@ -48,21 +44,21 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append("Captured identifier values are redacted (`--reveal` shows them).")
     out.append("")
     for warning in report.get("warnings") or ():
-        out.append(f"> ⚠ {cell(warning)}")
+        out.append(f"> ⚠ {markdown(warning)}")
     if report.get("warnings"):
         out.append("")
 
     if report.get("claims"):
         inquiry = report.get("inquiry") or {}
-        out += [f"## Claims: {cell(inquiry.get('title'))}", ""]
+        out += [f"## Claims: {markdown(inquiry.get('title'))}", ""]
         if inquiry.get("source"):
-            out += [f"Source: {cell(inquiry['source'])}", ""]
+            out += [f"Source: {markdown(inquiry['source'])}", ""]
         out += ["| Claim | Verdict | Strongest level | Vendor's declaration | Vendor's statement judged | Note |",
                 "|---|---|---|---|---|---|"]
         for claim in report["claims"]:
-            out.append(f"| **{cell(claim['id'])}**: {cell(claim['text'])} | {VERDICT_MARK[claim['verdict']]} | "
-                       f"{cell(claim['level'] or '—')} | {cell('; '.join(claim['declaration']))} | "
-                       f"{cell(claim.get('category') or '—')} | {cell(claim['note'])} |")
+            out.append(f"| **{markdown(claim['id'])}**: {markdown(claim['text'])} | {VERDICT_MARK[claim['verdict']]} | "
+                       f"{markdown(claim['level'] or '—')} | {markdown('; '.join(claim['declaration']))} | "
+                       f"{markdown(claim.get('category') or '—')} | {markdown(claim['note'])} |")
         out.append("")
 
     out += ["## Findings", ""]
@@ -71,23 +67,23 @@ def render_markdown(report: dict[str, Any]) -> str:
     findings = report.get("findings") or []
     for finding in findings[:MAX_FINDINGS]:
         flag = " (accepted by baseline)" if finding.get("baseline") else ""
-        out.append(f"### {SEVERITY_MARK.get(finding['severity'], finding['severity'])} · {cell(finding['title'])}{flag}")
+        out.append(f"### {SEVERITY_MARK.get(finding['severity'], finding['severity'])} · {markdown(finding['title'])}{flag}")
         out.append("")
-        out.append(cell(finding["message"]))
+        out.append(markdown(finding["message"]))
         out.append("")
         facts = [f"rule `{finding['rule']}`"]
         if finding.get("data_type"):
-            facts.append(f"data type `{cell(finding['data_type'])}`")
+            facts.append(f"data type {code(finding['data_type'])}")
         if finding.get("level"):
             facts.append(f"level **{finding['level']}**")
         if finding.get("category"):
             facts.append(f"category *{finding['category']}*")
         if finding.get("location"):
-            facts.append(f"at `{cell(finding['location'])}`")
+            facts.append(f"at {code(finding['location'])}")
         facts.append(f"fingerprint `{finding['fingerprint']}`")
         out.append("- " + " · ".join(facts))
         if finding.get("declaration"):
-            out.append(f"- declaration: {cell(finding['declaration'])}")
+            out.append(f"- declaration: {markdown(finding['declaration'])}")
         items = finding.get("evidence") or []
         for item in items[:MAX_EVIDENCE_LINES]:
             out.append(f"  - {evidence_line(item)}")
@@ -99,12 +95,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         out += [f"… {len(findings) - MAX_FINDINGS} more findings (lower severity) in the JSON report.", ""]
     out += ["## Data types", "", "| Data type | Observed | Category | Declaration |", "|---|---|---|---|"]
     for data_type, row in (report.get("data_types") or {}).items():
-        category = row["category"] + "".join(f"<br>{cell(n)}" for n in row.get("notes") or ())
-        out.append(f"| `{data_type}` {cell(row['label'])} | {cell(row['observed_level'] or '—')} | "
-                   f"{category} | {cell('; '.join(row['declaration']) or '—')} |")
+        category = row["category"] + "".join(f"<br>{markdown(n)}" for n in row.get("notes") or ())
+        out.append(f"| {code(data_type)} {markdown(row['label'])} | {markdown(row['observed_level'] or '—')} | "
+                   f"{category} | {markdown('; '.join(row['declaration']) or '—')} |")
     out.append("")
     if report.get("sdks"):
-        out += ["## SDKs found", ""] + [f"- {cell(s['name'])} (`{s['id']}`)" for s in report["sdks"]] + [""]
+        out += ["## SDKs found", ""] + [f"- {markdown(s['name'])} (`{s['id']}`)" for s in report["sdks"]] + [""]
     return "\n".join(out)
 
 

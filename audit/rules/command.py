@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from ..errors import InputError
 from ..model import Level, Severity
 from ..pipeline import gather
-from ..redact import redact_in
+from ..redact import redact_report
 from ..report import check_output, write_output
 from ..report.formats import AuditReport, render as render_format
 from ..rulesdata import load_json
@@ -103,16 +103,6 @@ def flows(result: AuditResult) -> list[dict[str, Any]]:
     return [edges[k] for k in sorted(edges)]
 
 
-def redact_report(report: Any, secrets: list[str]) -> Any:
-    if not secrets:
-        return report
-    if isinstance(report, dict):
-        return {k: redact_report(v, secrets) for k, v in report.items()}
-    if isinstance(report, list):
-        return [redact_report(v, secrets) for v in report]
-    if isinstance(report, str):
-        return redact_in(report, secrets)
-    return report
 
 
 def load_baseline(path: str) -> set[str]:

@@ -47,6 +47,50 @@ def is_jvm(argv: list[str]) -> bool:
     return Path(program).name == "java" or Path(os.path.realpath(program)).name == "java"
 
 
+# Interpreters that say where their real executable is, so that a version-manager shim (pyenv, asdf, nodenv:
+# a shell script that execs the interpreter) can be looked through: Frida spawns executables, not scripts, and
+# hooks in a shell that then execs would be lost with the exec.
+_REAL_EXECUTABLE = (("python", ["-c", "import sys; print(sys.executable)"]),
+                    ("node", ["-p", "process.execPath"]))
+
+
+def resolve_program(argv: list[str]) -> list[str]:
+    """argv with argv[0] as an executable Frida can spawn: a shim script is replaced by the interpreter it
+    runs; any other script is an InputError saying what to run instead."""
+    program = shutil.which(argv[0]) or argv[0]
+    try:
+        with open(program, "rb") as handle:
+            head = handle.read(256)
+    except OSError as exc:
+        raise InputError(f"cannot read program {argv[0]}: {exc.strerror or exc}") from None
+    if not head.startswith(b"#!"):
+        return [program, *argv[1:]]
+    name = Path(argv[0]).name
+    for prefix, ask in _REAL_EXECUTABLE:
+        if name.startswith(prefix):
+            import subprocess
+            try:
+                done = subprocess.run([program, *ask], capture_output=True, text=True, timeout=30,
+                                      stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.SubprocessError):
+                break
+            real = done.stdout.strip().splitlines()[-1:] if done.returncode == 0 else []
+            if real and os.path.isfile(real[0]) and not _is_script(real[0]):
+                return [real[0], *argv[1:]]
+            break
+    shebang = head.split(b"\n", 1)[0][2:].decode("utf-8", "replace").strip()
+    raise InputError(f"{argv[0]} is a script ({program}, #!{shebang}), not an executable Frida can spawn: give "
+                     f"its interpreter after `--`, e.g. -- {shebang} {program} ...")
+
+
+def _is_script(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"#!"
+    except OSError:
+        return True
+
+
 def child_env(endpoint: ProxyEndpoint, run: RunFolder, java: bool, ready_file: Path) -> dict[str, str]:
     env = dict(os.environ)
     proxy_url = f"http://{endpoint.host}:{endpoint.port}"
@@ -102,11 +146,15 @@ def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], 
         endpoint = proxy.start()
         run.log(f"proxy listening on {endpoint.host}:{endpoint.port}")
         env = child_env(endpoint, run, java, ready_file)
-        program = shutil.which(argv[0]) or argv[0]
+        spawned = resolve_program(argv)
+        program = spawned[0]
         try:
-            pid = device.spawn([program, *argv[1:]], envp=env, cwd=cwd or os.getcwd(), stdio="pipe")
+            pid = device.spawn(spawned, envp=env, cwd=cwd or os.getcwd(), stdio="pipe")
         except frida.ExecutableNotFoundError:
             raise InputError(f"program not found: {argv[0]}") from None
+        except frida.ExecutableNotSupportedError as exc:
+            raise InputError(f"Frida cannot spawn {argv[0]} ({program}): {exc}; give the real executable "
+                             "after `--`") from None
         except frida.NotSupportedError as exc:
             raise InputError(f"Frida cannot spawn {argv[0]}: {exc}") from None
         run.update(process={"pid": pid, "argv": [program, *argv[1:]], "jvm": java},

@@ -32,11 +32,61 @@ class ProxyEndpoint:
     confdir: Path        # private (0700): holds the CA key; removed when the proxy stops
 
 
+CA_PREFIX = "appaudit-ca-"
+CA_OWNER_FILE = "owner"
+LEGACY_CA_AGE_S = 3600        # a CA folder of an older version (no owner file), unchanged this long: stale
+
+
 def private_dir(prefix: str) -> Path:
-    """A 0700 directory outside the repo and the run folder, for the CA key and trust stores."""
+    """A 0700 directory outside the repo and the run folder, for the CA key and trust stores. It names its
+    owner (pid and process start time), so that the next capture can remove it if this one is SIGKILLed
+    before its own clean-up runs (sweep_stale_ca_dirs)."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(path, 0o700)
+    (path / CA_OWNER_FILE).write_text(f"{os.getpid()} {_process_start(os.getpid()) or ''}\n")
     return path
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a process (clock ticks since boot, /proc/PID/stat field 22): a pid with another start
+    time is a new process that reused the number."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def sweep_stale_ca_dirs(root: str | Path | None = None) -> list[Path]:
+    """Remove the private CA folders (their keys can sign for any host) of captures that are gone: killed by
+    SIGKILL or a crash before AuditProxy.stop ran. Called as each capture starts; folders of captures still
+    running (their owner alive, with the same start time) and of other users are left alone."""
+    import time
+    removed = []
+    base = Path(root or tempfile.gettempdir())
+    try:
+        candidates = [p for p in base.glob(CA_PREFIX + "*") if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return removed
+    for folder in candidates:
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            owner = folder / CA_OWNER_FILE
+            if owner.is_file():
+                pid_text, _, started = owner.read_text().strip().partition(" ")
+                pid = int(pid_text)
+                alive = _process_start(pid)
+                if alive is not None and (not started or alive == started):
+                    continue
+            elif time.time() - folder.stat().st_mtime < LEGACY_CA_AGE_S:
+                continue
+        except (OSError, ValueError):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
 
 
 class _FlowRecorder:
@@ -107,7 +157,8 @@ class AuditProxy:
         return len(self._recorder.flows) if self._recorder else 0
 
     def start(self) -> ProxyEndpoint:
-        confdir = private_dir("appaudit-ca-")
+        sweep_stale_ca_dirs()      # keys left by captures that were killed before they could remove them
+        confdir = private_dir(CA_PREFIX)
         self._recorder = _FlowRecorder(self.run_dir / "flows.mitm")
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(confdir, ready), name="appaudit-proxy",

@@ -51,6 +51,17 @@ def _atomic_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def make_private(folder: Path) -> None:
+    """The run folder 0700 and everything in it 0700 (folders) / 0600 (files), whatever the umask and the mode
+    of a folder that existed: flows.har and flows.mitm hold raw identifiers. (The folder's own mode already
+    keeps others out of the files while a run writes them; this also holds once they are copied elsewhere.)"""
+    os.chmod(folder, 0o700)
+    for item in folder.rglob("*"):
+        if item.is_symlink():
+            continue
+        os.chmod(item, 0o700 if item.is_dir() else 0o600)
+
+
 def rules_version() -> dict[str, str]:
     """A digest of each rules file, so a report can say which rules a run was captured with."""
     out = {}
@@ -89,7 +100,8 @@ class RunFolder:
             raise InputError(f"folder {path.parent} does not exist")
         try:
             path.mkdir(exist_ok=True, mode=0o700)   # identifier values live here: keep it private
-            (path / "logs").mkdir(exist_ok=True)
+            (path / "logs").mkdir(exist_ok=True, mode=0o700)
+            make_private(path)      # also an empty folder that existed (mkdir's mode applies to new ones only)
         except OSError as exc:
             raise InputError(f"cannot create run folder {path}: {exc.strerror}") from None
         return cls(path)
@@ -130,6 +142,7 @@ class RunFolder:
         for handle in (self._events, self._log):
             if handle is not None and not handle.closed:
                 handle.close()
+        make_private(self.path)
 
     # -- streams --------------------------------------------------------------------------------------------
     def event(self, event: dict) -> None:

@@ -18,7 +18,8 @@ installs:
   string pool refuses the whole file;
 - values are rendered as aapt dump / androguard print them: "@7F0A0001" for a reference, "0x00000010" for a hex
   int, "true"/"false", decimal ints, text for strings.
-Bounds: the number of elements and the nesting depth; strings are decoded lazily, only when referenced.
+Bounds: the number of elements and the nesting depth; strings are decoded lazily, only when referenced, once
+per offset, and no more characters in total than the pool has bytes (see StringPool).
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ MIN_EXTENSION = {RES_XML_START_NAMESPACE_TYPE: 8, RES_XML_END_NAMESPACE_TYPE: 8,
                  RES_XML_END_ELEMENT_TYPE: 8, RES_XML_CDATA_TYPE: 12}
 
 MAX_ELEMENTS = 200_000
+DECODE_GRACE = 4096                  # characters a pool may decode beyond its byte size (replacement chars)
 MAX_DEPTH = 1_000
 
 # Res_value data types
@@ -119,8 +121,14 @@ class Element:
             stack.extend(reversed(element.children))
 
 
-class _StringPool:
-    """ResStringPool, checked as ResStringPool::setTo does; strings are decoded on first use."""
+class StringPool:
+    """ResStringPool, checked as ResStringPool::setTo does: the one decoder for binary XML and resources.arsc.
+
+    Strings are decoded on first use, once per data offset: indices that alias one string (a packer's trick:
+    a million indices pointing at one 8 MB string) share one decoded object, and the characters decoded in
+    total are bounded (overlapping entries, each a suffix of one long string, would otherwise cost the square
+    of its length). A valid pool never decodes more characters than it has bytes: aapt writes each string
+    once, without overlap."""
 
     def __init__(self, data: bytes, start: int, header_size: int, size: int, fail):
         if header_size < STRING_POOL_HEADER:
@@ -128,7 +136,8 @@ class _StringPool:
         count, style_count, flags, strings_start, styles_start = _POOL.unpack_from(data, start + 8)
         self.data, self.count, self.utf8 = data, count, bool(flags & UTF8_FLAG)
         self.entries = start + header_size
-        self._cache: dict[int, str | None] = {}
+        self.fail = fail
+        self._by_offset: dict[int, str | None] = {}
         if count:
             if header_size + 4 * count > size:
                 fail(f"string pool of {count} strings does not fit its {size}-byte chunk")
@@ -143,20 +152,26 @@ class _StringPool:
             self.strings, self.strings_end = start + strings_start, start + end
         else:
             self.strings = self.strings_end = start
+        self.budget = self.strings_end - self.strings + DECODE_GRACE   # characters left to decode
 
     def get(self, index: int) -> str | None:
         """The string at `index`, or None: no string (0xFFFFFFFF), out of range, or malformed."""
         if index >= self.count:
             return None
+        offset = struct.unpack_from("<I", self.data, self.entries + 4 * index)[0]
         try:
-            return self._cache[index]
+            return self._by_offset[offset]
         except KeyError:
-            value = self._cache[index] = self._decode(index)
+            value = self._by_offset[offset] = self._decode(self.strings + offset)
+            if value is not None:
+                self.budget -= len(value)
+                if self.budget < 0:
+                    self.fail(f"string pool entries decode to more than {self.strings_end - self.strings} "
+                              "characters, the size of its string data (overlapping strings?)")
             return value
 
-    def _decode(self, index: int) -> str | None:
+    def _decode(self, pos: int) -> str | None:
         data, end = self.data, self.strings_end
-        pos = self.strings + struct.unpack_from("<I", data, self.entries + 4 * index)[0]
         if self.utf8:
             if pos + 2 > end:
                 return None
@@ -219,7 +234,7 @@ def _parse(data: bytes, fail) -> Element:
     end = size                      # bytes after the declared size are not part of the document (as Android)
 
     # The string pool and resource map precede the first XML node (ResXMLTree::setTo).
-    pool: _StringPool | None = None
+    pool: StringPool | None = None
     resource_ids_at, resource_id_count = 0, 0
     pos = header_size
     while pos + 8 <= end:
@@ -228,7 +243,7 @@ def _parse(data: bytes, fail) -> Element:
             break
         _check_chunk(end, pos, chunk_header, chunk_size, 8, fail)
         if chunk_type == RES_STRING_POOL_TYPE:
-            pool = _StringPool(data, pos, chunk_header, chunk_size, fail)
+            pool = StringPool(data, pos, chunk_header, chunk_size, fail)
         elif chunk_type == RES_XML_RESOURCE_MAP_TYPE:
             resource_ids_at, resource_id_count = pos + chunk_header, (chunk_size - chunk_header) // 4
         pos += chunk_size

@@ -32,11 +32,13 @@ runs is the runtime stage's question. Reflection, native code and dynamically lo
 from __future__ import annotations
 
 import bisect
+import collections
+import itertools
 import re
 import struct
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from ..catalogue import Catalogue, dotted, load_catalogue
@@ -52,6 +54,16 @@ REGEX_TARGETS_MAX = 300       # beyond this many, an any-index pass + set lookup
 MAX_HIERARCHY = 200           # ancestors/descendants considered per method: bounded on huge hierarchies
 _OPS_INVOKE = bytes(sorted(INVOKE_OPCODES))
 _OPS_SGET = bytes(sorted(SGET_OPCODES))
+
+
+@dataclass
+class _Hierarchy:
+    """One dex's class hierarchy as type indices (see CodeIndex._per_dex_hierarchy)."""
+
+    defined: dict = field(default_factory=dict)                                  # class -> its first ClassDef
+    subclasses: defaultdict = field(default_factory=lambda: defaultdict(list))  # superclass -> classes
+    implementers: dict = field(default_factory=dict)                             # type_list offset -> classes
+    lists_naming: defaultdict = field(default_factory=lambda: defaultdict(list))  # interface -> list offsets
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,8 @@ class CodeIndex:
     def __init__(self, dexes: list[DexFile]):
         self.dexes = dexes
         self._areas = [dex.code_area() for dex in dexes]
-        self._hierarchy: list[tuple[dict, dict]] | None = None
+        self._hierarchy: list[_Hierarchy] | None = None
+        self.hierarchy_cut = 0      # walks stopped at MAX_HIERARCHY classes
         self.candidates = 0
         self.confirmed = 0
         self.scans = 0
@@ -213,61 +226,76 @@ class CodeIndex:
         return MethodRef(dex_i, method, self.dexes[dex_i].method_descriptor(method.method_idx))
 
     # -- class hierarchy (type indices per dex; descriptors decoded only for the classes visited) ---------
-    def _per_dex_hierarchy(self) -> list[tuple[dict, dict]]:
+    # Built once per dex in time linear in the file: classes by superclass, classes by interfaces list, and
+    # for each interface the lists naming it. A dex shares one type_list among every class implementing the
+    # same interfaces, so indexing (interface -> classes) pair by pair would cost classes x list length: one
+    # list of 65 535 interfaces shared by 65 535 classes is four billion pairs from a 20 KB APK.
+    def _per_dex_hierarchy(self) -> list[_Hierarchy]:
         if self._hierarchy is None:
             self._hierarchy = []
             for dex in self.dexes:
-                defined: dict[int, object] = {}
-                children: dict[int, list[int]] = defaultdict(list)
+                tree = _Hierarchy()
                 for cdef in dex.class_defs:
-                    defined.setdefault(cdef.class_idx, cdef)
+                    tree.defined.setdefault(cdef.class_idx, cdef)
                     if cdef.superclass_idx != NO_INDEX:
-                        children[cdef.superclass_idx].append(cdef.class_idx)
-                    for parent in dex.type_list(cdef.interfaces_off):
-                        children[parent].append(cdef.class_idx)
-                self._hierarchy.append((defined, children))
+                        tree.subclasses[cdef.superclass_idx].append(cdef.class_idx)
+                    if cdef.interfaces_off:
+                        implementers = tree.implementers.get(cdef.interfaces_off)
+                        if implementers is None:
+                            implementers = tree.implementers[cdef.interfaces_off] = []
+                            for parent in dict.fromkeys(dex.type_list(cdef.interfaces_off)):
+                                tree.lists_naming[parent].append(cdef.interfaces_off)
+                        implementers.append(cdef.class_idx)
+                self._hierarchy.append(tree)
         return self._hierarchy
 
-    def _parents(self, class_desc: str) -> list[str] | None:
+    def _parents(self, class_desc: str) -> Iterator[str] | None:
         """Superclass then interfaces of a class the dexes define (the first definition wins), else None."""
-        for dex, (defined, _children) in zip(self.dexes, self._per_dex_hierarchy()):
+        for dex, tree in zip(self.dexes, self._per_dex_hierarchy()):
             type_idx = dex.find_type(class_desc)
-            cdef = defined.get(type_idx) if type_idx is not None else None
+            cdef = tree.defined.get(type_idx) if type_idx is not None else None
             if cdef is not None:
-                parents = dex.interfaces(cdef)
                 superclass = dex.superclass(cdef)
-                return ([superclass] if superclass else []) + parents
+                return itertools.chain([superclass] if superclass else [],
+                                       (dex.type_name(t) for t in dex.type_list(cdef.interfaces_off)))
         return None
 
     def defines(self, class_desc: str) -> bool:
         return self._parents(class_desc) is not None
 
-    def _children(self, class_desc: str) -> list[str]:
-        out: list[str] = []
-        for dex, (_defined, children) in zip(self.dexes, self._per_dex_hierarchy()):
+    def _children(self, class_desc: str) -> Iterator[str]:
+        for dex, tree in zip(self.dexes, self._per_dex_hierarchy()):
             type_idx = dex.find_type(class_desc)
-            if type_idx is not None:
-                out.extend(dex.type_name(t) for t in children.get(type_idx, ()))
-        return out
+            if type_idx is None:
+                continue
+            for child in tree.subclasses.get(type_idx, ()):
+                yield dex.type_name(child)
+            for list_off in tree.lists_naming.get(type_idx, ()):
+                for child in tree.implementers[list_off]:
+                    yield dex.type_name(child)
 
     def ancestors(self, class_desc: str) -> list[str]:
         """Superclasses and interfaces, transitively, as far as the dexes define them (plus the first
         undefined one of each line, e.g. android.app.Activity)."""
-        return self._walk(class_desc, lambda c: self._parents(c) or [])
+        return self._walk(class_desc, lambda c: self._parents(c) or ())
 
     def descendants(self, class_desc: str) -> list[str]:
         return self._walk(class_desc, self._children)
 
-    @staticmethod
-    def _walk(start: str, step) -> list[str]:
-        out, queue, seen = [], [start], {start}
-        while queue and len(out) < MAX_HIERARCHY:
-            for nxt in step(queue.pop(0)):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    out.append(nxt)
-                    queue.append(nxt)
-        return out[:MAX_HIERARCHY]
+    def _walk(self, start: str, step) -> list[str]:
+        """Breadth first, at most MAX_HIERARCHY classes; a walk cut there is counted (the scan reports it)."""
+        out, queue, seen = [], collections.deque([start]), {start}
+        while queue:
+            for nxt in step(queue.popleft()):
+                if nxt in seen:
+                    continue
+                if len(out) >= MAX_HIERARCHY:
+                    self.hierarchy_cut += 1
+                    return out
+                seen.add(nxt)
+                out.append(nxt)
+                queue.append(nxt)
+        return out
 
     def dispatch_aliases(self, ref: MethodRef) -> list[str]:
         """Descriptors an invoke may name and still land in this method (virtual dispatch)."""
@@ -461,7 +489,7 @@ def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None
     result = sorted(sites)
     if stats is not None:
         stats.update({"call_sites": len(result), "candidates": index.candidates, "confirmed": index.confirmed,
-                      "scans": index.scans, "methods_walked": sum(len(d._bodies) for d in dexes),
+                      "scans": index.scans, "hierarchy_cut": index.hierarchy_cut, "methods_walked": sum(len(d._bodies) for d in dexes),
                       "seconds_search": round(found_at - started, 4),
                       "seconds_total": round(time.perf_counter() - started, 4)})
     return result
@@ -483,6 +511,7 @@ _TLDS = ("com|net|org|io|co|app|dev|ai|me|info|biz|us|uk|de|fr|eu|es|it|nl|jp|cn
 # `.`), which the regex engine finds many times faster than a set of first characters (h, w, .): the scheme
 # before `://` is checked by hand. (The two kinds of match cannot overlap, so together they find what one
 # alternation would.)
+MAX_HOST_LENGTH = 253
 _SCHEMES = (b"https", b"http", b"wss", b"ws")
 _TLD_CANDIDATE = re.compile(rb"\.(?:" + _TLDS.encode() + rb")(?![A-Za-z0-9-])")
 URL = re.compile(r"(?:https?|wss?)://([A-Za-z0-9.-]+)")
@@ -495,7 +524,10 @@ def string_constants(dexes: Iterable[DexFile]) -> list[str]:
     """String constants that contain a URL or are a bare host name, sorted, for SDK host detection.
 
     Found with one bytes-regex pass per dex over the file; each match is mapped back to the string it lies
-    in (bisect over the string data offsets), so only those few strings are decoded."""
+    in (bisect over the string data offsets), so only those few strings are decoded. Linear in the string
+    data: where a string ends is found once per string, not once per match (a long string holding a
+    million `.com` would otherwise be rescanned a million times), and a long string is searched for URLs
+    once (a host name is at most 253 characters, so only short strings can be one)."""
     out: set[str] = set()
     for dex in dexes:
         offsets, order = dex.string_offsets_sorted()
@@ -504,16 +536,21 @@ def string_constants(dexes: Iterable[DexFile]) -> list[str]:
         data = dex.data
         last_end = data.find(b"\x00", offsets[-1] + 1)
         indices: set[int] = set()
+        ends: dict[int, int] = {}
         for start in _candidate_starts(data, offsets[0], last_end if last_end > 0 else len(data)):
             i = bisect.bisect_right(offsets, start) - 1
+            if i < 0:
+                continue
+            end = ends.get(i)
+            if end is None:
+                end = ends[i] = data.find(b"\x00", offsets[i] + 1)
             # the match must lie inside that string's bytes, not in whatever follows it
-            if i >= 0 and start < data.find(b"\x00", offsets[i] + 1):
+            if start < end:
                 indices.add(order[i])
         for string_idx in indices:
             text = dex.string(string_idx)
-            if len(text) > 2048:
-                continue
-            if URL.search(text) or (HOST.match(text) and not text.startswith(_PACKAGE_ROOTS)):
+            if URL.search(text) or (len(text) <= MAX_HOST_LENGTH and HOST.match(text)
+                                    and not text.startswith(_PACKAGE_ROOTS)):
                 out.add(text)
     return sorted(out)
 
@@ -539,7 +576,7 @@ def string_hosts(strings: Iterable[str]) -> list[str]:
             host = match.group(1).lower().strip(".")
             if "." in host:
                 hosts.add(host)
-        if HOST.match(text) and not text.startswith(_PACKAGE_ROOTS):
+        if len(text) <= MAX_HOST_LENGTH and HOST.match(text) and not text.startswith(_PACKAGE_ROOTS):
             hosts.add(text.lower())
     return sorted(hosts)
 

@@ -25,6 +25,7 @@ from ..errors import InputError
 HEADER_SIZE = 0x70
 ENDIAN_CONSTANT = 0x12345678
 NO_INDEX = 0xFFFFFFFF
+MAX_PARAMETERS = 255
 _MAGIC = re.compile(rb"dex\n03[5-9]\x00")
 
 
@@ -148,6 +149,12 @@ class DexFile:
         self.size = len(self.data)
         self._parse_header()
         self._strings: dict[int, str] = {}
+        self._strings_at: dict[int, str] = {}       # by data offset: aliased string_ids share one object
+        # Characters decoded in total. In a valid dex each string_data_item is distinct and none overlaps,
+        # so decoding never yields more characters than the file has bytes; ids that point into the middle
+        # of one long string would otherwise cost the square of its length.
+        self._decode_budget = self.size + 4096
+        self._type_lists: dict[int, tuple[int, ...]] = {}
         self._found_strings: dict[str, int | None] = {}
         self._found_methods: dict[str, int | None] = {}
         self._found_types: dict[str, int | None] = {}
@@ -218,6 +225,13 @@ class DexFile:
         if not 0 <= index < self.string_ids_size:
             self._check_index(index, self.string_ids_size, "string")
         offset = _U32.unpack_from(self.data, self.string_ids_off + 4 * index)[0]
+        text = self._strings_at.get(offset)
+        if text is None:
+            text = self._strings_at[offset] = self._string_at(offset, index)
+        self._strings[index] = text
+        return text
+
+    def _string_at(self, offset: int, index: int) -> str:
         if not HEADER_SIZE <= offset < self.size:
             self._fail(f"string {index}: data offset {offset:#x} outside the file")
         # the utf16 length is not needed: the data ends at the first NUL (MUTF-8 never contains one)
@@ -227,9 +241,11 @@ class DexFile:
         end = self.data.find(b"\x00", start)
         if end < 0:
             self._fail(f"string {index}: unterminated string data at {start:#x}")
-        text = decode_mutf8(self.data[start:end])
-        self._strings[index] = text
-        return text
+        self._decode_budget -= end - start
+        if self._decode_budget < 0:
+            self._fail(f"string data decodes to more than the file's {self.size} bytes "
+                       "(string_ids overlapping one another)")
+        return decode_mutf8(self.data[start:end])
 
     def type_string_idx(self, type_idx: int) -> int:
         self._check_index(type_idx, self.type_ids_size, "type")
@@ -242,13 +258,18 @@ class DexFile:
             cached = self._types[type_idx] = self.string(self.type_string_idx(type_idx))
         return cached
 
-    def type_list(self, offset: int) -> list[int]:
+    def type_list(self, offset: int) -> tuple[int, ...]:
+        """A type_list item, read once per offset: one list is shared by every class and proto naming the
+        same types (dex files deduplicate them), so it may be asked for once per class."""
         if offset == 0:
-            return []
-        count = self._u32(offset, "type_list")
-        if offset + 4 + 2 * count > self.size:
-            self._fail(f"type_list at {offset:#x} ({count} entries) runs past the end of the file")
-        return list(struct.unpack_from(f"<{count}H", self.data, offset + 4))
+            return ()
+        cached = self._type_lists.get(offset)
+        if cached is None:
+            count = self._u32(offset, "type_list")
+            if offset + 4 + 2 * count > self.size:
+                self._fail(f"type_list at {offset:#x} ({count} entries) runs past the end of the file")
+            cached = self._type_lists[offset] = struct.unpack_from(f"<{count}H", self.data, offset + 4)
+        return cached
 
     def proto(self, proto_idx: int) -> tuple[int, int, int]:
         """(shorty string idx, return type idx, parameters offset)."""
@@ -260,7 +281,12 @@ class DexFile:
         cached = self._protos.get(proto_idx)
         if cached is None:
             _shorty, return_idx, params_off = self.proto(proto_idx)
-            params = "".join(self.type_name(t) for t in self.type_list(params_off))
+            types = self.type_list(params_off)
+            if len(types) > MAX_PARAMETERS:
+                # a method takes at most 255 argument words (JVM spec 4.3.3); thousands of protos sharing one
+                # list of thousands of types would otherwise make each descriptor megabytes long
+                self._fail(f"proto {proto_idx}: {len(types)} parameters, more than a method may have")
+            params = "".join(self.type_name(t) for t in types)
             cached = self._protos[proto_idx] = f"({params}){self.type_name(return_idx)}"
         return cached
 

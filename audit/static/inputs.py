@@ -35,6 +35,12 @@ RATIO_GRACE = 4 * MiB                # small members may compress very well (run
 MAX_ENTRIES = 200_000                # a central directory with millions of entries is itself a bomb
 MAX_APKS = 200                       # members of one bundle / files of one split set
 CHUNK = 1 * MiB
+# Android's libziparchive reads stored and deflated members only: anything else fails to install, and Python's
+# bzip2/LZMA readers inflate a whole block before a read returns (a 1.7 KB member -> 2 GiB), so such members
+# are refused before any byte is inflated.
+ANDROID_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+_METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "deflate64", 93: "zstd", 95: "xz",
+                 98: "PPMd", 99: "AES-encrypted"}
 
 
 class UnsafeArchive(InputError):
@@ -174,6 +180,10 @@ class Archive:
                 setattr(clone, attr, getattr(info, attr))
             clone.flag_bits &= ~0x1
             info = clone
+        if info.compress_type not in ANDROID_METHODS:
+            method = _METHOD_NAMES.get(info.compress_type, "unknown")
+            raise InputError(f"{where}: compression method {info.compress_type} ({method}) is not one Android "
+                             "accepts (only stored and deflate); member not read")
         cap = min(cap, MAX_ENTRY_INFLATED)
         compressed = max(info.compress_size, 1)
         chunks, total = [], 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..rulesdata import Validator, datatypes, load_yaml, rules_dir
-from .axml import ANDROID, parse_axml
+from .axml import ANDROID, StringPool, parse_axml
 from .inputs import one_line
 from .report import Component, Permission
 
@@ -320,31 +320,6 @@ _FLAG_COMPLEX, _FLAG_COMPACT = 0x0001, 0x0008
 _TYPE_FLAG_SPARSE, _TYPE_FLAG_OFFSET16 = 0x01, 0x02
 
 
-def _pool_string(data: bytes, pool: int, index: int) -> str | None:
-    _type, header_size, size = struct.unpack_from("<HHI", data, pool)
-    count, _styles, flags, strings_start, _styles_start = struct.unpack_from("<IIIII", data, pool + 8)
-    if not 0 <= index < count:
-        return None
-    offset = struct.unpack_from("<I", data, pool + header_size + 4 * index)[0]
-    pos = pool + strings_start + offset
-    if pos >= pool + size:
-        return None
-    if flags & 0x100:   # UTF-8: character count, then byte count, each 1 or 2 bytes
-        pos += 2 if data[pos] & 0x80 else 1
-        length = data[pos]
-        if length & 0x80:
-            length = ((length & 0x7F) << 8) | data[pos + 1]
-            pos += 1
-        pos += 1
-        return data[pos:pos + length].decode("utf-8", "replace")
-    length = struct.unpack_from("<H", data, pos)[0]
-    if length & 0x8000:
-        length = ((length & 0x7FFF) << 16) | struct.unpack_from("<H", data, pos + 2)[0]
-        pos += 2
-    pos += 2
-    return data[pos:pos + 2 * length].decode("utf-16-le", "replace")
-
-
 def _arsc_value(data: bytes, resource_id: int) -> tuple[int, int] | None:
     """(data type, data) of a resource in the default configuration (else the first that has it)."""
     package_id, type_id, entry_id = resource_id >> 24, (resource_id >> 16) & 0xFF, resource_id & 0xFFFF
@@ -380,12 +355,23 @@ def _type_entry(data: bytes, chunk: int, header: int, size: int, entry_id: int) 
     flags = data[chunk + 9]
     entry_count, entries_start = struct.unpack_from("<II", data, chunk + 12)
     offsets = chunk + header
-    if offsets + 4 * entry_count > chunk + size and not flags & _TYPE_FLAG_OFFSET16:
-        return None   # more entries than the chunk holds: corrupt (and a sparse scan must stay bounded)
+    # Each mode's index must fit the chunk before any of it is read: 4 bytes per entry (u32 offsets, or
+    # sparse u16 index + u16 offset), 2 bytes with OFFSET16. A count past the chunk is corrupt; checking
+    # every mode (sparse OFFSET16 chunks too) keeps a hostile count from scanning to the end of the table.
+    width = 2 if flags & _TYPE_FLAG_OFFSET16 and not flags & _TYPE_FLAG_SPARSE else 4
+    if offsets + width * entry_count > chunk + size:
+        return None
     if flags & _TYPE_FLAG_SPARSE:
-        for i in range(entry_count):
-            idx, off = struct.unpack_from("<HH", data, offsets + 4 * i)
-            if idx == entry_id:
+        # entries sorted by index (ResTable_sparseTypeEntry): a binary search, as the platform does
+        lo, hi = 0, entry_count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            idx, off = struct.unpack_from("<HH", data, offsets + 4 * mid)
+            if idx < entry_id:
+                lo = mid + 1
+            elif idx > entry_id:
+                hi = mid
+            else:
                 offset = off * 4
                 break
         else:
@@ -409,27 +395,33 @@ def _type_entry(data: bytes, chunk: int, header: int, size: int, entry_id: int) 
         return entry_flags >> 8, struct.unpack_from("<I", data, pos + 4)[0]
     if entry_flags & _FLAG_COMPLEX:
         return None
+    if pos + entry_size + 8 > chunk + size:
+        return None
     _value_size, _zero, data_type, value = struct.unpack_from("<HBBI", data, pos + entry_size)
     return data_type, value
 
 
 def arsc_string(arsc: bytes, resource_id: int) -> str | None:
     """A string resource's default value; references followed a few steps. Any inconsistency -> None."""
+    def fail(reason: str):
+        raise InputError(reason)
+
     try:
         _type, header_size, _size = struct.unpack_from("<HHI", arsc, 0)
-        pool_type = struct.unpack_from("<H", arsc, header_size)[0]
-        if pool_type != _RES_STRING_POOL:
+        pool_type, pool_header, pool_size = struct.unpack_from("<HHI", arsc, header_size)
+        if pool_type != _RES_STRING_POOL or pool_size > len(arsc) - header_size:
             return None
+        pool = StringPool(arsc, header_size, pool_header, pool_size, fail)
         for _ in range(4):
             value = _arsc_value(arsc, resource_id)
             if value is None:
                 return None
             data_type, data = value
             if data_type == _TYPE_STRING:
-                return _pool_string(arsc, header_size, data)
+                return pool.get(data)
             if data_type != _TYPE_REFERENCE:
                 return None
             resource_id = data
-    except (struct.error, IndexError):
+    except (struct.error, IndexError, InputError):
         return None
     return None

@@ -4,18 +4,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from ..escape import code, markdown
 from ..rulesdata import datatypes
 
 MAX_ROWS = 200   # per table: a report a person can read; the JSON has everything
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("`", "'")
-
-
-def _code(value: Any) -> str:
-    return f"`{_cell(value)}`" if value not in (None, "") else ""
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -28,7 +20,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _actor(actor: dict) -> str:
-    return f"{actor['kind']}:{actor['id']}" if actor.get("id") else actor["kind"]
+    return markdown(f"{actor['kind']}:{actor['id']}" if actor.get("id") else actor["kind"])
 
 
 def _type_label(type_id: str) -> str:
@@ -40,26 +32,26 @@ def render_markdown(report: dict[str, Any]) -> str:
     """`report` is ScanReport.to_json() output (so Markdown and JSON never disagree)."""
     app = report["app"]
     title = app.get("label") or app["package"]
-    lines = [f"# Static scan: {_cell(title)}", ""]
-    facts = [("Package", _code(app["package"])),
-             ("Version", _cell(" / ".join(str(v) for v in (app.get("version_name"), app.get("version_code"))
+    lines = [f"# Static scan: {markdown(title)}", ""]
+    facts = [("Package", code(app["package"])),
+             ("Version", markdown(" / ".join(str(v) for v in (app.get("version_name"), app.get("version_code"))
                                           if v is not None))),
-             ("SDK levels", _cell(f"min {app.get('min_sdk')}, target {app.get('target_sdk')}")),
-             ("Splits", ", ".join(_code(s) for s in app.get("splits", ())) or "none")]
+             ("SDK levels", markdown(f"min {app.get('min_sdk')}, target {app.get('target_sdk')}")),
+             ("Splits", ", ".join(code(s) for s in app.get("splits", ())) or "none")]
     lines += _table(["", ""], [[k, v] for k, v in facts])
     if report.get("partial"):
         lines += ["", "**Partial result.** Some parts could not be read:", ""]
-        lines += [f"- {_cell(w)}" for w in report.get("warnings", ())]
+        lines += [f"- {markdown(w)}" for w in report.get("warnings", ())]
 
     lines += ["", "## Inputs", ""]
     lines += _table(["File", "Role", "Bytes", "SHA-256"],
-                    [[_code(i["path"]), i["role"], str(i["size"]), _code(i["sha256"])] for i in report["inputs"]])
+                    [[code(i["path"]), i["role"], str(i["size"]), code(i["sha256"])] for i in report["inputs"]])
 
     lines += ["", "## Permissions", ""]
     if report["permissions"]:
         lines += _table(["Permission", "Protection", "Unlocks", "Max SDK"],
-                        [[_code(p["name"]), p["protection_level"], ", ".join(_code(t) for t in p["data_types"]),
-                          _cell(p.get("max_sdk"))] for p in report["permissions"]])
+                        [[code(p["name"]), p["protection_level"], ", ".join(code(t) for t in p["data_types"]),
+                          markdown(p.get("max_sdk"))] for p in report["permissions"]])
     else:
         lines.append("None requested.")
 
@@ -67,9 +59,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["sdks"]:
         rows = []
         for sdk in report["sdks"]:
-            why = "; ".join(f"{e['kind']} {_code(e['ref'])}" + (f" ({_cell(e['detail'])})" if e.get("detail") else "")
+            why = "; ".join(f"{e['kind']} {code(e['ref'])}" + (f" ({markdown(e['detail'])})" if e.get("detail") else "")
                             for e in sdk["evidence"])
-            rows.append([f"{_cell(sdk['name'])} ({_code(sdk['id'])})", _cell(sdk["organisation"]),
+            rows.append([f"{markdown(sdk['name'])} ({code(sdk['id'])})", markdown(sdk["organisation"]),
                          ", ".join(sdk["categories"]), why])
         lines += _table(["SDK", "Organisation", "Categories", "Why"], rows)
     else:
@@ -90,8 +82,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             rows = []
             for actor in sorted(grouped[data_type]):
                 for call in grouped[data_type][actor]:
-                    rows.append([actor, _code(call["api"]), _code(call["caller"]),
-                                 "yes" if call["reachable"] else "no", _code(call.get("via"))])
+                    rows.append([actor, code(call["api"]), code(call["caller"]),
+                                 "yes" if call["reachable"] else "no", code(call.get("via"))])
             lines += _table(["Actor", "API", "Caller", "Reachable", "Via"], rows)
             lines.append("")
     else:
@@ -104,19 +96,19 @@ def render_markdown(report: dict[str, Any]) -> str:
             evidence = obs["evidence"]
             rows.append([_type_label(obs["data_type"]), obs["level"], _actor(obs["actor"]),
                          str(sum(1 for e in evidence if e["kind"] != "note"))
-                         + "".join(f" ({_cell(e['ref'])})" for e in evidence if e["kind"] == "note")])
+                         + "".join(f" ({markdown(e['ref'])})" for e in evidence if e["kind"] == "note")])
         lines += _table(["Data type", "Level", "Actor", "Evidence items"], rows)
     else:
         lines.append("None.")
     lines += ["", "## Components", ""]
     if report["components"]:
         lines += _table(["Kind", "Name", "Exported"],
-                        [[c["kind"], _code(c["name"]), _cell("" if c["exported"] is None else
+                        [[c["kind"], code(c["name"]), markdown("" if c["exported"] is None else
                                                               ("yes" if c["exported"] else "no"))]
                          for c in report["components"]])
     else:
         lines.append("None declared.")
     if report["meta_data"]:
         lines += ["", "Manifest meta-data keys (values not shown): "
-                  + ", ".join(_code(k) for k in report["meta_data"])]
+                  + ", ".join(code(k) for k in report["meta_data"])]
     return "\n".join(lines).rstrip() + "\n"

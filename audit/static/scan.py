@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Iterable
 
 from ..catalogue import Catalogue, load_catalogue
-from ..errors import BoundExceeded, InputError
+from ..errors import BoundExceeded, InputError, TimeLimit
 from ..model import FIRST_PARTY, Evidence, Level, Observation
-from .callsites import class_names, find_call_sites, string_constants, string_hosts
+from .callsites import MAX_HIERARCHY, class_names, find_call_sites, string_constants, string_hosts
 from .dex import DexFile
 from .inputs import ApkContents, open_inputs
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
@@ -53,7 +53,14 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
     clock.lap("sdks")
 
     search_stats: dict = {}
-    api_calls, dexes = _call_sites(dexes, catalogue, base.package, merged, warnings, search_stats)
+    try:
+        api_calls, dexes = _call_sites(dexes, catalogue, base.package, merged, warnings, search_stats)
+    except TimeLimit as exc:   # the watchdog (audit/watchdog.py): keep the rest of the scan, say what is missing
+        warnings.append(f"limit time: {exc}; the call-site search was stopped, no call sites are reported")
+        api_calls = []
+    if search_stats.get("hierarchy_cut"):
+        warnings.append(f"limit MAX_HIERARCHY: {search_stats['hierarchy_cut']} class-hierarchy walk(s) stopped at "
+                        f"{MAX_HIERARCHY} classes; virtual calls through the classes beyond were not followed")
     clock.lap("call_sites")
 
     permissions = permissions_of(merged)
@@ -223,6 +230,8 @@ def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: str, manife
         for dex in dexes:
             try:
                 find_call_sites([dex], catalogue=catalogue, app_package=package, component_classes=entry)
+            except BoundExceeded:      # the time limit, a bound: not a fault of this dex
+                raise
             except InputError as exc:
                 warnings.append(f"dex skipped (call-site search): {exc}")
                 continue

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -33,7 +33,7 @@ from ..catalogue import load_catalogue
 from ..errors import InputError
 from .. import model
 from ..model import Actor, Evidence, Level, Observation, UNKNOWN, sorted_observations
-from ..redact import mask_credentials, redact, redact_in
+from ..redact import mask_credentials, redact, redact_in, redact_report
 from ..rulesdata import Validator, datatypes, load_data
 from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
@@ -234,6 +234,8 @@ class TrafficReport:
     app_package: str | None
     identifier_types: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    identifier_values: tuple[str, ...] = ()   # every value searched for or found: what redaction removes
+    matcher: Any = field(default=None, compare=False, repr=False)   # their automaton, reused by redaction
 
     def model_transmissions(self) -> list[model.Transmission]:
         return [t.to_model() for t in self.transmissions]
@@ -430,8 +432,15 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     transmissions = _sorted_transmissions(transmissions)
     bridging = _bridging(transmissions)
     observations = _observations(transmissions, bridging)
+    values = {str(v) for vs in all_ids.values() for v in vs if not isinstance(v, tuple)}
+    # Values an adapter read are redacted everywhere only for identifier types: a model name, a locale or an app
+    # version ("Android", "en") would otherwise be cut out of every sentence of the report.
+    taxonomy = datatypes()
+    values.update(t.value for t in transmissions
+                  if t.value and t.data_type in taxonomy and taxonomy[t.data_type].identifier)
     return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
-                         tuple(observations), app, tuple(sorted(all_ids)), tuple(notes))
+                         tuple(observations), app, tuple(sorted(all_ids)), tuple(notes), tuple(sorted(values)),
+                         matcher)
 
 
 def _with_fields(sent: list[Transmission], fields: list[FieldHit], common: dict) -> list[Transmission]:
@@ -520,7 +529,8 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
     from ..report import dumps_json
-    return dumps_json(report.to_json(reveal))
+    data = report.to_json(reveal)
+    return dumps_json(data if reveal else redact_report(data, report.identifier_values, report.matcher))
 
 
 from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)

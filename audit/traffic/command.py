@@ -2,6 +2,7 @@
 [--trackers FILE] [--format json|md] [-o FILE] [--reveal]`."""
 from __future__ import annotations
 
+from ..redact import redact_report
 from ..report import check_output, write_output
 from .analyse import analyse, dumps, load_identifiers, to_markdown
 
@@ -22,6 +23,10 @@ def run(args) -> int:
         first_party += domains
         app = app or package
     report = analyse(args.captures, identifiers, app, extra_trackers=args.trackers, first_party_domains=first_party)
-    content = to_markdown(report, args.reveal) if args.format == "md" else dumps(report, args.reveal)
+    if args.format == "md":
+        content = to_markdown(report, args.reveal)
+        content = content if args.reveal else redact_report(content, report.identifier_values, report.matcher)
+    else:
+        content = dumps(report, args.reveal)
     write_output(content, args.output, inputs)
     return 0

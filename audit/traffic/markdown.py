@@ -1,7 +1,12 @@
-"""The Markdown form of a traffic report: what left the device, to whom, ID bridging, recipients, captures."""
+"""The Markdown form of a traffic report: what left the device, to whom, ID bridging, recipients, captures.
+
+Every value in it comes from a capture or a catalogue (hosts, app ids, recipient ids and names, places in a
+request): each goes through audit/escape.py, `code()` inside code spans and `markdown()` elsewhere."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from ..escape import code, markdown
 
 if TYPE_CHECKING:
     from .analyse import TrafficReport
@@ -11,8 +16,8 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
     data = report.to_json(reveal)
     lines = ["# Traffic analysis", ""]
     if report.app_package:
-        lines.append(f"App: `{report.app_package}`  ")
-    lines.append(f"Identifiers searched: {', '.join(report.identifier_types) or 'none'}  ")
+        lines.append(f"App: {code(report.app_package)}  ")
+    lines.append(f"Identifiers searched: {markdown(', '.join(report.identifier_types)) or 'none'}  ")
     read = sum(not t.value_known for t in report.transmissions)
     lines.append(f"Requests: {len(report.requests)}; transmissions: {len(report.transmissions)} "
                  f"({len(report.transmissions) - read} of known values, {read} read by tracker adapters); "
@@ -20,8 +25,8 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
     lines += ["", "## Captures", "", "| capture | format | status | requests | reason |", "|---|---|---|---|---|"]
     for c in data["captures"]:
         status = c["status"] + (" (partial)" if c.get("partial") else "")
-        lines.append(f"| `{_md(c['path'])}` | {c['format']} | {status} | {c['requests']} | "
-                     f"{_md(c.get('reason') or '')} |")
+        lines.append(f"| {code(c['path'])} | {markdown(c['format'])} | {markdown(status)} | {c['requests']} | "
+                     f"{markdown(c.get('reason') or '')} |")
     lines += ["", "## What left the device, to whom", ""]
     if data["transmissions"]:
         value_head = " value |" if reveal else ""
@@ -31,17 +36,19 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
             actor = t["actor"]
             actor_text = f"{actor['kind']}:{actor['id']}" if actor and actor.get("id") else \
                 (actor["kind"] if actor else "")
-            lines.append(f"| {t['data_type']} | {_md(t['recipient']['name'])} (`{t['recipient']['id']}`) | "
-                         f"{t['recipient']['party']} | {t['scheme']}://{_md(t['host'])} | `{_md(t['where'])}` | "
-                         f"{t['encoding']} | {t['request']} | {_md(actor_text)} | {_found_by(t)} |"
-                         + (f" `{_md(t['value'])}` |" if reveal else ""))
+            lines.append(f"| {markdown(t['data_type'])} | {markdown(t['recipient']['name'])} "
+                         f"({code(t['recipient']['id'])}) | {markdown(t['recipient']['party'])} | "
+                         f"{markdown(t['scheme'] + '://' + t['host'])} | {code(t['where'])} | "
+                         f"{markdown(t['encoding'])} | {markdown(t['request'])} | {markdown(actor_text)} | "
+                         f"{_found_by(t)} |" + (f" {code(t['value'])} |" if reveal else ""))
     else:
         lines.append("Nothing was found in the captured requests: no known value, no field a tracker adapter reads.")
     lines += ["", "## ID bridging", ""]
     if data["bridging"]:
         for b in data["bridging"]:
-            lines.append(f"- **{_md(b['recipient']['name'])}** (`{b['recipient']['id']}`, {b['scope']}): "
-                         f"{' + '.join(b['data_types'])} in {', '.join(b['requests'][:20])}")
+            lines.append(f"- **{markdown(b['recipient']['name'])}** ({code(b['recipient']['id'])}, "
+                         f"{markdown(b['scope'])}): {markdown(' + '.join(b['data_types']))} in "
+                         f"{markdown(', '.join(b['requests'][:20]))}")
     else:
         lines.append("None: the advertising ID was not sent together with a persistent identifier.")
     lines += ["", "## Recipients", "", "| recipient | party | categories | hosts | requests |", "|---|---|---|---|---|"]
@@ -51,11 +58,11 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
         entry["hosts"].add(r["host"])
         entry["n"] += 1
     for rid, entry in sorted(by_recipient.items()):
-        lines.append(f"| {_md(entry['r']['name'])} (`{rid}`) | {entry['r']['party']} | "
-                     f"{', '.join(entry['r']['categories'])} | {_md(', '.join(sorted(entry['hosts'])[:8]))} | "
-                     f"{entry['n']} |")
+        lines.append(f"| {markdown(entry['r']['name'])} ({code(rid)}) | {markdown(entry['r']['party'])} | "
+                     f"{markdown(', '.join(entry['r']['categories']))} | "
+                     f"{markdown(', '.join(sorted(entry['hosts'])[:8]))} | {entry['n']} |")
     if report.notes:
-        lines += ["", "## Notes", ""] + [f"- {_md(n)}" for n in report.notes]
+        lines += ["", "## Notes", ""] + [f"- {markdown(n)}" for n in report.notes]
     return "\n".join(lines) + "\n"
 
 
@@ -63,8 +70,4 @@ def _found_by(t: dict) -> str:
     if not t.get("adapter"):
         return "known value"
     how = "known value, " if t["value_known"] else ""
-    return f"{how}adapter `{_md(t['adapter'])}` field `{_md(t['field'])}`"
-
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return f"{how}adapter {code(t['adapter'])} field {code(t['field'])}"

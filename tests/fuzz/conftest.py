@@ -16,8 +16,6 @@ from hypothesis import HealthCheck, settings
 
 LONG = "APPAUDIT_FUZZ_EXAMPLES" in os.environ
 EXAMPLES = int(os.environ.get("APPAUDIT_FUZZ_EXAMPLES", "25"))
-# A case slower than this is a hang for our purposes: every bound in the tool is far below it.
-CASE_SECONDS = 20.0
 
 settings.register_profile(
     "appaudit-fuzz", max_examples=EXAMPLES, deadline=None, derandomize=not LONG, print_blob=True,
@@ -59,7 +57,6 @@ def assert_clean_outcome(outcome: Outcome, allowed=(0, 2)) -> None:
     if outcome.code == 2:
         lines = outcome.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("appaudit: error:"), outcome.stderr
-    assert outcome.seconds < CASE_SECONDS, f"took {outcome.seconds:.1f}s"
 
 
 def peak_rss_mib() -> float:

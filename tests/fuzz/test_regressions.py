@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,15 @@ def _cli_subprocess(argv: list, timeout: float = 30) -> subprocess.CompletedProc
                               text=True, timeout=timeout, env=env, cwd=REPO, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         pytest.fail(f"appaudit {' '.join(map(str, argv))} did not finish in {timeout}s (hang)")
+
+
+LINEAR_RATIO = 9.0   # 4n against n: ~4 when linear, ~16 when quadratic; generous for a loaded machine
+
+
+def _ratio(run, n: int) -> float:
+    """Cost of 4n over cost of n, in one test run: complexity, never a wall-clock limit."""
+    small = min(run(n) for _ in range(2))
+    return run(4 * n) / max(small, 0.05)
 
 
 def _assert_one_line_error(done: subprocess.CompletedProcess) -> None:
@@ -98,7 +106,7 @@ def test_yaml_alias_bomb_is_refused_before_expansion(tmp_path):
     bomb.write_text("\n".join(lines) + "\n")
     outcome = run_cli(["traffic", str(CHROME_HAR), "--identifiers", str(bomb)])
     assert_clean_outcome(outcome, allowed=(2,))
-    assert "alias bomb" in outcome.stderr and outcome.seconds < 3
+    assert "alias bomb" in outcome.stderr
 
 
 def test_yaml_recursive_alias_is_an_input_error(tmp_path):
@@ -126,7 +134,7 @@ def test_yaml_larger_than_its_cap_is_refused_quickly(tmp_path):
     path.write_text("[" + "1," * (MAX_YAML_BYTES // 2) + "1]")
     outcome = run_cli(["traffic", str(CHROME_HAR), "--identifiers", str(path)])
     assert_clean_outcome(outcome, allowed=(2,))
-    assert "larger than" in outcome.stderr and outcome.seconds < 3
+    assert "larger than" in outcome.stderr
 
 
 # -- captures (audit/traffic/captures.py) ----------------------------------------------------------------
@@ -251,10 +259,11 @@ def test_dex_class_defs_sharing_one_huge_class_data_do_not_hang(tmp_path, educat
         for name, data in members.items():
             archive.writestr(name, data)
     assert apk.stat().st_size < 64 * 1024
-    started = time.monotonic()
-    done = _cli_subprocess(["scan", apk, "-o", tmp_path / "report.json"], timeout=30)
+    done = _cli_subprocess(["scan", apk, "-o", tmp_path / "report.json"], timeout=120)   # a hang guard only
     assert done.returncode in (0, 2) and "error: unexpected " not in done.stderr, done.stderr
-    assert time.monotonic() - started < 15
+    # bounded by construction, not by time: the item is refused before it is decoded for every class_def
+    report = (tmp_path / "report.json").read_text() if done.returncode == 0 else done.stderr
+    assert "shared with another class_def" in report or "more methods defined than method_ids" in report
 
 
 # -- run folders through `appaudit traffic` (audit/traffic/attribution.py join_events) ---------------------
@@ -282,10 +291,14 @@ def test_many_request_events_for_one_host_do_not_take_quadratic_time(tmp_path):
                                                                       "url": f"https://h.example/p{i}"}}
                for i in range(5000)]
     events = [{"type": "request", "url": "https://h.example/other", "stack": ["a.b.C.m"], "time": 1795514400}] * 5000
-    folder = _traffic_run(tmp_path, entries, events)
-    outcome = run_cli(["traffic", str(folder), "-o", str(tmp_path / "report.json")])
-    assert_clean_outcome(outcome)
-    assert outcome.seconds < 8
+    def run(n: int) -> float:
+        root = tmp_path / f"{n}-{len(list(tmp_path.iterdir()))}"
+        root.mkdir()
+        folder = _traffic_run(root, entries[:n], events[:n])
+        outcome = run_cli(["traffic", str(folder), "-o", str(tmp_path / f"report{n}.json")])
+        assert_clean_outcome(outcome)
+        return outcome.seconds
+    assert _ratio(run, 1250) < LINEAR_RATIO
 
 
 def test_identifiers_file_with_many_values_is_not_quadratic(tmp_path):
@@ -293,11 +306,13 @@ def test_identifiers_file_with_many_values_is_not_quadratic(tmp_path):
     14 s of 21 (2e8 comparisons), 200 000 values (a 3 MB JSON file) would take half an hour."""
     if not CHROME_HAR.exists():
         pytest.skip("shared corpus absent")
-    ids = tmp_path / "ids.json"
-    ids.write_text(json.dumps({"device_ids.imei": [f"{i:015d}" for i in range(60_000)]}))
-    outcome = run_cli(["traffic", str(CHROME_HAR), "--identifiers", str(ids), "-o", str(tmp_path / "r.json")])
-    assert_clean_outcome(outcome)
-    assert outcome.seconds < 15
+    def run(n: int) -> float:
+        ids = tmp_path / f"ids{n}.json"
+        ids.write_text(json.dumps({"device_ids.imei": [f"{i:015d}" for i in range(n)]}))
+        outcome = run_cli(["traffic", str(CHROME_HAR), "--identifiers", str(ids), "-o", str(tmp_path / "r.json")])
+        assert_clean_outcome(outcome)
+        return outcome.seconds
+    assert _ratio(run, 2_500) < LINEAR_RATIO
 
 
 def test_gzip_bodies_that_inflate_to_16_mib_are_not_slow(tmp_path, ids):
@@ -311,11 +326,15 @@ def test_gzip_bodies_that_inflate_to_16_mib_are_not_slow(tmp_path, ids):
     entry = _entry()
     entry["request"].update(method="POST", headers=[{"name": "Content-Encoding", "value": "gzip"}],
                             postData={"mimeType": "application/octet-stream", "text": body, "encoding": "base64"})
-    capture = tmp_path / "bombs.har"
-    capture.write_text(_har([entry] * 8))
-    outcome = run_cli(["traffic", str(capture), "--identifiers", str(ids), "-o", str(tmp_path / "r.json")])
-    assert_clean_outcome(outcome)
-    assert outcome.seconds < 6
+    def run(n: int) -> float:
+        capture = tmp_path / f"bombs{n}.har"
+        capture.write_text(_har([entry] * n))
+        outcome = run_cli(["traffic", str(capture), "--identifiers", str(ids), "-o", str(tmp_path / "r.json")])
+        assert_clean_outcome(outcome)
+        return outcome.seconds
+    # linear in the requests, and no request costs what a Python loop over 16 M characters would: 4 requests
+    # cost no more than 4x one plus the fixed start (a quadratic or per-character cost shows as a ratio ~16)
+    assert _ratio(run, 2) < LINEAR_RATIO
 
 
 # -- report output (audit/report/__init__.py write_output) -------------------------------------------------
