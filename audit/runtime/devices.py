@@ -317,7 +317,8 @@ def _openssl_subject_hash_old(cert) -> str:
 
 
 def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[HookedApi, ...],
-                    duration: float, exercise: str, seed: int, stop, sinkhole: bool = False) -> None:
+                    duration: float, exercise: str, seed: int, stop, sinkhole: bool = False,
+                    keep_data: bool = False) -> str | None:
     import frida
     from .frida_session import AgentSession
     from .proxy import AuditProxy

@@ -76,6 +76,8 @@ class RunFolder:
         self._events = None
         self._log = None
         self.identifiers: dict[str, list] = {}
+        self.event_counts: dict[str, int] = {}
+        self.connect_ports: set[int] = set()    # local ports of the app's connections (the proxy's gate)
 
     @classmethod
     def create(cls, path: str | Path | None) -> "RunFolder":
@@ -117,8 +119,28 @@ class RunFolder:
         with self._lock:
             _atomic_json(self.path / "run.json", self._meta)
 
+    def announced(self, port: int) -> bool:
+        """Did the agent report a connection from this local port (the HTTP proxy's gate on the host)?"""
+        return port in self.connect_ports
+
+    def partial_reasons(self) -> list[dict]:
+        """What the run is known to miss: traffic that left uncaptured, connections refused because they could
+        not be redirected, hook events dropped by the per-API limit. Empty when nothing is known missing."""
+        out = []
+        for kind, what in (("escape", "connections that left uncaptured (UDP other than DNS)"),
+                           ("redirect_failed", "connections refused because they could not be redirected")):
+            if self.event_counts.get(kind):
+                out.append({"limit": kind, "what": what, "count": self.event_counts[kind]})
+        hooks = self._meta.get("hooks") if isinstance(self._meta.get("hooks"), dict) else {}
+        dropped = sum((hooks.get("dropped") or {}).values())
+        if dropped:
+            out.append({"limit": "max_events_per_api", "what": "hook events past the per-API limit, counted only",
+                        "count": dropped, "by_api": dict(sorted(hooks["dropped"].items()))})
+        return out
+
     def finish(self, complete: bool, reason: str | None = None, **meta: Any) -> None:
         self._meta.update(meta)
+        self._meta["partial"] = self.partial_reasons()
         self._meta["ended"] = utc_now()
         self._meta["complete"] = bool(complete)
         if reason:
@@ -138,6 +160,11 @@ class RunFolder:
         with self._lock:
             if self._events is None or self._events.closed:
                 return
+            kind = str(event.get("type"))
+            self.event_counts[kind] = self.event_counts.get(kind, 0) + 1
+            local = event.get("local")
+            if kind == "connect" and isinstance(local, dict) and isinstance(local.get("port"), int):
+                self.connect_ports.add(local["port"])
             self._events.write(line + "\n")
             self._events.flush()
         if event.get("type") == "api" and event.get("value") not in (None, ""):
