@@ -1134,9 +1134,19 @@ function unpinFallback() {
       if (match === null) continue;
       const cls = match[1];
       const method = match[2];
-      if (/^(java|javax|jdk|sun|com\.sun|android|dalvik|libcore|com\.android|org\.conscrypt)\./.test(cls)) continue;
-      if (method === '<init>' || fallbackPatched[cls + '.' + method]) return;
+      if (method === '<init>') continue;              // the exception's own constructors
+      // The frame that constructs the exception is the check. The platform's own checks have their own patches
+      // above; app code further up (main, a retry loop) is never the check.
+      if (/^(java|javax|jdk|sun|com\.sun|android|dalvik|libcore|com\.android|org\.conscrypt)\./.test(cls)) return;
+      if (fallbackPatched[cls + '.' + method]) return;
       fallbackPatched[cls + '.' + method] = true;
+      // ART: here and now. HotSpot: from the agent's thread, where FindClass sees the app's classes (not from
+      // inside this java.security constructor); this attempt fails, the next one goes through.
+      if (isArt()) patchMethod(cls, method, stack); else setTimeout(() => Java.perform(() => patchMethod(cls, method, stack)), 0);
+      return;
+    }
+  };
+  const patchMethod = (cls, method, stack) => {
       try {
         const wrapper = Java.use(cls);
         wrapper[method].overloads.forEach(o => {
@@ -1153,8 +1163,6 @@ function unpinFallback() {
       } catch (e) {
         emit({ type: 'error', where: 'unpin fallback ' + cls + '.' + method, message: String(e) });
       }
-      return;
-    }
   };
   for (const name of ['java.security.cert.CertificateException', 'javax.net.ssl.SSLPeerUnverifiedException']) {
     onClass(name, Exception => {
