@@ -1230,6 +1230,28 @@ rpc.exports = {
   hookDefined() {
     return hookDefinedClasses();
   },
+  appTruth() {
+    // Identifiers as this app gets them, read inside it (Android): ANDROID_ID is per app since API 26, and the
+    // advertising ID comes from Play Services' binder (off the main thread: here, the agent's thread).
+    const out = {};
+    if (!isArt()) return out;
+    Java.performNow(() => {
+      const app = Java.use('android.app.ActivityThread').currentApplication();
+      if (app === null) return;
+      inHook[Process.getCurrentThreadId()] = 1;       // these reads are ours: not the app's API calls
+      try {
+        out['device_ids.android_id'] = Java.use('android.provider.Settings$Secure')
+          .getString(app.getContentResolver(), 'android_id');
+        try {
+          const info = Java.use('com.google.android.gms.ads.identifier.AdvertisingIdClient').getAdvertisingIdInfo(app);
+          if (!info.isLimitAdTrackingEnabled()) out['device_ids.advertising_id'] = info.getId();
+        } catch (e) { /* no Play Services in the app or on the device */ }
+      } finally {
+        delete inHook[Process.getCurrentThreadId()];
+      }
+    });
+    return out;
+  },
   dispose() {
     return true;
   }

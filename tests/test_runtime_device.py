@@ -171,13 +171,14 @@ def test_bundle_members_are_extracted_safely_base_first(tmp_path):
         pytest.skip("../shared corpus absent")
     bundle = tmp_path / "app.apks"
     with zipfile.ZipFile(bundle, "w") as out:
-        out.write(apk, "splits/config.en.apk")
+        out.write(apk, "splits/base-en.apk")
         out.write(apk, "splits/base-master.apk")
         out.writestr("toc.pb", b"")
     work = tmp_path / "work"
     work.mkdir()
-    apks = apks_to_install(bundle, work)
-    assert [p.name for p in apks] == ["base-master.apk", "config.en.apk"]
+    from audit.runtime.bundles import DeviceSpec
+    apks, obb = apks_to_install(bundle, work, DeviceSpec(abis=("arm64-v8a",), density=420))
+    assert [p.name for p in apks] == ["base-master.apk", "base-en.apk"] and obb == []
     assert all(p.parent == work for p in apks)
     if shutil.which("aapt"):
         assert "." in _apk_package(apks[0])                     # real aapt on a real APK
@@ -185,7 +186,7 @@ def test_bundle_members_are_extracted_safely_base_first(tmp_path):
     with zipfile.ZipFile(evil, "w") as out:
         out.writestr("../../escape.apk", b"x")
     with pytest.raises(InputError, match="unsafe member"):
-        apks_to_install(evil, work)
+        apks_to_install(evil, work, DeviceSpec(abis=("arm64-v8a",), density=420))
     assert not (tmp_path.parent / "escape.apk").exists()
 
 

@@ -88,7 +88,7 @@ def capture(args) -> int:
     stop = StopRequest()
     run = RunFolder.create(args.output)
     options = {"device": args.device, "duration": args.duration, "exercise": args.exercise, "seed": args.seed,
-               "sinkhole": args.sinkhole, "cmd": cmd, "apis": str(apis_path())}
+               "sinkhole": args.sinkhole, "keep_data": args.keep_data, "cmd": cmd, "apis": str(apis_path())}
     with stop_on_signals(stop):
         run.start(options=options,
                   app={"package": package, "files": [{"path": str(p), "sha256": sha256_file(p), "size": p.stat().st_size}
@@ -106,7 +106,7 @@ def capture(args) -> int:
             else:
                 from .devices import capture_android
                 crashed = capture_android(args.device, apps, run, apis, args.duration, args.exercise, args.seed,
-                                          stop, sinkhole=args.sinkhole, keep_data=getattr(args, "keep_data", False))
+                                          stop, sinkhole=args.sinkhole, keep_data=args.keep_data)
             complete = not stop.is_set() and crashed is None
             reason = None if complete else crashed or f"stopped by {stop.signal_name}"
         except InputError as exc:
@@ -127,4 +127,4 @@ def capture(args) -> int:
 
 def doctor(args) -> int:
     from .devices import run_doctor
-    return run_doctor(args.serial)
+    return run_doctor(args.serial, getattr(args, "fix", None))

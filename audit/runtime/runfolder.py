@@ -29,6 +29,21 @@ EVENTS_FILE = "frida-events.jsonl"
 IDENTIFIERS_FILE = "identifiers.json"
 
 
+# Values the platform returns instead of the real one (no permission, limit ad tracking, no WiFi): never truth.
+PLACEHOLDERS = frozenset({"02:00:00:00:00:00", "00:00:00:00:00:00", "<unknown ssid>", "<none>", "unknown",
+                          "null", "00000000-0000-0000-0000-000000000000", "000000000000000", "0"})
+
+
+def truth_value(value: Any) -> Any:
+    """A value as a truth value: quoted SSIDs unquoted, placeholders and empties dropped (None)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1]
+        return None if not text or text.lower() in PLACEHOLDERS else text
+    return value
+
+
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -174,7 +189,8 @@ class RunFolder:
                 self.add_identifier(data_type, value)
 
     def add_identifier(self, data_type: str | None, value: Any) -> None:
-        if not data_type or value in (None, ""):
+        value = truth_value(value)
+        if not data_type or value is None:
             return
         with self._lock:
             values = self.identifiers.setdefault(data_type, [])
