@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import dataclass
@@ -508,7 +509,7 @@ def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[H
         run.log(f"device-wide proxy settings left by another tool: {', '.join(leftovers)}")
     workdir = Path(tempfile.mkdtemp(prefix="appaudit-apks-"))
     proxy = AuditProxy(run.path, sinkhole=sinkhole)
-    setup = session = monkey = None
+    setup = session = monkey = children = None
     crashed = None
     try:
         apks, obb = [], []
@@ -530,10 +531,13 @@ def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[H
         if prefix is not None:
             run.update(ca=install_system_ca(device, prefix, api, ca_pem, run))
         frida_device = frida.get_device_manager().get_device(serial, timeout=10)
+        options = dict(native=True, block_quic=True, unpin=True, ca_pem=ca_pem.decode("ascii"), endpoint=endpoint,
+                       loopback=False)
+        children = ChildProcesses(frida_device, package, apis, options, run)
+        children.start()
         pid = frida_device.spawn([package])
         session = AgentSession(frida_device, pid, run.event, run.log, java=True)
-        session.attach(apis, native=True, block_quic=True, unpin=True, ca_pem=ca_pem.decode("ascii"),
-                       endpoint=endpoint, loopback=False)
+        session.attach(apis, **options)
         frida_device.resume(pid)
         run.update(process={"pid": pid, "package": package}, hooks=hook_summary(session.final_status()),
                    proxy={"host": endpoint.host, "port": endpoint.port, "socks_port": endpoint.socks_port})
@@ -554,6 +558,8 @@ def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[H
         if monkey is not None and monkey.poll() is None:
             monkey.terminate()
             adb.run("shell", "pkill -f com.android.commands.monkey", check=False)
+        if children is not None:
+            run.update(child_processes=children.stop())
         if session is not None:
             session.close()
             run.update(hooks=hook_summary(session.final_status()))
@@ -564,6 +570,50 @@ def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[H
         run.update(traffic=proxy.summary)
         shutil.rmtree(workdir, ignore_errors=True)
     return crashed
+
+
+class ChildProcesses:
+    """The app's other processes (`android:process=":x"` services, often an SDK's): Frida's spawn gating holds
+    each new process; the app's own get the same agent before they run, any other is let go at once."""
+
+    def __init__(self, device, package: str, apis, options: dict, run: RunFolder):
+        self.device, self.package, self.apis, self.options, self.run = device, package, apis, options, run
+        self.sessions: list = []
+        self.names: list[str] = []
+
+    def start(self) -> None:
+        self.device.on("spawn-added", self._on_spawn)
+        self.device.enable_spawn_gating()
+
+    def _on_spawn(self, spawn) -> None:
+        threading.Thread(target=self._hook, args=(spawn,), daemon=True, name="appaudit-child").start()
+
+    def _hook(self, spawn) -> None:
+        from .frida_session import AgentSession
+        try:
+            if (spawn.identifier or "").startswith(self.package + ":"):
+                session = AgentSession(self.device, spawn.pid, self.run.event, self.run.log, java=True)
+                session.attach(self.apis, **self.options)
+                self.sessions.append(session)
+                self.names.append(spawn.identifier)
+                self.run.log(f"hooked the app's process {spawn.identifier} (pid {spawn.pid})")
+        except Exception as exc:
+            self.run.log(f"could not hook {spawn.identifier}: {exc}")
+        finally:
+            try:
+                self.device.resume(spawn.pid)
+            except Exception as exc:
+                self.run.log(f"resume {spawn.pid}: {exc}")
+
+    def stop(self) -> list[str]:
+        try:
+            self.device.disable_spawn_gating()
+            self.device.off("spawn-added", self._on_spawn)
+        except Exception as exc:
+            self.run.log(f"spawn gating: {exc}")
+        for session in self.sessions:
+            session.close()
+        return list(self.names)
 
 
 def _app_truth(session, run: RunFolder) -> None:

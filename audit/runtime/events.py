@@ -7,16 +7,14 @@ first party, unknown).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
 from ..model import Evidence, Level, Observation, sorted_observations
-from .runfolder import EVENTS_FILE, read_run
+from .runfolder import read_events, read_run  # noqa: F401  (read_events: the one reader, re-exported)
 
 # Frames of the platform and runtime are never "the caller": they act for whoever called them.
 PLATFORM_PREFIXES = ("java.", "javax.", "jdk.", "sun.", "com.sun.", "android.", "dalvik.", "libcore.",
@@ -39,24 +37,6 @@ class Frame:
 def parse_frame(text: str) -> Frame | None:
     match = _FRAME.match(text.strip())
     return Frame(match["cls"], match["method"], match["where"]) if match else None
-
-
-def read_events(run_dir: str | Path) -> Iterator[dict]:
-    """Every well-formed event line; a torn last line (a killed run) is skipped, not an error."""
-    path = Path(run_dir) / EVENTS_FILE
-    if not path.is_file():
-        return
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-            except (ValueError, RecursionError):   # torn, garbage, 5000-deep or 5000-digit lines
-                continue
-            if isinstance(event, dict):
-                yield event
 
 
 def _outer(cls: str) -> str:

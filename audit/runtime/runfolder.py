@@ -19,14 +19,18 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import InputError
 from ..rulesdata import rules_dir
 
 RUN_SCHEMA = "appaudit.run/1"
+RUN_FILE = "run.json"
 EVENTS_FILE = "frida-events.jsonl"
 IDENTIFIERS_FILE = "identifiers.json"
+FLOWS_FILE = "flows.mitm"
+HAR_FILE = "flows.har"
+MAX_EVENT_LINES = 2_000_000        # a reader's bound on one events file (a run of hours stays far below)
 
 
 # Values the platform returns instead of the real one (no permission, limit ad tracking, no WiFi): never truth.
@@ -208,6 +212,45 @@ class RunFolder:
             if self._log is not None and not self._log.closed:
                 self._log.write(f"{utc_now()} {message}\n")
                 self._log.flush()
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """The one definition of a run folder, for every reader: a folder with run.json or the agent's events."""
+    path = Path(path)
+    return path.is_dir() and ((path / RUN_FILE).is_file() or (path / EVENTS_FILE).is_file())
+
+
+def read_events(run_dir: str | Path, types: tuple[str, ...] | None = None,
+                max_lines: int = MAX_EVENT_LINES) -> Iterator[dict]:
+    """The one reader of frida-events.jsonl: every well-formed event (of `types`, when given), streamed; a torn
+    last line (a killed run), garbage and pathological nesting are skipped, not errors."""
+    path = Path(run_dir) / EVENTS_FILE
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle):
+            if number >= max_lines:
+                return
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(event, dict) and (types is None or event.get("type") in types):
+                yield event
+
+
+def run_state(meta: dict[str, Any]) -> tuple[bool, list[str]]:
+    """(partial?, reasons) of a run from its run.json: incomplete (stopped, crashed) or missing known data."""
+    reasons = []
+    if meta.get("complete") is False:
+        reasons.append(f"run incomplete: {meta.get('incomplete_reason') or 'the capture did not finish'}")
+    for limit in meta.get("partial") or []:
+        if isinstance(limit, dict):
+            reasons.append(f"{limit.get('what', limit.get('limit'))}: {limit.get('count')}")
+    return bool(reasons), reasons
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
