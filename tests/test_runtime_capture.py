@@ -23,9 +23,17 @@ from audit.runtime.events import joined_flows, observations_from_run, read_event
 from audit.runtime.proxy import har_from_mitm
 from audit.runtime.runfolder import read_run
 
-from test_runtime_helpers import Backend, alive, java_constant, shared_jvm_classes
+from test_runtime_helpers import ptrace_denied, Backend, alive, java_constant, shared_jvm_classes
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def _frida_can_attach():
+    """Frida needs ptrace on our own children: skip, with the reason, where it is denied."""
+    reason = ptrace_denied()
+    if reason:
+        pytest.skip(reason)
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -15,7 +15,7 @@ from audit.runtime.agent import agent_source, load_apis
 from audit.runtime.frida_session import AgentSession
 from audit.runtime.proxy import AuditProxy
 
-from test_runtime_helpers import free_port
+from test_runtime_helpers import free_port, ptrace_denied
 
 pytestmark = pytest.mark.timeout(90)
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +92,8 @@ def test_proxy_is_loopback_only_and_its_ca_key_stays_private(tmp_path):
 
 def test_quic_block_refuses_udp_443_in_a_real_process(tmp_path):
     """Android captures block QUIC so apps fall back to TCP; the same agent code runs on a host process."""
+    if ptrace_denied():
+        pytest.skip(ptrace_denied())
     import frida
     events: list[dict] = []
     program = ("import socket, sys, time\n"
@@ -238,6 +240,8 @@ def _run_own_context(classes: Path, work: Path, unpin: bool) -> tuple[str, list[
 def test_agent_trust_injection_makes_an_own_sslcontext_trust_the_run_ca(tmp_path, tmp_path_factory):
     """The Android unpinning step's SSLContext.init injection, run on HotSpot (the other hooks need Android
     classes); the control run without it must fail the handshake, or the test proves nothing."""
+    if ptrace_denied():
+        pytest.skip(ptrace_denied())
     if shutil.which("javac") is None:
         pytest.skip("no JDK")
     from test_runtime_helpers import shared_jvm_classes

@@ -124,3 +124,27 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except Exception:
         return False
+
+
+_PTRACE: list = []
+
+
+def ptrace_denied() -> str | None:
+    """Why Frida cannot attach to our own child processes here (ptrace denied), or None. Checked once."""
+    if not _PTRACE:
+        import subprocess
+        import sys
+        try:
+            import frida
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+            try:
+                frida.get_local_device().attach(child.pid).detach()
+                _PTRACE.append(None)
+            except frida.PermissionDeniedError as exc:
+                _PTRACE.append(f"Frida may not attach here (ptrace denied: {exc})")
+            finally:
+                child.kill()
+                child.wait()
+        except ImportError:
+            _PTRACE.append("frida is not installed")
+    return _PTRACE[0]

@@ -16,9 +16,17 @@ from audit.cli import main
 from audit.runtime.events import read_events
 from audit.runtime.runfolder import read_run
 
-from test_runtime_helpers import Backend, shared_jvm_classes
+from test_runtime_helpers import ptrace_denied, Backend, shared_jvm_classes
 
 pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(autouse=True)
+def _frida_can_attach():
+    """Frida needs ptrace on our own children: skip, with the reason, where it is denied."""
+    reason = ptrace_denied()
+    if reason:
+        pytest.skip(reason)
 SNI = "pinned.example.test"
 
 
