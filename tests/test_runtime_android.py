@@ -20,7 +20,7 @@ from audit.runtime.devices import (apks_to_install, locale_languages, parse_adid
                                    parse_dumpsys_location, parse_wm_density, root_command)
 from audit.runtime.runfolder import truth_value
 
-from test_runtime_helpers import free_port
+from test_runtime_helpers import private_adb_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[1]
@@ -118,16 +118,11 @@ def test_install_commands_are_fresh_flagged_and_checked():
 
 
 @pytest.fixture
-def adb_server():
-    """A real adb server of our own on a free port, with no device (never the user's server on 5037)."""
+def adb_server(private_adb_server):
+    """(adb, env) of a real adb server of our own, started, with no device."""
     adb = shutil.which("adb")
-    if adb is None:
-        pytest.skip("adb not installed")
-    port = free_port()
-    env = {**os.environ, "ANDROID_ADB_SERVER_PORT": str(port)}
-    subprocess.run([adb, "start-server"], env=env, capture_output=True, timeout=30)
-    yield adb, env
-    subprocess.run([adb, "-P", str(port), "kill-server"], capture_output=True, timeout=30)
+    subprocess.run([adb, "start-server"], env=private_adb_server, capture_output=True, timeout=30)
+    return adb, private_adb_server
 
 
 def test_install_stops_at_the_first_required_step_that_fails(adb_server, tmp_path):

@@ -23,17 +23,10 @@ from audit.runtime.events import joined_flows, observations_from_run, read_event
 from audit.runtime.proxy import har_from_mitm
 from audit.runtime.runfolder import read_run
 
-from test_runtime_helpers import ptrace_denied, Backend, alive, java_constant, shared_jvm_classes
+from test_runtime_helpers import frida_can_attach, jvm_classes, Backend, alive, java_constant, shared_jvm_classes  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(120)
 
-
-@pytest.fixture(autouse=True)
-def _frida_can_attach():
-    """Frida needs ptrace on our own children: skip, with the reason, where it is denied."""
-    reason = ptrace_denied()
-    if reason:
-        pytest.skip(reason)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -42,12 +35,6 @@ def _mitm_flows(run: Path) -> list:
     with open(run / "flows.mitm", "rb") as handle:
         return list(mitm_io.FlowReader(handle).stream())
 
-
-@pytest.fixture(scope="module")
-def jvm_classes(tmp_path_factory):
-    if shutil.which("javac") is None or shutil.which("java") is None:
-        pytest.skip("no JDK (javac/java) on PATH")
-    return shared_jvm_classes(tmp_path_factory)
 
 
 @pytest.fixture

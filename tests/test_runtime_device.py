@@ -15,22 +15,10 @@ from audit.runtime.agent import agent_source, load_apis
 from audit.runtime.frida_session import AgentSession
 from audit.runtime.proxy import AuditProxy
 
-from test_runtime_helpers import free_port, ptrace_denied
+from test_runtime_helpers import private_adb_server, ptrace_denied  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(90)
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def private_adb_server():
-    """An adb server of our own on a free port, killed afterwards (never the user's server on 5037)."""
-    adb = shutil.which("adb")
-    if adb is None:
-        pytest.skip("adb not installed")
-    port = free_port()
-    env = {**os.environ, "ANDROID_ADB_SERVER_PORT": str(port)}
-    yield env
-    subprocess.run([adb, "-P", str(port), "kill-server"], capture_output=True, timeout=30)
 
 
 def _cli(args, env):

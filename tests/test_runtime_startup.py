@@ -21,17 +21,10 @@ import pytest
 from audit.runtime.events import read_events
 from audit.runtime.runfolder import read_run
 
-from test_runtime_helpers import ptrace_denied, Backend, java_constant, shared_jvm_classes
+from test_runtime_helpers import frida_can_attach, Backend, java_constant, shared_jvm_classes  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(180)
 
-
-@pytest.fixture(autouse=True)
-def _frida_can_attach():
-    """Frida needs ptrace on our own children: skip, with the reason, where it is denied."""
-    reason = ptrace_denied()
-    if reason:
-        pytest.skip(reason)
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_PACKAGE = Path("com/google/android/gms/ads/identifier")
 

@@ -16,17 +16,10 @@ from audit.cli import main
 from audit.runtime.events import read_events
 from audit.runtime.runfolder import read_run
 
-from test_runtime_helpers import ptrace_denied, Backend, shared_jvm_classes
+from test_runtime_helpers import frida_can_attach, jvm_classes, Backend  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.timeout(180)
 
-
-@pytest.fixture(autouse=True)
-def _frida_can_attach():
-    """Frida needs ptrace on our own children: skip, with the reason, where it is denied."""
-    reason = ptrace_denied()
-    if reason:
-        pytest.skip(reason)
 SNI = "pinned.example.test"
 
 
@@ -35,12 +28,6 @@ def _flows(run: Path) -> list:
     with open(run / "flows.mitm", "rb") as handle:
         return list(mitm_io.FlowReader(handle).stream())
 
-
-@pytest.fixture(scope="module")
-def jvm_classes(tmp_path_factory):
-    if shutil.which("javac") is None or shutil.which("java") is None:
-        pytest.skip("no JDK (javac/java) on PATH")
-    return shared_jvm_classes(tmp_path_factory)
 
 
 @pytest.fixture
