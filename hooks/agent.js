@@ -652,21 +652,18 @@ function installOverloads(group, wrapper, declaredOnly) {
 const ACC_ABSTRACT = 0x400;
 
 function abstractOverload(overload) {
+  // The declaring class's reflection answers (frida's overload objects do not carry the modifiers).
   try {
-    const Modifier = Java.use('java.lang.reflect.Modifier');
-    const reflected = Java.use('java.lang.Class');
-    // The declaring class's reflection answers; an interface's methods without a body are abstract.
     const holder = overload.holder.class;
     const types = overload.argumentTypes.map(t => t.className);
     for (const m of holder.getDeclaredMethods()) {
       if (m.getName() !== overload.methodName) continue;
       const params = m.getParameterTypes().map(c => c.getName());
-      if (params.length !== types.length) continue;
-      if (params.every((p, i) => p === types[i] || p === types[i].replace(/\//g, '.'))) {
+      if (params.length === types.length && params.every((p, i) => p === types[i])) {
         return (m.getModifiers() & ACC_ABSTRACT) !== 0;
       }
     }
-    return reflected !== null && holder.isInterface();
+    return holder.isInterface();
   } catch (e) {
     return false;
   }
@@ -698,7 +695,6 @@ const triedIn = {};              // group key + loader id -> true
 const classHooks = {};           // class name -> [fn(factory, wrapper)]: unpinning and other per-class patches
 let javaStarted = false;
 let javaReadyAt = null;
-let loaderIds = 0;
 
 function buildGroups() {
   const requestEntries = (config.network || []).map(n => Object.assign({ kind: 'request' }, n));
@@ -716,10 +712,9 @@ function buildGroups() {
 }
 
 function loaderKey(factory) {
+  // A loader's wrapper is a new JS object each time: name the Java object itself.
   const loader = factory.loader;
-  if (loader === null) return 'default';
-  if (loader.$appauditId === undefined) loader.$appauditId = 'l' + (++loaderIds);
-  return loader.$appauditId + ':' + loader.hashCode();
+  return loader === null ? 'default' : 'L' + Java.use('java.lang.System').identityHashCode(loader);
 }
 
 function markCovered(group, covered, className, failure) {
@@ -874,6 +869,8 @@ function classLoaded(klass, loader) {
   if (klass === null || loadingNow[tid] || inHook[tid]) return;
   loadingNow[tid] = true;
   try {
+    const name = klass.getName();
+    if (!interesting(klass, name)) return;
     if (isArt() || agentThreadBusy === tid) {     // in place: ART, or the agent's own thread (hookDefined)
       onClassLoaded(klass, loader);
       return;
@@ -885,8 +882,6 @@ function classLoaded(klass, loader) {
     // hooked before its first use. Another loader (URLClassLoader...): the bridge would ask that loader's
     // loadClass, whose per-class lock this thread holds, so this thread goes on and the hook lands just after;
     // a call made in the same instant as the load can be missed (docs/runtime.md).
-    const name = klass.getName();
-    if (!interesting(klass, name)) return;
     const seq = ++definedSeq;
     const own = loader === null || isApplicationLoader(loader);
     definedClasses.push({ seq: seq, klass: Java.retain(klass), loader: loader === null ? null : Java.retain(loader) });

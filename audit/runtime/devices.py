@@ -590,6 +590,8 @@ class ChildProcesses:
 
     def _hook(self, spawn) -> None:
         from .frida_session import AgentSession
+        if spawn.identifier == self.package:
+            return                          # the app's main process: spawned, hooked and resumed by the capture
         try:
             if (spawn.identifier or "").startswith(self.package + ":"):
                 session = AgentSession(self.device, spawn.pid, self.run.event, self.run.log, java=True)
