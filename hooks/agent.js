@@ -694,6 +694,7 @@ const apiState = {};             // id -> {status, reason, classes}
 const triedIn = {};              // group key + loader id -> true
 const classHooks = {};           // class name -> [fn(factory, wrapper)]: unpinning and other per-class patches
 let javaStarted = false;
+let deoptimized = false;
 let javaReadyAt = null;
 
 function buildGroups() {
@@ -984,6 +985,14 @@ function startJava(when) {
     tryAllIn(Java.classFactory);
     if (isArt()) {
       try { Java.enumerateClassLoadersSync().forEach(l => tryAllIn(Java.ClassFactory.get(l))); } catch (e) { /* */ }
+      // Trivial getters of the boot image (Location.getLatitude...) are inlined into their callers' compiled
+      // code and never reach a hook: run boot-image code interpreted from here on.
+      try {
+        Java.deoptimizeBootImage();
+        deoptimized = true;
+      } catch (e) {
+        emit({ type: 'error', where: 'deoptimizeBootImage', message: String(e) });
+      }
     }
     try { watchClassLoaders(); } catch (e) { emit({ type: 'error', where: 'class loader watch', message: String(e) }); }
     javaReadyAt = now();
@@ -1219,6 +1228,7 @@ rpc.exports = {
   },
   status() {
     return { native: nativeHooked, native_failed: nativeFailed, java_ready: javaReadyAt !== null,
+             boot_image_deoptimized: deoptimized,
              java: javaHookState(), unpinned: unpinned.slice(), repeats: repeatCounts(),
              dropped: Object.assign({}, droppedPerApi) };
   },

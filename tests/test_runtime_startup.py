@@ -172,6 +172,10 @@ def test_traffic_that_ignores_proxy_settings_is_captured(startup_run):
         assert flow.client_conn.proxy_mode.type_name == "socks5"
         conn = flow.metadata["appaudit_conn"]          # the join key the agent chose: no client port needed
         assert socks[conn]["peer"]["port"] == int(flow.server_conn.address[1])
+    from audit.runtime.events import joined_flows
+    joined = {j["url"].rsplit("/", 1)[-1]: j["sender"] for j in joined_flows(run)}
+    assert joined["no-proxy"]["by"] == joined["raw-socket"]["by"] == "connection id"
+    assert joined["raw-socket"]["backtrace"]              # the native stack of the app's connect
 
 
 def test_a_second_program_on_the_machine_stays_out_of_the_run(startup_run):
@@ -207,3 +211,38 @@ def test_udp_that_escapes_is_recorded_and_makes_the_run_partial(tmp_path):
     meta = read_run(run)
     assert meta["partial"] == [{"limit": "escape", "count": 1,
                                 "what": "connections that left uncaptured (UDP other than DNS)"}]
+
+
+RAW_CLIENT = """
+import socket, sys
+for payload in (b"GET /sinkholed HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n", b"\\x00\\x01binary telemetry"):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    s.sendall(payload)
+    s.settimeout(5)
+    try:
+        print(repr(s.recv(64)[:12]))
+    except OSError as exc:
+        print("closed", type(exc).__name__)
+    s.close()
+"""
+
+
+def test_sinkhole_holds_for_raw_sockets_too(tmp_path):
+    """A raw socket (no proxy settings) is redirected by the agent; with --sinkhole nothing reaches the server:
+    HTTP is answered by the proxy, anything else is cut off before an upstream connection exists."""
+    from audit.cli import main
+    backend = Backend()
+    try:
+        run = tmp_path / "run"
+        assert main(["capture", "--device", "local", "--sinkhole", "--duration", "60", "-o", str(run), "--",
+                     sys.executable, "-c", RAW_CLIENT, str(backend.server.server_address[1])]) == 0
+    finally:
+        backend.close()
+    assert backend.requests == []
+    assert "b'HTTP/1.1 204'" in (run / "logs" / "app-output.log").read_text()
+    from mitmproxy import io as mitm_io
+    with open(run / "flows.mitm", "rb") as handle:
+        flows = list(mitm_io.FlowReader(handle).stream())
+    http = [f for f in flows if hasattr(f, "request")]
+    assert [f.request.path for f in http] == ["/sinkholed"] and http[0].server_conn.peername is None
+    assert all(f.metadata.get("appaudit_conn") for f in flows)

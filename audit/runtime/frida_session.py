@@ -164,6 +164,7 @@ def hook_summary(status: dict) -> dict:
         counts[state.get("status", "?")] = counts.get(state.get("status", "?"), 0) + 1
     return {"native": list(status.get("native") or []), "native_failed": list(status.get("native_failed") or []),
             "java_at": status.get("java_at"), "java_ready": bool(status.get("java_ready")),
+            "boot_image_deoptimized": bool(status.get("boot_image_deoptimized")),
             "java": {k: java[k] for k in sorted(java)}, "java_counts": dict(sorted(counts.items())),
             "unpinned": list(status.get("unpinned") or []), "repeats": dict(status.get("repeats") or {}),
             "dropped": dict(status.get("dropped") or {}), "final": bool(status.get("final")),
