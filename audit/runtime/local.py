@@ -89,7 +89,6 @@ def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], 
     proxy = AuditProxy(run.path, sinkhole=sinkhole, client_gate=run.announced)
     session = None
     pid = None
-    exited = False
     output = open(run.logs / "app-output.log", "ab")
     device = frida.get_local_device()
 
