@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--sinkhole", action="store_true",
                          help="the proxy answers every request itself (204): nothing the app sends leaves "
                               "this machine")
+    capture.add_argument("--keep-data", action="store_true",
+                         help="install over the app's existing data (default: uninstall first, a first run)")
     capture.set_defaults(cmd=[])  # filled by _CaptureParser from what follows `--`
     capture.set_defaults(handler="audit.runtime.command:capture")
 
@@ -115,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     device_sub.required = True
     doctor = device_sub.add_parser("doctor", help="check a device is ready for capture; print fixes")
     doctor.add_argument("serial", nargs="?")
+    doctor.add_argument("--fix", metavar="FRIDA_SERVER", help="push this frida-server binary (same version as "
+                        "the installed frida, the device's architecture) and start it as root")
     doctor.set_defaults(handler="audit.runtime.command:doctor")
 
     corpus = sub.add_parser("corpus", help="scan many apps into DuckDB")

@@ -100,8 +100,37 @@ def startup(work: Path) -> dict:
         meta = json.loads((run / "run.json").read_text())
         results["jvm stand-in (native + Java hooks)"] = {"exit": code, "startup_s": meta.get("startup_s"),
                                                          "whole_run_s": round(total, 3)}
+        results.update(first_line(classes, work, backend))
     backend.close()
     return results
+
+
+def first_line(classes: Path, work: Path, backend) -> dict:
+    """The Startup stand-in reads the IMEI on main's first line: how long before it the Java hooks were in
+    (`java_ready` event to the first `api` event; positive = hooks first), over five runs."""
+    import shutil
+    app, plugin = work / "fl-app", work / "fl-plugin"
+    if not app.exists():
+        shutil.copytree(classes, app)
+        package = Path("com/google/android/gms/ads/identifier")
+        (plugin / package).parent.mkdir(parents=True)
+        shutil.move(str(app / package), str(plugin / package))
+    host, port = backend.server.server_address
+    leads, seen = [], 0
+    for i in range(5):
+        run = work / f"run-first-line-{i}"
+        appaudit(["capture", "com.example.standin", "--device", "local", "--duration", "60", "-o", str(run), "--",
+                  "java", "-cp", str(app), "com.example.standin.Startup", str(plugin), host, str(port)])
+        events = [json.loads(line) for line in (run / "frida-events.jsonl").read_text().splitlines()]
+        ready = next(e["time"] for e in events if e["type"] == "java_ready")
+        first = [e for e in events if e["type"] == "api" and e["api"] == "telephony.get_device_id"]
+        if first:
+            seen += 1
+            leads.append(first[0]["time"] - ready)
+    return {"jvm first line observed": {"runs": 5, "observed": seen,
+                                         "hooks_lead_ms_min": round(min(leads) * 1000, 1) if leads else None,
+                                         "hooks_lead_ms_median": round(statistics.median(leads) * 1000, 1)
+                                         if leads else None}}
 
 
 def main() -> int:
@@ -112,6 +141,10 @@ def main() -> int:
         work = Path(tmp)
         print("capture start-up (spawn -> hooks in -> resumed):")
         for label, r in startup(work).items():
+            if "observed" in r:
+                print(f"  {label:38s} {r['observed']}/{r['runs']} runs; hooks in before it by "
+                      f"{r['hooks_lead_ms_min']} ms (min), {r['hooks_lead_ms_median']} ms (median)")
+                continue
             print(f"  {label:38s} startup {r['startup_s']:.3f} s   whole run {r['whole_run_s']:.3f} s   "
                   f"exit {r['exit']}")
         measured = per_request(args.requests, work)

@@ -2,35 +2,39 @@
  * appaudit Frida agent: ONE agent, driven by data.
  *
  * The Python side (audit/runtime/frida_session.py) prepends the Java bridge from the frida-tools wheel when the
- * target may run Java, loads this script, then calls rpc `init(config)` with the hook list built from
- * rules/apis.yaml, and `hookJava()` once a VM is up. Every observation leaves as send({type: ...}) and is written
- * to frida-events.jsonl by the host, one line per event, as it arrives.
+ * target may run Java, loads this script into the suspended process and calls rpc `init(config)` with the hook
+ * list built from rules/apis.yaml. The Java part installs itself before the app's code runs (HotSpot: when
+ * JNI_CreateJavaVM returns; ART: Java.perform's application-loaded point) and emits `java_ready`; `hookJava()`
+ * is only for a VM found later. Every observation leaves as send({type: ...}) and is written to
+ * frida-events.jsonl by the host, one line per event, as it arrives.
  *
  * Event types:
  *   api        a hooked Java API returned: api id, data type, value (identifier / location), stack, thread, time
- *   connect    connect(2) on an IP socket: fd, socket type, peer, local address after the call, result, backtrace
+ *   connect    connect(2) on an IP socket: fd, socket type, peer, local address after the call, result, backtrace;
+ *              `via: socks5` and `conn` (the id the proxy stores on the flow) when redirected to the run's proxy
+ *   redirect_failed  a TCP connection that could not be redirected: refused, never sent directly
+ *   escape     traffic that leaves uncaptured (UDP other than DNS): the run is partial
  *   dns        getaddrinfo(3): host and the addresses it resolved to
  *   ssl_write  SSL_write / SSL_write_ex: fd, local/peer tuple, bytes, first line of plaintext, backtrace
  *   ssl_read   SSL_read / SSL_read_ex: fd, tuple, bytes
  *   request    a Java call starting an HTTP request (hooks/network.yaml): url, caller's stack, thread
  *   quic_blocked  a UDP datagram or connect to port 443 refused so the app falls back to TCP (when enabled)
  *   jvm_thread_detached  HotSpot's launcher is about to destroy the VM: the host should unload (see below)
- *   status     what the Android trust/unpinning step could hook
+ *   exit       the process called exit()/_exit() with this status (one that ends without it crashed)
+ *   java_ready the Java hooks are in (when: startup | application | attach) with the state of each hook
+ *   unpin      a pinning/trust check patched (target class or method; via: fallback when found by its throw)
  *   error      a hook threw; the call itself went through unchanged
  */
 'use strict';
 
-const config = { apis: [], native: true, blockQuic: false, unpin: false, caPem: null, maxFrames: 24,
-                 backtraceFrames: 8 };
+const config = { apis: [], native: true, java: false, blockQuic: false, unpin: false, caPem: null, maxFrames: 24,
+                 backtraceFrames: 8, redirect: null, javaProxy: null, maxEventsPerApi: 200 };
 const inHook = {};          // thread id -> depth: our own calls (getLatitude...) must not record themselves
 const inRequest = {};       // thread id -> inside a reported request call: nested hooked calls are the same request
-const pendingJava = [];     // apis whose class is not loaded yet (Android: app class loaders appear late)
-const hookedJava = [];
-const unhookable = [];
 const nativeHooked = [];
+const nativeFailed = [];
 const sslModulesSeen = {};
 const sslFunctionsHooked = {};
-let javaRetryTimer = null;
 
 function now() { return Date.now() / 1000; }
 
@@ -117,65 +121,217 @@ function setErrno(value) {
   if (errnoLocation !== null) errnoLocation().writeS32(value);
 }
 
-function hookConnect() {
-  const connect = libcExport('connect');
-  if (connect === null) return;
-  Interceptor.attach(connect, {
-    onEnter(args) {
-      this.fd = args[0].toInt32();
-      this.peer = parseSockaddr(args[1]);
-      if (this.peer !== null) this.bt = backtrace(this.context);
-    },
-    onLeave(retval) {
-      if (this.peer === null) return;
-      const result = retval.toInt32();
-      const errno = result === 0 ? 0 : this.errno;    // the call's errno, as Frida saved it
-      emit({ type: 'connect', fd: this.fd, sock_type: socketType(this.fd) === SOCK_DGRAM ? 'udp' : 'tcp',
-             peer: this.peer, local: socketAddress(getsockname, this.fd), result: result, errno: errno,
-             backtrace: this.bt });
+// One replacement of connect(2) does everything the agent does to a connection, in this order: the QUIC block
+// (UDP 443 refused so clients fall back to TCP), the redirect of TCP to the run's SOCKS5 listener (so code that
+// ignores proxy settings is captured too, and only this app's processes are), and the `connect` event. UDP to
+// anything but DNS cannot be proxied: it is recorded as an `escape` and the run is marked partial.
+const ECONNREFUSED = 111;
+const O_NONBLOCK = Process.platform === 'linux' ? 0x800 : 0x4;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const MSG_NOSIGNAL = Process.platform === 'linux' ? 0x4000 : 0;
+const fcntl = nativeFn('fcntl', 'int', ['int', 'int', 'int']);
+const sendFn = nativeFn('send', 'long', ['int', 'pointer', 'size_t', 'int']);
+const recvFn = nativeFn('recv', 'long', ['int', 'pointer', 'size_t', 'int']);
+const resolvedHosts = new Map();     // ip -> the name it was resolved from (getaddrinfo), for the SOCKS request
+const MAX_RESOLVED = 4096;
+let connectionCounter = 0;
+
+function isLoopback(peer) {
+  return peer.ip.startsWith('127.') || peer.ip === '0:0:0:0:0:0:0:1' || peer.ip === '::1';
+}
+
+function shouldRedirect(peer) {
+  const redirect = config.redirect;
+  if (!redirect) return false;
+  if (isLoopback(peer)) {
+    if (redirect.exclude.indexOf(peer.port) >= 0) return false;    // the run's own proxy listeners
+    return redirect.loopback;                                        // on a device, loopback stays on the device
+  }
+  return true;
+}
+
+function writeAll(fd, bytes) {
+  const buf = Memory.alloc(bytes.length);
+  buf.writeByteArray(bytes);
+  let done = 0;
+  while (done < bytes.length) {
+    const n = sendFn(fd, buf.add(done), bytes.length - done, MSG_NOSIGNAL).valueOf();
+    if (n <= 0) throw new Error('socks: send failed');
+    done += n;
+  }
+}
+
+function readExactly(fd, count) {
+  const buf = Memory.alloc(count);
+  let done = 0;
+  while (done < count) {
+    const n = recvFn(fd, buf.add(done), count - done, 0).valueOf();
+    if (n <= 0) throw new Error('socks: connection closed by the proxy');
+    done += n;
+  }
+  return new Uint8Array(buf.readByteArray(count));
+}
+
+function asciiBytes(text) {
+  const out = [];
+  for (let i = 0; i < text.length && i < 255; i++) out.push(text.charCodeAt(i) & 0xff);
+  return out;
+}
+
+function proxySockaddr(family, port) {
+  // The listener is 127.0.0.1 (the host's loopback, or the device's through `adb reverse`): for an IPv6 socket
+  // its v4-mapped form.
+  if (family === AF_INET6) {
+    const sa = Memory.alloc(28);
+    sa.writeU16(AF_INET6);
+    sa.add(2).writeByteArray([port >> 8, port & 0xff]);
+    sa.add(8).writeByteArray([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]);
+    return { sa: sa, len: 28 };
+  }
+  const sa = Memory.alloc(16);
+  sa.writeU16(AF_INET);
+  sa.add(2).writeByteArray([port >> 8, port & 0xff, 127, 0, 0, 1]);
+  return { sa: sa, len: 16 };
+}
+
+// SOCKS5 (RFC 1928) with username/password (RFC 1929): the user is the run's token, so no other process can
+// put traffic into the run, and the password names the connection, which the proxy stores on the flow: the
+// join of a flow to the agent's `connect` event then holds through `adb reverse` (which hides client ports).
+function socksConnect(original, fd, sa, peer, connection) {
+  const family = sa.readU16();
+  const proxy = proxySockaddr(family, config.redirect.port);
+  const flags = fcntl(fd, F_GETFL, 0);
+  const nonBlocking = flags !== -1 && (flags & O_NONBLOCK) !== 0;
+  if (nonBlocking) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);   // a short blocking handshake on loopback
+  try {
+    if (original(fd, proxy.sa, proxy.len) !== 0) throw new Error('socks: the run proxy is not reachable');
+    writeAll(fd, [5, 1, 2]);
+    let reply = readExactly(fd, 2);
+    if (reply[0] !== 5 || reply[1] !== 2) throw new Error('socks: the proxy refused username/password auth');
+    const user = asciiBytes(config.redirect.token);
+    const pass = asciiBytes(connection);
+    writeAll(fd, [1, user.length].concat(user, [pass.length], pass));
+    reply = readExactly(fd, 2);
+    if (reply[1] !== 0) throw new Error('socks: the proxy rejected the run token');
+    const host = resolvedHosts.get(peer.ip);
+    let address;
+    if (host !== undefined && host !== peer.ip) {
+      const name = asciiBytes(host);
+      address = [3, name.length].concat(name);
+    } else if (peer.family === 'ipv4') {
+      address = [1].concat(peer.ip.split('.').map(x => parseInt(x, 10)));
+    } else {
+      address = [4].concat(Array.from(new Uint8Array(sa.add(8).readByteArray(16))));
     }
-  });
-  nativeHooked.push('connect');
-}
-
-function hookQuicBlocking() {
-  // UDP 443 is QUIC/HTTP3, which the proxy cannot see: refuse it so clients fall back to TCP.
-  const ECONNREFUSED = 111;
-  for (const name of ['connect', 'sendto']) {
-    const address = libcExport(name);
-    if (address === null) continue;
-    const original = name === 'connect'
-      ? new NativeFunction(address, 'int', ['int', 'pointer', 'int'])
-      : new NativeFunction(address, 'int', ['int', 'pointer', 'size_t', 'int', 'pointer', 'int']);
-    const replacement = name === 'connect'
-      ? new NativeCallback(function (fd, sa, len) {
-          if (isQuic(fd, sa)) return refuse(this, fd, sa, name);
-          return original(fd, sa, len);
-        }, 'int', ['int', 'pointer', 'int'])
-      : new NativeCallback(function (fd, buf, n, flags, sa, len) {
-          if (isQuic(fd, sa)) return refuse(this, fd, sa, name);
-          return original(fd, buf, n, flags, sa, len);
-        }, 'int', ['int', 'pointer', 'size_t', 'int', 'pointer', 'int']);
-    Interceptor.replace(address, replacement);
-    nativeHooked.push(name + ':quic-block');
-  }
-  function isQuic(fd, sa) {
-    if (sa.isNull()) return false;
-    const peer = parseSockaddr(sa);
-    return peer !== null && peer.port === 443 && socketType(fd) === SOCK_DGRAM;
-  }
-  function refuse(invocation, fd, sa, via) {
-    emit({ type: 'quic_blocked', fd: fd, peer: parseSockaddr(sa), via: via });
-    // Frida restores the thread's errno after a replacement returns: set it through the invocation.
-    invocation.errno = ECONNREFUSED;
-    setErrno(ECONNREFUSED);
-    return -1;
+    writeAll(fd, [5, 1, 0].concat(address, [peer.port >> 8, peer.port & 0xff]));
+    reply = readExactly(fd, 4);
+    if (reply[1] !== 0) throw new Error('socks: the proxy could not connect (reply ' + reply[1] + ')');
+    const rest = reply[3] === 1 ? 6 : reply[3] === 4 ? 18 : readExactly(fd, 1)[0] + 2;
+    readExactly(fd, rest);
+  } finally {
+    if (nonBlocking) fcntl(fd, F_SETFL, flags);
   }
 }
 
+function refuse(invocation) {
+  // Frida restores the thread's errno after a replacement returns: set it through the invocation.
+  invocation.errno = ECONNREFUSED;
+  setErrno(ECONNREFUSED);
+  return -1;
+}
+
+function hookConnect() {
+  const address = libcExport('connect');
+  if (address === null) throw new Error('no connect export');
+  const original = new NativeFunction(address, 'int', ['int', 'pointer', 'int']);
+  const replacement = new NativeCallback(function (fd, sa, len) {
+    const peer = sa.isNull() ? null : parseSockaddr(sa);
+    if (peer === null) return original(fd, sa, len);           // AF_UNIX and friends: not network traffic
+    const udp = socketType(fd) === SOCK_DGRAM;
+    const bt = backtrace(this.context);
+    if (udp && config.blockQuic && peer.port === 443) {
+      emit({ type: 'quic_blocked', fd: fd, peer: peer, via: 'connect' });
+      return refuse(this);
+    }
+    const event = { type: 'connect', fd: fd, sock_type: udp ? 'udp' : 'tcp', peer: peer, backtrace: bt };
+    let result;
+    if (!udp && shouldRedirect(peer)) {
+      const connection = Process.id + '-' + (++connectionCounter);
+      event.via = 'socks5';
+      event.conn = connection;
+      try {
+        socksConnect(original, fd, sa, peer, connection);
+        result = 0;
+        event.errno = 0;
+      } catch (e) {
+        // Never let it through directly: a connection that cannot be captured is refused and recorded.
+        emit({ type: 'redirect_failed', fd: fd, peer: peer, conn: connection, reason: String(e.message || e) });
+        result = refuse(this);
+        event.errno = ECONNREFUSED;
+      }
+    } else {
+      result = original(fd, sa, len);
+      const errno = result === 0 ? 0 : errnoLocation().readS32();
+      if (result !== 0) this.errno = errno;                      // EINPROGRESS must reach the caller
+      event.errno = errno;
+      if (udp && result === 0 && escapes(peer)) {
+        emit({ type: 'escape', fd: fd, sock_type: 'udp', peer: peer, via: 'connect', reason: 'UDP is not proxied',
+               backtrace: bt });
+      }
+    }
+    event.result = result;
+    event.local = socketAddress(getsockname, fd);
+    emit(event);
+    return result;
+  }, 'int', ['int', 'pointer', 'int']);
+  Interceptor.replace(address, replacement);
+  nativeHooked.push(config.redirect ? 'connect:socks5' : 'connect');
+}
+
+// UDP that leaves the app uncaptured: anything but DNS (port 53); loopback counts only where the run redirects
+// loopback too (the host, where the test servers live).
+function escapes(peer) {
+  return config.redirect !== null && peer.port !== 53 && (!isLoopback(peer) || config.redirect.loopback);
+}
+
+const escapedPeers = {};
+
+// sendto(2) without connect: the QUIC block, and the first datagram to each peer recorded as an escape.
+function hookSendto() {
+  const address = libcExport('sendto');
+  if (address === null) throw new Error('no sendto export');
+  const original = new NativeFunction(address, 'int', ['int', 'pointer', 'size_t', 'int', 'pointer', 'int']);
+  Interceptor.replace(address, new NativeCallback(function (fd, buf, n, flags, sa, len) {
+    const peer = sa.isNull() ? null : parseSockaddr(sa);
+    const udp = peer !== null && socketType(fd) === SOCK_DGRAM;
+    if (udp && config.blockQuic && peer.port === 443) {
+      emit({ type: 'quic_blocked', fd: fd, peer: peer, via: 'sendto' });
+      return refuse(this);
+    }
+    const result = original(fd, buf, n, flags, sa, len);
+    if (result < 0) this.errno = errnoLocation().readS32();
+    else if (udp && escapes(peer) && !escapedPeers[peer.ip + ':' + peer.port]) {
+      escapedPeers[peer.ip + ':' + peer.port] = true;
+      emit({ type: 'escape', fd: fd, sock_type: 'udp', peer: peer, via: 'sendto', reason: 'UDP is not proxied',
+             backtrace: backtrace(this.context) });
+    }
+    return result;
+  }, 'int', ['int', 'pointer', 'size_t', 'int', 'pointer', 'int']));
+  nativeHooked.push(config.blockQuic ? 'sendto:quic-block' : 'sendto');
+}
+
+// getaddrinfo(3), and on Android android_getaddrinfofornet, which Java's InetAddress uses instead: the names
+// resolved (for `dns` events and for the SOCKS request, which then carries the name rather than the address).
 function hookGetaddrinfo() {
-  const address = libcExport('getaddrinfo');
-  if (address === null) return;
+  const plain = libcExport('getaddrinfo');
+  if (plain === null) throw new Error('no getaddrinfo export');
+  attachResolver(plain, 3);
+  const forNet = isBionic ? libcExport('android_getaddrinfofornet') : null;
+  if (forNet !== null) isolated('android_getaddrinfofornet', () => attachResolver(forNet, 5));
+}
+
+function attachResolver(address, resultArg) {
   // struct addrinfo: glibc puts ai_addr before ai_canonname, bionic (BSD layout) after it.
   const p = Process.pointerSize;
   const firstPointer = 16 + p;    // four ints, socklen_t, padded to pointer alignment
@@ -184,7 +340,7 @@ function hookGetaddrinfo() {
   Interceptor.attach(address, {
     onEnter(args) {
       this.host = args[0].isNull() ? null : args[0].readUtf8String();
-      this.res = args[3];
+      this.res = args[resultArg];
     },
     onLeave(retval) {
       if (this.host === null) return;
@@ -197,10 +353,12 @@ function hookGetaddrinfo() {
           node = node.add(offNext).readPointer();
         }
       }
+      if (resolvedHosts.size > MAX_RESOLVED) resolvedHosts.clear();
+      addresses.forEach(ip => resolvedHosts.set(ip, this.host));
       emit({ type: 'dns', host: this.host, result: retval.toInt32(), addresses: addresses });
     }
   });
-  nativeHooked.push('getaddrinfo');
+  nativeHooked.push(resultArg === 3 ? 'getaddrinfo' : 'android_getaddrinfofornet');
 }
 
 function firstLine(buf, n) {
@@ -283,13 +441,46 @@ function hookSslModule(module) {
   nativeHooked.push('ssl:' + module.name);
 }
 
+// Each native hook stands alone: one that cannot be installed (a missing export, a stripped library) is
+// recorded with its reason and the others go in anyway.
+function isolated(name, fn) {
+  try {
+    fn();
+  } catch (e) {
+    nativeFailed.push({ hook: name, reason: String(e.message || e) });
+  }
+}
+
+// exit()/_exit(): a process that ends without them was killed by a signal or crashed (the run is incomplete).
+let exitReported = false;
+
+function hookExit() {
+  for (const name of ['exit', '_exit']) {
+    const address = libcExport(name);
+    if (address === null) continue;
+    Interceptor.attach(address, {
+      onEnter(args) {
+        if (exitReported) return;
+        exitReported = true;
+        emit({ type: 'exit', via: name, status: args[0].toInt32() });
+        // The process ends right after this: wait for the host's acknowledgement, or the message can be lost
+        // and a clean exit would read as a crash.
+        recv('exit_ack', () => {}).wait();
+      }
+    });
+  }
+  nativeHooked.push('exit');
+}
+
 function hookNative() {
-  hookConnect();
-  hookGetaddrinfo();
-  if (config.blockQuic) hookQuicBlocking();
+  isolated('exit', hookExit);
+  if (config.native || config.redirect || config.blockQuic) isolated('connect', hookConnect);
+  if (config.blockQuic || config.redirect) isolated('sendto', hookSendto);
+  if (!config.native) return;
+  isolated('getaddrinfo', hookGetaddrinfo);
   // libssl may be loaded later and privately (Python's _ssl, curl's libcurl): watch module loads.
-  Process.enumerateModules().forEach(hookSslModule);
-  Process.attachModuleObserver({ onAdded(module) { try { hookSslModule(module); } catch (e) { /* next */ } } });
+  Process.enumerateModules().forEach(m => isolated('ssl:' + m.name, () => hookSslModule(m)));
+  Process.attachModuleObserver({ onAdded(module) { isolated('ssl:' + module.name, () => hookSslModule(module)); } });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -337,26 +528,74 @@ function argsMatch(api, args) {
   return false;
 }
 
+// Noise control: a hook that fires in a loop (TimeZone.getDefault, a getter polled by a UI) reports each distinct
+// (api, value, stack) once; repeats are counted, and past `maxEventsPerApi` distinct events an API is only
+// counted. Both counts go to run.json, and dropped events make the run partial.
+const seenEvents = new Map();       // key -> repeats
+const eventsPerApi = {};
+const droppedPerApi = {};
+
+function admit(api, value, stack) {
+  const key = api + '\u0000' + JSON.stringify(value) + '\u0000' + stack.join('\u0001');
+  const repeats = seenEvents.get(key);
+  if (repeats !== undefined) {
+    seenEvents.set(key, repeats + 1);
+    return false;
+  }
+  if ((eventsPerApi[api] || 0) >= config.maxEventsPerApi) {
+    droppedPerApi[api] = (droppedPerApi[api] || 0) + 1;
+    return false;
+  }
+  eventsPerApi[api] = (eventsPerApi[api] || 0) + 1;
+  seenEvents.set(key, 0);
+  return true;
+}
+
+function repeatCounts() {
+  const out = {};
+  seenEvents.forEach((repeats, key) => {
+    if (repeats > 0) {
+      const api = key.split('\u0000', 1)[0];
+      out[api] = (out[api] || 0) + repeats;
+    }
+  });
+  return out;
+}
+
 // Several rules may name one method (getLastKnownLocation -> location.last_known and location.precise): a
 // method gets one implementation, which reports every rule whose signature and args_any match the call.
 // Request entries (hooks/network.yaml) report the URL a call is about to fetch, with the caller's stack,
 // before the call; the traffic stage joins them to the proxied flow by URL and time.
-function installGroup(group, wrapper) {
+// The re-entrancy mark is set before the original runs: an overload that calls another overload of the same
+// method (getString(a, b) -> getString(a, b, c)) is one call, reported once, at the outermost level.
+function installOverloads(group, wrapper, declaredOnly) {
   const method = wrapper[group.method];
   if (method === undefined) throw new Error('no method ' + group.method);
   const covered = {};
+  const className = wrapper.$className;
   for (const overload of method.overloads) {
+    if (declaredOnly && overload.holder.$className !== className) continue;   // inherited: hooked where declared
+    if (abstractOverload(overload)) continue;
     const signature = jniSignature(overload);
     const entries = group.apis.filter(a => !a.signature || a.signature === signature);
     if (entries.length === 0) continue;
-    entries.forEach(a => { covered[a.id] = true; });
+    const hookKey = className + '#' + group.method + signature;
+    if (hookedOverloads[hookKey]) {
+      entries.forEach(a => { covered[a.id] = true; });
+      continue;
+    }
     const apis = entries.filter(a => a.kind !== 'request');
     const requests = entries.filter(a => a.kind === 'request');
+    const groupKey = group.class + '#' + group.method;
     overload.implementation = function () {
       const args = Array.prototype.slice.call(arguments);
       const tid = Process.getCurrentThreadId();
+      const active = inGroup[tid] || (inGroup[tid] = {});
+      const outermost = !active[groupKey] && !inHook[tid];
+      if (!outermost) return overload.apply(this, args);
+      active[groupKey] = true;
       // One request is reported once, at the outermost hooked call (send -> sendAsync -> sendAsync).
-      const outerRequest = requests.length > 0 && !inRequest[tid] && !inHook[tid];
+      const outerRequest = requests.length > 0 && !inRequest[tid];
       if (outerRequest) {
         inHook[tid] = 1;
         try {
@@ -377,20 +616,24 @@ function installGroup(group, wrapper) {
       try {
         result = overload.apply(this, args);
       } finally {
+        delete active[groupKey];
         if (outerRequest) delete inRequest[tid];
       }
-      if (apis.length === 0 || inHook[tid]) return result;
+      if (apis.length === 0) return result;
       inHook[tid] = 1;
       try {
         const matching = apis.filter(a => argsMatch(a, args));
         if (matching.length > 0) {
           const stack = javaStack();
-          const thread = threadName();
+          let thread = null;
           const values = {};
           for (const api of matching) {
             if (!(api.returns in values)) values[api.returns] = describeReturn(api, result);
+            if (!admit(api.id, values[api.returns], stack)) continue;
+            if (thread === null) thread = threadName();
             emit({ type: 'api', api: api.id, data_type: api.data_type, class: api.class, method: api.method,
-                   signature: signature, value: values[api.returns], stack: stack, thread: thread });
+                   signature: signature, value: values[api.returns], stack: stack, thread: thread,
+                   implementation: className !== group.class ? className : undefined });
           }
         }
       } catch (e) {
@@ -400,8 +643,30 @@ function installGroup(group, wrapper) {
       }
       return result;
     };
+    hookedOverloads[hookKey] = true;
+    entries.forEach(a => { covered[a.id] = true; });
   }
   return covered;
+}
+
+const ACC_ABSTRACT = 0x400;
+
+function abstractOverload(overload) {
+  // The declaring class's reflection answers (frida's overload objects do not carry the modifiers).
+  try {
+    const holder = overload.holder.class;
+    const types = overload.argumentTypes.map(t => t.className);
+    for (const m of holder.getDeclaredMethods()) {
+      if (m.getName() !== overload.methodName) continue;
+      const params = m.getParameterTypes().map(c => c.getName());
+      if (params.length === types.length && params.every((p, i) => p === types[i])) {
+        return (m.getModifiers() & ACC_ABSTRACT) !== 0;
+      }
+    }
+    return holder.isInterface();
+  } catch (e) {
+    return false;
+  }
 }
 
 // `this.request().url()`, `arg0.uri()`: a receiver, then argument-less calls; the last value's toString().
@@ -415,42 +680,280 @@ function evaluateUrl(expression, self, args) {
   return value === null || value === undefined ? null : String(value.toString());
 }
 
-function tryHookPending() {
-  const loaders = [];
-  if (isArt()) {
-    try { Java.enumerateClassLoadersSync().forEach(l => loaders.push(l)); } catch (e) { /* none yet */ }
-  }
-  for (let i = pendingJava.length - 1; i >= 0; i--) {
-    const group = pendingJava[i];
-    let wrapper = null;
-    try {
-      wrapper = Java.use(group.class);
-    } catch (e) {
-      for (const loader of loaders) {
-        try { wrapper = Java.ClassFactory.get(loader).use(group.class); break; } catch (e2) { /* next loader */ }
-      }
+// ---------------------------------------------------------------------------------------------------------
+// Java hook state: per API id, installed / failed (with the reason) / never loaded. A class may appear in any
+// class loader at any time (split APKs, DexClassLoader plugins, SDKs that load their own code): every group is
+// tried in every loader the app creates, and abstract or interface targets are hooked in each loaded class that
+// implements them (calls reach the override, never the abstract declaration).
+// ---------------------------------------------------------------------------------------------------------
+const groups = [];
+const groupsByClass = {};
+const hookedOverloads = {};
+const inGroup = {};
+const apiState = {};             // id -> {status, reason, classes}
+const triedIn = {};              // group key + loader id -> true
+const classHooks = {};           // class name -> [fn(factory, wrapper)]: unpinning and other per-class patches
+let javaStarted = false;
+let deoptimized = false;
+let javaReadyAt = null;
+
+function buildGroups() {
+  const requestEntries = (config.network || []).map(n => Object.assign({ kind: 'request' }, n));
+  for (const api of config.apis.concat(requestEntries)) {
+    const key = api.class + '#' + api.method;
+    let group = groups.find(g => g.key === key);
+    if (group === undefined) {
+      group = { key: key, class: api.class, method: api.method, apis: [], target: null, abstract: false };
+      groups.push(group);
+      (groupsByClass[api.class] = groupsByClass[api.class] || []).push(group);
     }
-    if (wrapper === null) continue;
-    let covered = {};
-    let failure = null;
-    try {
-      covered = installGroup(group, wrapper);
-    } catch (e) {
-      failure = String(e.message || e);
-    }
-    for (const api of group.apis) {
-      if (covered[api.id]) hookedJava.push(api.id);
-      // The class is there but not this method or overload (older API level, a stand-in): not an error.
-      else unhookable.push({ api: api.id, reason: failure || ('no overload ' + api.signature) });
-    }
-    pendingJava.splice(i, 1);
+    group.apis.push(api);
+    apiState[api.id] = { status: 'never_loaded', classes: [] };
   }
 }
 
-function pendingIds() {
-  const out = [];
-  pendingJava.forEach(g => g.apis.forEach(a => out.push(a.id)));
-  return out;
+function loaderKey(factory) {
+  // A loader's wrapper is a new JS object each time: name the Java object itself.
+  const loader = factory.loader;
+  return loader === null ? 'default' : 'L' + Java.use('java.lang.System').identityHashCode(loader);
+}
+
+function markCovered(group, covered, className, failure) {
+  for (const api of group.apis) {
+    const state = apiState[api.id];
+    if (covered[api.id]) {
+      state.status = 'installed';
+      delete state.reason;
+      if (state.classes.indexOf(className) < 0) state.classes.push(className);
+    } else if (state.status !== 'installed') {
+      state.status = 'failed';
+      state.reason = failure || ('no overload ' + api.signature + ' in ' + className);
+    }
+  }
+}
+
+function hookGroupIn(group, factory) {
+  const tried = group.key + '@' + loaderKey(factory);
+  if (triedIn[tried]) return;
+  let wrapper;
+  try {
+    wrapper = factory.use(group.class);
+  } catch (e) {
+    return;                           // not visible from this loader: another one may have it
+  }
+  triedIn[tried] = true;
+  let covered = {};
+  let failure = null;
+  try {
+    if (wrapper[group.method] === undefined) throw new Error('no method ' + group.method);
+    const klass = wrapper.class;
+    const abstractTarget = klass.isInterface() ||
+      wrapper[group.method].overloads.some(o => o.holder.$className === group.class && abstractOverload(o));
+    covered = installOverloads(group, wrapper, false);
+    if (abstractTarget && group.target === null) {
+      group.abstract = true;
+      group.target = Java.retain(klass);
+      hookLoadedImplementations(group);
+      return;
+    }
+  } catch (e) {
+    failure = String(e.message || e);
+  }
+  markCovered(group, covered, group.class, failure);
+}
+
+function hookImplementation(group, factory, className) {
+  const tried = group.key + '>' + className + '@' + loaderKey(factory);
+  if (triedIn[tried]) return;
+  triedIn[tried] = true;
+  try {
+    const wrapper = factory.use(className);
+    if (wrapper.class.isInterface()) return;
+    const covered = installOverloads(group, wrapper, true);
+    if (Object.keys(covered).length > 0) markCovered(group, covered, className, null);
+  } catch (e) {
+    emit({ type: 'error', where: 'implementation ' + className + ' of ' + group.key, message: String(e) });
+  }
+}
+
+function hookLoadedImplementations(group) {
+  const env = Java.vm.getEnv();
+  const found = [];
+  Java.enumerateLoadedClasses({
+    onMatch(name, handle) {
+      if (name.startsWith('[') || name === group.class || handle === undefined) return;
+      if (env.isAssignableFrom(handle, group.target.$h)) found.push(name);
+    },
+    onComplete() {}
+  });
+  for (const name of found) {
+    let loader = null;
+    try {
+      loader = Java.use(name).class.getClassLoader();
+    } catch (e) {
+      continue;                     // loaded by a loader the default factory cannot see: found on its next load
+    }
+    hookImplementation(group, loader === null ? Java.classFactory : Java.ClassFactory.get(loader), name);
+  }
+  for (const api of group.apis) {
+    if (apiState[api.id].status === 'never_loaded') {
+      apiState[api.id].status = 'failed';
+      apiState[api.id].reason = 'abstract: no implementation loaded';
+    }
+  }
+}
+
+function runClassHooks(name, factory) {
+  const hooks = classHooks[name];
+  if (hooks === undefined) return;
+  const tried = 'patch:' + name + '@' + loaderKey(factory);
+  if (triedIn[tried]) return;
+  triedIn[tried] = true;
+  let wrapper;
+  try {
+    wrapper = factory.use(name);
+  } catch (e) {
+    delete triedIn[tried];
+    return;
+  }
+  for (const fn of hooks) {
+    try { fn(wrapper, factory); } catch (e) { emit({ type: 'error', where: 'patch ' + name, message: String(e) }); }
+  }
+}
+
+function tryAllIn(factory) {
+  for (const group of groups) if (!group.abstract) hookGroupIn(group, factory);
+  Object.keys(classHooks).forEach(name => runClassHooks(name, factory));
+}
+
+// A class just loaded by some loader: a pending target, a patch target, or an implementation of an abstract one.
+function onClassLoaded(klass, loader) {
+  const name = klass.getName();
+  const factory = loader === null || isApplicationLoader(loader) ? Java.classFactory : Java.ClassFactory.get(loader);
+  (groupsByClass[name] || []).forEach(g => hookGroupIn(g, factory));
+  runClassHooks(name, factory);
+  const env = Java.vm.getEnv();
+  for (const group of groups) {
+    if (group.abstract && group.target !== null && name !== group.class &&
+        env.isAssignableFrom(klass.$h, group.target.$h)) {
+      hookImplementation(group, factory, name);
+    }
+  }
+}
+
+// Late and dynamic loaders. HotSpot: every class a Java-level loader defines passes ClassLoader.postDefineClass
+// (private, so no subclass vtable bypasses the hook; ClassLoader.loadClass would be reached through each
+// loader's own vtable copy, unhooked). ART: loadClass(String) (ArtMethods are patched in place, subclasses
+// included), and every new BaseDexClassLoader (DexClassLoader, PathClassLoader, InMemoryDexClassLoader) is
+// searched for the targets as soon as it is constructed.
+const loadingNow = {};
+const definedClasses = [];
+let applicationLoader = null;
+
+function isApplicationLoader(loader) {
+  // ART: the default factory is the app's loader already. HotSpot: the system class loader is what the default
+  // factory's FindClass uses from the agent's thread.
+  if (isArt()) return loader.$isSameObject(Java.classFactory.loader);
+  if (applicationLoader === null) applicationLoader = Java.retain(Java.use('java.lang.ClassLoader').getSystemClassLoader());
+  return loader.$isSameObject(applicationLoader);
+}
+
+function interesting(klass, name) {
+  if (groupsByClass[name] !== undefined || classHooks[name] !== undefined) return true;
+  const env = Java.vm.getEnv();
+  return groups.some(g => g.abstract && g.target !== null && name !== g.class &&
+                          env.isAssignableFrom(klass.$h, g.target.$h));
+}
+
+function classLoaded(klass, loader) {
+  const tid = Process.getCurrentThreadId();
+  if (klass === null || loadingNow[tid] || inHook[tid]) return;
+  loadingNow[tid] = true;
+  try {
+    const name = klass.getName();
+    if (!interesting(klass, name)) return;
+    if (isArt() || agentThreadBusy === tid) {     // in place: ART, or the agent's own thread (hookDefined)
+      onClassLoaded(klass, loader);
+      return;
+    }
+    // HotSpot: inside a hooked java.lang.ClassLoader method JNI FindClass answers from the boot loader, and the
+    // bridge cannot build wrappers for app classes here. The class is handed to the agent's own thread (no Java
+    // frame: the application loader's view): the host calls rpc hookDefined and posts `class_hooked:SEQ`.
+    // A class of the application loader: this thread waits (script unlocked) until it is hooked, so it is
+    // hooked before its first use. Another loader (URLClassLoader...): the bridge would ask that loader's
+    // loadClass, whose per-class lock this thread holds, so this thread goes on and the hook lands just after;
+    // a call made in the same instant as the load can be missed (docs/runtime.md).
+    const seq = ++definedSeq;
+    const own = loader === null || isApplicationLoader(loader);
+    definedClasses.push({ seq: seq, klass: Java.retain(klass), loader: loader === null ? null : Java.retain(loader) });
+    send({ type: 'class_defined', seq: seq, name: name });
+    if (own) recv('class_hooked:' + seq, () => {}).wait();
+  } catch (e) {
+    emit({ type: 'error', where: 'class loader watch', message: String(e) });
+  } finally {
+    delete loadingNow[tid];
+  }
+}
+
+let definedSeq = 0;
+
+let agentThreadBusy = null;
+
+function hookDefinedClasses() {
+  const done = [];
+  agentThreadBusy = Process.getCurrentThreadId();
+  Java.performNow(() => {
+    while (definedClasses.length > 0) {
+      const item = definedClasses.shift();
+      try {
+        onClassLoaded(item.klass, item.loader);
+      } catch (e) {
+        emit({ type: 'error', where: 'class loader watch', message: String(e) });
+      } finally {
+        done.push(item.seq);
+      }
+    }
+  });
+  agentThreadBusy = null;
+  return done;
+}
+
+function watchClassLoaders() {
+  const ClassLoader = Java.use('java.lang.ClassLoader');
+  if (!isArt()) {
+    const post = ClassLoader.postDefineClass;
+    post.implementation = function (klass, domain) {
+      post.call(this, klass, domain);
+      classLoaded(klass, this);
+    };
+    return;
+  }
+  const loadClass = ClassLoader.loadClass.overload('java.lang.String');
+  loadClass.implementation = function (name) {
+    const klass = loadClass.call(this, name);
+    classLoaded(klass, this);
+    return klass;
+  };
+  const Base = Java.use('dalvik.system.BaseDexClassLoader');
+  Base.$init.overloads.forEach(init => {
+    init.implementation = function () {
+      const out = init.apply(this, arguments);
+      try { tryAllIn(Java.ClassFactory.get(this)); } catch (e) { /* its classes are checked as they load */ }
+      return out;
+    };
+  });
+}
+
+function setJavaProxy() {
+  const proxy = config.javaProxy;
+  if (!proxy) return;
+  const System = Java.use('java.lang.System');
+  for (const scheme of ['http', 'https']) {
+    System.setProperty(scheme + '.proxyHost', proxy.host);
+    System.setProperty(scheme + '.proxyPort', String(proxy.port));
+  }
+  // The JDK sends loopback DIRECT unless the list is explicitly empty; on a device loopback stays local.
+  System.setProperty('http.nonProxyHosts', proxy.nonProxyHosts);
 }
 
 function isArt() { return Process.findModuleByName('libart.so') !== null; }
@@ -464,120 +967,249 @@ function watchHotSpotMainReturn() {
   Interceptor.attach(detach, { onEnter() { emit({ type: 'jvm_thread_detached' }); } });
 }
 
-let javaHooksStarted = false;
-
-function hookJavaNow() {
-  if (javaHooksStarted) {          // a retried rpc call: only the classes still pending
-    Java.performNow(tryHookPending);
-    return;
-  }
-  javaHooksStarted = true;
-  const groups = {};
-  const requestEntries = (config.network || []).map(n => Object.assign({ kind: 'request' }, n));
-  for (const api of config.apis.concat(requestEntries)) {
-    const key = api.class + '#' + api.method;
-    if (!(key in groups)) {
-      groups[key] = { class: api.class, method: api.method, apis: [] };
-      pendingJava.push(groups[key]);
+// Everything Java, once, inside the VM: proxy settings, hooks, loader watch, unpinning. Run at the point where
+// the app is loaded and has run nothing yet: on Android Java.perform's application-loaded point (before
+// content providers and Application.onCreate); on HotSpot right after JNI_CreateJavaVM, before the main class.
+function startJava(when) {
+  if (javaStarted) return;
+  javaStarted = true;
+  buildGroups();
+  const install = () => {
+    try {
+      watchHotSpotMainReturn();
+    } catch (e) {
+      emit({ type: 'error', where: 'watchHotSpotMainReturn', message: String(e) });
     }
-    groups[key].apis.push(api);
-  }
-  try {
-    watchHotSpotMainReturn();
-  } catch (e) {
-    emit({ type: 'error', where: 'watchHotSpotMainReturn', message: String(e) });
-  }
-  Java.performNow(() => {
-    tryHookPending();
-    if (config.unpin) unpinAndTrust();
-  });
-  if (pendingJava.length > 0 && config.retryJavaS > 0) {
-    let left = config.retryJavaS;
-    javaRetryTimer = setInterval(() => {
-      Java.perform(tryHookPending);
-      if (--left <= 0 || pendingJava.length === 0) {
-        clearInterval(javaRetryTimer);
-        javaRetryTimer = null;
+    try { setJavaProxy(); } catch (e) { emit({ type: 'error', where: 'java proxy', message: String(e) }); }
+    if (config.unpin) registerUnpinning();
+    tryAllIn(Java.classFactory);
+    if (isArt()) {
+      try { Java.enumerateClassLoadersSync().forEach(l => tryAllIn(Java.ClassFactory.get(l))); } catch (e) { /* */ }
+      // Trivial getters of the boot image (Location.getLatitude...) are inlined into their callers' compiled
+      // code and never reach a hook: run boot-image code interpreted from here on.
+      try {
+        Java.deoptimizeBootImage();
+        deoptimized = true;
+      } catch (e) {
+        emit({ type: 'error', where: 'deoptimizeBootImage', message: String(e) });
       }
-    }, 1000);
-  }
+    }
+    try { watchClassLoaders(); } catch (e) { emit({ type: 'error', where: 'class loader watch', message: String(e) }); }
+    javaReadyAt = now();
+    emit({ type: 'java_ready', when: when, hooks: javaHookState() });
+  };
+  if (when === 'startup') Java.performNow(install); else Java.perform(install);
+}
+
+function watchHotSpotStartup() {
+  // Spawned suspended before libjvm is loaded: hook JNI_CreateJavaVM as soon as libjvm maps, and install
+  // everything on the launcher's thread when it returns, before LoadMainClass.
+  const onJvm = module => {
+    const create = module.findExportByName('JNI_CreateJavaVM');
+    if (create === null) return;
+    Interceptor.attach(create, {
+      onLeave(retval) {
+        if (retval.toInt32() !== 0) return;
+        try { startJava('startup'); } catch (e) { emit({ type: 'error', where: 'java startup', message: String(e) }); }
+      }
+    });
+  };
+  const loaded = Process.findModuleByName('libjvm.so');
+  if (loaded !== null) return false;
+  const observer = Process.attachModuleObserver({
+    onAdded(module) {
+      if (module.name === 'libjvm.so') {
+        onJvm(module);
+        observer.detach();
+      }
+    }
+  });
+  return true;
+}
+
+function javaHookState() {
+  const out = {};
+  Object.keys(apiState).forEach(id => { out[id] = Object.assign({}, apiState[id]); });
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Android only: trust the run's CA and undo certificate pinning (verified only on a real device)
+// Trust the run's CA and undo certificate pinning. Each patch is registered by class name and applied in every
+// class loader where that class appears (the loader watch above), not once at spawn. Techniques as in the
+// public write-ups on Android unpinning; written here from those descriptions.
 // ---------------------------------------------------------------------------------------------------------
-function unpinAndTrust() {
-  const done = [];
-  const attempt = (name, fn) => { try { fn(); done.push(name); } catch (e) { /* class absent here */ } };
-  attempt('SSLContext.init', () => {
-    if (!config.caPem) throw new Error('no CA');
-    // The trust managers are built at the app's first SSLContext.init, on its thread: no crypto work (provider
-    // loading, class initialisation) is done from the agent's thread for apps that never call init.
-    let ours = null;
-    const runCaTrustManagers = () => {
-      if (ours !== null) return ours;
-      const CertificateFactory = Java.use('java.security.cert.CertificateFactory');
-      const ByteArrayInputStream = Java.use('java.io.ByteArrayInputStream');
-      const KeyStore = Java.use('java.security.KeyStore');
-      const TrustManagerFactory = Java.use('javax.net.ssl.TrustManagerFactory');
-      const pemBytes = Java.use('java.lang.String').$new(config.caPem).getBytes();
-      const cert = CertificateFactory.getInstance('X.509').generateCertificate(ByteArrayInputStream.$new(pemBytes));
-      const store = KeyStore.getInstance(KeyStore.getDefaultType());
-      store.load(null, null);
-      store.setCertificateEntry('appaudit-run-ca', cert);
-      const factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-      factory.init(store);
-      ours = factory.getTrustManagers();
-      return ours;
-    };
-    const SSLContext = Java.use('javax.net.ssl.SSLContext');
-    const init = SSLContext.init.overload('[Ljavax.net.ssl.KeyManager;', '[Ljavax.net.ssl.TrustManager;',
-                                          'java.security.SecureRandom');
-    init.implementation = function (km, tm, random) {
-      return init.call(this, km, runCaTrustManagers(), random);
-    };
+const unpinned = [];
+
+function onClass(name, patch, quiet) {
+  (classHooks[name] = classHooks[name] || []).push((wrapper, factory) => {
+    patch(wrapper, factory);
+    if (quiet) return;                       // the fallback's watch: reported when it patches something
+    if (unpinned.indexOf(name) < 0) unpinned.push(name);
+    emit({ type: 'unpin', target: name });
   });
-  attempt('okhttp3.CertificatePinner', () => {
-    const Pinner = Java.use('okhttp3.CertificatePinner');
-    for (const name of ['check', 'check$okhttp']) {
-      if (Pinner[name] === undefined) continue;
-      Pinner[name].overloads.forEach(o => { o.implementation = function () { /* pinning skipped */ }; });
+}
+
+function skipAll(wrapper, methodName, result) {
+  if (wrapper[methodName] === undefined) return;
+  wrapper[methodName].overloads.forEach(o => {
+    o.implementation = function () { return result === undefined ? undefined : result(this, arguments, o); };
+  });
+}
+
+let runCaManagers = null;
+
+function runCaTrustManagers() {
+  // Built at the app's first SSLContext.init, on its thread: no crypto work is done from the agent's thread.
+  if (runCaManagers !== null) return runCaManagers;
+  const CertificateFactory = Java.use('java.security.cert.CertificateFactory');
+  const ByteArrayInputStream = Java.use('java.io.ByteArrayInputStream');
+  const KeyStore = Java.use('java.security.KeyStore');
+  const TrustManagerFactory = Java.use('javax.net.ssl.TrustManagerFactory');
+  const pemBytes = Java.use('java.lang.String').$new(config.caPem).getBytes();
+  const cert = CertificateFactory.getInstance('X.509').generateCertificate(ByteArrayInputStream.$new(pemBytes));
+  const store = KeyStore.getInstance(KeyStore.getDefaultType());
+  store.load(null, null);
+  store.setCertificateEntry('appaudit-run-ca', cert);
+  const factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+  factory.init(store);
+  runCaManagers = factory.getTrustManagers();
+  return runCaManagers;
+}
+
+function registerUnpinning() {
+  if (config.caPem) {
+    onClass('javax.net.ssl.SSLContext', SSLContext => {
+      const init = SSLContext.init.overload('[Ljavax.net.ssl.KeyManager;', '[Ljavax.net.ssl.TrustManager;',
+                                            'java.security.SecureRandom');
+      init.implementation = function (km, tm, random) { return init.call(this, km, runCaTrustManagers(), random); };
+    });
+  }
+  // OkHttp 3/4 and the platform's fork of OkHttp 2 (HttpsURLConnection on Android): pin checks return quietly.
+  for (const name of ['okhttp3.CertificatePinner', 'com.android.okhttp.CertificatePinner',
+                      'com.squareup.okhttp.CertificatePinner']) {
+    onClass(name, Pinner => { ['check', 'check$okhttp', 'findMatchingPins'].forEach(m => {
+      if (m === 'findMatchingPins') {
+        const ArrayList = Java.use('java.util.ArrayList');
+        skipAll(Pinner, m, () => ArrayList.$new());
+      } else {
+        skipAll(Pinner, m);
+      }
+    }); });
+  }
+  // Conscrypt (every Android TLS socket): the chain check accepts the presented chain as verified.
+  onClass('com.android.org.conscrypt.TrustManagerImpl', Impl => {
+    skipAll(Impl, 'checkTrustedRecursive', () => Java.use('java.util.ArrayList').$new());
+    skipAll(Impl, 'verifyChain', (self, args) => args[0]);
+  });
+  // Network Security Config pin-sets (android.security.net.config): the pin check passes.
+  onClass('android.security.net.config.NetworkSecurityTrustManager', Manager => {
+    skipAll(Manager, 'checkPins');
+  });
+  // TrustKit (DataTheorem): its pinning trust manager and hostname verifier.
+  onClass('com.datatheorem.android.trustkit.pinning.PinningTrustManager', Manager => {
+    skipAll(Manager, 'checkServerTrusted');
+  });
+  onClass('com.datatheorem.android.trustkit.pinning.OkHostnameVerifier', Verifier => {
+    skipAll(Verifier, 'verify', () => true);
+  });
+  // WebView: a certificate error proceeds instead of cancelling (the base class and the app's override).
+  onClass('android.webkit.WebViewClient', Client => {
+    skipAll(Client, 'onReceivedSslError', (self, args) => { args[1].proceed(); });
+  });
+  // Cordova's WebView client; React Native pins through okhttp3.CertificatePinner (above), Cordova's
+  // advanced-http plugin through its own trust manager (the fallback below).
+  onClass('org.apache.cordova.CordovaWebViewClient', Client => {
+    skipAll(Client, 'onReceivedSslError', (self, args) => { args[1].proceed(); });
+  });
+  unpinFallback();
+}
+
+// The fallback: an app's own pinning code (obfuscated OkHttp, a custom X509TrustManager) ends by throwing a
+// CertificateException or SSLPeerUnverifiedException. When one is constructed, the first frame outside the
+// platform is the check that threw: that method is patched to return (void / true / its argument) from then on,
+// and the app's next attempt goes through. The failed attempt itself stays in the run as a failed TLS flow.
+const fallbackPatched = {};
+
+function unpinFallback() {
+  const patchThrower = () => {
+    const stack = javaStack();
+    for (const frame of stack) {
+      const match = /^(?:[^()]*\/)?([^/()]+)\.([^./()]+)\(/.exec(frame);
+      if (match === null) continue;
+      const cls = match[1];
+      const method = match[2];
+      if (method === '<init>') continue;              // the exception's own constructors
+      // The frame that constructs the exception is the check. The platform's own checks have their own patches
+      // above; app code further up (main, a retry loop) is never the check.
+      if (/^(java|javax|jdk|sun|com\.sun|android|dalvik|libcore|com\.android|org\.conscrypt)\./.test(cls)) return;
+      if (fallbackPatched[cls + '.' + method]) return;
+      fallbackPatched[cls + '.' + method] = true;
+      // ART: here and now. HotSpot: from the agent's thread, where FindClass sees the app's classes (not from
+      // inside this java.security constructor); this attempt fails, the next one goes through.
+      if (isArt()) patchMethod(cls, method, stack); else setTimeout(() => Java.perform(() => patchMethod(cls, method, stack)), 0);
+      return;
     }
-  });
-  attempt('conscrypt.TrustManagerImpl', () => {
-    const Impl = Java.use('com.android.org.conscrypt.TrustManagerImpl');
-    const ArrayList = Java.use('java.util.ArrayList');
-    if (Impl.checkTrustedRecursive !== undefined) {
-      Impl.checkTrustedRecursive.overloads.forEach(o => { o.implementation = function () { return ArrayList.$new(); }; });
-    }
-    if (Impl.verifyChain !== undefined) {
-      Impl.verifyChain.overloads.forEach(o => { o.implementation = function (chain) { return chain; }; });
-    }
-  });
-  attempt('WebViewClient.onReceivedSslError', () => {
-    const Client = Java.use('android.webkit.WebViewClient');
-    Client.onReceivedSslError.implementation = function (view, handler, error) { handler.proceed(); };
-  });
-  emit({ type: 'status', unpinned: done });
+  };
+  const patchMethod = (cls, method, stack) => {
+      try {
+        const wrapper = Java.use(cls);
+        wrapper[method].overloads.forEach(o => {
+          const returns = o.returnType.className;
+          o.implementation = function () {
+            if (returns === 'void') return undefined;
+            if (returns === 'boolean') return true;
+            if (o.argumentTypes.length > 0 && o.argumentTypes[0].className === returns) return arguments[0];
+            return o.apply(this, arguments);
+          };
+        });
+        unpinned.push(cls + '.' + method);
+        emit({ type: 'unpin', target: cls + '.' + method, via: 'fallback', stack: stack.slice(0, 8) });
+      } catch (e) {
+        emit({ type: 'error', where: 'unpin fallback ' + cls + '.' + method, message: String(e) });
+      }
+  };
+  for (const name of ['java.security.cert.CertificateException', 'javax.net.ssl.SSLPeerUnverifiedException']) {
+    onClass(name, Exception => {
+      Exception.$init.overloads.forEach(init => {
+        init.implementation = function () {
+          const tid = Process.getCurrentThreadId();
+          if (!inHook[tid]) {
+            inHook[tid] = 1;
+            try { patchThrower(); } catch (e) { /* the exception still goes out */ } finally { delete inHook[tid]; }
+          }
+          return init.apply(this, arguments);
+        };
+      });
+    }, true);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
 rpc.exports = {
   init(options) {
     Object.assign(config, options);
-    if (config.native) hookNative();
-    return { native: nativeHooked, java_bridge: typeof Java !== 'undefined', platform: Process.platform,
-             arch: Process.arch, bionic: isBionic };
+    hookNative();
+    let javaAt = null;
+    if (config.java && typeof Java !== 'undefined') {
+      if (watchHotSpotStartup()) {
+        javaAt = 'startup';                 // HotSpot spawned suspended: installs itself before main
+      } else if (Java.available && isArt()) {
+        javaAt = 'application';             // ART: the VM is up at spawn; runs at the application-loaded point
+        startJava('application');
+      }
+    }
+    return { native: nativeHooked, native_failed: nativeFailed, java_bridge: typeof Java !== 'undefined',
+             java_at: javaAt, platform: Process.platform, arch: Process.arch, bionic: isBionic };
   },
   javaAvailable() {
     return typeof Java !== 'undefined' && Java.available;
   },
   hookJava() {
-    hookJavaNow();
-    const result = { hooked: hookedJava.slice(), pending: pendingIds(), unhookable: unhookable.slice() };
-    // On HotSpot a replacement took effect up to ~20 ms after the setter returned (measured: a method called
-    // every millisecond showed its first hooked call 3-22 ms after this rpc returned, and a call made right
-    // after it was missed about once in twenty runs). Answer only once they are in.
+    // A VM found after start (attached to a running JVM): install now, from the agent's thread.
+    if (!javaStarted) startJava('attach');
+    const result = { java_ready: javaReadyAt !== null, hooks: javaHookState() };
+    // On HotSpot a replacement made while other threads run took effect up to ~20 ms after the setter returned
+    // (measured): answer only once they are in.
     const settleMs = Process.findModuleByName('libjvm.so') !== null ? 100 : 0;
     return new Promise(resolve => setTimeout(() => resolve(result), settleMs));
   },
@@ -595,11 +1227,37 @@ rpc.exports = {
     return alive;
   },
   status() {
-    return { native: nativeHooked, java_hooked: hookedJava.slice(), java_pending: pendingIds(),
-             java_unhookable: unhookable.slice() };
+    return { native: nativeHooked, native_failed: nativeFailed, java_ready: javaReadyAt !== null,
+             boot_image_deoptimized: deoptimized,
+             java: javaHookState(), unpinned: unpinned.slice(), repeats: repeatCounts(),
+             dropped: Object.assign({}, droppedPerApi) };
+  },
+  hookDefined() {
+    return hookDefinedClasses();
+  },
+  appTruth() {
+    // Identifiers as this app gets them, read inside it (Android): ANDROID_ID is per app since API 26, and the
+    // advertising ID comes from Play Services' binder (off the main thread: here, the agent's thread).
+    const out = {};
+    if (!isArt()) return out;
+    Java.performNow(() => {
+      const app = Java.use('android.app.ActivityThread').currentApplication();
+      if (app === null) return;
+      inHook[Process.getCurrentThreadId()] = 1;       // these reads are ours: not the app's API calls
+      try {
+        out['device_ids.android_id'] = Java.use('android.provider.Settings$Secure')
+          .getString(app.getContentResolver(), 'android_id');
+        try {
+          const info = Java.use('com.google.android.gms.ads.identifier.AdvertisingIdClient').getAdvertisingIdInfo(app);
+          if (!info.isLimitAdTrackingEnabled()) out['device_ids.advertising_id'] = info.getId();
+        } catch (e) { /* no Play Services in the app or on the device */ }
+      } finally {
+        delete inHook[Process.getCurrentThreadId()];
+      }
+    });
+    return out;
   },
   dispose() {
-    if (javaRetryTimer !== null) clearInterval(javaRetryTimer);
     return true;
   }
 };

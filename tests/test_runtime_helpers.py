@@ -11,6 +11,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+import pytest
+
 JVM_SOURCES = Path(__file__).resolve().parent / "jvm"
 
 
@@ -124,3 +126,61 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except Exception:
         return False
+
+
+_PTRACE: list = []
+
+
+def ptrace_denied() -> str | None:
+    """Why Frida cannot attach to our own child processes here (ptrace denied), or None. Checked once."""
+    if not _PTRACE:
+        import subprocess
+        import sys
+        try:
+            import frida
+            # attach only to a fully started interpreter (injecting into one mid-start can crash the loader)
+            child = subprocess.Popen([sys.executable, "-c", "print('up', flush=True); import time; time.sleep(30)"],
+                                     stdout=subprocess.PIPE, text=True)
+            try:
+                child.stdout.readline()
+                frida.get_local_device().attach(child.pid).detach()
+                _PTRACE.append(None)
+            except frida.PermissionDeniedError as exc:
+                _PTRACE.append(f"Frida may not attach here (ptrace denied: {exc})")
+            except frida.NotSupportedError:
+                _PTRACE.append(None)        # not a permission problem: let the tests say what fails
+            finally:
+                child.kill()
+                child.wait()
+                child.stdout.close()
+        except ImportError:
+            _PTRACE.append("frida is not installed")
+    return _PTRACE[0]
+
+
+# Fixtures shared by the runtime test modules (imported there by name, which is how pytest picks them up).
+@pytest.fixture(autouse=True)
+def frida_can_attach():
+    """Frida needs ptrace on our own children: skip, with the reason, where it is denied."""
+    reason = ptrace_denied()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def jvm_classes(tmp_path_factory):
+    if shutil.which("javac") is None or shutil.which("java") is None:
+        pytest.skip("no JDK (javac/java) on PATH")
+    return shared_jvm_classes(tmp_path_factory)
+
+
+@pytest.fixture
+def private_adb_server():
+    """The environment of an adb server of our own on a free port, killed afterwards (never the user's 5037)."""
+    adb = shutil.which("adb")
+    if adb is None:
+        pytest.skip("adb not installed")
+    port = free_port()
+    env = {**os.environ, "ANDROID_ADB_SERVER_PORT": str(port)}
+    yield env
+    subprocess.run([adb, "-P", str(port), "kill-server"], capture_output=True, timeout=30)

@@ -117,8 +117,21 @@ def agent_source(java: bool) -> str:
     return java_bridge_source() + "\nglobalThis.Java = bridge;\n" + agent
 
 
-def agent_config(apis: tuple[HookedApi, ...], *, native: bool = True, block_quic: bool = False,
-                 unpin: bool = False, ca_pem: str | None = None, retry_java_s: int = 0) -> dict:
+MAX_EVENTS_PER_API = 200      # distinct (value, stack) events per hooked API; more are counted, not written
+
+
+def agent_config(apis: tuple[HookedApi, ...], *, native: bool = True, java: bool = False, block_quic: bool = False,
+                 unpin: bool = False, ca_pem: str | None = None, endpoint=None, loopback: bool = True) -> dict:
+    """What rpc `init` gets. With an `endpoint` (audit.runtime.proxy.ProxyEndpoint) the app's own processes are
+    pointed at the run's proxy: Java proxy settings inside the VM, every other TCP connection redirected to the
+    SOCKS5 listener (`loopback`: also connections to 127.0.0.1, as on the host; a device keeps its loopback)."""
+    redirect = java_proxy = None
+    if endpoint is not None:
+        redirect = {"port": endpoint.socks_port, "token": endpoint.token, "loopback": loopback,
+                    "exclude": [endpoint.port, endpoint.socks_port]}
+        java_proxy = {"host": endpoint.host, "port": endpoint.port,
+                      # the JDK sends loopback DIRECT unless the list is explicitly empty (checked on JDK 17)
+                      "nonProxyHosts": "" if loopback else "localhost|127.*|[::1]"}
     return {"apis": [a.to_agent() for a in apis], "network": [n.to_agent() for n in load_request_hooks()],
-            "native": native, "blockQuic": block_quic, "unpin": unpin,
-            "caPem": ca_pem, "retryJavaS": retry_java_s}
+            "native": native, "java": java, "blockQuic": block_quic, "unpin": unpin, "caPem": ca_pem,
+            "redirect": redirect, "javaProxy": java_proxy, "maxEventsPerApi": MAX_EVENTS_PER_API}

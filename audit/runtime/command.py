@@ -88,7 +88,7 @@ def capture(args) -> int:
     stop = StopRequest()
     run = RunFolder.create(args.output)
     options = {"device": args.device, "duration": args.duration, "exercise": args.exercise, "seed": args.seed,
-               "sinkhole": args.sinkhole, "cmd": cmd, "apis": str(apis_path())}
+               "sinkhole": args.sinkhole, "keep_data": args.keep_data, "cmd": cmd, "apis": str(apis_path())}
     with stop_on_signals(stop):
         run.start(options=options,
                   app={"package": package, "files": [{"path": str(p), "sha256": sha256_file(p), "size": p.stat().st_size}
@@ -100,13 +100,15 @@ def capture(args) -> int:
                 run.update(device={"serial": "local", "kind": "host", "platform": sys.platform})
                 result = capture_local(cmd, run, apis, args.duration, stop, sinkhole=args.sinkhole)
                 run.update(result={"pid": result.pid, "exited": result.exited, "jvm": result.java,
-                                   "java_hooks": list(result.java_hooks), "duration_s": result.duration_s})
+                                   "java_hooks": list(result.java_hooks), "duration_s": result.duration_s,
+                                   "exit_status": result.exit_status})
+                crashed = result.crashed
             else:
                 from .devices import capture_android
-                capture_android(args.device, apps, run, apis, args.duration, args.exercise, args.seed, stop,
-                                sinkhole=args.sinkhole)
-            complete = not stop.is_set()
-            reason = None if complete else f"stopped by {stop.signal_name}"
+                crashed = capture_android(args.device, apps, run, apis, args.duration, args.exercise, args.seed,
+                                          stop, sinkhole=args.sinkhole, keep_data=args.keep_data)
+            complete = not stop.is_set() and crashed is None
+            reason = None if complete else crashed or f"stopped by {stop.signal_name}"
         except InputError as exc:
             reason = str(exc)
             raise
@@ -125,4 +127,4 @@ def capture(args) -> int:
 
 def doctor(args) -> int:
     from .devices import run_doctor
-    return run_doctor(args.serial)
+    return run_doctor(args.serial, getattr(args, "fix", None))

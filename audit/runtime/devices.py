@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import dataclass
@@ -114,14 +115,28 @@ def doctor_checks(serial: str | None) -> tuple[list[Check], bool]:
         return checks, False
     device = client.device(serial or serials[0])
     checks.append(Check("device", "ok", f"{device.serial} ({shell(device, 'getprop ro.product.model')})"))
-    checks.extend(device_checks(device))
+    checks.extend(device_checks(device, device.serial))
     return checks, True
 
 
-def device_checks(device) -> list[Check]:
+def root_command(prefix: str | None, command: str) -> str:
+    """The `adb shell ...` line that runs `command` as root on this device (no su on AOSP emulators: adb root)."""
+    if prefix == "":
+        return f"adb shell {shlex.quote(command)}"
+    if prefix is None:
+        return f"adb root && adb shell {shlex.quote(command)}"
+    return f"adb shell {prefix} {shlex.quote(command)}"
+
+
+def device_checks(device, serial: str | None = None) -> list[Check]:
+    """appstraction-level readiness: each check with the fix for this device."""
     out = []
     api = int(shell(device, "getprop ro.build.version.sdk") or 0)
     release = shell(device, "getprop ro.build.version.release")
+    booted = shell(device, "getprop sys.boot_completed") == "1"
+    out.append(Check("boot", "ok" if booted else "fail", "boot completed" if booted else "still booting",
+                     None if booted else "wait for the home screen: adb wait-for-device shell "
+                     "'while [ \"$(getprop sys.boot_completed)\" != 1 ]; do sleep 1; done'"))
     if MIN_API <= api <= MAX_API:
         out.append(Check("api level", "ok", f"{api} (Android {release})"))
     else:
@@ -129,34 +144,60 @@ def device_checks(device) -> list[Check]:
                          "use an Android 7-15 device or emulator image"))
     abi = shell(device, "getprop ro.product.cpu.abi")
     arch = FRIDA_ABI.get(abi)
-    out.append(Check("abi", "ok" if arch else "fail", abi or "unknown",
-                     None if arch else "frida-server is built for arm, arm64, x86 and x86_64 only"))
+    out.append(Check("architecture", "ok" if arch else "fail", f"{abi or 'unknown'} (frida-server-*-android-"
+                     f"{arch or '?'})", None if arch else "frida-server is built for arm, arm64, x86 and x86_64 only"))
     prefix = root_prefix(device)
     out.append(Check("root", "ok" if prefix is not None else "fail",
-                     "root shell available" if prefix is not None else "no root shell (id -u, su)",
-                     "use an emulator image without Play Store and run `adb root`, or a rooted phone "
-                     "(Magisk); frida-server and the system CA store need root"))
+                     {None: "no root shell (id -u, su)", "": "adbd runs as root"}.get(prefix, f"root via `{prefix}`"),
+                     "an emulator image without Play Store: `adb root`; a phone: root it (Magisk); "
+                     "frida-server and the system CA store need root"))
+    selinux = shell(device, "getenforce") or "unknown"
+    out.append(Check("selinux", "ok" if selinux in ("Enforcing", "Permissive") else "warn", selinux,
+                     None if selinux in ("Enforcing", "Permissive") else "check `adb shell getenforce`"))
     want = frida_version()
-    release_name = f"frida-server-{want}-android-{arch or 'ARCH'}.xz"
-    fetch = (f"download https://github.com/frida/frida/releases/download/{want}/{release_name}, unxz it, then "
-             f"`adb push frida-server-{want}-android-{arch or 'ARCH'} {FRIDA_SERVER}` and "
-             f"`adb shell su -c 'chmod 755 {FRIDA_SERVER} && {FRIDA_SERVER} -D'`")
+    fetch = (f"appaudit device doctor --fix frida-server-{want}-android-{arch or 'ARCH'} (from "
+             f"https://github.com/frida/frida/releases/download/{want}/frida-server-{want}-android-"
+             f"{arch or 'ARCH'}.xz, unxz'd), or by hand: adb push it {FRIDA_SERVER}; "
+             + root_command(prefix, f"chmod 755 {FRIDA_SERVER} && {FRIDA_SERVER} -D"))
     have = shell(device, f"{FRIDA_SERVER} --version 2>/dev/null")
     if not have:
         out.append(Check("frida-server", "fail", f"not found at {FRIDA_SERVER}", fetch))
     elif have != want:
         out.append(Check("frida-server", "fail", f"version {have}, but the installed frida is {want}", fetch))
     else:
-        running = shell(device, "pidof frida-server")
-        out.append(Check("frida-server", "ok" if running else "fail",
-                         f"{have}, {'running' if running else 'not running'}",
-                         None if running else f"adb shell su -c '{FRIDA_SERVER} -D'"))
-    proxy = shell(device, "settings get global http_proxy")
-    if proxy in ("", "null", ":0"):
-        out.append(Check("proxy settings", "ok", "no global proxy set (capture sets and clears its own)"))
+        user = shell(device, "ps -A -o USER,NAME | grep frida-server | head -n 1").split()
+        reachable = frida_reachable(serial or device.serial)
+        if not user:
+            out.append(Check("frida-server", "fail", f"{have}, not running",
+                             root_command(prefix, f"{FRIDA_SERVER} -D")))
+        elif user[0] != "root":
+            out.append(Check("frida-server", "fail", f"{have}, running as {user[0]}, not root",
+                             "kill it and " + root_command(prefix, f"{FRIDA_SERVER} -D")))
+        else:
+            out.append(Check("frida-server", "ok" if reachable is None else "fail",
+                             f"{have}, running as root" + ("" if reachable is None else f", not reachable: "
+                                                                                      f"{reachable}"),
+                             None if reachable is None else "restart it: " + root_command(
+                                 prefix, f"pkill frida-server; {FRIDA_SERVER} -D")))
+    gms = shell(device, "pm path com.google.android.gms")
+    out.append(Check("play services", "ok" if gms.startswith("package:") else "warn",
+                     "installed" if gms.startswith("package:") else "not installed",
+                     None if gms.startswith("package:") else "apps calling the advertising ID or fused location "
+                     "get errors instead of values; use a Google APIs image for that"))
+    awake = "mWakefulness=Awake" in shell(device, "dumpsys power | grep mWakefulness=")
+    locked = "mDreamingLockscreen=true" in shell(device, "dumpsys window | grep mDreamingLockscreen")
+    out.append(Check("screen", "ok" if awake and not locked else "warn",
+                     "on and unlocked" if awake and not locked else ("locked" if awake else "off"),
+                     "adb shell input keyevent KEYCODE_WAKEUP && adb shell wm dismiss-keyguard"))
+    leftovers = [f"{k}={v}" for k in ("http_proxy", "global_http_proxy_host", "global_http_proxy_port")
+                 if (v := shell(device, f"settings get global {k}")) not in ("", "null", ":0")]
+    if not leftovers:
+        out.append(Check("proxy settings", "ok", "no device-wide proxy (capture never sets one)"))
     else:
-        out.append(Check("proxy settings", "warn", f"global http_proxy is {proxy!r}, left by another tool?",
-                         "adb shell settings put global http_proxy :0"))
+        out.append(Check("proxy settings", "warn", f"{', '.join(leftovers)}: left by another tool; other apps' "
+                         "traffic goes there", "adb shell settings delete global http_proxy; adb shell settings "
+                         "delete global global_http_proxy_host; adb shell settings delete global "
+                         "global_http_proxy_port"))
     if prefix is not None:
         store = "APEX conscrypt store (Android 14+)" if api >= 34 else "system store"
         out.append(Check("CA trust", "ok", f"the run's CA will be mounted into the {store} and injected by "
@@ -174,6 +215,39 @@ def device_checks(device) -> list[Check]:
     return out
 
 
+def frida_reachable(serial: str) -> str | None:
+    """None when the host's frida can talk to the device's frida-server; else why not."""
+    import frida
+    try:
+        frida.get_device_manager().get_device(serial, timeout=5).query_system_parameters()
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def fix_frida_server(serial: str | None, binary: str) -> None:
+    """`--fix FILE`: push a frida-server, check it is the host's version, start it as root."""
+    path = Path(binary)
+    if not path.is_file():
+        raise InputError(f"frida-server file not found: {binary}")
+    client = adb_client()
+    serials = [d.serial for d in client.device_list()]
+    if not serials or (serial is not None and serial not in serials):
+        raise InputError("no Android device connected (`adb devices` lists none)" if not serials
+                         else f"{serial} is not listed (listed: {', '.join(serials)})")
+    device = client.device(serial or serials[0])
+    prefix = root_prefix(device)
+    if prefix is None:
+        raise InputError("no root shell on the device: frida-server must run as root (see `root`)")
+    device.sync.push(str(path), FRIDA_SERVER)
+    as_root(device, prefix, f"chmod 755 {FRIDA_SERVER}")
+    have, want = shell(device, f"{FRIDA_SERVER} --version 2>&1"), frida_version()
+    if have != want:
+        raise InputError(f"{binary} reports version {have[:60]!r} on the device; the installed frida is {want}")
+    as_root(device, prefix, f"pkill -f {FRIDA_SERVER}; ({FRIDA_SERVER} -D >/dev/null 2>&1 &)")
+    time.sleep(1.0)    # the daemon forks; give it a moment before the checks look for it
+
+
 def _free_mb(df_line: str) -> int | None:
     parts = df_line.split()
     # Filesystem 1K-blocks Used Available Use% Mounted-on
@@ -182,7 +256,9 @@ def _free_mb(df_line: str) -> int | None:
     return None
 
 
-def run_doctor(serial: str | None) -> int:
+def run_doctor(serial: str | None, fix: str | None = None) -> int:
+    if fix is not None:
+        fix_frida_server(serial, fix)
     checks, found = doctor_checks(serial)
     for check in checks:
         print(check.render())
@@ -205,59 +281,111 @@ def _apk_package(apk: Path) -> str:
     return match.group(1)
 
 
-def apks_to_install(app: Path, workdir: Path) -> list[Path]:
-    """One APK as is; a bundle (.apks/.xapk/.apkm) as its top-level APK members, extracted with safe names."""
+def device_spec(device) -> "DeviceSpec":
+    """The device properties bundle selection depends on (ABI list, density, languages, API level)."""
+    from .bundles import DeviceSpec
+    abis = tuple(a for a in shell(device, "getprop ro.product.cpu.abilist").split(",") if a) or \
+        (shell(device, "getprop ro.product.cpu.abi"),)
+    return DeviceSpec(abis=abis, density=parse_wm_density(shell(device, "wm density")) or 420,
+                      languages=locale_languages(shell(device, "getprop persist.sys.locale") or
+                                                 shell(device, "getprop ro.product.locale")),
+                      sdk=int(shell(device, "getprop ro.build.version.sdk") or 0))
+
+
+def parse_wm_density(output: str) -> int | None:
+    """`Physical density: 420` / `Override density: 480` (the override wins, as resources see it)."""
+    found = dict(re.findall(r"(Physical|Override) density: (\d+)", output))
+    value = found.get("Override") or found.get("Physical")
+    return int(value) if value else None
+
+
+def locale_languages(locale: str) -> tuple[str, ...]:
+    """`en-US` -> ('en',); `fr-FR,en-US` (a locale list) -> ('fr', 'en')."""
+    out = []
+    for part in re.split(r"[,\s]+", locale.strip()):
+        language = part.split("-", 1)[0].split("_", 1)[0].lower()
+        if re.fullmatch(r"[a-z]{2,3}", language) and language not in out:
+            out.append(language)
+    return tuple(out) or ("en",)
+
+
+def apks_to_install(app: Path, workdir: Path, device: "DeviceSpec") -> tuple[list[Path], list[tuple[Path, str]]]:
+    """One APK as is; from a bundle (.apks/.xapk/.apkm) the members bundletool would install on `device`,
+    extracted with safe names (base first), and its OBB files as (local file, path under /sdcard)."""
+    from .bundles import read_selection
     if app.suffix.lower() == ".apk":
-        return [app]
+        return [app], []
     try:
         with zipfile.ZipFile(app) as archive:
-            names = [n for n in archive.namelist() if n.lower().endswith(".apk")]
-            out = []
-            for name in names:
+            for name in archive.namelist():
                 pure = PurePosixPath(name)
                 if pure.is_absolute() or ".." in pure.parts:
                     raise InputError(f"{app}: unsafe member name {name!r}")
-                target = workdir / pure.name
+            selection = read_selection(archive, device)
+            out, obb = [], []
+            for name in selection.members:
+                target = workdir / PurePosixPath(name).name
                 with archive.open(name) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst)
                 out.append(target)
+            for name in selection.obb:
+                target = workdir / ("obb-" + PurePosixPath(name).name)
+                with archive.open(name) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                obb.append((target, str(PurePosixPath(name))))
     except zipfile.BadZipFile:
         raise InputError(f"{app}: neither an APK nor a bundle (.apks/.xapk/.apkm)") from None
     if not out:
-        raise InputError(f"{app}: the bundle holds no APK")
-    base = [p for p in out if p.name in ("base.apk", "base-master.apk")]
-    return base + [p for p in out if p not in base]
-
-
-def install(device, serial: str, apks: list[Path], run: RunFolder) -> None:
-    adb = adb_binary()
-    cmd = [adb, "-s", serial, "install-multiple" if len(apks) > 1 else "install", "-r", "-g",
-           *[str(p) for p in apks]]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    run.log(f"{' '.join(cmd[3:5])}: {result.stdout.strip()} {result.stderr.strip()}")
-    if result.returncode != 0 or "Success" not in result.stdout:
-        raise InputError(f"installing the app failed: {(result.stderr or result.stdout).strip()[:200]}")
+        raise InputError(f"{app}: the bundle holds no APK for this device ({', '.join(device.abis)}, "
+                         f"{device.density} dpi, API {device.sdk})")
+    return out, obb
 
 
 def truth_values(device, serial: str, run: RunFolder, prefix: str | None) -> None:
-    """What the device really holds, for the traffic matcher (identifiers.json)."""
-    android_id = shell(device, "settings get secure android_id")
-    if re.fullmatch(r"[0-9a-f]{8,16}", android_id or ""):
-        run.add_identifier("device_ids.android_id", android_id)
+    """What the device really holds, for the traffic matcher (identifiers.json). ANDROID_ID is not read here:
+    since API 26 `settings get secure android_id` is the shell's own per-app value; the agent reads the app's
+    inside the app. Nothing that failed or is a platform placeholder is recorded (RunFolder.add_identifier)."""
     imei_cmd = "service call iphonesubinfo 1"
     imei = parse_service_call_string(as_root(device, prefix, imei_cmd) if prefix is not None
                                      else shell(device, imei_cmd))
     if imei and re.fullmatch(r"\d{14,16}", imei):
         run.add_identifier("device_ids.imei", imei)
+    if prefix is not None:
+        adid = parse_adid_prefs(as_root(device, prefix, f"cat {GMS_ADID_PREFS} 2>/dev/null"))
+        if adid:
+            run.add_identifier("device_ids.advertising_id", adid)
     if serial.startswith("emulator-"):
         lat, lon = 52.3731, 4.8922    # a fixed, recognisable fix: Amsterdam Centraal
         adb = adb_binary()
-        subprocess.run([adb, "-s", serial, "emu", "geo", "fix", str(lon), str(lat)], capture_output=True,
-                       timeout=ADB_TIMEOUT_S)
-        run.add_identifier("location.precise", {"lat": lat, "lon": lon})
+        result = subprocess.run([adb, "-s", serial, "emu", "geo", "fix", str(lon), str(lat)], capture_output=True,
+                                text=True, timeout=ADB_TIMEOUT_S)
+        if result.returncode != 0 or "OK" not in result.stdout:
+            run.log(f"geo fix failed ({(result.stdout + result.stderr).strip()[:100]}): location not recorded")
+    # What the location service holds (a phone's real fix, or the emulator's once the fix took).
+    for fix in parse_dumpsys_location(shell(device, "dumpsys location")):
+        run.add_identifier("location.precise", fix)
     ssid = parse_wifi_ssid(shell(device, "dumpsys wifi | grep -m1 'mWifiInfo'"))
     if ssid:
         run.add_identifier("network.wifi_ssid", ssid)
+
+
+GMS_ADID_PREFS = "/data/data/com.google.android.gms/shared_prefs/adid_settings.xml"
+
+
+def parse_adid_prefs(xml: str) -> str | None:
+    """Play Services' advertising ID from its shared prefs: <string name="adid_key">UUID</string>."""
+    match = re.search(r'<string name="adid_key">([0-9a-fA-F-]{36})</string>', xml or "")
+    return match.group(1).lower() if match else None
+
+
+def parse_dumpsys_location(output: str) -> list[dict]:
+    """Last known fixes from `dumpsys location`: `Location[gps 52.373100,4.892200 hAcc=...` (API 30-34 form)."""
+    out = []
+    for lat, lon in re.findall(r"Location\[\w+ (-?\d+\.\d+),(-?\d+\.\d+)", output or ""):
+        fix = {"lat": round(float(lat), 6), "lon": round(float(lon), 6)}
+        if fix not in out and (fix["lat"], fix["lon"]) != (0.0, 0.0):
+            out.append(fix)
+    return out
 
 
 def parse_service_call_string(raw: str) -> str | None:
@@ -282,31 +410,63 @@ def parse_wifi_ssid(line: str) -> str | None:
     return None if not ssid or ssid in ("<unknown ssid>", "<none>") else ssid
 
 
-def install_system_ca(device, prefix: str, api: int, ca_pem: bytes, run: RunFolder) -> None:
-    """Mount a copy of the system CA store with the run CA added (tmpfs; gone after a reboot).
+CA_OK_MARK = "APPAUDIT-CA-OK"
 
-    Android 14+ reads CAs from the conscrypt APEX in each app's mount namespace: bind the same folder over
-    /apex/com.android.conscrypt/cacerts inside zygote's namespaces too.
-    """
+
+def install_system_ca(device, prefix: str, api: int, ca_pem: bytes, run: RunFolder) -> dict:
+    """Mount a copy of the system CA store with the run CA added (tmpfs; gone after a reboot), then verify it.
+
+    Any earlier mount of ours is undone first (no stacking run after run). Android 14+ reads CAs from the
+    conscrypt APEX in each app's mount namespace: the same folder is bind-mounted there inside zygote's
+    namespaces (apps forked afterwards inherit it). Verified: the file, its mode 644, its SELinux label, and on
+    14+ its presence in every zygote's view. A failure stops the capture with the step that failed."""
     from cryptography import x509
     cert = x509.load_pem_x509_certificate(ca_pem)
-    subject_hash = _openssl_subject_hash_old(cert)
-    remote = f"/data/local/tmp/{subject_hash}.0"
+    name = f"{_openssl_subject_hash_old(cert)}.0"
+    remote = f"/data/local/tmp/{name}"
+    store = "/system/etc/security/cacerts"
     device.sync.push(ca_pem, remote)
     script = (
-        "set -e; mkdir -p /data/local/tmp/appaudit-ca; rm -f /data/local/tmp/appaudit-ca/*; "
+        "set -e; "
+        f"while grep -q ' {store} ' /proc/mounts; do umount {store}; done; "
+        "mkdir -p /data/local/tmp/appaudit-ca; rm -f /data/local/tmp/appaudit-ca/*; "
         "cp /apex/com.android.conscrypt/cacerts/* /data/local/tmp/appaudit-ca/ 2>/dev/null || "
-        "cp /system/etc/security/cacerts/* /data/local/tmp/appaudit-ca/; "
+        f"cp {store}/* /data/local/tmp/appaudit-ca/; "
         f"cp {remote} /data/local/tmp/appaudit-ca/; "
-        "mount -t tmpfs tmpfs /system/etc/security/cacerts; "
-        "cp /data/local/tmp/appaudit-ca/* /system/etc/security/cacerts/; "
-        "chown root:root /system/etc/security/cacerts/*; chmod 644 /system/etc/security/cacerts/*; "
-        "chcon u:object_r:system_file:s0 /system/etc/security/cacerts/* || true")
+        f"mount -t tmpfs tmpfs {store}; "
+        f"cp /data/local/tmp/appaudit-ca/* {store}/; "
+        f"chown root:root {store}/*; chmod 644 {store}/*; "
+        f"chcon u:object_r:system_file:s0 {store}/*; ")
     if api >= 34:
-        script += ("; for pid in $(pidof zygote zygote64) $(pidof -s system_server); do "
-                   "nsenter --mount=/proc/$pid/ns/mnt -- mount --bind /system/etc/security/cacerts "
-                   "/apex/com.android.conscrypt/cacerts || true; done")
-    run.log("system CA store: " + as_root(device, prefix, script, timeout=60)[:300])
+        script += ("for pid in $(pidof zygote zygote64) $(pidof -s system_server); do "
+                   f"nsenter --mount=/proc/$pid/ns/mnt -- mount --bind {store} "
+                   "/apex/com.android.conscrypt/cacerts; done; ")
+    script += f"echo {CA_OK_MARK}"
+    output = as_root(device, prefix, script, timeout=60)
+    run.log("system CA store: " + output[:300])
+    if CA_OK_MARK not in output:
+        raise InputError(f"installing the run CA into the system store failed: {output.strip()[:200]}")
+    check = parse_ca_check(as_root(device, prefix, f"stat -c '%a' {store}/{name}; ls -Z {store}/{name}"))
+    views = []
+    if api >= 34:
+        listing = as_root(device, prefix, "for pid in $(pidof zygote zygote64); do echo \"$pid $(nsenter "
+                          f"--mount=/proc/$pid/ns/mnt -- ls /apex/com.android.conscrypt/cacerts/{name} "
+                          "2>/dev/null)\"; done")
+        views = [line.split()[0] for line in listing.splitlines() if line.strip() and not line.strip().endswith(name)]
+    problems = [p for p in (None if check["mode"] == "644" else f"mode {check['mode']}",
+                            None if "system_file" in check["label"] else f"label {check['label'] or '?'}",
+                            f"missing in zygote {', '.join(views)}" if views else None) if p]
+    if problems:
+        raise InputError(f"the run CA is in the system store but not usable: {'; '.join(problems)}")
+    return {"file": f"{store}/{name}", "mode": check["mode"], "label": check["label"], "apex_bound": api >= 34}
+
+
+def parse_ca_check(output: str) -> dict:
+    """`644` then `u:object_r:system_file:s0 /system/etc/security/cacerts/abcd1234.0` -> mode and label."""
+    lines = [l.strip() for l in (output or "").splitlines() if l.strip()]
+    mode = lines[0] if lines and lines[0].isdigit() else ""
+    label = next((l.split()[0] for l in lines[1:] if l.startswith("u:")), "")
+    return {"mode": mode, "label": label}
 
 
 def _openssl_subject_hash_old(cert) -> str:
@@ -317,9 +477,12 @@ def _openssl_subject_hash_old(cert) -> str:
 
 
 def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[HookedApi, ...],
-                    duration: float, exercise: str, seed: int, stop, sinkhole: bool = False) -> None:
+                    duration: float, exercise: str, seed: int, stop, sinkhole: bool = False,
+                    keep_data: bool = False) -> str | None:
+    """Install, hook and exercise the app; returns why the run is incomplete (the app died), or None."""
     import frida
-    from .frida_session import AgentSession
+    from .adbsteps import Adb, DeviceSetup, install_commands, leftover_proxy, run_install
+    from .frida_session import AgentSession, hook_summary
     from .proxy import AuditProxy
     checks, found = doctor_checks(serial)
     if not found:
@@ -330,68 +493,158 @@ def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[H
                          "(run `appaudit device doctor` for the fixes)")
     client = adb_client()
     device = client.device(serial)
-    adb = adb_binary()
-    api = int(shell(device, "getprop ro.build.version.sdk") or 0)
+    adb = Adb(adb_binary(), serial, run.log)
+    spec = device_spec(device)
+    api = spec.sdk
     prefix = root_prefix(device)
     run.update(device={"serial": serial, "kind": "android", "api": api,
                        "release": shell(device, "getprop ro.build.version.release"),
-                       "model": shell(device, "getprop ro.product.model"),
-                       "abi": shell(device, "getprop ro.product.cpu.abi"),
-                       "fingerprint": shell(device, "getprop ro.build.fingerprint"),
-                       "frida": frida_version()})
+                       "model": shell(device, "getprop ro.product.model"), "abis": list(spec.abis),
+                       "density": spec.density, "languages": list(spec.languages),
+                       "fingerprint": shell(device, "getprop ro.build.fingerprint"), "frida": frida_version(),
+                       "clock_offset_s": clock_offset(device)})
+    leftovers = leftover_proxy({k: shell(device, f"settings get global {k}") for k in
+                                ("http_proxy", "global_http_proxy_host", "global_http_proxy_port")})
+    if leftovers:   # not ours to change; the app's traffic does not depend on it, other apps' would be elsewhere
+        run.log(f"device-wide proxy settings left by another tool: {', '.join(leftovers)}")
     workdir = Path(tempfile.mkdtemp(prefix="appaudit-apks-"))
-    apks = [p for app in apps for p in apks_to_install(app, workdir)]
-    package = _apk_package(apks[0])
-    run.update(app={**run.meta.get("app", {}), "package": package})
-    install(device, serial, apks, run)
-    truth_values(device, serial, run, prefix)
     proxy = AuditProxy(run.path, sinkhole=sinkhole)
-    undo: list[tuple[str, list[str] | str]] = []
-    session = monkey = None
+    setup = session = monkey = children = None
+    crashed = None
     try:
+        apks, obb = [], []
+        for app in apps:
+            members, files = apks_to_install(app, workdir, spec)
+            apks.extend(members)
+            obb.extend(files)
+        package, target_sdk = _apk_package(apks[0]), _apk_target_sdk(apks[0])
+        run.update(app={**run.meta.get("app", {}), "package": package, "installed": [p.name for p in apks],
+                        "obb": [remote for _, remote in obb]})
+        run_install(adb, install_commands(apks, package, api, target_sdk, keep_data, obb))
+        truth_values(device, serial, run, prefix)
         endpoint = proxy.start()
-        port = endpoint.port
-        subprocess.run([adb, "-s", serial, "reverse", f"tcp:{port}", f"tcp:{port}"], check=True,
-                       capture_output=True, timeout=ADB_TIMEOUT_S)
-        undo.append(("host", [adb, "-s", serial, "reverse", "--remove", f"tcp:{port}"]))
-        shell(device, f"settings put global http_proxy 127.0.0.1:{port}")
-        undo.append(("shell", "settings put global http_proxy :0"))
-        run.log(f"proxy 127.0.0.1:{port} reversed onto the device and set as global http_proxy")
+        setup = DeviceSetup(adb, package, (endpoint.port, endpoint.socks_port))
+        setup.apply()
+        run.log(f"proxy 127.0.0.1:{endpoint.port} (HTTP) and :{endpoint.socks_port} (SOCKS5) reversed onto the "
+                "device; the agent points only the app's processes at them")
         ca_pem = endpoint.ca_cert.read_bytes()
         if prefix is not None:
-            install_system_ca(device, prefix, api, ca_pem, run)
+            run.update(ca=install_system_ca(device, prefix, api, ca_pem, run))
         frida_device = frida.get_device_manager().get_device(serial, timeout=10)
+        options = dict(native=True, block_quic=True, unpin=True, ca_pem=ca_pem.decode("ascii"), endpoint=endpoint,
+                       loopback=False)
+        children = ChildProcesses(frida_device, package, apis, options, run)
+        children.start()
         pid = frida_device.spawn([package])
         session = AgentSession(frida_device, pid, run.event, run.log, java=True)
-        session.attach(apis, native=True, block_quic=True, unpin=True, ca_pem=ca_pem.decode("ascii"),
-                       retry_java_s=int(duration))
-        result = session.hook_java(timeout=5)
+        session.attach(apis, **options)
         frida_device.resume(pid)
-        run.update(process={"pid": pid, "package": package},
-                   hooks={"native": session.status.get("native", []),
-                          "java": result["hooked"] if result else [],
-                          "java_pending": result["pending"] if result else []})
+        run.update(process={"pid": pid, "package": package}, hooks=hook_summary(session.final_status()),
+                   proxy={"host": endpoint.host, "port": endpoint.port, "socks_port": endpoint.socks_port})
+        if session.wait_java():
+            _app_truth(session, run)
         if exercise == "monkey":
-            monkey = subprocess.Popen([adb, "-s", serial, "shell", "monkey", "-p", package, "-s", str(seed),
-                                       "--throttle", "300", "--pct-syskeys", "0", "-v", "100000"],
+            monkey = subprocess.Popen([adb.binary, "-s", serial, "shell", "monkey", "-p", package, "-s", str(seed),
+                                       "--throttle", "300", "--pct-syskeys", "0", "--ignore-crashes",
+                                       "--ignore-timeouts", "--ignore-security-exceptions", "-v", "100000"],
                                       stdout=open(run.logs / "monkey.log", "wb"), stderr=subprocess.STDOUT)
         started = time.monotonic()
         while not stop.is_set() and time.monotonic() - started < duration and not session.detached.is_set():
             stop.wait(0.2)
+        if session.detached.is_set() and not stop.is_set():
+            crashed = f"the app's process ended during the run ({session.detach_reason}" + \
+                (f", {session.crash}" if session.crash else "") + ")"
     finally:
         if monkey is not None and monkey.poll() is None:
             monkey.terminate()
-            shell(device, "pkill -f com.android.commands.monkey || true")
+            adb.run("shell", "pkill -f com.android.commands.monkey", check=False)
+        if children is not None:
+            run.update(child_processes=children.stop())
         if session is not None:
             session.close()
-        shell(device, f"am force-stop {shlex.quote(package)}")
-        for kind, command in reversed(undo):   # undo the device settings even on Ctrl-C
-            try:
-                if kind == "host":
-                    subprocess.run(command, capture_output=True, timeout=ADB_TIMEOUT_S)
-                else:
-                    shell(device, command)
-            except Exception as exc:
-                run.log(f"undo {command}: {exc}")
+            run.update(hooks=hook_summary(session.final_status()))
+        if setup is not None:
+            failures = setup.undo()             # every step, even after a failing one
+            run.update(undo={"issued": [" ".join(a) for a in adb.issued], "failures": failures})
         proxy.stop()
+        run.update(traffic=proxy.summary)
         shutil.rmtree(workdir, ignore_errors=True)
+    return crashed
+
+
+class ChildProcesses:
+    """The app's other processes (`android:process=":x"` services, often an SDK's): Frida's spawn gating holds
+    each new process; the app's own get the same agent before they run, any other is let go at once."""
+
+    def __init__(self, device, package: str, apis, options: dict, run: RunFolder):
+        self.device, self.package, self.apis, self.options, self.run = device, package, apis, options, run
+        self.sessions: list = []
+        self.names: list[str] = []
+
+    def start(self) -> None:
+        self.device.on("spawn-added", self._on_spawn)
+        self.device.enable_spawn_gating()
+
+    def _on_spawn(self, spawn) -> None:
+        threading.Thread(target=self._hook, args=(spawn,), daemon=True, name="appaudit-child").start()
+
+    def _hook(self, spawn) -> None:
+        from .frida_session import AgentSession
+        if spawn.identifier == self.package:
+            return                          # the app's main process: spawned, hooked and resumed by the capture
+        try:
+            if (spawn.identifier or "").startswith(self.package + ":"):
+                session = AgentSession(self.device, spawn.pid, self.run.event, self.run.log, java=True)
+                session.attach(self.apis, **self.options)
+                self.sessions.append(session)
+                self.names.append(spawn.identifier)
+                self.run.log(f"hooked the app's process {spawn.identifier} (pid {spawn.pid})")
+        except Exception as exc:
+            self.run.log(f"could not hook {spawn.identifier}: {exc}")
+        finally:
+            try:
+                self.device.resume(spawn.pid)
+            except Exception as exc:
+                self.run.log(f"resume {spawn.pid}: {exc}")
+
+    def stop(self) -> list[str]:
+        try:
+            self.device.disable_spawn_gating()
+            self.device.off("spawn-added", self._on_spawn)
+        except Exception as exc:
+            self.run.log(f"spawn gating: {exc}")
+        for session in self.sessions:
+            session.close()
+        return list(self.names)
+
+
+def _app_truth(session, run: RunFolder) -> None:
+    """ANDROID_ID and the advertising ID as the app itself gets them (read inside the app by the agent)."""
+    try:
+        values = session.script.exports_sync.app_truth()
+    except Exception as exc:
+        run.log(f"reading identifiers inside the app: {exc}")
+        return
+    for data_type, value in (values or {}).items():
+        run.add_identifier(data_type, value)
+
+
+def _apk_target_sdk(apk: Path) -> int | None:
+    aapt = shutil.which("aapt")
+    if aapt is None:
+        return None
+    result = subprocess.run([aapt, "dump", "badging", str(apk)], capture_output=True, text=True, timeout=60)
+    match = re.search(r"targetSdkVersion:'(\d+)'", result.stdout)
+    return int(match.group(1)) if match else None
+
+
+def clock_offset(device) -> float | None:
+    """Device clock minus host clock (s), from `date +%s.%N` read between two host readings: agent event times
+    are device time, flows host time; subtract this from agent times to compare."""
+    before = time.time()
+    raw = shell(device, "date +%s.%N")
+    after = time.time()
+    try:
+        return round(float(raw) - (before + after) / 2, 3)
+    except ValueError:
+        return None

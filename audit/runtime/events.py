@@ -7,16 +7,14 @@ first party, unknown).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
 from ..model import Evidence, Level, Observation, sorted_observations
-from .runfolder import EVENTS_FILE, read_run
+from .runfolder import read_events, read_run  # noqa: F401  (read_events: the one reader, re-exported)
 
 # Frames of the platform and runtime are never "the caller": they act for whoever called them.
 PLATFORM_PREFIXES = ("java.", "javax.", "jdk.", "sun.", "com.sun.", "android.", "dalvik.", "libcore.",
@@ -39,24 +37,6 @@ class Frame:
 def parse_frame(text: str) -> Frame | None:
     match = _FRAME.match(text.strip())
     return Frame(match["cls"], match["method"], match["where"]) if match else None
-
-
-def read_events(run_dir: str | Path) -> Iterator[dict]:
-    """Every well-formed event line; a torn last line (a killed run) is skipped, not an error."""
-    path = Path(run_dir) / EVENTS_FILE
-    if not path.is_file():
-        return
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-            except (ValueError, RecursionError):   # torn, garbage, 5000-deep or 5000-digit lines
-                continue
-            if isinstance(event, dict):
-                yield event
 
 
 def _outer(cls: str) -> str:
@@ -125,23 +105,29 @@ def observations_from_run(run_dir: str | Path, catalogue=None) -> list[Observati
 class SocketRecord:
     local_port: int
     peer: str             # ip:port
-    time: float
+    time: float           # host clock (device events corrected by run.json device.clock_offset_s)
     tid: int | None
     backtrace: tuple[str, ...]
     kind: str             # connect | ssl_write
+    conn: str | None = None   # the agent's id of a redirected connection (also on the flow: appaudit_conn)
 
 
 def sockets_from_run(run_dir: str | Path) -> list[SocketRecord]:
+    meta = read_run(run_dir)
+    device = meta.get("device") if isinstance(meta.get("device"), dict) else {}
+    offset = device.get("clock_offset_s") if isinstance(device.get("clock_offset_s"), (int, float)) else 0.0
     out = []
-    for event in read_events(run_dir):
-        if event.get("type") not in ("connect", "ssl_write"):
-            continue
+    for event in read_events(run_dir, ("connect", "ssl_write")):
         local, peer = event.get("local") or {}, event.get("peer") or {}
-        if not local.get("port") or not peer:
+        if not isinstance(local, dict) or not isinstance(peer, dict) or not local.get("port") or not peer:
             continue
-        out.append(SocketRecord(int(local["port"]), f"{peer.get('ip')}:{peer.get('port')}",
-                                float(event.get("time") or 0), event.get("tid"),
-                                tuple(event.get("backtrace") or ()), event["type"]))
+        try:
+            when = float(event.get("time") or 0) - offset
+        except (TypeError, ValueError):
+            continue
+        out.append(SocketRecord(int(local["port"]), f"{peer.get('ip')}:{peer.get('port')}", when,
+                                event.get("tid"), tuple(event.get("backtrace") or ()), event["type"],
+                                event.get("conn") if isinstance(event.get("conn"), str) else None))
     return out
 
 
@@ -159,10 +145,13 @@ def joined_flows(run_dir: str | Path) -> list[dict]:
     """Each flow of flows.mitm with the socket (thread, backtrace) that sent it, where the agent saw it."""
     from mitmproxy import io as mitm_io
     from mitmproxy.exceptions import FlowReadException
+
+    from .proxy import FLOW_CONN_KEY
     path = Path(run_dir) / "flows.mitm"
     if not path.is_file():
         raise InputError(f"{run_dir}: no flows.mitm")
     sockets = sockets_from_run(run_dir)
+    by_conn = {s.conn: s for s in sockets if s.conn is not None}
     # TLS writes whose socket could not be named (libcurl's own BIO: SSL_get_fd is -1) still carry the
     # request line: join those by request line and time instead.
     by_line: dict[str, list[dict]] = {}
@@ -176,9 +165,14 @@ def joined_flows(run_dir: str | Path) -> list[dict]:
                 request = getattr(flow, "request", None)
                 if request is None or not flow.client_conn.peername:
                     continue
-                sender = sender_of(int(flow.client_conn.peername[1]), request.timestamp_start, sockets)
+                # The agent's connection id first (holds through adb reverse), then the client port (host).
+                conn = flow.metadata.get(FLOW_CONN_KEY) if isinstance(flow.metadata, dict) else None
+                sender, by = by_conn.get(conn), "connection id"
+                if sender is None:
+                    sender, by = sender_of(int(flow.client_conn.peername[1]), request.timestamp_start, sockets), \
+                        "client port"
                 joined = None if sender is None else {"tid": sender.tid, "kind": sender.kind,
-                                                      "backtrace": list(sender.backtrace), "by": "client port"}
+                                                      "backtrace": list(sender.backtrace), "by": by}
                 if joined is None:
                     line = f"{request.method} {request.path} {request.http_version}"
                     near = [e for e in by_line.get(line, ()) if abs(float(e.get("time", 0)) -

@@ -28,6 +28,9 @@ class AgentSession:
         self.detached = threading.Event()
         self.detach_reason: str | None = None
         self.main_returned = threading.Event()   # HotSpot: the launcher's main thread is done
+        self.java_ready = threading.Event()      # the agent's Java part is installed (event `java_ready`)
+        self.crash: str | None = None
+        self.exit_status: int | None = None      # what the process passed to exit()/_exit() (event `exit`)
         self.status: dict = {}
 
     def attach(self, apis: tuple[HookedApi, ...], **options) -> dict:
@@ -43,9 +46,24 @@ class AgentSession:
         self.script = self.session.create_script(agent_source(self.java), name="appaudit-agent")
         self.script.on("message", self._on_message)
         self.script.load()
-        self.status = self.script.exports_sync.init(agent_config(apis, **options))
-        self.log(f"agent loaded in pid {self.pid}: native hooks {', '.join(self.status.get('native', []))}")
+        self.status = self.script.exports_sync.init(agent_config(apis, java=self.java, **options))
+        self.log(f"agent loaded in pid {self.pid}: native hooks {', '.join(self.status.get('native', []))}"
+                 + "".join(f"; {f['hook']} failed: {f['reason']}" for f in self.status.get("native_failed", [])))
         return self.status
+
+    def wait_java(self, timeout: float = JAVA_WAIT_S) -> bool:
+        """After resume: wait until the agent's Java part is in. It installs itself before the app's first line
+        (java_at startup/application); a VM the agent could not catch at start is hooked now, from outside."""
+        if not self.java or self.script is None:
+            return False
+        if self.status.get("java_at") is not None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not self.detached.is_set():
+                if self.java_ready.wait(0.02):
+                    return True
+            self.log("the Java VM did not start within the wait; Java hooks not installed")
+            return False
+        return self.hook_java(timeout) is not None
 
     def hook_java(self, timeout: float = JAVA_WAIT_S) -> dict | None:
         """Wait for a Java VM in the process, then install the Java hooks. None when no VM appeared."""
@@ -56,7 +74,7 @@ class AgentSession:
             try:
                 if self.script.exports_sync.java_available():
                     result = self.script.exports_sync.hook_java()
-                    self.log(f"Java hooks: {len(result['hooked'])} installed, pending {result['pending']}")
+                    self.java_ready.set()
                     return result
             except Exception as exc:  # the VM may be half up; ask again
                 self.log(f"waiting for the Java VM: {exc}")
@@ -76,16 +94,47 @@ class AgentSession:
         if message.get("type") == "send":
             payload = message.get("payload")
             if isinstance(payload, dict):
+                if payload.get("type") == "class_defined":
+                    # A HotSpot thread waits in the agent until its new class is hooked: not from this thread
+                    # (Frida's), which must stay free to deliver the answer.
+                    threading.Thread(target=self._hook_defined, daemon=True, name="appaudit-class-hook").start()
+                    return
                 if payload.get("type") == "jvm_thread_detached":
                     self.main_returned.set()
+                elif payload.get("type") == "exit":
+                    if self.exit_status is None:
+                        self.exit_status = payload.get("status")
+                    script = self.script
+                    if script is not None:
+                        script.post({"type": "exit_ack"})
+                elif payload.get("type") == "java_ready":
+                    self.status = {**self.status, "java": payload.get("hooks") or {}, "java_ready": True}
+                    self.java_ready.set()
                 self.on_event(payload)
         elif message.get("type") == "error":
             self.log(f"agent error: {message.get('description')} {message.get('stack', '')[:500]}")
             self.on_event({"type": "error", "message": message.get("description"), "time": time.time()})
 
+    def _hook_defined(self) -> None:
+        script = self.script
+        if script is None:
+            return
+        try:
+            for seq in script.exports_sync.hook_defined():
+                script.post({"type": f"class_hooked:{seq}"})
+        except Exception as exc:   # the process went away meanwhile
+            self.log(f"hooking a newly defined class: {exc}")
+
     def _on_detached(self, reason, crash=None) -> None:
         self.detach_reason = str(reason)
+        if crash is not None:
+            self.crash = str(getattr(crash, "summary", crash))
         self.detached.set()
+
+    def final_status(self) -> dict:
+        """The agent's last word on its hooks (installed / failed with reason / never loaded), or what it said
+        at attach when the process is gone; `detached` tells whether this is the final state."""
+        return {**self.status, "detached": self.detach_reason}
 
     def close(self) -> None:
         """Unload the agent and detach; safe to call twice and after the process died."""
@@ -93,7 +142,7 @@ class AgentSession:
         self.script = self.session = None
         if script is not None and not self.detached.is_set():
             try:
-                self.status = script.exports_sync.status()
+                self.status = {**self.status, **script.exports_sync.status(), "final": True}
                 script.exports_sync.dispose()
                 script.unload()
             except Exception as exc:
@@ -103,3 +152,20 @@ class AgentSession:
                 session.detach()
             except Exception as exc:
                 self.log(f"detach: {exc}")
+
+
+def hook_summary(status: dict) -> dict:
+    """run.json `hooks`: native hooks (installed, failed with reason), where the Java part went in, and each Java
+    hook's state: installed (with the classes, implementations of abstract targets included), failed (reason) or
+    never_loaded (its class never appeared in any loader); counts of repeated and dropped events."""
+    java = status.get("java") or {}
+    counts: dict[str, int] = {}
+    for state in java.values():
+        counts[state.get("status", "?")] = counts.get(state.get("status", "?"), 0) + 1
+    return {"native": list(status.get("native") or []), "native_failed": list(status.get("native_failed") or []),
+            "java_at": status.get("java_at"), "java_ready": bool(status.get("java_ready")),
+            "boot_image_deoptimized": bool(status.get("boot_image_deoptimized")),
+            "java": {k: java[k] for k in sorted(java)}, "java_counts": dict(sorted(counts.items())),
+            "unpinned": list(status.get("unpinned") or []), "repeats": dict(status.get("repeats") or {}),
+            "dropped": dict(status.get("dropped") or {}), "final": bool(status.get("final")),
+            "detached": status.get("detached")}

@@ -1,13 +1,15 @@
 """The `local` device: a host program run as the app, under the same proxy and the same Frida agent.
 
-The program's environment points at the run's proxy and CA bundle (HTTP(S)_PROXY in both cases, the CA bundle
-variables OpenSSL, curl, requests and Node read, SSLKEYLOGFILE). A JVM (`java ...`) additionally gets
-JAVA_TOOL_OPTIONS with the proxy system properties and a PKCS#12 trust store holding the run's CA, and the Java
-hooks from rules/apis.yaml. The program is spawned suspended, hooked, then resumed.
+The program's environment points at the run's proxy and CA bundle (HTTP(S)_PROXY for programs that read it,
+the CA bundle variables OpenSSL, curl, requests and Node read, SSLKEYLOGFILE). A JVM (`java ...`) additionally
+gets JAVA_TOOL_OPTIONS with a PKCS#12 trust store holding the run's CA; its proxy system properties are set by
+the agent inside the VM, as on a device. Whatever ignores proxy settings (Proxy.NO_PROXY, raw sockets) is
+redirected by the agent's connect hook to the run's SOCKS5 listener. Only this process is redirected: another
+program on the machine never enters the run.
 
-Hand-shake for JVM programs: Java hooks can only go in once the VM is up, after the program started. The child
-gets APPAUDIT_HOOKS_READY=<path>; the file appears once the Java hooks are installed. A program that reads
-identifiers at once can wait for it (tests/jvm/ does); on Android the VM exists at spawn and no wait is needed.
+The program is spawned suspended and the agent loaded; in a JVM the Java hooks install themselves when
+JNI_CreateJavaVM returns, before the main class is loaded, so even main's first line is observed.
+APPAUDIT_HOOKS_READY=<path> (a file that appears once the hooks are in) is kept for programs that wait for it.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .agent import HookedApi
-from .frida_session import AgentSession
+from .frida_session import AgentSession, hook_summary
 from .proxy import AuditProxy, ProxyEndpoint, java_truststore
 from .runfolder import RunFolder
 
@@ -38,8 +40,10 @@ class LocalResult:
     pid: int
     exited: bool             # the program ended by itself before the duration ran out
     java: bool
-    java_hooks: tuple[str, ...]
+    java_hooks: tuple[str, ...]   # ids of the Java hooks installed
     duration_s: float
+    exit_status: int | None = None   # the status it passed to exit()/_exit(), as the agent saw it
+    crashed: str | None = None       # why the program did not end normally (it died without exit())
 
 
 def is_jvm(argv: list[str]) -> bool:
@@ -106,10 +110,6 @@ def child_env(endpoint: ProxyEndpoint, run: RunFolder, java: bool, ready_file: P
     if java:
         store = java_truststore(endpoint)
         options = [
-            f"-Dhttp.proxyHost={endpoint.host}", f"-Dhttp.proxyPort={endpoint.port}",
-            f"-Dhttps.proxyHost={endpoint.host}", f"-Dhttps.proxyPort={endpoint.port}",
-            # The JDK sends loopback DIRECT unless the non-proxy list is explicitly empty (checked on JDK 17).
-            "-Dhttp.nonProxyHosts=",
             f"-Djavax.net.ssl.trustStore={store}", "-Djavax.net.ssl.trustStoreType=PKCS12",
             "-Djavax.net.ssl.trustStorePassword=appaudit",
         ]
@@ -119,7 +119,7 @@ def child_env(endpoint: ProxyEndpoint, run: RunFolder, java: bool, ready_file: P
 
 
 def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], duration: float,
-                  stop, cwd: str | None = None, sinkhole: bool = False) -> LocalResult:
+                  stop, cwd: str | None = None, sinkhole: bool = False, unpin: bool = False) -> LocalResult:
     """Run argv under the proxy and Frida until it exits, the duration ends, or `stop` (an Event) is set."""
     import frida
     if not argv:
@@ -127,12 +127,12 @@ def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], 
     if shutil.which(argv[0]) is None and not Path(argv[0]).is_file():
         raise InputError(f"program not found: {argv[0]}")
     java = is_jvm(argv)
+    exited, duration_s = False, 0.0
     ready_file = run.path / "logs" / "hooks-ready"
     started = time.monotonic()
-    proxy = AuditProxy(run.path, sinkhole=sinkhole)
+    proxy = AuditProxy(run.path, sinkhole=sinkhole, client_gate=run.announced)
     session = None
     pid = None
-    exited = False
     output = open(run.logs / "app-output.log", "ab")
     device = frida.get_local_device()
 
@@ -158,33 +158,37 @@ def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], 
         except frida.NotSupportedError as exc:
             raise InputError(f"Frida cannot spawn {argv[0]}: {exc}") from None
         run.update(process={"pid": pid, "argv": [program, *argv[1:]], "jvm": java},
-                   proxy={"host": endpoint.host, "port": endpoint.port})
+                   proxy={"host": endpoint.host, "port": endpoint.port, "socks_port": endpoint.socks_port})
         run.log(f"spawned pid {pid}: {' '.join(argv)}")
         session = AgentSession(device, pid, run.event, run.log, java=java)
-        session.attach(apis, native=True)
+        # unpin: the fallback only (no CA injection here: the run's trust store already holds the CA)
+        session.attach(apis, native=True, endpoint=endpoint, loopback=True, unpin=unpin)
         device.resume(pid)
-        java_hooks: tuple[str, ...] = ()
-        hooks: dict = {"native": session.status.get("native", [])}
         if java:
-            result = session.hook_java()
-            java_hooks = tuple(result["hooked"]) if result else ()
-            hooks.update(java=list(java_hooks), java_pending=result["pending"] if result else [],
-                         java_unhookable=result["unhookable"] if result else [])
+            session.wait_java()
         ready_file.touch()
-        run.update(hooks=hooks, startup_s=round(time.monotonic() - started, 3))
+        run.update(hooks=hook_summary(session.final_status()), startup_s=round(time.monotonic() - started, 3))
         exited = _wait(session, stop, started, duration)
-        return LocalResult(pid, exited, java, java_hooks, round(time.monotonic() - started, 3))
+        duration_s = round(time.monotonic() - started, 3)
     finally:
         if session is not None:
             session.close()
+            run.update(hooks=hook_summary(session.final_status()))
         if pid is not None:
             _end_process(device, pid, run, wait_s=EXIT_WAIT_S if exited else 0.5)
         proxy.stop()
+        run.update(traffic=proxy.summary)
         device.off("output", on_output)
         output.close()
         keylog = run.path / "sslkeylog.txt"
         if keylog.exists() and keylog.stat().st_size == 0:
             keylog.unlink()
+    crashed = None
+    if exited and session.detached.is_set() and session.exit_status is None and not session.main_returned.is_set():
+        crashed = f"the program ended without calling exit() (killed by a signal or crashed; {session.detach_reason})"
+    installed = tuple(sorted(i for i, h in (session.final_status().get("java") or {}).items()
+                             if h.get("status") == "installed"))
+    return LocalResult(pid, exited, java, installed, duration_s, session.exit_status, crashed)
 
 
 def _wait(session: AgentSession, stop, started: float, duration: float) -> bool:
@@ -220,7 +224,7 @@ def _end_process(device, pid: int, run: RunFolder, wait_s: float) -> None:
             device.kill(pid)
         except Exception as exc:
             run.log(f"kill {pid}: {exc}")
-    try:  # reap it if it is our child (frida spawns local programs as children of this process)
+    try:  # reap it if it is our child (Frida's helper usually has already)
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass

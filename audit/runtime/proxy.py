@@ -1,8 +1,8 @@
 """The audit proxy: mitmproxy run in-process, on loopback, with a CA made for this run only.
 
 mitmproxy's DumpMaster runs its asyncio loop in a daemon thread. Our addon appends every finished flow to
-`flows.mitm` and flushes, so a run killed half way keeps what it saw; `flows.har` is written from the same
-flows when the proxy stops. Upstream certificates are not verified (`ssl_insecure`): this is an audit proxy,
+`flows.mitm` (flushed, so a run killed half way keeps what it saw) and to `flows.har.part`, completed and
+renamed to `flows.har` when the proxy stops; no flow is held in memory after it is written. Upstream certificates are not verified (`ssl_insecure`): this is an audit proxy,
 and the app under test must reach whatever it talks to, including test servers on 127.0.0.1.
 """
 from __future__ import annotations
@@ -21,6 +21,8 @@ from ..errors import InputError
 
 SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 STARTUP_TIMEOUT_S = 20.0
+MAX_TLS_FAILURES_LISTED = 200
+GATE_WAIT_STEPS, GATE_WAIT_STEP_S = 150, 0.02
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class ProxyEndpoint:
     ca_cert: Path        # public certificate of the run's CA (PEM)
     ca_bundle: Path      # system CAs + the run's CA, for clients that replace rather than add roots
     confdir: Path        # private (0700): holds the CA key; removed when the proxy stops
+    socks_port: int = 0  # SOCKS5 listener the agent redirects the app's connections to
+    token: str = ""      # SOCKS5 user name only the agent knows: no other process enters the run
 
 
 CA_PREFIX = "appaudit-ca-"
@@ -89,52 +93,175 @@ def sweep_stale_ca_dirs(root: str | Path | None = None) -> list[Path]:
     return removed
 
 
+class _SeenServers:
+    """The `servers_seen` SaveHar.flow_entry wants, holding connection ids rather than whole connections."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def __contains__(self, server) -> bool:
+        return server.id in self.ids
+
+    def add(self, server) -> None:
+        self.ids.add(server.id)
+
+
+class HarStream:
+    """flows.har written entry by entry (nothing kept in memory); `close()` completes the JSON and renames it in
+    place, so a flows.har that exists is whole. A killed run has only flows.har.part: rebuild with har_from_mitm."""
+
+    def __init__(self, path: Path):
+        from mitmproxy import version
+        from mitmproxy.addons.savehar import SaveHar
+        self.path = path
+        self.part = path.with_name(path.name + ".part")
+        self._har = SaveHar()
+        self._servers = _SeenServers()
+        # 0600: the HAR holds the captured identifiers raw
+        self._handle = open(os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                            encoding="utf-8")
+        creator = {"name": "mitmproxy", "version": version.VERSION, "comment": ""}
+        self._handle.write('{"log": {"version": "1.2", "creator": %s, "pages": [], "entries": [\n'
+                           % json.dumps(creator))
+        self.count = 0
+
+    def add(self, flow) -> None:
+        from mitmproxy import http
+        if not isinstance(flow, http.HTTPFlow) or self._handle.closed:
+            return
+        entry = self._har.flow_entry(flow, self._servers)
+        self._handle.write((",\n" if self.count else "") + json.dumps(entry, indent=1))
+        self.count += 1
+
+    def close(self) -> None:
+        if self._handle.closed:
+            return
+        self._handle.write("\n]}}\n")
+        self._handle.close()
+        os.replace(self.part, self.path)
+
+
+FLOW_CONN_KEY = "appaudit_conn"      # flow.metadata: the agent's id of the connection (see hooks/agent.js)
+
+
 class _FlowRecorder:
-    """mitmproxy addon: remembers flows and streams them to flows.mitm as they complete."""
+    """mitmproxy addon: streams every finished flow to flows.mitm and flows.har as it completes.
 
-    def __init__(self, mitm_path: Path):
+    A flow is written once, at its end, as mitmproxy's own Save addon does: HTTP at response/error, WebSocket at
+    websocket_end (with all its messages), raw TCP at tcp_end/tcp_error. A client whose TLS handshake failed (a
+    pinned app rejecting the run's certificate) is written as a TCP flow with the SNI and the reason, so the host
+    it contacted is in the run. Only counts stay in memory."""
+
+    def __init__(self, run_dir: Path, token: str | None = None, client_gate=None):
         from mitmproxy import io as mitm_io
-        self.flows: list = []
+        self.client_gate = client_gate
         self.lock = threading.Lock()
-        self._handle = open(mitm_path, "ab")
+        self._handle = open(os.open(run_dir / "flows.mitm", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self._writer = mitm_io.FlowWriter(self._handle)
+        self._har = HarStream(run_dir / "flows.har")
+        self.token = token
+        self._conn_ids: dict[str, str] = {}     # client connection id -> the agent's connection id
+        self.counts = {"http": 0, "websocket": 0, "tcp": 0, "tls_failed": 0, "socks_rejected": 0,
+                       "foreign_rejected": 0}
+        self.tls_failures: list[dict] = []
 
-    def _record(self, flow) -> None:
+    def _record(self, flow, kind: str) -> None:
+        conn = self._conn_ids.get(flow.client_conn.id)
+        if conn is not None:
+            flow.metadata[FLOW_CONN_KEY] = conn
         with self.lock:
             if self._handle.closed:
                 return
-            self.flows.append(flow)
             self._writer.add(flow)
             self._handle.flush()
+            self._har.add(flow)
+            self.counts[kind] += 1
 
-    # A flow is written once, at its end: response, or error for one that never got a response.
+    # SOCKS5: the agent authenticates with the run's token and names its connection in the password.
+    def socks5_auth(self, data) -> None:
+        if self.token is not None and data.username == self.token:
+            data.valid = True
+            self._conn_ids[data.client_conn.id] = data.password
+        else:
+            self.counts["socks_rejected"] += 1
+
+    async def client_connected(self, client) -> None:
+        """HTTP listener: with a gate (the host device, where client ports are the app's own), only connections
+        the agent announced from inside the app are served; anything else on the machine is turned away."""
+        if self.client_gate is None or client.proxy_mode.type_name != "regular" or not client.peername:
+            return
+        try:
+            for _ in range(GATE_WAIT_STEPS):   # the agent's connect event may arrive just after the connection
+                if self.client_gate(int(client.peername[1])):
+                    return
+                await asyncio.sleep(GATE_WAIT_STEP_S)
+        except asyncio.CancelledError:         # the proxy is shutting down: nothing more is served
+            pass
+        client.error = "appaudit: not a connection of the audited app"
+        self.counts["foreign_rejected"] += 1
+
+    def client_disconnected(self, client) -> None:
+        self._conn_ids.pop(client.id, None)
+
     def response(self, flow) -> None:
-        self._record(flow)
+        if flow.websocket is None:
+            self._record(flow, "http")
 
     def error(self, flow) -> None:
-        self._record(flow)
+        self.response(flow)
+
+    def websocket_end(self, flow) -> None:
+        self._record(flow, "websocket")
+
+    def tcp_end(self, flow) -> None:
+        self._record(flow, "tcp")
+
+    def tcp_error(self, flow) -> None:
+        self.tcp_end(flow)
+
+    def tls_failed_client(self, data) -> None:
+        from mitmproxy import flow as mflow
+        from mitmproxy import tcp
+        client = data.context.client
+        server = data.context.server
+        reason = str(data.conn.error or "TLS handshake failed")
+        record = tcp.TCPFlow(client, server)
+        record.error = mflow.Error(f"client TLS handshake failed: {reason}")
+        record.metadata["appaudit_tls_failed"] = {"sni": client.sni, "reason": reason}
+        self._record(record, "tls_failed")
+        if len(self.tls_failures) < MAX_TLS_FAILURES_LISTED:
+            address = server.address
+            self.tls_failures.append({"sni": client.sni, "reason": reason,
+                                      "server": f"{address[0]}:{address[1]}" if address else None,
+                                      "conn": self._conn_ids.get(client.id)})
 
     def close(self) -> None:
         with self.lock:
             if not self._handle.closed:
                 self._handle.close()
+                self._har.close()
 
 
 class _Sinkhole:
     """mitmproxy addon: answer every request here, so what the app sends is recorded but never delivered.
 
-    For audits where letting identifiers reach trackers is itself a harm, and for machines with no network."""
+    For audits where letting identifiers reach trackers is itself a harm, and for machines with no network.
+    Any upstream connection at all (raw TCP through SOCKS, a TLS server hello) is refused."""
 
     def request(self, flow) -> None:
         from mitmproxy import http
         flow.response = http.Response.make(204, b"", {"x-appaudit": "sinkhole"})
 
+    def server_connect(self, data) -> None:
+        data.server.error = "appaudit --sinkhole: nothing is delivered"
+
 
 class AuditProxy:
     """Start with `start()`, stop with `stop()` (idempotent); use as a context manager."""
 
-    def __init__(self, run_dir: Path, listen_port: int = 0, sinkhole: bool = False):
+    def __init__(self, run_dir: Path, listen_port: int = 0, sinkhole: bool = False, client_gate=None):
         self.run_dir = Path(run_dir)
+        self.client_gate = client_gate
         self.listen_port = listen_port
         self.sinkhole = sinkhole
         self.endpoint: ProxyEndpoint | None = None
@@ -154,12 +281,23 @@ class AuditProxy:
 
     @property
     def flow_count(self) -> int:
-        return len(self._recorder.flows) if self._recorder else 0
+        if self._recorder is None:
+            return 0
+        return sum(n for kind, n in self._recorder.counts.items() if not kind.endswith("_rejected"))
+
+    @property
+    def summary(self) -> dict:
+        """Counts per kind of flow written, and the failed client TLS handshakes (the first 200)."""
+        if self._recorder is None:
+            return {}
+        return {"flows": dict(self._recorder.counts), "tls_failed": list(self._recorder.tls_failures)}
 
     def start(self) -> ProxyEndpoint:
+        import secrets
         sweep_stale_ca_dirs()      # keys left by captures that were killed before they could remove them
         confdir = private_dir(CA_PREFIX)
-        self._recorder = _FlowRecorder(self.run_dir / "flows.mitm")
+        token = secrets.token_hex(16)
+        self._recorder = _FlowRecorder(self.run_dir, token, self.client_gate)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(confdir, ready), name="appaudit-proxy",
                                         daemon=True)
@@ -167,7 +305,7 @@ class AuditProxy:
         if not ready.wait(STARTUP_TIMEOUT_S) or self._error is not None:
             self.stop()
             raise InputError(f"the capture proxy did not start: {self._error or 'timed out'}")
-        port = self._listen_port()
+        port, socks_port = self._listen_port("regular"), self._listen_port("socks5")
         ca_cert = confdir / "mitmproxy-ca-cert.pem"
         bundle = confdir / "ca-bundle.pem"
         system = next((Path(p) for p in SYSTEM_CA_BUNDLES if Path(p).is_file()), None)
@@ -176,7 +314,7 @@ class AuditProxy:
                 out.write(system.read_bytes())
                 out.write(b"\n")
             out.write(ca_cert.read_bytes())
-        self.endpoint = ProxyEndpoint("127.0.0.1", port, ca_cert, bundle, confdir)
+        self.endpoint = ProxyEndpoint("127.0.0.1", port, ca_cert, bundle, confdir, socks_port, token)
         return self.endpoint
 
     def _serve(self, confdir: Path, ready: threading.Event) -> None:
@@ -184,9 +322,15 @@ class AuditProxy:
         from mitmproxy.tools.dump import DumpMaster
 
         async def main() -> None:
+            # Two listeners: HTTP proxy (set inside the app's processes as its proxy settings) and SOCKS5 (where
+            # the agent redirects every other connection of the app).
             opts = options.Options(listen_host="127.0.0.1", listen_port=self.listen_port,
-                                   confdir=str(confdir), ssl_insecure=True)
+                                   mode=["regular", "socks5@0"], confdir=str(confdir), ssl_insecure=True)
             master = DumpMaster(opts, with_termlog=False, with_dumper=False)
+            # SOCKS5 asks for user/password when `proxyauth` is set; our recorder checks the run token, and the
+            # stock addon is removed so the HTTP listener does not demand credentials too.
+            master.addons.remove(master.addons.get("proxyauth"))
+            master.options.update(proxyauth="appaudit:socks-token-checked-by-the-recorder")
             if self.sinkhole:
                 # eager (the default) would open the upstream connection on CONNECT, before any request
                 master.options.update(connection_strategy="lazy")
@@ -214,14 +358,13 @@ class AuditProxy:
     def _proxyserver(self):
         return self._master.addons.get("proxyserver")
 
-    def _listen_port(self) -> int:
-        for addr in self._proxyserver().listen_addrs():
-            if addr[0] in ("127.0.0.1", "::ffff:127.0.0.1"):
-                return int(addr[1])
-        addrs = self._proxyserver().listen_addrs()
-        if not addrs:
-            raise InputError("the capture proxy has no listening address")
-        return int(addrs[0][1])
+    def _listen_port(self, mode: str) -> int:
+        for server in self._proxyserver().servers:
+            if server.mode.type_name == mode:
+                for addr in server.listen_addrs:
+                    if addr[0] in ("127.0.0.1", "::ffff:127.0.0.1"):
+                        return int(addr[1])
+        raise InputError(f"the capture proxy has no {mode} listener")
 
     def stop(self) -> None:
         """Shut mitmproxy down, write flows.har, and delete the private CA directory."""
@@ -234,32 +377,24 @@ class AuditProxy:
             self._thread.join(10)
         if self._recorder is not None:
             self._recorder.close()
-            write_har(self._recorder.flows, self.run_dir / "flows.har")
         if self.endpoint is not None:
             shutil.rmtree(self.endpoint.confdir, ignore_errors=True)
 
 
-def write_har(flows: list, path: Path) -> None:
-    from mitmproxy.addons.savehar import SaveHar
-    har = SaveHar().make_har(flows)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(har, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def har_from_mitm(mitm_path: Path, har_path: Path) -> int:
-    """Rebuild flows.har from flows.mitm (after a run that was killed before it could write the HAR)."""
+    """Rebuild flows.har from flows.mitm (after a run that was killed before it could finish the HAR)."""
     from mitmproxy import io as mitm_io
     from mitmproxy.exceptions import FlowReadException
-    flows = []
+    har = HarStream(har_path)
     try:
         with open(mitm_path, "rb") as handle:
             for flow in mitm_io.FlowReader(handle).stream():
-                flows.append(flow)
+                har.add(flow)
     except (FlowReadException, ValueError):
         pass  # a torn last record: keep the flows read so far
-    write_har(flows, har_path)
-    return len(flows)
+    finally:
+        har.close()
+    return har.count
 
 
 def java_truststore(endpoint: ProxyEndpoint) -> Path:

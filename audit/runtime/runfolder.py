@@ -19,14 +19,33 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import InputError
 from ..rulesdata import rules_dir
 
 RUN_SCHEMA = "appaudit.run/1"
+RUN_FILE = "run.json"
 EVENTS_FILE = "frida-events.jsonl"
 IDENTIFIERS_FILE = "identifiers.json"
+FLOWS_FILE = "flows.mitm"
+HAR_FILE = "flows.har"
+MAX_EVENT_LINES = 2_000_000        # a reader's bound on one events file (a run of hours stays far below)
+
+
+# Values the platform returns instead of the real one (no permission, limit ad tracking, no WiFi): never truth.
+PLACEHOLDERS = frozenset({"02:00:00:00:00:00", "00:00:00:00:00:00", "<unknown ssid>", "<none>", "unknown",
+                          "null", "00000000-0000-0000-0000-000000000000", "000000000000000", "0"})
+
+
+def truth_value(value: Any) -> Any:
+    """A value as a truth value: quoted SSIDs unquoted, placeholders and empties dropped (None)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1]
+        return None if not text or text.lower() in PLACEHOLDERS else text
+    return value
 
 
 def utc_now() -> str:
@@ -87,6 +106,8 @@ class RunFolder:
         self._events = None
         self._log = None
         self.identifiers: dict[str, list] = {}
+        self.event_counts: dict[str, int] = {}
+        self.connect_ports: set[int] = set()    # local ports of the app's connections (the proxy's gate)
 
     @classmethod
     def create(cls, path: str | Path | None) -> "RunFolder":
@@ -129,8 +150,28 @@ class RunFolder:
         with self._lock:
             _atomic_json(self.path / "run.json", self._meta)
 
+    def announced(self, port: int) -> bool:
+        """Did the agent report a connection from this local port (the HTTP proxy's gate on the host)?"""
+        return port in self.connect_ports
+
+    def partial_reasons(self) -> list[dict]:
+        """What the run is known to miss: traffic that left uncaptured, connections refused because they could
+        not be redirected, hook events dropped by the per-API limit. Empty when nothing is known missing."""
+        out = []
+        for kind, what in (("escape", "connections that left uncaptured (UDP other than DNS)"),
+                           ("redirect_failed", "connections refused because they could not be redirected")):
+            if self.event_counts.get(kind):
+                out.append({"limit": kind, "what": what, "count": self.event_counts[kind]})
+        hooks = self._meta.get("hooks") if isinstance(self._meta.get("hooks"), dict) else {}
+        dropped = sum((hooks.get("dropped") or {}).values())
+        if dropped:
+            out.append({"limit": "max_events_per_api", "what": "hook events past the per-API limit, counted only",
+                        "count": dropped, "by_api": dict(sorted(hooks["dropped"].items()))})
+        return out
+
     def finish(self, complete: bool, reason: str | None = None, **meta: Any) -> None:
         self._meta.update(meta)
+        self._meta["partial"] = self.partial_reasons()
         self._meta["ended"] = utc_now()
         self._meta["complete"] = bool(complete)
         if reason:
@@ -151,6 +192,11 @@ class RunFolder:
         with self._lock:
             if self._events is None or self._events.closed:
                 return
+            kind = str(event.get("type"))
+            self.event_counts[kind] = self.event_counts.get(kind, 0) + 1
+            local = event.get("local")
+            if kind == "connect" and isinstance(local, dict) and isinstance(local.get("port"), int):
+                self.connect_ports.add(local["port"])
             self._events.write(line + "\n")
             self._events.flush()
         if event.get("type") == "api" and event.get("value") not in (None, ""):
@@ -160,7 +206,8 @@ class RunFolder:
                 self.add_identifier(data_type, value)
 
     def add_identifier(self, data_type: str | None, value: Any) -> None:
-        if not data_type or value in (None, ""):
+        value = truth_value(value)
+        if not data_type or value is None:
             return
         with self._lock:
             values = self.identifiers.setdefault(data_type, [])
@@ -178,6 +225,45 @@ class RunFolder:
             if self._log is not None and not self._log.closed:
                 self._log.write(f"{utc_now()} {message}\n")
                 self._log.flush()
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """The one definition of a run folder, for every reader: a folder with run.json or the agent's events."""
+    path = Path(path)
+    return path.is_dir() and ((path / RUN_FILE).is_file() or (path / EVENTS_FILE).is_file())
+
+
+def read_events(run_dir: str | Path, types: tuple[str, ...] | None = None,
+                max_lines: int = MAX_EVENT_LINES) -> Iterator[dict]:
+    """The one reader of frida-events.jsonl: every well-formed event (of `types`, when given), streamed; a torn
+    last line (a killed run), garbage and pathological nesting are skipped, not errors."""
+    path = Path(run_dir) / EVENTS_FILE
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle):
+            if number >= max_lines:
+                return
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(event, dict) and (types is None or event.get("type") in types):
+                yield event
+
+
+def run_state(meta: dict[str, Any]) -> tuple[bool, list[str]]:
+    """(partial?, reasons) of a run from its run.json: incomplete (stopped, crashed) or missing known data."""
+    reasons = []
+    if meta.get("complete") is False:
+        reasons.append(f"run incomplete: {meta.get('incomplete_reason') or 'the capture did not finish'}")
+    for limit in meta.get("partial") or []:
+        if isinstance(limit, dict):
+            reasons.append(f"{limit.get('what', limit.get('limit'))}: {limit.get('count')}")
+    return bool(reasons), reasons
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:

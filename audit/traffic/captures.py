@@ -414,8 +414,8 @@ def read_run_folder(path: Path) -> CaptureResult:
             reasons.append(f"{Path(sub.path).name}: {sub.reason}")
     info = _read_json_quiet(run_json)
     if isinstance(info, dict):
-        if info.get("complete") is False:
-            reasons.append("run marked incomplete")
+        from ..runtime.runfolder import run_state     # incomplete, or data known missing (escaped traffic)
+        reasons.extend(run_state(info)[1])
         app = info.get("app") or info.get("package")
         if isinstance(app, dict):
             app = app.get("package") or app.get("id")

@@ -7,7 +7,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 
 public final class Net {
-    // The default proxy selector reads -Dhttp(s).proxyHost from JAVA_TOOL_OPTIONS (set by the capture).
+    // The default proxy selector reads http(s).proxyHost, which the capture's agent sets inside the VM.
     private static final HttpClient CLIENT = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(10)).build();
 

@@ -1,0 +1,134 @@
+"""TLS and stream edges of a run, on the host: a pinned client's failed handshake recorded with its SNI, the
+unpinning fallback patching the check that threw (HotSpot), WebSocket messages kept, a crash ending a run."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import ssl
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from audit.cli import main
+from audit.runtime.events import read_events
+from audit.runtime.runfolder import read_run
+
+from test_runtime_helpers import frida_can_attach, jvm_classes, Backend  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.timeout(180)
+
+SNI = "pinned.example.test"
+
+
+def _flows(run: Path) -> list:
+    from mitmproxy import io as mitm_io
+    with open(run / "flows.mitm", "rb") as handle:
+        return list(mitm_io.FlowReader(handle).stream())
+
+
+
+@pytest.fixture
+def pinned_backend(tmp_path):
+    backend = Backend(tmp_path, tls=True)
+    pin = hashlib.sha256(ssl.PEM_cert_to_DER_cert((tmp_path / "server.pem").read_text())).hexdigest()
+    yield backend, pin
+    backend.close()
+
+
+def _pinned_argv(classes: Path, backend: Backend, pin: str, attempts: int) -> list[str]:
+    host, port = backend.server.server_address
+    return ["java", "-cp", str(classes), "com.example.standin.Pinned", host, str(port), SNI, pin, str(attempts)]
+
+
+def test_a_pinned_clients_failed_handshake_is_a_flow_with_its_sni(jvm_classes, pinned_backend, tmp_path):
+    backend, pin = pinned_backend
+    run = tmp_path / "run"
+    assert main(["capture", "com.example.standin", "--device", "local", "--duration", "60", "-o", str(run), "--",
+                 *_pinned_argv(jvm_classes, backend, pin, 1)]) == 0
+    assert "attempt 1 failed SSLHandshakeException" in (run / "logs" / "app-output.log").read_text()
+    assert backend.requests == []                           # pinned: nothing got through
+    failed = [f for f in _flows(run) if f.metadata.get("appaudit_tls_failed")]
+    assert len(failed) == 1 and failed[0].metadata["appaudit_tls_failed"]["sni"] == SNI
+    assert failed[0].error and "TLS handshake failed" in failed[0].error.msg
+    meta = read_run(run)
+    assert meta["traffic"]["flows"]["tls_failed"] == 1
+    listed = meta["traffic"]["tls_failed"][0]
+    assert listed["sni"] == SNI and listed["reason"] and listed["conn"]
+    # The failed flow is joined to the agent's connection like any other.
+    conns = {e.get("conn") for e in read_events(run) if e["type"] == "connect"}
+    assert failed[0].metadata["appaudit_conn"] in conns
+
+
+def test_the_unpinning_fallback_patches_the_check_that_threw(jvm_classes, pinned_backend, tmp_path):
+    from audit.runtime.agent import load_apis
+    from audit.runtime.command import StopRequest
+    from audit.runtime.local import capture_local
+    from audit.runtime.runfolder import RunFolder
+    backend, pin = pinned_backend
+    run = RunFolder.create(tmp_path / "run")
+    run.start(options={}, app={"package": "com.example.standin", "files": []})
+    capture_local(_pinned_argv(jvm_classes, backend, pin, 20), run, load_apis(), 90, StopRequest(), unpin=True)
+    run.finish(True)
+    output = (run.path / "logs" / "app-output.log").read_text()
+    assert "attempt 1 failed SSLHandshakeException" in output      # the throw that finds the check
+    assert "ok HTTP/1.0 200" in output                               # a later attempt went through
+    patched = [e for e in read_events(run.path) if e["type"] == "unpin"]
+    assert [e["target"] for e in patched] == ["com.example.standin.Pinned$PinningTrustManager.checkServerTrusted"]
+    assert patched[0]["via"] == "fallback"
+    assert ("GET", "/pinned") in {(m, p) for m, p, _ in backend.requests}
+
+
+WS_CLIENT = """
+import sys
+from websockets.sync.client import connect
+with connect(sys.argv[1]) as ws:
+    for text in ("hello adid=38400000-8cf0-11bd-b23e-10b96e40000d", "second"):
+        ws.send(text)
+        print(ws.recv())
+"""
+
+
+def test_websocket_messages_are_kept_in_the_run(tmp_path):
+    from websockets.sync.server import serve
+
+    def echo(ws):
+        for message in ws:
+            ws.send("echo " + message)
+
+    with serve(echo, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        port = server.socket.getsockname()[1]
+        run = tmp_path / "run"
+        assert main(["capture", "--device", "local", "--duration", "60", "-o", str(run), "--",
+                     sys.executable, "-c", WS_CLIENT, f"ws://127.0.0.1:{port}/feed"]) == 0
+        server.shutdown()
+    assert "echo second" in (run / "logs" / "app-output.log").read_text()
+    flows = [f for f in _flows(run) if getattr(f, "websocket", None) is not None]
+    assert len(flows) == 1
+    sent = [m.text for m in flows[0].websocket.messages if m.from_client]
+    assert sent == ["hello adid=38400000-8cf0-11bd-b23e-10b96e40000d", "second"]
+    har = json.loads((run / "flows.har").read_text())
+    assert len(har["log"]["entries"]) == 1 and not (run / "flows.har.part").exists()
+    assert read_run(run)["traffic"]["flows"]["websocket"] == 1
+
+
+def test_a_program_that_dies_without_exit_leaves_the_run_incomplete(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["capture", "--device", "local", "--duration", "60", "-o", str(run), "--", sys.executable, "-c",
+                 "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"])
+    assert code == 2
+    meta = read_run(run)
+    assert meta["complete"] is False and "without calling exit()" in meta["incomplete_reason"]
+    assert "complete: false" in capsys.readouterr().err
+
+
+def test_a_program_that_exits_with_a_status_is_complete(tmp_path):
+    run = tmp_path / "run"
+    assert main(["capture", "--device", "local", "--duration", "60", "-o", str(run), "--", sys.executable, "-c",
+                 "import sys\nsys.exit(3)"]) == 0
+    meta = read_run(run)
+    assert meta["complete"] is True and meta["result"]["exit_status"] == 3
