@@ -17,8 +17,8 @@ from .errors import InputError
 from .model import Observation, Transmission
 from .redact import mask_credentials, redact, redact_in
 from .rulesdata import load_json
+from .runtime.runfolder import is_run_folder
 
-RUN_EVENTS = "frida-events.jsonl"
 
 
 @dataclass
@@ -44,10 +44,6 @@ class Source(Protocol):
     """One kind of input. `add_to` reads it and records what it saw."""
 
     def add_to(self, gathered: Gathered) -> None: ...
-
-
-def is_run_folder(path: Path) -> bool:
-    return path.is_dir() and (path / RUN_EVENTS).is_file()
 
 
 def identifier_values(data: Any) -> list[str]:
