@@ -6,9 +6,42 @@ so that the on-disk contract lives next to the type it describes.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+
+def order_key(value: Any) -> tuple:
+    """A sort key that orders any value of the shared types totally: an absent optional field (None) sorts
+    before every present value, so two records differing only in `via=None` / `via="..."` compare instead of
+    raising TypeError; dataclasses compare field by field (fields with compare=False ignored), tuples element
+    by element, enums by value."""
+    if value is None:
+        return (0,)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (1, tuple(order_key(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare))
+    if isinstance(value, (tuple, list, frozenset)):
+        items = sorted(value, key=order_key) if isinstance(value, frozenset) else value
+        return (1, tuple(order_key(item) for item in items))
+    if isinstance(value, enum.Enum):
+        return (1, value.value)
+    return (1, value)
+
+
+def total_order(cls):
+    """Class decorator for a frozen dataclass (declared without order=True): <, <=, >, >= by order_key."""
+    def compare(op):
+        def method(self, other):
+            if other.__class__ is not self.__class__:
+                return NotImplemented
+            return op(order_key(self), order_key(other))
+        return method
+    for name, op in (("__lt__", operator.lt), ("__le__", operator.le), ("__gt__", operator.gt),
+                     ("__ge__", operator.ge)):
+        setattr(cls, name, compare(op))
+    return cls
 
 
 class Level(enum.IntEnum):
@@ -62,7 +95,8 @@ class Severity(enum.IntEnum):
             raise ValueError(f"unknown severity {text!r}; expected low, medium or high") from None
 
 
-@dataclass(frozen=True, order=True)
+@total_order
+@dataclass(frozen=True)
 class Actor:
     """Who does it: the app itself, a named SDK, a support library, or code that cannot be placed."""
 
@@ -98,7 +132,8 @@ class DataType:
     parent: str | None = None
 
 
-@dataclass(frozen=True, order=True)
+@total_order
+@dataclass(frozen=True)
 class Evidence:
     """One pointer to where something was seen.
 
@@ -132,7 +167,8 @@ class Evidence:
 FEASIBILITY_STATUSES = ("granted", "runtime-permission", "blocked", "degraded", "unknown")
 
 
-@dataclass(frozen=True, order=True)
+@total_order
+@dataclass(frozen=True)
 class Feasibility:
     """Whether Android would let this app obtain a data type through an API, at the app's SDK levels.
 

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 from ..catalogue import Catalogue, dotted, load_catalogue
 from ..errors import InputError
-from ..model import FIRST_PARTY, Actor, ActorKind, Evidence, Finding, Level, Observation, Severity
+from ..model import FIRST_PARTY, Actor, ActorKind, Evidence, Finding, Level, Observation, Severity, total_order
 from ..rulesdata import Validator, covers, datatypes, load_yaml, rules_dir
 from .declarations import COLLECTED, NOT_COLLECTED, NOT_SHARED, SHARED, Declarations, Statement
 
@@ -34,7 +34,8 @@ MAX_EVIDENCE = 40   # per finding: enough to follow the chain, bounded for repor
 
 
 # -- inputs ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, order=True)
+@total_order
+@dataclass(frozen=True)
 class Sent:
     """One data type found in one captured request."""
 

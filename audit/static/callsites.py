@@ -11,10 +11,13 @@ is decoded unless the method may contain a wanted reference.
    counts only if it is a real instruction boundary: data that merely looks like an invoke is dropped.
 The same walk collects the method's const-string and sget references for `args_any` / `fields_any`.
 
-Attribution: actor = catalogue.actor_for_class(caller class). A call made inside a support library (actor
-kind `library`: androidx, support, kotlin ...) is a wrapper: its callers are followed (same technique,
-depth <= 3) and each non-library caller gets its own CallSite with `via` = the library method that made
-the call. With no such caller the library-attributed site is kept.
+Attribution: actor = audit.attribution.actor_for_class(caller class, the app's context), the one rule every
+stage uses. A call made inside a support library (actor kind `library`: androidx, support, kotlin ...) is a
+wrapper: its callers are followed (same technique, depth <= 3) and each non-library caller gets its own
+CallSite with `via` = the library method that made the call. With no such caller the library-attributed site
+is kept, except for R8-renamed classes inside a library family that holds SDKs (`com.google.android.gms.internal.zzb`):
+those are placed by their own evidence (hosts in their strings, catalogued SDK classes they call), or are
+`unknown` with the reason, never the library by default.
 
 Reachability (level `reachable` rather than `present`), for the method a CallSite names as caller:
 - it is a static initialiser `<clinit>`; or
@@ -35,12 +38,13 @@ import bisect
 import re
 import struct
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from ..attribution import UNIDENTIFIED, AppContext, actor_for_host, obfuscated_class_name, package_of
 from ..catalogue import Catalogue, dotted, load_catalogue
-from ..model import Actor, ActorKind
+from ..model import Actor, ActorKind, order_key
 from .apis import ApiRule, EntryPoints, class_descriptor, load_apis, load_entrypoints
 from .dex import (ACC_CONSTRUCTOR, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, EncodedMethod, INVOKE_OPCODES,
                   SGET_OPCODES)
@@ -419,28 +423,85 @@ class _Tracer:
             frontier = dict(next_frontier)
 
 
+class _OwnEvidence:
+    """Obfuscated code inside a catalogued library family: the SDK its own code names (the hosts in its string
+    constants, the catalogued SDK classes it calls), or `unknown` with the reason; never the library itself,
+    which would hide an SDK's call as the code of a harmless support library."""
+
+    def __init__(self, index: CodeIndex, catalogue: Catalogue, actor_of_class):
+        self.index, self.catalogue, self.actor_of_class = index, catalogue, actor_of_class
+        self._members: dict[int, dict[int, list[EncodedMethod]]] = {}
+        self._actors: dict[str, Actor] = {}
+
+    def _methods(self, dex_i: int, class_def: int) -> list[EncodedMethod]:
+        members = self._members.get(dex_i)
+        if members is None:
+            members = self._members[dex_i] = defaultdict(list)
+            for row in zip(*self.index.dexes[dex_i].method_table()):
+                if row[2]:   # abstract and native methods have no code to read
+                    members[row[3]].append(EncodedMethod(*row))
+        return members.get(class_def, [])
+
+    def actor(self, ref: MethodRef, library: Actor) -> Actor:
+        cls = ref.class_descriptor
+        found = self._actors.get(cls)
+        if found is None:
+            found = self._actors[cls] = self._decide(ref, library)
+        return found
+
+    def _decide(self, ref: MethodRef, library: Actor) -> Actor:
+        dex = self.index.dexes[ref.dex]
+        votes: Counter[Actor] = Counter()
+        for method in self._methods(ref.dex, ref.method.class_def):
+            body = dex.body(method)
+            for string_idx in body.strings:
+                text = dex.string(string_idx) if string_idx < dex.string_ids_size else ""
+                for host in string_hosts([text]) if len(text) <= 2048 else ():
+                    owner = actor_for_host(self.catalogue, host)
+                    if owner is not None:
+                        votes[owner] += 1
+            for method_idx in set(body.invokes.values()):
+                callee = dex.method_descriptor(method_idx).split("->", 1)[0]
+                actor = self.actor_of_class(callee)
+                if actor.kind is ActorKind.SDK and not (actor.id or "").startswith(UNIDENTIFIED):
+                    votes[actor] += 1
+        ranked = votes.most_common()
+        if ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
+            return ranked[0][0]
+        why = ("its strings and calls name no SDK" if not ranked else
+               "its evidence names " + " and ".join(sorted(str(a.id) for a, n in ranked if n == ranked[0][1])))
+        return Actor(ActorKind.UNKNOWN, f"{package_of(ref.class_descriptor)} (obfuscated code inside library "
+                                        f"{library.id}: {why})")
+
+
 def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None,
-                    catalogue: Catalogue | None = None, app_package: str | None = None,
+                    catalogue: Catalogue | None = None, app_package: AppContext | str | None = None,
                     component_classes: Iterable[str] = (), entrypoints: EntryPoints | None = None,
                     stats: dict | None = None) -> list[CallSite]:
     """Every call site of a sensitive API (rules/apis.yaml) in these dexes, attributed and judged reachable.
 
-    component_classes: the manifest's application and component class names (dotted, as the manifest
-    resolves them). stats, when given, receives timings and counters for the report and the benchmark.
+    app_package: the app's package or, better, its AppContext (audit.attribution.app_context: first party from
+    the manifest's components). component_classes: the manifest's application and component class names
+    (dotted, as the manifest resolves them). stats, when given, receives timings and counters for the report and the benchmark.
     """
     started = time.perf_counter()
     rules = tuple(rules) if rules is not None else load_apis()
     catalogue = catalogue or load_catalogue()
     entrypoints = entrypoints or load_entrypoints()
     index = CodeIndex(dexes)
+    app = AppContext.of(app_package)
     actors: dict[str, Actor] = {}
 
-    def actor_of(ref: MethodRef) -> Actor:
-        cls = ref.class_descriptor
+    def actor_of_class(cls: str) -> Actor:
         actor = actors.get(cls)
         if actor is None:
-            actor = actors[cls] = catalogue.actor_for_class(cls, app_package)
+            actor = actors[cls] = catalogue.actor_for_class(cls, app)
         return actor
+
+    def actor_of(ref: MethodRef) -> Actor:
+        return actor_of_class(ref.class_descriptor)
+
+    own_evidence = _OwnEvidence(index, catalogue, actor_of_class)
 
     raw = _raw_sites(index, rules)
     found_at = time.perf_counter()
@@ -455,10 +516,14 @@ def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None
         outer = tracer.attributed.get(site.caller.descriptor)
         placed = [(c, site.caller.descriptor) for c in outer] if outer else [(site.caller, None)]
         for caller, via in placed:
+            actor = actor_of(caller)
+            if (actor.kind is ActorKind.LIBRARY and obfuscated_class_name(caller.class_descriptor)
+                    and catalogue.holds_sdks(caller.class_descriptor)):
+                actor = own_evidence.actor(caller, actor)
             sites.add(CallSite(data_type=site.rule.data_type, api=site.api, caller=caller.descriptor,
-                               actor=actor_of(caller), api_id=site.rule.id,
+                               actor=actor, api_id=site.rule.id,
                                reachable=caller.descriptor in tracer.reachable, via=via))
-    result = sorted(sites)
+    result = sorted(sites, key=order_key)
     if stats is not None:
         stats.update({"call_sites": len(result), "candidates": index.candidates, "confirmed": index.confirmed,
                       "scans": index.scans, "methods_walked": sum(len(d._bodies) for d in dexes),

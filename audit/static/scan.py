@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
+from ..attribution import AppContext, app_context
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError
 from ..model import FIRST_PARTY, Evidence, Level, Observation
@@ -53,7 +54,8 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
     clock.lap("sdks")
 
     search_stats: dict = {}
-    api_calls, dexes = _call_sites(dexes, catalogue, base.package, merged, warnings, search_stats)
+    app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class)
+    api_calls, dexes = _call_sites(dexes, catalogue, app_code, merged, warnings, search_stats)
     clock.lap("call_sites")
 
     permissions = permissions_of(merged)
@@ -190,7 +192,7 @@ def _code_facts(dexes: list[DexFile], warnings: list[str]) -> tuple[list[str], l
     return list(classes), string_hosts(sorted(strings))
 
 
-def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: str, manifest: Manifest,
+def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: AppContext, manifest: Manifest,
                 warnings: list[str], stats: dict) -> tuple[list[CallSite], list[DexFile]]:
     """The call-site search over all dexes; if one dex turns out corrupt mid-search, it is left out."""
     entry = list(manifest.entry_classes)
