@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..rulesdata import Validator, datatypes, load_yaml, rules_dir
 from .axml import ANDROID, parse_axml
 from .inputs import one_line
+from .protoxml import parse_proto_xml
 from .report import Component, Permission
 
 ANDROID_NS = ANDROID
@@ -107,6 +108,8 @@ def qualify(name: str, package: str) -> str:
 def _axml_root(data: bytes, where: str):
     if data[:1] == b"<" or data[:5] == b"\xef\xbb\xbf<?":
         return _text_root(data, where)
+    if data[:1] == b"\x0a":   # protobuf field 1 (XmlNode.element): an App Bundle's manifest; AXML starts 03 00
+        return parse_proto_xml(data, where)
     return parse_axml(data, where)
 
 

@@ -29,7 +29,7 @@ MAX_EVIDENCE = 20   # call-site evidence items per observation; a `note` item gi
 
 
 def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) -> ScanReport:
-    """Scan one app: a single APK, the APK files of one split set, or one .apks/.xapk/.apkm bundle."""
+    """Scan one app: a single APK, the APK files of one split set, or one .apks/.xapk/.apkm/.aab bundle."""
     clock = _Clock()
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if len(paths) > 1:
