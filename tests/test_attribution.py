@@ -211,7 +211,7 @@ def test_static_actors_first_party_unidentified_and_obfuscated(catalogue, stage_
     # obfuscated Play services code: placed by its own host string, or unknown with the reason - never library
     assert actors["telephony.get_sim_serial_number"] == Actor(ActorKind.SDK, "google_admob")
     unplaced = actors["telephony.get_meid"]
-    assert unplaced.kind is ActorKind.UNKNOWN and "obfuscated" in unplaced.id and "google_play_services" in unplaced.id
+    assert unplaced.kind is ActorKind.UNKNOWN and "renamed code" in unplaced.id and "google_play_services" in unplaced.id
 
 
 # -- total order ---------------------------------------------------------------------------------------------

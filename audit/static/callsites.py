@@ -51,6 +51,7 @@ from .dex import (ACC_CONSTRUCTOR, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, E
 from .report import CallSite
 
 MAX_WRAPPER_DEPTH = 3
+MAX_EVIDENCE_HOPS = 2         # renamed family code still silent: callers of its class, then of theirs (a scan each)
 FIND_TARGETS_MAX = 4          # up to this many wanted ids, bytes.find beats one regex pass (measured)
 REGEX_TARGETS_MAX = 300       # beyond this many, an any-index pass + set lookup beats the alternation (measured)
 MAX_HIERARCHY = 200           # ancestors/descendants considered per method: bounded on huge hierarchies
@@ -364,6 +365,7 @@ class _Tracer:
         self.index, self.actor_of = index, actor_of
         self.entry_classes, self.entrypoints = entry_classes, entrypoints
         self.attributed: dict[str, set[MethodRef]] = defaultdict(set)   # wrapper -> non-library callers
+        self.callers: dict[str, list[MethodRef]] = defaultdict(list)     # library method followed -> its callers
         self.reachable: set[str] = set()
         self._checked: set[str] = set()
 
@@ -410,6 +412,7 @@ class _Tracer:
             to_check = []
             for node, origin in sorted(frontier.items()):
                 for caller in found.get(node, ()):
+                    self.callers[node].append(caller)
                     refs.setdefault(caller.descriptor, caller)
                     if self.actor_of(caller).kind is ActorKind.LIBRARY:
                         new = origin - reached.get(caller.descriptor, set())
@@ -424,54 +427,140 @@ class _Tracer:
 
 
 class _OwnEvidence:
-    """Obfuscated code inside a catalogued library family: the SDK its own code names (the hosts in its string
-    constants, the catalogued SDK classes it calls), or `unknown` with the reason; never the library itself,
-    which would hide an SDK's call as the code of a harmless support library."""
+    """Obfuscated code inside a catalogued library family that holds SDKs (R8's `zza` under
+    com.google.android.gms.internal): the SDK its own code names, never the library by default (that would hide
+    an SDK's call as a harmless support library's). Evidence, in order: the hosts in its string constants and the
+    catalogued SDK classes it calls; then the methods that call the calling method, as the wrapper tracer
+    found them (no extra scan), counting a caller that is itself renamed family code by that caller's own
+    strings and calls, and following silent renamed callers up to MAX_WRAPPER_DEPTH; for a class still silent,
+    the callers of any of its methods (a scan per dex and hop, up to MAX_EVIDENCE_HOPS; only apps with such
+    code pay for it). One SDK ahead of the others decides; otherwise `unknown`, with the reason in its id."""
 
     def __init__(self, index: CodeIndex, catalogue: Catalogue, actor_of_class):
         self.index, self.catalogue, self.actor_of_class = index, catalogue, actor_of_class
-        self._members: dict[int, dict[int, list[EncodedMethod]]] = {}
-        self._actors: dict[str, Actor] = {}
+        self._direct_votes: dict[str, Counter] = {}
 
     def _methods(self, dex_i: int, class_def: int) -> list[EncodedMethod]:
-        members = self._members.get(dex_i)
-        if members is None:
-            members = self._members[dex_i] = defaultdict(list)
-            for row in zip(*self.index.dexes[dex_i].method_table()):
-                if row[2]:   # abstract and native methods have no code to read
-                    members[row[3]].append(EncodedMethod(*row))
-        return members.get(class_def, [])
+        """The methods with code of one class_def: the method table lists them class by class, in class_def
+        order (DexFile._read_class_data), so two bisections find them."""
+        table = self.index.dexes[dex_i].method_table()
+        owners = table[3]
+        start, end = bisect.bisect_left(owners, class_def), bisect.bisect_right(owners, class_def)
+        return [EncodedMethod(table[0][i], table[1][i], table[2][i], owners[i]) for i in range(start, end)
+                if table[2][i]]   # abstract and native methods have no code to read
 
-    def actor(self, ref: MethodRef, library: Actor) -> Actor:
+    def _named_sdk(self, class_desc: str) -> Actor | None:
+        actor = self.actor_of_class(class_desc)
+        return actor if actor.kind is ActorKind.SDK and not (actor.id or "").startswith(UNIDENTIFIED) else None
+
+    def in_family(self, class_desc: str) -> bool:
+        return (self.actor_of_class(class_desc).kind is ActorKind.LIBRARY and obfuscated_class_name(class_desc)
+                and self.catalogue.holds_sdks(class_desc))
+
+    def _direct(self, ref: MethodRef) -> Counter:
+        """Votes from the class's own code: hosts in its strings, catalogued SDK classes it calls."""
         cls = ref.class_descriptor
-        found = self._actors.get(cls)
-        if found is None:
-            found = self._actors[cls] = self._decide(ref, library)
-        return found
-
-    def _decide(self, ref: MethodRef, library: Actor) -> Actor:
+        votes = self._direct_votes.get(cls)
+        if votes is not None:
+            return votes
+        votes = self._direct_votes[cls] = Counter()
         dex = self.index.dexes[ref.dex]
-        votes: Counter[Actor] = Counter()
         for method in self._methods(ref.dex, ref.method.class_def):
             body = dex.body(method)
             for string_idx in body.strings:
                 text = dex.string(string_idx) if string_idx < dex.string_ids_size else ""
-                for host in string_hosts([text]) if len(text) <= 2048 else ():
+                for host in string_hosts([text]) if "." in text and len(text) <= 2048 else ():
                     owner = actor_for_host(self.catalogue, host)
                     if owner is not None:
                         votes[owner] += 1
             for method_idx in set(body.invokes.values()):
-                callee = dex.method_descriptor(method_idx).split("->", 1)[0]
-                actor = self.actor_of_class(callee)
-                if actor.kind is ActorKind.SDK and not (actor.id or "").startswith(UNIDENTIFIED):
-                    votes[actor] += 1
-        ranked = votes.most_common()
+                callee = self._named_sdk(dex.method_descriptor(method_idx).split("->", 1)[0])
+                if callee is not None:
+                    votes[callee] += 1
+        return votes
+
+    def resolve(self, refs: list[tuple[MethodRef, Actor]], callers: dict[str, list[MethodRef]]) \
+            -> dict[str, Actor]:
+        """class descriptor -> actor, for the renamed family classes that make call sites. `callers`: the
+        callers the wrapper tracer found for each library method it followed (no further scan is needed)."""
+        votes: dict[str, Counter] = {}
+        libraries: dict[str, Actor] = {}
+        for ref, library in refs:
+            if ref.class_descriptor not in votes:
+                votes[ref.class_descriptor] = Counter(self._direct(ref))
+                libraries[ref.class_descriptor] = library
+        for ref, _library in refs:
+            cls = ref.class_descriptor
+            if votes[cls] and not callers.get(ref.descriptor):
+                continue
+            frontier, seen = [ref.descriptor], {ref.descriptor}
+            for _hop in range(MAX_WRAPPER_DEPTH):
+                following = []
+                for node in frontier:
+                    for caller in callers.get(node, ()):
+                        if caller.descriptor in seen or caller.class_descriptor == cls:
+                            continue
+                        seen.add(caller.descriptor)
+                        named = self._named_sdk(caller.class_descriptor)
+                        if named is not None:
+                            votes[cls][named] += 1
+                        elif self.in_family(caller.class_descriptor):
+                            own = self._direct(caller)
+                            if own:
+                                votes[cls].update(own)
+                            else:
+                                following.append(caller.descriptor)
+                frontier = following
+        self._callers_of_class(refs, votes)
+        return {cls: self._verdict(cls, counted, libraries[cls]) for cls, counted in votes.items()}
+
+    def _callers_of_class(self, refs: list[tuple[MethodRef, Actor]], votes: dict[str, Counter]) -> None:
+        """For classes still silent: the callers of any of their methods, then of those callers' classes when
+        they are silent renamed family code too (MAX_EVIDENCE_HOPS scans of every dex, only for such apps)."""
+        pending: dict[str, dict[str, MethodRef]] = defaultdict(dict)   # silent class -> classes to ask about
+        for ref, _library in refs:
+            if not votes[ref.class_descriptor]:
+                pending[ref.class_descriptor][ref.class_descriptor] = ref
+        seen: dict[str, set[str]] = {cls: set(members) for cls, members in pending.items()}
+        for _hop in range(MAX_EVIDENCE_HOPS):
+            if not pending:
+                return
+            wanted: dict[str, set[str]] = defaultdict(set)      # method descriptor -> silent classes
+            for cls, members in pending.items():
+                for member in members.values():
+                    dex = self.index.dexes[member.dex]
+                    for method in self._methods(member.dex, member.method.class_def):
+                        wanted[dex.method_descriptor(method.method_idx)].add(cls)
+            callers, _ = self.index.references(wanted)
+            following: dict[str, dict[str, MethodRef]] = defaultdict(dict)
+            for descriptor, referrers in sorted(callers.items()):
+                for cls in sorted(wanted[descriptor]):
+                    for caller in referrers:
+                        if caller.class_descriptor in seen[cls]:
+                            continue
+                        named = self._named_sdk(caller.class_descriptor)
+                        if named is not None:
+                            votes[cls][named] += 1
+                        elif self.in_family(caller.class_descriptor):
+                            own = self._direct(caller)
+                            if own:
+                                votes[cls].update(own)
+                            else:
+                                following[cls][caller.class_descriptor] = caller
+            pending = {}
+            for cls, members in following.items():
+                if not votes[cls]:
+                    seen[cls].update(members)
+                    pending[cls] = members
+
+    @staticmethod
+    def _verdict(cls: str, votes: Counter, library: Actor) -> Actor:
+        ranked = sorted(votes.items(), key=lambda item: (-item[1], order_key(item[0])))
         if ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
             return ranked[0][0]
-        why = ("its strings and calls name no SDK" if not ranked else
+        why = ("no SDK in its strings, its calls or its callers" if not ranked else
                "its evidence names " + " and ".join(sorted(str(a.id) for a, n in ranked if n == ranked[0][1])))
-        return Actor(ActorKind.UNKNOWN, f"{package_of(ref.class_descriptor)} (obfuscated code inside library "
-                                        f"{library.id}: {why})")
+        return Actor(ActorKind.UNKNOWN, f"{package_of(cls)} (renamed code inside library {library.id}: {why})")
 
 
 def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None,
@@ -511,18 +600,20 @@ def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None
     tracer = _Tracer(index, actor_of, entry_class_descriptors(index, component_classes), entrypoints)
     tracer.run(wrappers, direct)
 
-    sites: set[CallSite] = set()
+    placements = []
     for site in raw:
         outer = tracer.attributed.get(site.caller.descriptor)
-        placed = [(c, site.caller.descriptor) for c in outer] if outer else [(site.caller, None)]
-        for caller, via in placed:
-            actor = actor_of(caller)
-            if (actor.kind is ActorKind.LIBRARY and obfuscated_class_name(caller.class_descriptor)
-                    and catalogue.holds_sdks(caller.class_descriptor)):
-                actor = own_evidence.actor(caller, actor)
-            sites.add(CallSite(data_type=site.rule.data_type, api=site.api, caller=caller.descriptor,
-                               actor=actor, api_id=site.rule.id,
-                               reachable=caller.descriptor in tracer.reachable, via=via))
+        placed = [(c, site.caller.descriptor) for c in sorted(outer, key=lambda r: r.descriptor)] if outer \
+            else [(site.caller, None)]
+        placements.extend((site, caller, via) for caller, via in placed)
+    renamed = own_evidence.resolve([(caller, actor_of(caller)) for _site, caller, _via in placements
+                                    if own_evidence.in_family(caller.class_descriptor)], tracer.callers)
+    sites: set[CallSite] = set()
+    for site, caller, via in placements:
+        actor = renamed.get(caller.class_descriptor) or actor_of(caller)
+        sites.add(CallSite(data_type=site.rule.data_type, api=site.api, caller=caller.descriptor,
+                           actor=actor, api_id=site.rule.id,
+                           reachable=caller.descriptor in tracer.reachable, via=via))
     result = sorted(sites, key=order_key)
     if stats is not None:
         stats.update({"call_sites": len(result), "candidates": index.candidates, "confirmed": index.confirmed,
