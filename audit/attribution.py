@@ -195,6 +195,16 @@ def app_context(catalogue: "Catalogue | None", package: str | None, entry_classe
     return AppContext(package, tuple(sorted(seeds)), tuple(sorted(organisations - seeds)))
 
 
+def app_context_from_report(catalogue: "Catalogue | None", scan: dict) -> AppContext:
+    """The same context from an `appaudit.scan/1` report, for the stages that see the app only through it (the
+    runtime and traffic stages of a pipeline that scanned the APK first)."""
+    app = scan.get("app") if isinstance(scan, dict) else None
+    package = app.get("package") if isinstance(app, dict) else None
+    components = [c for c in scan.get("components") or () if isinstance(c, dict) and isinstance(c.get("name"), str)]
+    application = next((c["name"] for c in components if c.get("kind") == "application"), None)
+    return app_context(catalogue, package, [c["name"] for c in components], application)
+
+
 # -- the one attribution ----------------------------------------------------------------------------------
 def actor_for_class(catalogue: "Catalogue", class_name: str, app: AppContext | str | None) -> Actor:
     """Who a class of the app's code belongs to (rules 1-4 above)."""

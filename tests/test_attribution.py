@@ -78,6 +78,17 @@ def test_first_party_from_the_components_when_the_code_is_not_under_the_package(
     assert catalogue.actor_for_class("com.mobclix.android.sdk.Mobclix", mixed).id == "unidentified:com.mobclix"
 
 
+def test_the_context_from_a_scan_report_is_the_scan_s_own(catalogue):
+    scan = {"app": {"package": "t2.paj"}, "components": [
+        {"kind": "application", "name": "org.t2health.paj.PajApp"},
+        {"kind": "activity", "name": "org.t2health.paj.MainActivity"},
+        {"kind": "activity", "name": "com.millennialmedia.android.MMActivity"}]}
+    from audit.attribution import app_context_from_report
+    assert app_context_from_report(catalogue, scan) == app_context(
+        catalogue, "t2.paj", [c["name"] for c in scan["components"]], "org.t2health.paj.PajApp")
+    assert app_context_from_report(catalogue, {"app": {"package": ["x"]}}) == AppContext()
+
+
 def test_the_application_class_package_is_first_party(catalogue):
     app = app_context(catalogue, "t2.paj", [], application_class="org.t2health.paj.PajApp")
     assert catalogue.actor_for_class("org.t2health.paj.X", app).kind is ActorKind.FIRST_PARTY
