@@ -11,8 +11,8 @@ Which APK is the base and which package each belongs to is decided from the mani
 so this module only returns the raw pieces: each APK's manifest bytes, dex bytes and resources.arsc.
 An .aab is read as the split set it installs as: each module folder (`base/`, feature modules) is one part,
 with its manifest in aapt2's protobuf form (`<module>/manifest/AndroidManifest.xml`, read by protoxml.py) and its
-code in `<module>/dex/classes*.dex`; its resources are protobuf too (`resources.pb`) and are not read, so labels
-stay resource references.
+code in `<module>/dex/classes*.dex`; its resource table (`resources.pb`, protobuf too) takes the place of
+resources.arsc (the label lookup tells them apart).
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class ApkContents:
     name: str                              # display name: the path given, or bundle!member
     manifest: bytes
     dexes: tuple[tuple[str, bytes], ...]   # (display name, bytes) of classes*.dex in numeric order
-    arsc: bytes | None = None
+    arsc: bytes | None = None               # resources.arsc, or an App Bundle module's resources.pb
     unreadable_dexes: tuple[str, ...] = ()  # why each classes*.dex member that could not be inflated failed
 
 
@@ -224,7 +224,7 @@ def read_apk(archive: Archive) -> tuple[ApkContents, list[str]]:
 def read_aab_module(archive: Archive, module: str) -> tuple[ApkContents, list[str]]:
     """One module of an Android App Bundle (`base`, a feature module) as the APK it becomes."""
     return _read_parts(archive, f"{archive.display}!{module}", f"{module}/manifest/{MANIFEST}", f"{module}/dex/",
-                       None)
+                       f"{module}/resources.pb")
 
 
 def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: str,

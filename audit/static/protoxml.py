@@ -180,3 +180,82 @@ def _parse(data: bytes) -> Element:
     if root is None:
         raise _Malformed("no element")
     return root
+
+
+# -- a string resource in an App Bundle's resource table (`<module>/resources.pb`) ----------------------------
+# ResourceTable { Package package = 2 }  Package { PackageId package_id = 1; Type type = 3 }
+# Type { TypeId type_id = 1; Entry entry = 3 }  Entry { EntryId entry_id = 1; ConfigValue config_value = 6 }
+# ConfigValue { Configuration config = 1; Value value = 2 }  Value { Item item = 4 }
+# Item { Reference ref = 1; String str = 2; RawString raw_str = 3; StyledString styled_str = 4 }  (value = 1 each)
+MAX_REFERENCE_HOPS = 4
+
+
+def _submessage(data: bytes, span, number: int):
+    """The first field `number` (a message) of the message at `span`, or None."""
+    for field, _wire, value in _fields(data, *span):
+        if field == number and isinstance(value, tuple):
+            return value
+    return None
+
+
+def _id_of(data: bytes, span) -> int | None:
+    """The `id = 1` of a PackageId / TypeId / EntryId message."""
+    for field, _wire, value in _fields(data, *span):
+        if field == 1 and isinstance(value, int):
+            return value
+    return None
+
+
+def _entry(data: bytes, resource_id: int):
+    package_id, type_id, entry_id = resource_id >> 24, (resource_id >> 16) & 0xFF, resource_id & 0xFFFF
+    for field, _wire, package in _fields(data, 0, len(data)):
+        if field != 2 or not isinstance(package, tuple):
+            continue
+        pid = _submessage(data, package, 1)
+        if pid is None or _id_of(data, pid) != package_id:
+            continue
+        for number, _w, type_span in _fields(data, *package):
+            if number != 3 or not isinstance(type_span, tuple):
+                continue
+            tid = _submessage(data, type_span, 1)
+            if tid is None or _id_of(data, tid) != type_id:
+                continue
+            for kind, _w2, entry in _fields(data, *type_span):
+                if kind == 3 and isinstance(entry, tuple):
+                    eid = _submessage(data, entry, 1)
+                    if eid is not None and _id_of(data, eid) == entry_id:
+                        return entry
+    return None
+
+
+def proto_resource_string(data: bytes, resource_id: int) -> str | None:
+    """The default-configuration text of a string resource (following references), or None."""
+    try:
+        for _hop in range(MAX_REFERENCE_HOPS):
+            entry = _entry(data, resource_id)
+            if entry is None:
+                return None
+            values = [v for f, _w, v in _fields(data, *entry) if f == 6 and isinstance(v, tuple)]
+            # the default configuration is an empty Configuration message; else the first one listed
+            chosen = next((v for v in values if (c := _submessage(data, v, 1)) is None or c[0] == c[1]),
+                          values[0] if values else None)
+            value = _submessage(data, chosen, 2) if chosen is not None else None
+            item = _submessage(data, value, 4) if value is not None else None
+            if item is None:
+                return None
+            for field, _wire, span in _fields(data, *item):
+                if field in (2, 3, 4) and isinstance(span, tuple):
+                    for number, _w, text in _fields(data, *span):
+                        if number == 1:
+                            return _text(data, text)
+                    return ""
+                if field == 1 and isinstance(span, tuple):
+                    for number, _w, ident in _fields(data, *span):
+                        if number == 2 and isinstance(ident, int):
+                            resource_id = ident
+                    break
+            else:
+                return None
+        return None
+    except _Malformed:
+        return None
