@@ -37,6 +37,7 @@ bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/traffic.py
 	$(PY) bench/corpus.py --jobs 1 2 --dask
+	$(PY) bench/actors.py
 	$(PY) bench/runtime.py
 	@if [ -f bench/hostile.py ]; then $(PY) bench/hostile.py; fi
 
