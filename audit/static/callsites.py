@@ -479,6 +479,18 @@ class _OwnEvidence:
                     votes[callee] += 1
         return votes
 
+    def _weigh(self, caller: MethodRef, votes: Counter) -> bool:
+        """Count what a caller says; True when it says nothing but is silent renamed family code itself, whose
+        own callers may speak for it."""
+        named = self._named_sdk(caller.class_descriptor)
+        if named is not None:
+            votes[named] += 1
+        elif self.in_family(caller.class_descriptor):
+            own = self._direct(caller)
+            votes.update(own)
+            return not own
+        return False
+
     def resolve(self, refs: list[tuple[MethodRef, Actor]], callers: dict[str, list[MethodRef]]) \
             -> dict[str, Actor]:
         """class descriptor -> actor, for the renamed family classes that make call sites. `callers`: the
@@ -501,15 +513,8 @@ class _OwnEvidence:
                         if caller.descriptor in seen or caller.class_descriptor == cls:
                             continue
                         seen.add(caller.descriptor)
-                        named = self._named_sdk(caller.class_descriptor)
-                        if named is not None:
-                            votes[cls][named] += 1
-                        elif self.in_family(caller.class_descriptor):
-                            own = self._direct(caller)
-                            if own:
-                                votes[cls].update(own)
-                            else:
-                                following.append(caller.descriptor)
+                        if self._weigh(caller, votes[cls]):
+                            following.append(caller.descriptor)
                 frontier = following
         self._callers_of_class(refs, votes)
         return {cls: self._verdict(cls, counted, libraries[cls]) for cls, counted in votes.items()}
@@ -536,17 +541,8 @@ class _OwnEvidence:
             for descriptor, referrers in sorted(callers.items()):
                 for cls in sorted(wanted[descriptor]):
                     for caller in referrers:
-                        if caller.class_descriptor in seen[cls]:
-                            continue
-                        named = self._named_sdk(caller.class_descriptor)
-                        if named is not None:
-                            votes[cls][named] += 1
-                        elif self.in_family(caller.class_descriptor):
-                            own = self._direct(caller)
-                            if own:
-                                votes[cls].update(own)
-                            else:
-                                following[cls][caller.class_descriptor] = caller
+                        if caller.class_descriptor not in seen[cls] and self._weigh(caller, votes[cls]):
+                            following[cls][caller.class_descriptor] = caller
             pending = {}
             for cls, members in following.items():
                 if not votes[cls]:
