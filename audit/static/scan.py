@@ -192,12 +192,12 @@ def _code_facts(dexes: list[DexFile], warnings: list[str]) -> tuple[list[str], l
     return list(classes), string_hosts(sorted(strings))
 
 
-def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: AppContext, manifest: Manifest,
+def _call_sites(dexes: list[DexFile], catalogue: Catalogue, app: AppContext, manifest: Manifest,
                 warnings: list[str], stats: dict) -> tuple[list[CallSite], list[DexFile]]:
     """The call-site search over all dexes; if one dex turns out corrupt mid-search, it is left out."""
     entry = list(manifest.entry_classes)
     try:
-        return find_call_sites(dexes, catalogue=catalogue, app_package=package, component_classes=entry,
+        return find_call_sites(dexes, catalogue=catalogue, app_package=app, component_classes=entry,
                                stats=stats), dexes
     except BoundExceeded:
         raise
@@ -205,7 +205,7 @@ def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: AppContext,
         good = []
         for dex in dexes:
             try:
-                find_call_sites([dex], catalogue=catalogue, app_package=package, component_classes=entry)
+                find_call_sites([dex], catalogue=catalogue, app_package=app, component_classes=entry)
             except InputError as exc:
                 warnings.append(f"dex skipped (call-site search): {exc}")
                 continue
@@ -215,7 +215,7 @@ def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: AppContext,
             return [], dexes
         if not good:
             return [], []
-        return find_call_sites(good, catalogue=catalogue, app_package=package, component_classes=entry,
+        return find_call_sites(good, catalogue=catalogue, app_package=app, component_classes=entry,
                                stats=stats), good
 
 
