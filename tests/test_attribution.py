@@ -359,3 +359,20 @@ def test_corpus_groups_a_loose_split_set_into_one_app(split_set, clean_apk, tmp_
     together = scan_app(groups[0]).to_json()
     assert {k: v for k, v in together.items() if k != "inputs"} == \
         {k: v for k, v in result["scan"].items() if k != "inputs"}
+
+
+names = st.text(alphabet=st.sampled_from("abcz.$/;LA0_-\u00e9\u4e2d \t()"), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names, st.one_of(st.none(), names), st.lists(names, max_size=4))
+def test_attribution_never_raises_on_any_name(catalogue, class_name, package, frames):
+    """Class names, packages and frames come from hostile APKs, run folders and captures."""
+    app = app_context(catalogue, package, frames, class_name)
+    for context in (app, package):
+        actor = catalogue.actor_for_class(class_name, context)
+        assert isinstance(actor, Actor)
+        found = actor_for_stack(catalogue, frames + [class_name], context, class_name)
+        assert found is None or isinstance(found[0], Actor)
+    organisation_of(class_name)
+    namespace_of(class_name)
