@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from .model import Actor, ActorKind
-from .rulesdata import load_yaml, rules_dir
+from .rulesdata import Validator, load_yaml, rules_dir
 
 if TYPE_CHECKING:
     from .catalogue import Catalogue
@@ -50,10 +50,17 @@ class AttributionRules:
 
 @functools.lru_cache(maxsize=4)
 def _rules(rules: str) -> AttributionRules:
-    raw = load_yaml(f"{rules}/libraries.yaml", "library list")
-    platform = tuple(p.rstrip(".") for p in raw.get("platform") or () if isinstance(p, str) and p)
-    generic = frozenset(g for g in raw.get("generic_organisations") or () if isinstance(g, str) and g)
-    return AttributionRules(platform, generic)
+    path = f"{rules}/libraries.yaml"
+    raw = load_yaml(path, "library list")
+    check = Validator(path)
+    check.mapping(raw)
+    lists = {}
+    for key in ("platform", "generic_organisations"):
+        value = raw.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip(".") for item in value):
+            check.fail(raw, key, "expected a list of package prefixes")
+        lists[key] = [item.strip(".") for item in value]
+    return AttributionRules(tuple(lists["platform"]), frozenset(lists["generic_organisations"]))
 
 
 def attribution_rules() -> AttributionRules:

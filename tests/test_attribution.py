@@ -376,3 +376,11 @@ def test_attribution_never_raises_on_any_name(catalogue, class_name, package, fr
         assert found is None or isinstance(found[0], Actor)
     organisation_of(class_name)
     namespace_of(class_name)
+
+
+def test_attribution_rules_are_checked_with_file_and_line(tmp_path, monkeypatch):
+    from audit import attribution
+    (tmp_path / "libraries.yaml").write_text("libraries: []\nplatform: [java, 3]\n")
+    monkeypatch.setenv("APPAUDIT_RULES", str(tmp_path))
+    with pytest.raises(InputError, match=r"libraries.yaml:2: platform: expected a list of package prefixes"):
+        attribution.attribution_rules()
