@@ -36,6 +36,7 @@ UNIDENTIFIED = "unidentified:"
 FIRST_PARTY = Actor(ActorKind.FIRST_PARTY)
 UNKNOWN = Actor(ActorKind.UNKNOWN)
 _OBFUSCATED_SEGMENT = re.compile(r"^[a-zA-Z$_]{1,2}$")
+_SHORT_SEGMENT = re.compile(r"^[a-z$_][a-z0-9$_]{0,2}$")
 _OBFUSCATED_CLASS = re.compile(r"^(?:zz)?[a-z]{1,3}$")     # R8 / ProGuard class names: a, zzb, abc
 # `java.base/java.lang.Thread.getStackTrace(Thread.java:1619)`, `at a.b.C.m(Native Method)`, `app//a.B.m`, `a.B.m`
 _FRAME = re.compile(r"^(?:at\s+)?(?:[^()\s]*/)?(?P<cls>[^/()\s]+)\.(?P<method>[^./()\s]+)(?:\((?P<where>[^()]*)\))?$")
@@ -80,9 +81,13 @@ def package_of(class_name: str) -> str:
 
 
 def looks_obfuscated(class_name: str) -> bool:
-    """A class whose package is all one- or two-letter segments (`a.b.C`), or in no package at all."""
+    """A class in no package, or whose package is all one- or two-letter segments (`a.b.C`), or all short
+    segments not rooted in a real top-level domain (`aab.c.D`, R8's names in very large apps)."""
     parts = dotted(class_name).split(".")
-    return len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1])
+    if len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1]):
+        return True
+    return (all(_SHORT_SEGMENT.match(p) for p in parts[:-1])
+            and _suffix_lists()[1].publicsuffix(parts[0].lower()) is None)
 
 
 def obfuscated_class_name(class_name: str) -> bool:

@@ -102,6 +102,9 @@ def test_unidentified_sdks_whatever_the_catalogue_contains():
     assert empty.actor_for_class("com.vendor.sdk.Tracker", "org.example.app") == \
         Actor(ActorKind.SDK, "unidentified:com.vendor")
     assert empty.actor_for_class("a.b.C", "org.example.app").kind is ActorKind.UNKNOWN
+    assert empty.actor_for_class("aab.c.D", "org.example.app").kind is ActorKind.UNKNOWN     # R8, large app
+    assert empty.actor_for_class("com.abc.D", "org.example.app").id == "unidentified:com.abc"
+    assert empty.actor_for_class("shark.Heap", "org.example.app").id == "unidentified:shark"
     with_vendor = Catalogue([Sdk("vendor", "Vendor", "Vendor", ("analytics",), packages=("com.vendor",))], [])
     assert with_vendor.actor_for_class("com.vendor.sdk.Tracker", "org.example.app").id == "vendor"
 
