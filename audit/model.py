@@ -8,39 +8,44 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 
 def order_key(value: Any) -> tuple:
-    """A sort key that orders any value of the shared types totally: an absent optional field (None) sorts
-    before every present value, so two records differing only in `via=None` / `via="..."` compare instead of
-    raising TypeError; dataclasses compare field by field (fields with compare=False ignored), tuples element
-    by element, enums by value."""
-    if value is None:
-        return (0,)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (1, tuple(order_key(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare))
-    if isinstance(value, (tuple, list, frozenset)):
-        items = sorted(value, key=order_key) if isinstance(value, frozenset) else value
-        return (1, tuple(order_key(item) for item in items))
-    if isinstance(value, enum.Enum):
-        return (1, value.value)
-    return (1, value)
+    """The sort key of a record of the shared types (a dataclass): its compared fields in order, each preceded by
+    whether it is present, so an absent optional field (None) sorts before every present value and two records
+    that differ only in `via=None` / `via="..."` compare instead of raising TypeError (Python compares equal
+    tuple elements without calling `<`, so None is never ordered against None or a string). Nested records
+    compare by their own total order."""
+    return _key_function(type(value))(value)
+
+
+@functools.cache
+def _key_function(cls: type):
+    """`lambda o: (o.a is not None, o.a, o.b is not None, o.b, ...)` for a dataclass's compared fields,
+    generated once per class as dataclasses generate their own comparisons (tuple comparison runs in C)."""
+    names = [f.name for f in dataclasses.fields(cls) if f.compare]
+    if not all(name.isidentifier() for name in names):
+        raise TypeError(f"{cls.__name__}: field names must be identifiers")
+    body = ", ".join(f"o.{name} is not None, o.{name}" for name in names)
+    return eval(f"lambda o: ({body},)")   # noqa: S307 - built from the class's own field names only
 
 
 def total_order(cls):
     """Class decorator for a frozen dataclass (declared without order=True): <, <=, >, >= by order_key."""
-    def compare(op):
+    def make(op):
         def method(self, other):
             if other.__class__ is not self.__class__:
                 return NotImplemented
-            return op(order_key(self), order_key(other))
+            key = _key_function(cls)
+            return op(key(self), key(other))
         return method
     for name, op in (("__lt__", operator.lt), ("__le__", operator.le), ("__gt__", operator.gt),
                      ("__ge__", operator.ge)):
-        setattr(cls, name, compare(op))
+        setattr(cls, name, make(op))
     return cls
 
 
@@ -244,8 +249,10 @@ class Observation:
         )
 
     def sort_key(self) -> tuple:
+        # order_key last: observations equal in the first fields (e.g. differing only in party) still come out
+        # in one order whatever order they went in
         return (self.data_type, -self.level, self.actor, self.source, self.recipient or "", self.evidence,
-                self.feasibility or Feasibility("unknown", ""))
+                self.feasibility or Feasibility("unknown", ""), order_key(self))
 
 
 def sorted_observations(observations: Iterable[Observation]) -> list[Observation]:
