@@ -281,7 +281,7 @@ class Transmission:
     capture: str = ""
 
     def sort_key(self) -> tuple:
-        return (self.capture, self.request, self.data_type, self.where, self.encoding)
+        return (self.capture, self.request, self.data_type, self.where, self.encoding, order_key(self))
 
 
 @dataclass(frozen=True)

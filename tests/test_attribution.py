@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from audit.attribution import (AppContext, actor_for_stack, app_context, namespace_of, organisation_of)
 from audit.catalogue import Catalogue, Library, Sdk, load_catalogue
 from audit.errors import InputError
-from audit.model import Actor, ActorKind, Evidence, Level, Observation, order_key, sorted_observations
+from audit.model import (Actor, ActorKind, Evidence, Level, Observation, Transmission, order_key,
+                         sorted_observations)
 from audit.runtime.events import observations_from_run
 from audit.runtime.runfolder import RUN_SCHEMA
 from audit.static.callsites import find_call_sites
@@ -257,6 +258,15 @@ def test_observations_and_evidence_sort_whatever_is_absent(observations):
     once = sorted_observations(observations)
     assert sorted_observations(reversed(observations)) == once
     assert [o.to_json() for o in once] == [o.to_json() for o in sorted_observations(once)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.builds(Transmission, st.text(max_size=2), st.text(max_size=2), value=optional_text,
+                          recipient=optional_text, party=optional_text, actor=st.one_of(st.none(), actors),
+                          value_known=st.booleans()), max_size=8))
+def test_transmissions_sort_whatever_is_absent(transmissions):
+    once = sorted(transmissions, key=Transmission.sort_key)
+    assert sorted(reversed(transmissions), key=Transmission.sort_key) == once
 
 
 def test_two_call_sites_differing_only_in_via_compare():
