@@ -397,3 +397,12 @@ def test_attribution_rules_are_checked_with_file_and_line(tmp_path, monkeypatch)
     monkeypatch.setenv("APPAUDIT_RULES", str(tmp_path))
     with pytest.raises(InputError, match=r"libraries.yaml:2: platform: expected a list of package prefixes"):
         attribution.attribution_rules()
+
+
+def test_the_one_entry_point_takes_a_class_a_stack_or_a_host(catalogue):
+    from audit.attribution import attribute
+    assert attribute(catalogue, "t2.paj", class_name="com.amplitude.api.AmplitudeClient").id == "amplitude"
+    assert attribute(catalogue, "t2.paj", stack=STACK) == Actor(ActorKind.SDK, "amplitude")
+    assert attribute(catalogue, "t2.paj", host="api2.amplitude.com") == Actor(ActorKind.SDK, "amplitude")
+    assert attribute(catalogue, "t2.paj", host="example.org") == Actor(ActorKind.UNKNOWN)
+    assert attribute(catalogue, "t2.paj", stack=["java.lang.Thread.run(Thread.java:1)"]) == Actor(ActorKind.UNKNOWN)
