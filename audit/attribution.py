@@ -87,7 +87,7 @@ def looks_obfuscated(class_name: str) -> bool:
     if len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1]):
         return True
     return (all(_SHORT_SEGMENT.match(p) for p in parts[:-1])
-            and _suffix_lists()[1].publicsuffix(parts[0].lower()) is None)
+            and _suffix_list().publicsuffix(parts[0].lower()) is None)
 
 
 def obfuscated_class_name(class_name: str) -> bool:
@@ -102,11 +102,11 @@ def under(name: str, prefix: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _suffix_lists():
+def _suffix_list():
     from publicsuffixlist import PublicSuffixList
-    # The copy of the list shipped with the package (no network): ICANN and private sections. One instance
-    # that treats an unknown top-level label as a suffix (to split), one that tells whether the root is real.
-    return PublicSuffixList(), PublicSuffixList(accept_unknown=False)
+    # The copy of the list shipped with the package (no network): ICANN and private sections. An unknown
+    # top-level label is no suffix, so a package not rooted in a real domain has no organisation.
+    return PublicSuffixList(accept_unknown=False)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -117,11 +117,7 @@ def organisation_of(package: str) -> str | None:
     labels = [label for label in package.split(".") if label]
     if len(labels) < 2:
         return None
-    domain = ".".join(reversed(labels)).lower()
-    lenient, strict = _suffix_lists()
-    if strict.publicsuffix(domain) is None:
-        return None
-    private = lenient.privatesuffix(domain)
+    private = _suffix_list().privatesuffix(".".join(reversed(labels)).lower())
     if private is None:
         return None
     return ".".join(labels[:private.count(".") + 1])
