@@ -406,3 +406,19 @@ def test_the_one_entry_point_takes_a_class_a_stack_or_a_host(catalogue):
     assert attribute(catalogue, "t2.paj", host="api2.amplitude.com") == Actor(ActorKind.SDK, "amplitude")
     assert attribute(catalogue, "t2.paj", host="example.org") == Actor(ActorKind.UNKNOWN)
     assert attribute(catalogue, "t2.paj", stack=["java.lang.Thread.run(Thread.java:1)"]) == Actor(ActorKind.UNKNOWN)
+
+
+@pytest.mark.skipif(not (CORPUS / "zenstateofmind__makemezen_release.aab").is_file(), reason="corpus .aab absent")
+def test_a_bundle_feature_module_is_a_split_of_the_app(tmp_path):
+    """A dynamic-feature module's manifest in an .aab need not carry `split=`: its folder names it."""
+    import zipfile
+    source = CORPUS / "zenstateofmind__makemezen_release.aab"
+    bundle = tmp_path / "with-feature.aab"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in original.infolist():
+            out.writestr(info.filename, original.read(info))
+        out.writestr("maps/manifest/AndroidManifest.xml", original.read("base/manifest/AndroidManifest.xml"))
+        out.writestr("maps/dex/classes.dex", original.read("base/dex/classes.dex"))
+    report = scan_app([bundle])
+    assert report.app.splits == ("maps",) and not report.partial
+    assert report.app.package == "com.timeto.makemezen"

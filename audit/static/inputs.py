@@ -16,6 +16,7 @@ resources.arsc (the label lookup tells them apart).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -61,6 +62,7 @@ class ApkContents:
     dexes: tuple[tuple[str, bytes], ...]   # (display name, bytes) of classes*.dex in numeric order
     arsc: bytes | None = None               # resources.arsc, or an App Bundle module's resources.pb
     unreadable_dexes: tuple[str, ...] = ()  # why each classes*.dex member that could not be inflated failed
+    module: str | None = None               # an App Bundle's feature module: its name is its split's name
 
 
 @dataclass(frozen=True)
@@ -381,7 +383,7 @@ def _open_aab(archive: Archive, bundle: InputFile) -> OpenedApp:
                 raise
             warnings.append(f"bundle module skipped: {exc}")
             continue
-        apks.append(contents)
+        apks.append(contents if module == "base" else dataclasses.replace(contents, module=module))
         warnings.extend(more)
     return OpenedApp(tuple(apks), (bundle,), tuple(warnings))
 

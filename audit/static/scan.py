@@ -93,7 +93,10 @@ def _manifests(apks: tuple[ApkContents, ...], warnings: list[str]) \
     parsed: list[tuple[ApkContents, Manifest]] = []
     for apk in apks:
         try:
-            parsed.append((apk, parse_manifest(apk.manifest, apk.name)))
+            manifest = parse_manifest(apk.manifest, apk.name)
+            if apk.module and manifest.split is None:   # a bundle's feature module names its split by folder
+                manifest = dataclasses.replace(manifest, split=apk.module)
+            parsed.append((apk, manifest))
         except InputError as exc:
             if len(apks) == 1:
                 raise
