@@ -22,6 +22,7 @@ a call made inside a library is attributed to the library method's callers (audi
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
@@ -65,6 +66,13 @@ def _rules(rules: str) -> AttributionRules:
 
 
 def attribution_rules() -> AttributionRules:
+    return _rules_for(os.environ.get("APPAUDIT_RULES"))
+
+
+@functools.lru_cache(maxsize=4)
+def _rules_for(override: str | None) -> AttributionRules:
+    """Keyed by the one setting that moves the rules folder: rules_dir() resolves a path (a system call), and
+    this is asked once per class and host."""
     return _rules(str(rules_dir()))
 
 

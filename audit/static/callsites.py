@@ -366,6 +366,7 @@ class _Tracer:
         self.entry_classes, self.entrypoints = entry_classes, entrypoints
         self.attributed: dict[str, set[MethodRef]] = defaultdict(set)   # wrapper -> non-library callers
         self.callers: dict[str, list[MethodRef]] = defaultdict(list)     # library method followed -> its callers
+        self.extra_callers: dict[str, list[MethodRef]] = {}
         self.reachable: set[str] = set()
         self._checked: set[str] = set()
 
@@ -374,7 +375,10 @@ class _Tracer:
         return name == "<clinit>" or (ref.class_descriptor in self.entry_classes
                                       and (name in self.entrypoints.lifecycle or name in self.entrypoints.callbacks))
 
-    def run(self, wrappers: list[MethodRef], direct: list[MethodRef]) -> None:
+    def run(self, wrappers: list[MethodRef], direct: list[MethodRef], extra: Iterable[str] = ()) -> None:
+        """extra: method descriptors whose direct callers are wanted too (self.extra_callers), asked in the first
+        round's scan rather than in one of their own."""
+        extra = sorted(set(extra))
         frontier: dict[str, set[str]] = {w.descriptor: {w.descriptor} for w in wrappers}
         refs: dict[str, MethodRef] = {r.descriptor: r for r in [*wrappers, *direct]}
         reached: dict[str, set[str]] = {d: set(w) for d, w in frontier.items()}  # library node -> wrappers
@@ -398,11 +402,14 @@ class _Tracer:
                 owners[desc].add(desc)
                 for alias in self.index.dispatch_aliases(refs[desc]):
                     owners[alias].add(desc)
+            asked = extra if depth == 0 else []
             new_classes = {r.class_descriptor for r in check if r.name in self.entrypoints.callbacks}
-            callers, creators = self.index.references(owners, new_classes)
+            callers, creators = self.index.references([*owners, *asked], new_classes)
+            for desc in asked:
+                self.extra_callers[desc] = [r for r in callers.get(desc, ()) if r.descriptor != desc]
             found: dict[str, list[MethodRef]] = defaultdict(list)
             for alias, referrers in callers.items():
-                for owner in owners[alias]:
+                for owner in owners.get(alias, ()):
                     found[owner].extend(r for r in referrers if r.descriptor != owner)
             callbacks = self.entrypoints.callbacks
             for ref in check:
@@ -491,10 +498,10 @@ class _OwnEvidence:
             return not own
         return False
 
-    def resolve(self, refs: list[tuple[MethodRef, Actor]], callers: dict[str, list[MethodRef]]) \
-            -> dict[str, Actor]:
-        """class descriptor -> actor, for the renamed family classes that make call sites. `callers`: the
-        callers the wrapper tracer found for each library method it followed (no further scan is needed)."""
+    def resolve(self, refs: list[tuple[MethodRef, Actor]], tracer: "_Tracer") -> dict[str, Actor]:
+        """class descriptor -> actor, for the renamed family classes that make call sites, from the callers the
+        wrapper tracer found (for each library method it followed, and for the silent classes' methods)."""
+        callers = tracer.callers
         votes: dict[str, Counter] = {}
         libraries: dict[str, Actor] = {}
         for ref, library in refs:
@@ -516,12 +523,28 @@ class _OwnEvidence:
                         if self._weigh(caller, votes[cls]):
                             following.append(caller.descriptor)
                 frontier = following
-        self._callers_of_class(refs, votes)
+        self._callers_of_class(refs, votes, tracer.extra_callers)
         return {cls: self._verdict(cls, counted, libraries[cls]) for cls, counted in votes.items()}
 
-    def _callers_of_class(self, refs: list[tuple[MethodRef, Actor]], votes: dict[str, Counter]) -> None:
-        """For classes still silent: the callers of any of their methods, then of those callers' classes when
-        they are silent renamed family code too (MAX_EVIDENCE_HOPS scans of every dex, only for such apps)."""
+    def silent_methods(self, refs: Iterable[MethodRef]) -> list[str]:
+        """The methods of the renamed family classes among `refs` whose own code names no SDK: whose callers
+        the wrapper tracer is asked for in its first scan."""
+        out: set[str] = set()
+        for ref in refs:
+            if not self._direct(ref):
+                out.update(self._method_descriptors(ref))
+        return sorted(out)
+
+    def _method_descriptors(self, ref: MethodRef) -> list[str]:
+        dex = self.index.dexes[ref.dex]
+        return [dex.method_descriptor(m.method_idx) for m in self._methods(ref.dex, ref.method.class_def)]
+
+    def _callers_of_class(self, refs: list[tuple[MethodRef, Actor]], votes: dict[str, Counter],
+                          known: dict[str, list[MethodRef]]) -> None:
+        """For classes still silent: the callers of any of their methods (`known`, from the tracer's first scan,
+        where it has them), then of those callers' classes when they are silent renamed family code too (a scan
+        of every dex per further hop, up to MAX_EVIDENCE_HOPS; only apps with such code pay for it)."""
+        known = dict(known)
         pending: dict[str, dict[str, MethodRef]] = defaultdict(dict)   # silent class -> classes to ask about
         for ref, _library in refs:
             if not votes[ref.class_descriptor]:
@@ -533,10 +556,13 @@ class _OwnEvidence:
             wanted: dict[str, set[str]] = defaultdict(set)      # method descriptor -> silent classes
             for cls, members in pending.items():
                 for member in members.values():
-                    dex = self.index.dexes[member.dex]
-                    for method in self._methods(member.dex, member.method.class_def):
-                        wanted[dex.method_descriptor(method.method_idx)].add(cls)
-            callers, _ = self.index.references(wanted)
+                    for descriptor in self._method_descriptors(member):
+                        wanted[descriptor].add(cls)
+            missing = [d for d in wanted if d not in known]
+            if missing:
+                found, _ = self.index.references(missing)
+                known.update({d: [r for r in found.get(d, ()) if r.descriptor != d] for d in missing})
+            callers = {d: known[d] for d in wanted}
             following: dict[str, dict[str, MethodRef]] = defaultdict(dict)
             for descriptor, referrers in sorted(callers.items()):
                 for cls in sorted(wanted[descriptor]):
@@ -594,7 +620,8 @@ def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None
     wrappers = [r for d, r in sorted(callers.items()) if actor_of(r).kind is ActorKind.LIBRARY]
     direct = [r for d, r in sorted(callers.items()) if actor_of(r).kind is not ActorKind.LIBRARY]
     tracer = _Tracer(index, actor_of, entry_class_descriptors(index, component_classes), entrypoints)
-    tracer.run(wrappers, direct)
+    tracer.run(wrappers, direct, own_evidence.silent_methods(
+        r for r in wrappers if own_evidence.in_family(r.class_descriptor)))
 
     placements = []
     for site in raw:
@@ -603,7 +630,7 @@ def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None
             else [(site.caller, None)]
         placements.extend((site, caller, via) for caller, via in placed)
     renamed = own_evidence.resolve([(caller, actor_of(caller)) for _site, caller, _via in placements
-                                    if own_evidence.in_family(caller.class_descriptor)], tracer.callers)
+                                    if own_evidence.in_family(caller.class_descriptor)], tracer)
     sites: set[CallSite] = set()
     for site, caller, via in placements:
         actor = renamed.get(caller.class_descriptor) or actor_of(caller)
