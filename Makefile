@@ -38,6 +38,7 @@ bench: setup
 	$(PY) bench/traffic.py
 	$(PY) bench/recipients.py
 	$(PY) bench/corpus.py --jobs 1 2 --dask
+	$(PY) bench/actors.py
 	$(PY) bench/runtime.py
 	$(PY) bench/sdk_accuracy.py
 	@if [ -f bench/hostile.py ]; then $(PY) bench/hostile.py; fi

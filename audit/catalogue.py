@@ -1,13 +1,11 @@
-"""The SDK and library catalogue (rules/sdks.yaml, rules/libraries.yaml) and attribution of code and hosts.
+"""The SDK and library catalogue (rules/sdks.yaml, rules/libraries.yaml) and the matching of hosts.
 
-Attribution rules, shared by the static engine, the Frida agent's stacks and traffic:
-- a class belongs to whoever owns the longest matching package prefix, matched on package boundaries
-  (`com.facebook` matches `com.facebook.ads.X`, never `com.facebookx.Y`);
-- the app's own package and, failing any other match, its organisation's packages are first party;
-- code that no rule places (R8-minified `a.b.c`, unlisted packages) is `unknown`.
-- a host belongs to the SDK whose hosts list it or one of its parent domains (whole labels, never a cut-down
-  registered domain only); failing that, to the app when a first-party domain given for it (never one guessed
-  from the package name) is the host or a parent; registered domains come from the Public Suffix List.
+Who a class, a stack or a host belongs to is decided in one place, audit/attribution.py, which reads the
+catalogue through match_prefix (the longest catalogue prefix owning a class, on package boundaries:
+`com.facebook` matches `com.facebook.ads.X`, never `com.facebookx.Y`).
+A host belongs to the SDK whose hosts list it or one of its parent domains (whole labels, never a cut-down
+registered domain only); failing that, to the app when a first-party domain given for it (never one guessed
+from the package name) is the host or a parent; registered domains come from the Public Suffix List.
 """
 from __future__ import annotations
 
@@ -18,16 +16,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
+from . import attribution
+from .attribution import dotted, looks_obfuscated  # noqa: F401 - the names callers import from here
 from .errors import InputError
 from .model import Actor, ActorKind
 from .rulesdata import Validator, load_data, load_yaml, rules_dir
 
 CATEGORIES = ("analytics", "advertisement", "attribution", "crash_reporting", "profiling", "identification",
               "location", "social", "push", "apm", "customer_feedback", "payments", "other")
-
-# Organisation prefixes too generic to make every package under them the app's own.
-_GENERIC_ORG_PREFIXES = {"com.google", "com.android", "org.example", "com.example", "io.github", "com.github"}
-
 
 @dataclass(frozen=True)
 class Sdk:
@@ -68,21 +64,6 @@ class HostOwner:
     party: str                   # "first" or "third"
 
 
-def dotted(class_name: str) -> str:
-    """`Lcom/foo/Bar;` or `com/foo/Bar` or `com.foo.Bar` -> `com.foo.Bar`."""
-    if class_name.startswith("L") and class_name.endswith(";"):
-        class_name = class_name[1:-1]
-    return class_name.replace("/", ".")
-
-
-_OBFUSCATED_SEGMENT = re.compile(r"^[a-zA-Z$_]{1,2}$")
-
-
-def looks_obfuscated(class_name: str) -> bool:
-    parts = dotted(class_name).split(".")
-    return len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1])
-
-
 @dataclass
 class Catalogue:
     sdks: list[Sdk]
@@ -91,6 +72,7 @@ class Catalogue:
     _by_host: dict[str, Sdk] = field(default_factory=dict, repr=False)
     _by_key: dict[str, Sdk] = field(default_factory=dict, repr=False)
     _by_id: dict[str, Sdk] = field(default_factory=dict, repr=False)
+    _sdk_parents: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         for lib in self.libraries:
@@ -99,6 +81,8 @@ class Catalogue:
         for sdk in self.sdks:
             self._by_id.setdefault(sdk.id, sdk)
             for prefix in sdk.packages:
+                labels = prefix.split(".")
+                self._sdk_parents.update(".".join(labels[:end]) for end in range(1, len(labels)))
                 # An SDK prefix overrides a library one: com.google.android.gms.ads is an SDK inside gms.
                 existing = self._by_prefix.get(prefix)
                 if existing is None or existing.kind is ActorKind.LIBRARY:
@@ -131,26 +115,15 @@ class Catalogue:
                 return prefix, actor
         return None
 
-    def actor_for_class(self, class_name: str, app_package: str | None) -> Actor:
-        if not isinstance(app_package, str):   # from a damaged run.json or capture metadata: no first party
-            app_package = None
-        name = dotted(class_name)
-        matched = self.match_prefix(name)
-        app_prefix_len = 0
-        if app_package and (name == app_package or name.startswith(app_package + ".")):
-            app_prefix_len = app_package.count(".") + 1
-        if matched and matched[0].count(".") + 1 > app_prefix_len:
-            return matched[1]
-        if app_prefix_len:
-            return Actor(ActorKind.FIRST_PARTY)
-        if matched:
-            return matched[1]
-        org = organisation_prefix(app_package)
-        if org and name.startswith(org + "."):
-            return Actor(ActorKind.FIRST_PARTY)
-        if looks_obfuscated(name):
-            return Actor(ActorKind.UNKNOWN)
-        return Actor(ActorKind.UNKNOWN, ".".join(name.split(".")[:-1]) or None)
+    def holds_sdks(self, class_name: str) -> bool:
+        """The catalogue entry owning this class is a family with SDKs inside it (com.google.android.gms holds
+        com.google.android.gms.ads): its renamed classes may be any of them."""
+        matched = self.match_prefix(class_name)
+        return matched is not None and matched[0] in self._sdk_parents
+
+    def actor_for_class(self, class_name: str, app: "attribution.AppContext | str | None") -> Actor:
+        """See audit.attribution.actor_for_class: `app` is the app's package or its AppContext."""
+        return attribution.actor_for_class(self, class_name, app)
 
     def owner_of_host(self, host: str, app_package: str | None = None,
                       first_party_domains: Iterable[str] = ()) -> HostOwner | None:
@@ -212,13 +185,6 @@ def registered_domain(host: str) -> str:
     if not host or _is_ip(host):
         return host
     return _public_suffixes().privatesuffix(host) or host
-
-
-def organisation_prefix(app_package: str | None) -> str | None:
-    if not isinstance(app_package, str) or app_package.count(".") < 1:
-        return None
-    org = ".".join(app_package.split(".")[:2])
-    return None if org in _GENERIC_ORG_PREFIXES else org
 
 
 # -- loading ----------------------------------------------------------------------------------------------

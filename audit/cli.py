@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    scan = sub.add_parser("scan", help="static analysis of an APK, split set, .apks, .xapk or .apkm")
+    scan = sub.add_parser("scan", help="static analysis of an APK, split set, .apks, .xapk, .apkm or .aab")
     scan.add_argument("apps", nargs="+", metavar="APP", help="APK files of one app, or one bundle")
     _output_options(scan)
     scan.set_defaults(handler="audit.static.command:run")

@@ -6,9 +6,47 @@ so that the on-disk contract lives next to the type it describes.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+
+def order_key(value: Any) -> tuple:
+    """The sort key of a record of the shared types (a dataclass): its compared fields in order, each preceded by
+    whether it is present, so an absent optional field (None) sorts before every present value and two records
+    that differ only in `via=None` / `via="..."` compare instead of raising TypeError (Python compares equal
+    tuple elements without calling `<`, so None is never ordered against None or a string). Nested records
+    compare by their own total order."""
+    return _key_function(type(value))(value)
+
+
+@functools.cache
+def _key_function(cls: type):
+    """`lambda o: (o.a is not None, o.a, o.b is not None, o.b, ...)` for a dataclass's compared fields,
+    generated once per class as dataclasses generate their own comparisons (tuple comparison runs in C)."""
+    names = [f.name for f in dataclasses.fields(cls) if f.compare]
+    if not all(name.isidentifier() for name in names):
+        raise TypeError(f"{cls.__name__}: field names must be identifiers")
+    body = ", ".join(f"o.{name} is not None, o.{name}" for name in names)
+    return eval(f"lambda o: ({body},)")   # noqa: S307 - built from the class's own field names only
+
+
+def total_order(cls):
+    """Class decorator for a frozen dataclass (declared without order=True): <, <=, >, >= by order_key."""
+    def make(op):
+        def method(self, other):
+            if other.__class__ is not self.__class__:
+                return NotImplemented
+            key = _key_function(cls)
+            return op(key(self), key(other))
+        return method
+    for name, op in (("__lt__", operator.lt), ("__le__", operator.le), ("__gt__", operator.gt),
+                     ("__ge__", operator.ge)):
+        setattr(cls, name, make(op))
+    return cls
 
 
 class Level(enum.IntEnum):
@@ -62,7 +100,8 @@ class Severity(enum.IntEnum):
             raise ValueError(f"unknown severity {text!r}; expected low, medium or high") from None
 
 
-@dataclass(frozen=True, order=True)
+@total_order
+@dataclass(frozen=True)
 class Actor:
     """Who does it: the app itself, a named SDK, a support library, or code that cannot be placed."""
 
@@ -98,7 +137,8 @@ class DataType:
     parent: str | None = None
 
 
-@dataclass(frozen=True, order=True)
+@total_order
+@dataclass(frozen=True)
 class Evidence:
     """One pointer to where something was seen.
 
@@ -132,7 +172,8 @@ class Evidence:
 FEASIBILITY_STATUSES = ("granted", "runtime-permission", "blocked", "degraded", "unknown")
 
 
-@dataclass(frozen=True, order=True)
+@total_order
+@dataclass(frozen=True)
 class Feasibility:
     """Whether Android would let this app obtain a data type through an API, at the app's SDK levels.
 
@@ -208,8 +249,10 @@ class Observation:
         )
 
     def sort_key(self) -> tuple:
+        # order_key last: observations equal in the first fields (e.g. differing only in party) still come out
+        # in one order whatever order they went in
         return (self.data_type, -self.level, self.actor, self.source, self.recipient or "", self.evidence,
-                self.feasibility or Feasibility("unknown", ""))
+                self.feasibility or Feasibility("unknown", ""), order_key(self))
 
 
 def sorted_observations(observations: Iterable[Observation]) -> list[Observation]:
@@ -238,7 +281,7 @@ class Transmission:
     capture: str = ""
 
     def sort_key(self) -> tuple:
-        return (self.capture, self.request, self.data_type, self.where, self.encoding)
+        return (self.capture, self.request, self.data_type, self.where, self.encoding, order_key(self))
 
 
 @dataclass(frozen=True)

@@ -143,9 +143,9 @@ ATTRIBUTION = [
     ("com.getcloudcherry.android.CloudCherry", "org.example.app", ActorKind.SDK, "cloudcherry"),
     ("com.amplitude.api.AmplitudeClient", "org.example.app", ActorKind.SDK, "amplitude"),
     # package boundaries: a longer first label is somebody else
-    ("com.facebookx.Y", "org.example.app", ActorKind.UNKNOWN, "com.facebookx"),
-    ("com.amplitudeanalytics.Client", "org.example.app", ActorKind.UNKNOWN, "com.amplitudeanalytics"),
-    ("io.sentryx.Hub", "org.example.app", ActorKind.UNKNOWN, "io.sentryx"),
+    ("com.facebookx.Y", "org.example.app", ActorKind.SDK, "unidentified:com.facebookx"),
+    ("com.amplitudeanalytics.Client", "org.example.app", ActorKind.SDK, "unidentified:com.amplitudeanalytics"),
+    ("io.sentryx.Hub", "org.example.app", ActorKind.SDK, "unidentified:io.sentryx"),
     # the app package wins for its own code, even when it sits under a catalogue prefix
     ("com.facebook.katana.LoginActivity", "com.facebook.katana", ActorKind.FIRST_PARTY, None),
     ("org.example.app.ui.MainActivity", "org.example.app", ActorKind.FIRST_PARTY, None),
@@ -154,17 +154,29 @@ ATTRIBUTION = [
     ("com.facebook.internal.Utility", "com.facebook", ActorKind.FIRST_PARTY, None),
     # the organisation prefix: unlisted code of the same organisation is first party
     ("com.acme.common.Util", "com.acme.shop", ActorKind.FIRST_PARTY, None),
-    ("com.acmex.common.Util", "com.acme.shop", ActorKind.UNKNOWN, "com.acmex.common"),
+    ("com.acmex.common.Util", "com.acme.shop", ActorKind.SDK, "unidentified:com.acmex"),
     # ... but a catalogue entry beats the organisation prefix
     ("com.facebook.ads.AdView", "com.facebook.orca", ActorKind.SDK, "facebook_audience_network"),
     # ... and an organisation prefix too generic to be one organisation is not first party
-    ("org.example.shared.Util", "org.example.app", ActorKind.UNKNOWN, "org.example.shared"),
-    ("com.google.zzz.Thing", "com.google.app", ActorKind.UNKNOWN, "com.google.zzz"),
+    # (and names an unlisted SDK one level deeper)
+    ("org.example.shared.Util", "org.example.app", ActorKind.SDK, "unidentified:org.example.shared"),
+    ("com.google.zzz.Thing", "com.google.app", ActorKind.SDK, "unidentified:com.google.zzz"),
+    # organisations split with the Public Suffix List, never at a public suffix
+    ("uk.co.bbc.news.Story", "uk.co.bbc.iplayer", ActorKind.FIRST_PARTY, None),
+    ("uk.co.tracker.ads.Beacon", "uk.co.bbc.iplayer", ActorKind.SDK, "unidentified:uk.co.tracker"),
+    ("au.com.nab.common.Util", "au.com.nab.mobile", ActorKind.FIRST_PARTY, None),
+    ("au.com.adnet.Sdk", "au.com.nab.mobile", ActorKind.SDK, "unidentified:au.com.adnet"),
+    ("jp.co.yahoo.android.common.X", "jp.co.yahoo.android.news", ActorKind.FIRST_PARTY, None),
+    ("jp.co.cyberagent.adtech.X", "jp.co.yahoo.android.news", ActorKind.SDK, "unidentified:jp.co.cyberagent"),
+    ("br.com.nubank.core.X", "br.com.nubank.app", ActorKind.FIRST_PARTY, None),
+    ("br.com.other.X", "br.com.nubank.app", ActorKind.SDK, "unidentified:br.com.other"),
     # obfuscated and unlisted code
     ("a.b.c", "org.example.app", ActorKind.UNKNOWN, None),
     ("La/b/C;", "org.example.app", ActorKind.UNKNOWN, None),
     ("o.ab", "org.example.app", ActorKind.UNKNOWN, None),
-    ("net.unlisted.sdk.Tracker", "org.example.app", ActorKind.UNKNOWN, "net.unlisted.sdk"),
+    ("net.unlisted.sdk.Tracker", "org.example.app", ActorKind.SDK, "unidentified:net.unlisted"),
+    ("shark.internal.Heap", None, ActorKind.LIBRARY, "leakcanary"),
+    ("curtainsx.Window", None, ActorKind.SDK, "unidentified:curtainsx"),
 ]
 
 

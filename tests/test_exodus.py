@@ -111,7 +111,7 @@ def test_class_name_signature_attributes_only_that_class(tmp_path):
     out.write_text(json.dumps(SMALL))
     catalogue = load_catalogue([out])
     assert catalogue.actor_for_class("com.lone.sdk.Lone$1", None).id == "exodus_lone_class"
-    assert catalogue.actor_for_class("com.lone.sdk.Other", None).id == "com.lone.sdk"     # unknown, by package
+    assert catalogue.actor_for_class("com.lone.sdk.Other", None).id == "unidentified:com.lone"   # not catalogued
     # Merged trackers extend ours without replacing its name or duplicating the id.
     assert [s.id for s in catalogue.sdks].count("facebook_sdk") == 1
     assert catalogue.sdk("facebook_sdk").name == load_catalogue().sdk("facebook_sdk").name

@@ -15,7 +15,7 @@ from .progress import Progress
 from .sources import discover
 from ..outputs import refuse_inside_inputs
 from .store import CorpusStore, check_db_path, check_parquet_path
-from .worker import DEFAULT_SCANNER, file_digest
+from .worker import DEFAULT_SCANNER, unit_digest, unit_paths
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ class RunSummary:
                 f"{self.skipped} skipped, {self.seconds:.1f}s, {self.apps_per_second:.2f} apps/s")
 
 
-def _size(path: str) -> int:
+def _size(unit: str | list[str]) -> int:
     try:
-        return os.stat(path).st_size
+        return sum(os.stat(path).st_size for path in unit_paths(unit))
     except OSError:
         return 0
 
@@ -61,7 +61,7 @@ def run_corpus(sources: Sequence[str], db: str | Path, *, jobs: int = 1, schedul
         refuse_inside_inputs(parquet, sources, "the Parquet export")
     paths = discover(sources)
     if not paths:
-        raise InputError(f"no app files (.apk, .xapk, .apks, .apkm) in {', '.join(map(str, sources))}")
+        raise InputError(f"no app files (.apk, .xapk, .apks, .apkm, .aab) in {', '.join(map(str, sources))}")
     settings = IsolationSettings(scanner=scanner, timeout=timeout, max_tasks=max_tasks, memory_mb=memory_mb)
     started = time.monotonic()
     counts = {"ok": 0, "partial": 0, "failed": 0}
@@ -73,7 +73,7 @@ def run_corpus(sources: Sequence[str], db: str | Path, *, jobs: int = 1, schedul
             todo = []
             for path in paths:
                 try:
-                    sha, _ = file_digest(path)
+                    sha, _ = unit_digest(path)
                 except OSError:
                     sha = None  # unreadable: scan it, so that it is recorded as failed with the reason
                 if sha is not None and sha in done:

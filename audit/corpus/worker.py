@@ -1,6 +1,7 @@
 """One app, scanned in a process of its own: the unit of work of a corpus run.
 
-`scan_file` turns one file into a JSON-ready *result* (never raises): the file's sha256 and size, the status
+`scan_file` turns one app (a file, or the APK files of one split set: a list of paths, base first, as
+audit/corpus/sources.py groups them) into a JSON-ready *result* (never raises): its sha256 and size, the status
 (ok | partial | failed), the one-line error and its kind, the `appaudit.scan/1` document, the time taken and
 the worker's peak memory. Results are plain dicts so that they cross process and Dask boundaries unchanged.
 
@@ -38,6 +39,22 @@ def file_digest(path: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def unit_paths(unit: str | list[str]) -> list[str]:
+    """The files of one unit of work: a path, or the paths of one split set (base first)."""
+    return [unit] if isinstance(unit, str) else [str(p) for p in unit]
+
+
+def unit_digest(unit: str | list[str]) -> tuple[str, int]:
+    """sha256 and size of a file; for a split set, the sha256 of its members' sha256s (in order) and the total
+    size, so that --resume recognises the same set of files."""
+    paths = unit_paths(unit)
+    if len(paths) == 1:
+        return file_digest(paths[0])
+    digests = [file_digest(p) for p in paths]
+    return (hashlib.sha256("\n".join(d for d, _ in digests).encode("ascii")).hexdigest(),
+            sum(size for _, size in digests))
+
+
 def one_line(text: str, limit: int = 500) -> str:
     """Errors go into one table cell and one log line."""
     flat = " ".join(str(text).split())
@@ -59,14 +76,14 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
-def failed_result(path: str, error: str, kind: str, sha256: str | None = None, size: int | None = None,
-                  seconds: float = 0.0, rss: float | None = None) -> dict[str, Any]:
+def failed_result(path: str | list[str], error: str, kind: str, sha256: str | None = None,
+                  size: int | None = None, seconds: float = 0.0, rss: float | None = None) -> dict[str, Any]:
     if sha256 is None:
         try:
-            sha256, size = file_digest(path)
+            sha256, size = unit_digest(path)
         except OSError:
             pass
-    return {"schema": RESULT_SCHEMA, "path": path, "sha256": sha256, "size": size, "status": "failed",
+    return {"schema": RESULT_SCHEMA, "path": unit_paths(path)[0], "sha256": sha256, "size": size, "status": "failed",
             "error": one_line(error), "error_kind": kind, "scan": None, "seconds": round(seconds, 3),
             "peak_rss_mb": rss, "worker_pid": os.getpid() if rss is not None else None, "scanned_at": _now()}
 
@@ -82,16 +99,16 @@ def load_scanner(spec: str) -> Callable[[list[str]], Any]:
     return getattr(importlib.import_module(module), name)
 
 
-def scan_file(path: str, scanner: Callable[[list[str]], Any]) -> dict[str, Any]:
-    """Scan one app file; every failure becomes a failed result with its one-line reason."""
+def scan_file(path: str | list[str], scanner: Callable[[list[str]], Any]) -> dict[str, Any]:
+    """Scan one app (a file or a split set); every failure becomes a failed result with its one-line reason."""
     started = time.monotonic()
     try:
-        sha256, size = file_digest(path)
+        sha256, size = unit_digest(path)
     except OSError as exc:
-        return failed_result(path, f"cannot read {path}: {exc.strerror or exc}", "input", seconds=0.0,
-                             rss=peak_rss_mb())
+        return failed_result(path, f"cannot read {exc.filename or path}: {exc.strerror or exc}", "input",
+                             seconds=0.0, rss=peak_rss_mb())
     try:
-        report = scanner([path])
+        report = scanner(unit_paths(path))
         scan = report.to_json() if hasattr(report, "to_json") else report
         if not isinstance(scan, dict) or "app" not in scan:
             raise TypeError(f"scanner returned {type(scan).__name__}, not an appaudit.scan/1 document")
@@ -106,7 +123,7 @@ def scan_file(path: str, scanner: Callable[[list[str]], Any]) -> dict[str, Any]:
     except Exception as exc:  # a scanner bug on one app must not end the run: record it and go on
         return failed_result(path, f"{type(exc).__name__}: {exc}", "error", sha256, size,
                              time.monotonic() - started, peak_rss_mb())
-    return {"schema": RESULT_SCHEMA, "path": path, "sha256": sha256, "size": size,
+    return {"schema": RESULT_SCHEMA, "path": unit_paths(path)[0], "sha256": sha256, "size": size,
             "status": "partial" if scan.get("partial") else "ok", "error": None, "error_kind": None,
             "scan": scan, "seconds": round(time.monotonic() - started, 3), "peak_rss_mb": peak_rss_mb(),
             "worker_pid": os.getpid(), "scanned_at": _now()}

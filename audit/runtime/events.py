@@ -1,60 +1,20 @@
 """Reading a run folder's agent events: observations for the rule engine, sockets for joining traffic.
 
-Attribution follows the static engine: the caller of a hooked API is the first stack frame outside the
-platform and outside the API's own class; audit.catalogue.actor_for_class places that class (SDK, library,
-first party, unknown).
+Attribution is the one every stage uses (audit.attribution.actor_for_stack): the first stack frame outside the
+platform, the API's own class and the support libraries decides, as the static engine follows a library
+wrapper to its caller.
 """
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..attribution import actor_for_stack, frame_name
 from ..catalogue import load_catalogue
 from ..errors import InputError
-from ..model import Evidence, Level, Observation, sorted_observations
+from ..model import UNKNOWN, Evidence, Level, Observation, sorted_observations
 from .runfolder import read_events, read_run  # noqa: F401  (read_events: the one reader, re-exported)
-
-# Frames of the platform and runtime are never "the caller": they act for whoever called them.
-PLATFORM_PREFIXES = ("java.", "javax.", "jdk.", "sun.", "com.sun.", "android.", "dalvik.", "libcore.",
-                     "com.android.internal.", "com.android.org.conscrypt.", "kotlin.", "kotlinx.coroutines.")
-# `java.base/java.lang.Thread.getStackTrace(Thread.java:1619)`, `a.b.C.m(Native Method)`, `app//a.B.m(B.java:3)`
-_FRAME = re.compile(r"^(?:[^()]*/)?(?P<cls>[^/()]+)\.(?P<method>[^./()]+)\((?P<where>[^()]*)\)$")
-
-
-@dataclass(frozen=True)
-class Frame:
-    cls: str
-    method: str
-    where: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.cls}.{self.method}"
-
-
-def parse_frame(text: str) -> Frame | None:
-    match = _FRAME.match(text.strip())
-    return Frame(match["cls"], match["method"], match["where"]) if match else None
-
-
-def _outer(cls: str) -> str:
-    return cls.split("$", 1)[0]
-
-
-def caller_frame(stack: list[str], api_class: str | None) -> Frame | None:
-    own = _outer(api_class) if api_class else None
-    for text in stack:
-        frame = parse_frame(text)
-        if frame is None or frame.cls.startswith("java.lang.Thread"):
-            continue
-        if own and _outer(frame.cls) == own:
-            continue
-        if frame.cls.startswith(PLATFORM_PREFIXES):
-            continue
-        return frame
-    return None
 
 
 def _iso(epoch) -> str | None:
@@ -80,12 +40,10 @@ def observations_from_run(run_dir: str | Path, catalogue=None) -> list[Observati
             continue
         stack = event.get("stack")
         stack = [s for s in stack if isinstance(s, str)] if isinstance(stack, list) else []
-        frame = caller_frame(stack, api_class if isinstance(api_class, str) else None)
-        if frame is not None:
-            actor = catalogue.actor_for_class(frame.cls, app_package)
-            where = frame.name
+        found = actor_for_stack(catalogue, stack, app_package, api_class if isinstance(api_class, str) else None)
+        if found is not None:
+            actor, where = found[0], frame_name(found[1])
         else:
-            from ..model import UNKNOWN
             actor, where = UNKNOWN, "?"
         evidence = grouped.setdefault((data_type, actor), {})
         key = (api, where)

@@ -11,10 +11,13 @@ is decoded unless the method may contain a wanted reference.
    counts only if it is a real instruction boundary: data that merely looks like an invoke is dropped.
 The same walk collects the method's const-string and sget references for `args_any` / `fields_any`.
 
-Attribution: actor = catalogue.actor_for_class(caller class). A call made inside a support library (actor
-kind `library`: androidx, support, kotlin ...) is a wrapper: its callers are followed (same technique,
-depth <= 3) and each non-library caller gets its own CallSite with `via` = the library method that made
-the call. With no such caller the library-attributed site is kept.
+Attribution: actor = audit.attribution.actor_for_class(caller class, the app's context), the one rule every
+stage uses. A call made inside a support library (actor kind `library`: androidx, support, kotlin ...) is a
+wrapper: its callers are followed (same technique, depth <= 3) and each non-library caller gets its own
+CallSite with `via` = the library method that made the call. With no such caller the library-attributed site
+is kept, except for R8-renamed classes inside a library family that holds SDKs (`com.google.android.gms.internal.zzb`):
+those are placed by their own evidence (hosts in their strings, catalogued SDK classes they call), or are
+`unknown` with the reason, never the library by default.
 
 Reachability (level `reachable` rather than `present`), for the method a CallSite names as caller:
 - it is a static initialiser `<clinit>`; or
@@ -37,18 +40,20 @@ import itertools
 import re
 import struct
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from ..attribution import UNIDENTIFIED, AppContext, actor_for_host, obfuscated_class_name, package_of
 from ..catalogue import Catalogue, dotted, load_catalogue
-from ..model import Actor, ActorKind
+from ..model import Actor, ActorKind, order_key
 from .apis import ApiRule, EntryPoints, class_descriptor, load_apis, load_entrypoints
 from .dex import (ACC_CONSTRUCTOR, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, EncodedMethod, INVOKE_OPCODES,
                   SGET_OPCODES)
 from .report import CallSite
 
 MAX_WRAPPER_DEPTH = 3
+MAX_EVIDENCE_HOPS = 2         # renamed family code still silent: callers of its class, then of theirs (a scan each)
 FIND_TARGETS_MAX = 4          # up to this many wanted ids, bytes.find beats one regex pass (measured)
 REGEX_TARGETS_MAX = 300       # beyond this many, an any-index pass + set lookup beats the alternation (measured)
 MAX_HIERARCHY = 200           # ancestors/descendants considered per method: bounded on huge hierarchies
@@ -388,6 +393,8 @@ class _Tracer:
         self.index, self.actor_of = index, actor_of
         self.entry_classes, self.entrypoints = entry_classes, entrypoints
         self.attributed: dict[str, set[MethodRef]] = defaultdict(set)   # wrapper -> non-library callers
+        self.callers: dict[str, list[MethodRef]] = defaultdict(list)     # library method followed -> its callers
+        self.extra_callers: dict[str, list[MethodRef]] = {}
         self.reachable: set[str] = set()
         self._checked: set[str] = set()
 
@@ -396,7 +403,10 @@ class _Tracer:
         return name == "<clinit>" or (ref.class_descriptor in self.entry_classes
                                       and (name in self.entrypoints.lifecycle or name in self.entrypoints.callbacks))
 
-    def run(self, wrappers: list[MethodRef], direct: list[MethodRef]) -> None:
+    def run(self, wrappers: list[MethodRef], direct: list[MethodRef], extra: Iterable[str] = ()) -> None:
+        """extra: method descriptors whose direct callers are wanted too (self.extra_callers), asked in the first
+        round's scan rather than in one of their own."""
+        extra = sorted(set(extra))
         frontier: dict[str, set[str]] = {w.descriptor: {w.descriptor} for w in wrappers}
         refs: dict[str, MethodRef] = {r.descriptor: r for r in [*wrappers, *direct]}
         reached: dict[str, set[str]] = {d: set(w) for d, w in frontier.items()}  # library node -> wrappers
@@ -420,11 +430,14 @@ class _Tracer:
                 owners[desc].add(desc)
                 for alias in self.index.dispatch_aliases(refs[desc]):
                     owners[alias].add(desc)
+            asked = extra if depth == 0 else []
             new_classes = {r.class_descriptor for r in check if r.name in self.entrypoints.callbacks}
-            callers, creators = self.index.references(owners, new_classes)
+            callers, creators = self.index.references([*owners, *asked], new_classes)
+            for desc in asked:
+                self.extra_callers[desc] = [r for r in callers.get(desc, ()) if r.descriptor != desc]
             found: dict[str, list[MethodRef]] = defaultdict(list)
             for alias, referrers in callers.items():
-                for owner in owners[alias]:
+                for owner in owners.get(alias, ()):
                     found[owner].extend(r for r in referrers if r.descriptor != owner)
             callbacks = self.entrypoints.callbacks
             for ref in check:
@@ -434,6 +447,7 @@ class _Tracer:
             to_check = []
             for node, origin in sorted(frontier.items()):
                 for caller in found.get(node, ()):
+                    self.callers[node].append(caller)
                     refs.setdefault(caller.descriptor, caller)
                     if self.actor_of(caller).kind is ActorKind.LIBRARY:
                         new = origin - reached.get(caller.descriptor, set())
@@ -447,28 +461,186 @@ class _Tracer:
             frontier = dict(next_frontier)
 
 
+class _OwnEvidence:
+    """Obfuscated code inside a catalogued library family that holds SDKs (R8's `zza` under
+    com.google.android.gms.internal): the SDK its own code names, never the library by default (that would hide
+    an SDK's call as a harmless support library's). Evidence, in order: the hosts in its string constants and the
+    catalogued SDK classes it calls; then the methods that call the calling method, as the wrapper tracer
+    found them (no extra scan), counting a caller that is itself renamed family code by that caller's own
+    strings and calls, and following silent renamed callers up to MAX_WRAPPER_DEPTH; for a class still silent,
+    the callers of any of its methods (a scan per dex and hop, up to MAX_EVIDENCE_HOPS; only apps with such
+    code pay for it). One SDK ahead of the others decides; otherwise `unknown`, with the reason in its id."""
+
+    def __init__(self, index: CodeIndex, catalogue: Catalogue, actor_of_class):
+        self.index, self.catalogue, self.actor_of_class = index, catalogue, actor_of_class
+        self._direct_votes: dict[str, Counter] = {}
+
+    def _methods(self, dex_i: int, class_def: int) -> list[EncodedMethod]:
+        """The methods with code of one class_def: the method table lists them class by class, in class_def
+        order (DexFile._read_class_data), so two bisections find them."""
+        table = self.index.dexes[dex_i].method_table()
+        owners = table[3]
+        start, end = bisect.bisect_left(owners, class_def), bisect.bisect_right(owners, class_def)
+        return [EncodedMethod(table[0][i], table[1][i], table[2][i], owners[i]) for i in range(start, end)
+                if table[2][i]]   # abstract and native methods have no code to read
+
+    def _named_sdk(self, class_desc: str) -> Actor | None:
+        actor = self.actor_of_class(class_desc)
+        return actor if actor.kind is ActorKind.SDK and not (actor.id or "").startswith(UNIDENTIFIED) else None
+
+    def in_family(self, class_desc: str) -> bool:
+        return (self.actor_of_class(class_desc).kind is ActorKind.LIBRARY and obfuscated_class_name(class_desc)
+                and self.catalogue.holds_sdks(class_desc))
+
+    def _direct(self, ref: MethodRef) -> Counter:
+        """Votes from the class's own code: hosts in its strings, catalogued SDK classes it calls."""
+        cls = ref.class_descriptor
+        votes = self._direct_votes.get(cls)
+        if votes is not None:
+            return votes
+        votes = self._direct_votes[cls] = Counter()
+        dex = self.index.dexes[ref.dex]
+        for method in self._methods(ref.dex, ref.method.class_def):
+            body = dex.body(method)
+            for string_idx in body.strings:
+                text = dex.string(string_idx) if string_idx < dex.string_ids_size else ""
+                for host in string_hosts([text]) if "." in text and len(text) <= 2048 else ():
+                    owner = actor_for_host(self.catalogue, host)
+                    if owner is not None:
+                        votes[owner] += 1
+            for method_idx in set(body.invokes.values()):
+                callee = self._named_sdk(dex.method_descriptor(method_idx).split("->", 1)[0])
+                if callee is not None:
+                    votes[callee] += 1
+        return votes
+
+    def _weigh(self, caller: MethodRef, votes: Counter) -> bool:
+        """Count what a caller says; True when it says nothing but is silent renamed family code itself, whose
+        own callers may speak for it."""
+        named = self._named_sdk(caller.class_descriptor)
+        if named is not None:
+            votes[named] += 1
+        elif self.in_family(caller.class_descriptor):
+            own = self._direct(caller)
+            votes.update(own)
+            return not own
+        return False
+
+    def resolve(self, refs: list[tuple[MethodRef, Actor]], tracer: "_Tracer") -> dict[str, Actor]:
+        """class descriptor -> actor, for the renamed family classes that make call sites, from the callers the
+        wrapper tracer found (for each library method it followed, and for the silent classes' methods)."""
+        callers = tracer.callers
+        votes: dict[str, Counter] = {}
+        libraries: dict[str, Actor] = {}
+        for ref, library in refs:
+            if ref.class_descriptor not in votes:
+                votes[ref.class_descriptor] = Counter(self._direct(ref))
+                libraries[ref.class_descriptor] = library
+        for ref, _library in refs:
+            cls = ref.class_descriptor
+            if votes[cls] and not callers.get(ref.descriptor):
+                continue
+            frontier, seen = [ref.descriptor], {ref.descriptor}
+            for _hop in range(MAX_WRAPPER_DEPTH):
+                following = []
+                for node in frontier:
+                    for caller in callers.get(node, ()):
+                        if caller.descriptor in seen or caller.class_descriptor == cls:
+                            continue
+                        seen.add(caller.descriptor)
+                        if self._weigh(caller, votes[cls]):
+                            following.append(caller.descriptor)
+                frontier = following
+        self._callers_of_class(refs, votes, tracer.extra_callers)
+        return {cls: self._verdict(cls, counted, libraries[cls]) for cls, counted in votes.items()}
+
+    def silent_methods(self, refs: Iterable[MethodRef]) -> list[str]:
+        """The methods of the renamed family classes among `refs` whose own code names no SDK: whose callers
+        the wrapper tracer is asked for in its first scan."""
+        out: set[str] = set()
+        for ref in refs:
+            if not self._direct(ref):
+                out.update(self._method_descriptors(ref))
+        return sorted(out)
+
+    def _method_descriptors(self, ref: MethodRef) -> list[str]:
+        dex = self.index.dexes[ref.dex]
+        return [dex.method_descriptor(m.method_idx) for m in self._methods(ref.dex, ref.method.class_def)]
+
+    def _callers_of_class(self, refs: list[tuple[MethodRef, Actor]], votes: dict[str, Counter],
+                          known: dict[str, list[MethodRef]]) -> None:
+        """For classes still silent: the callers of any of their methods (`known`, from the tracer's first scan,
+        where it has them), then of those callers' classes when they are silent renamed family code too (a scan
+        of every dex per further hop, up to MAX_EVIDENCE_HOPS; only apps with such code pay for it)."""
+        known = dict(known)
+        pending: dict[str, dict[str, MethodRef]] = defaultdict(dict)   # silent class -> classes to ask about
+        for ref, _library in refs:
+            if not votes[ref.class_descriptor]:
+                pending[ref.class_descriptor][ref.class_descriptor] = ref
+        seen: dict[str, set[str]] = {cls: set(members) for cls, members in pending.items()}
+        for _hop in range(MAX_EVIDENCE_HOPS):
+            if not pending:
+                return
+            wanted: dict[str, set[str]] = defaultdict(set)      # method descriptor -> silent classes
+            for cls, members in pending.items():
+                for member in members.values():
+                    for descriptor in self._method_descriptors(member):
+                        wanted[descriptor].add(cls)
+            missing = [d for d in wanted if d not in known]
+            if missing:
+                found, _ = self.index.references(missing)
+                known.update({d: [r for r in found.get(d, ()) if r.descriptor != d] for d in missing})
+            callers = {d: known[d] for d in wanted}
+            following: dict[str, dict[str, MethodRef]] = defaultdict(dict)
+            for descriptor, referrers in sorted(callers.items()):
+                for cls in sorted(wanted[descriptor]):
+                    for caller in referrers:
+                        if caller.class_descriptor not in seen[cls] and self._weigh(caller, votes[cls]):
+                            following[cls][caller.class_descriptor] = caller
+            pending = {}
+            for cls, members in following.items():
+                if not votes[cls]:
+                    seen[cls].update(members)
+                    pending[cls] = members
+
+    @staticmethod
+    def _verdict(cls: str, votes: Counter, library: Actor) -> Actor:
+        ranked = sorted(votes.items(), key=lambda item: (-item[1], order_key(item[0])))
+        if ranked and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
+            return ranked[0][0]
+        why = ("no SDK in its strings, its calls or its callers" if not ranked else
+               "its evidence names " + " and ".join(sorted(str(a.id) for a, n in ranked if n == ranked[0][1])))
+        return Actor(ActorKind.UNKNOWN, f"{package_of(cls)} (renamed code inside library {library.id}: {why})")
+
+
 def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None,
-                    catalogue: Catalogue | None = None, app_package: str | None = None,
+                    catalogue: Catalogue | None = None, app_package: AppContext | str | None = None,
                     component_classes: Iterable[str] = (), entrypoints: EntryPoints | None = None,
                     stats: dict | None = None) -> list[CallSite]:
     """Every call site of a sensitive API (rules/apis.yaml) in these dexes, attributed and judged reachable.
 
-    component_classes: the manifest's application and component class names (dotted, as the manifest
-    resolves them). stats, when given, receives timings and counters for the report and the benchmark.
+    app_package: the app's package or, better, its AppContext (audit.attribution.app_context: first party from
+    the manifest's components). component_classes: the manifest's application and component class names
+    (dotted, as the manifest resolves them). stats, when given, receives timings and counters for the report and the benchmark.
     """
     started = time.perf_counter()
     rules = tuple(rules) if rules is not None else load_apis()
     catalogue = catalogue or load_catalogue()
     entrypoints = entrypoints or load_entrypoints()
     index = CodeIndex(dexes)
+    app = AppContext.of(app_package)
     actors: dict[str, Actor] = {}
 
-    def actor_of(ref: MethodRef) -> Actor:
-        cls = ref.class_descriptor
+    def actor_of_class(cls: str) -> Actor:
         actor = actors.get(cls)
         if actor is None:
-            actor = actors[cls] = catalogue.actor_for_class(cls, app_package)
+            actor = actors[cls] = catalogue.actor_for_class(cls, app)
         return actor
+
+    def actor_of(ref: MethodRef) -> Actor:
+        return actor_of_class(ref.class_descriptor)
+
+    own_evidence = _OwnEvidence(index, catalogue, actor_of_class)
 
     raw = _raw_sites(index, rules)
     found_at = time.perf_counter()
@@ -476,20 +648,28 @@ def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None
     wrappers = [r for d, r in sorted(callers.items()) if actor_of(r).kind is ActorKind.LIBRARY]
     direct = [r for d, r in sorted(callers.items()) if actor_of(r).kind is not ActorKind.LIBRARY]
     tracer = _Tracer(index, actor_of, entry_class_descriptors(index, component_classes), entrypoints)
-    tracer.run(wrappers, direct)
+    tracer.run(wrappers, direct, own_evidence.silent_methods(
+        r for r in wrappers if own_evidence.in_family(r.class_descriptor)))
 
-    sites: set[CallSite] = set()
+    placements = []
     for site in raw:
         outer = tracer.attributed.get(site.caller.descriptor)
-        placed = [(c, site.caller.descriptor) for c in outer] if outer else [(site.caller, None)]
-        for caller, via in placed:
-            sites.add(CallSite(data_type=site.rule.data_type, api=site.api, caller=caller.descriptor,
-                               actor=actor_of(caller), api_id=site.rule.id,
-                               reachable=caller.descriptor in tracer.reachable, via=via))
-    result = sorted(sites)
+        placed = [(c, site.caller.descriptor) for c in sorted(outer, key=lambda r: r.descriptor)] if outer \
+            else [(site.caller, None)]
+        placements.extend((site, caller, via) for caller, via in placed)
+    renamed = own_evidence.resolve([(caller, actor_of(caller)) for _site, caller, _via in placements
+                                    if own_evidence.in_family(caller.class_descriptor)], tracer)
+    sites: set[CallSite] = set()
+    for site, caller, via in placements:
+        actor = renamed.get(caller.class_descriptor) or actor_of(caller)
+        sites.add(CallSite(data_type=site.rule.data_type, api=site.api, caller=caller.descriptor,
+                           actor=actor, api_id=site.rule.id,
+                           reachable=caller.descriptor in tracer.reachable, via=via))
+    result = sorted(sites, key=order_key)
     if stats is not None:
         stats.update({"call_sites": len(result), "candidates": index.candidates, "confirmed": index.confirmed,
-                      "scans": index.scans, "hierarchy_cut": index.hierarchy_cut, "methods_walked": sum(len(d._bodies) for d in dexes),
+                      "scans": index.scans, "hierarchy_cut": index.hierarchy_cut,
+                      "methods_walked": sum(len(d._bodies) for d in dexes),
                       "seconds_search": round(found_at - started, 4),
                       "seconds_total": round(time.perf_counter() - started, 4)})
     return result

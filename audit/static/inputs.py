@@ -1,5 +1,6 @@
 """Opening what the user gives `appaudit scan`: one APK, the APK files of a split set, or one bundle
-(.apks from bundletool, .xapk, .apkm from APKMirror), read into memory with bounds.
+(.apks from bundletool, .xapk, .apkm from APKMirror, or an Android App Bundle .aab as uploaded to the store),
+read into memory with bounds.
 
 Nothing is ever extracted to disk. Every member read is stream-inflated against a per-entry cap, a total cap
 for the whole app and a compression-ratio check, because a zip's header sizes are the attacker's to choose.
@@ -8,9 +9,14 @@ APK or bundle has them, and a hostile one uses them against tools that do extrac
 
 Which APK is the base and which package each belongs to is decided from the manifests (audit/static/manifest.py),
 so this module only returns the raw pieces: each APK's manifest bytes, dex bytes and resources.arsc.
+An .aab is read as the split set it installs as: each module folder (`base/`, feature modules) is one part,
+with its manifest in aapt2's protobuf form (`<module>/manifest/AndroidManifest.xml`, read by protoxml.py) and its
+code in `<module>/dex/classes*.dex`; its resource table (`resources.pb`, protobuf too) takes the place of
+resources.arsc (the label lookup tells them apart).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -49,7 +55,8 @@ class UnsafeArchive(InputError):
 MANIFEST = "AndroidManifest.xml"
 ARSC = "resources.arsc"
 _DEX_NAME = re.compile(r"^classes(\d*)\.dex$")
-BUNDLE_SUFFIXES = (".apks", ".xapk", ".apkm")
+BUNDLE_SUFFIXES = (".apks", ".xapk", ".apkm", ".aab")
+AAB_BASE_MANIFEST = "base/manifest/AndroidManifest.xml"
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,9 @@ class ApkContents:
     name: str                              # display name: the path given, or bundle!member
     manifest: bytes
     dexes: tuple[tuple[str, bytes], ...]   # (display name, bytes) of classes*.dex in numeric order
-    arsc: bytes | None = None
+    arsc: bytes | None = None               # resources.arsc, or an App Bundle module's resources.pb
     unreadable_dexes: tuple[str, ...] = ()  # why each classes*.dex member that could not be inflated failed
+    module: str | None = None               # an App Bundle's feature module: its name is its split's name
 
 
 @dataclass(frozen=True)
@@ -222,9 +230,20 @@ def read_apk(archive: Archive) -> tuple[ApkContents, list[str]]:
     """The manifest, dex files and resource table of one APK, plus warnings for unreadable optional parts."""
     if not archive.has(MANIFEST):
         raise InputError(f"{archive.display}: no {MANIFEST} (not an APK)")
-    manifest = archive.read(MANIFEST, MAX_MANIFEST_BYTES)
+    return _read_parts(archive, archive.display, MANIFEST, "", ARSC)
+
+
+def read_aab_module(archive: Archive, module: str) -> tuple[ApkContents, list[str]]:
+    """One module of an Android App Bundle (`base`, a feature module) as the APK it becomes."""
+    return _read_parts(archive, f"{archive.display}!{module}", f"{module}/manifest/{MANIFEST}", f"{module}/dex/",
+                       f"{module}/resources.pb")
+
+
+def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: str,
+                arsc_name: str | None) -> tuple[ApkContents, list[str]]:
+    manifest = archive.read(manifest_name, MAX_MANIFEST_BYTES)
     dex_names = sorted(((order, name) for name in archive.names()
-                        if (order := _dex_order(name)) is not None))
+                        if name.startswith(dex_folder) and (order := _dex_order(name[len(dex_folder):])) is not None))
     dexes, unreadable, warnings = [], [], []
     for _, name in dex_names:
         try:
@@ -234,21 +253,23 @@ def read_apk(archive: Archive) -> tuple[ApkContents, list[str]]:
         except InputError as exc:   # one corrupt member: the rest of the code is still worth scanning
             unreadable.append(str(exc))
     arsc = None
-    if archive.has(ARSC):
+    if arsc_name is not None and archive.has(arsc_name):
         try:
-            arsc = archive.read(ARSC, MAX_ARSC_BYTES)
+            arsc = archive.read(arsc_name, MAX_ARSC_BYTES)
         except BoundExceeded:
             raise
         except InputError as exc:
             warnings.append(f"resources not read: {exc}")
-    return ApkContents(archive.display, manifest, tuple(dexes), arsc, tuple(unreadable)), warnings
+    return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable)), warnings
 
 
 # -- bundles --------------------------------------------------------------------------------------------
 def _bundle_kind(archive: Archive, path: Path) -> str | None:
-    """apks | xapk | apkm, or None when the archive is an APK itself."""
+    """aab | apks | xapk | apkm, or None when the archive is an APK itself."""
     if archive.has(MANIFEST):
         return None
+    if archive.has(AAB_BASE_MANIFEST):
+        return "aab"
     names = archive.names()
     if archive.has("toc.pb") or any(n.startswith(("splits/", "standalones/")) for n in names):
         return "apks"
@@ -354,6 +375,29 @@ def _read_part(source: Path | bytes, display: str, budget: Budget, label: str,
         return None, [f"{label} skipped: {exc}"]
 
 
+def _open_aab(archive: Archive, bundle: InputFile) -> OpenedApp:
+    """The modules of an App Bundle (base first, then feature modules by name) as the parts of one app."""
+    suffix = f"/manifest/{MANIFEST}"
+    modules = sorted({n[:-len(suffix)] for n in archive.names() if n.endswith(suffix) and n.count("/") == 2},
+                     key=lambda m: (m != "base", m))
+    if len(modules) > MAX_APKS:
+        raise InputError(f"{bundle.path}: {len(modules)} modules in the bundle; at most {MAX_APKS}")
+    apks, warnings = [], []
+    for module in modules:
+        try:
+            contents, more = read_aab_module(archive, module)
+        except (BoundExceeded, UnsafeArchive):
+            raise
+        except InputError as exc:
+            if module == "base":
+                raise
+            warnings.append(f"bundle module skipped: {exc}")
+            continue
+        apks.append(contents if module == "base" else dataclasses.replace(contents, module=module))
+        warnings.extend(more)
+    return OpenedApp(tuple(apks), (bundle,), tuple(warnings))
+
+
 def _open_single(path: Path, size: int, budget: Budget) -> OpenedApp:
     digest = _sha256_file(path)
     archive = Archive(path, str(path), budget)
@@ -362,6 +406,8 @@ def _open_single(path: Path, size: int, budget: Budget) -> OpenedApp:
         if kind is None:
             contents, warnings = read_apk(archive)
             return OpenedApp((contents,), (InputFile(str(path), digest, size, "apk"),), tuple(warnings))
+        if kind == "aab":
+            return _open_aab(archive, InputFile(str(path), digest, size, "bundle"))
         members, package = _bundle_members(archive, kind)
         if not members:
             raise InputError(f"{path}: {kind} bundle without APK members")

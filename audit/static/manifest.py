@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..rulesdata import Validator, datatypes, load_yaml, rules_dir
 from .axml import ANDROID, StringPool, parse_axml
 from .inputs import one_line
+from .protoxml import parse_proto_xml, proto_resource_string
 from .report import Component, Permission
 
 ANDROID_NS = ANDROID
@@ -108,6 +109,8 @@ def qualify(name: str, package: str) -> str:
 def _axml_root(data: bytes, where: str):
     if data[:1] == b"<" or data[:5] == b"\xef\xbb\xbf<?":
         return _text_root(data, where)
+    if data[:1] == b"\x0a":   # protobuf field 1 (XmlNode.element): an App Bundle's manifest; AXML starts 03 00
+        return parse_proto_xml(data, where)
     return parse_axml(data, where)
 
 
@@ -252,7 +255,8 @@ def _protection_name(value: str | None) -> str:
 
 
 def resolve_label(label: str | None, arsc: bytes | None) -> str | None:
-    """The app's name from resources.arsc when the manifest refers to a string resource; cheap, optional."""
+    """The app's name from resources.arsc (or an .aab's resources.pb) when the manifest refers to a string
+    resource; cheap, optional."""
     if not label or not label.startswith("@"):
         return label
     if not arsc:
@@ -261,6 +265,8 @@ def resolve_label(label: str | None, arsc: bytes | None) -> str | None:
         resource_id = int(label[1:], 16)
     except ValueError:
         return None
+    if arsc[:1] in (b"\x0a", b"\x12"):   # an App Bundle's resources.pb (protobuf); resources.arsc starts 02 00
+        return proto_resource_string(arsc, resource_id) or None
     return arsc_string(arsc, resource_id) or None
 
 

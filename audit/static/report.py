@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Actor, Evidence, Observation, sorted_observations
+from ..model import Actor, Evidence, Observation, order_key, sorted_observations, total_order
 
 SCHEMA = "appaudit.scan/1"
 
@@ -90,7 +90,8 @@ class SdkDetection:
                 "categories": list(self.categories), "evidence": [e.to_json() for e in self.evidence]}
 
 
-@dataclass(frozen=True, order=True)
+@total_order
+@dataclass(frozen=True)
 class CallSite:
     data_type: str
     api: str                 # callee in Dalvik form: Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;
@@ -135,7 +136,7 @@ class ScanReport:
             "components": [c.to_json() for c in sorted(self.components, key=lambda c: (c.kind, c.name))],
             "meta_data": sorted(self.meta_data),
             "sdks": [s.to_json() for s in sorted(self.sdks, key=lambda s: s.id)],
-            "api_calls": [c.to_json() for c in sorted(self.api_calls)],
+            "api_calls": [c.to_json() for c in sorted(self.api_calls, key=order_key)],
             "observations": [o.to_json() for o in sorted_observations(self.observations)],
             "partial": self.partial,
             "warnings": list(self.warnings),

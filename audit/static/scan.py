@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
+from ..attribution import AppContext, app_context
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError, TimeLimit
 from ..model import FIRST_PARTY, Evidence, Level, Observation
@@ -28,7 +29,7 @@ MAX_EVIDENCE = 20   # call-site evidence items per observation; a `note` item gi
 
 
 def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) -> ScanReport:
-    """Scan one app: a single APK, the APK files of one split set, or one .apks/.xapk/.apkm bundle."""
+    """Scan one app: a single APK, the APK files of one split set, or one .apks/.xapk/.apkm/.aab bundle."""
     clock = _Clock()
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if len(paths) > 1:
@@ -49,12 +50,13 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
 
     catalogue = catalogue or load_catalogue()
     classes, hosts = _code_facts(dexes, warnings)
-    found = _sdks(catalogue, classes, hosts, merged)
+    app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class)
+    found = _sdks(catalogue, classes, hosts, merged, app_code)
     clock.lap("sdks")
 
     search_stats: dict = {}
     try:
-        api_calls, dexes = _call_sites(dexes, catalogue, base.package, merged, warnings, search_stats)
+        api_calls, dexes = _call_sites(dexes, catalogue, app_code, merged, warnings, search_stats)
     except TimeLimit as exc:   # the watchdog (audit/watchdog.py): keep the rest of the scan, say what is missing
         warnings.append(f"limit time: {exc}; the call-site search was stopped, no call sites are reported")
         api_calls = []
@@ -88,12 +90,15 @@ def scan_sdks(paths: Iterable[str | Path], catalogue: Catalogue | None = None) -
     merged = _merge(base, [m for _, m in splits])
     dexes = _open_dexes([base_apk, *(apk for apk, _ in splits)], warnings)
     classes, hosts = _code_facts(dexes, warnings)
-    return _sdks(catalogue or load_catalogue(), classes, hosts, merged), warnings
+    catalogue = catalogue or load_catalogue()
+    app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class)
+    return _sdks(catalogue, classes, hosts, merged, app_code), warnings
 
 
-def _sdks(catalogue: Catalogue, classes: list[str], hosts: list[str], manifest: Manifest) -> SdkFindings:
+def _sdks(catalogue: Catalogue, classes: list[str], hosts: list[str], manifest: Manifest,
+          app_code: AppContext) -> SdkFindings:
     return find_sdks(catalogue, classes, manifest.meta_data, hosts, manifest.package,
-                     components=manifest.components, meta_data_off=manifest.meta_data_off)
+                     components=manifest.components, meta_data_off=manifest.meta_data_off, app_code=app_code)
 
 
 class _Clock:
@@ -116,7 +121,10 @@ def _manifests(apks: tuple[ApkContents, ...], warnings: list[str]) \
     parsed: list[tuple[ApkContents, Manifest]] = []
     for apk in apks:
         try:
-            parsed.append((apk, parse_manifest(apk.manifest, apk.name)))
+            manifest = parse_manifest(apk.manifest, apk.name)
+            if apk.module and manifest.split is None:   # a bundle's feature module names its split by folder
+                manifest = dataclasses.replace(manifest, split=apk.module)
+            parsed.append((apk, manifest))
         except InputError as exc:
             if len(apks) == 1:
                 raise
@@ -216,12 +224,12 @@ def _code_facts(dexes: list[DexFile], warnings: list[str]) -> tuple[list[str], l
     return list(classes), string_hosts(sorted(strings))
 
 
-def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: str, manifest: Manifest,
+def _call_sites(dexes: list[DexFile], catalogue: Catalogue, app: AppContext, manifest: Manifest,
                 warnings: list[str], stats: dict) -> tuple[list[CallSite], list[DexFile]]:
     """The call-site search over all dexes; if one dex turns out corrupt mid-search, it is left out."""
     entry = list(manifest.entry_classes)
     try:
-        return find_call_sites(dexes, catalogue=catalogue, app_package=package, component_classes=entry,
+        return find_call_sites(dexes, catalogue=catalogue, app_package=app, component_classes=entry,
                                stats=stats), dexes
     except BoundExceeded:
         raise
@@ -229,7 +237,7 @@ def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: str, manife
         good = []
         for dex in dexes:
             try:
-                find_call_sites([dex], catalogue=catalogue, app_package=package, component_classes=entry)
+                find_call_sites([dex], catalogue=catalogue, app_package=app, component_classes=entry)
             except BoundExceeded:      # the time limit, a bound: not a fault of this dex
                 raise
             except InputError as exc:
@@ -241,7 +249,7 @@ def _call_sites(dexes: list[DexFile], catalogue: Catalogue, package: str, manife
             return [], dexes
         if not good:
             return [], []
-        return find_call_sites(good, catalogue=catalogue, app_package=package, component_classes=entry,
+        return find_call_sites(good, catalogue=catalogue, app_package=app, component_classes=entry,
                                stats=stats), good
 
 

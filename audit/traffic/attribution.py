@@ -4,8 +4,7 @@ Hosts: the catalogue (rules/sdks.yaml and --trackers lists) by whole hostname or
 domains given are first party; then rules/recipients.yaml names hosts of known SDKs and organisations, and cloud and
 CDN hosts as the service they run on; an unknown host is third party, "unknown organisation", keyed by its
 registered domain (Public Suffix List).
-Senders: the first frame of a stack that is neither platform code nor a support library, placed by
-catalogue.actor_for_class, the same rule the static engine uses for call sites.
+Senders: audit.attribution.actor_for_stack, the one attribution the static and runtime stages use too.
 """
 from __future__ import annotations
 
@@ -13,16 +12,11 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from ..attribution import actor_for_stack
 from ..catalogue import Catalogue, registered_domain
+from ..model import Actor
 from ..recipients import load_recipients
-from ..model import Actor, ActorKind
 from .captures import Request
-
-# Frames of the runtime itself: never the sender, whoever called them is.
-PLATFORM_PREFIXES = ("java.", "javax.", "jdk.", "sun.", "libcore.", "dalvik.", "android.", "com.android.",
-                     "org.apache.harmony.", "org.json.", "org.apache.http.", "org.chromium.", "org.conscrypt.",
-                     "com.google.android.gms.org.conscrypt.")
-
 
 @dataclass(frozen=True)
 class Recipient:
@@ -76,15 +70,8 @@ class Attributor:
                          sdk.privacy_contact)
 
     def actor_from_stack(self, frames: Iterable[str]) -> Actor | None:
-        for frame in frames:
-            cls = frame.rsplit(".", 1)[0] if frame.count(".") >= 2 else frame
-            if cls.startswith(PLATFORM_PREFIXES):
-                continue
-            actor = self.catalogue.actor_for_class(cls, self.app_package)
-            if actor.kind is ActorKind.LIBRARY:
-                continue
-            return actor
-        return None
+        found = actor_for_stack(self.catalogue, frames, self.app_package)
+        return found[0] if found is not None else None
 
 
 MAX_JOIN_COMPARISONS = 2_000_000  # ~2 s; later events stay unattributed

@@ -1,0 +1,299 @@
+"""One attribution: who does something, from a class name, a Java stack or a host, in the context of one app.
+
+Every stage asks this module: the static engine for the class of a calling method, the runtime stage for the
+stack of a hooked call, the traffic stage for the stack that sent a request. The rules, in order:
+
+1. The app's own code (first party): the manifest package, the packages of the Application class and of the
+   manifest components (catalogued SDK and library packages excepted), and the organisation owning those
+   (the reversed-domain owner split with the Public Suffix List: `uk.co.bbc.iplayer` -> `uk.co.bbc`, never
+   `uk.co`). An organisation that is a generic prefix (rules/libraries.yaml `generic_organisations`:
+   com.google, com.example ...) never makes its other packages first party.
+2. A catalogued SDK or library: the longest catalogue prefix on package boundaries (Catalogue.match_prefix).
+   A first-party package longer than the catalogue prefix wins (`com.facebook.katana` is not the Facebook SDK);
+   a first-party organisation does not (`com.facebook.ads` stays the SDK in a `com.facebook.*` app).
+3. Any other named namespace is an SDK the catalogue does not know: `sdk` `unidentified:<organisation>`.
+4. Obfuscated names (`a.b.c`, a class in the default package) cannot be placed: `unknown`.
+
+A stack is read top to bottom: platform frames (rules/libraries.yaml `platform`), the hooked API's own class and
+library frames are skipped (a library acts for whoever called it); the first other frame decides. A stack of
+library frames only is the first library's. The static engine applies the same rule through the call graph:
+a call made inside a library is attributed to the library method's callers (audit/static/callsites.py).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+from .model import Actor, ActorKind
+from .rulesdata import Validator, load_yaml, rules_dir
+
+if TYPE_CHECKING:
+    from .catalogue import Catalogue
+
+UNIDENTIFIED = "unidentified:"
+FIRST_PARTY = Actor(ActorKind.FIRST_PARTY)
+UNKNOWN = Actor(ActorKind.UNKNOWN)
+_OBFUSCATED_SEGMENT = re.compile(r"^[a-zA-Z$_]{1,2}$")
+_SHORT_SEGMENT = re.compile(r"^[a-z$_][a-z0-9$_]{0,2}$")
+_OBFUSCATED_CLASS = re.compile(r"^(?:zz)?[a-z]{1,3}$")     # R8 / ProGuard class names: a, zzb, abc
+# `java.base/java.lang.Thread.getStackTrace(Thread.java:1619)`, `at a.b.C.m(Native Method)`, `app//a.B.m`, `a.B.m`
+_FRAME = re.compile(r"^(?:at\s+)?(?:[^()\s]*/)?(?P<cls>[^/()\s]+)\.(?P<method>[^./()\s]+)(?:\((?P<where>[^()]*)\))?$")
+
+
+# -- rules data -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AttributionRules:
+    platform: tuple[str, ...]          # package prefixes of the OS and runtime (never an actor)
+    generic: frozenset[str]            # organisation prefixes that never make an organisation
+
+
+@functools.lru_cache(maxsize=4)
+def _rules(rules: str) -> AttributionRules:
+    path = f"{rules}/libraries.yaml"
+    raw = load_yaml(path, "library list")
+    check = Validator(path)
+    check.mapping(raw)
+    lists = {}
+    for key in ("platform", "generic_organisations"):
+        value = raw.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip(".") for item in value):
+            check.fail(raw, key, "expected a list of package prefixes")
+        lists[key] = [item.strip(".") for item in value]
+    return AttributionRules(tuple(lists["platform"]), frozenset(lists["generic_organisations"]))
+
+
+def attribution_rules() -> AttributionRules:
+    return _rules_for(os.environ.get("APPAUDIT_RULES"))
+
+
+@functools.lru_cache(maxsize=4)
+def _rules_for(override: str | None) -> AttributionRules:
+    """Keyed by the one setting that moves the rules folder: rules_dir() resolves a path (a system call), and
+    this is asked once per class and host."""
+    return _rules(str(rules_dir()))
+
+
+# -- names ------------------------------------------------------------------------------------------------
+def dotted(class_name: str) -> str:
+    """`Lcom/foo/Bar;` or `com/foo/Bar` or `com.foo.Bar` -> `com.foo.Bar`."""
+    if class_name.startswith("L") and class_name.endswith(";"):
+        class_name = class_name[1:-1]
+    return class_name.replace("/", ".")
+
+
+def package_of(class_name: str) -> str:
+    return dotted(class_name).rpartition(".")[0]
+
+
+def looks_obfuscated(class_name: str) -> bool:
+    """A class in no package, or whose package is all one- or two-letter segments (`a.b.C`), or all short
+    segments not rooted in a real top-level domain (`aab.c.D`, R8's names in very large apps)."""
+    parts = dotted(class_name).split(".")
+    if len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1]):
+        return True
+    return (all(_SHORT_SEGMENT.match(p) for p in parts[:-1])
+            and _suffix_list().publicsuffix(parts[0].lower()) is None)
+
+
+def obfuscated_class_name(class_name: str) -> bool:
+    """The class's own name is an R8/ProGuard name (`zza`, `b`), whatever its package is called."""
+    simple = dotted(class_name).rpartition(".")[2].split("$", 1)[0]
+    return bool(_OBFUSCATED_CLASS.match(simple))
+
+
+def under(name: str, prefix: str) -> bool:
+    """`name` is the package `prefix` or lies inside it (package boundaries: com.foo never covers com.foox)."""
+    return name == prefix or name.startswith(prefix + ".")
+
+
+@functools.lru_cache(maxsize=1)
+def _suffix_list():
+    from publicsuffixlist import PublicSuffixList
+    # The copy of the list shipped with the package (no network): ICANN and private sections. An unknown
+    # top-level label is no suffix, so a package not rooted in a real domain has no organisation.
+    return PublicSuffixList(accept_unknown=False)
+
+
+@functools.lru_cache(maxsize=65536)
+def organisation_of(package: str) -> str | None:
+    """The organisation owning a reverse-DNS package: `uk.co.bbc.iplayer` -> `uk.co.bbc`, `com.foo.app` ->
+    `com.foo`, `io.github.someone.app` -> `io.github.someone`. None when the package is not rooted in a real
+    public suffix (`t2.paj`, `shark.internal`) or is a public suffix itself."""
+    labels = [label for label in package.split(".") if label]
+    if len(labels) < 2:
+        return None
+    private = _suffix_list().privatesuffix(".".join(reversed(labels)).lower())
+    if private is None:
+        return None
+    return ".".join(labels[:private.count(".") + 1])
+
+
+def namespace_of(package: str, generic: Iterable[str] = ()) -> str | None:
+    """The namespace that names an SDK the catalogue lacks: its organisation (`com.millennialmedia.android` ->
+    `com.millennialmedia`), one level deeper under a generic prefix (`com.example.sdk`), the first label for
+    packages not rooted in a domain (`shark.internal` -> `shark`)."""
+    labels = [label for label in package.split(".") if label]
+    if not labels:
+        return None
+    org = organisation_of(package)
+    depth = org.count(".") + 1 if org else 1
+    generic = set(generic)
+    while ".".join(labels[:depth]) in generic and depth < len(labels):
+        depth += 1
+    return ".".join(labels[:depth])
+
+
+# -- the app ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AppContext:
+    """What the app says about its own code."""
+
+    package: str | None = None
+    own_packages: tuple[str, ...] = ()     # first party, and longer than any catalogue prefix they contain
+    organisations: tuple[str, ...] = ()    # first party where no catalogue prefix matches
+
+    @classmethod
+    def of(cls, app: "AppContext | str | None") -> "AppContext":
+        if isinstance(app, AppContext):
+            return app
+        return _context_of_package(app) if isinstance(app, str) and app else _NO_APP
+
+    def is_own(self, class_name: str) -> bool:
+        name = dotted(class_name)
+        return any(under(name, p) for p in self.own_packages + self.organisations)
+
+
+_NO_APP = AppContext()
+
+
+@functools.lru_cache(maxsize=256)
+def _context_of_package(package: str) -> AppContext:
+    return app_context(None, package)
+
+
+def app_context(catalogue: "Catalogue | None", package: str | None, entry_classes: Iterable[str] = (),
+                application_class: str | None = None) -> AppContext:
+    """First party from the manifest: its package, the packages of the Application class and components.
+
+    Packages of catalogued code (`com.google.android.gms.ads.AdActivity`) are not the app's. A component package
+    outside the organisations of the manifest package and the Application class counts only when no component
+    lies under those (the app's code lives elsewhere: app `t2.paj`, code `org.t2health.paj`); then the
+    organisation holding most components is the app's (an SDK declares one or two, the app its screens)."""
+    if not isinstance(package, str) or not package.strip():
+        return _NO_APP
+    package = package.strip()
+    generic = attribution_rules().generic
+
+    def uncatalogued(cls: str) -> bool:
+        return catalogue is None or catalogue.match_prefix(cls) is None
+
+    def org(pkg: str) -> str:
+        found = organisation_of(pkg)
+        return found if found and found not in generic else pkg
+
+    classes = [c for c in (dotted(e) for e in entry_classes if isinstance(e, str)) if package_of(c)]
+    seeds = {package}
+    if isinstance(application_class, str) and package_of(application_class) and uncatalogued(application_class):
+        seeds.add(package_of(dotted(application_class)))
+    anchors = {org(s) for s in seeds}
+    components = [c for c in classes if uncatalogued(c)]
+    foreign = [c for c in components if not any(under(c, a) for a in anchors)]
+    if foreign and len(foreign) == len(components):
+        counts: dict[str, int] = {}
+        for cls in foreign:
+            counts[org(package_of(cls))] = counts.get(org(package_of(cls)), 0) + 1
+        top = max(counts.values())
+        seeds.update(package_of(c) for c in foreign if counts[org(package_of(c))] == top)
+    organisations = {o for s in seeds if (o := organisation_of(s)) and o not in generic}
+    return AppContext(package, tuple(sorted(seeds)), tuple(sorted(organisations - seeds)))
+
+
+def app_context_from_report(catalogue: "Catalogue | None", scan: dict) -> AppContext:
+    """The same context from an `appaudit.scan/1` report, for the stages that see the app only through it (the
+    runtime and traffic stages of a pipeline that scanned the APK first)."""
+    app = scan.get("app") if isinstance(scan, dict) else None
+    package = app.get("package") if isinstance(app, dict) else None
+    components = [c for c in scan.get("components") or () if isinstance(c, dict) and isinstance(c.get("name"), str)]
+    application = next((c["name"] for c in components if c.get("kind") == "application"), None)
+    return app_context(catalogue, package, [c["name"] for c in components], application)
+
+
+# -- the one attribution ----------------------------------------------------------------------------------
+def actor_for_class(catalogue: "Catalogue", class_name: str, app: AppContext | str | None) -> Actor:
+    """Who a class of the app's code belongs to (rules 1-4 above)."""
+    context = AppContext.of(app)
+    name = dotted(class_name)
+    matched = catalogue.match_prefix(name)
+    own = max((p for p in context.own_packages if under(name, p)), key=len, default=None)
+    if own is not None and (matched is None or matched[0].count(".") <= own.count(".")):
+        return FIRST_PARTY
+    if matched is not None:
+        return matched[1]
+    if any(under(name, o) for o in context.organisations):
+        return FIRST_PARTY
+    if looks_obfuscated(name):
+        return UNKNOWN
+    namespace = namespace_of(package_of(name), attribution_rules().generic)
+    return Actor(ActorKind.SDK, UNIDENTIFIED + namespace) if namespace else UNKNOWN
+
+
+def frame_class(frame: str) -> str | None:
+    """The class of one stack frame, in any form the stages meet (`at a.B.m(B.java:3)`, `a.B.m`)."""
+    match = _FRAME.match(frame.strip())
+    return match["cls"] if match else None
+
+
+def frame_name(frame: str) -> str:
+    """`class.method` of one stack frame (its file and line dropped), or the text itself if it is no frame."""
+    match = _FRAME.match(frame.strip())
+    return f"{match['cls']}.{match['method']}" if match else frame.strip()
+
+
+def is_platform(class_name: str) -> bool:
+    name = dotted(class_name)
+    return any(under(name, p) for p in attribution_rules().platform)
+
+
+def actor_for_stack(catalogue: "Catalogue", frames: Iterable[str], app: AppContext | str | None,
+                    api_class: str | None = None) -> tuple[Actor, str] | None:
+    """The actor of a Java stack (innermost frame first) and the frame that decided it, or None when no frame
+    names app code. Platform frames, the hooked API's own class and library frames are skipped."""
+    context = AppContext.of(app)
+    own = dotted(api_class).split("$", 1)[0] if api_class else None
+    fallback: tuple[Actor, str] | None = None
+    for frame in frames:
+        if not isinstance(frame, str):
+            continue
+        cls = frame_class(frame)
+        if cls is None or is_platform(cls) or (own and cls.split("$", 1)[0] == own):
+            continue
+        actor = actor_for_class(catalogue, cls, context)
+        if actor.kind is ActorKind.LIBRARY:
+            fallback = fallback or (actor, frame.strip())
+            continue
+        return actor, frame.strip()
+    return fallback
+
+
+def actor_for_host(catalogue: "Catalogue", host: str) -> Actor | None:
+    """The catalogued SDK whose hosts name this host (or a parent domain), else None."""
+    owner = catalogue.owner_of_host(host)
+    return Actor(ActorKind.SDK, owner.sdk.id) if owner is not None and owner.sdk is not None else None
+
+
+def attribute(catalogue: "Catalogue", app: AppContext | str | None, *, class_name: str | None = None,
+              stack: Iterable[str] | None = None, host: str | None = None,
+              api_class: str | None = None) -> Actor:
+    """The one entry point: an actor from a class name, else a stack, else a host; `unknown` if none places it."""
+    if class_name:
+        return actor_for_class(catalogue, class_name, app)
+    if stack is not None:
+        found = actor_for_stack(catalogue, stack, app, api_class)
+        if found is not None:
+            return found[0]
+    if host:
+        return actor_for_host(catalogue, host) or UNKNOWN
+    return UNKNOWN
