@@ -67,16 +67,18 @@ def test_first_party_from_the_components_when_the_code_is_not_under_the_package(
     an SDK's one or two components (even of an SDK the catalogue lacks) do not make it first party."""
     components = ["org.t2health.paj.MainActivity", "org.t2health.paj.SettingsActivity",
                   "org.t2health.paj.reminders.AlarmReceiver", "com.millennialmedia.android.MMActivity",
-                  "com.google.android.gms.ads.AdActivity"]
+                  "net.adsuncatalogued.sdk.AdActivity", "com.google.android.gms.ads.AdActivity"]
     app = app_context(catalogue, "t2.paj", components)
     assert catalogue.actor_for_class("org.t2health.paj.db.Store", app).kind is ActorKind.FIRST_PARTY
     assert catalogue.actor_for_class("org.t2health.common.Util", app).kind is ActorKind.FIRST_PARTY
     assert catalogue.actor_for_class("com.millennialmedia.android.MMSDK", app) == \
-        Actor(ActorKind.SDK, "unidentified:com.millennialmedia")
+        Actor(ActorKind.SDK, "millennial_media")
+    assert catalogue.actor_for_class("net.adsuncatalogued.sdk.Banner", app) == \
+        Actor(ActorKind.SDK, "unidentified:net.adsuncatalogued")
     assert catalogue.actor_for_class("com.google.android.gms.ads.AdView", app).id == "google_admob"
     # with a component under the package, foreign component namespaces are not the app's
-    mixed = app_context(catalogue, "com.foo.app", ["com.foo.app.Main", "com.mobclix.android.sdk.MobclixBrowser"])
-    assert catalogue.actor_for_class("com.mobclix.android.sdk.Mobclix", mixed).id == "unidentified:com.mobclix"
+    mixed = app_context(catalogue, "com.foo.app", ["com.foo.app.Main", "net.adsuncatalogued.sdk.Browser"])
+    assert catalogue.actor_for_class("net.adsuncatalogued.sdk.Ads", mixed).id == "unidentified:net.adsuncatalogued"
 
 
 def test_the_context_from_a_scan_report_is_the_scan_s_own(catalogue):
@@ -222,7 +224,12 @@ def test_static_actors_first_party_unidentified_and_obfuscated(catalogue, stage_
     actors = {s.api_id: s.actor for s in find_call_sites([stage_dex], catalogue=catalogue, app_package=app,
                                                           component_classes=COMPONENTS)}
     assert actors["telephony.get_line1_number"].kind is ActorKind.FIRST_PARTY
-    assert actors["telephony.get_subscriber_id"] == Actor(ActorKind.SDK, "unidentified:com.millennialmedia")
+    assert actors["telephony.get_subscriber_id"] == Actor(ActorKind.SDK, "millennial_media")
+    # the same code with a catalogue that lacks the SDK: an SDK all the same, named by its namespace
+    without = Catalogue([s for s in catalogue.sdks if s.id != "millennial_media"], catalogue.libraries)
+    unnamed = {s.api_id: s.actor for s in find_call_sites([stage_dex], catalogue=without, app_package=app,
+                                                           component_classes=COMPONENTS)}
+    assert unnamed["telephony.get_subscriber_id"] == Actor(ActorKind.SDK, "unidentified:com.millennialmedia")
     # obfuscated Play services code: placed by its own host string, or unknown with the reason - never library
     assert actors["telephony.get_sim_serial_number"] == Actor(ActorKind.SDK, "google_admob")
     unplaced = actors["telephony.get_meid"]
