@@ -116,6 +116,8 @@ def load_apis(path: str | Path | None = None) -> tuple[ApiRule, ...]:
 class EntryPoints:
     lifecycle: frozenset[str]
     callbacks: frozenset[str]
+    class_lookup: tuple[str, ...] = ()     # reflection: dotted `pkg.Class.method` loading a class by name
+    method_lookup: tuple[str, ...] = ()    # reflection: looking a method up by name
 
 
 @functools.lru_cache(maxsize=8)
@@ -123,12 +125,20 @@ def _load_entrypoints(path: str) -> EntryPoints:
     raw = load_yaml(path, "entry-point list")
     check = Validator(path)
     check.mapping(raw)
-    check.fields(raw, required={"lifecycle": list, "callbacks": list})
+    check.fields(raw, required={"lifecycle": list, "callbacks": list}, optional={"reflection": dict})
     for key in ("lifecycle", "callbacks"):
         for name in raw[key]:
             if not isinstance(name, str) or not _MEMBER.match(name):
                 check.fail(raw, key, f"{name!r} is not a method name")
-    return EntryPoints(frozenset(raw["lifecycle"]), frozenset(raw["callbacks"]))
+    reflection = raw.get("reflection") or {}
+    check.fields(reflection, optional={"class_lookup": list, "method_lookup": list})
+    for key in ("class_lookup", "method_lookup"):
+        for ref in reflection.get(key) or ():
+            owner, _, name = ref.rpartition(".") if isinstance(ref, str) else ("", "", "")
+            if not owner or not _JAVA_NAME.match(owner) or not _MEMBER.match(name):
+                check.fail(reflection, key, f"{ref!r} is not a method like java.lang.Class.forName")
+    return EntryPoints(frozenset(raw["lifecycle"]), frozenset(raw["callbacks"]),
+                       tuple(reflection.get("class_lookup") or ()), tuple(reflection.get("method_lookup") or ()))
 
 
 def load_entrypoints(path: str | Path | None = None) -> EntryPoints:

@@ -16,22 +16,16 @@ kind `library`: androidx, support, kotlin ...) is a wrapper: its callers are fol
 depth <= 3) and each non-library caller gets its own CallSite with `via` = the library method that made
 the call. With no such caller the library-attributed site is kept.
 
-Reachability (level `reachable` rather than `present`), for the method a CallSite names as caller:
-- it is a static initialiser `<clinit>`; or
-- an invoke in any dex, in a method other than itself, refers to it, or - for a virtual method - to the same
-  name and proto on an ancestor class/interface the dexes define (the call may dispatch here) or on a
-  descendant that inherits it (class-hierarchy analysis over the app's own classes; a call through a
-  framework type such as Runnable.run does not count, see the callbacks rule instead); or
-- its name is a lifecycle method (rules/entrypoints.yaml `lifecycle`) and its class is a manifest component
-  or application class, or an app class one of those extends; or
-- its name is a framework callback (rules/entrypoints.yaml `callbacks`) and its class is such a component or
-  is instantiated somewhere (some other class invokes one of its constructors).
-This is one level deep on purpose: "some code refers to it" is what the level promises; whether that code
-runs is the runtime stage's question. Reflection, native code and dynamically loaded code are not seen.
+Reachability (level `reachable` rather than `present`): the calling method is reached from an entry point
+by the call graph of audit/static/callgraph.py (lifecycle and callbacks of the manifest's components,
+dispatch by class hierarchy, hand-offs to the framework, constant reflection); the CallSite then carries the
+shortest path, entry method first. (The tracer below still answers "is this method referenced at all" while
+it follows wrappers; that one-level answer is no longer what `reachable` means.)
 """
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 import struct
 import time
@@ -42,6 +36,7 @@ from typing import Iterable, Iterator
 from ..catalogue import Catalogue, dotted, load_catalogue
 from ..model import Actor, ActorKind
 from .apis import ApiRule, EntryPoints, class_descriptor, load_apis, load_entrypoints
+from .callgraph import call_paths
 from .dex import (ACC_CONSTRUCTOR, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, EncodedMethod, INVOKE_OPCODES,
                   SGET_OPCODES)
 from .report import CallSite
@@ -464,7 +459,21 @@ def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None
                       "scans": index.scans, "methods_walked": sum(len(d._bodies) for d in dexes),
                       "seconds_search": round(found_at - started, 4),
                       "seconds_total": round(time.perf_counter() - started, 4)})
-    return result
+    return _with_paths(dexes, result, component_classes, entrypoints, stats)
+
+
+def _with_paths(dexes: list[DexFile], sites: list[CallSite], component_classes: Iterable[str],
+                entrypoints: EntryPoints, stats: dict | None) -> list[CallSite]:
+    """Each site reachable exactly when the call graph finds a path to its caller, with that path."""
+    started = time.perf_counter()
+    paths, graph = call_paths(dexes, component_classes, {s.caller for s in sites}, entrypoints)
+    out = [dataclasses.replace(s, reachable=bool(paths.get(s.caller)), path=paths.get(s.caller, ()))
+           for s in sites]
+    if stats is not None:
+        stats["call_graph"] = {**graph.stats(), "seconds": round(time.perf_counter() - started, 4)}
+        if graph.partial:
+            stats["call_graph"]["limit"] = graph.partial
+    return out
 
 
 # -- other facts the scan needs from the code -----------------------------------------------------------

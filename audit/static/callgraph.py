@@ -1,0 +1,439 @@
+"""A call graph over the app's dex code, searched from the entry points: `reachable` means a path exists.
+
+Nodes are the methods the dexes define. A breadth-first search starts at once from every root and walks a
+method's instructions only when the search reaches it, so the shortest path from the nearest root to each
+method is known (parent pointers) and code nothing reaches is never decoded. The search stops as soon as every
+method it was asked about has been reached.
+
+Roots: for each manifest component and the Application class (the system instantiates them; exported or not,
+the app's own intents start them too), and the app classes they extend: `<init>`, `<clinit>` and every method
+named in rules/entrypoints.yaml `lifecycle` or `callbacks`.
+
+Edges out of a method M (every rule a line of data in rules/entrypoints.yaml or the Dalvik semantics):
+- invoke-static / invoke-direct of a defined method: that method (or the one it inherits, up the superclasses);
+- invoke-super: the first definition from the named class upwards;
+- invoke-virtual / invoke-interface of C.m: the definition C inherits, plus every override of m in a class
+  that descends from C (class-hierarchy analysis, also when C is a framework type such as Runnable);
+- hand-offs: `new-instance K` of an app class with a framework ancestor (a Runnable, Thread, AsyncTask,
+  Handler, listener, receiver, fragment ...) makes K's `lifecycle` / `callbacks` methods successors of M: the
+  framework calls them back once M hands the object over (Thread.start, Executor.execute, requestLocationUpdates);
+- class initialisation: new-instance of K, a static invoke or a static field read on K leads to K.<clinit>;
+- reflection: M loads a class by a constant name (`reflection.class_lookup` with a const-string naming a
+  defined class, or const-class) and either looks a method up by a constant name (`reflection.method_lookup`:
+  edges to that class's methods of those names) or, without one, instantiates it (its constructors and its
+  hand-off callbacks).
+Not seen: native code, dynamically loaded code, names built at run time, intents between components (each
+component is a root anyway), XML-declared callbacks (android:onClick) and fragments inflated from layouts.
+
+Bounded and linear: the work (instructions walked + edges and dispatch candidates examined + class-hierarchy
+steps) is counted against a budget proportional to the code size (WORK_PER_UNIT per code unit plus a
+constant). A hostile dex (one name overridden by 65 536 classes, a 10 000-deep hierarchy) exhausts the budget
+instead of the machine: the search stops, `partial` says so, and methods not reached stay `present`.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..catalogue import dotted
+from .apis import EntryPoints, class_descriptor, load_entrypoints
+from .dex import DexFile, INSN_UNITS, NO_INDEX, OP_CONST_STRING, OP_CONST_STRING_JUMBO, \
+    PACKED_SWITCH_PAYLOAD, SPARSE_SWITCH_PAYLOAD, FILL_ARRAY_DATA_PAYLOAD, _as_u16
+
+WORK_PER_UNIT = 16          # budget: work items per 16-bit code unit of the app (a real app uses 2-4)
+WORK_BASE = 1_000_000
+MAX_HIERARCHY = 200         # ancestors considered per class (as in callsites.py)
+OBJECT = "Ljava/lang/Object;"
+
+# Opcodes (Dalvik bytecode) the graph reads: invoke kinds (the polymorphic/custom ones are not followed).
+_INVOKE_VIRTUAL = frozenset((0x6e, 0x72, 0x74, 0x78))       # virtual, interface (+ /range)
+_INVOKE_SUPER = frozenset((0x6f, 0x75))
+_INVOKE_DIRECT = frozenset((0x70, 0x76))
+_INVOKE_STATIC = frozenset((0x71, 0x77))
+VIRTUAL, SUPER, DIRECT, STATIC = 0, 1, 2, 3     # an invoke is one int: kind << 16 | method_idx
+OP_NEW_INSTANCE = 0x22
+OP_CONST_CLASS = 0x1c
+# What the walk records, by opcode: 1-4 an invoke of kind 0-3, then the other references.
+_NEW, _FIELD, _STRING, _JUMBO, _CLASS = 5, 6, 7, 8, 9
+_CATEGORY = bytearray(256)
+for _ops, _category in ((_INVOKE_VIRTUAL, VIRTUAL + 1), (_INVOKE_SUPER, SUPER + 1), (_INVOKE_DIRECT, DIRECT + 1),
+                        (_INVOKE_STATIC, STATIC + 1), ((OP_NEW_INSTANCE,), _NEW), (range(0x60, 0x6e), _FIELD),
+                        ((OP_CONST_STRING,), _STRING), ((OP_CONST_STRING_JUMBO,), _JUMBO),
+                        ((OP_CONST_CLASS,), _CLASS)):
+    for _op in _ops:
+        _CATEGORY[_op] = _category
+
+
+@dataclass(frozen=True)
+class _Code:
+    """What the graph needs from one method's instructions."""
+
+    invokes: tuple[int, ...]                # kind << 16 | method_idx, first occurrence order, no repeats
+    types: tuple[int, ...]                  # new-instance type indices
+    classes: tuple[int, ...]                # const-class type indices
+    fields: tuple[int, ...]                 # static field indices read or written
+    strings: tuple[int, ...]                # const-string indices
+
+
+def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
+    """One method's references, at real instruction boundaries (payloads skipped by their own lengths, the
+    same walk as DexFile.body), and the number of code units walked."""
+    item = dex.code_item(code_off)
+    n = item.insns_units
+    units = _as_u16(memoryview(dex.data)[item.insns_off:item.insns_off + 2 * n].cast("B"))
+    invokes: dict[int, None] = {}
+    types: list[int] = []
+    classes: list[int] = []
+    fields: list[int] = []
+    strings: list[int] = []
+    lengths, categories = INSN_UNITS, _CATEGORY
+    pc = 0
+    while pc < n:
+        unit = units[pc]
+        op = unit & 0xFF
+        if op == 0 and unit:
+            if unit == PACKED_SWITCH_PAYLOAD and pc + 1 < n:
+                pc += 4 + 2 * units[pc + 1]
+            elif unit == SPARSE_SWITCH_PAYLOAD and pc + 1 < n:
+                pc += 2 + 4 * units[pc + 1]
+            elif unit == FILL_ARRAY_DATA_PAYLOAD and pc + 3 < n:
+                pc += 4 + (units[pc + 1] * (units[pc + 2] | (units[pc + 3] << 16)) + 1) // 2
+            else:
+                pc += 1
+            continue
+        step = lengths[op]
+        if pc + step > n:
+            break
+        category = categories[op]
+        if category:
+            if category < _NEW:
+                invokes[(category - 1) << 16 | units[pc + 1]] = None
+            elif category == _NEW:
+                types.append(units[pc + 1])
+            elif category == _FIELD:
+                fields.append(units[pc + 1])
+            elif category == _STRING:
+                strings.append(units[pc + 1])
+            elif category == _JUMBO:
+                strings.append(units[pc + 1] | (units[pc + 2] << 16))
+            else:
+                classes.append(units[pc + 1])
+        pc += step
+    return _Code(tuple(invokes), tuple(types), tuple(classes), tuple(fields), tuple(strings)), n
+
+
+class CallGraph:
+    """Shortest call paths from the entry points to the methods asked about (Dalvik descriptors)."""
+
+    def __init__(self, dexes: list[DexFile], entrypoints: EntryPoints | None = None, budget: int | None = None):
+        self.dexes = dexes
+        self.entrypoints = entrypoints or load_entrypoints()
+        self._entry_names = self.entrypoints.lifecycle | self.entrypoints.callbacks
+        self._base: list[int] = []          # node id = base[dex] + row of the dex's method table
+        total = 0
+        for dex in dexes:
+            self._base.append(total)
+            total += len(dex.method_table()[0])
+        self._row_of: list[dict[int, int] | None] = [None] * len(dexes)
+        self._class_desc: list[list[str]] = [[dex.type_name(c.class_idx) for c in dex.class_defs] for dex in dexes]
+        self._defined: dict[str, tuple[int, int]] = {}     # class descriptor -> (dex, class_def), first wins
+        self._parents: dict[str, tuple[str, ...]] = {}     # superclass, then interfaces
+        self._super: dict[str, str | None] = {}
+        for dex_i, dex in enumerate(dexes):
+            for cdef, desc in zip(dex.class_defs, self._class_desc[dex_i]):
+                if desc in self._defined:
+                    continue
+                self._defined[desc] = (dex_i, cdef.index)
+                superclass = None if cdef.superclass_idx == NO_INDEX else dex.type_name(cdef.superclass_idx)
+                self._super[desc] = superclass
+                self._parents[desc] = tuple([superclass] if superclass else []) + tuple(
+                    dex.type_name(t) for t in dex.type_list(cdef.interfaces_off))
+        units = sum((end - start) // 2 for start, end in (dex.code_area() for dex in dexes))
+        self.budget = budget if budget is not None else WORK_PER_UNIT * units + WORK_BASE
+        self.work = 0
+        self.partial: str | None = None
+        self.visited = 0
+        self.edges = 0
+        self._signatures: dict[tuple[str, str], dict[str, int]] | None = None
+        self._ancestors: dict[str, frozenset[str]] = {}
+        self._below: dict[tuple[str, str], dict[str, list[int]]] = {}
+        self._resolved: list[dict[int, tuple[int, ...]]] = [{} for _ in dexes]
+        self._class_targets: dict[str, tuple[int, ...]] = {}
+        self._handoffs: dict[str, tuple[int, ...]] = {}
+        self._reflection = [self._reflection_ids(d) for d in dexes]
+        self.parent: dict[int, int] = {}
+
+    # -- nodes ------------------------------------------------------------------------------------------
+    def _node(self, dex_i: int, method_idx: int) -> int | None:
+        rows = self._row_of[dex_i]
+        if rows is None:
+            rows = self._row_of[dex_i] = {m: r for r, m in enumerate(self.dexes[dex_i].method_table()[0])}
+        row = rows.get(method_idx)
+        return None if row is None else self._base[dex_i] + row
+
+    def _locate(self, node: int) -> tuple[int, int]:
+        dex_i = bisect.bisect_right(self._base, node) - 1
+        return dex_i, node - self._base[dex_i]
+
+    def descriptor(self, node: int) -> str:
+        dex_i, row = self._locate(node)
+        dex = self.dexes[dex_i]
+        return dex.method_descriptor(dex.method_table()[0][row])
+
+    def node_of(self, descriptor: str) -> int | None:
+        class_desc = descriptor.split("->", 1)[0]
+        where = self._defined.get(class_desc)
+        if where is None:
+            return None
+        dex_i = where[0]
+        method_idx = self.dexes[dex_i].find_method(descriptor)
+        return None if method_idx is None else self._node(dex_i, method_idx)
+
+    def _class_rows(self, class_desc: str) -> range:
+        where = self._defined.get(class_desc)
+        if where is None:
+            return range(0)
+        dex_i, cdef = where
+        owners = self.dexes[dex_i].method_table()[3]
+        return range(self._base[dex_i] + bisect.bisect_left(owners, cdef),
+                     self._base[dex_i] + bisect.bisect_right(owners, cdef))
+
+    def _name(self, node: int) -> str:
+        dex_i, row = self._locate(node)
+        dex = self.dexes[dex_i]
+        return dex.string(dex.method_id(dex.method_table()[0][row])[2])
+
+    # -- class hierarchy --------------------------------------------------------------------------------
+    def ancestors(self, class_desc: str) -> frozenset[str]:
+        """Superclasses and interfaces, transitively, as far as the app defines them (plus the first framework
+        type of each line), at most MAX_HIERARCHY."""
+        cached = self._ancestors.get(class_desc)
+        if cached is not None:
+            return cached
+        out: list[str] = []
+        seen = {class_desc}
+        queue = deque([class_desc])
+        while queue and len(out) < MAX_HIERARCHY:
+            for parent in self._parents.get(queue.popleft(), ()):
+                if parent not in seen:
+                    seen.add(parent)
+                    out.append(parent)
+                    queue.append(parent)
+        self.work += len(out) + 1
+        result = self._ancestors[class_desc] = frozenset(out[:MAX_HIERARCHY])
+        return result
+
+    def _superclass_chain(self, class_desc: str | None) -> Iterable[str]:
+        """The class and its superclasses, as far as the app defines them."""
+        for _ in range(MAX_HIERARCHY):
+            if class_desc not in self._parents:
+                return
+            yield class_desc
+            class_desc = self._super[class_desc]
+
+    def _signature_index(self) -> dict[tuple[str, str], dict[str, int]]:
+        """(name, proto) -> {defining class: node}, over every defined method (first definition wins)."""
+        if self._signatures is None:
+            index: dict[tuple[str, str], dict[str, int]] = {}
+            for dex_i, dex in enumerate(self.dexes):
+                idxs, _flags, _offs, owners = dex.method_table()
+                descs, base = self._class_desc[dex_i], self._base[dex_i]
+                string, proto = dex.string, dex.proto_descriptor
+                for row, method_idx in enumerate(idxs):
+                    _class, proto_idx, name_idx = dex.method_id(method_idx)
+                    index.setdefault((string(name_idx), proto(proto_idx)), {}).setdefault(
+                        descs[owners[row]], base + row)
+                self.work += len(idxs)
+            self._signatures = index
+        return self._signatures
+
+    def _overrides(self, name: str, proto: str) -> dict[str, list[int]]:
+        """For one signature: ancestor class -> the definitions in classes below it (built once per
+        signature: the sum of the defining classes' ancestor counts)."""
+        key = (name, proto)
+        cached = self._below.get(key)
+        if cached is None:
+            cached = self._below[key] = {}
+            for owner, node in self._signature_index().get(key, {}).items():
+                for ancestor in self.ancestors(owner):
+                    cached.setdefault(ancestor, []).append(node)
+                self.work += 1
+        return cached
+
+    # -- edges ------------------------------------------------------------------------------------------
+    def _resolve(self, dex_i: int, invoke: int) -> tuple[int, ...]:
+        """The methods an invoke (kind << 16 | method_idx) may run, and the class initialiser it may trigger."""
+        cache = self._resolved[dex_i]
+        cached = cache.get(invoke)
+        if cached is not None:
+            return cached
+        kind, method_idx = invoke >> 16, invoke & 0xFFFF
+        dex = self.dexes[dex_i]
+        if method_idx >= dex.method_ids_size:
+            cache[invoke] = ()
+            return ()
+        class_desc, name, proto = dex.method_parts(method_idx)
+        out: list[int] = []
+        local = self._node(dex_i, method_idx)
+        if local is not None and kind in (STATIC, DIRECT):
+            out.append(local)
+        else:
+            defs = self._signature_index().get((name, proto), {})
+            for owner in self._superclass_chain(class_desc):      # what the named class has or inherits
+                node = defs.get(owner)
+                self.work += 1
+                if node is not None:
+                    out.append(node)
+                    break
+            if kind == VIRTUAL:                                   # overrides below the named class
+                out += (n for n in self._overrides(name, proto).get(class_desc, ()) if n not in out)
+        if kind == STATIC or name == "<init>":
+            out += (n for n in self.class_init(class_desc) if n not in out)
+        result = cache[invoke] = tuple(out)
+        return result
+
+    def class_init(self, class_desc: str) -> tuple[int, ...]:
+        """K.<clinit>, when K is defined: runs before K's first static use or instance."""
+        cached = self._class_targets.get(class_desc)
+        if cached is None:
+            cached = self._class_targets[class_desc] = tuple(
+                n for n in self._class_rows(class_desc) if self._name(n) == "<clinit>")
+            self.work += 1 + len(cached)
+        return cached
+
+    def handoffs(self, class_desc: str) -> tuple[int, ...]:
+        """The framework calls these back once an instance of K is handed over: K's (and its app ancestors')
+        methods named as lifecycle/callbacks, when K has a framework ancestor other than Object."""
+        cached = self._handoffs.get(class_desc)
+        if cached is None:
+            out: list[int] = []
+            lineage = [class_desc, *sorted(self.ancestors(class_desc))]
+            if any(c not in self._parents and c != OBJECT for c in lineage[1:]):
+                for owner in lineage:
+                    for node in self._class_rows(owner):
+                        self.work += 1
+                        if self._name(node) in self._entry_names:
+                            out.append(node)
+            cached = self._handoffs[class_desc] = tuple(out)
+        return cached
+
+    def _reflection_ids(self, dex: DexFile) -> tuple[frozenset[int], frozenset[int]]:
+        """method_ids of the class-lookup and method-lookup APIs (rules/entrypoints.yaml `reflection`)."""
+        def ids(refs: Iterable[str]) -> frozenset[int]:
+            out = set()
+            for ref in refs:
+                owner, _, name = ref.rpartition(".")
+                out.update(dex.find_methods(class_descriptor(owner), name))
+            return frozenset(out)
+        return ids(self.entrypoints.class_lookup), ids(self.entrypoints.method_lookup)
+
+    def successors(self, node: int) -> list[int]:
+        """In a fixed order: what the method's instructions call, then what they imply (hand-offs, class
+        initialisers, reflection)."""
+        dex_i, row = self._locate(node)
+        dex = self.dexes[dex_i]
+        code_off = dex.method_table()[2][row]
+        if not code_off:
+            return []
+        code, units = walk_code(dex, code_off)
+        self.work += units
+        out: list[int] = []
+        resolve = self._resolve
+        for invoke in code.invokes:
+            out += resolve(dex_i, invoke)
+        for type_idx in code.types:
+            if type_idx < dex.type_ids_size:
+                cls = dex.type_name(type_idx)
+                out += self.class_init(cls)
+                out += self.handoffs(cls)
+        for field_idx in code.fields:
+            if field_idx < dex.field_ids_size:
+                out += self.class_init(dex.type_name(dex.field_id(field_idx)[0]))
+        class_lookup, method_lookup = self._reflection[dex_i]
+        if class_lookup or method_lookup:
+            called = {invoke & 0xFFFF for invoke in code.invokes}
+            if called & (class_lookup | method_lookup):
+                out += self._reflective(dex, code, bool(called & method_lookup))
+        return out
+
+    def _reflective(self, dex: DexFile, code: _Code, by_name: bool) -> list[int]:
+        names = {dex.string(s) for s in code.strings if s < dex.string_ids_size}
+        classes = {class_descriptor(n) for n in names if "." in n and not n.startswith(".")}
+        classes |= {dex.type_name(t) for t in code.classes if t < dex.type_ids_size}
+        out: list[int] = []
+        for cls in sorted(c for c in classes if c in self._parents):
+            if by_name:
+                out += (n for n in self._class_rows(cls) if self._name(n) in names)
+            else:
+                out += (n for n in self._class_rows(cls) if self._name(n) == "<init>")
+                out += self.handoffs(cls)
+            out += self.class_init(cls)
+        self.work += len(names) + len(out)
+        return out
+
+    # -- roots and search -------------------------------------------------------------------------------
+    def roots(self, entry_classes: Iterable[str]) -> list[int]:
+        out: dict[int, None] = {}
+        for name in sorted(set(entry_classes)):
+            desc = name if name.startswith("L") and name.endswith(";") else class_descriptor(dotted(name))
+            for cls in [desc, *sorted(a for a in self.ancestors(desc) if a in self._parents)]:
+                for node in self._class_rows(cls):
+                    method = self._name(node)
+                    if method in self._entry_names or (cls == desc and method in ("<init>", "<clinit>")):
+                        out.setdefault(node)
+        return list(out)
+
+    def search(self, entry_classes: Iterable[str], targets: Iterable[int] = ()) -> None:
+        """Breadth-first from every root at once; stops early once every target is reached."""
+        remaining = set(targets)
+        queue: deque[int] = deque()
+        parent = self.parent
+        for root in self.roots(entry_classes):
+            parent[root] = -1
+            queue.append(root)
+        remaining -= parent.keys()
+        while queue and (remaining or not targets):
+            if self.work > self.budget:
+                self.partial = (f"call graph: work limit {self.budget} reached after {self.visited} methods; "
+                                f"call sites not reached stay `present`")
+                return
+            node = queue.popleft()
+            self.visited += 1
+            successors = self.successors(node)
+            self.edges += len(successors)
+            self.work += len(successors)
+            for succ in successors:
+                if succ not in parent:
+                    parent[succ] = node
+                    queue.append(succ)
+                    remaining.discard(succ)
+
+    def path(self, node: int) -> tuple[str, ...]:
+        """Entry method, ..., node (Dalvik descriptors); () when the search did not reach it."""
+        if node not in self.parent:
+            return ()
+        chain = [node]
+        while self.parent[chain[-1]] != -1 and len(chain) <= len(self.parent):
+            chain.append(self.parent[chain[-1]])
+        return tuple(self.descriptor(n) for n in reversed(chain))
+
+    def stats(self) -> dict:
+        return {"visited": self.visited, "edges": self.edges, "reached": len(self.parent), "work": self.work,
+                "budget": self.budget, "partial": bool(self.partial)}
+
+
+def call_paths(dexes: list[DexFile], entry_classes: Iterable[str], targets: Iterable[str],
+               entrypoints: EntryPoints | None = None, budget: int | None = None) \
+        -> tuple[dict[str, tuple[str, ...]], CallGraph]:
+    """{target descriptor: shortest path from an entry point} for the targets a path reaches, and the graph
+    (for its stats and `partial`)."""
+    graph = CallGraph(dexes, entrypoints=entrypoints, budget=budget)
+    nodes = {}
+    for desc in sorted(set(targets)):
+        node = graph.node_of(desc)
+        if node is not None:
+            nodes[desc] = node
+    graph.search(entry_classes, nodes.values())
+    return {desc: path for desc, node in nodes.items() if (path := graph.path(node))}, graph
