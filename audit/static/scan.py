@@ -15,7 +15,9 @@ from typing import Iterable
 
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError
-from ..model import FIRST_PARTY, Evidence, Level, Observation
+from ..model import FIRST_PARTY, Evidence, Feasibility, Level, Observation
+from . import feasibility
+from .apis import load_apis
 from .callsites import class_names, find_call_sites, string_constants, string_hosts
 from .dex import DexFile
 from .inputs import ApkContents, open_inputs
@@ -54,6 +56,9 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
 
     search_stats: dict = {}
     api_calls, dexes = _call_sites(dexes, catalogue, base.package, merged, warnings, search_stats)
+    if search_stats.get("call_graph", {}).get("limit"):
+        warnings.append(search_stats["call_graph"]["limit"])
+    api_calls = feasibility.apply(api_calls, load_apis(), feasibility.AppLevels.of(merged))
     clock.lap("call_sites")
 
     permissions = permissions_of(merged)
@@ -248,19 +253,22 @@ def _permission_observations(manifest: Manifest) -> list[Observation]:
 
 
 def _call_site_observations(sites: Iterable[CallSite]) -> list[Observation]:
-    """present / reachable: one observation per data type, actor and level, with capped evidence."""
+    """present / reachable: one observation per data type, actor, level and feasibility verdict (a capability
+    Android refuses is not merged with one it allows), with capped evidence; call-site evidence carries the
+    call path."""
     groups: dict[tuple, list[Evidence]] = defaultdict(list)
     for site in sites:
         level = Level.REACHABLE if site.reachable else Level.PRESENT
         detail = f"{site.api_id} via {site.via}" if site.via else site.api_id
-        groups[(site.data_type, site.actor, level)].append(Evidence("call-site", site.api, site.caller, detail))
+        groups[(site.data_type, site.actor, level, site.feasibility)].append(
+            Evidence("call-site", site.api, site.caller, detail, path=site.path))
     out = []
-    for (data_type, actor, level), evidence in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]),
-                                                                                       kv[0][2])):
+    for (data_type, actor, level, verdict), evidence in sorted(
+            groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2], kv[0][3] or Feasibility("unknown", ""))):
         evidence = sorted(set(evidence))
         shown = evidence[:MAX_EVIDENCE]
         if len(evidence) > MAX_EVIDENCE:
             shown.append(Evidence("note", f"{len(evidence)} call sites", None,
                                   f"first {MAX_EVIDENCE} listed; the report's api_calls has them all"))
-        out.append(Observation(data_type, level, actor, SOURCE, tuple(shown)))
+        out.append(Observation(data_type, level, actor, SOURCE, tuple(shown), feasibility=verdict))
     return out
