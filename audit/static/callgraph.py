@@ -332,6 +332,12 @@ class CallGraph:
     def successors(self, node: int) -> list[int]:
         """In a fixed order: what the method's instructions call, then what they imply (hand-offs, class
         initialisers, reflection)."""
+        return [n for _key, targets in self._successor_groups(node) for n in targets]
+
+    def _successor_groups(self, node: int) -> list[tuple[object, tuple[int, ...]]]:
+        """Successors grouped by what produced them, each group with a key: a search expands a group once,
+        however many methods name the same invoke or class (n callers of a method with n overrides are 2n
+        edges, not n*n)."""
         dex_i, row = self._locate(node)
         dex = self.dexes[dex_i]
         code_off = dex.method_table()[2][row]
@@ -339,23 +345,22 @@ class CallGraph:
             return []
         code, units = walk_code(dex, code_off)
         self.work += units
-        out: list[int] = []
         resolve = self._resolve
-        for invoke in code.invokes:
-            out += resolve(dex_i, invoke)
+        out: list[tuple[object, tuple[int, ...]]] = [((dex_i, invoke), resolve(dex_i, invoke))
+                                                      for invoke in code.invokes]
         for type_idx in code.types:
             if type_idx < dex.type_ids_size:
                 cls = dex.type_name(type_idx)
-                out += self.class_init(cls)
-                out += self.handoffs(cls)
+                out.append((("new", cls), self.class_init(cls) + self.handoffs(cls)))
         for field_idx in code.fields:
             if field_idx < dex.field_ids_size:
-                out += self.class_init(dex.type_name(dex.field_id(field_idx)[0]))
+                cls = dex.type_name(dex.field_id(field_idx)[0])
+                out.append((("init", cls), self.class_init(cls)))
         class_lookup, method_lookup = self._reflection[dex_i]
         if class_lookup or method_lookup:
             called = {invoke & 0xFFFF for invoke in code.invokes}
             if called & (class_lookup | method_lookup):
-                out += self._reflective(dex, code, bool(called & method_lookup))
+                out.append((None, tuple(self._reflective(dex, code, bool(called & method_lookup)))))
         return out
 
     def _reflective(self, dex: DexFile, code: _Code, by_name: bool) -> list[int]:
@@ -385,30 +390,39 @@ class CallGraph:
                         out.setdefault(node)
         return list(out)
 
-    def search(self, entry_classes: Iterable[str], targets: Iterable[int] = ()) -> None:
-        """Breadth-first from every root at once; stops early once every target is reached."""
-        remaining = set(targets)
+    def search(self, entry_classes: Iterable[str], targets: Iterable[int] | None = None) -> None:
+        """Breadth-first from every root at once; stops early once every target is reached (targets None:
+        the whole reachable graph)."""
+        everything = targets is None
+        remaining = set(targets or ())
+        if not everything and not remaining:
+            return
         queue: deque[int] = deque()
         parent = self.parent
+        expanded: set = set()     # groups already expanded: their targets have their (shortest) parent
         for root in self.roots(entry_classes):
             parent[root] = -1
             queue.append(root)
         remaining -= parent.keys()
-        while queue and (remaining or not targets):
+        while queue and (remaining or everything):
             if self.work > self.budget:
                 self.partial = (f"call graph: work limit {self.budget} reached after {self.visited} methods; "
                                 f"call sites not reached stay `present`")
                 return
             node = queue.popleft()
             self.visited += 1
-            successors = self.successors(node)
-            self.edges += len(successors)
-            self.work += len(successors)
-            for succ in successors:
-                if succ not in parent:
-                    parent[succ] = node
-                    queue.append(succ)
-                    remaining.discard(succ)
+            for key, group in self._successor_groups(node):
+                if key is not None:
+                    if key in expanded:
+                        continue
+                    expanded.add(key)
+                self.edges += len(group)
+                self.work += len(group) + 1
+                for succ in group:
+                    if succ not in parent:
+                        parent[succ] = node
+                        queue.append(succ)
+                        remaining.discard(succ)
 
     def path(self, node: int) -> tuple[str, ...]:
         """Entry method, ..., node (Dalvik descriptors); () when the search did not reach it."""
