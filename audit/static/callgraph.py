@@ -156,12 +156,18 @@ class CallGraph:
         self.partial: str | None = None
         self.visited = 0
         self.edges = 0
-        self._signatures: dict[tuple[str, str], dict[str, int]] | None = None
+        self._signatures: dict | None = None
+        self._decoded: dict[tuple[int, int, int], tuple[str, str]] = {}
+        self._name_ids: list[dict[str, int | None] | None] = [None] * len(dexes)
+        self._entry_ids: list[frozenset[int]] = [frozenset()] * len(dexes)
         self._ancestors: dict[str, frozenset[str]] = {}
-        self._below: dict[tuple[str, str], dict[str, list[int]]] = {}
+        self._below: dict = {}
         self._resolved: list[dict[int, tuple[int, ...]]] = [{} for _ in dexes]
         self._class_targets: dict[str, tuple[int, ...]] = {}
         self._handoffs: dict[str, tuple[int, ...]] = {}
+        self._clinit: dict[str, tuple[int, ...]] = {}           # class -> its <clinit>
+        self._inits: dict[str, list[int]] = {}                  # class -> its constructors
+        self._entry_methods: dict[str, list[int]] = {}          # class -> methods named lifecycle/callbacks
         self._reflection = [self._reflection_ids(d) for d in dexes]
         self.parent: dict[int, int] = {}
 
@@ -205,6 +211,21 @@ class CallGraph:
         dex = self.dexes[dex_i]
         return dex.string(dex.method_id(dex.method_table()[0][row])[2])
 
+    def _name_idx(self, node: int) -> tuple[int, int]:
+        """(dex, name string index) of a defined method: compared with _names() without decoding."""
+        dex_i, row = self._locate(node)
+        dex = self.dexes[dex_i]
+        return dex_i, dex.method_id(dex.method_table()[0][row])[2]
+
+    def _names(self, dex_i: int) -> dict[str, int | None]:
+        """String indices of the method names the graph looks for (<init>, <clinit>, entry names) in a dex."""
+        found = self._name_ids[dex_i]
+        if found is None:
+            dex = self.dexes[dex_i]
+            found = self._name_ids[dex_i] = {n: dex.find_string(n) for n in ("<init>", "<clinit>", *sorted(self._entry_names))}
+            self._entry_ids[dex_i] = frozenset(found[n] for n in self._entry_names if found[n] is not None)
+        return found
+
     # -- class hierarchy --------------------------------------------------------------------------------
     def ancestors(self, class_desc: str) -> frozenset[str]:
         """Superclasses and interfaces, transitively, as far as the app defines them (plus the first framework
@@ -233,26 +254,47 @@ class CallGraph:
             yield class_desc
             class_desc = self._super[class_desc]
 
-    def _signature_index(self) -> dict[tuple[str, str], dict[str, int]]:
-        """(name, proto) -> {defining class: node}, over every defined method (first definition wins)."""
+    def _signature(self, dex_i: int, name_idx: int, proto_idx: int):
+        """A key equal for equal (name, proto) across the dexes: the two indices themselves when there is one
+        dex (nothing decoded), else the decoded strings (decoded once per pair)."""
+        if len(self.dexes) == 1:
+            return name_idx << 16 | proto_idx
+        key = (dex_i, name_idx, proto_idx)
+        found = self._decoded.get(key)
+        if found is None:
+            dex = self.dexes[dex_i]
+            found = self._decoded[key] = (dex.string(name_idx), dex.proto_descriptor(proto_idx))
+        return found
+
+    def _signature_index(self) -> dict:
+        """signature -> {defining class: node}, over every defined method (first definition wins)."""
         if self._signatures is None:
-            index: dict[tuple[str, str], dict[str, int]] = {}
+            index: dict = {}
             for dex_i, dex in enumerate(self.dexes):
                 idxs, _flags, _offs, owners = dex.method_table()
-                descs, base = self._class_desc[dex_i], self._base[dex_i]
-                string, proto = dex.string, dex.proto_descriptor
+                descs, base, signature, method_id = (self._class_desc[dex_i], self._base[dex_i], self._signature,
+                                                     dex.method_id)
+                names = self._names(dex_i)
+                clinit, init, entry = names["<clinit>"], names["<init>"], self._entry_ids[dex_i]
                 for row, method_idx in enumerate(idxs):
-                    _class, proto_idx, name_idx = dex.method_id(method_idx)
-                    index.setdefault((string(name_idx), proto(proto_idx)), {}).setdefault(
-                        descs[owners[row]], base + row)
+                    _class, proto_idx, name_idx = method_id(method_idx)
+                    owner = descs[owners[row]]
+                    if self._defined.get(owner, (dex_i,))[0] != dex_i:
+                        continue     # a class defined again in a later dex: the first definition is the one
+                    index.setdefault(signature(dex_i, name_idx, proto_idx), {}).setdefault(owner, base + row)
+                    if name_idx == clinit:
+                        self._clinit[owner] = (base + row,)
+                    elif name_idx == init:
+                        self._inits.setdefault(owner, []).append(base + row)
+                    elif name_idx in entry:
+                        self._entry_methods.setdefault(owner, []).append(base + row)
                 self.work += len(idxs)
             self._signatures = index
         return self._signatures
 
-    def _overrides(self, name: str, proto: str) -> dict[str, list[int]]:
+    def _overrides(self, key) -> dict[str, list[int]]:
         """For one signature: ancestor class -> the definitions in classes below it (built once per
         signature: the sum of the defining classes' ancestor counts)."""
-        key = (name, proto)
         cached = self._below.get(key)
         if cached is None:
             cached = self._below[key] = {}
@@ -274,13 +316,15 @@ class CallGraph:
         if method_idx >= dex.method_ids_size:
             cache[invoke] = ()
             return ()
-        class_desc, name, proto = dex.method_parts(method_idx)
+        class_idx, proto_idx, name_idx = dex.method_id(method_idx)
+        class_desc = dex.type_name(class_idx)
         out: list[int] = []
         local = self._node(dex_i, method_idx)
         if local is not None and kind in (STATIC, DIRECT):
             out.append(local)
         else:
-            defs = self._signature_index().get((name, proto), {})
+            key = self._signature(dex_i, name_idx, proto_idx)
+            defs = self._signature_index().get(key, {})
             for owner in self._superclass_chain(class_desc):      # what the named class has or inherits
                 node = defs.get(owner)
                 self.work += 1
@@ -288,34 +332,30 @@ class CallGraph:
                     out.append(node)
                     break
             if kind == VIRTUAL:                                   # overrides below the named class
-                out += (n for n in self._overrides(name, proto).get(class_desc, ()) if n not in out)
-        if kind == STATIC or name == "<init>":
+                out += (n for n in self._overrides(key).get(class_desc, ()) if n not in out)
+        if kind == STATIC or name_idx == self._names(dex_i)["<init>"]:
             out += (n for n in self.class_init(class_desc) if n not in out)
         result = cache[invoke] = tuple(out)
         return result
 
     def class_init(self, class_desc: str) -> tuple[int, ...]:
         """K.<clinit>, when K is defined: runs before K's first static use or instance."""
-        cached = self._class_targets.get(class_desc)
-        if cached is None:
-            cached = self._class_targets[class_desc] = tuple(
-                n for n in self._class_rows(class_desc) if self._name(n) == "<clinit>")
-            self.work += 1 + len(cached)
-        return cached
+        self._signature_index()
+        return self._clinit.get(class_desc, ())
 
     def handoffs(self, class_desc: str) -> tuple[int, ...]:
         """The framework calls these back once an instance of K is handed over: K's (and its app ancestors')
         methods named as lifecycle/callbacks, when K has a framework ancestor other than Object."""
         cached = self._handoffs.get(class_desc)
         if cached is None:
+            self._signature_index()
             out: list[int] = []
             lineage = [class_desc, *sorted(self.ancestors(class_desc))]
             if any(c not in self._parents and c != OBJECT for c in lineage[1:]):
                 for owner in lineage:
-                    for node in self._class_rows(owner):
-                        self.work += 1
-                        if self._name(node) in self._entry_names:
-                            out.append(node)
+                    found = self._entry_methods.get(owner, ())
+                    self.work += 1 + len(found)
+                    out += found
             cached = self._handoffs[class_desc] = tuple(out)
         return cached
 
@@ -332,12 +372,13 @@ class CallGraph:
     def successors(self, node: int) -> list[int]:
         """In a fixed order: what the method's instructions call, then what they imply (hand-offs, class
         initialisers, reflection)."""
-        return [n for _key, targets in self._successor_groups(node) for n in targets]
+        return [n for group in self._successor_groups(node, set()) for n in group]
 
-    def _successor_groups(self, node: int) -> list[tuple[object, tuple[int, ...]]]:
-        """Successors grouped by what produced them, each group with a key: a search expands a group once,
-        however many methods name the same invoke or class (n callers of a method with n overrides are 2n
-        edges, not n*n)."""
+    def _successor_groups(self, node: int, expanded: set) -> list[tuple[int, ...]]:
+        """Successors grouped by what produced them (an invoke, a class instantiated or initialised). A group
+        in `expanded` is skipped and the others are added to it: one search expands each group once, however
+        many methods name the same invoke or class (n callers of a method with n overrides are 2n edges, not
+        n*n), and BFS order keeps every first parent on a shortest path."""
         dex_i, row = self._locate(node)
         dex = self.dexes[dex_i]
         code_off = dex.method_table()[2][row]
@@ -345,22 +386,30 @@ class CallGraph:
             return []
         code, units = walk_code(dex, code_off)
         self.work += units
-        resolve = self._resolve
-        out: list[tuple[object, tuple[int, ...]]] = [((dex_i, invoke), resolve(dex_i, invoke))
-                                                      for invoke in code.invokes]
+        out: list[tuple[int, ...]] = []
+        cache, base_key = self._resolved[dex_i], dex_i << 20
+        for invoke in code.invokes:
+            key = base_key | invoke
+            if key not in expanded:
+                expanded.add(key)
+                out.append(cache[invoke] if invoke in cache else self._resolve(dex_i, invoke))
         for type_idx in code.types:
             if type_idx < dex.type_ids_size:
                 cls = dex.type_name(type_idx)
-                out.append((("new", cls), self.class_init(cls) + self.handoffs(cls)))
+                if ("new", cls) not in expanded:
+                    expanded.add(("new", cls))
+                    out.append(self.class_init(cls) + self.handoffs(cls))
         for field_idx in code.fields:
             if field_idx < dex.field_ids_size:
                 cls = dex.type_name(dex.field_id(field_idx)[0])
-                out.append((("init", cls), self.class_init(cls)))
+                if ("init", cls) not in expanded:
+                    expanded.add(("init", cls))
+                    out.append(self.class_init(cls))
         class_lookup, method_lookup = self._reflection[dex_i]
         if class_lookup or method_lookup:
             called = {invoke & 0xFFFF for invoke in code.invokes}
             if called & (class_lookup | method_lookup):
-                out.append((None, tuple(self._reflective(dex, code, bool(called & method_lookup)))))
+                out.append(tuple(self._reflective(dex, code, bool(called & method_lookup))))
         return out
 
     def _reflective(self, dex: DexFile, code: _Code, by_name: bool) -> list[int]:
@@ -372,7 +421,7 @@ class CallGraph:
             if by_name:
                 out += (n for n in self._class_rows(cls) if self._name(n) in names)
             else:
-                out += (n for n in self._class_rows(cls) if self._name(n) == "<init>")
+                out += self._inits.get(cls, ())
                 out += self.handoffs(cls)
             out += self.class_init(cls)
         self.work += len(names) + len(out)
@@ -411,11 +460,7 @@ class CallGraph:
                 return
             node = queue.popleft()
             self.visited += 1
-            for key, group in self._successor_groups(node):
-                if key is not None:
-                    if key in expanded:
-                        continue
-                    expanded.add(key)
+            for group in self._successor_groups(node, expanded):
                 self.edges += len(group)
                 self.work += len(group) + 1
                 for succ in group:
