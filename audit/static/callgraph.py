@@ -45,6 +45,7 @@ from .dex import DexFile, INSN_UNITS, NO_INDEX, OP_CONST_STRING, OP_CONST_STRING
 WORK_PER_UNIT = 16          # budget: work items per 16-bit code unit of the app (a real app uses 2-4)
 WORK_BASE = 1_000_000
 MAX_HIERARCHY = 200         # ancestors considered per class (as in callsites.py)
+FEW_DEFINITIONS = 8         # up to this many definitions of a signature, overrides are found by direct checks
 OBJECT = "Ljava/lang/Object;"
 
 # Opcodes (Dalvik bytecode) the graph reads: invoke kinds (the polymorphic/custom ones are not followed).
@@ -150,6 +151,8 @@ class CallGraph:
                 self._super[desc] = superclass
                 self._parents[desc] = tuple([superclass] if superclass else []) + tuple(
                     dex.type_name(t) for t in dex.type_list(cdef.interfaces_off))
+        # classes some defined class extends or implements: only an invoke naming one of them can dispatch lower
+        self._extended: set[str] = {p for parents in self._parents.values() for p in parents}
         units = sum((end - start) // 2 for start, end in (dex.code_area() for dex in dexes))
         self.budget = budget if budget is not None else WORK_PER_UNIT * units + WORK_BASE
         self.work = 0
@@ -324,15 +327,21 @@ class CallGraph:
             out.append(local)
         else:
             key = self._signature(dex_i, name_idx, proto_idx)
-            defs = self._signature_index().get(key, {})
-            for owner in self._superclass_chain(class_desc):      # what the named class has or inherits
-                node = defs.get(owner)
-                self.work += 1
-                if node is not None:
-                    out.append(node)
-                    break
-            if kind == VIRTUAL:                                   # overrides below the named class
-                out += (n for n in self._overrides(key).get(class_desc, ()) if n not in out)
+            defs = (self._signatures or self._signature_index()).get(key, {})
+            if defs:
+                for owner in self._superclass_chain(class_desc):  # what the named class has or inherits
+                    node = defs.get(owner)
+                    self.work += 1
+                    if node is not None:
+                        out.append(node)
+                        break
+            if kind == VIRTUAL and class_desc in self._extended and len(defs) > len(out):
+                if len(defs) <= FEW_DEFINITIONS:                  # overrides below the named class
+                    self.work += len(defs)
+                    out += (n for owner, n in defs.items()
+                            if n not in out and owner != class_desc and class_desc in self.ancestors(owner))
+                else:
+                    out += (n for n in self._overrides(key).get(class_desc, ()) if n not in out)
         if kind == STATIC or name_idx == self._names(dex_i)["<init>"]:
             out += (n for n in self.class_init(class_desc) if n not in out)
         result = cache[invoke] = tuple(out)
