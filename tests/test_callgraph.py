@@ -3,21 +3,15 @@ handler, async task, listener, reflection, virtual and interface dispatch, class
 method, shortest paths; DroidBench; androguard's xrefs as the cross-check of the edges; bounded work."""
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
-import zipfile
-from pathlib import Path
 
 import pytest
 
 from audit.static.callgraph import CallGraph, call_paths, walk_code
 from audit.static.callsites import find_call_sites
 from audit.static.dex import DexFile
+from test_callsites import SMALI_JAR, _assemble, _corpus, _dexes   # shared with the call-site tests
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-APKS = SHARED / "corpus" / "apks"
-SMALI_JAR = Path("/usr/share/java/smali.jar")
 G = "Lcom/example/graph/"
 ON_CREATE = f"{G}MainActivity;->onCreate(Landroid/os/Bundle;)V"
 
@@ -184,18 +178,6 @@ GRAPH_SMALI = {
 }
 
 
-def _assemble(sources: dict[str, str], out: Path) -> DexFile:
-    src = out.parent / (out.stem + "_smali")
-    shutil.rmtree(src, ignore_errors=True)
-    for name, text in sources.items():
-        path = src / f"{name}.smali"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-jar", str(SMALI_JAR), "assemble", "--api", "21",
-                    "-o", str(out), str(src)], check=True, capture_output=True, timeout=300)
-    return DexFile(out.read_bytes(), out.name)
-
-
 def _needs_smali() -> None:
     if not SMALI_JAR.is_file() or shutil.which("java") is None:
         pytest.skip("smali / java not installed (make deb)")
@@ -261,26 +243,13 @@ def test_call_sites_carry_the_path(graph_dex):
 
 
 # -- DroidBench -------------------------------------------------------------------------------------------
-def _apk_dexes(apk: Path) -> list[DexFile]:
-    with zipfile.ZipFile(apk) as z:
-        names = sorted((n for n in z.namelist() if re.fullmatch(r"classes\d*\.dex", n)), key=lambda n: (len(n), n))
-        return [DexFile(z.read(n), n) for n in names]
-
-
-def _corpus(name: str) -> Path:
-    path = APKS / name
-    if not path.is_file():
-        pytest.skip(f"shared corpus not present: {path}")
-    return path
-
-
 def test_droidbench_sources_have_their_paths():
-    location = _apk_dexes(_corpus("droidbench__LocationLeak1.apk"))
+    location = _dexes(_corpus("droidbench__LocationLeak1.apk"))
     listener = "Lde/ecspride/LocationLeak1$MyLocationListener;->onLocationChanged(Landroid/location/Location;)V"
     on_create = "Lde/ecspride/LocationLeak1;->onCreate(Landroid/os/Bundle;)V"
     paths, _ = call_paths(location, ["de.ecspride.LocationLeak1"], [listener, on_create])
     assert paths == {listener: (on_create, listener), on_create: (on_create,)}
-    direct = _apk_dexes(_corpus("droidbench__DirectLeak1.apk"))
+    direct = _dexes(_corpus("droidbench__DirectLeak1.apk"))
     main = "Lde/ecspride/MainActivity;->onCreate(Landroid/os/Bundle;)V"
     assert call_paths(direct, ["de.ecspride.MainActivity"], [main])[0] == {main: (main,)}
 
@@ -293,7 +262,7 @@ def test_edges_agree_with_androguard_xrefs(name):
     from androguard.misc import AnalyzeAPK
     apk = _corpus(name)
     _a, _d, analysis = AnalyzeAPK(str(apk))
-    dexes = _apk_dexes(apk)
+    dexes = _dexes(apk)
     graph = CallGraph(dexes)
     theirs: dict[str, set[str]] = {}
     for method in analysis.get_methods():

@@ -39,8 +39,7 @@ from typing import Iterable
 
 from ..catalogue import dotted
 from .apis import EntryPoints, class_descriptor, load_entrypoints
-from .dex import DexFile, INSN_UNITS, NO_INDEX, OP_CONST_STRING, OP_CONST_STRING_JUMBO, \
-    PACKED_SWITCH_PAYLOAD, SPARSE_SWITCH_PAYLOAD, FILL_ARRAY_DATA_PAYLOAD, _as_u16
+from .dex import DexFile, INSN_UNITS, NO_INDEX, OP_CONST_STRING, OP_CONST_STRING_JUMBO, _as_u16, payload_units
 
 WORK_PER_UNIT = 16          # budget: work items per 16-bit code unit of the app (a real app uses 2-4)
 WORK_BASE = 1_000_000
@@ -95,14 +94,7 @@ def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
         unit = units[pc]
         op = unit & 0xFF
         if op == 0 and unit:
-            if unit == PACKED_SWITCH_PAYLOAD and pc + 1 < n:
-                pc += 4 + 2 * units[pc + 1]
-            elif unit == SPARSE_SWITCH_PAYLOAD and pc + 1 < n:
-                pc += 2 + 4 * units[pc + 1]
-            elif unit == FILL_ARRAY_DATA_PAYLOAD and pc + 3 < n:
-                pc += 4 + (units[pc + 1] * (units[pc + 2] | (units[pc + 3] << 16)) + 1) // 2
-            else:
-                pc += 1
+            pc += payload_units(units, pc, n)
             continue
         step = lengths[op]
         if pc + step > n:
