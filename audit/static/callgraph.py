@@ -13,7 +13,9 @@ Edges out of a method M (every rule a line of data in rules/entrypoints.yaml or 
 - invoke-static / invoke-direct of a defined method: that method (or the one it inherits, up the superclasses);
 - invoke-super: the first definition from the named class upwards;
 - invoke-virtual / invoke-interface of C.m: the definition C inherits, plus every override of m in a class
-  that descends from C (class-hierarchy analysis, also when C is a framework type such as Runnable);
+  that descends from C (class-hierarchy analysis). When C is a framework type (Runnable, Handler ...), the
+  overrides named as lifecycle/callbacks are left to the hand-off rule: they run on an object whose
+  allocation must itself be reached, not on every implementation the app has;
 - hand-offs: `new-instance K` of an app class with a framework ancestor (a Runnable, Thread, AsyncTask,
   Handler, listener, receiver, fragment ...) makes K's `lifecycle` / `callbacks` methods successors of M: the
   framework calls them back once M hands the object over (Thread.start, Executor.execute, requestLocationUpdates);
@@ -163,6 +165,7 @@ class CallGraph:
         self._clinit: dict[str, tuple[int, ...]] = {}           # class -> its <clinit>
         self._inits: dict[str, list[int]] = {}                  # class -> its constructors
         self._entry_methods: dict[str, list[int]] = {}          # class -> methods named lifecycle/callbacks
+        self._entry_nodes: set[int] = set()
         self._reflection = [self._reflection_ids(d) for d in dexes]
         self.parent: dict[int, int] = {}
 
@@ -283,6 +286,7 @@ class CallGraph:
                         self._inits.setdefault(owner, []).append(base + row)
                     elif name_idx in entry:
                         self._entry_methods.setdefault(owner, []).append(base + row)
+                        self._entry_nodes.add(base + row)
                 self.work += len(idxs)
             self._signatures = index
         return self._signatures
@@ -330,10 +334,16 @@ class CallGraph:
             if kind == VIRTUAL and class_desc in self._extended and len(defs) > len(out):
                 if len(defs) <= FEW_DEFINITIONS:                  # overrides below the named class
                     self.work += len(defs)
-                    out += (n for owner, n in defs.items()
-                            if n not in out and owner != class_desc and class_desc in self.ancestors(owner))
+                    below = [n for owner, n in defs.items()
+                             if n not in out and owner != class_desc and class_desc in self.ancestors(owner)]
                 else:
-                    out += (n for n in self._overrides(key).get(class_desc, ()) if n not in out)
+                    below = [n for n in self._overrides(key).get(class_desc, ()) if n not in out]
+                if class_desc not in self._parents:
+                    # through a framework type (Runnable.run, Handler.handleMessage): a callback runs on an
+                    # object someone instantiated, and the hand-off edge from that allocation says so; a
+                    # class-hierarchy edge would make every Runnable in the app reachable from one r.run()
+                    below = [n for n in below if n not in self._entry_nodes]
+                out += below
         if kind == STATIC or name_idx == self._names(dex_i)["<init>"]:
             out += (n for n in self.class_init(class_desc) if n not in out)
         result = cache[invoke] = tuple(out)

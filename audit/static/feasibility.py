@@ -170,12 +170,16 @@ def _judge(rule: ApiRule, app: AppLevels) -> tuple[str, Feasibility]:
     first = ranges[0][0]
     if len(ranges) == 1:
         return best.data_type, Feasibility(best.status, best.reason, best.permissions, api_range(low, high))
-    reason = f"{_where(low, high, first)}: {best.reason}"
-    others = [f"{r[2].status} on {api_range(r[0], r[1])} ({r[2].reason})" for r in ranges if r[2] != best]
     same = [r for r in ranges if r[2] == best]
     levels = ", ".join(api_range(r[0], r[1]) for r in same)
-    if len(same) > 1:
-        reason = f"{best.reason} on {levels}"
+    if best.status not in ("granted", "runtime-permission", "unknown"):
+        # refused everywhere, for reasons that change with the level: each range says its own
+        reason = "; ".join(f"{api_range(r[0], r[1])}: {r[2].reason}" for r in ranges)
+        levels = api_range(first, MAX_API)
+        permissions = tuple(dict.fromkeys(p for r in ranges for p in r[2].permissions))
+        return best.data_type, Feasibility(best.status, reason, permissions, levels)
+    reason = f"{_where(low, high, first)}: {best.reason}" if len(same) == 1 else f"{best.reason} on {levels}"
+    others = [f"{r[2].status} on {api_range(r[0], r[1])} ({r[2].reason})" for r in ranges if r[2] != best]
     return best.data_type, Feasibility(best.status, reason + "; " + "; ".join(others), best.permissions, levels)
 
 
