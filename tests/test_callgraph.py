@@ -346,3 +346,27 @@ def test_work_grows_linearly_and_a_budget_marks_the_graph_partial(tmp_path):
     limited.search(entry)
     assert limited.partial and "work limit" in limited.partial
     assert limited.visited < g_large.visited
+
+
+def test_scan_reports_carry_path_and_feasibility(tmp_path):
+    import json
+    import subprocess
+    import sys
+    apk = _corpus("droidbench__LocationLeak1.apk")
+    out = tmp_path / "scan.json"
+    subprocess.run([sys.executable, "-m", "audit.cli", "scan", str(apk), "-o", str(out)], check=True, timeout=300)
+    report = json.loads(out.read_text())
+    listener = "Lde/ecspride/LocationLeak1$MyLocationListener;->onLocationChanged(Landroid/location/Location;)V"
+    latitude = [c for c in report["api_calls"] if c["api_id"] == "location.get_latitude"]
+    assert [(c["caller"], c["reachable"], c["path"][-1], c["feasibility"]["status"], c["data_type"])
+            for c in latitude] == [(listener, True, listener, "runtime-permission", "location.precise")]
+    capability = [o for o in report["observations"] if o["level"] == "reachable"]
+    assert capability and all(o["feasibility"]["status"] == "runtime-permission" for o in capability)
+    assert all(e["path"] for o in capability for e in o["evidence"] if e["kind"] == "call-site")
+    md = tmp_path / "scan.md"
+    subprocess.run([sys.executable, "-m", "audit.cli", "scan", "--format", "md", str(apk), "-o", str(md)],
+                   check=True, timeout=300)
+    text = md.read_text()
+    assert "yes: `de.ecspride.LocationLeak1.onCreate` → `de.ecspride.LocationLeak1$MyLocationListener" \
+           ".onLocationChanged`" in text
+    assert "**runtime-permission**: works if the user allows ACCESS_FINE_LOCATION" in text

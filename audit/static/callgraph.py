@@ -298,9 +298,10 @@ class CallGraph:
         if cached is None:
             cached = self._below[key] = {}
             for owner, node in self._signature_index().get(key, {}).items():
-                for ancestor in self.ancestors(owner):
+                ancestors = self.ancestors(owner)
+                for ancestor in ancestors:
                     cached.setdefault(ancestor, []).append(node)
-                self.work += 1
+                self.work += 1 + len(ancestors)
         return cached
 
     # -- edges ------------------------------------------------------------------------------------------
