@@ -15,7 +15,7 @@ from audit.static.manifest import permission_rules
 
 
 def _aosp() -> dict[int, dict]:
-    import androguard
+    androguard = pytest.importorskip("androguard")   # a test extra: the scan itself never imports it
     folder = Path(os.path.dirname(androguard.__file__)) / "core" / "api_specific_resources" / "aosp_permissions"
     files = {int(re.search(r"_(\d+)\.json$", p.name).group(1)): p for p in folder.glob("permissions_*.json")}
     if not files:
