@@ -35,9 +35,9 @@ instead of the machine: the search stops, `partial` says so, and methods not rea
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections import deque
-from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from ..catalogue import dotted
 from .apis import EntryPoints, class_descriptor, load_entrypoints
@@ -68,15 +68,14 @@ for _ops, _category in ((_INVOKE_VIRTUAL, VIRTUAL + 1), (_INVOKE_SUPER, SUPER + 
         _CATEGORY[_op] = _category
 
 
-@dataclass(frozen=True)
-class _Code:
-    """What the graph needs from one method's instructions."""
+class _Code(NamedTuple):
+    """What the graph needs from one method's instructions (a tuple: made once per method walked)."""
 
-    invokes: tuple[int, ...]                # kind << 16 | method_idx, first occurrence order, no repeats
-    types: tuple[int, ...]                  # new-instance type indices
-    classes: tuple[int, ...]                # const-class type indices
-    fields: tuple[int, ...]                 # static field indices read or written
-    strings: tuple[int, ...]                # const-string indices
+    invokes: Iterable[int]                 # kind << 16 | method_idx, first occurrence order, no repeats
+    types: list[int]                       # new-instance type indices
+    classes: list[int]                     # const-class type indices
+    fields: list[int]                      # static field indices read or written
+    strings: list[int]                     # const-string indices
 
 
 def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
@@ -116,7 +115,7 @@ def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
             else:
                 classes.append(units[pc + 1])
         pc += step
-    return _Code(tuple(invokes), tuple(types), tuple(classes), tuple(fields), tuple(strings)), n
+    return _Code(invokes.keys(), types, classes, fields, strings), n
 
 
 class CallGraph:
@@ -127,10 +126,15 @@ class CallGraph:
         self.entrypoints = entrypoints or load_entrypoints()
         self._entry_names = self.entrypoints.lifecycle | self.entrypoints.callbacks
         self._base: list[int] = []          # node id = base[dex] + row of the dex's method table
+        self._code_offs = array("I")        # by node: its code_item offset (0: abstract or native)
         total = 0
         for dex in dexes:
             self._base.append(total)
             total += len(dex.method_table()[0])
+            self._code_offs.extend(dex.method_table()[2])
+        # by node: its dex (None when there is one dex)
+        self._node_dex = None if len(dexes) == 1 else array(
+            "H", [i for i, dex in enumerate(dexes) for _ in range(len(dex.method_table()[0]))])
         self._row_of: list[dict[int, int] | None] = [None] * len(dexes)
         self._class_desc: list[list[str]] = [[dex.type_name(c.class_idx) for c in dex.class_defs] for dex in dexes]
         self._defined: dict[str, tuple[int, int]] = {}     # class descriptor -> (dex, class_def), first wins
@@ -391,11 +395,11 @@ class CallGraph:
         in `expanded` is skipped and the others are added to it: one search expands each group once, however
         many methods name the same invoke or class (n callers of a method with n overrides are 2n edges, not
         n*n), and BFS order keeps every first parent on a shortest path."""
-        dex_i, row = self._locate(node)
-        dex = self.dexes[dex_i]
-        code_off = dex.method_table()[2][row]
+        dex_i = self._node_dex[node] if self._node_dex is not None else 0
+        code_off = self._code_offs[node]
         if not code_off:
             return []
+        dex = self.dexes[dex_i]
         code, units = walk_code(dex, code_off)
         self.work += units
         out: list[tuple[int, ...]] = []
