@@ -123,7 +123,8 @@ def measure(tool: str, apk: Path) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"{tool} on {apk.name} failed ({proc.returncode}): {err.decode()[-2000:]}")
     result = json.loads(out.decode().strip().splitlines()[-1])
-    result.update({"wall": wall, "rss_mib": usage.ru_maxrss / 1024})
+    # CPU seconds of that child (user + system): on a shared, loaded machine the steadier measure of work
+    result.update({"wall": wall, "rss_mib": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime})
     return result
 
 
@@ -132,6 +133,7 @@ def best_of(tool: str, apk: Path, repeat: int) -> dict:
     best = min(runs, key=lambda r: r["wall"])
     best["rss_mib"] = max(r["rss_mib"] for r in runs)   # memory: the worst run, time: the best
     best["runs"] = [round(r["wall"], 3) for r in runs]
+    best["cpu"] = min(r["cpu"] for r in runs)
     return best
 
 
@@ -201,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         if "androguard" in by_tool:
             ag = by_tool["androguard"]
             parts.append(f"androguard {ag['wall'] / ours['wall']:.1f}x slower wall, "
+                         f"{ag['cpu'] / ours['cpu']:.1f}x more CPU ({ag['cpu']:.2f} vs {ours['cpu']:.2f} s), "
                          f"{ag['seconds_in_process'] / ours['seconds_in_process']:.1f}x in-process, "
                          f"memory ours/androguard {ours['rss_mib'] / ag['rss_mib']:.2f}")
         if "exodus-style" in by_tool:

@@ -104,10 +104,12 @@ GRAPH_SMALI = {
 {_init("Landroid/os/Handler;")}{_reads("handleMessage", "getSubscriberId", "(Landroid/os/Message;)V")}""",
     "Loader": f""".class public L{G[1:]}Loader;
 .super Landroid/os/AsyncTask;
-{_init("Landroid/os/AsyncTask;")}{_reads("doInBackground", "getMeid", "([Ljava/lang/Object;)Ljava/lang/Object;").replace("return-void", "return-object v0")}""",
+{_init("Landroid/os/AsyncTask;")}{_reads("doInBackground", "getMeid", "([Ljava/lang/Object;)Ljava/lang/Object;")
+                                   .replace("return-void", "return-object v0")}""",
     "Hidden": f""".class public L{G[1:]}Hidden;
 .super Ljava/lang/Object;
-{_init()}{_reads("secret", "getLine1Number", static="static ")}{_reads("other", "getVoiceMailNumber", static="static ")}""",
+{_init()}{_reads("secret", "getLine1Number", static="static ")}
+{_reads("other", "getVoiceMailNumber", static="static ")}""",
     "Base": f""".class public abstract L{G[1:]}Base;
 .super Ljava/lang/Object;
 {_init()}

@@ -53,7 +53,8 @@ def test_protection_levels_and_ranges_match_aosp():
             problems.append(f"{name}: AOSP defines it (API {present[0]}+), yet defined_by says {spec['defined_by']}")
         since, until = spec.get("since") or apis[0], spec.get("until") or apis[-1]
         if (present[0], present[-1]) != (since, until):
-            problems.append(f"{name}: AOSP defines it on API {present[0]}-{present[-1]}, the table says {since}-{until}")
+            problems.append(f"{name}: AOSP defines it on API {present[0]}-{present[-1]}, "
+                            f"the table says {since}-{until}")
         for api in present:
             want = aosp_level(data[api][name]["protectionLevel"])
             got = rules[name].protection_at(api)

@@ -164,7 +164,6 @@ class CallGraph:
         self._ancestors: dict[str, frozenset[str]] = {}
         self._below: dict = {}
         self._resolved: list[dict[int, tuple[int, ...]]] = [{} for _ in dexes]
-        self._class_targets: dict[str, tuple[int, ...]] = {}
         self._handoffs: dict[str, tuple[int, ...]] = {}
         self._clinit: dict[str, tuple[int, ...]] = {}           # class -> its <clinit>
         self._inits: dict[str, list[int]] = {}                  # class -> its constructors
@@ -213,18 +212,13 @@ class CallGraph:
         dex = self.dexes[dex_i]
         return dex.string(dex.method_id(dex.method_table()[0][row])[2])
 
-    def _name_idx(self, node: int) -> tuple[int, int]:
-        """(dex, name string index) of a defined method: compared with _names() without decoding."""
-        dex_i, row = self._locate(node)
-        dex = self.dexes[dex_i]
-        return dex_i, dex.method_id(dex.method_table()[0][row])[2]
-
     def _names(self, dex_i: int) -> dict[str, int | None]:
         """String indices of the method names the graph looks for (<init>, <clinit>, entry names) in a dex."""
         found = self._name_ids[dex_i]
         if found is None:
             dex = self.dexes[dex_i]
-            found = self._name_ids[dex_i] = {n: dex.find_string(n) for n in ("<init>", "<clinit>", *sorted(self._entry_names))}
+            wanted = ("<init>", "<clinit>", *sorted(self._entry_names))
+            found = self._name_ids[dex_i] = {n: dex.find_string(n) for n in wanted}
             self._entry_ids[dex_i] = frozenset(found[n] for n in self._entry_names if found[n] is not None)
         return found
 

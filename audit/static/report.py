@@ -3,11 +3,14 @@ store and CI. Order is deterministic: identical input gives byte-identical JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model import Actor, Evidence, Feasibility, Observation, sorted_observations
+from ..model import Actor, Evidence, Observation, sorted_observations
 
 SCHEMA = "appaudit.scan/1"
+
+if TYPE_CHECKING:
+    from ..model import Feasibility
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,13 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
 
     search_stats: dict = {}
     api_calls, dexes = _call_sites(dexes, catalogue, base.package, merged, warnings, search_stats)
-    if search_stats.get("call_graph", {}).get("limit"):
-        warnings.append(search_stats["call_graph"]["limit"])
-    api_calls = feasibility.apply(api_calls, load_apis(), feasibility.AppLevels.of(merged))
     clock.lap("call_sites")
 
     permissions = permissions_of(merged)
+    # can Android let this app obtain each one (and which data type then); the call graph's limit, if hit
+    api_calls = feasibility.apply(api_calls, load_apis(), feasibility.AppLevels.of(merged))
+    if search_stats.get("call_graph", {}).get("limit"):
+        warnings.append(search_stats["call_graph"]["limit"])
     observations = _permission_observations(merged) + _call_site_observations(api_calls)
     clock.lap("observations")
 
