@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from audit.static.callgraph import CallGraph, call_paths, walk_code
+from audit.static.callgraph import MAX_HIERARCHY, CallGraph, call_paths, walk_code
 from audit.static.callsites import find_call_sites
 from audit.static.dex import DexFile
 from test_callsites import SMALI_JAR, _assemble, _corpus, _dexes   # shared with the call-site tests
@@ -374,3 +374,20 @@ def test_scan_reports_carry_path_and_feasibility(tmp_path):
     assert "yes: `de.ecspride.LocationLeak1.onCreate` → `de.ecspride.LocationLeak1$MyLocationListener" \
            ".onLocationChanged`" in text
     assert "**runtime-permission**: works if the user allows ACCESS_FINE_LOCATION" in text
+
+
+def test_a_huge_shared_interface_list_is_read_once_and_cut(tmp_path):
+    _needs_smali()
+    n = 260                                   # more interfaces than MAX_HIERARCHY, shared by n classes
+    names = [f"I{i}" for i in range(n)]
+    sources = {name: f".class public interface abstract Lcom/example/wide/{name};\n.super Ljava/lang/Object;\n"
+               for name in names}
+    implements = "".join(f".implements Lcom/example/wide/{name};\n" for name in names)
+    for i in range(n):
+        sources[f"C{i}"] = f".class public Lcom/example/wide/C{i};\n.super Ljava/lang/Object;\n{implements}"
+    dex = _assemble(sources, tmp_path / "wide.dex")
+    graph = CallGraph([dex])
+    # one tuple per distinct list: every class shares the same one
+    assert len({id(graph._interfaces[f"Lcom/example/wide/C{i};"]) for i in range(n)}) == 1
+    # and the walk over it stops at MAX_HIERARCHY, counted (the scan reports it as a limit)
+    assert len(graph.ancestors("Lcom/example/wide/C0;")) == MAX_HIERARCHY and graph.hierarchy_cut == 1

@@ -35,6 +35,9 @@ instead of the machine: the search stops, `partial` says so, and methods not rea
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import itertools
+import time
 from array import array
 from collections import deque
 from typing import Iterable, NamedTuple
@@ -138,22 +141,32 @@ class CallGraph:
         self._row_of: list[dict[int, int] | None] = [None] * len(dexes)
         self._class_desc: list[list[str]] = [[dex.type_name(c.class_idx) for c in dex.class_defs] for dex in dexes]
         self._defined: dict[str, tuple[int, int]] = {}     # class descriptor -> (dex, class_def), first wins
-        self._parents: dict[str, tuple[str, ...]] = {}     # superclass, then interfaces
-        self._super: dict[str, str | None] = {}
+        self._super: dict[str, str | None] = {}            # every defined class -> its superclass
+        self._interfaces: dict[str, tuple[str, ...]] = {}  # -> its interfaces (one shared tuple per list)
+        # classes some defined class extends or implements: only an invoke naming one of them can dispatch lower
+        self._extended: set[str] = set()
         for dex_i, dex in enumerate(dexes):
+            # a dex shares one interfaces list among the classes implementing the same interfaces: decoded once
+            # per list, or 65 535 classes sharing a list of 65 535 interfaces would be four billion steps
+            lists: dict[int, tuple[str, ...]] = {}
             for cdef, desc in zip(dex.class_defs, self._class_desc[dex_i]):
                 if desc in self._defined:
                     continue
                 self._defined[desc] = (dex_i, cdef.index)
                 superclass = None if cdef.superclass_idx == NO_INDEX else dex.type_name(cdef.superclass_idx)
                 self._super[desc] = superclass
-                self._parents[desc] = tuple([superclass] if superclass else []) + tuple(
-                    dex.type_name(t) for t in dex.type_list(cdef.interfaces_off))
-        # classes some defined class extends or implements: only an invoke naming one of them can dispatch lower
-        self._extended: set[str] = {p for parents in self._parents.values() for p in parents}
+                interfaces = lists.get(cdef.interfaces_off)
+                if interfaces is None:
+                    interfaces = lists[cdef.interfaces_off] = tuple(
+                        dex.type_name(t) for t in dict.fromkeys(dex.type_list(cdef.interfaces_off)))
+                    self._extended.update(interfaces)
+                self._interfaces[desc] = interfaces
+                if superclass:
+                    self._extended.add(superclass)
         units = sum((end - start) // 2 for start, end in (dex.code_area() for dex in dexes))
         self.budget = budget if budget is not None else WORK_PER_UNIT * units + WORK_BASE
         self.work = 0
+        self.hierarchy_cut = 0              # ancestor walks stopped at MAX_HIERARCHY classes
         self.partial: str | None = None
         self.visited = 0
         self.edges = 0
@@ -233,19 +246,24 @@ class CallGraph:
         seen = {class_desc}
         queue = deque([class_desc])
         while queue and len(out) < MAX_HIERARCHY:
-            for parent in self._parents.get(queue.popleft(), ()):
+            current = queue.popleft()
+            superclass = self._super.get(current)
+            for parent in itertools.chain((superclass,) if superclass else (), self._interfaces.get(current, ())):
                 if parent not in seen:
+                    if len(out) >= MAX_HIERARCHY:
+                        self.hierarchy_cut += 1
+                        break
                     seen.add(parent)
                     out.append(parent)
                     queue.append(parent)
         self.work += len(out) + 1
-        result = self._ancestors[class_desc] = frozenset(out[:MAX_HIERARCHY])
+        result = self._ancestors[class_desc] = frozenset(out)
         return result
 
     def _superclass_chain(self, class_desc: str | None) -> Iterable[str]:
         """The class and its superclasses, as far as the app defines them."""
         for _ in range(MAX_HIERARCHY):
-            if class_desc not in self._parents:
+            if class_desc not in self._super:
                 return
             yield class_desc
             class_desc = self._super[class_desc]
@@ -337,7 +355,7 @@ class CallGraph:
                              if n not in out and owner != class_desc and class_desc in self.ancestors(owner)]
                 else:
                     below = [n for n in self._overrides(key).get(class_desc, ()) if n not in out]
-                if class_desc not in self._parents:
+                if class_desc not in self._super:
                     # through a framework type (Runnable.run, Handler.handleMessage): a callback runs on an
                     # object someone instantiated, and the hand-off edge from that allocation says so; a
                     # class-hierarchy edge would make every Runnable in the app reachable from one r.run()
@@ -361,7 +379,7 @@ class CallGraph:
             self._signature_index()
             out: list[int] = []
             lineage = [class_desc, *sorted(self.ancestors(class_desc))]
-            if any(c not in self._parents and c != OBJECT for c in lineage[1:]):
+            if any(c not in self._super and c != OBJECT for c in lineage[1:]):
                 for owner in lineage:
                     found = self._entry_methods.get(owner, ())
                     self.work += 1 + len(found)
@@ -427,7 +445,7 @@ class CallGraph:
         classes = {class_descriptor(n) for n in names if "." in n and not n.startswith(".")}
         classes |= {dex.type_name(t) for t in code.classes if t < dex.type_ids_size}
         out: list[int] = []
-        for cls in sorted(c for c in classes if c in self._parents):
+        for cls in sorted(c for c in classes if c in self._super):
             if by_name:
                 out += (n for n in self._class_rows(cls) if self._name(n) in names)
             else:
@@ -442,7 +460,7 @@ class CallGraph:
         out: dict[int, None] = {}
         for name in sorted(set(entry_classes)):
             desc = name if name.startswith("L") and name.endswith(";") else class_descriptor(dotted(name))
-            for cls in [desc, *sorted(a for a in self.ancestors(desc) if a in self._parents)]:
+            for cls in [desc, *sorted(a for a in self.ancestors(desc) if a in self._super)]:
                 for node in self._class_rows(cls):
                     method = self._name(node)
                     if method in self._entry_names or (cls == desc and method in ("<init>", "<clinit>")):
@@ -490,7 +508,7 @@ class CallGraph:
 
     def stats(self) -> dict:
         return {"visited": self.visited, "edges": self.edges, "reached": len(self.parent), "work": self.work,
-                "budget": self.budget, "partial": bool(self.partial)}
+                "budget": self.budget, "partial": bool(self.partial), "hierarchy_cut": self.hierarchy_cut}
 
 
 def call_paths(dexes: list[DexFile], entry_classes: Iterable[str], targets: Iterable[str],
@@ -506,3 +524,22 @@ def call_paths(dexes: list[DexFile], entry_classes: Iterable[str], targets: Iter
             nodes[desc] = node
     graph.search(entry_classes, nodes.values())
     return {desc: path for desc, node in nodes.items() if (path := graph.path(node))}, graph
+
+
+def with_paths(dexes: list[DexFile], sites: list, entry_classes: Iterable[str],
+               entrypoints: EntryPoints | None = None, stats: dict | None = None) -> list:
+    """CallSites, each reachable exactly when the call graph finds a path to its caller, with that path;
+    stats (when given) receives the graph's counters under `call_graph`, and `limit` if the budget was hit."""
+    started = time.perf_counter()
+    paths, graph = call_paths(dexes, entry_classes, {s.caller for s in sites}, entrypoints)
+    out = [dataclasses.replace(s, reachable=bool(paths.get(s.caller)), path=paths.get(s.caller, ()))
+           for s in sites]
+    if stats is not None:
+        stats["call_graph"] = {**graph.stats(), "seconds": round(time.perf_counter() - started, 4)}
+        limits = [graph.partial] if graph.partial else []
+        if graph.hierarchy_cut:
+            limits.append(f"call graph: limit MAX_HIERARCHY: {graph.hierarchy_cut} class-hierarchy walk(s) stopped "
+                          f"at {MAX_HIERARCHY} classes; dispatch through the classes beyond was not followed")
+        if limits:
+            stats["call_graph"]["limit"] = "; ".join(limits)
+    return out

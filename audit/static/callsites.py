@@ -25,7 +25,6 @@ it follows wrappers; that one-level answer is no longer what `reachable` means.)
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import re
 import struct
 import time
@@ -36,7 +35,7 @@ from typing import Iterable, Iterator
 from ..catalogue import Catalogue, dotted, load_catalogue
 from ..model import Actor, ActorKind
 from .apis import ApiRule, EntryPoints, class_descriptor, load_apis, load_entrypoints
-from .callgraph import call_paths
+from .callgraph import with_paths
 from .dex import (ACC_CONSTRUCTOR, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, EncodedMethod, INVOKE_OPCODES,
                   SGET_OPCODES)
 from .report import CallSite
@@ -459,21 +458,7 @@ def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None
                       "scans": index.scans, "methods_walked": sum(len(d._bodies) for d in dexes),
                       "seconds_search": round(found_at - started, 4),
                       "seconds_total": round(time.perf_counter() - started, 4)})
-    return _with_paths(dexes, result, component_classes, entrypoints, stats)
-
-
-def _with_paths(dexes: list[DexFile], sites: list[CallSite], component_classes: Iterable[str],
-                entrypoints: EntryPoints, stats: dict | None) -> list[CallSite]:
-    """Each site reachable exactly when the call graph finds a path to its caller, with that path."""
-    started = time.perf_counter()
-    paths, graph = call_paths(dexes, component_classes, {s.caller for s in sites}, entrypoints)
-    out = [dataclasses.replace(s, reachable=bool(paths.get(s.caller)), path=paths.get(s.caller, ()))
-           for s in sites]
-    if stats is not None:
-        stats["call_graph"] = {**graph.stats(), "seconds": round(time.perf_counter() - started, 4)}
-        if graph.partial:
-            stats["call_graph"]["limit"] = graph.partial
-    return out
+    return with_paths(dexes, result, component_classes, entrypoints, stats)
 
 
 # -- other facts the scan needs from the code -----------------------------------------------------------

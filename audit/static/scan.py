@@ -15,15 +15,15 @@ from typing import Iterable
 
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError
-from ..model import FIRST_PARTY, Evidence, Feasibility, Level, Observation
-from . import feasibility
-from .apis import load_apis
+from ..model import FIRST_PARTY, Evidence, Level, Observation
 from .callsites import class_names, find_call_sites, string_constants, string_hosts
 from .dex import DexFile
 from .inputs import ApkContents, open_inputs
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
 from .sdkdetect import detect_sdks
+from . import feasibility
+from .apis import load_apis
 
 SOURCE = "static"
 MAX_EVIDENCE = 20   # call-site evidence items per observation; a `note` item gives the total
@@ -265,7 +265,8 @@ def _call_site_observations(sites: Iterable[CallSite]) -> list[Observation]:
             Evidence("call-site", site.api, site.caller, detail, path=site.path))
     out = []
     for (data_type, actor, level, verdict), evidence in sorted(
-            groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2], kv[0][3] or Feasibility("unknown", ""))):
+            groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2],
+                                            dataclasses.astuple(kv[0][3]) if kv[0][3] else ())):
         evidence = sorted(set(evidence))
         shown = evidence[:MAX_EVIDENCE]
         if len(evidence) > MAX_EVIDENCE:
