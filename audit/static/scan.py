@@ -18,12 +18,12 @@ from ..errors import BoundExceeded, InputError
 from ..model import FIRST_PARTY, Evidence, Level, Observation
 from .callsites import class_names, find_call_sites, string_constants, string_hosts
 from .dex import DexFile
+from . import feasibility
+from .apis import load_apis
 from .inputs import ApkContents, open_inputs
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
 from .sdkdetect import detect_sdks
-from . import feasibility
-from .apis import load_apis
 
 SOURCE = "static"
 MAX_EVIDENCE = 20   # call-site evidence items per observation; a `note` item gives the total
