@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import itertools
+import struct
 import time
 from array import array
 from collections import deque
@@ -46,6 +47,8 @@ from ..catalogue import dotted
 from .apis import EntryPoints, class_descriptor, load_entrypoints
 from .dex import DexFile, INSN_UNITS, NO_INDEX, OP_CONST_STRING, OP_CONST_STRING_JUMBO, _as_u16, payload_units
 
+_U32 = struct.Struct("<I")
+_METHOD_ID = struct.Struct("<HHI")     # method_id_item: class_idx, proto_idx, name_idx
 WORK_PER_UNIT = 16          # budget: work items per 16-bit code unit of the app (a real app uses 2-4)
 WORK_BASE = 1_000_000
 MAX_HIERARCHY = 200         # ancestors considered per class (as in callsites.py)
@@ -60,9 +63,10 @@ _INVOKE_STATIC = frozenset((0x71, 0x77))
 VIRTUAL, SUPER, DIRECT, STATIC = 0, 1, 2, 3     # an invoke is one int: kind << 16 | method_idx
 OP_NEW_INSTANCE = 0x22
 OP_CONST_CLASS = 0x1c
-# What the walk records, by opcode: 1-4 an invoke of kind 0-3, then the other references.
-_NEW, _FIELD, _STRING, _JUMBO, _CLASS = 5, 6, 7, 8, 9
+# What the walk looks at, by opcode: 1-4 an invoke of kind 0-3, then the other references and payloads.
+_NEW, _FIELD, _STRING, _JUMBO, _CLASS, _PAYLOAD = 5, 6, 7, 8, 9, 10
 _CATEGORY = bytearray(256)
+_CATEGORY[0] = _PAYLOAD     # nop, or the first unit of a switch / array payload
 for _ops, _category in ((_INVOKE_VIRTUAL, VIRTUAL + 1), (_INVOKE_SUPER, SUPER + 1), (_INVOKE_DIRECT, DIRECT + 1),
                         (_INVOKE_STATIC, STATIC + 1), ((OP_NEW_INSTANCE,), _NEW), (range(0x60, 0x6e), _FIELD),
                         ((OP_CONST_STRING,), _STRING), ((OP_CONST_STRING_JUMBO,), _JUMBO),
@@ -84,9 +88,13 @@ class _Code(NamedTuple):
 def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
     """One method's references, at real instruction boundaries (payloads skipped by their own lengths, the
     same walk as DexFile.body), and the number of code units walked."""
-    item = dex.code_item(code_off)
-    n = item.insns_units
-    units = _as_u16(memoryview(dex.data)[item.insns_off:item.insns_off + 2 * n].cast("B"))
+    # the code_item header (insns_size at +12, code at +16): every method's was checked to lie inside the
+    # file when the dex's code index was built (DexFile.code_area), so it is read here without a second check
+    n = _U32.unpack_from(dex.data, code_off + 12)[0]
+    start = code_off + 16
+    if start + 2 * n > dex.size:
+        n = 0
+    units = _as_u16(memoryview(dex.data)[start:start + 2 * n].cast("B"))
     invokes: dict[int, None] = {}
     types: list[int] = []
     classes: list[int] = []
@@ -95,17 +103,16 @@ def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
     lengths, categories = INSN_UNITS, _CATEGORY
     pc = 0
     while pc < n:
-        unit = units[pc]
-        op = unit & 0xFF
-        if op == 0 and unit:
-            pc += payload_units(units, pc, n)
-            continue
-        step = lengths[op]
-        if pc + step > n:
-            break
+        op = units[pc] & 0xFF
         category = categories[op]
-        if category:
-            if category < _NEW:
+        if category:     # the rare instructions the graph reads (most are skipped by length alone)
+            if category == _PAYLOAD:
+                if units[pc]:
+                    pc += payload_units(units, pc, n)
+                    continue
+            elif pc + lengths[op] > n:
+                break    # a truncated last instruction: its operands are not there
+            elif category < _NEW:
                 invokes[(category - 1) << 16 | units[pc + 1]] = None
             elif category == _NEW:
                 types.append(units[pc + 1])
@@ -117,7 +124,7 @@ def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
                 strings.append(units[pc + 1] | (units[pc + 2] << 16))
             else:
                 classes.append(units[pc + 1])
-        pc += step
+        pc += lengths[op]
     return _Code(invokes.keys(), types, classes, fields, strings), n
 
 
@@ -139,6 +146,9 @@ class CallGraph:
         self._node_dex = None if len(dexes) == 1 else array(
             "H", [i for i, dex in enumerate(dexes) for _ in range(len(dex.method_table()[0]))])
         self._row_of: list[dict[int, int] | None] = [None] * len(dexes)
+        # every method_id_item of each dex, decoded in one C-level pass (the tables' bounds were checked on open)
+        self._method_ids = [list(_METHOD_ID.iter_unpack(
+            dex.data[dex.method_ids_off:dex.method_ids_off + 8 * dex.method_ids_size])) for dex in dexes]
         self._class_desc: list[list[str]] = [[dex.type_name(c.class_idx) for c in dex.class_defs] for dex in dexes]
         self._defined: dict[str, tuple[int, int]] = {}     # class descriptor -> (dex, class_def), first wins
         self._super: dict[str, str | None] = {}            # every defined class -> its superclass
@@ -171,6 +181,7 @@ class CallGraph:
         self.visited = 0
         self.edges = 0
         self._signatures: dict | None = None
+        self._init_idx: list[int | None] = []
         self._decoded: dict[tuple[int, int, int], tuple[str, str]] = {}
         self._name_ids: list[dict[str, int | None] | None] = [None] * len(dexes)
         self._entry_ids: list[frozenset[int]] = [frozenset()] * len(dexes)
@@ -286,12 +297,12 @@ class CallGraph:
             index: dict = {}
             for dex_i, dex in enumerate(self.dexes):
                 idxs, _flags, _offs, owners = dex.method_table()
-                descs, base, signature, method_id = (self._class_desc[dex_i], self._base[dex_i], self._signature,
-                                                     dex.method_id)
+                descs, base, signature, ids = (self._class_desc[dex_i], self._base[dex_i], self._signature,
+                                               self._method_ids[dex_i])
                 names = self._names(dex_i)
                 clinit, init, entry = names["<clinit>"], names["<init>"], self._entry_ids[dex_i]
                 for row, method_idx in enumerate(idxs):
-                    _class, proto_idx, name_idx = method_id(method_idx)
+                    _class, proto_idx, name_idx = ids[method_idx]
                     owner = descs[owners[row]]
                     if self._defined.get(owner, (dex_i,))[0] != dex_i:
                         continue     # a class defined again in a later dex: the first definition is the one
@@ -305,6 +316,7 @@ class CallGraph:
                         self._entry_nodes.add(base + row)
                 self.work += len(idxs)
             self._signatures = index
+            self._init_idx = [self._names(i)["<init>"] for i in range(len(self.dexes))]
         return self._signatures
 
     def _overrides(self, key) -> dict[str, list[int]]:
@@ -332,7 +344,7 @@ class CallGraph:
         if method_idx >= dex.method_ids_size:
             cache[invoke] = ()
             return ()
-        class_idx, proto_idx, name_idx = dex.method_id(method_idx)
+        class_idx, proto_idx, name_idx = self._method_ids[dex_i][method_idx]
         class_desc = dex.type_name(class_idx)
         out: list[int] = []
         local = self._node(dex_i, method_idx)
@@ -340,15 +352,15 @@ class CallGraph:
             out.append(local)
         else:
             key = self._signature(dex_i, name_idx, proto_idx)
-            defs = (self._signatures or self._signature_index()).get(key, {})
-            if defs:
+            defs = self._signatures.get(key, {})
+            if defs and class_desc in self._super:
                 for owner in self._superclass_chain(class_desc):  # what the named class has or inherits
                     node = defs.get(owner)
                     self.work += 1
                     if node is not None:
                         out.append(node)
                         break
-            if kind == VIRTUAL and class_desc in self._extended and len(defs) > len(out):
+            if kind == VIRTUAL and len(defs) > len(out) and class_desc in self._extended:
                 if len(defs) <= FEW_DEFINITIONS:                  # overrides below the named class
                     self.work += len(defs)
                     below = [n for owner, n in defs.items()
@@ -361,14 +373,16 @@ class CallGraph:
                     # class-hierarchy edge would make every Runnable in the app reachable from one r.run()
                     below = [n for n in below if n not in self._entry_nodes]
                 out += below
-        if kind == STATIC or name_idx == self._names(dex_i)["<init>"]:
-            out += (n for n in self.class_init(class_desc) if n not in out)
+        if kind == STATIC or name_idx == self._init_idx[dex_i]:
+            init = self._clinit.get(class_desc)
+            if init and init[0] not in out:
+                out.append(init[0])
         result = cache[invoke] = tuple(out)
         return result
 
     def class_init(self, class_desc: str) -> tuple[int, ...]:
-        """K.<clinit>, when K is defined: runs before K's first static use or instance."""
-        self._signature_index()
+        """K.<clinit>, when K is defined: runs before K's first static use or instance (the maps are built
+        with the signature index, before any search)."""
         return self._clinit.get(class_desc, ())
 
     def handoffs(self, class_desc: str) -> tuple[int, ...]:
@@ -376,7 +390,6 @@ class CallGraph:
         methods named as lifecycle/callbacks, when K has a framework ancestor other than Object."""
         cached = self._handoffs.get(class_desc)
         if cached is None:
-            self._signature_index()
             out: list[int] = []
             lineage = [class_desc, *sorted(self.ancestors(class_desc))]
             if any(c not in self._super and c != OBJECT for c in lineage[1:]):
@@ -400,6 +413,7 @@ class CallGraph:
     def successors(self, node: int) -> list[int]:
         """In a fixed order: what the method's instructions call, then what they imply (hand-offs, class
         initialisers, reflection)."""
+        self._signature_index()
         return [n for group in self._successor_groups(node, set()) for n in group]
 
     def _successor_groups(self, node: int, expanded: set) -> list[tuple[int, ...]]:
@@ -475,6 +489,7 @@ class CallGraph:
         if not everything and not remaining:
             return
         queue: deque[int] = deque()
+        self._signature_index()
         parent = self.parent
         expanded: set = set()     # groups already expanded: their targets have their (shortest) parent
         for root in self.roots(entry_classes):
