@@ -4,9 +4,9 @@
 
 A capability is one (app, data type, actor) that a sensitive call site gives (levels present / reachable).
 For this checkout: how many, split by feasibility status (the best verdict over the capability's call sites)
-and by reachable-with-path / present-only. With --before REPO (e.g. a checkout of main), the same scan is run
+and by reachable (here: a call path from an entry point) / present-only. With --before REPO (e.g. a checkout of main), the same scan is run
 from that repository in a child process and its capabilities (reachable / present, no feasibility) are
-listed beside. Then DroidBench: the known sources found, with their paths.
+listed beside (there `reachable` is whatever that checkout means by it). Then DroidBench: the known sources found, with their paths.
 """
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ def summary(results: dict[str, dict]) -> dict:
         for entry in caps.values():
             total += 1
             by_status[entry["feasibility"] or "none"] += 1
-            reach["reachable-with-path" if entry["reachable"] else "present-only"] += 1
+            reach["reachable" if entry["reachable"] else "present-only"] += 1
+            if entry["reachable"] and entry["feasibility"] in ("granted", "runtime-permission", "unknown"):
+                reach["reachable and possible"] += 1
     return {"apps": len(results) - errors, "refused": errors, "capabilities": total,
             "by_feasibility": dict(sorted(by_status.items())), "by_reachability": dict(sorted(reach.items()))}
 
