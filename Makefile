@@ -35,6 +35,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/capabilities.py
 	$(PY) bench/traffic.py
 	$(PY) bench/recipients.py
 	$(PY) bench/corpus.py --jobs 1 2 --dask

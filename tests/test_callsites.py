@@ -62,11 +62,14 @@ def test_droidbench_location_leak_listener_callback_is_reachable():
     assert ("location.get_longitude", listener, True) in got
     assert ("location_manager.request_location_updates",
             "Lde/ecspride/LocationLeak1;->onCreate(Landroid/os/Bundle;)V", True) in got
-    # the listener's callback is reachable only because onCreate instantiates it: without the manifest
-    # component the request is present-only, but the callback still counts (its class is instantiated)
+    # the callback is reachable through the hand-off: onCreate instantiates the listener (and passes it to
+    # requestLocationUpdates); the path says so, entry method first
+    onCreate = "Lde/ecspride/LocationLeak1;->onCreate(Landroid/os/Bundle;)V"
+    assert {s.path for s in sites if s.caller == listener} == {(onCreate, listener)}
+    # without the manifest component there is no entry point: nothing is reachable, whatever refers to what
     bare = find_call_sites(_dexes(_corpus("droidbench__LocationLeak1.apk")), app_package="de.ecspride")
-    assert {(s.api_id, s.reachable) for s in bare if s.caller == listener} == {
-        ("location.get_latitude", True), ("location.get_longitude", True)}
+    assert {(s.api_id, s.reachable, s.path) for s in bare if s.caller == listener} == {
+        ("location.get_latitude", False, ()), ("location.get_longitude", False, ())}
     assert _by(bare, api_id="location_manager.request_location_updates")[0].reachable is False
 
 
@@ -437,13 +440,14 @@ def test_probe_wrapper_attribution(probe_dex):
 def test_probe_reachable_versus_present(probe_dex):
     verdict = {(s.api_id, s.caller.split("(")[0]): s.reachable for s in _probe_sites(probe_dex)}
     assert verdict[("telephony.get_sim_serial_number", "Lcom/example/probe/Legacy;->readSim")] is False
-    # one level by definition: number() is referenced (by start(), itself unreferenced)
-    assert verdict[("telephony.get_line1_number", "Lcom/example/probe/Legacy;->number")] is True
+    # number() is referenced, but only by start(), which nothing calls: no path from an entry point
+    assert verdict[("telephony.get_line1_number", "Lcom/example/probe/Legacy;->number")] is False
     assert verdict[("location.get_latitude", "Lcom/example/probe/Listener;->onLocationChanged")] is True
     assert verdict[("location.get_longitude", "Lcom/example/probe/OrphanListener;->onLocationChanged")] is False
     # an instantiated class makes its framework callbacks reachable, not its other methods
     assert verdict[("location.get_longitude", "Lcom/example/probe/Listener;->unused")] is False
-    assert verdict[("build.serial_field", "Lcom/example/probe/Boot;-><clinit>")] is True
+    # a static initialiser runs when its class is first used; nothing uses Boot
+    assert verdict[("build.serial_field", "Lcom/example/probe/Boot;-><clinit>")] is False
     assert verdict[("settings.secure.android_id", "Lcom/example/probe/Helper;->collect")] is True
 
 

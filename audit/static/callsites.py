@@ -19,18 +19,11 @@ is kept, except for R8-renamed classes inside a library family that holds SDKs (
 those are placed by their own evidence (hosts in their strings, catalogued SDK classes they call), or are
 `unknown` with the reason, never the library by default.
 
-Reachability (level `reachable` rather than `present`), for the method a CallSite names as caller:
-- it is a static initialiser `<clinit>`; or
-- an invoke in any dex, in a method other than itself, refers to it, or - for a virtual method - to the same
-  name and proto on an ancestor class/interface the dexes define (the call may dispatch here) or on a
-  descendant that inherits it (class-hierarchy analysis over the app's own classes; a call through a
-  framework type such as Runnable.run does not count, see the callbacks rule instead); or
-- its name is a lifecycle method (rules/entrypoints.yaml `lifecycle`) and its class is a manifest component
-  or application class, or an app class one of those extends; or
-- its name is a framework callback (rules/entrypoints.yaml `callbacks`) and its class is such a component or
-  is instantiated somewhere (some other class invokes one of its constructors).
-This is one level deep on purpose: "some code refers to it" is what the level promises; whether that code
-runs is the runtime stage's question. Reflection, native code and dynamically loaded code are not seen.
+Reachability (level `reachable` rather than `present`): the calling method is reached from an entry point
+by the call graph of audit/static/callgraph.py (lifecycle and callbacks of the manifest's components,
+dispatch by class hierarchy, hand-offs to the framework, constant reflection); the CallSite then carries the
+shortest path, entry method first. (The tracer below still answers "is this method referenced at all" while
+it follows wrappers; that one-level answer is no longer what `reachable` means.)
 """
 from __future__ import annotations
 
@@ -48,6 +41,7 @@ from ..attribution import UNIDENTIFIED, AppContext, actor_for_host, obfuscated_c
 from ..catalogue import Catalogue, dotted, load_catalogue
 from ..model import Actor, ActorKind, order_key
 from .apis import ApiRule, EntryPoints, class_descriptor, load_apis, load_entrypoints
+from .callgraph import with_paths
 from .dex import (ACC_CONSTRUCTOR, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, EncodedMethod, INVOKE_OPCODES,
                   SGET_OPCODES)
 from .report import CallSite
@@ -672,7 +666,7 @@ def find_call_sites(dexes: list[DexFile], rules: Iterable[ApiRule] | None = None
                       "methods_walked": sum(len(d._bodies) for d in dexes),
                       "seconds_search": round(found_at - started, 4),
                       "seconds_total": round(time.perf_counter() - started, 4)})
-    return result
+    return with_paths(dexes, result, component_classes, entrypoints, stats)
 
 
 # -- other facts the scan needs from the code -----------------------------------------------------------

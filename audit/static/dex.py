@@ -68,6 +68,19 @@ SPARSE_SWITCH_PAYLOAD = 0x0200
 FILL_ARRAY_DATA_PAYLOAD = 0x0300
 
 
+def payload_units(units, pc: int, n: int) -> int:
+    """Length in code units of the data at `pc` whose first unit is a nop opcode with a non-zero high byte:
+    a switch or array payload (skipped whole by its own length), else 1. Every instruction walk uses it."""
+    unit = units[pc]
+    if unit == PACKED_SWITCH_PAYLOAD and pc + 1 < n:
+        return 4 + 2 * units[pc + 1]
+    if unit == SPARSE_SWITCH_PAYLOAD and pc + 1 < n:
+        return 2 + 4 * units[pc + 1]
+    if unit == FILL_ARRAY_DATA_PAYLOAD and pc + 3 < n:
+        return 4 + (units[pc + 1] * (units[pc + 2] | (units[pc + 3] << 16)) + 1) // 2
+    return 1
+
+
 @dataclass(frozen=True)
 class ClassDef:
     index: int
@@ -604,16 +617,7 @@ class DexFile:
             unit = units[pc]
             op = unit & 0xFF
             if op == 0 and unit:
-                if unit == PACKED_SWITCH_PAYLOAD and pc + 1 < n:
-                    pc += 4 + 2 * units[pc + 1]
-                elif unit == SPARSE_SWITCH_PAYLOAD and pc + 1 < n:
-                    pc += 2 + 4 * units[pc + 1]
-                elif unit == FILL_ARRAY_DATA_PAYLOAD and pc + 3 < n:
-                    width = units[pc + 1]
-                    count = units[pc + 2] | (units[pc + 3] << 16)
-                    pc += 4 + (width * count + 1) // 2
-                else:
-                    pc += 1
+                pc += payload_units(units, pc, n)
                 continue
             step = lengths[op]
             if pc + step > n:

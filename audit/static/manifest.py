@@ -66,6 +66,17 @@ class PermissionRule:
     data_types: tuple[str, ...]
     observe: bool
     binds_service: bool = False
+    levels: tuple[tuple[int, str], ...] = ()   # (first API, protection level) when it changed, ascending
+    since: int | None = None                   # first / last API level that defines it
+    until: int | None = None
+
+    def protection_at(self, api: int) -> str:
+        """The protection level on a device of this API level."""
+        level = self.levels[0][1] if self.levels else self.protection
+        for first, value in self.levels:
+            if api >= first:
+                level = value
+        return level
 
 
 # -- parsing --------------------------------------------------------------------------------------------
@@ -283,8 +294,18 @@ def _permission_rules(path: str) -> dict[str, PermissionRule]:
         check.mapping(spec, table, name)
         check.fields(spec, required={"protection": str, "data_types": list},
                      optional={"observe": bool, "binds_service": bool, "note": str, "since": int,
-                               "until": int})
+                               "until": int, "levels": dict, "defined_by": str})
         check.one_of(spec, "protection", PROTECTION_LEVELS)
+        levels = tuple(sorted((spec.get("levels") or {}).items()))
+        for api, level in levels:
+            if not isinstance(api, int) or isinstance(api, bool) or not 1 <= api <= 100:
+                check.fail(spec, "levels", f"{api!r} is not an API level")
+            if level not in PROTECTION_LEVELS:
+                check.fail(spec, "levels", f"API {api}: {level!r} is not one of {', '.join(PROTECTION_LEVELS)}")
+        if levels and levels[-1][1] != spec["protection"]:
+            check.fail(spec, "levels", f"the last level ({levels[-1][1]}) must be `protection` ({spec['protection']})")
+        if spec.get("since") and spec.get("until") and spec["since"] > spec["until"]:
+            check.fail(spec, "until", f"until {spec['until']} is before since {spec['since']}")
         for data_type in spec["data_types"]:
             if data_type not in known:
                 check.fail(spec, "data_types", f"unknown data type {data_type!r} (see rules/datatypes.yaml)")
@@ -292,7 +313,7 @@ def _permission_rules(path: str) -> dict[str, PermissionRule]:
         if observe is None:
             observe = spec["protection"] == "dangerous"
         out[name] = PermissionRule(name, spec["protection"], tuple(spec["data_types"]), observe,
-                                   spec.get("binds_service", False))
+                                   spec.get("binds_service", False), levels, spec.get("since"), spec.get("until"))
     return out
 
 

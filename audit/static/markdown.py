@@ -28,6 +28,27 @@ def _type_label(type_id: str) -> str:
     return f"{known.label} (`{type_id}`)" if known else f"`{type_id}`"
 
 
+def _method(descriptor: str) -> str:
+    """`Lcom/example/Foo;->bar(I)V` -> `com.example.Foo.bar` (the path reads as a chain of calls)."""
+    owner, _, member = descriptor.partition("->")
+    return owner[1:-1].replace("/", ".") + "." + member.split("(", 1)[0] if member else descriptor
+
+
+def _reachability(call: dict) -> str:
+    if not call["reachable"]:
+        return "no (present: no call path from an entry point)"
+    return "yes: " + " → ".join(code(_method(m)) for m in call.get("path", ()))
+
+
+def _feasibility(verdict: dict | None) -> str:
+    if not verdict:
+        return ""
+    text = f"**{verdict['status']}**: {markdown(verdict['reason'])}"
+    if verdict["status"] == "blocked":
+        text += " (the code is there; Android refuses it to this app)"
+    return text
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """`report` is ScanReport.to_json() output (so Markdown and JSON never disagree)."""
     app = report["app"]
@@ -69,7 +90,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("hints"):
         lines += ["", "SDKs the app names but whose code was not found (not detections, no findings):", ""]
         lines += _table(["SDK", "Organisation", "Why not"],
-                        [[f"{_cell(h['name'])} ({_code(h['id'])})", _cell(h["organisation"]), _cell(h["summary"])]
+                        [[f"{markdown(h['name'])} ({code(h['id'])})", markdown(h["organisation"]), markdown(h["summary"])]
                          for h in report["hints"]])
 
     lines += ["", "## Sensitive API call sites", ""]
@@ -82,9 +103,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             rows = []
             for actor in sorted(grouped[data_type]):
                 for call in grouped[data_type][actor]:
-                    rows.append([actor, code(call["api"]), code(call["caller"]),
-                                 "yes" if call["reachable"] else "no", code(call.get("via"))])
-            lines += _table(["Actor", "API", "Caller", "Reachable", "Via"], rows)
+                    rows.append([actor, code(call["api"]), code(call["caller"]), _reachability(call),
+                                 _feasibility(call.get("feasibility")), code(call.get("via"))])
+            lines += _table(["Actor", "API", "Caller", "Reachable (call path from an entry point)",
+                             "Can Android let it succeed", "Via"], rows)
             lines.append("")
     else:
         lines += ["None found.", ""]
@@ -95,9 +117,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         for obs in report["observations"]:
             evidence = obs["evidence"]
             rows.append([_type_label(obs["data_type"]), obs["level"], _actor(obs["actor"]),
+                         _feasibility(obs.get("feasibility")),
                          str(sum(1 for e in evidence if e["kind"] != "note"))
                          + "".join(f" ({markdown(e['ref'])})" for e in evidence if e["kind"] == "note")])
-        lines += _table(["Data type", "Level", "Actor", "Evidence items"], rows)
+        lines += _table(["Data type", "Level", "Actor", "Feasibility", "Evidence items"], rows)
     else:
         lines.append("None.")
     lines += ["", "## Components", ""]

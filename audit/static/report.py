@@ -3,11 +3,14 @@ store and CI. Order is deterministic: identical input gives byte-identical JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import Actor, Evidence, Observation, order_key, sorted_observations, total_order
 
 SCHEMA = "appaudit.scan/1"
+
+if TYPE_CHECKING:
+    from ..model import Feasibility
 
 
 @dataclass(frozen=True)
@@ -98,14 +101,22 @@ class CallSite:
     caller: str              # calling method in Dalvik form: Lcom/example/Foo;->bar(I)V
     actor: Actor
     api_id: str              # the rules/apis.yaml entry id
-    reachable: bool          # the calling method is itself referenced (or an entry point)
+    reachable: bool          # a call path leads from an entry point to the calling method (`path`)
     via: str | None = None   # library method the call was made in, when attributed to its caller
+    # entry method, ..., calling method (Dalvik names, shortest call path); () when none was found
+    path: tuple[str, ...] = field(default=(), compare=False)
+    # can Android let this app obtain the data through this call (audit/static/feasibility.py)
+    feasibility: Feasibility | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         out = {"data_type": self.data_type, "api": self.api, "api_id": self.api_id, "caller": self.caller,
                "actor": self.actor.to_json(), "reachable": self.reachable}
         if self.via:
             out["via"] = self.via
+        if self.path:
+            out["path"] = list(self.path)
+        if self.feasibility is not None:
+            out["feasibility"] = self.feasibility.to_json()
         return out
 
 

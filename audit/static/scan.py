@@ -19,6 +19,8 @@ from ..errors import BoundExceeded, InputError, TimeLimit
 from ..model import FIRST_PARTY, Evidence, Level, Observation
 from .callsites import MAX_HIERARCHY, class_names, find_call_sites, string_constants, string_hosts
 from .dex import DexFile
+from . import feasibility
+from .apis import load_apis
 from .inputs import ApkContents, open_inputs
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
@@ -66,6 +68,10 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
     clock.lap("call_sites")
 
     permissions = permissions_of(merged)
+    # can Android let this app obtain each one (and which data type then); the call graph's limit, if hit
+    api_calls = feasibility.apply(api_calls, load_apis(), feasibility.AppLevels.of(merged))
+    if search_stats.get("call_graph", {}).get("limit"):
+        warnings.append(search_stats["call_graph"]["limit"])
     observations = _permission_observations(merged) + _call_site_observations(api_calls)
     clock.lap("observations")
 
@@ -284,19 +290,23 @@ def _permission_observations(manifest: Manifest) -> list[Observation]:
 
 
 def _call_site_observations(sites: Iterable[CallSite]) -> list[Observation]:
-    """present / reachable: one observation per data type, actor and level, with capped evidence."""
+    """present / reachable: one observation per data type, actor, level and feasibility verdict (a capability
+    Android refuses is not merged with one it allows), with capped evidence; call-site evidence carries the
+    call path."""
     groups: dict[tuple, list[Evidence]] = defaultdict(list)
     for site in sites:
         level = Level.REACHABLE if site.reachable else Level.PRESENT
         detail = f"{site.api_id} via {site.via}" if site.via else site.api_id
-        groups[(site.data_type, site.actor, level)].append(Evidence("call-site", site.api, site.caller, detail))
+        groups[(site.data_type, site.actor, level, site.feasibility)].append(
+            Evidence("call-site", site.api, site.caller, detail, path=site.path))
     out = []
-    for (data_type, actor, level), evidence in sorted(groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]),
-                                                                                       kv[0][2])):
+    for (data_type, actor, level, verdict), evidence in sorted(
+            groups.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2],
+                                            dataclasses.astuple(kv[0][3]) if kv[0][3] else ())):
         evidence = sorted(set(evidence))
         shown = evidence[:MAX_EVIDENCE]
         if len(evidence) > MAX_EVIDENCE:
             shown.append(Evidence("note", f"{len(evidence)} call sites", None,
                                   f"first {MAX_EVIDENCE} listed; the report's api_calls has them all"))
-        out.append(Observation(data_type, level, actor, SOURCE, tuple(shown)))
+        out.append(Observation(data_type, level, actor, SOURCE, tuple(shown), feasibility=verdict))
     return out

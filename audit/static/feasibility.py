@@ -1,0 +1,198 @@
+"""Can Android let this app obtain the data through this call? A verdict per capability, from the platform's
+rules (rules/apis.yaml `access`, rules/permissions.yaml) and the app's manifest.
+
+For every device API level the app installs on (minSdk .. MAX_API, the last one standing for "and later")
+the API's access items are tried in order (the schema is documented in rules/apis.yaml). A permission is held
+on a level when the manifest requests it there (`maxSdkVersion`, `<uses-permission-sdk-23>`), the platform
+defines it there (rules/permissions.yaml since/until) and it is not a signature / privileged permission at
+that level (an ordinary app is never granted those). Each level gets one outcome; consecutive levels with
+the same outcome form a range.
+
+Status of the capability: the most permissive outcome on any level the app supports (granted, then
+runtime-permission, unknown, degraded, blocked), with `api_levels` naming where it holds and the reason
+saying what happens elsewhere. An app with minSdk 21 that reads the IMEI is therefore
+`runtime-permission` "only on Android 9 and older (API 21-28); blocked from API 29 (...)": the capability is
+real on those devices, and an audit must not call it refused. Only when no level lets the call succeed is the
+status `blocked` (or `degraded` when it returns a placeholder everywhere). A dangerous permission counts as
+`runtime-permission` on every level (before API 23, or when targeting API 22 and lower, the user accepted it
+at install: the reason says "the user must allow it", which was true then too).
+
+The data type follows what is feasible: an item may name what the call yields with its permission
+(getLastKnownLocation with only ACCESS_COARSE_LOCATION is `location.approximate`).
+
+No rule (an API without `access`, a level no item covers) gives `unknown`, never `granted`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..model import Feasibility
+from .apis import AccessItem, ApiRule
+from .manifest import Manifest, RequestedPermission, permission_rules
+
+MAX_API = 35                     # the newest level the rules know; it stands for "this and later"
+RUNTIME_PERMISSIONS_FROM = 23
+_RANK = {"granted": 0, "runtime-permission": 1, "unknown": 2, "degraded": 3, "blocked": 4}
+_ANDROID = {1: "1.0", 2: "1.1", 3: "1.5", 4: "1.6", 5: "2.0", 6: "2.0.1", 7: "2.1", 8: "2.2", 9: "2.3",
+            10: "2.3.3", 11: "3.0", 12: "3.1", 13: "3.2", 14: "4.0", 15: "4.0.3", 16: "4.1", 17: "4.2",
+            18: "4.3", 19: "4.4", 20: "4.4W", 21: "5.0", 22: "5.1", 23: "6", 24: "7.0", 25: "7.1", 26: "8.0",
+            27: "8.1", 28: "9", 29: "10", 30: "11", 31: "12", 32: "12L", 33: "13", 34: "14", 35: "15"}
+
+
+def short(permission: str) -> str:
+    return permission.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class AppLevels:
+    """What the verdict needs from the manifest."""
+
+    min_sdk: int | None
+    target_sdk: int | None
+    requested: tuple[RequestedPermission, ...]
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> "AppLevels":
+        return cls(manifest.min_sdk, manifest.target_sdk, tuple(manifest.requested))
+
+    @property
+    def levels(self) -> range:
+        low = max(1, min(self.min_sdk or 1, MAX_API))
+        return range(low, MAX_API + 1)
+
+    @functools.cached_property
+    def _requests(self) -> dict[str, RequestedPermission]:
+        return {r.name: r for r in self.requested}
+
+    def holds(self, permission: str, api: int) -> bool:
+        request = self._requests.get(permission)
+        if request is None:
+            return False
+        if (request.max_sdk is not None and api > request.max_sdk) or (request.min_sdk_23 and api < 23):
+            return False
+        rule = permission_rules().get(permission)
+        if rule is None:
+            return True
+        if (rule.since is not None and api < rule.since) or (rule.until is not None and api > rule.until):
+            return False
+        return rule.protection_at(api) in ("normal", "dangerous")
+
+    def dangerous(self, permission: str, api: int) -> bool:
+        rule = permission_rules().get(permission)
+        return rule is not None and rule.protection_at(api) == "dangerous"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: str
+    data_type: str
+    permissions: tuple[str, ...]
+    reason: str
+
+
+def _at(rule: ApiRule, app: AppLevels, api: int) -> _Outcome:
+    """The outcome of one call on a device of one API level."""
+    default = rule.data_type
+    items = [i for i in rule.access or () if i.applies(api, app.target_sdk)]
+    if not items:
+        return _Outcome("unknown", default, (), f"no rule in rules/apis.yaml covers API {api}")
+    missing: list[str] = []
+    for item in items:
+        if item.unavailable is not None:
+            return _Outcome("blocked", default, (), f"unavailable to ordinary apps from API {item.since}: "
+                                                    f"{item.unavailable}")
+        if item.degraded is not None:
+            return _Outcome("degraded", default, (), item.degraded)
+        lacking = [p for p in item.all_of if not app.holds(p, api)]
+        held = [p for p in item.any_of or () if app.holds(p, api)]
+        if not lacking and (held or not item.any_of):
+            return _granted(item, app, api, default, (*item.all_of, *held))
+        needed = lacking + ([] if held else list(item.any_of or ()))
+        if item.without is not None:
+            return _Outcome("degraded", item.data_type or default, tuple(needed), item.without)
+        missing += [p for p in needed if p not in missing]
+    return _Outcome("blocked", default, tuple(missing), "missing " + " or ".join(short(p) for p in missing))
+
+
+def _granted(item: AccessItem, app: AppLevels, api: int, default: str, permissions: tuple[str, ...]) -> _Outcome:
+    dangerous = [p for p in permissions if app.dangerous(p, api)]
+    if dangerous:
+        status, reason = "runtime-permission", "works if the user allows " + ", ".join(short(p) for p in dangerous)
+    elif permissions:
+        status, reason = "granted", ", ".join(short(p) for p in permissions) + " granted at install"
+    else:
+        status, reason = "granted", "no permission needed"
+    if item.note:
+        reason += f" ({item.note})"
+    return _Outcome(status, item.data_type or default, tuple(permissions), reason)
+
+
+def _ranges(outcomes: list[tuple[int, _Outcome]]) -> list[tuple[int, int, _Outcome]]:
+    out: list[tuple[int, int, _Outcome]] = []
+    for api, outcome in outcomes:
+        if out and out[-1][2] == outcome and out[-1][1] == api - 1:
+            out[-1] = (out[-1][0], api, outcome)
+        else:
+            out.append((api, api, outcome))
+    return out
+
+
+def api_range(low: int, high: int) -> str:
+    if high >= MAX_API:
+        return f"API {low}+"
+    return f"API {low}" if low == high else f"API {low}-{high}"
+
+
+def _where(low: int, high: int, first: int) -> str:
+    """"only on Android 9 and older (API 21-28)" for a range that does not cover every level."""
+    if high < MAX_API and low <= first:
+        return f"only on Android {_ANDROID.get(high, high)} and older ({api_range(low, high)})"
+    if high >= MAX_API:
+        return f"only on Android {_ANDROID.get(low, low)} and newer ({api_range(low, high)})"
+    return f"only on Android {_ANDROID.get(low, low)} to {_ANDROID.get(high, high)} ({api_range(low, high)})"
+
+
+def judge(rule: ApiRule, app: AppLevels) -> tuple[str, Feasibility]:
+    """(data type the call yields where it is most feasible, the verdict)."""
+    if rule.access is None:
+        return rule.data_type, Feasibility("unknown", f"no rule in rules/apis.yaml decides what Android gives "
+                                                      f"through {rule.id}", (), api_range(app.levels[0], MAX_API))
+    return _judge(rule, app)
+
+
+@functools.lru_cache(maxsize=4096)
+def _judge(rule: ApiRule, app: AppLevels) -> tuple[str, Feasibility]:
+    ranges = _ranges([(api, _at(rule, app, api)) for api in app.levels])
+    low, high, best = min(ranges, key=lambda r: (_RANK[r[2].status], r[0]))
+    first = ranges[0][0]
+    if len(ranges) == 1:
+        return best.data_type, Feasibility(best.status, best.reason, best.permissions, api_range(low, high))
+    same = [r for r in ranges if r[2] == best]
+    levels = ", ".join(api_range(r[0], r[1]) for r in same)
+    if best.status not in ("granted", "runtime-permission", "unknown"):
+        # refused everywhere, for reasons that change with the level: each range says its own
+        reason = "; ".join(f"{api_range(r[0], r[1])}: {r[2].reason}" for r in ranges)
+        levels = api_range(first, MAX_API)
+        permissions = tuple(dict.fromkeys(p for r in ranges for p in r[2].permissions))
+        return best.data_type, Feasibility(best.status, reason, permissions, levels)
+    reason = f"{_where(low, high, first)}: {best.reason}" if len(same) == 1 else f"{best.reason} on {levels}"
+    others = [f"{r[2].status} on {api_range(r[0], r[1])} ({r[2].reason})" for r in ranges if r[2] != best]
+    return best.data_type, Feasibility(best.status, reason + "; " + "; ".join(others), best.permissions, levels)
+
+
+def apply(sites: Iterable, rules: Iterable[ApiRule], app: AppLevels) -> list:
+    """CallSites with their feasibility and the data type it allows (CallSite.api_id names the rule)."""
+    by_id = {r.id: r for r in rules}
+    out = []
+    for site in sites:
+        rule = by_id.get(site.api_id)
+        if rule is None:
+            verdict = Feasibility("unknown", f"no rule in rules/apis.yaml for {site.api_id}")
+            out.append(dataclasses.replace(site, feasibility=verdict))
+            continue
+        data_type, verdict = judge(rule, app)
+        out.append(dataclasses.replace(site, data_type=data_type, feasibility=verdict))
+    return out
