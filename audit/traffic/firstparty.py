@@ -80,7 +80,7 @@ def _pool_strings(data: bytes, where: str) -> list[str]:
     if data[:1] == b"<":        # a plain-text XML file (never in a built APK, but cheap to accept)
         return re.findall(r"<domain\b[^>]*>\s*([^<\s]+)\s*</domain>", data.decode("utf-8", "replace"))
     parse_axml(data, where)    # well-formed binary XML first: the same checks as the manifest's
-    from ..static.axml import _HEADER, RES_STRING_POOL_TYPE, _StringPool
+    from ..static.axml import _HEADER, RES_STRING_POOL_TYPE, StringPool
     _type, header_size, _size = _HEADER.unpack_from(data, 0)
     chunk_type, chunk_header, chunk_size = _HEADER.unpack_from(data, header_size)
     if chunk_type != RES_STRING_POOL_TYPE:
@@ -89,7 +89,7 @@ def _pool_strings(data: bytes, where: str) -> list[str]:
     def fail(reason: str):
         raise InputError(f"malformed network security config in {where}: {reason}")
 
-    pool = _StringPool(data, header_size, chunk_header, chunk_size, fail)
+    pool = StringPool(data, header_size, chunk_header, chunk_size, fail)
     return [text for text in (pool.get(i) for i in range(min(pool.count, MAX_POOL_STRINGS))) if text]
 
 
