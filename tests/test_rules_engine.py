@@ -234,3 +234,11 @@ def test_checks_file_errors_name_file_line_field(tmp_path):
         "    message: m\n    help: h\n    when: {flow: any, colour: red}\n")
     with pytest.raises(InputError, match=r"bad.yaml:8: colour: unknown field"):
         load_checks(tmp_path)
+
+
+def test_a_librarys_own_capability_makes_no_finding():
+    """Issue 16: a logging or server library's own call is nobody's collection; the same read by the app is."""
+    log4j = Actor(ActorKind.LIBRARY, "log4j")
+    site = [call_site("Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;", "Lorg/apache/log4j/X;->m()V")]
+    assert not run([obs("device_ids.imei", Level.REACHABLE, log4j, evidence=site)]).findings
+    assert rules(run([obs("device_ids.imei", Level.REACHABLE, evidence=site)])) == ["undeclared-collection"]

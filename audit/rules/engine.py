@@ -469,7 +469,9 @@ def judge(observations: Iterable[Observation], declarations: Declarations, catal
     last-known and precise location separately); findings always collapse."""
     catalogue = catalogue or load_catalogue()
     checks = checks or load_checks()
-    observations = list(observations)
+    # A library's own code (rules/libraries.yaml: logging, HTTP servers, image loaders ...) collects nothing for
+    # anyone: what it can do is judged at whoever calls it (call sites inside wrappers carry that caller already).
+    observations = [o for o in observations if not (o.actor.kind is ActorKind.LIBRARY and o.level.is_capability)]
     seen = observations
     if collapse:
         observations = collapse_families(observations, checks.collapse, {s.type for s in declarations.statements})
