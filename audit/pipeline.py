@@ -38,6 +38,7 @@ class Gathered:
     captured: bool = False
     known_identifiers: Any = None
     first_party_domains: list[str] = field(default_factory=list)   # the app's own hosts, from its manifest
+    app_code: Any = None      # attribution.AppContext: first party from the scanned manifest, for every stage
 
 
 class Source(Protocol):
@@ -84,6 +85,9 @@ class ApkScan:
         if scan.partial:
             gathered.partial.append("static: the scan did not read everything (see the static warnings)")
         gathered.artifact = scan.inputs[0].path if scan.inputs else self.paths[0]
+        from .attribution import app_context_from_report
+        from .catalogue import load_catalogue
+        gathered.app_code = app_context_from_report(load_catalogue(), scan.to_json())
         from .traffic.firstparty import app_domains
         try:
             gathered.first_party_domains.extend(app_domains(self.paths[0])[1])
@@ -100,7 +104,7 @@ class RunFolder:
 
     def add_to(self, gathered: Gathered) -> None:
         from .runtime.events import observations_from_run, read_events
-        gathered.observations.extend(observations_from_run(self.path))
+        gathered.observations.extend(observations_from_run(self.path, app_code=gathered.app_code))
         for event in read_events(self.path):
             if event.get("value") is not None:
                 gathered.secrets.extend(identifier_values(event["value"]))
@@ -146,7 +150,7 @@ class Captures:
         from .traffic import analyse
         try:
             traffic = analyse([str(c) for c in self.paths], gathered.known_identifiers, gathered.app, [],
-                              gathered.first_party_domains)
+                              gathered.first_party_domains, gathered.app_code)
         except InputError as exc:
             if not self.hooks_too:
                 raise

@@ -429,3 +429,23 @@ def test_a_bundle_feature_module_is_a_split_of_the_app(tmp_path):
     report = scan_app([bundle])
     assert report.app.splits == ("maps",) and not report.partial
     assert report.app.package == "com.timeto.makemezen"
+
+
+def test_the_manifests_first_party_reaches_the_runtime_and_traffic_stages(catalogue, tmp_path):
+    """An app whose code lives outside its package (t2.paj → org.t2health.paj): with the scanned manifest's
+    context, a hooked read and a request sent from that code are the app's own, not an unidentified SDK's."""
+    stack = ["android.telephony.TelephonyManager.getDeviceId(TelephonyManager.java:1)",
+             "org.t2health.paj.db.Store.save(Store.java:12)"]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"schema": RUN_SCHEMA, "app": {"package": "t2.paj"}}))
+    (run / "frida-events.jsonl").write_text(json.dumps({
+        "type": "api", "data_type": "device_ids.imei", "api": "telephony.get_device_id",
+        "class": "android.telephony.TelephonyManager", "stack": stack, "time": 1}) + "\n")
+    app = app_context(catalogue, "t2.paj", ["org.t2health.paj.MainActivity"])
+    without = [o.actor for o in observations_from_run(run, catalogue)]
+    with_manifest = [o.actor for o in observations_from_run(run, catalogue, app_code=app)]
+    assert without == [Actor(ActorKind.SDK, "unidentified:org.t2health")]
+    assert [a.kind for a in with_manifest] == [ActorKind.FIRST_PARTY]
+    sender = Attributor(catalogue, "t2.paj", app_code=app).actor_from_stack(stack)
+    assert sender.kind is ActorKind.FIRST_PARTY

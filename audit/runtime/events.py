@@ -24,8 +24,9 @@ def _iso(epoch) -> str | None:
         return None
 
 
-def observations_from_run(run_dir: str | Path, catalogue=None) -> list[Observation]:
+def observations_from_run(run_dir: str | Path, catalogue=None, app_code=None) -> list[Observation]:
     """One `invoked` observation per (data type, actor), with a `hook` evidence per distinct API and caller.
+    `app_code`: the attribution.AppContext of the scanned APK, when known (else the run's package).
 
     Evidence: kind `hook`, ref = the API id, where = the calling method, detail = first time seen (UTC).
     """
@@ -40,7 +41,7 @@ def observations_from_run(run_dir: str | Path, catalogue=None) -> list[Observati
             continue
         stack = event.get("stack")
         stack = [s for s in stack if isinstance(s, str)] if isinstance(stack, list) else []
-        found = actor_for_stack(catalogue, stack, app_package, api_class if isinstance(api_class, str) else None)
+        found = actor_for_stack(catalogue, stack, app_code or app_package, api_class if isinstance(api_class, str) else None)
         if found is not None:
             actor, where = found[0], frame_name(found[1])
         else:

@@ -368,7 +368,9 @@ def _url_secrets(request: Request, hits: list[Hit], location_hits: list[Location
 
 
 def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app_package: str | None = None,
-            extra_trackers: Iterable[str | Path] = (), first_party_domains: Iterable[str] = ()) -> TrafficReport:
+            extra_trackers: Iterable[str | Path] = (), first_party_domains: Iterable[str] = (),
+            app_code: Any = None) -> TrafficReport:
+    """`app_code`: the attribution.AppContext of the scanned APK (first party from its manifest), when known."""
     captures = [Path(c) for c in captures]
     if not captures:
         raise InputError("no capture given")
@@ -387,7 +389,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                      "(value_known: false)")
     app = app_package or next((r.app_package for r in readable if r.app_package), None)
     catalogue = load_catalogue(tuple(str(p) for p in extra_trackers))
-    attributor = Attributor(catalogue, app, first_party_domains)
+    attributor = Attributor(catalogue, app, first_party_domains, app_code)
     matcher = _build_matcher(all_ids)
     adapters = load_adapters()
 

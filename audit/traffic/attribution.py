@@ -38,9 +38,11 @@ class Recipient:
 
 
 class Attributor:
-    def __init__(self, catalogue: Catalogue, app_package: str | None, first_party_domains: Iterable[str] = ()):
+    def __init__(self, catalogue: Catalogue, app_package: str | None, first_party_domains: Iterable[str] = (),
+                 app_code: Any = None):
         self.catalogue = catalogue
         self.app_package = app_package
+        self.app_code = app_code      # attribution.AppContext from the app's manifest, when it was scanned
         self.first_party_domains = tuple(first_party_domains)
         self.recipients = load_recipients()
 
@@ -70,7 +72,7 @@ class Attributor:
                          sdk.privacy_contact)
 
     def actor_from_stack(self, frames: Iterable[str]) -> Actor | None:
-        found = actor_for_stack(self.catalogue, frames, self.app_package)
+        found = actor_for_stack(self.catalogue, frames, self.app_code or self.app_package)
         return found[0] if found is not None else None
 
 
