@@ -15,6 +15,8 @@
     observations  model.Observation at level transmitted, source "traffic", recipient + party, evidence
                   kind "request" (ref request id, where "scheme://host where", detail encoding) and "bridging"
     notes, redacted
+    partial       true when a capture was skipped or a bound left data unread; then `limits` says which:
+    limits        [{limit, bound, where, dropped, unit}] (captures[].limits: the same, per capture)
 
 recipient.id is the catalogue SDK id, "first-party", or "unknown:<registered domain>".
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -32,8 +34,8 @@ from ..model import Actor, Evidence, Level, Observation, UNKNOWN, sorted_observa
 from ..redact import mask_credentials, redact, redact_in
 from ..rulesdata import Validator, datatypes, load_data
 from .attribution import Attributor, Recipient, join_events
-from .captures import CaptureResult, Request, read_capture
-from .decode import request_segments
+from .captures import CaptureResult, LimitHit, Request, open_capture
+from .decode import CaptureBudget, LimitTally, decode_request
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
 SCHEMA = "appaudit.traffic/1"
@@ -211,6 +213,11 @@ class TrafficReport:
     app_package: str | None
     identifier_types: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    limits: tuple[LimitHit, ...] = ()    # every bound that left data unread (captures' and decoding's)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.limits) or any(c.partial or c.status == "skipped" for c in self.captures)
 
     @property
     def skipped(self) -> list[CaptureResult]:
@@ -228,6 +235,8 @@ class TrafficReport:
             "observations": [o.to_json() for o in self.observations],
             "notes": list(self.notes),
             "redacted": not reveal,
+            "partial": self.partial,
+            "limits": [hit.to_json() for hit in self.limits],
         }
 
 
@@ -250,12 +259,12 @@ def _is_child(child: str, parent: str) -> bool:
 MAX_PLACES_PER_VALUE = 200   # one value at more places in one request is reported at the first 200
 
 
-def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], bool]:
+def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], int]:
     """One request, many hits of one value: keep the most precise place, with the encoding seen on the wire.
 
     A base64 value in `query:d` is found twice: as base64 in `query:d` and as plain in its decoded child
-    `query:d.base64`. We keep the child's place and the parent's encoding. Returns the hits and whether the
-    per-value bound cut some places.
+    `query:d.base64`. We keep the child's place and the parent's encoding. Returns the hits and how many places
+    the per-value bound cut.
     """
     by_value: dict[Identifier, dict[str, Hit]] = {}
     for hit in hits:
@@ -264,7 +273,7 @@ def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], bool]:
         if kept is None or (kept.encoding == "plain" and hit.encoding != "plain"):
             places[hit.where] = hit
     out: list[Hit] = []
-    capped = False
+    capped = 0
     for ident, places in by_value.items():
         ordered = sorted(places)
         keep = []
@@ -281,7 +290,7 @@ def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], bool]:
                         encoding = places[parent].encoding
                         break
             keep.append(Hit(ident, encoding, where, hit.text))
-        capped |= len(keep) > MAX_PLACES_PER_VALUE
+        capped += max(0, len(keep) - MAX_PLACES_PER_VALUE)
         out.extend(keep[:MAX_PLACES_PER_VALUE])
     return out, capped
 
@@ -340,7 +349,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     captures = [Path(c) for c in captures]
     if not captures:
         raise InputError("no capture given")
-    results = [read_capture(path) for path in captures]
+    results = [open_capture(path) for path in captures]  # requests are read one at a time below
     readable = [r for r in results if r.status != "skipped"]
     if not readable:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in results)
@@ -362,22 +371,26 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     counter = 0
     cut_short = 0
     places_capped = 0
+    tally = LimitTally()
     for result in readable:
-        numbered = []
-        for request in result.requests:
+        stacks = _event_stacks(result, counter) if result.events else {}
+        budget = CaptureBudget(_size(result.path))
+        for request in result.stream():
             counter += 1
-            numbered.append((f"r{counter}", request))
-        stacks = join_events(numbered, result.events) if result.events else {}
-        for request_id, request in numbered:
+            request_id = f"r{counter}"
             recipient = attributor.recipient(request.host) if request.host else \
                 Recipient("unknown:", "unknown organisation", "third")
             frames = request.stack or stacks.get(request_id, ())
             actor = attributor.actor_from_stack(frames) if frames else None
-            segments, exhausted = request_segments(request)
-            cut_short += exhausted
+            decoded = decode_request(request, budget)
+            segments = decoded.segments
+            cut_short += decoded.exhausted
             hits, location_hits = matcher.find(segments)
             hits, capped = _reduce_hits(hits)
-            places_capped += capped
+            places_capped += bool(capped)
+            if capped:
+                decoded.limits["places per value"] = (MAX_PLACES_PER_VALUE, "places", "hits", capped)
+            tally.add(result.path, request_id, decoded.limits)
             for hit in hits:
                 transmissions.append(Transmission(hit.identifier.data_type, hit.encoding, request.host,
                                                   request.scheme, recipient, hit.where, request_id,
@@ -388,6 +401,11 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
             requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
                                         request.url, result.path, recipient, actor,
                                         _url_secrets(request, hits, location_hits), request.note))
+    readable = [r for r in results if r.status != "skipped"]  # a capture may turn out unreadable when read
+    if not readable:
+        reasons = "; ".join(f"{r.path}: {r.reason}" for r in results)
+        raise InputError(f"nothing could be analysed: {reasons}")
+    limits = [hit for result in results for hit in result.limits] + tally.hits()
     if cut_short:
         notes.append(f"{cut_short} request(s) were larger than the decoding bounds; searched in part")
     if places_capped:
@@ -396,8 +414,27 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     transmissions = _sorted_transmissions(transmissions)
     bridging = _bridging(transmissions)
     observations = _observations(transmissions, bridging)
+    notes += [f"limit reached: {hit.limit} ({hit.bound}) at {hit.where}: {hit.dropped} {hit.unit} left unread"
+              for hit in limits]
     return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
-                         tuple(observations), app, tuple(sorted(all_ids)), tuple(notes))
+                         tuple(observations), app, tuple(sorted(all_ids)), tuple(notes), tuple(limits))
+
+
+def _event_stacks(result: CaptureResult, counter: int) -> dict[str, tuple]:
+    """Frida events name a request's sender: joined over the whole capture first, on requests without bodies."""
+    light = [(f"r{counter + index}", replace(request, body=b""))
+             for index, request in enumerate(result.stream(), 1)]
+    return join_events(light, result.events)
+
+
+def _size(path: str) -> int:
+    target = Path(path)
+    try:
+        if target.is_dir():
+            return sum(p.stat().st_size for p in target.iterdir() if p.is_file())
+        return target.stat().st_size
+    except OSError:
+        return 0
 
 
 def _sorted_transmissions(items: list[Transmission]) -> list[Transmission]:
@@ -461,8 +498,9 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 
 
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
-    from ..report import dumps_json
-    return dumps_json(report.to_json(reveal))
+    """`audit.report.dumps_json` of the report, byte for byte (a faster writer: reports list every request)."""
+    from .jsonout import dumps_indented
+    return dumps_indented(report.to_json(reveal)) + "\n"
 
 
 from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)
