@@ -329,6 +329,8 @@ def _url_secrets(request: Request, hits: list[Hit], location_hits: list[Location
     for hit in location_hits:
         if hit.where.startswith(("path", "query")):
             secrets.update(hit.text.split(","))
+    if not places:
+        return ()  # nothing was found in this request: no URL part to redact (most requests)
     path, _, query = request.target.partition("?")
     pieces = [p for p in path.split("/") if p]
     for place in places:  # a decoded path piece (`path:2.base64`): its text is not in the URL, the piece is

@@ -958,7 +958,7 @@ def _follow(path: Path, proto: str, ids: list[int], keylog: Path | None,
     args = ["-r", str(path), "-q"]
     if keylog:
         args += ["-o", f"tls.keylog_file:{keylog}"]
-    for sid in ids:
+    for sid in reversed(ids):  # tshark prints the taps last registered first: the streams come in id order
         args += ["-z", f"follow,{proto},raw,{sid}"]
     run = _Tshark(args)
     sid: int | None = None
