@@ -44,6 +44,8 @@ MAX_PAIRS = 5_000                    # form / query parameters decoded by name
 MAX_MULTIPART_PARTS = 1_000
 MAX_NDJSON_LINES = 10_000
 INFLATE_STEP = 64 * 1024             # compressed bytes fed to a decoder at a time
+INFLATE_FLOOR = 1024 * 1024          # one decompression may give this much ...
+INFLATE_RATIO = 1024                 # ... plus this many times its input (text compresses 10-100x, bombs 1000x+)
 
 
 class Segment(NamedTuple):  # a tuple: made for every value of every request, it must be cheap to build
@@ -365,7 +367,9 @@ class Walker:
     def inflate(self, where: str, data: bytes, method: str) -> bytes | None:
         """Decompress within the budgets (one input, this request, the capture); a cut is recorded, what was
         decompressed up to it is kept and searched."""
-        limit, name, bound = MAX_INFLATE_BYTES, "decompressed bytes per input", MAX_INFLATE_BYTES
+        # per input: no more than a compression ratio real payloads reach (a 151-byte double gzip is no 16 MiB)
+        limit = bound = min(MAX_INFLATE_BYTES, INFLATE_FLOOR + INFLATE_RATIO * len(data))
+        name = "decompressed bytes per input"
         if MAX_TOTAL_BYTES - self.inflated < limit:
             limit, name, bound = MAX_TOTAL_BYTES - self.inflated, "decompressed bytes per request", MAX_TOTAL_BYTES
         capture = self.capture_budget
