@@ -21,7 +21,7 @@ from audit.traffic import decode as decode_module
 from audit.traffic.analyse import dumps
 from audit.traffic.captures import Request, open_capture, read_capture
 from audit.traffic.decode import MAX_INFLATE_BYTES, CaptureBudget, decode_request, inflate_bounded
-from audit.traffic.jsonout import dumps_indented
+from audit.traffic.jsonout import Rendered, dumps_indented
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TRAFFIC = SHARED / "corpus" / "traffic"
@@ -227,3 +227,7 @@ def test_report_text_is_the_standard_json_text():
     assert data["partial"] is False and data["limits"] == []
     for value in ({}, [], {"a": [1.5, None, True, {"b": ()}], "é": float("nan")}, {1: 2}, "x", [[[]]]):
         assert dumps_indented(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+        # a list rendered item by item is the same list, also when the standard encoder has to take over
+        rendered = {"r": Rendered([value, value], lambda item: item)}
+        assert dumps_indented(rendered) == json.dumps({"r": [value, value]}, indent=2, sort_keys=True,
+                                                      ensure_ascii=False)

@@ -53,6 +53,9 @@ class Segment(NamedTuple):  # a tuple: made for every value of every request, it
     data: bytes
 
 
+_new_segment = tuple.__new__  # Segment(where, data) without NamedTuple's Python-level __new__ (hot paths)
+
+
 class _Budget:
     def __init__(self) -> None:
         self.segments = 0
@@ -296,13 +299,14 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     return out
 
 
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})|[\r\n]")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _unquote(text: str) -> str:
     """`urllib.parse.unquote`, at C speed where it can be: ASCII text whose every `%` starts an escape is decoded by
-    binascii's quoted-printable decoder (`%` made `=`, a literal `=` escaped first)."""
-    if text.isascii() and not _BAD_ESCAPE.search(text):
+    binascii's quoted-printable decoder (`%` made `=`, a literal `=` escaped first; line ends, which that decoder
+    treats apart, are left to urllib)."""
+    if text.isascii() and "\n" not in text and "\r" not in text and not _BAD_ESCAPE.search(text):
         quoted = text.replace("=", "%3D").replace("%", "=").encode("ascii")
         return binascii.a2b_qp(quoted).decode("utf-8", "replace")
     return unquote(text)
@@ -361,7 +365,7 @@ class Walker:
             return False
         budget.segments += 1
         budget.bytes += len(data)
-        self.segments.append(Segment(where, data))
+        self.segments.append(_new_segment(Segment, (where, data)))
         return True
 
     def inflate(self, where: str, data: bytes, method: str) -> bytes | None:
@@ -401,7 +405,7 @@ class Walker:
             return
         budget.segments += 1
         budget.bytes += size
-        self.segments.append(Segment(where, data))
+        self.segments.append(_new_segment(Segment, (where, data)))
         if size < 4:
             return
         if content_type or size > _LEAF_MEMO_BYTES:
@@ -549,7 +553,7 @@ class Walker:
                 continue
             budget.segments += 1
             budget.bytes += size
-            append(Segment(f"{prefix}:{place}", data))
+            append(_new_segment(Segment, (f"{prefix}:{place}", data)))
 
     def _form(self, where: str, text: str, layers: int) -> bool:
         pairs = parse_pairs(text)

@@ -16,6 +16,19 @@ from typing import Any, Callable
 INDENT = "  "
 
 
+class Rendered:
+    """A list whose items are made while it is written, `make(source)` for each source (each rendered to text,
+    then let go): `dumps_indented` writes it as the list of those items."""
+
+    def __init__(self, sources, make: Callable[[Any], Any]) -> None:
+        self.sources = sources
+        self.make = make
+
+    @property
+    def items(self):
+        return (self.make(source) for source in self.sources)
+
+
 class _Unsupported(Exception):
     """A value this writer does not render exactly like `json.dumps`: let the standard encoder do it all."""
 
@@ -43,8 +56,19 @@ def dumps_indented(value: Any) -> str:
             return render(value)
         _container(value, parts.append, "\n")
     except (_Unsupported, RecursionError):
-        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+        return json.dumps(_materialised(value), indent=2, sort_keys=True, ensure_ascii=False)
     return "".join(parts)
+
+
+def _materialised(value: Any) -> Any:
+    """The value with every `Rendered` made a list (for the standard encoder)."""
+    if isinstance(value, Rendered):
+        return [_materialised(item) for item in value.items]
+    if type(value) is dict:
+        return {key: _materialised(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return [_materialised(item) for item in value]
+    return value
 
 
 def _container(value: Any, out: Callable[[str], None], newline: str) -> None:
@@ -85,5 +109,19 @@ def _container(value: Any, out: Callable[[str], None], newline: str) -> None:
                 _container(item, out, inner)
             head = "," + inner
         out(newline + "]")
+    elif kind is Rendered:
+        inner = newline + INDENT
+        head = "[" + inner
+        for item in value.items:
+            piece: list[str] = []
+            render = _SCALAR.get(type(item))
+            if render is not None:
+                piece.append(head + render(item))
+            else:
+                piece.append(head)
+                _container(item, piece.append, inner)
+            out("".join(piece))  # one string per item: the item's dicts are let go now
+            head = "," + inner
+        out("[]" if head[0] == "[" else newline + "]")
     else:
         raise _Unsupported
