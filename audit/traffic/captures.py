@@ -312,19 +312,25 @@ class _JsonWindow:
         self.utf8 = codecs.getincrementaldecoder("utf-8")()
         self.scan = json.JSONDecoder().raw_decode
         self.started = False
+        self.unterminated = False        # the last parse ran into a string the window ends inside
 
-    def _more(self, size: int) -> None:
+    def _more(self, size: int) -> int:
+        """Read `size` more bytes into the window; returns where the new text starts in it."""
+        # the window's memory is what one entry needs: drop what was consumed before anything else is held
+        rest = self.text[self.pos:] if self.pos else self.text
+        self.text, self.pos = "", 0
         data = self.handle.read(size)
         self.offset += len(data)
+        self.eof = not data
         try:
             text = self.utf8.decode(data, final=not data)
         except UnicodeDecodeError as exc:
             raise CaptureUnreadable(f"not UTF-8 text (byte {self.offset - len(data) + exc.start})") from None
+        del data
         if not self.started:
             text, self.started = text.lstrip("\ufeff"), bool(text)
-        self.eof = not data
-        self.text = self.text[self.pos:] + text
-        self.pos = 0
+        self.text = rest + text if rest else text
+        return len(rest)
 
     def peek(self) -> str:
         """The next character that is not white space ("" at the end)."""
@@ -355,12 +361,15 @@ class _JsonWindow:
                 value, end = self.scan(self.text, self.pos)
                 if end < len(self.text) or self.eof:
                     self.pos = end
+                    if end > 8 * HAR_WINDOW:  # a large value: let its text go before it is used
+                        self.text, self.pos = self.text[end:], 0
                     return value
                 # a number at the very end of the window may go on in the next read
             except json.JSONDecodeError as exc:
                 if self.eof or (exc.pos < len(self.text) - 64 and not exc.msg.startswith("Unterminated string")):
                     raise CaptureUnreadable(f"invalid JSON at byte {self.byte_position() + exc.pos - self.pos}: "
                                             f"{exc.msg}") from None
+                self.unterminated = exc.msg.startswith("Unterminated string")
             except RecursionError:
                 raise CaptureUnreadable("JSON nesting too deep") from None
             except ValueError as exc:  # e.g. the int-conversion digit limit
@@ -370,8 +379,13 @@ class _JsonWindow:
                     > MAX_ENTRY_CONTAINERS:
                 raise CaptureUnreadable(f"a JSON value of more than {MAX_ENTRY_CONTAINERS} objects/arrays "
                                         f"at byte {self.byte_position()}")
-            want = max(want, pending)
-            self._more(want)
+            # Read on: the window doubles up to 64 MiB steps; while a string is still open and the new text has no
+            # quote at all, it cannot have ended: no parse until one comes (a 500 MB value is parsed once or twice).
+            want = max(want, min(pending, 64 * HAR_WINDOW))
+            start = self._more(want)
+            while self.unterminated and not self.eof and self.text.find('"', start) < 0:
+                want = max(want, min(len(self.text), 64 * HAR_WINDOW))
+                start = self._more(want)
 
 
 def _open_har(path: Path) -> CaptureResult:
