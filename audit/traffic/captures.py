@@ -619,14 +619,6 @@ def _open_mitmproxy(path: Path) -> CaptureResult:
     return CaptureResult(str(path), "mitmproxy", _source=_stream_mitmproxy)
 
 
-def read_mitmproxy(path: Path) -> CaptureResult:
-    result = _open_mitmproxy(path)
-    result.requests, result._source = list(result.stream()), None
-    if result.status == "skipped":
-        raise CaptureUnreadable(result.reason)
-    return result
-
-
 def _stream_mitmproxy(result: CaptureResult) -> Iterator[Request]:
     from mitmproxy import http as mhttp
     from mitmproxy import io as mio
@@ -711,14 +703,6 @@ def _open_run_folder(path: Path) -> CaptureResult:
     if ids.is_file():
         result.identifiers_path = str(ids)
     result.events = _read_events(path / "frida-events.jsonl")
-    return result
-
-
-def read_run_folder(path: Path) -> CaptureResult:
-    result = _open_run_folder(path)
-    result.requests, result._source = list(result.stream()), None
-    if result.status == "skipped":
-        raise CaptureUnreadable(result.reason)
     return result
 
 
@@ -857,14 +841,6 @@ def _open_pcap(path: Path) -> CaptureResult:
     _tshark()
     fmt = sniff_format(path)
     return CaptureResult(str(path), fmt if fmt in ("pcap", "pcapng") else "pcap", _source=_stream_pcap)
-
-
-def read_pcap(path: Path) -> CaptureResult:
-    result = _open_pcap(path)
-    result.requests, result._source = list(result.stream()), None
-    if result.status == "skipped":
-        raise CaptureUnreadable(result.reason)
-    return result
 
 
 def _stream_pcap(result: CaptureResult) -> Iterator[Request]:

@@ -608,7 +608,12 @@ class Walker:
         return True
 
     def _embedded_base64(self, where: str, data: bytes, layers: int) -> None:
-        tokens = _BASE64_TOKEN.finditer(data)
+        # where the first 24 base64 characters in a row are, found at C speed (the regex walks every byte of a
+        # 16 MiB body at ~30 MB/s): most large bodies have none, and the regex starts there
+        first = data.translate(_BASE64_MASK).find(b"A" * 24)
+        if first < 0:
+            return
+        tokens = _BASE64_TOKEN.finditer(data, first)
         for count, match in enumerate(tokens):
             if self.budget.exhausted:
                 return
@@ -631,6 +636,7 @@ _NOTHING_BELOW: dict[bytes, None] = {}
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 _BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _HEX_BYTES = b"0123456789abcdefABCDEF"
+_BASE64_MASK = bytes(65 if byte in _BASE64_BYTES else 46 for byte in range(256))  # base64 -> "A", else "."
 _UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 
