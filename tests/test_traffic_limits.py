@@ -138,6 +138,8 @@ def test_every_decoding_layer_limit_is_counted(tmp_path):
     report = analyse([_har(tmp_path / "deep.har", [_entry("https://t.example/", nested.decode())])], IDS)
     hit = _limits(report)["decoding layers"]
     assert hit["bound"] == decode_module.MAX_LAYERS and hit["dropped"] >= 1 and "r1 body" in hit["where"]
+    (capture,) = report.to_json()["captures"]  # the capture was searched in part: it says so too (the audit reads it)
+    assert capture["partial"] is True and capture["limits"] == report.to_json()["limits"]
     shallow = base64.b64encode(base64.b64encode(AAID.encode())).decode()
     report = analyse([_har(tmp_path / "ok.har", [_entry("https://t.example/", shallow)])], IDS)
     assert _found(report) == {"r1"} and not report.partial and report.to_json()["limits"] == []

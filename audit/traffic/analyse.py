@@ -407,7 +407,11 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     if not readable:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in results)
         raise InputError(f"nothing could be analysed: {reasons}")
-    limits = [hit for result in results for hit in result.limits] + tally.hits()
+    for result in readable:  # what decoding left out of a capture's requests: that capture was searched in part
+        searched_in_part = tally.hits(result.path)
+        result.limits.extend(searched_in_part)
+        result.partial |= bool(searched_in_part)
+    limits = [hit for result in results for hit in result.limits]
     if cut_short:
         notes.append(f"{cut_short} request(s) were larger than the decoding bounds; searched in part")
     if places_capped:

@@ -756,9 +756,12 @@ class LimitTally:
                 record[3] += amount
                 record[4] += 1
 
-    def hits(self) -> list[LimitHit]:
+    def hits(self, capture: str | None = None) -> list[LimitHit]:
+        """The records (of one capture, or of all)."""
         out = []
-        for (_, limit), (bound, unit, where, amount, requests) in self._records.items():
+        for (path, limit), (bound, unit, where, amount, requests) in self._records.items():
+            if capture is not None and path != capture:
+                continue
             if requests > 1:
                 where += f" (and {requests - 1} more request{'s' if requests > 2 else ''})"
             out.append(LimitHit(limit, bound, where, amount, unit))
