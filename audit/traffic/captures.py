@@ -715,10 +715,10 @@ def _stream_run_folder(result: CaptureResult) -> Iterator[Request]:
     # flows.har is written from the same flows as flows.mitm: read one of them, the lossless one first.
     for source in flows[:1] + pcaps:
         sub = open_capture(source)
-        yield from _counted(sub)
+        yield from _requests_of(sub)
         if sub.status == "skipped" and source.suffix == ".mitm" and len(flows) > 1:
             fallback = open_capture(flows[1])
-            yield from _counted(fallback)
+            yield from _requests_of(fallback)
             if fallback.status == "skipped":
                 reasons.append(f"flows.mitm: {sub.reason}; flows.har: {fallback.reason}")
                 continue
@@ -742,7 +742,7 @@ def _stream_run_folder(result: CaptureResult) -> Iterator[Request]:
         result.add_reason("; ".join(reasons))
 
 
-def _counted(sub: CaptureResult) -> Iterator[Request]:
+def _requests_of(sub: CaptureResult) -> Iterator[Request]:
     if sub.status != "skipped":
         yield from sub.stream()
 
