@@ -368,13 +368,17 @@ TRAFFIC_CASES: dict[str, Callable[[Path], list[str]]] = {
 
 
 def traffic_outcome(cli: list[str]) -> str:
-    """For a traffic case: whether the report is partial, the limits it names, and whether the IMEI was found."""
+    """For a traffic case: whether the report is partial, the limits it names, and whether the IMEI was found.
+    Read by a child: a report of 200 000 requests read here would raise this parent's peak RSS, which every
+    later case would inherit (see the module docstring)."""
     if "-o" not in cli or not Path(cli[cli.index("-o") + 1]).is_file():
         return ""
-    report = json.loads(Path(cli[cli.index("-o") + 1]).read_text())
-    found = any(t.get("data_type") == "device_ids.imei" for t in report.get("transmissions", []))
-    limits = sorted({hit["limit"] for hit in report.get("limits", [])})
-    return f"partial={report.get('partial')} limits={limits} imei found={found}"
+    summary = ("import json, sys; r = json.load(open(sys.argv[1])); "
+               "found = any(t.get('data_type') == 'device_ids.imei' for t in r.get('transmissions', [])); "
+               "limits = sorted({h['limit'] for h in r.get('limits', [])}); "
+               "print(f\"partial={r.get('partial')} limits={limits} imei found={found}\")")
+    done = subprocess.run([sys.executable, "-c", summary, cli[cli.index("-o") + 1]], capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 CASES: dict[str, Callable[[Path], list[str]]] = {
