@@ -165,6 +165,16 @@ def test_a_bomb_costs_its_budget_and_no_more(method, compress):
     assert len(out) == 8 * 1024 * 1024 and left == 0   # within the budget: all of it
 
 
+def test_a_cut_transport_decoding_still_searches_the_body_as_sent():
+    """A brotli stream stores short literals as they are: the IMEI after 64 MiB of zeros is in the bytes sent,
+    past the decompression budget; the cut is reported and the bytes as sent are searched too."""
+    body = brotli.compress(b"\x00" * (64 * 1024 * 1024) + f"adid={AAID}".encode(), quality=5)
+    request = Request(None, "POST", "https", "t.example", 443, "/", (("content-encoding", "br"),), body, "x")
+    decoded = decode_request(request)
+    assert "decompressed bytes per input" in decoded.limits
+    assert any(s.where == "body.as-sent" and AAID.encode() in s.data for s in decoded.segments)
+
+
 def test_double_gzip_requests_share_one_capture_budget():
     inner = gzip.compress(b"\x00" * (4 * MAX_INFLATE_BYTES))
     bomb = gzip.compress(inner)

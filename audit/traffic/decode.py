@@ -715,14 +715,22 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
         walker.dropped("body bytes", MAX_BODY_BYTES, "body", request.body_dropped, "bytes")
     if body:
         # Content-Encoding is transport: undo it without naming it in `where` (HAR tools often store it undone).
+        sent, cut = body, False
         for method in [m.strip().lower() for m in content_encoding.split(",") if m.strip()][::-1]:
             if method in ("identity", ""):
                 continue
+            drops = walker.drops
             inflated = walker.inflate("body", body, method)
             if inflated is None:
                 break
             body = inflated
+            if walker.drops != drops:
+                cut = True
+                break  # cut by a budget: what was decompressed is searched, and the bytes as sent (below)
         walker.value("body", body, 0, content_type)
+        if cut:
+            # a compressor stores short literals as they are: an identifier past the cut may still be in them
+            walker.emit("body.as-sent", sent)
     if walker.budget.refused_bytes:
         walker.dropped("searched bytes per request", MAX_TOTAL_BYTES, "request", walker.budget.refused_bytes,
                        "bytes")
