@@ -172,7 +172,10 @@ def test_a_cut_transport_decoding_still_searches_the_body_as_sent():
     request = Request(None, "POST", "https", "t.example", 443, "/", (("content-encoding", "br"),), body, "x")
     decoded = decode_request(request)
     assert "decompressed bytes per input" in decoded.limits
-    assert any(s.where == "body.as-sent" and AAID.encode() in s.data for s in decoded.segments)
+    assert [s.data for s in decoded.segments if s.where == "body.as-sent"] == [body]
+    complete = Request(None, "POST", "https", "t.example", 443, "/", (("content-encoding", "br"),),
+                       brotli.compress(b"small"), "x")
+    assert "body.as-sent" not in {s.where for s in decode_request(complete).segments}
 
 
 def test_double_gzip_requests_share_one_capture_budget():
