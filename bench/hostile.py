@@ -420,6 +420,161 @@ STATIC_CLASSES = {
 }
 
 
+
+
+# -- traffic bounds (issue 13, traffic part): each class ends in a report that is `partial` and names the limit --
+def _pcap_packets(path: Path, packets) -> Path:
+    """A pcap (Ethernet/IPv4/TCP) of (stream number, payload) client packets, streams told apart by port."""
+    seq: dict[int, int] = {}
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for number, (stream, payload) in enumerate(packets):
+            sport = 10000 + stream % 50000
+            dst = bytes([10, 1, (stream // 50000) % 256, 1])
+            tcp = struct.pack("!HHIIBBHHH", sport, 80, seq.get(stream, 1000), 1, 5 << 4, 0x18, 65535, 0, 0)
+            seq[stream] = seq.get(stream, 1000) + len(payload)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), number & 0xFFFF, 0, 64, 6, 0,
+                             bytes([10, 0, 0, 2]), dst)
+            frame = b"\x02\x00\x00\x00\x00\x01" + b"\x02\x00\x00\x00\x00\x02" + b"\x08\x00" + ip + tcp + payload
+            out.write(struct.pack("<IIII", 1_700_000_000 + number // 1000, number % 1000, len(frame), len(frame)))
+            out.write(frame)
+    return path
+
+
+def _http_get(query: str = "") -> bytes:
+    return f"GET /collect{query} HTTP/1.1\r\nHost: t.example\r\n\r\n".encode()
+
+
+def _traffic_case(work: Path, capture: Path) -> list[str]:
+    ids = work / "ids.json"
+    ids.write_text(json.dumps({"device_ids.imei": IMEI}))
+    return ["traffic", str(capture), "--identifiers", str(ids), "-o", str(work / "report.json")]
+
+
+def har_million_entries(work: Path) -> list[str]:
+    """10^6 tiny entries, the IMEI in the last one only (past the 200 000 requests read per capture)."""
+    har = work / "million.har"
+    with open(har, "w") as out:
+        out.write('{"log":{"entries":[')
+        tiny = '{"request":{"method":"GET","url":"https://a.example/%d"}},'
+        for start in range(0, 999_999, 10_000):
+            out.write("".join(tiny % i for i in range(start, min(start + 10_000, 999_999))))
+        out.write(json.dumps(_entry()) + "]}}")
+    return _traffic_case(work, har)
+
+
+def har_500mb_base64(work: Path) -> list[str]:
+    """One entry whose base64 body is ~480 MB (the IMEI at its start): memory follows the entry, not more."""
+    har = work / "b64.har"
+    head = json.dumps(_entry(body="", encoding="base64"))
+    before, after = head.split('"text": ""', 1)
+    block = __import__("base64").b64encode(os.urandom(3 * MiB // 4 * 3))  # 3 MiB of base64 text
+    with open(har, "w") as out:
+        out.write('{"log":{"entries":[' + before + '"text": "')
+        out.write(__import__("base64").b64encode(f"imei={IMEI}&".encode() + b"x" * 33).decode())
+        for _ in range(160):
+            out.write(block.decode())
+        out.write('"' + after + "]}}")
+    return _traffic_case(work, har)
+
+
+def har_double_gzip(work: Path) -> list[str]:
+    """5 000 requests whose body is gzip of gzip of 1 GiB of zeros (a few KiB each), then one plain IMEI."""
+    import base64
+    import zlib
+    inner = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join([inner.compress(b"\0" * (64 * MiB)) for _ in range(16)] + [inner.flush()])
+    outer = __import__("gzip").compress(__import__("gzip").compress(bomb))
+    text = base64.b64encode(outer).decode()
+    entry = json.dumps(_entry(url="https://a.example/up", headers=[("Content-Encoding", "gzip")], body=text,
+                              encoding="base64"))
+    har = work / "double-gzip.har"
+    with open(har, "w") as out:
+        out.write('{"log":{"entries":[' + ",".join([entry] * 5000) + "," + json.dumps(_entry()) + "]}}")
+    return _traffic_case(work, har)
+
+
+def har_brotli_bomb(work: Path) -> list[str]:
+    """A small HAR whose brotli body expands to 1 GiB (the IMEI after it): bounded output per step and in all."""
+    import base64
+    import brotli
+    body = brotli.compress(b"\0" * (1024 * MiB) + f"imei={IMEI}".encode(), quality=5)
+    har = work / "brotli.har"
+    har.write_text(_har([_entry(url="https://a.example/up", headers=[("Content-Encoding", "br")],
+                                body=base64.b64encode(body).decode(), encoding="base64")]))
+    return _traffic_case(work, har)
+
+
+def har_twelve_layers(work: Path) -> list[str]:
+    """The IMEI under 12 base64 layers (the decoder peels 8): the report says which layer limit left it."""
+    import base64
+    nested = json.dumps({"imei": IMEI}).encode()
+    for _ in range(12):
+        nested = base64.b64encode(nested)
+    har = work / "layers.har"
+    har.write_text(_har([_entry(url="https://a.example/up", body=nested.decode())]))
+    return _traffic_case(work, har)
+
+
+def har_body_beyond_32mib(work: Path) -> list[str]:
+    """The IMEI after 33 MiB of a body (32 MiB are searched)."""
+    har = work / "body.har"
+    har.write_text(_har([_entry(url="https://a.example/up", body="a" * (33 * MiB) + IMEI)]))
+    return _traffic_case(work, har)
+
+
+def har_many_places(work: Path) -> list[str]:
+    """One body with the IMEI at 500 places, and in the URL query (reported at the first 200 places)."""
+    har = work / "places.har"
+    har.write_text(_har([_entry(body=json.dumps({f"k{i}": IMEI for i in range(500)}))]))
+    return _traffic_case(work, har)
+
+
+def pcap_5001_streams(work: Path) -> list[str]:
+    """5 001 TCP streams, the IMEI in the last one (5 000 are read)."""
+    packets = [(i, _http_get(f"?n={i}")) for i in range(5000)] + [(5000, _http_get(f"?imei={IMEI}"))]
+    return _traffic_case(work, _pcap_packets(work / "streams.pcap", packets))
+
+
+def pcap_last_packet_cut(work: Path) -> list[str]:
+    """A pcap whose last packet (carrying the IMEI) is cut short."""
+    pcap = _pcap_packets(work / "cut.pcap", [(0, _http_get("?n=1")), (1, _http_get(f"?imei={IMEI}"))])
+    pcap.write_bytes(pcap.read_bytes()[:-20])
+    return _traffic_case(work, pcap)
+
+
+def pcap_300mb_stream(work: Path) -> list[str]:
+    """One TCP stream uploading 300 MB (the IMEI in its first request): held per stream, not as a hex dump."""
+    size = 300 * MiB
+    head = f"POST /up?imei={IMEI} HTTP/1.1\r\nHost: t.example\r\nContent-Length: {size}\r\n\r\n".encode()
+    chunk = os.urandom(60_000)
+    packets = [(0, head)] + [(0, chunk) for _ in range(size // len(chunk))]
+    return _traffic_case(work, _pcap_packets(work / "big.pcap", packets))
+
+
+TRAFFIC_CASES: dict[str, Callable[[Path], list[str]]] = {
+    "har-1m-entries": har_million_entries, "har-500mb-base64": har_500mb_base64,
+    "har-double-gzip-5k": har_double_gzip, "har-brotli-bomb-1gib": har_brotli_bomb,
+    "har-12-layers": har_twelve_layers, "har-body-33mib": har_body_beyond_32mib,
+    "har-500-places": har_many_places, "pcap-5001-streams": pcap_5001_streams,
+    "pcap-last-packet-cut": pcap_last_packet_cut, "pcap-300mb-stream": pcap_300mb_stream,
+}
+
+
+def traffic_outcome(cli: list[str]) -> str:
+    """For a traffic case: whether the report is partial, the limits it names, and whether the IMEI was found.
+    Read by a child: a report of 200 000 requests read here would raise this parent's peak RSS, which every
+    later case would inherit (see the module docstring)."""
+    if "-o" not in cli or not Path(cli[cli.index("-o") + 1]).is_file():
+        return ""
+    summary = ("import json, sys; r = json.load(open(sys.argv[1])); "
+               "found = any(t.get('data_type') == 'device_ids.imei' for t in r.get('transmissions', [])); "
+               "limits = sorted({h['limit'] for h in r.get('limits', [])}); "
+               "print(f\"partial={r.get('partial')} limits={limits} imei found={found}\")")
+    done = subprocess.run([sys.executable, "-c", summary, cli[cli.index("-o") + 1]], capture_output=True, text=True)
+    return done.stdout.strip()
+
+
 CASES: dict[str, Callable[[Path], list[str]]] = {
     "zip-bomb-1gib": zip_bomb_1gib, "zip-bomb-nested-bundle": zip_bomb_nested_bundle,
     "zip-300k-entries": zip_many_entries, "zip-path-traversal": zip_path_traversal,
@@ -430,6 +585,7 @@ CASES: dict[str, Callable[[Path], list[str]]] = {
     "datasheet-dev-zero": datasheet_dev_zero, "mitm-truncated": mitm_truncated,
     **STATIC_CLASSES,
 }
+CASES.update(TRAFFIC_CASES)
 
 
 def run_case(case: list[str] | dict, timeout: float) -> dict:
@@ -524,6 +680,9 @@ def main(argv: list[str] | None = None) -> int:
                 outcome += f" LEAKED {result['leaked']}"
             if result["partial_by"]:
                 outcome += f" [partial: {result['partial_by']}]"
+            if name in TRAFFIC_CASES:
+                result["traffic"] = traffic_outcome(cli)
+                outcome += " " + result["traffic"]
             print(f"{name:28} {str(result['exit']):>4} {result['seconds']:7.2f} {result['peak_rss_mib']:9.1f}  "
                   f"{outcome}", flush=True)
         escaped = Path("/tmp/appaudit-escaped.dex")

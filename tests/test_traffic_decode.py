@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import time
 import zlib
 from pathlib import Path
 
@@ -61,7 +60,6 @@ def test_protobuf_paths_and_rejects_garbage():
 
 def test_bounds_against_hostile_input():
     bomb = gzip.compress(b"\x00" * (MAX_INFLATE_BYTES * 2))
-    started = time.monotonic()
     assert inflate(bomb, "gzip") is None
     deep = ("[" * 100_000 + "]" * 100_000).encode()
     segments, _ = request_segments(_request(deep, headers=[("content-type", "application/json")]))
@@ -73,8 +71,7 @@ def test_bounds_against_hostile_input():
     assert len(segments) <= 10
     many = ("&".join(f"k{i}={i}" for i in range(100_000))).encode()
     segments, exhausted = request_segments(_request(many))
-    assert len(segments) <= 20_000 and exhausted
-    assert time.monotonic() - started < 30
+    assert len(segments) <= 20_000 and exhausted  # bounded by counting, never by wall time (tests_traffic_limits)
 
 
 def test_location_precision_decides_the_data_type():

@@ -16,6 +16,8 @@
     observations  model.Observation at level transmitted, source "traffic", recipient + party, evidence
                   kind "request" (ref request id, where "scheme://host where", detail encoding) and "bridging"
     notes, redacted
+    partial       true when a capture was skipped or a bound left data unread; then `limits` says which:
+    limits        [{limit, bound, where, dropped, unit}] (captures[].limits: the same, per capture)
 
 recipient.id is the catalogue SDK id, "first-party", "org:<domain>" (rules/recipients.yaml), "infrastructure:<tenant
 domain>" (cloud / CDN), or "unknown:<registered domain>" (Public Suffix List). `TrafficReport.model_transmissions()`
@@ -37,8 +39,8 @@ from ..redact import mask_credentials, redact, redact_in, redact_report
 from ..rulesdata import Validator, datatypes, load_data
 from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
-from .captures import CaptureResult, Request, read_capture
-from .decode import request_segments
+from .captures import CaptureResult, LimitHit, Request, open_capture
+from .decode import CaptureBudget, LimitTally, decode_request
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
 SCHEMA = "appaudit.traffic/1"
@@ -236,6 +238,11 @@ class TrafficReport:
     notes: tuple[str, ...] = ()
     identifier_values: tuple[str, ...] = ()   # every value searched for or found: what redaction removes
     matcher: Any = field(default=None, compare=False, repr=False)   # their automaton, reused by redaction
+    limits: tuple[LimitHit, ...] = ()    # every bound that left data unread (captures' and decoding's)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.limits) or any(c.partial or c.status == "skipped" for c in self.captures)
 
     def model_transmissions(self) -> list[model.Transmission]:
         return [t.to_model() for t in self.transmissions]
@@ -256,6 +263,10 @@ class TrafficReport:
             "observations": [o.to_json() for o in self.observations],
             "notes": list(self.notes),
             "redacted": not reveal,
+            "partial": self.partial,
+            "limits": [hit.to_json() for hit in self.limits],
+            "partial": self.partial,
+            "limits": [hit.to_json() for hit in self.limits],
         }
 
 
@@ -278,12 +289,12 @@ def _is_child(child: str, parent: str) -> bool:
 MAX_PLACES_PER_VALUE = 200   # one value at more places in one request is reported at the first 200
 
 
-def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], bool]:
+def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], int]:
     """One request, many hits of one value: keep the most precise place, with the encoding seen on the wire.
 
     A base64 value in `query:d` is found twice: as base64 in `query:d` and as plain in its decoded child
-    `query:d.base64`. We keep the child's place and the parent's encoding. Returns the hits and whether the
-    per-value bound cut some places.
+    `query:d.base64`. We keep the child's place and the parent's encoding. Returns the hits and how many places
+    the per-value bound cut.
     """
     by_value: dict[Identifier, dict[str, Hit]] = {}
     for hit in hits:
@@ -292,7 +303,7 @@ def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], bool]:
         if kept is None or (kept.encoding == "plain" and hit.encoding != "plain"):
             places[hit.where] = hit
     out: list[Hit] = []
-    capped = False
+    capped = 0
     for ident, places in by_value.items():
         ordered = sorted(places)
         keep = []
@@ -309,7 +320,7 @@ def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], bool]:
                         encoding = places[parent].encoding
                         break
             keep.append(Hit(ident, encoding, where, hit.text))
-        capped |= len(keep) > MAX_PLACES_PER_VALUE
+        capped += max(0, len(keep) - MAX_PLACES_PER_VALUE)
         out.extend(keep[:MAX_PLACES_PER_VALUE])
     return out, capped
 
@@ -352,6 +363,8 @@ def _url_secrets(request: Request, hits: list[Hit], location_hits: list[Location
     for hit in location_hits:
         if hit.where.startswith(("path", "query")):
             secrets.update(hit.text.split(","))
+    if not places:
+        return ()  # nothing was found in this request: no URL part to redact (most requests)
     path, _, query = request.target.partition("?")
     pieces = [p for p in path.split("/") if p]
     for place in places:  # a decoded path piece (`path:2.base64`): its text is not in the URL, the piece is
@@ -374,7 +387,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     captures = [Path(c) for c in captures]
     if not captures:
         raise InputError("no capture given")
-    results = [read_capture(path) for path in captures]
+    results = [open_capture(path) for path in captures]  # requests are read one at a time below
     readable = [r for r in results if r.status != "skipped"]
     if not readable:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in results)
@@ -398,22 +411,26 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     counter = 0
     cut_short = 0
     places_capped = 0
+    tally = LimitTally()
     for result in readable:
-        numbered = []
-        for request in result.requests:
+        stacks = _event_stacks(result, counter) if result.events else {}
+        budget = CaptureBudget(_size(result.path))
+        for request in result.stream():
             counter += 1
-            numbered.append((f"r{counter}", request))
-        stacks = join_events(numbered, result.events) if result.events else {}
-        for request_id, request in numbered:
+            request_id = f"r{counter}"
             recipient = attributor.recipient(request.host) if request.host else \
                 Recipient("unknown:", "unknown organisation", "third")
             frames = request.stack or stacks.get(request_id, ())
             actor = attributor.actor_from_stack(frames) if frames else None
-            segments, exhausted = request_segments(request)
-            cut_short += exhausted
+            decoded = decode_request(request, budget)
+            segments = decoded.segments
+            cut_short += decoded.exhausted
             hits, location_hits = matcher.find(segments)
             hits, capped = _reduce_hits(hits)
-            places_capped += capped
+            places_capped += bool(capped)
+            if capped:
+                decoded.limits["places per value"] = (MAX_PLACES_PER_VALUE, "places", "hits", capped)
+            tally.add(result.path, request_id, decoded.limits)
             fields = adapters.find(request, segments)
             common = dict(host=request.host, scheme=request.scheme, recipient=recipient, request=request_id,
                           actor=actor, capture=result.path, method=request.method,
@@ -426,6 +443,15 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
             requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
                                         request.url, result.path, recipient, actor,
                                         _url_secrets(request, hits, location_hits, fields), request.note))
+    readable = [r for r in results if r.status != "skipped"]  # a capture may turn out unreadable when read
+    if not readable:
+        reasons = "; ".join(f"{r.path}: {r.reason}" for r in results)
+        raise InputError(f"nothing could be analysed: {reasons}")
+    for result in readable:  # what decoding left out of a capture's requests: that capture was searched in part
+        searched_in_part = tally.hits(result.path)
+        result.limits.extend(searched_in_part)
+        result.partial |= bool(searched_in_part)
+    limits = [hit for result in results for hit in result.limits]
     if cut_short:
         notes.append(f"{cut_short} request(s) were larger than the decoding bounds; searched in part")
     if places_capped:
@@ -440,9 +466,28 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     taxonomy = datatypes()
     values.update(t.value for t in transmissions
                   if t.value and t.data_type in taxonomy and taxonomy[t.data_type].identifier)
+    notes += [f"limit reached: {hit.limit} ({hit.bound}) at {hit.where}: {hit.dropped} {hit.unit} left unread"
+              for hit in limits]
     return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
                          tuple(observations), app, tuple(sorted(all_ids)), tuple(notes), tuple(sorted(values)),
-                         matcher)
+                         matcher, tuple(limits))
+
+
+def _event_stacks(result: CaptureResult, counter: int) -> dict[str, tuple]:
+    """Frida events name a request's sender: joined over the whole capture first, on requests without bodies."""
+    light = [(f"r{counter + index}", replace(request, body=b""))
+             for index, request in enumerate(result.stream(), 1)]
+    return join_events(light, result.events)
+
+
+def _size(path: str) -> int:
+    target = Path(path)
+    try:
+        if target.is_dir():
+            return sum(p.stat().st_size for p in target.iterdir() if p.is_file())
+        return target.stat().st_size
+    except OSError:
+        return 0
 
 
 def _with_fields(sent: list[Transmission], fields: list[FieldHit], common: dict) -> list[Transmission]:
@@ -530,9 +575,10 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 
 
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
-    from ..report import dumps_json
+    """`audit.report.dumps_json` of the (redacted) report, byte for byte, by a faster writer."""
+    from .jsonout import dumps_indented
     data = report.to_json(reveal)
-    return dumps_json(data if reveal else redact_report(data, report.identifier_values, report.matcher))
+    return dumps_indented(data if reveal else redact_report(data, report.identifier_values, report.matcher)) + "\n"
 
 
 from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)

@@ -9,10 +9,19 @@ pcap/pcapng: tshark reassembles each TCP stream (`-z follow,tcp,raw`) and, with 
 (`<name>.keylog`, `<stem>.keylog`, `sslkeylog.txt`, `keylog.txt`), the decrypted TLS stream (`-z follow,tls,raw`).
 We parse HTTP/1 and HTTP/2 (hpack via the `h2` package that mitmproxy ships) ourselves from the client's bytes, so
 bodies arrive byte-exact (tshark's own http.file_data field is text and stops at the first NUL).
+
+Streaming: `open_capture` checks what is cheap (format, size, a run folder's metadata) and `CaptureResult.stream()`
+yields the requests one at a time, so memory follows the largest entry, not the file: a HAR is read entry by entry
+by an incremental scanner (`json`'s C raw_decode on a sliding window of the file), a mitmproxy file flow by flow,
+a pcap TCP stream by TCP stream from tshark's output. `read_capture` is the same, collected into a list.
+
+Every bound that leaves something unread is recorded as a `LimitHit` (which limit, where, how much was dropped)
+and marks the capture `partial`: nothing is dropped silently.
 """
 from __future__ import annotations
 
 import base64
+import codecs
 import datetime as _dt
 import json
 import os
@@ -21,15 +30,18 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 MAX_CAPTURE_BYTES = 2 * 1024 ** 3       # a single capture file we are willing to read
-MAX_JSON_CAPTURE_BYTES = 512 * 1024 ** 2  # HAR / JSONL are parsed in memory
-MAX_JSON_CAPTURE_OBJECTS = 4_000_000  # ~1 GiB of parsed dicts at most, whatever the file size
+MAX_JSON_CAPTURE_BYTES = 512 * 1024 ** 2  # a HAR file (read entry by entry)
+MAX_ENTRY_CONTAINERS = 500_000          # JSON objects/arrays in one HAR entry: ~100 bytes of RSS each once parsed
+HAR_WINDOW = 1024 * 1024                # the scanner's read size (doubled while one entry does not fit)
 MAX_BODY_BYTES = 32 * 1024 * 1024       # one request body, before decoding
 MAX_REQUESTS_PER_CAPTURE = 200_000
 MAX_PCAP_STREAMS = 5_000
+MAX_WEBSOCKET_MESSAGES = 10_000         # client messages of one websocket connection
+MAX_REQUESTS_PER_STREAM = 10_000        # HTTP/1 requests on one TCP stream
 TSHARK_TIMEOUT_S = 300
 FOLLOW_BATCH = 150                      # -z follow taps per tshark run (each run re-reads the file)
 KEYLOG_NAMES = ("{name}.keylog", "{stem}.keylog", "{stem}.keys", "sslkeylog.txt", "sslkeylog.log", "keylog.txt")
@@ -50,6 +62,7 @@ class Request:
     capture: str
     stack: tuple[str, ...] = ()          # Java frames `com.foo.Bar.method` when the capture carries them
     note: str | None = None              # e.g. "websocket message", "CONNECT tunnel (not decrypted)"
+    body_dropped: int = 0                # body bytes beyond MAX_BODY_BYTES, not kept (the report says so)
 
     @property
     def url(self) -> str:
@@ -67,6 +80,21 @@ class Request:
         return None
 
 
+@dataclass(frozen=True)
+class LimitHit:
+    """A bound that left data unread: which one (and its value), where, and how much was dropped (in `unit`)."""
+
+    limit: str                           # e.g. "requests per capture", "decoding layers", "body bytes"
+    bound: int
+    where: str                           # the capture, and the request id / place when it is one request
+    dropped: int
+    unit: str                            # entries | requests | bytes | compressed bytes | layers | streams | ...
+
+    def to_json(self) -> dict[str, Any]:
+        return {"limit": self.limit, "bound": self.bound, "where": self.where, "dropped": self.dropped,
+                "unit": self.unit}
+
+
 @dataclass
 class CaptureResult:
     path: str
@@ -74,19 +102,53 @@ class CaptureResult:
     status: str = "ok"                   # ok | skipped
     reason: str | None = None
     partial: bool = False                # read, but not all of it (truncated, undecrypted TLS, incomplete run)
-    requests: list[Request] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)   # filled by read_capture; stream() does not keep them
     identifiers: dict[str, Any] | None = None   # a run folder's identifiers.json (raw, validated by analyse)
     identifiers_path: str | None = None
     events: list[dict] = field(default_factory=list)  # a run folder's frida events that can place a request
     app_package: str | None = None       # what the capture says it recorded (tweasel metadata, run.json)
+    limits: list[LimitHit] = field(default_factory=list)
+    request_count: int = 0               # requests read (by the last complete stream())
+    _source: Callable[[CaptureResult], Iterator[Request]] | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        out = {"path": self.path, "format": self.format, "status": self.status, "requests": len(self.requests)}
+        out = {"path": self.path, "format": self.format, "status": self.status,
+               "requests": self.request_count or len(self.requests)}
         if self.partial:
             out["partial"] = True
         if self.reason:
             out["reason"] = self.reason
+        if self.limits:
+            out["limits"] = [hit.to_json() for hit in self.limits]
         return out
+
+    def hit(self, limit: str, bound: int, dropped: int, unit: str, where: str | None = None) -> None:
+        """Record a bound that dropped data: the capture becomes partial and says so."""
+        self.limits.append(LimitHit(limit, bound, where or self.path, dropped, unit))
+        self.partial = True
+
+    def add_reason(self, text: str) -> None:
+        self.reason = f"{self.reason}; {text}" if self.reason else text
+
+    def stream(self) -> Iterator[Request]:
+        """The capture's requests, one at a time; can be called again (it re-reads). A reader error before the
+        first request makes the capture `skipped`; after it, `partial` with the reason."""
+        if self._source is None or self.status == "skipped":
+            yield from self.requests
+            return
+        self.limits.clear()
+        self.partial, self.reason, count = False, None, 0
+        try:
+            for request in self._source(self):
+                count += 1
+                yield request
+        except CaptureUnreadable as exc:
+            if count:
+                self.add_reason(f"stopped after {count} requests: {exc}")
+                self.partial = True
+            else:
+                self.status, self.reason = "skipped", str(exc)
+        self.request_count = count
 
 
 class CaptureUnreadable(Exception):
@@ -201,8 +263,9 @@ def sniff_format(path: Path) -> str:
     return "unknown"
 
 
-def read_capture(path: Path) -> CaptureResult:
-    """Read any supported capture; never raises for bad content (see the module docstring)."""
+def open_capture(path: Path) -> CaptureResult:
+    """Check what is cheap (existence, format, size, a run folder's metadata); `stream()` reads the requests.
+    Never raises for bad content (see the module docstring)."""
     path = Path(path)
     if not path.exists():
         return CaptureResult(str(path), "unknown", "skipped", "not found")
@@ -212,69 +275,289 @@ def read_capture(path: Path) -> CaptureResult:
         return CaptureResult(str(path), "unknown", "skipped", str(exc))
     except OSError as exc:
         return CaptureResult(str(path), "unknown", "skipped", f"cannot read: {exc.strerror or exc}")
-    reader = {"run": read_run_folder, "har": read_har, "mitmproxy": read_mitmproxy, "pcap": read_pcap,
-              "pcapng": read_pcap}.get(kind)
-    if reader is None:
+    opener = {"run": _open_run_folder, "har": _open_har, "mitmproxy": _open_mitmproxy, "pcap": _open_pcap,
+              "pcapng": _open_pcap}.get(kind)
+    if opener is None:
         return CaptureResult(str(path), "unknown", "skipped",
                              "not a HAR, mitmproxy flow file, pcap/pcapng or run folder")
     try:
-        return reader(path)
+        return opener(path)
     except CaptureUnreadable as exc:
         return CaptureResult(str(path), kind, "skipped", str(exc))
 
 
-# -- HAR --------------------------------------------------------------------------------------------------
-def read_har(path: Path) -> CaptureResult:
-    _check_size(path, MAX_JSON_CAPTURE_BYTES)
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-        # json.loads costs ~270 bytes of RSS per tiny object: bound the count before parsing
-        if raw.count(b"{") > MAX_JSON_CAPTURE_OBJECTS:
-            raise CaptureUnreadable(f"too many JSON objects (more than {MAX_JSON_CAPTURE_OBJECTS})")
-        data = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise CaptureUnreadable(f"not UTF-8 text (byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise CaptureUnreadable(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    except ValueError as exc:  # e.g. the int-conversion digit limit
-        raise CaptureUnreadable(f"invalid JSON: {_one_line(exc)}") from None
-    except RecursionError:
-        raise CaptureUnreadable("JSON nesting too deep") from None
-    log = data.get("log") if isinstance(data, dict) else None
-    if not isinstance(log, dict) or not isinstance(log.get("entries"), list):
-        raise CaptureUnreadable("not a HAR file (no log.entries)")
-    result = CaptureResult(str(path), "har")
-    result.app_package = _tweasel_app(log.get("_tweasel"))
-    bad = 0
-    for entry in log["entries"][:MAX_REQUESTS_PER_CAPTURE]:
-        try:
-            request = _har_request(entry, str(path))
-            result.requests.append(request)
-            result.requests.extend(_har_websocket_sends(entry, request))
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
-            bad += 1
-    if bad:
-        result.partial = True
-        result.reason = f"{bad} malformed entries skipped"
-    if bad and not result.requests:
-        raise CaptureUnreadable(f"no readable entries ({bad} malformed)")
+def read_capture(path: Path) -> CaptureResult:
+    """Read any supported capture into `requests`; never raises for bad content (see the module docstring)."""
+    result = open_capture(path)
+    if result._source is not None and result.status != "skipped":
+        requests = list(result.stream())
+        result.requests, result._source = requests, None
     return result
 
 
-def _har_websocket_sends(entry: dict, opening: Request) -> list[Request]:
+# -- HAR --------------------------------------------------------------------------------------------------
+class _JsonWindow:
+    """A JSON text read through a sliding window: values are parsed one at a time by `json`'s C scanner.
+
+    A value cut by the end of the window is parsed again once the window holds more (the window doubles while
+    one value does not fit, so a value is parsed O(1) times over); what was consumed is dropped from the window.
+    """
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.text = ""
+        self.pos = 0
+        self.offset = 0                  # bytes of the file read so far
+        self.eof = False
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.scan = json.JSONDecoder().raw_decode
+        self.started = False
+        self.unterminated = False        # the last parse ran into a string the window ends inside
+
+    def _more(self, size: int) -> int:
+        """Read `size` more bytes into the window; returns where the new text starts in it."""
+        # the window's memory is what one entry needs: drop what was consumed before anything else is held
+        rest = self.text[self.pos:] if self.pos else self.text
+        self.text, self.pos = "", 0
+        data = self.handle.read(size)
+        self.offset += len(data)
+        self.eof = not data
+        try:
+            text = self.utf8.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise CaptureUnreadable(f"not UTF-8 text (byte {self.offset - len(data) + exc.start})") from None
+        del data
+        if not self.started:
+            text, self.started = text.lstrip("\ufeff"), bool(text)
+        self.text = rest + text if rest else text
+        return len(rest)
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end)."""
+        while True:
+            text, pos = self.text, self.pos
+            while pos < len(text) and text[pos] in " \t\r\n":
+                pos += 1
+            self.pos = pos
+            if pos < len(text) or self.eof:
+                return text[pos] if pos < len(text) else ""
+            self._more(HAR_WINDOW)
+
+    def expect(self, char: str) -> None:
+        found = self.peek()
+        if found != char:
+            raise CaptureUnreadable(f"invalid JSON at byte {self.byte_position()}: expected {char!r}"
+                                    + (f", found {found!r}" if found else ", found the end of the file"))
+        self.pos += 1
+
+    def byte_position(self) -> int:
+        return max(0, self.offset - len(self.text[self.pos:].encode("utf-8", "surrogatepass")))
+
+    def value(self) -> Any:
+        self.peek()
+        want = HAR_WINDOW
+        while True:
+            try:
+                value, end = self.scan(self.text, self.pos)
+                if end < len(self.text) or self.eof:
+                    self.pos = end
+                    if end > 8 * HAR_WINDOW:  # a large value: let its text go before it is used
+                        self.text, self.pos = self.text[end:], 0
+                    return value
+                # a number at the very end of the window may go on in the next read
+            except json.JSONDecodeError as exc:
+                if self.eof or (exc.pos < len(self.text) - 64 and not exc.msg.startswith("Unterminated string")):
+                    raise CaptureUnreadable(f"invalid JSON at byte {self.byte_position() + exc.pos - self.pos}: "
+                                            f"{exc.msg}") from None
+                self.unterminated = exc.msg.startswith("Unterminated string")
+            except RecursionError:
+                raise CaptureUnreadable("JSON nesting too deep") from None
+            except ValueError as exc:  # e.g. the int-conversion digit limit
+                raise CaptureUnreadable(f"invalid JSON: {_one_line(exc)}") from None
+            pending = len(self.text) - self.pos
+            if pending > 8 * HAR_WINDOW and self.text.count("{", self.pos) + self.text.count("[", self.pos) \
+                    > MAX_ENTRY_CONTAINERS:
+                raise CaptureUnreadable(f"a JSON value of more than {MAX_ENTRY_CONTAINERS} objects/arrays "
+                                        f"at byte {self.byte_position()}")
+            # Read on: the window doubles up to 64 MiB steps; while a string is still open and the new text has no
+            # quote at all, it cannot have ended: no parse until one comes (a 500 MB value is parsed once or twice).
+            want = max(want, min(pending, 64 * HAR_WINDOW))
+            start = self._more(want)
+            while self.unterminated and not self.eof and self.text.find('"', start) < 0:
+                want = max(want, min(len(self.text), 64 * HAR_WINDOW))
+                start = self._more(want)
+
+
+def _open_har(path: Path) -> CaptureResult:
+    _check_size(path, MAX_JSON_CAPTURE_BYTES)
+    result = CaptureResult(str(path), "har", _source=_stream_har)
+    # The app a capture names is wanted before its requests are read: from the members of `log` before the
+    # entries (which also shows the file is a HAR), else from its last member (where tweasel writes it).
+    with open(path, "rb") as handle:
+        window = _JsonWindow(handle)
+        window.expect("{")
+        for key in _members(window):
+            if key != "log":
+                window.value()
+                continue
+            window.expect("{")
+            for log_key in _members(window):
+                if log_key == "entries" and window.peek() == "[":
+                    meta = result.app_package or _tweasel_app(_trailing_value(path, "_tweasel"))
+                    result.app_package = meta
+                    return result
+                value = window.value()
+                if log_key == "_tweasel":
+                    result.app_package = _tweasel_app(value)
+    raise CaptureUnreadable("not a HAR file (no log.entries)")
+
+
+def _trailing_value(path: Path, key: str) -> Any:
+    """The value of `"key":` when it is the last member of `log` (HAR tools append their metadata there)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 256 * 1024))
+            tail = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    start = tail.rfind(f'"{key}"')
+    match = re.compile(r'"%s"\s*:\s*' % re.escape(key)).match(tail, start) if start >= 0 else None
+    if not match:
+        return None
+    try:
+        value, end = json.JSONDecoder().raw_decode(tail, match.end())
+    except (ValueError, RecursionError):
+        return None
+    # inside a string the key's quotes would be escaped: unescaped, it is a member; the rest must close log and root
+    return value if re.fullmatch(r"\s*}\s*}\s*", tail[end:]) else None
+
+
+def _stream_har(result: CaptureResult) -> Iterator[Request]:
+    path = Path(result.path)
+    bad = 0
+    with open(path, "rb") as handle:
+        window = _JsonWindow(handle)
+        window.expect("{")
+        found = False
+        for key in _members(window):
+            if key != "log":
+                window.value()
+                continue
+            window.expect("{")
+            for log_key in _members(window):
+                if log_key == "entries" and window.peek() == "[":
+                    found = True
+                    count = 0
+                    for entry in _items(window):
+                        count += 1
+                        if count > MAX_REQUESTS_PER_CAPTURE:
+                            left = 1 + _count_items(window)
+                            result.hit("requests per capture", MAX_REQUESTS_PER_CAPTURE, left, "entries")
+                            window.expect("]")
+                            break
+                        try:
+                            request = _har_request(entry, result.path)
+                            sends = _har_websocket_sends(entry, request, result)
+                        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+                            bad += 1
+                            continue
+                        yield request
+                        yield from sends
+                elif log_key == "_tweasel":
+                    app = _tweasel_app(window.value())
+                    result.app_package = result.app_package or app
+                else:
+                    window.value()
+        if not found:
+            raise CaptureUnreadable("not a HAR file (no log.entries)")
+    if bad:
+        result.partial = True
+        result.add_reason(f"{bad} malformed entries skipped")
+        result.limits.append(LimitHit("malformed entries", 0, result.path, bad, "entries"))
+
+
+def _members(window: _JsonWindow) -> Iterator[str]:
+    """The keys of the object whose `{` was just consumed; the caller consumes each value."""
+    if window.peek() == "}":
+        window.pos += 1
+        return
+    while True:
+        if window.peek() != '"':
+            window.expect('"')
+        key = window.value()
+        window.expect(":")
+        yield key
+        if window.peek() == ",":
+            window.pos += 1
+            continue
+        window.expect("}")
+        return
+
+
+def _items(window: _JsonWindow) -> Iterator[Any]:
+    window.expect("[")
+    if window.peek() == "]":
+        window.pos += 1
+        return
+    while True:
+        yield window.value()
+        if window.peek() == ",":
+            window.pos += 1
+            continue
+        window.expect("]")
+        return
+
+
+def _count_items(window: _JsonWindow) -> int:
+    """The items left in the array being read (parsed and dropped, for the report's 'how much was left')."""
+    count = 0
+    try:
+        while window.peek() == ",":
+            window.pos += 1
+            window.value()
+            count += 1
+    except CaptureUnreadable:
+        pass
+    return count
+
+
+def _har_websocket_sends(entry: dict, opening: Request, result: CaptureResult) -> list[Request]:
     """Chrome's `_webSocketMessages`: what the client sent over an upgraded connection leaves the device too."""
     out = []
-    for message in (entry.get("_webSocketMessages") or [])[:10_000]:
-        if not isinstance(message, dict) or message.get("type") != "send":
-            continue
+    messages = entry.get("_webSocketMessages") or []
+    sent = [m for m in messages if isinstance(m, dict) and m.get("type") == "send"]
+    if len(sent) > MAX_WEBSOCKET_MESSAGES:
+        result.hit("websocket messages per connection", MAX_WEBSOCKET_MESSAGES, len(sent) - MAX_WEBSOCKET_MESSAGES,
+                   "messages", f"{result.path} {opening.url}")
+    for message in sent[:MAX_WEBSOCKET_MESSAGES]:
         data = message.get("data") or ""
-        body = base64.b64decode(data + "=" * (-len(data) % 4)) if message.get("opcode") == 2 else \
-            str(data).encode("utf-8", "surrogatepass")
+        if message.get("opcode") == 2:
+            body, dropped = _base64_body(str(data))
+        else:
+            body, dropped = _capped(str(data).encode("utf-8", "surrogatepass"))
         out.append(Request(time=_epoch(message.get("time")), method="WS", scheme=opening.scheme, host=opening.host,
-                           port=opening.port, target=opening.target, headers=(), body=body[:MAX_BODY_BYTES],
-                           capture=opening.capture, stack=opening.stack, note="websocket message"))
+                           port=opening.port, target=opening.target, headers=(), body=body,
+                           capture=opening.capture, stack=opening.stack, note="websocket message",
+                           body_dropped=dropped))
     return out
+
+
+def _capped(body: bytes) -> tuple[bytes, int]:
+    """A body within MAX_BODY_BYTES, and how many bytes were left out."""
+    if len(body) <= MAX_BODY_BYTES:
+        return body, 0
+    return body[:MAX_BODY_BYTES], len(body) - MAX_BODY_BYTES
+
+
+def _base64_body(text: str) -> tuple[bytes, int]:
+    """Decode only the base64 text that fits MAX_BODY_BYTES (a 500 MB blob is not decoded whole to be cut)."""
+    keep = (MAX_BODY_BYTES // 3 + 1) * 4
+    head = text[:keep]
+    body = base64.b64decode(head + "=" * (-len(head) % 4), validate=False)
+    dropped = max(0, (len(text) - len(head)) * 3 // 4)
+    body, cut = _capped(body)
+    return body, dropped + cut
 
 
 def _tweasel_app(meta: Any) -> str | None:
@@ -302,19 +585,22 @@ def _har_request(entry: dict, capture: str) -> Request:
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    body = b""
+    body, dropped = b"", 0
     post = req.get("postData") or {}
     if isinstance(post, dict):
         text = post.get("text")
         encoding = post.get("encoding") or post.get("_encoding")
         if isinstance(text, str) and text:
             if encoding == "base64":
-                body = base64.b64decode(text + "=" * (-len(text) % 4), validate=False)
+                body, dropped = _base64_body(text)
             else:
-                body = text.encode("utf-8", "surrogatepass")
+                body, dropped = _capped(text[:MAX_BODY_BYTES].encode("utf-8", "surrogatepass"))
+                dropped += len(text[MAX_BODY_BYTES:].encode("utf-8", "surrogatepass")) if len(text) > MAX_BODY_BYTES \
+                    else 0
         elif post.get("params"):
             from urllib.parse import urlencode
-            body = urlencode([(str(p.get("name", "")), _text(p.get("value"))) for p in post["params"]]).encode()
+            body, dropped = _capped(urlencode([(str(p.get("name", "")), _text(p.get("value")))
+                                               for p in post["params"]]).encode())
             if not any(k.lower() == "content-type" for k, _ in headers):
                 headers += (("content-type", post.get("mimeType") or "application/x-www-form-urlencoded"),)
     # Cookies listed apart from the headers (Charles, some tools) are part of the request too.
@@ -324,36 +610,45 @@ def _har_request(entry: dict, capture: str) -> Request:
     stack = stack_frames(entry.get("_stacktrace") or req.get("_stacktrace") or entry.get("_stack"))
     return Request(time=_epoch(entry.get("startedDateTime")), method=str(req.get("method") or "GET").upper(),
                    scheme="https" if scheme in ("https", "wss") else "http", host=host, port=port, target=target,
-                   headers=headers, body=body[:MAX_BODY_BYTES], capture=capture, stack=stack)
+                   headers=headers, body=body, capture=capture, stack=stack, body_dropped=dropped)
 
 
 # -- mitmproxy flow files ---------------------------------------------------------------------------------
-def read_mitmproxy(path: Path) -> CaptureResult:
+def _open_mitmproxy(path: Path) -> CaptureResult:
+    _check_size(path, MAX_CAPTURE_BYTES)
+    return CaptureResult(str(path), "mitmproxy", _source=_stream_mitmproxy)
+
+
+def _stream_mitmproxy(result: CaptureResult) -> Iterator[Request]:
     from mitmproxy import http as mhttp
     from mitmproxy import io as mio
 
-    _check_size(path, MAX_CAPTURE_BYTES)
-    result = CaptureResult(str(path), "mitmproxy")
-    other = 0
+    path = Path(result.path)
+    other = count = 0
     try:
         with open(path, "rb") as handle:
             for flow in mio.FlowReader(handle).stream():
                 if not isinstance(flow, mhttp.HTTPFlow):
                     other += 1
                     continue
-                result.requests.extend(_mitm_requests(flow, str(path)))
-                if len(result.requests) >= MAX_REQUESTS_PER_CAPTURE:
+                if count >= MAX_REQUESTS_PER_CAPTURE:
+                    left = path.stat().st_size - handle.tell()
+                    result.hit("requests per capture", MAX_REQUESTS_PER_CAPTURE, left, "bytes")
                     break
+                for request in _mitm_requests(flow, result):
+                    count += 1
+                    yield request
     except OSError as exc:
         raise CaptureUnreadable(f"cannot read: {exc.strerror or exc}") from None
+    except CaptureUnreadable:
+        raise
     except Exception as exc:  # mitmproxy's loader on hostile state raises anything (AttributeError, ...)
-        if not result.requests:
+        if not count:
             raise CaptureUnreadable(f"not a readable mitmproxy flow file: {_one_line(exc)}") from None
         result.partial = True
-        result.reason = f"stopped after {len(result.requests)} requests: {_one_line(exc)}"
-    if not result.requests and not other:
+        result.add_reason(f"stopped after {count} requests: {_one_line(exc)}")
+    if not count and not other:
         raise CaptureUnreadable("no flows in file")
-    return result
 
 
 def _one_line(exc: BaseException) -> str:
@@ -361,29 +656,34 @@ def _one_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
-def _mitm_requests(flow, capture: str) -> list[Request]:
+def _mitm_requests(flow, result: CaptureResult) -> list[Request]:
+    capture = result.path
     req = flow.request
     scheme = "https" if req.scheme in ("https", "wss") else "http"
     headers = tuple((_text(k), _text(v)) for k, v in req.headers.fields)
-    body = req.raw_content or b""
+    body, dropped = _capped(req.raw_content or b"")
     host = (req.pretty_host or req.host or "").lower().rstrip(".")
     metadata = flow.metadata if isinstance(flow.metadata, dict) else {}
     stack = stack_frames(metadata.get("stacktrace") or metadata.get("_stacktrace"))
     out = [Request(time=req.timestamp_start, method=req.method.upper(), scheme=scheme, host=host, port=req.port,
-                   target=req.path or "/", headers=headers, body=body[:MAX_BODY_BYTES], capture=capture,
-                   stack=stack)]
+                   target=req.path or "/", headers=headers, body=body, capture=capture, stack=stack,
+                   body_dropped=dropped)]
     websocket = getattr(flow, "websocket", None)
     if websocket is not None:
-        for message in websocket.messages[:10_000]:
-            if message.from_client:
-                out.append(Request(time=message.timestamp, method="WS", scheme=scheme, host=host, port=req.port,
-                                   target=req.path or "/", headers=(), body=message.content[:MAX_BODY_BYTES],
-                                   capture=capture, stack=stack, note="websocket message"))
+        sent = [m for m in websocket.messages if m.from_client]
+        if len(sent) > MAX_WEBSOCKET_MESSAGES:
+            result.hit("websocket messages per connection", MAX_WEBSOCKET_MESSAGES,
+                       len(sent) - MAX_WEBSOCKET_MESSAGES, "messages", f"{capture} {out[0].url}")
+        for message in sent[:MAX_WEBSOCKET_MESSAGES]:
+            content, cut = _capped(message.content)
+            out.append(Request(time=message.timestamp, method="WS", scheme=scheme, host=host, port=req.port,
+                               target=req.path or "/", headers=(), body=content, capture=capture, stack=stack,
+                               note="websocket message", body_dropped=cut))
     return out
 
 
 # -- run folders ------------------------------------------------------------------------------------------
-def read_run_folder(path: Path) -> CaptureResult:
+def _open_run_folder(path: Path) -> CaptureResult:
     flows = [p for p in (path / "flows.mitm", path / "flows.har") if p.is_file() and p.stat().st_size > 0]
     pcaps = sorted(p for p in path.iterdir() if p.suffix.lower() in (".pcap", ".pcapng"))
     run_json = path / "run.json"
@@ -391,31 +691,9 @@ def read_run_folder(path: Path) -> CaptureResult:
         if run_json.exists() or (path / "frida-events.jsonl").exists():
             raise CaptureUnreadable("run folder has no flows.mitm or flows.har (no traffic was recorded)")
         raise CaptureUnreadable("a folder that is not a run folder (no run.json, flows.mitm or flows.har)")
-    # flows.har is written from the same flows as flows.mitm: read one of them, the lossless one first.
-    result = CaptureResult(str(path), "run")
-    reasons: list[str] = []
-    for source in flows[:1] + pcaps:
-        reader = {".mitm": read_mitmproxy, ".har": read_har}.get(source.suffix, read_pcap)
-        try:
-            sub = reader(source)
-        except CaptureUnreadable as exc:
-            if source.suffix == ".mitm" and len(flows) > 1:
-                try:
-                    sub = read_har(flows[1])
-                    reasons.append(f"flows.mitm unreadable ({exc}); read flows.har")
-                except CaptureUnreadable as exc2:
-                    reasons.append(f"flows.mitm: {exc}; flows.har: {exc2}")
-                    continue
-            else:
-                reasons.append(f"{source.name}: {exc}")
-                continue
-        result.requests.extend(sub.requests)
-        if sub.reason:
-            reasons.append(f"{Path(sub.path).name}: {sub.reason}")
+    result = CaptureResult(str(path), "run", _source=_stream_run_folder)
     info = _read_json_quiet(run_json)
     if isinstance(info, dict):
-        from ..runtime.runfolder import run_state     # incomplete, or data known missing (escaped traffic)
-        reasons.extend(run_state(info)[1])
         app = info.get("app") or info.get("package")
         if isinstance(app, dict):
             app = app.get("package") or app.get("id")
@@ -425,12 +703,49 @@ def read_run_folder(path: Path) -> CaptureResult:
     if ids.is_file():
         result.identifiers_path = str(ids)
     result.events = _read_events(path / "frida-events.jsonl")
-    if not result.requests and reasons:
+    return result
+
+
+def _stream_run_folder(result: CaptureResult) -> Iterator[Request]:
+    path = Path(result.path)
+    flows = [p for p in (path / "flows.mitm", path / "flows.har") if p.is_file() and p.stat().st_size > 0]
+    pcaps = sorted(p for p in path.iterdir() if p.suffix.lower() in (".pcap", ".pcapng"))
+    reasons: list[str] = []
+    count = 0
+    # flows.har is written from the same flows as flows.mitm: read one of them, the lossless one first.
+    for source in flows[:1] + pcaps:
+        sub = open_capture(source)
+        yield from _requests_of(sub)
+        if sub.status == "skipped" and source.suffix == ".mitm" and len(flows) > 1:
+            fallback = open_capture(flows[1])
+            yield from _requests_of(fallback)
+            if fallback.status == "skipped":
+                reasons.append(f"flows.mitm: {sub.reason}; flows.har: {fallback.reason}")
+                continue
+            reasons.append(f"flows.mitm unreadable ({sub.reason}); read flows.har")
+            sub = fallback
+        elif sub.status == "skipped":
+            reasons.append(f"{source.name}: {sub.reason}")
+            continue
+        count += sub.request_count
+        if sub.reason:
+            reasons.append(f"{Path(sub.path).name}: {sub.reason}")
+        result.limits.extend(sub.limits)
+        result.partial |= sub.partial
+    info = _read_json_quiet(path / "run.json")
+    if isinstance(info, dict):
+        from ..runtime.runfolder import run_state     # incomplete, or data known missing (escaped traffic)
+        reasons.extend(run_state(info)[1])
+    if not count and reasons:
         raise CaptureUnreadable("; ".join(reasons))
     if reasons:
         result.partial = True
-        result.reason = "; ".join(reasons)
-    return result
+        result.add_reason("; ".join(reasons))
+
+
+def _requests_of(sub: CaptureResult) -> Iterator[Request]:
+    if sub.status != "skipped":
+        yield from sub.stream()
 
 
 def _read_json_quiet(path: Path) -> Any:
@@ -482,49 +797,90 @@ def _tshark() -> str:
     return exe
 
 
-def _run_tshark(args: list[str]) -> str:
-    env = dict(os.environ, LC_ALL="C")
-    try:
-        proc = subprocess.run([_tshark(), "-n", *args], capture_output=True, timeout=TSHARK_TIMEOUT_S, env=env,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise CaptureUnreadable(f"tshark took longer than {TSHARK_TIMEOUT_S}s") from None
-    err = proc.stderr.decode("utf-8", "replace")
-    problems = [line for line in err.splitlines() if line.strip() and "Running as user" not in line]
-    if proc.returncode != 0 and not proc.stdout:
-        raise CaptureUnreadable(f"tshark: {problems[0] if problems else 'failed'}"[:300])
-    return proc.stdout.decode("utf-8", "replace")
+MAX_STREAM_BYTES = MAX_BODY_BYTES * 4     # one side of one TCP stream
 
 
-def read_pcap(path: Path) -> CaptureResult:
+class _Tshark:
+    """One tshark run whose output is read line by line as it comes (never the whole dump at once)."""
+
+    def __init__(self, args: list[str]) -> None:
+        import tempfile
+        import threading
+
+        self.errors = tempfile.TemporaryFile()
+        env = dict(os.environ, LC_ALL="C")
+        self.proc = subprocess.Popen([_tshark(), "-n", *args], stdout=subprocess.PIPE, stderr=self.errors,
+                                     stdin=subprocess.DEVNULL, env=env)
+        self.timed_out = False
+        self.timer = threading.Timer(TSHARK_TIMEOUT_S, self._kill)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _kill(self) -> None:
+        self.timed_out = True
+        self.proc.kill()
+
+    def lines(self) -> Iterator[bytes]:
+        try:
+            yield from self.proc.stdout
+        finally:
+            self.proc.stdout.close()
+            self.proc.wait()
+            self.timer.cancel()
+
+    def problems(self) -> list[str]:
+        self.errors.seek(0)
+        err = self.errors.read(64 * 1024).decode("utf-8", "replace")
+        self.errors.close()
+        if self.timed_out:
+            raise CaptureUnreadable(f"tshark took longer than {TSHARK_TIMEOUT_S}s")
+        return [line for line in err.splitlines() if line.strip() and "Running as user" not in line]
+
+
+def _open_pcap(path: Path) -> CaptureResult:
     _check_size(path, MAX_CAPTURE_BYTES)
+    _tshark()
     fmt = sniff_format(path)
+    return CaptureResult(str(path), fmt if fmt in ("pcap", "pcapng") else "pcap", _source=_stream_pcap)
+
+
+def _stream_pcap(result: CaptureResult) -> Iterator[Request]:
+    path = Path(result.path)
     keylog = find_keylog(path)
-    result = CaptureResult(str(path), fmt if fmt in ("pcap", "pcapng") else "pcap")
-    streams = _pcap_streams(path, keylog)
+    streams = _pcap_streams(path, keylog, result)
     if not streams:
         raise CaptureUnreadable("no TCP stream with data (nothing HTTP to read)")
-    ids = sorted(streams)[:MAX_PCAP_STREAMS]
-    tcp = _follow(path, "tcp", ids, None)
-    tls = _follow(path, "tls", [i for i in ids if streams[i]["tls"]], keylog) if keylog else {}
-    undecrypted = 0
-    truncated = 0
-    for sid in ids:
-        info = streams[sid]
-        plain = tcp.get(sid) or b""
-        if _looks_like_request(plain):
-            # plain HTTP, or the plain CONNECT that opens a proxied TLS tunnel
-            requests, broken = _parse_client_bytes(plain, "http", info, str(path))
-            truncated += broken
-            result.requests.extend(requests)
-        if info["tls"]:
-            client = tls.get(sid)
-            if not client:
-                undecrypted += 1
+    ids = sorted(streams)
+    undecrypted = truncated = count = 0
+    for start in range(0, len(ids), FOLLOW_BATCH):
+        batch = ids[start:start + FOLLOW_BATCH]
+        held: dict[int, list[Request]] = {}   # CONNECT requests of TLS streams, yielded with their TLS stream
+        for sid, plain in _follow(path, "tcp", batch, None, result):
+            info = streams[sid]
+            if not _looks_like_request(plain):
                 continue
-            requests, broken = _parse_client_bytes(client, "https", info, str(path))
+            # plain HTTP, or the plain CONNECT that opens a proxied TLS tunnel
+            requests, broken = _parse_client_bytes(plain, "http", info, result)
             truncated += broken
-            result.requests.extend(requests)
+            if info["tls"] and keylog:
+                held[sid] = requests
+                continue
+            count += len(requests)
+            yield from requests
+        tls_ids = [sid for sid in batch if streams[sid]["tls"]]
+        decrypted: set[int] = set()
+        if keylog and tls_ids:
+            for sid, client in _follow(path, "tls", tls_ids, keylog, result):
+                decrypted.add(sid)
+                requests, broken = _parse_client_bytes(client, "https", streams[sid], result)
+                truncated += broken
+                requests = held.pop(sid, []) + requests
+                count += len(requests)
+                yield from requests
+        for sid in sorted(held):
+            count += len(held[sid])
+            yield from held[sid]
+        undecrypted += len(set(tls_ids) - decrypted)
     reasons = []
     if undecrypted:
         reasons.append(f"{undecrypted} TLS stream(s) not decrypted ("
@@ -532,30 +888,35 @@ def read_pcap(path: Path) -> CaptureResult:
                           f"no key log beside the capture: {path.name}.keylog or sslkeylog.txt)"))
     if truncated:
         reasons.append(f"{truncated} request(s) cut short")
-    if not result.requests:
+    if not count:
         raise CaptureUnreadable("; ".join(reasons) if reasons else "no HTTP requests in the capture")
     if reasons:
         result.partial = True
-        result.reason = "; ".join(reasons)
-    return result
+        result.add_reason("; ".join(reasons))
 
 
-def _pcap_streams(path: Path, keylog: Path | None) -> dict[int, dict]:
+def _pcap_streams(path: Path, keylog: Path | None, result: CaptureResult) -> dict[int, dict]:
+    """Stream id -> what the packets say about it, for the first MAX_PCAP_STREAMS streams (the rest counted)."""
     args = ["-r", str(path), "-Y", "tcp.len > 0", "-T", "fields", "-E", "separator=\t",
             "-e", "tcp.stream", "-e", "frame.time_epoch", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport",
             "-e", "ip.dst", "-e", "ipv6.dst", "-e", "tcp.dstport", "-e", "tls.handshake.extensions_server_name",
             "-e", "tls.record.content_type"]
     if keylog:
         args[2:2] = ["-o", f"tls.keylog_file:{keylog}"]
-    out = _run_tshark(args)
+    run = _Tshark(args)
     streams: dict[int, dict] = {}
-    for line in out.splitlines():
-        cols = line.split("\t")
+    beyond: set[int] = set()
+    for raw in run.lines():
+        cols = raw.decode("utf-8", "replace").rstrip("\r\n").split("\t")
         if len(cols) < 10 or not cols[0].strip().isdigit():
             continue
         sid = int(cols[0])
         info = streams.get(sid)
         if info is None:
+            if len(streams) >= MAX_PCAP_STREAMS:
+                if len(beyond) < 10 * MAX_PCAP_STREAMS:
+                    beyond.add(sid)
+                continue
             info = streams[sid] = {"time": _epoch(cols[1]) if cols[1] else None,
                                    "server": cols[5] or cols[6], "port": _int(cols[7]),
                                    "client_port": _int(cols[4]), "sni": "", "tls": False}
@@ -563,6 +924,14 @@ def _pcap_streams(path: Path, keylog: Path | None) -> dict[int, dict]:
             info["sni"] = cols[8].split(",")[0]
         if cols[9]:
             info["tls"] = True
+    problems = run.problems()
+    if run.proc.returncode != 0 and not streams:
+        raise CaptureUnreadable(f"tshark: {problems[0] if problems else 'failed'}"[:300])
+    if beyond:
+        result.hit("TCP streams per capture", MAX_PCAP_STREAMS, len(beyond), "streams")
+    if any("cut short" in line for line in problems):
+        # the last record is incomplete: what it carried is not in any stream
+        result.hit("pcap cut short", 0, 1, "packets")
     return streams
 
 
@@ -573,41 +942,64 @@ def _int(text: str) -> int | None:
         return None
 
 
-def _follow(path: Path, proto: str, ids: list[int], keylog: Path | None) -> dict[int, bytes]:
-    """Client-to-server bytes of each stream (tshark's node 0 is the side that sent the first packet)."""
-    out: dict[int, bytes] = {}
-    for start in range(0, len(ids), FOLLOW_BATCH):
-        batch = ids[start:start + FOLLOW_BATCH]
-        args = ["-r", str(path), "-q"]
-        if keylog:
-            args += ["-o", f"tls.keylog_file:{keylog}"]
-        for sid in batch:
-            args += ["-z", f"follow,{proto},raw,{sid}"]
-        text = _run_tshark(args)
-        for block in text.split("=" * 67):
-            match = re.search(r"Filter: \w+\.stream eq (\d+)", block)
-            if not match:
-                continue
-            sid = int(match.group(1))
-            sides: tuple[list[bytes], list[bytes]] = ([], [])
-            started = False
-            for line in block.splitlines():
-                if line.startswith("Node 1:"):
-                    started = True
-                    continue
-                if not started or not line.strip():
-                    continue
-                try:
-                    sides[line.startswith("\t")].append(bytes.fromhex(line.strip()))
-                except ValueError:
-                    continue
-            first, second = (b"".join(side)[:MAX_BODY_BYTES * 4] for side in sides)
-            # Node 0 is whoever tshark saw first, which for decrypted TLS can be the server: the client is the
-            # side that speaks a request.
-            client = second if _looks_like_request(second) and not _looks_like_request(first) else first
-            if client:
-                out[sid] = client
-    return out
+def _follow(path: Path, proto: str, ids: list[int], keylog: Path | None,
+            result: CaptureResult) -> Iterator[tuple[int, bytes]]:
+    """(stream id, client-to-server bytes) per stream, as tshark prints them; tshark's node 0 is the side that
+    sent the first packet. One stream's bytes are held at a time."""
+    args = ["-r", str(path), "-q"]
+    if keylog:
+        args += ["-o", f"tls.keylog_file:{keylog}"]
+    for sid in reversed(ids):  # tshark prints the taps last registered first: the streams come in id order
+        args += ["-z", f"follow,{proto},raw,{sid}"]
+    run = _Tshark(args)
+    sid: int | None = None
+    sides: tuple[list[bytes], list[bytes]] = ([], [])
+    sizes = [0, 0]
+    started = False
+    for raw in run.lines():
+        if raw.startswith(b"====="):
+            if sid is not None and started:
+                yield from _follow_block(sid, sides, sizes, proto, result)
+            sid, sides, sizes, started = None, ([], []), [0, 0], False
+            continue
+        if sid is None:
+            match = re.match(rb"Filter: \w+\.stream eq (\d+)", raw)
+            if match:
+                sid = int(match.group(1))
+            continue
+        if raw.startswith(b"Node 1:"):
+            started = True
+            continue
+        if not started or not raw.strip():
+            continue
+        side = 1 if raw.startswith(b"\t") else 0
+        try:
+            chunk = bytes.fromhex(raw.strip().decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if sizes[side] < MAX_STREAM_BYTES:
+            sides[side].append(chunk[:MAX_STREAM_BYTES - sizes[side]])
+        sizes[side] += len(chunk)
+    if sid is not None and started:
+        yield from _follow_block(sid, sides, sizes, proto, result)
+    problems = run.problems()
+    if run.proc.returncode != 0 and problems and not any("cut short" in line for line in problems):
+        result.add_reason(f"tshark: {problems[0]}"[:300])
+        result.partial = True
+
+
+def _follow_block(sid: int, sides: tuple[list[bytes], list[bytes]], sizes: list[int], proto: str,
+                  result: CaptureResult) -> Iterator[tuple[int, bytes]]:
+    first, second = (b"".join(side) for side in sides)
+    # Node 0 is whoever tshark saw first, which for decrypted TLS can be the server: the client is the
+    # side that speaks a request.
+    client_side = 1 if _looks_like_request(second) and not _looks_like_request(first) else 0
+    client = (first, second)[client_side]
+    if sizes[client_side] > MAX_STREAM_BYTES:
+        result.hit("bytes per TCP stream", MAX_STREAM_BYTES, sizes[client_side] - MAX_STREAM_BYTES, "bytes",
+                   f"{result.path} {proto}.stream {sid}")
+    if client:
+        yield sid, client
 
 
 def _looks_like_request(data: bytes) -> bool:
@@ -618,12 +1010,17 @@ def _looks_like_request(data: bytes) -> bool:
 _REQUEST_LINE = re.compile(rb"^([A-Z]{3,10}) (\S+) HTTP/1\.[01]\r?$")
 
 
-def _parse_client_bytes(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[Request], int]:
+def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureResult) -> tuple[list[Request], int]:
+    capture = result.path
     if data.startswith(b"PRI * HTTP/2.0"):
         return _parse_h2(data, scheme, info, capture)
     requests: list[Request] = []
     pos, broken = 0, 0
-    while pos < len(data) and len(requests) < 10_000:
+    while pos < len(data):
+        if len(requests) >= MAX_REQUESTS_PER_STREAM:
+            result.hit("requests per TCP stream", MAX_REQUESTS_PER_STREAM, len(data) - pos, "bytes",
+                       f"{capture} tcp.stream to {info.get('server')}:{info.get('port')}")
+            break
         end = data.find(b"\r\n\r\n", pos)
         if end < 0:
             break
@@ -659,8 +1056,9 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, capture: str) -> t
         if not authority:
             authority = info.get("sni") or info.get("server") or ""
         host, port = _split_host(authority, req_scheme)
+        body, dropped = _capped(body)
         requests.append(Request(time=info.get("time"), method=method, scheme=req_scheme, host=host, port=port,
-                                target=target, headers=tuple(headers), body=body[:MAX_BODY_BYTES],
+                                target=target, headers=tuple(headers), body=body, body_dropped=dropped,
                                 capture=capture, note="CONNECT tunnel" if method == "CONNECT" else None))
         if method == "CONNECT":
             break  # what follows is the tunnelled (TLS) stream
@@ -715,8 +1113,8 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
             elif isinstance(event, h2.events.DataReceived) and event.stream_id in pending:
                 item = pending[event.stream_id]
                 if item["size"] < MAX_BODY_BYTES:
-                    item["body"].append(event.data)
-                    item["size"] += len(event.data)
+                    item["body"].append(event.data[:MAX_BODY_BYTES - item["size"]])
+                item["size"] += len(event.data)
                 conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         conn.clear_outbound_data_buffer()
     requests = []
@@ -729,5 +1127,6 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
         host, port = _split_host(authority, scheme)
         requests.append(Request(time=info.get("time"), method=pseudo.get(":method", "GET"), scheme=scheme,
                                 host=host, port=port, target=pseudo.get(":path", "/"), headers=headers,
-                                body=b"".join(item["body"])[:MAX_BODY_BYTES], capture=capture))
+                                body=b"".join(item["body"]), capture=capture,
+                                body_dropped=max(0, item["size"] - MAX_BODY_BYTES)))
     return requests, broken

@@ -9,7 +9,10 @@ kept, so a value is found whether it was sent plain or encoded (the matcher keep
 `where` names the place: `query:idfa`, `header:x-device-id`, `cookie:uid`, `body.json:advertising_ids.aaid`,
 `body.protobuf:1.3`, `body.json:payload.base64.json:aaid` (a layer is `.name`, a position inside it `:path`).
 
-Everything is bounded: layers, JSON depth, segments, decompressed and total bytes (hostile input).
+Everything is bounded by construction (hostile input): decompression runs through streaming decoders that stop at
+an output budget per input, per request and per capture (`CaptureBudget`), so a bomb costs its budget and no
+more; layers, JSON depth, segments and searched bytes are capped too. Every cap that leaves something undecoded is
+recorded (`Walker.limits`: which limit, the first place, how much was dropped) for the report's `partial`.
 """
 from __future__ import annotations
 
@@ -23,24 +26,34 @@ import struct
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
-from urllib.parse import parse_qsl, unquote_to_bytes
+from typing import NamedTuple
+from urllib.parse import unquote, unquote_to_bytes
 
-from .captures import Request
+from .captures import MAX_BODY_BYTES, LimitHit, Request
 
 MAX_LAYERS = 8                       # nested decodings below one request part
 MAX_JSON_DEPTH = 48
 MAX_SEGMENTS = 20_000                # per request
 MAX_TOTAL_BYTES = 48 * 1024 * 1024   # per request, all segments together
 MAX_INFLATE_BYTES = 16 * 1024 * 1024 # one decompression
+CAPTURE_INFLATE_BASE = 256 * 1024 * 1024   # decompressed bytes per capture: this plus ...
+CAPTURE_INFLATE_RATIO = 4                  # ... this many times the capture's size
 MAX_EMBEDDED_TOKENS = 256            # base64 tokens tried inside one free text
 MIN_BASE64_LEN = 12
 MAX_PAIRS = 5_000                    # form / query parameters decoded by name
+MAX_MULTIPART_PARTS = 1_000
+MAX_NDJSON_LINES = 10_000
+INFLATE_STEP = 64 * 1024             # compressed bytes fed to a decoder at a time
+INFLATE_FLOOR = 1024 * 1024          # one decompression may give this much ...
+INFLATE_RATIO = 1024                 # ... plus this many times its input (text compresses 10-100x, bombs 1000x+)
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):  # a tuple: made for every value of every request, it must be cheap to build
     where: str
     data: bytes
+
+
+_new_segment = tuple.__new__  # Segment(where, data) without NamedTuple's Python-level __new__ (hot paths)
 
 
 class _Budget:
@@ -48,56 +61,106 @@ class _Budget:
         self.segments = 0
         self.bytes = 0
         self.exhausted = False
+        self.refused_bytes = 0
 
     def take(self, size: int) -> bool:
         if self.segments >= MAX_SEGMENTS or self.bytes + size > MAX_TOTAL_BYTES:
             self.exhausted = True
+            self.refused_bytes += size
             return False
         self.segments += 1
         self.bytes += size
         return True
 
 
+class CaptureBudget:
+    """Decompressed bytes one capture may cost in all (so a capture of bombs costs a bounded amount of work)."""
+
+    def __init__(self, capture_bytes: int = 0) -> None:
+        self.left = CAPTURE_INFLATE_BASE + CAPTURE_INFLATE_RATIO * max(0, capture_bytes)
+        self.bound = self.left
+
+
 # -- decompression ----------------------------------------------------------------------------------------
 def inflate(data: bytes, method: str) -> bytes | None:
     """Decompress with an output bound; None when the data is not in that format (or bombs past the bound)."""
+    result = inflate_bounded(data, method, MAX_INFLATE_BYTES)
+    if result is None or result[1]:
+        return None
+    return result[0]
+
+
+def inflate_bounded(data: bytes, method: str, limit: int) -> tuple[bytes, int] | None:
+    """(at most `limit` decompressed bytes, compressed bytes left unread because of the limit), or None when the
+    data is not in that format. Streaming decoders with an output bound: a bomb never costs more than `limit`."""
     try:
         if method in ("gzip", "x-gzip", "deflate", "zlib"):
             wbits = {"gzip": 47, "x-gzip": 47, "zlib": 15}.get(method, 47)
-            out = _zlib_bounded(data, wbits)
+            out = _zlib_bounded(data, wbits, limit)
             if out is None and method == "deflate":
-                out = _zlib_bounded(data, -15)  # raw deflate, as some servers send it
+                out = _zlib_bounded(data, -15, limit)  # raw deflate, as some servers send it
             return out
         if method == "br":
-            import brotli
-            decomp = brotli.Decompressor()
-            chunks, size = [], 0
-            for start in range(0, len(data), 256):  # small steps: brotli has no output limit of its own
-                piece = decomp.process(data[start:start + 256])
-                size += len(piece)
-                if size > MAX_INFLATE_BYTES:
-                    return None
-                chunks.append(piece)
-            return b"".join(chunks)
+            return _brotli_bounded(data, limit)
         if method == "zstd":
             import zstandard
-            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
-            out = reader.read(MAX_INFLATE_BYTES + 1)
-            return None if len(out) > MAX_INFLATE_BYTES else out
+            source = io.BytesIO(data)
+            reader = zstandard.ZstdDecompressor().stream_reader(source, read_size=INFLATE_STEP)
+            out = reader.read(limit)
+            more = reader.read(1) if len(out) >= limit else b""
+            if not out:
+                return None
+            return (out, max(1, len(data) - source.tell())) if more else (out, 0)
     except Exception:  # every codec has its own error type; any of them means "not this format"
         return None
     return None
 
 
-def _zlib_bounded(data: bytes, wbits: int) -> bytes | None:
+def _zlib_bounded(data: bytes, wbits: int, limit: int) -> tuple[bytes, int] | None:
     try:
         decomp = zlib.decompressobj(wbits)
-        out = decomp.decompress(data, MAX_INFLATE_BYTES + 1)
+        out = decomp.decompress(data, limit)
     except zlib.error:
         return None
-    if len(out) > MAX_INFLATE_BYTES or not out:
+    if not out:
         return None
-    return out
+    left = len(decomp.unconsumed_tail)
+    if len(out) >= limit and not decomp.eof:
+        left = max(1, left)  # output still pending inside the decoder
+    return out, left
+
+
+def _brotli_bounded(data: bytes, limit: int) -> tuple[bytes, int] | None:
+    try:
+        import brotlicffi as brotli_stream
+    except ImportError:  # brotli 1.1 has no output limit: small input steps bound each step's output instead
+        brotli_stream = None
+    chunks, size = [], 0
+    if brotli_stream is not None:
+        decomp = brotli_stream.Decompressor()
+        for start in range(0, len(data), INFLATE_STEP):
+            piece = decomp.process(data[start:start + INFLATE_STEP], output_buffer_limit=limit - size)
+            chunks.append(piece)
+            size += len(piece)
+            while not decomp.can_accept_more_data() and size < limit:  # output the step left pending
+                piece = decomp.process(b"", output_buffer_limit=limit - size)
+                if not piece:
+                    break
+                chunks.append(piece)
+                size += len(piece)
+            if size >= limit and not decomp.is_finished():
+                return b"".join(chunks), max(1, len(data) - start - INFLATE_STEP)
+    else:
+        import brotli
+        decomp = brotli.Decompressor()
+        for start in range(0, len(data), 256):
+            piece = decomp.process(data[start:start + 256])
+            chunks.append(piece[:limit - size])
+            size += len(piece)
+            if size >= limit:
+                return b"".join(chunks), max(1, len(data) - start - 256)
+    out = b"".join(chunks)
+    return (out, 0) if out else None
 
 
 def sniff_compression(data: bytes) -> str | None:
@@ -208,15 +271,45 @@ _PRINTABLE_SAMPLE = 64 * 1024  # lenient check: the first 64 Ki characters decid
 # -- the walker -------------------------------------------------------------------------------------------
 _BASE64_WHOLE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$|^[A-Za-z0-9_-]+={0,2}$")
 _BASE64_TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{%d,}={0,2}" % 24)
+_SPACE = re.compile(r"\s")
 _JWT = re.compile(r"^(?:Bearer\s+)?(eyJ[A-Za-z0-9_-]+)\.(eyJ[A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)$")
 
 
 def _looks_like_form(text: str) -> bool:
     """`a=1&b=2`: no whitespace, and every `&` piece is a `name=value` pair (a plain split: no regex backtracking)."""
-    if "=" not in text or any(ch.isspace() for ch in text[:65536]):
+    if "=" not in text or _SPACE.search(text, 0, 65536):
         return False
     pieces = [p for p in text.split("&") if p]
     return bool(pieces) and all("=" in p and not p.startswith("=") for p in pieces)
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """`urllib.parse.parse_qsl(text, keep_blank_values=True)`, with unquoting only where there is something to
+    unquote (most names and values have no `%` or `+`)."""
+    out = []
+    for piece in text.split("&"):
+        if not piece:
+            continue
+        name, _, value = piece.partition("=")
+        if "%" in name or "+" in name:
+            name = _unquote(name.replace("+", " "))
+        if "%" in value or "+" in value:
+            value = _unquote(value.replace("+", " "))
+        out.append((name, value))
+    return out
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _unquote(text: str) -> str:
+    """`urllib.parse.unquote`, at C speed where it can be: ASCII text whose every `%` starts an escape is decoded by
+    binascii's quoted-printable decoder (`%` made `=`, a literal `=` escaped first; line ends, which that decoder
+    treats apart, are left to urllib)."""
+    if text.isascii() and "\n" not in text and "\r" not in text and not _BAD_ESCAPE.search(text):
+        quoted = text.replace("=", "%3D").replace("%", "=").encode("ascii")
+        return binascii.a2b_qp(quoted).decode("utf-8", "replace")
+    return unquote(text)
 
 
 def _b64decode(text: str) -> tuple[bytes, str] | None:
@@ -245,23 +338,99 @@ def _worth_decoding(decoded: bytes) -> bool:
 
 
 class Walker:
-    def __init__(self) -> None:
+    def __init__(self, capture_budget: CaptureBudget | None = None) -> None:
         self.budget = _Budget()
         self.segments: list[Segment] = []
+        self.capture_budget = capture_budget
+        self.inflated = 0                # decompressed bytes of this request
+        # limit -> [bound, unit, first place, amount dropped]: what a cap left undecoded, for the report
+        self.limits: dict[str, list] = {}
+        self.drops = 0
+
+    def dropped(self, limit: str, bound: int, where: str, amount: int, unit: str) -> None:
+        self.drops += 1
+        entry = self.limits.get(limit)
+        if entry is None:
+            self.limits[limit] = [bound, unit, where, amount]
+        else:
+            entry[3] += amount
 
     def emit(self, where: str, data: bytes) -> bool:
-        if not data or not self.budget.take(len(data)):
+        if not data:
             return False
-        self.segments.append(Segment(where, data))
+        budget = self.budget
+        if budget.segments >= MAX_SEGMENTS or budget.bytes + len(data) > MAX_TOTAL_BYTES:
+            budget.exhausted = True
+            budget.refused_bytes += len(data)
+            return False
+        budget.segments += 1
+        budget.bytes += len(data)
+        self.segments.append(_new_segment(Segment, (where, data)))
         return True
+
+    def inflate(self, where: str, data: bytes, method: str) -> bytes | None:
+        """Decompress within the budgets (one input, this request, the capture); a cut is recorded, what was
+        decompressed up to it is kept and searched."""
+        # per input: no more than a compression ratio real payloads reach (a 151-byte double gzip is no 16 MiB)
+        limit = bound = min(MAX_INFLATE_BYTES, INFLATE_FLOOR + INFLATE_RATIO * len(data))
+        name = "decompressed bytes per input"
+        if MAX_TOTAL_BYTES - self.inflated < limit:
+            limit, name, bound = MAX_TOTAL_BYTES - self.inflated, "decompressed bytes per request", MAX_TOTAL_BYTES
+        capture = self.capture_budget
+        if capture is not None and capture.left < limit:
+            limit, name, bound = capture.left, "decompressed bytes per capture", capture.bound
+        if limit <= 0:
+            if sniff_compression(data) or method:
+                self.dropped(name, bound, where, len(data), "compressed bytes")
+            return None
+        result = inflate_bounded(data, method, limit)
+        if result is None:
+            return None
+        out, left = result
+        self.inflated += len(out)
+        if capture is not None:
+            capture.left -= len(out)
+        if left:
+            self.dropped(name, bound, where, left, "compressed bytes")
+        return out
 
     # A value (a header, a parameter, a body, a JSON string ...): emit it, then everything under it.
     def value(self, where: str, data: bytes, layers: int = 0, content_type: str = "") -> None:
-        if not self.emit(where, data) or layers >= MAX_LAYERS or len(data) < 4:
+        size = len(data)
+        budget = self.budget  # emit(), inlined: this runs for every value of every request
+        if not size or budget.segments >= MAX_SEGMENTS or budget.bytes + size > MAX_TOTAL_BYTES:
+            if size:
+                budget.exhausted = True
+                budget.refused_bytes += size
+            return
+        budget.segments += 1
+        budget.bytes += size
+        self.segments.append(_new_segment(Segment, (where, data)))
+        if size < 4:
+            return
+        if content_type or size > _LEAF_MEMO_BYTES:
+            self._below(where, data, layers, content_type)
+            return
+        # Most values are short text with nothing below (the same device model, event name or UUID in every
+        # request): checked at C speed, and a value once found to have nothing below is not decoded again.
+        if data in _NOTHING_BELOW or _terminal(data):
+            return  # (terminal values are not remembered: cheap to check, and unique ones would crowd the memo)
+        before, drops, exhausted = len(self.segments), self.drops, self.budget.exhausted
+        self._below(where, data, layers, content_type)
+        if len(self.segments) == before and self.drops == drops and not self.budget.exhausted \
+                and not exhausted and layers < MAX_LAYERS:
+            if len(_NOTHING_BELOW) >= _LEAF_MEMO_ENTRIES:
+                _NOTHING_BELOW.clear()
+            _NOTHING_BELOW[data] = None
+
+    def _below(self, where: str, data: bytes, layers: int, content_type: str) -> None:
+        if layers >= MAX_LAYERS:
+            if _has_layer(data):
+                self.dropped("decoding layers", MAX_LAYERS, where, 1, "values")
             return
         method = sniff_compression(data)
         if method:
-            inflated = inflate(data, method)
+            inflated = self.inflate(where, data, method)
             if inflated:
                 self.value(f"{where}.{method}", inflated, layers + 1, content_type)
             return
@@ -269,7 +438,7 @@ class Walker:
         if data[:1] in (b"\x00", b"\x01") and len(data) >= 5 and int.from_bytes(data[1:5], "big") == len(data) - 5:
             payload = data[5:]  # a gRPC message frame
             if data[0] == 1:
-                payload = inflate(payload, "gzip") or payload
+                payload = self.inflate(where, payload, "gzip") or payload
             self._protobuf(f"{where}.grpc", payload, layers + 1)
             return
         try:
@@ -303,7 +472,7 @@ class Walker:
                     self.value(f"{where}.{name}", decoded[0], layers + 1)
             return
         if len(stripped) >= MIN_BASE64_LEN and _BASE64_WHOLE.match(stripped) and not stripped.isdigit() \
-                and not re.fullmatch(r"[0-9a-fA-F]+", stripped):
+                and not _HEX_WHOLE.match(stripped):
             decoded = _b64decode(stripped)
             if decoded and _worth_decoding(decoded[0]):
                 self.value(f"{where}.{decoded[1]}", decoded[0], layers + 1)
@@ -324,11 +493,13 @@ class Walker:
             if len(lines) < 2:
                 return False
             docs = []
-            for line in lines[:10_000]:
+            for line in lines[:MAX_NDJSON_LINES]:
                 try:
                     docs.append(json.loads(line, parse_float=Decimal))
                 except (ValueError, RecursionError):
                     return False
+            if len(lines) > MAX_NDJSON_LINES:
+                self.dropped("NDJSON lines", MAX_NDJSON_LINES, where, len(lines) - MAX_NDJSON_LINES, "lines")
             doc = docs
         if isinstance(doc, str):
             self.value(f"{where}.json", doc.encode("utf-8", "surrogatepass"), layers + 1)
@@ -337,28 +508,55 @@ class Walker:
         return True
 
     def _walk_json(self, prefix: str, node, path: str, depth: int, layers: int) -> None:
-        if depth > MAX_JSON_DEPTH or self.budget.exhausted:
+        budget = self.budget
+        if budget.exhausted:
             return
-        if isinstance(node, dict):
-            for key, child in node.items():
-                key = str(key)
-                self._walk_json(prefix, child, f"{path}.{key}" if path else key, depth + 1, layers)
-        elif isinstance(node, list):
-            for index, child in enumerate(node):
-                self._walk_json(prefix, child, f"{path}[{index}]", depth + 1, layers)
-        elif isinstance(node, str):
-            self.value(f"{prefix}:{path}", node.encode("utf-8", "surrogatepass"), layers + 1)
-        elif isinstance(node, bool) or node is None:
+        if depth > MAX_JSON_DEPTH:
+            self.dropped("JSON depth", MAX_JSON_DEPTH, f"{prefix}:{path}", 1, "values")
             return
-        else:  # int or Decimal: keep the digits as sent (52.5200 stays 52.5200)
-            self.emit(f"{prefix}:{path}", str(node).encode())
+        kind = type(node)
+        if kind is dict:
+            children = [(f"{path}.{key}" if path else str(key), child) for key, child in node.items()]
+        elif kind is list:
+            children = [(f"{path}[{index}]", child) for index, child in enumerate(node)]
+        else:
+            children = [(path, node)]  # a scalar document
+        # The leaves are most of a document: emitted here without a call each when nothing can be below them
+        # (emit() and the start of value(), inlined).
+        append = self.segments.append
+        for place, child in children:
+            kind = type(child)
+            if kind is str:
+                data = child.encode("utf-8", "surrogatepass")
+                size = len(data)
+                if size >= 4 and data not in _NOTHING_BELOW:
+                    self.value(f"{prefix}:{place}", data, layers + 1)
+                    continue
+            elif child is None or kind is bool:
+                continue
+            elif kind is dict or kind is list:
+                self._walk_json(prefix, child, place, depth + 1, layers)
+                continue
+            else:  # int or Decimal: keep the digits as sent (52.5200 stays 52.5200)
+                data = str(child).encode()
+                size = len(data)
+            if not size:
+                continue
+            if budget.segments >= MAX_SEGMENTS or budget.bytes + size > MAX_TOTAL_BYTES:
+                budget.exhausted = True
+                budget.refused_bytes += size
+                continue
+            budget.segments += 1
+            budget.bytes += size
+            append(_new_segment(Segment, (f"{prefix}:{place}", data)))
 
     def _form(self, where: str, text: str, layers: int) -> bool:
-        pairs = parse_qsl(text, keep_blank_values=True)
+        pairs = parse_pairs(text)
         if not pairs:
             return False
         if len(pairs) > MAX_PAIRS:
             self.budget.exhausted = True  # the rest stays searched in the raw text, not by name
+            self.dropped("parameters decoded by name", MAX_PAIRS, where, len(pairs) - MAX_PAIRS, "parameters")
         for name, value in pairs[:MAX_PAIRS]:
             self.value(f"{where}:{name}", value.encode("utf-8", "surrogatepass"), layers + 1)
         return True
@@ -370,8 +568,11 @@ class Walker:
         boundary = b"--" + match.group(1).encode("latin-1", "replace")
         parts = data.split(boundary)
         found = False
-        for index, part in enumerate(parts[1:1001]):
+        for index, part in enumerate(parts[1:]):
             if part.startswith(b"--"):
+                break
+            if index >= MAX_MULTIPART_PARTS:
+                self.dropped("multipart parts", MAX_MULTIPART_PARTS, where, len(parts) - 1 - index, "parts")
                 break
             head, sep, content = part.partition(b"\r\n\r\n")
             if not sep:
@@ -402,35 +603,96 @@ class Walker:
         return True
 
     def _embedded_base64(self, where: str, data: bytes, layers: int) -> None:
-        for count, match in enumerate(_BASE64_TOKEN.finditer(data)):
-            if count >= MAX_EMBEDDED_TOKENS or self.budget.exhausted:
+        # where the first 24 base64 characters in a row are, found at C speed (the regex walks every byte of a
+        # 16 MiB body at ~30 MB/s): most large bodies have none, and the regex starts there
+        first = data.translate(_BASE64_MASK).find(b"A" * 24)
+        if first < 0:
+            return
+        tokens = _BASE64_TOKEN.finditer(data, first)
+        for count, match in enumerate(tokens):
+            if self.budget.exhausted:
+                return
+            if count >= MAX_EMBEDDED_TOKENS:
+                left = 1 + sum(1 for _ in tokens)
+                self.dropped("base64 tokens tried per text", MAX_EMBEDDED_TOKENS, where, left, "tokens")
                 return
             token = match.group(0).decode("ascii")
-            if token.isdigit() or re.fullmatch(r"[0-9a-fA-F]+", token):
+            if token.isdigit() or _HEX_WHOLE.match(token):
                 continue
             decoded = _b64decode(token)
             if decoded and _worth_decoding(decoded[0]):
                 self.value(f"{where}.{decoded[1]}", decoded[0], layers + 1)
 
 
-def request_segments(request: Request) -> tuple[list[Segment], bool]:
-    """Every searchable segment of a request, and whether a bound cut the decoding short."""
-    walker = Walker()
+_HEX_WHOLE = re.compile(r"[0-9a-fA-F]+\Z")
+_LEAF_MEMO_BYTES = 128                   # values up to this size are remembered when nothing is below them
+_LEAF_MEMO_ENTRIES = 65_536              # at most this many (~10 MiB), then forgotten all at once
+_NOTHING_BELOW: dict[bytes, None] = {}
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+_BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+_HEX_BYTES = b"0123456789abcdefABCDEF"
+_BASE64_MASK = bytes(65 if byte in _BASE64_BYTES else 46 for byte in range(256))  # base64 -> "A", else "."
+_UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+
+
+def _terminal(data: bytes) -> bool:
+    """Short printable text that no layer can start from (what `Walker.value` would find nothing under):
+    not JSON, not a compressed stream, no `=` (form, padding), no JWT, and not a base64 candidate."""
+    if len(data) > 48 or data.translate(None, _PRINTABLE_ASCII):
+        return False
+    if data[:1] in b'{["x \t' or b"=" in data or b"eyJ" in data:
+        return False
+    if len(data) >= MIN_BASE64_LEN and not data.translate(None, _BASE64_BYTES):
+        # base64 alphabet only: a candidate unless hex/digits only (never decoded) or a UUID (never base64)
+        return not data.translate(None, _HEX_BYTES) or bool(_UUID.match(data))
+    return True
+
+
+def _has_layer(data: bytes) -> bool:
+    """Whether `Walker.value` would decode something below `data` (for counting what the layer cap left)."""
+    if sniff_compression(data) or data.translate(None, _PRINTABLE_ASCII + b"\t\r\n"):
+        return True
+    stripped = data.strip()
+    return stripped[:1] in (b"{", b"[", b'"') or (len(stripped) >= MIN_BASE64_LEN and
+                                                   not stripped.rstrip(b"=").translate(None, _BASE64_BYTES)
+                                                   and bool(stripped.translate(None, _HEX_BYTES)))
+
+
+@dataclass
+class Decoded:
+    """A request's searchable segments, and what the decoding bounds left out: limit -> (bound, unit, first
+    place, amount dropped)."""
+
+    segments: list[Segment]
+    limits: dict[str, tuple[int, str, str, int]]
+
+    @property
+    def exhausted(self) -> bool:
+        return bool(self.limits)
+
+
+def decode_request(request: Request, capture_budget: CaptureBudget | None = None) -> Decoded:
+    """Every searchable segment of a request, and every bound that cut the decoding short."""
+    walker = Walker(capture_budget)
     target = request.target or "/"
     path, _, query = target.partition("?")
     walker.emit("path", path.encode("utf-8", "surrogatepass"))
     for index, piece in enumerate(p for p in path.split("/") if p):
         if len(piece) >= MIN_BASE64_LEN:
-            decoded = unquote_to_bytes(piece)
+            decoded = unquote_to_bytes(piece) if "%" in piece else piece.encode("utf-8", "surrogatepass")
+            if decoded in _NOTHING_BELOW or _terminal(decoded):
+                continue
             # only the layers below a path piece: its text is already in "path"
-            sub = Walker()
-            sub.budget = walker.budget
+            sub = Walker(capture_budget)
+            sub.budget, sub.limits = walker.budget, walker.limits
             sub.value(f"path:{index}", decoded, 0)
             walker.segments.extend(s for s in sub.segments if s.where != f"path:{index}")
     if query:
         walker.emit("query", query.encode("utf-8", "surrogatepass"))
-        pairs = parse_qsl(query, keep_blank_values=True)
-        walker.budget.exhausted |= len(pairs) > MAX_PAIRS
+        pairs = parse_pairs(query)
+        if len(pairs) > MAX_PAIRS:
+            walker.budget.exhausted = True
+            walker.dropped("parameters decoded by name", MAX_PAIRS, "query", len(pairs) - MAX_PAIRS, "parameters")
         for name, value in pairs[:MAX_PAIRS]:
             walker.value(f"query:{name}", value.encode("utf-8", "surrogatepass"))
     content_type = ""
@@ -449,14 +711,61 @@ def request_segments(request: Request) -> tuple[list[Segment], bool]:
         elif lname not in ("content-length", "host", ":authority", ":path"):
             walker.value(f"header:{lname}", value.encode("utf-8", "surrogatepass"))
     body = request.body
+    if request.body_dropped:
+        walker.dropped("body bytes", MAX_BODY_BYTES, "body", request.body_dropped, "bytes")
     if body:
         # Content-Encoding is transport: undo it without naming it in `where` (HAR tools often store it undone).
+        sent, cut = body, False
         for method in [m.strip().lower() for m in content_encoding.split(",") if m.strip()][::-1]:
             if method in ("identity", ""):
                 continue
-            inflated = inflate(body, method)
+            drops = walker.drops
+            inflated = walker.inflate("body", body, method)
             if inflated is None:
                 break
             body = inflated
+            if walker.drops != drops:
+                cut = True
+                break  # cut by a budget: what was decompressed is searched, and the bytes as sent (below)
         walker.value("body", body, 0, content_type)
-    return walker.segments, walker.budget.exhausted
+        if cut:
+            # a compressor stores short literals as they are: an identifier past the cut may still be in them
+            walker.emit("body.as-sent", sent)
+    if walker.budget.refused_bytes:
+        walker.dropped("searched bytes per request", MAX_TOTAL_BYTES, "request", walker.budget.refused_bytes,
+                       "bytes")
+    return Decoded(walker.segments, {name: tuple(entry) for name, entry in walker.limits.items()})
+
+
+def request_segments(request: Request) -> tuple[list[Segment], bool]:
+    """Every searchable segment of a request, and whether a bound cut the decoding short."""
+    decoded = decode_request(request)
+    return decoded.segments, decoded.exhausted
+
+
+class LimitTally:
+    """The decoding bounds hit by the requests of the captures: one record per capture and limit (the first place
+    it was hit, the number of requests, the amount dropped in all), in the order they were first hit."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], list] = {}
+
+    def add(self, capture: str, request_id: str, limits: dict[str, tuple[int, str, str, int]]) -> None:
+        for limit, (bound, unit, where, amount) in limits.items():
+            record = self._records.get((capture, limit))
+            if record is None:
+                self._records[(capture, limit)] = [bound, unit, f"{capture} {request_id} {where}", amount, 1]
+            else:
+                record[3] += amount
+                record[4] += 1
+
+    def hits(self, capture: str | None = None) -> list[LimitHit]:
+        """The records (of one capture, or of all)."""
+        out = []
+        for (path, limit), (bound, unit, where, amount, requests) in self._records.items():
+            if capture is not None and path != capture:
+                continue
+            if requests > 1:
+                where += f" (and {requests - 1} more request{'s' if requests > 2 else ''})"
+            out.append(LimitHit(limit, bound, where, amount, unit))
+        return out

@@ -129,3 +129,46 @@ def test_mitmproxy_flow_state_mutations(tmp_path_factory, identifiers_file, flow
             tnetstring.dump(data.draw(tree_mutations(flow_states[index])), handle)
     outcome = run_cli(["traffic", str(target), "--identifiers", str(identifiers_file)])
     assert_clean_outcome(outcome)
+
+
+# -- traffic bounds: an identifier is found, or the report says which limit left it unread -------------------
+_LAYERS = {
+    "gzip": lambda b: __import__("gzip").compress(b),
+    "zlib": lambda b: __import__("zlib").compress(b),
+    "base64": lambda b: __import__("base64").b64encode(b),
+    # binary goes into JSON as base64, as SDKs send it (JSON strings are text)
+    "json": lambda b: json.dumps({"v": b.decode("ascii") if b.isascii()
+                                  else __import__("base64").b64encode(b).decode()}).encode(),
+    "zstd": lambda b: __import__("zstandard").ZstdCompressor().compress(b),
+}
+
+
+@FUZZ
+@given(layers=st.lists(st.sampled_from(sorted(_LAYERS)), max_size=14),
+       encoding=st.sampled_from([None, "gzip", "br"]), pad=st.integers(0, 3000))
+def test_encoded_identifier_is_found_or_reported_unread(tmp_path_factory, layers, encoding, pad):
+    import base64 as b64
+    import gzip as gz
+
+    import brotli
+
+    from audit.traffic import analyse
+
+    body = json.dumps({"pad": "p" * pad, "imei": IDENTIFIERS["device_ids.imei"]}).encode()
+    for layer in layers:
+        body = _LAYERS[layer](body)
+    headers = []
+    if encoding:
+        body = gz.compress(body) if encoding == "gzip" else brotli.compress(body, quality=1)
+        headers = [{"name": "Content-Encoding", "value": encoding}]
+    entry = {"request": {"method": "POST", "url": "https://t.example/", "headers": headers,
+                         "postData": {"mimeType": "application/octet-stream", "encoding": "base64",
+                                      "text": b64.b64encode(body).decode()}}}
+    har = tmp_path_factory.mktemp("layers") / "capture.har"
+    har.write_text(json.dumps({"log": {"entries": [entry]}}))
+    report = analyse([har], {"device_ids.imei": IDENTIFIERS["device_ids.imei"]})
+    found = any(t.data_type == "device_ids.imei" for t in report.transmissions)
+    data = report.to_json()
+    assert found or (data["partial"] and data["limits"]), (layers, encoding, data["limits"])
+    for hit in data["limits"]:
+        assert set(hit) == {"limit", "bound", "where", "dropped", "unit"} and hit["dropped"] > 0

@@ -42,3 +42,22 @@ def test_pcap_byte_mutations(tmp_path_factory, identifiers, data, name, suffix):
     outcome = run_cli(["traffic", str(capture), "--identifiers", str(identifiers)])
     assert_clean_outcome(outcome)
     assert capture.read_bytes() == mutated
+
+
+@fuzz_cost(8)
+@given(cut=st.integers(1, 4000), name=st.sampled_from(SEEDS))
+def test_truncated_pcap_is_read_up_to_the_cut_and_says_so(tmp_path_factory, identifiers, cut, name):
+    from audit.traffic.captures import read_capture
+
+    seed = PCAPS / name
+    if not seed.exists():
+        pytest.skip(f"{seed} not present")
+    raw = seed.read_bytes()
+    capture = tmp_path_factory.mktemp("cut") / "capture.pcap"
+    capture.write_bytes(raw[:max(24, len(raw) - cut)])
+    outcome = run_cli(["traffic", str(capture), "--identifiers", str(identifiers)])
+    assert_clean_outcome(outcome)
+    result = read_capture(capture)
+    if result.status == "ok" and len(raw) - cut > 24:
+        # a record cut in the middle is named; a cut on a record boundary leaves whole records only
+        assert result.partial or not any(h.limit == "pcap cut short" for h in result.limits)
