@@ -238,7 +238,8 @@ def test_a_pcap_whose_last_packet_is_cut_says_so(tmp_path):
 def test_report_text_is_the_standard_json_text():
     report = analyse(sorted(TRAFFIC.rglob("*.har")), IDS)
     data = report.to_json()
-    assert dumps(report) == dumps_json(data)
+    from audit.redact import redact_report
+    assert dumps(report) == dumps_json(redact_report(data, report.identifier_values, report.matcher))
     assert data["partial"] is False and data["limits"] == []
     for value in ({}, [], {"a": [1.5, None, True, {"b": ()}], "é": float("nan")}, {1: 2}, "x", [[[]]]):
         assert dumps_indented(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
