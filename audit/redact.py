@@ -125,6 +125,7 @@ def redact_report(report: Any, values: Iterable[str], matcher: Any = None) -> An
 
 
 # -- one pass over a finished report ---------------------------------------------------------------------
+MAX_REMEMBERED = 500_000              # distinct strings whose redaction is remembered (the report holds them anyway)
 MIN_SECRET = 3                      # shorter values would match everywhere (and say nothing)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -158,6 +159,7 @@ class Redactor:
             self.automaton.add_word(key, payload)
         self.active = bool(keys)
         self._matcher_keys = False
+        self._done: dict[str, str] = {}
         if self.active:
             self.automaton.make_automaton()
 
@@ -188,6 +190,15 @@ class Redactor:
     def text(self, text: str) -> str:
         if not self.active or not text or not isinstance(text, str):
             return text
+        # A report repeats its strings (keys, hosts, data types, paths): each distinct one is searched once.
+        done = self._done.get(text)
+        if done is None:
+            done = self._search(text)
+            if len(self._done) < MAX_REMEMBERED:
+                self._done[text] = done
+        return done
+
+    def _search(self, text: str) -> str:
         spans = None
         searched = text
         if "%" in text:
@@ -220,13 +231,26 @@ class Redactor:
     def report(self, report: Any) -> Any:
         if not self.active:
             return report
-        if isinstance(report, dict):
-            return {self.text(k) if isinstance(k, str) else k: self.report(v) for k, v in report.items()}
-        if isinstance(report, (list, tuple)):
-            return [self.report(v) for v in report]
-        if isinstance(report, str):
-            return self.text(report)
-        return report
+        remembered, search = self._done, self.text
+
+        def walk(value: Any) -> Any:   # exact types first: a report is millions of small strings and dicts
+            kind = type(value)
+            if kind is str:
+                done = remembered.get(value)
+                return done if done is not None else search(value)
+            if kind is dict:
+                return {walk(k) if type(k) is str else k: walk(v) for k, v in value.items()}
+            if kind is list or kind is tuple:
+                return [walk(v) for v in value]
+            if isinstance(value, str):
+                return search(value)
+            if isinstance(value, dict):
+                return {walk(k) if isinstance(k, str) else k: walk(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [walk(v) for v in value]
+            return value
+
+        return walk(report)
 
 
 def _encodings(value: str) -> set[str]:
