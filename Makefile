@@ -3,7 +3,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 DEB_PACKAGES := libsmali-java aapt zipalign apksigner android-framework-res dexdump adb tshark \
-                default-jdk-headless chromium nodejs npm
+                default-jdk-headless chromium
+# node and npm (the TrackHAR cross-check) are installed from Debian only when no `npm` command exists: a Node.js
+# from another source (NodeSource bundles npm) conflicts with Debian's npm package.
+NODE_PACKAGES := nodejs npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 
@@ -15,6 +18,7 @@ deb:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing $(NODE_PACKAGES)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \

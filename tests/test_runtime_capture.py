@@ -63,8 +63,9 @@ def jvm_run(jvm_classes, tmp_path_factory):
 
 def test_jvm_capture_completes_and_traffic_goes_through_the_proxy(jvm_run):
     assert jvm_run["code"] == 0
-    # The JVM ended by itself (main returned, agent unloaded): far less than the 60 s duration.
-    assert jvm_run["elapsed"] < 30
+    # The JVM ended by itself (main returned, agent unloaded) before the 60 s duration ran out.
+    result = json.loads((jvm_run["run"] / "run.json").read_text())["result"]
+    assert result["exited"] is True and result["duration_s"] < 60
     imei = java_constant("android/telephony/TelephonyManager.java", "TEST_IMEI")
     adid = java_constant("com/google/android/gms/ads/identifier/AdvertisingIdClient.java", "TEST_ADID")
     assert len(jvm_run["first"]) == 1 and imei.encode() in jvm_run["first"][0][2]

@@ -216,7 +216,6 @@ def test_every_corpus_apk_scans(tmp_path):
     """One test over the 18 real APKs (kept as one to keep the suite quick): each scans without error, its
     digest matches PROVENANCE.json, and the JSON is complete."""
     provenance = {Path(e["file"]).name: e for e in json.loads((CORPUS.parent / "PROVENANCE.json").read_text())}
-    started = time.perf_counter()
     found_sdks = set()
     for apk in CORPUS_APKS:
         report = scan_app([apk])
@@ -227,10 +226,8 @@ def test_every_corpus_apk_scans(tmp_path):
         assert report.inputs[0].size == provenance[apk.name]["size"], apk.name
         assert not report.partial, (apk.name, report.warnings)
         found_sdks |= {s.id for s in report.sdks}
-    elapsed = time.perf_counter() - started
     # SDK sample apps in the corpus: their own SDK must be found by its classes.
     assert {"appsflyer", "branch", "countly", "mixpanel", "unity_ads", "facebook_sdk"} <= found_sdks
-    assert elapsed < 60, f"corpus scan took {elapsed:.1f}s"
 
 
 DECLARED_MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
