@@ -454,16 +454,20 @@ def test_ca_folders_of_killed_captures_are_swept_at_the_next_start(tmp_path):
     import subprocess
     import sys
     from audit.runtime.proxy import CA_PREFIX, private_dir, sweep_stale_ca_dirs
-    code = ("import os, sys, tempfile, time\ntempfile.tempdir = sys.argv[1]\n"
-            "from audit.runtime.proxy import private_dir\n"
+    # a stand-in capture: its CA folder, and a program it started (which outlives it when it is SIGKILLed)
+    code = ("import os, subprocess, sys, tempfile, time\ntempfile.tempdir = sys.argv[1]\n"
+            "from audit.runtime.proxy import private_dir, record_spawned\n"
             "d = private_dir('appaudit-ca-'); (d / 'mitmproxy-ca.pem').write_text('KEY')\n"
-            "print(d, flush=True); time.sleep(600)")
+            "app = subprocess.Popen(['sleep', '600']); record_spawned(d, app.pid)\n"
+            "print(d, app.pid, flush=True); time.sleep(600)")
     child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    killed = Path(child.stdout.readline().strip())
+    folder, app_pid = child.stdout.readline().split()
+    killed, app_pid = Path(folder), int(app_pid)
     assert killed.is_dir()
     assert sweep_stale_ca_dirs(tmp_path) == []          # its capture still runs: left alone
     child.send_signal(signal.SIGKILL)
     child.wait()
+    assert Path(f"/proc/{app_pid}").exists()            # the app outlived its capture
     import tempfile
     saved = tempfile.tempdir
     tempfile.tempdir = str(tmp_path)
@@ -473,6 +477,14 @@ def test_ca_folders_of_killed_captures_are_swept_at_the_next_start(tmp_path):
         tempfile.tempdir = saved
     assert sweep_stale_ca_dirs(tmp_path) == [killed]
     assert not killed.exists() and mine.is_dir()
+    for _ in range(200):                                  # SIGKILLed by the sweep; reaped by init (a zombie meanwhile)
+        state = Path(f"/proc/{app_pid}/stat")
+        if not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        import time
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the app the killed capture started still runs")
 
 
 def test_script_shims_are_looked_through_or_named(tmp_path):

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InputError
+from ..escape import terminal_line
 from .agent import apis_path, load_apis
 from .runfolder import RunFolder, sha256_file
 
@@ -118,10 +119,10 @@ def capture(args) -> int:
         finally:
             run.finish(complete, reason)
     if not complete:
-        print(f"appaudit: capture stopped ({reason}); partial run in {run.path} (complete: false)",
+        print(terminal_line(f"appaudit: capture stopped ({reason}); partial run in {run.path} (complete: false)"),
               file=sys.stderr)
         return 130 if stop.signal_name == "SIGINT" else 143 if stop.signal_name == "SIGTERM" else 2
-    print(f"run folder: {run.path}", file=sys.stderr)
+    print(terminal_line(f"run folder: {run.path}"), file=sys.stderr)
     return 0
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import InputError
 from .agent import HookedApi
 from .frida_session import AgentSession, hook_summary
-from .proxy import AuditProxy, ProxyEndpoint, java_truststore
+from .proxy import AuditProxy, ProxyEndpoint, java_truststore, record_spawned
 from .runfolder import RunFolder
 
 # Variables that name a CA bundle: all point at the run's bundle (system roots + the run CA).
@@ -157,6 +157,7 @@ def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], 
                              "after `--`") from None
         except frida.NotSupportedError as exc:
             raise InputError(f"Frida cannot spawn {argv[0]}: {exc}") from None
+        record_spawned(endpoint.confdir, pid)   # ended by the next capture's sweep if this one is SIGKILLed
         run.update(process={"pid": pid, "argv": [program, *argv[1:]], "jvm": java},
                    proxy={"host": endpoint.host, "port": endpoint.port, "socks_port": endpoint.socks_port})
         run.log(f"spawned pid {pid}: {' '.join(argv)}")

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -38,6 +39,7 @@ class ProxyEndpoint:
 
 CA_PREFIX = "appaudit-ca-"
 CA_OWNER_FILE = "owner"
+CA_SPAWNED_FILE = "spawned"   # the programs the capture started: ended by the sweep if the capture was killed
 LEGACY_CA_AGE_S = 3600        # a CA folder of an older version (no owner file), unchanged this long: stale
 
 
@@ -59,6 +61,30 @@ def _process_start(pid: int) -> str | None:
             return handle.read().rsplit(b")", 1)[1].split()[19].decode()
     except (OSError, IndexError):
         return None
+
+
+def record_spawned(confdir: Path, pid: int) -> None:
+    """Name a program the capture started (pid and start time) beside the CA key, so that if the capture is
+    SIGKILLed the next capture's sweep ends the program too, not only removes the key."""
+    with open(confdir / CA_SPAWNED_FILE, "a", encoding="utf-8") as handle:
+        handle.write(f"{pid} {_process_start(pid) or ''}\n")
+
+
+def _end_spawned(folder: Path) -> None:
+    """SIGKILL the programs a dead capture started that still run: only the very process (same start time, so
+    never a process that reused the pid) and only this user's."""
+    try:
+        lines = (folder / CA_SPAWNED_FILE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        pid_text, _, started = line.strip().partition(" ")
+        try:
+            pid = int(pid_text)
+            if started and _process_start(pid) == started and os.stat(f"/proc/{pid}").st_uid == os.getuid():
+                os.kill(pid, signal.SIGKILL)
+        except (ValueError, OSError):
+            continue
 
 
 def sweep_stale_ca_dirs(root: str | Path | None = None) -> list[Path]:
@@ -87,6 +113,7 @@ def sweep_stale_ca_dirs(root: str | Path | None = None) -> list[Path]:
                 continue
         except (OSError, ValueError):
             continue
+        _end_spawned(folder)
         shutil.rmtree(folder, ignore_errors=True)
         if not folder.exists():
             removed.append(folder)
