@@ -135,6 +135,8 @@ class DataType:
     persistent: bool = False
     identifier: bool = False
     parent: str | None = None
+    resettable: bool = False      # an identifier the user can reset (the advertising ID): bridging defeats it
+    coordinates: bool = False     # its values are a latitude/longitude pair
 
 
 @total_order

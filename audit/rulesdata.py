@@ -375,7 +375,8 @@ def _datatypes_from(path: str) -> dict[str, DataType]:
     for type_id, spec in types.items():
         check.mapping(spec, types, type_id)
         check.fields(spec, required={"label": str, "play": dict, "apple": str},
-                     optional={"persistent": bool, "identifier": bool, "parent": str, "note": str})
+                     optional={"persistent": bool, "identifier": bool, "parent": str, "note": str,
+                               "resettable": bool, "coordinates": bool})
         play = spec["play"]
         check.fields(play, required={"category": str, "type": str})
         parent = spec.get("parent")
@@ -384,7 +385,8 @@ def _datatypes_from(path: str) -> dict[str, DataType]:
         out[type_id] = DataType(
             id=type_id, label=spec["label"], play_category=play["category"], play_type=play["type"],
             apple_category=spec["apple"], persistent=spec.get("persistent", False),
-            identifier=spec.get("identifier", False), parent=parent)
+            identifier=spec.get("identifier", False), parent=parent, resettable=spec.get("resettable", False),
+            coordinates=spec.get("coordinates", False))
     return out
 
 

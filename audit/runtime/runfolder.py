@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import InputError
-from ..rulesdata import rules_dir
+from ..rulesdata import datatypes, rules_dir
 
 RUN_SCHEMA = "appaudit.run/1"
 RUN_FILE = "run.json"
@@ -202,7 +202,8 @@ class RunFolder:
         if event.get("type") == "api" and event.get("value") not in (None, ""):
             value, data_type = event["value"], event.get("data_type") or ""
             # A location is a truth value only as a lat/lon pair (a lone getLatitude() result is not).
-            if not data_type.startswith("location") or (isinstance(value, dict) and {"lat", "lon"} <= set(value)):
+            entry = datatypes().get(data_type)
+            if entry is None or not entry.coordinates or (isinstance(value, dict) and {"lat", "lon"} <= set(value)):
                 self.add_identifier(data_type, value)
 
     def add_identifier(self, data_type: str | None, value: Any) -> None:

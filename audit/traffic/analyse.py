@@ -26,6 +26,7 @@ gives the transmissions as audit.model.Transmission.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,7 +45,6 @@ from .decode import CaptureBudget, LimitTally, decode_request
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
 SCHEMA = "appaudit.traffic/1"
-ADVERTISING_ID = "device_ids.advertising_id"
 MAX_EVIDENCE_PER_OBSERVATION = 50
 
 
@@ -64,6 +64,7 @@ def normalise_identifiers(raw: Any, source: str = "identifiers") -> dict[str, li
     known = datatypes()
     out: dict[str, list] = {}
     for key, value in raw.items():
+        coordinates = key in known and known[key].coordinates
         if not isinstance(key, str):
             check.fail(raw, key, "data type keys must be strings")
         if key.startswith("_"):
@@ -75,7 +76,7 @@ def normalise_identifiers(raw: Any, source: str = "identifiers") -> dict[str, li
         values = value if isinstance(value, list) else [value]
         items = []
         for item in values:
-            if key.startswith("location"):
+            if coordinates:
                 items.append(_location_value(check, raw, key, item, values))
                 if items[-1] is None:
                     items.pop()
@@ -90,7 +91,7 @@ def normalise_identifiers(raw: Any, source: str = "identifiers") -> dict[str, li
             text = str(item).strip()
             if text:
                 items.append(text)
-        if key.startswith("location") and isinstance(value, list) and len(value) == 2 \
+        if coordinates and isinstance(value, list) and len(value) == 2 \
                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             items = [(float(value[0]), float(value[1]))]
         if items:
@@ -519,12 +520,11 @@ def _sorted_transmissions(items: list[Transmission]) -> list[Transmission]:
     return sorted(unique, key=lambda t: (int(t.request[1:]), t.data_type, t.where, t.encoding))
 
 
-def _persistent_types() -> set[str]:
-    return {k for k, v in datatypes().items() if v.persistent}
-
-
 def _bridging(transmissions: list[Transmission]) -> list[Bridging]:
-    persistent = _persistent_types()
+    """A resettable identifier (rules/datatypes.yaml: the advertising ID) sent with persistent ones."""
+    taxonomy = datatypes()
+    persistent = {k for k, v in taxonomy.items() if v.persistent}
+    resettable = sorted(k for k, v in taxonomy.items() if v.resettable)
     out: list[Bridging] = []
     by_request: dict[str, list[Transmission]] = {}
     for t in transmissions:
@@ -532,15 +532,16 @@ def _bridging(transmissions: list[Transmission]) -> list[Bridging]:
     for request_id, group in by_request.items():
         types = {t.data_type for t in group}
         linked = sorted(types & persistent)
-        if ADVERTISING_ID in types and linked:
-            out.append(Bridging("request", group[0].recipient, (group[0].host,), (request_id,),
-                                (ADVERTISING_ID, *linked)))
+        for anchor in resettable:
+            if anchor in types and linked:
+                out.append(Bridging("request", group[0].recipient, (group[0].host,), (request_id,),
+                                    (anchor, *linked)))
     # One recipient within one session (capture) collecting both, in different requests.
     by_recipient: dict[tuple[str, str], list[Transmission]] = {}
     for t in transmissions:
         by_recipient.setdefault((t.capture, t.recipient.id), []).append(t)
-    for (capture, recipient_id), group in by_recipient.items():
-        ad = [t for t in group if t.data_type == ADVERTISING_ID]
+    for ((capture, recipient_id), group), anchor in itertools.product(by_recipient.items(), resettable):
+        ad = [t for t in group if t.data_type == anchor]
         other = [t for t in group if t.data_type in persistent]
         if not ad or not other:
             continue
@@ -551,7 +552,7 @@ def _bridging(transmissions: list[Transmission]) -> list[Bridging]:
         requests = sorted(ad_requests | other_requests, key=lambda r: int(r[1:]))
         hosts = tuple(sorted({t.host for t in ad + other}))
         out.append(Bridging("recipient", group[0].recipient, hosts, tuple(requests),
-                            (ADVERTISING_ID, *sorted({t.data_type for t in other}))))
+                            (anchor, *sorted({t.data_type for t in other}))))
     return out
 
 
