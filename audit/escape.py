@@ -92,6 +92,27 @@ def code(value: object) -> str:
     return f"`{markdown_code(value)}`" if value not in (None, "") else ""
 
 
+def json_text(text: str) -> str:
+    """JSON text with its invisible characters (DEL and C1 controls, which json leaves as they are; bidi
+    overrides and other format characters; line separators) written as \\u escapes: the same JSON value, but a
+    report printed on a terminal cannot move the cursor or reverse what follows. They stand only inside
+    strings, where an escape means the same character."""
+    if text.isascii() and "\x7f" not in text:
+        return text
+    hidden = {ch for ch in set(text) if ch == "\x7f" or (ord(ch) > 0x7F and _is_invisible(ch))}
+    if not hidden:
+        return text
+    return text.translate({ord(ch): _json_escape(ch) for ch in hidden})
+
+
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000     # outside the BMP: a UTF-16 surrogate pair, as JSON writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
 def visible(value: object) -> str:
     """The text with invisible characters (controls, bidi overrides, zero-width) as visible escapes, markup
     left alone: for writers whose own engine escapes markup (the HTML report's jinja2 autoescape)."""

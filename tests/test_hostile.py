@@ -501,3 +501,15 @@ def test_script_shims_are_looked_through_or_named(tmp_path):
     os.chmod(other, 0o755)
     with pytest.raises(InputError, match=r"is a script .*#!/bin/sh.*-- /bin/sh "):
         resolve_program([str(other)])
+
+
+def test_json_reports_show_invisible_characters_as_escapes():
+    """A label or a captured string with a bidi override or a C1 control (CSI, which json leaves raw) reaches a
+    terminal as an escape, and parses back to the very same value."""
+    import json as _json
+    from audit.report import dumps_json
+    value = {"label": "safe\u202eexe.apk\x9b2J\x7f\u2028\U000e0001", "plain": "ok ünïcode"}
+    text = dumps_json(value)
+    assert _json.loads(text) == value
+    assert not any(ch in text for ch in "\u202e\x9b\x7f\u2028\U000e0001") and "ünïcode" in text
+    assert "\\u202e" in text and "\\udb40\\udc01" in text

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..escape import json_text
+
 
 def dumps_json(report: dict[str, Any]) -> str:
     """Deterministic JSON: sorted keys, fixed separators, trailing newline."""
-    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 # Where reports go, and disk faults as input errors: audit/outputs.py (re-exported for the writers' callers).

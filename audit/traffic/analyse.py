@@ -34,6 +34,7 @@ from typing import Any, Iterable
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
+from ..escape import json_text
 from .. import model
 from ..model import Actor, Evidence, Level, Observation, UNKNOWN, sorted_observations
 from ..redact import mask_credentials, redact, redact_in, redact_report
@@ -579,7 +580,8 @@ def dumps(report: TrafficReport, reveal: bool = False) -> str:
     """`audit.report.dumps_json` of the (redacted) report, byte for byte, by a faster writer."""
     from .jsonout import dumps_indented
     data = report.to_json(reveal)
-    return dumps_indented(data if reveal else redact_report(data, report.identifier_values, report.matcher)) + "\n"
+    text = dumps_indented(data if reveal else redact_report(data, report.identifier_values, report.matcher)) + "\n"
+    return json_text(text)
 
 
 from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)
