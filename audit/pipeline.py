@@ -192,14 +192,14 @@ def sources_for(apps: Iterable[str], captures: Iterable[str], reveal: bool = Fal
 
 
 def gather(apps: Iterable[str], captures: Iterable[str] = (), identifiers: str | None = None,
-           reveal: bool = False, app: str | None = None):
+           reveal: bool = False, app: str | None = None, first_party_domains: Iterable[str] = ()):
     """Run every source; returns the engine's input, the static scan (None without an APK) and the identifier
     values seen (to redact). `app` names the audited app when there is no APK (else the capture's own)."""
     from .rules.engine import AuditInput, transmitted_observations
     apps, captures = list(apps), list(captures)
     if not apps and not captures:
         raise InputError("nothing to audit: give an APK, a capture (--capture), or both")
-    gathered = Gathered(app=app)
+    gathered = Gathered(app=app, first_party_domains=list(first_party_domains))
     if identifiers:
         from .traffic import load_identifiers
         gathered.known_identifiers = load_identifiers(identifiers)

@@ -274,3 +274,30 @@ def test_sdk_capability_and_its_stackless_transmission_are_one_chain(tmp_path):
     kinds = {e["kind"] for e in about[0]["evidence"]}
     assert kinds == {"call-site", "request"}, kinds
     assert not any("no transmission" in f["message"] for f in about)
+
+
+def test_data_sheet_first_party_domains_make_the_vendors_host_first_party(tmp_path):
+    """Issue 15: first-party domains come from the app, the declaration or the user, never from the package name;
+    a sheet naming the vendor's domain makes its own backend first party, and a public suffix is refused."""
+    aaid = "38400000-8cf0-11bd-b23e-10b96e40000d"
+    capture = tmp_path / "c.har"
+    capture.write_text(json.dumps(har_for("org.edukit.classroom", "https://api.edukit.org/v1/telemetry",
+                                          json.dumps({"adid": aaid}))))
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps({"device_ids.advertising_id": aaid}))
+
+    def recipients(sheet_text: str) -> set:
+        sheet = tmp_path / "sheet.yaml"
+        sheet.write_text(sheet_text)
+        out = tmp_path / "r.json"
+        done = appaudit("audit", "--capture", capture, "--identifiers", ids, "--datasheet", sheet, "-o", out)
+        assert done.returncode in (0, 1), done.stderr
+        return {f["recipient"] for f in json.loads(out.read_text())["flows"] if f["level"] == "transmitted"}
+
+    base = "app: org.edukit.classroom\nsource: test\ncollected: [{type: device_ids.advertising_id}]\n"
+    assert recipients(base) == {"unknown:edukit.org"}     # the package name makes nothing first party
+    assert recipients(base + "first_party_domains: [edukit.org]\n") == {"first party"}
+    sheet = tmp_path / "bad.yaml"
+    sheet.write_text(base + "first_party_domains: [co.uk]\n")
+    done = appaudit("audit", "--capture", capture, "--datasheet", sheet)
+    assert done.returncode == 2 and "first_party_domains" in done.stderr and "co.uk" in done.stderr

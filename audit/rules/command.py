@@ -130,7 +130,8 @@ def audit_app(apps: list[str], datasheet: str, captures: Iterable[str] = (), ide
     declarations = load_declarations(datasheet)          # read inputs first: bad input fails before a scan
     inquiry = load_inquiry(inquiry_path) if inquiry_path else None
     baseline = load_baseline(baseline_path) if baseline_path else set()
-    audit, scan, secrets = gather(apps, captures, identifiers, reveal, app=declarations.app)
+    audit, scan, secrets = gather(apps, captures, identifiers, reveal, app=declarations.app,
+                                  first_party_domains=declarations.first_party_domains)
     result = evaluate(audit, declarations)
     claims = answer(inquiry, audit, declarations) if inquiry else None
     report = build_report(audit, declarations, result, claims, inquiry, scan, captures, baseline, not reveal)

@@ -153,6 +153,7 @@ class Declarations:
     sdks_subset: bool = False                    # "a subset of these, depending on the platform"
     warnings: tuple[str, ...] = ()               # names the catalogue does not know, with file:line
     not_bridged: tuple[Statement, ...] = ()      # denied identifier bridging: type "a+b"
+    first_party_domains: tuple[str, ...] = ()    # the vendor's own domains: requests there are first party
 
     @property
     def path_line(self) -> str:
@@ -331,7 +332,7 @@ def load_yaml_datasheet(path: str | Path) -> Declarations:
                  optional={"app": str, "collected": list, "shared": list, "not_collected": list,
                            "not_shared": list, "not_shared_with": list, "not_used_for": list,
                            "accessed": list, "not_bridged": list,
-                           "sdks": (list, dict), "note": str, "platform": str})
+                           "sdks": (list, dict), "note": str, "platform": str, "first_party_domains": list})
     text_lines = _read_text(path, "data sheet").splitlines()
     statements: list[Statement] = []
     for kind in POSITIVE:
@@ -383,7 +384,20 @@ def load_yaml_datasheet(path: str | Path) -> Declarations:
     return Declarations(app=raw.get("app"), source=raw["source"], path=str(path), format="appaudit-yaml",
                         statements=tuple(statements), sdks=sdks, exclusions=tuple(exclusions),
                         sdks_where=sdks_where, sdks_subset=subset, warnings=tuple(warnings),
-                        not_bridged=tuple(bridged))
+                        not_bridged=tuple(bridged), first_party_domains=_first_party_domains(check, raw))
+
+
+def _first_party_domains(check: Validator, raw: dict) -> tuple[str, ...]:
+    """Registered domains the vendor says are its own (never a public suffix such as co.uk or cloudfront.net:
+    that would make every tenant's host the vendor's)."""
+    from ..catalogue import is_public_suffix, normal_domain
+    out = []
+    for item in _strings(check, raw, "first_party_domains"):
+        domain = normal_domain(item)
+        if "." not in domain or is_public_suffix(domain):
+            check.fail(raw, "first_party_domains", f"{item!r} is not a domain one organisation registered")
+        out.append(domain)
+    return tuple(dict.fromkeys(out))
 
 
 def _quote(text: str | None) -> str | None:
