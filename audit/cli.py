@@ -14,6 +14,22 @@ from .errors import InputError, TimeLimit, WatchdogExpired
 FORMATS = ("json", "md")
 
 
+class _AuditFormats:
+    """The audit's --format choices: every ReportFormat module of audit/report (a new format is one file there).
+    Read when argparse first asks (a --format given, or --help), so other commands do not import jinja2."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+    @staticmethod
+    def _names() -> list[str]:
+        from .report.formats import formats
+        return sorted(formats())
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, as for any other bad input
         raise InputError(f"{self.prog}: {message}")
@@ -89,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--inquiry", metavar="FILE", help="claims YAML to answer claim by claim")
     audit.add_argument("--fail-on", choices=("low", "medium", "high"), help="exit 1 on findings at or above")
     audit.add_argument("--baseline", metavar="FILE", help="previous JSON report: its findings are accepted")
-    _output_options(audit, ("json", "md", "html", "sarif"))
+    _output_options(audit, _AuditFormats())
     audit.set_defaults(handler="audit.rules.command:run")
 
     sub._parser_class = _CaptureParser  # argparse offers no per-subcommand parser class otherwise
