@@ -1,16 +1,15 @@
 """`appaudit capture` and `appaudit device doctor`."""
 from __future__ import annotations
 
-import shutil
 import signal
 import sys
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
 from ..errors import InputError
 from ..escape import terminal_line
 from .agent import apis_path, load_apis
+from .backends import device_for
 from .runfolder import RunFolder, sha256_file
 
 
@@ -52,39 +51,12 @@ def stop_on_signals(stop: StopRequest):
             signal.signal(sig, old)
 
 
-def _app_files(app: str | None) -> list[Path]:
-    if app is None:
-        return []
-    path = Path(app)
-    if not path.is_file():
-        raise InputError(f"app not found: {app}")
-    return [path]
-
-
 def capture(args) -> int:
     cmd = list(args.cmd or [])
     if args.duration is None or not (0 < args.duration <= 24 * 3600):
         raise InputError("--duration must be between 0 and 86400 seconds")
-    local = args.device == "local"
-    if local:
-        if args.exercise == "monkey":
-            raise InputError("--exercise monkey needs an Android device; with --device local the program "
-                             "exercises itself")
-        if not cmd:
-            raise InputError("--device local needs the program to run after `--`, e.g. -- python3 app.py")
-    else:
-        if cmd:
-            raise InputError("a program after `--` is only for --device local")
-        if not args.app:
-            raise InputError("capture on an Android device needs the APP (APK or bundle) to install")
-    package = None
-    if local and args.app and not Path(args.app).is_file():
-        package = args.app      # the package the host program stands for: its classes are first party
-        apps = []
-    else:
-        apps = _app_files(args.app)
-    if local and shutil.which(cmd[0]) is None and not Path(cmd[0]).is_file():
-        raise InputError(f"program not found: {cmd[0]}")
+    device = device_for(args.device)
+    package, apps = device.check(args.app, cmd, args.exercise)
     apis = load_apis()
     stop = StopRequest()
     run = RunFolder.create(args.output)
@@ -96,18 +68,9 @@ def capture(args) -> int:
                                  for p in apps]})
         complete, reason = False, None
         try:
-            if local:
-                from .local import capture_local
-                run.update(device={"serial": "local", "kind": "host", "platform": sys.platform})
-                result = capture_local(cmd, run, apis, args.duration, stop, sinkhole=args.sinkhole)
-                run.update(result={"pid": result.pid, "exited": result.exited, "jvm": result.java,
-                                   "java_hooks": list(result.java_hooks), "duration_s": result.duration_s,
-                                   "exit_status": result.exit_status})
-                crashed = result.crashed
-            else:
-                from .devices import capture_android
-                crashed = capture_android(args.device, apps, run, apis, args.duration, args.exercise, args.seed,
-                                          stop, sinkhole=args.sinkhole, keep_data=args.keep_data)
+            if described := device.describe():
+                run.update(device=described)
+            crashed = device.capture(run, apis, apps, cmd, stop, options)
             complete = not stop.is_set() and crashed is None
             reason = None if complete else crashed or f"stopped by {stop.signal_name}"
         except InputError as exc:
