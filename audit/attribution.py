@@ -95,7 +95,7 @@ def looks_obfuscated(class_name: str) -> bool:
     if len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1]):
         return True
     return (all(_SHORT_SEGMENT.match(p) for p in parts[:-1])
-            and _suffix_list().publicsuffix(parts[0].lower()) is None)
+            and public_suffix_list().publicsuffix(parts[0].lower()) is None)
 
 
 def obfuscated_class_name(class_name: str) -> bool:
@@ -110,10 +110,11 @@ def under(name: str, prefix: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _suffix_list():
+def public_suffix_list():
+    """The one parsed Public Suffix List of the process (packages here, hosts in catalogue.py): the copy shipped
+    with the package (no network), ICANN and private sections. By default an unknown top-level label is no
+    suffix, so a package not rooted in a real domain has no organisation; host helpers ask per call."""
     from publicsuffixlist import PublicSuffixList
-    # The copy of the list shipped with the package (no network): ICANN and private sections. An unknown
-    # top-level label is no suffix, so a package not rooted in a real domain has no organisation.
     return PublicSuffixList(accept_unknown=False)
 
 
@@ -125,7 +126,7 @@ def organisation_of(package: str) -> str | None:
     labels = [label for label in package.split(".") if label]
     if len(labels) < 2:
         return None
-    private = _suffix_list().privatesuffix(".".join(reversed(labels)).lower())
+    private = public_suffix_list().privatesuffix(".".join(reversed(labels)).lower())
     if private is None:
         return None
     return ".".join(labels[:private.count(".") + 1])

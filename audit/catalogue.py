@@ -149,12 +149,6 @@ class Catalogue:
 
 
 # -- host helpers -----------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _public_suffixes():
-    from publicsuffixlist import PublicSuffixList   # the list ships with the package: no network
-    return PublicSuffixList()
-
-
 def normal_domain(name: str) -> str:
     """`https://Example.org:443/x`, `*.example.org`, `.example.org.` -> `example.org`."""
     name = str(name).strip().lower()
@@ -174,7 +168,7 @@ def _is_ip(host: str) -> bool:
 
 def is_public_suffix(domain: str) -> bool:
     """`co.uk`, `com`, `cloudfront.net` (the Public Suffix List, ICANN and private sections)."""
-    return not _is_ip(domain) and _public_suffixes().privatesuffix(domain) is None
+    return not _is_ip(domain) and attribution.public_suffix_list().privatesuffix(domain, accept_unknown=True) is None
 
 
 def registered_domain(host: str) -> str:
@@ -184,7 +178,7 @@ def registered_domain(host: str) -> str:
     host = host.lower().strip().rstrip(".")
     if not host or _is_ip(host):
         return host
-    return _public_suffixes().privatesuffix(host) or host
+    return attribution.public_suffix_list().privatesuffix(host, accept_unknown=True) or host
 
 
 # -- loading ----------------------------------------------------------------------------------------------

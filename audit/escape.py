@@ -2,9 +2,12 @@
 member names, hosts, YAML text, captured strings): an app author chooses those, and the reader of a terminal,
 a Markdown page or an HTML report must see them as text, never as commands to the medium.
 
-    terminal(text)        a line on stderr/stdout: control and bidi characters shown as escapes (\\x1b, \\r,
+    terminal_line(text)   a line on stderr/stdout: control and bidi characters shown as escapes (\\x1b, \\r,
                           \\u202e), so a crafted name cannot clear the screen, move the cursor, overwrite the
                           line before it or reverse what follows
+    visible(text)         the same escapes, line breaks kept and markup left alone: for an engine that
+                          escapes markup itself (the HTML report's jinja2 autoescape)
+    json_text(text)       JSON text with those characters as \\u escapes (the same value)
     markdown(text)        inline Markdown text (a table cell, a list item): every character that could start
                           a block (`#`, `>`, `-`, `+`, `1.`, `=`, a line break, `\\r`) or an inline construct
                           (emphasis, links, images, code, raw HTML, entities, table pipes) is escaped
@@ -46,15 +49,8 @@ def _visible(text: str, keep: str = "") -> str:
     return "".join(ch if ch in keep or not _is_invisible(ch) else _escape_char(ch) for ch in text)
 
 
-def terminal(value: object) -> str:
-    """Text safe to print on a terminal: control, bidi and other invisible characters as `\\x..`/`\\u....`.
-    A newline stays a newline only when `value` is a multi-line message meant as such (use terminal_line for
-    one line)."""
-    return _visible("" if value is None else str(value), keep="\n\t")
-
-
 def terminal_line(value: object) -> str:
-    """One line for a terminal: whitespace runs (newlines included) become one space, the rest as terminal()."""
+    """One line for a terminal: whitespace runs (newlines included) become one space, the rest as visible()."""
     return _visible(" ".join(("" if value is None else str(value)).split()))
 
 
@@ -114,8 +110,8 @@ def _json_escape(ch: str) -> str:
 
 
 def visible(value: object) -> str:
-    """The text with invisible characters (controls, bidi overrides, zero-width) as visible escapes, markup
-    left alone: for writers whose own engine escapes markup (the HTML report's jinja2 autoescape)."""
+    """The text with invisible characters (controls, bidi overrides, zero-width) as visible escapes, newlines and
+    tabs kept, markup left alone: for writers whose own engine escapes markup (the HTML report's jinja2)."""
     return _visible("" if value is None else str(value), keep="\n\t")
 
 

@@ -85,9 +85,7 @@ class ApkScan:
         if scan.partial:
             gathered.partial.append("static: the scan did not read everything (see the static warnings)")
         gathered.artifact = scan.inputs[0].path if scan.inputs else self.paths[0]
-        from .attribution import app_context_from_report
-        from .catalogue import load_catalogue
-        gathered.app_code = app_context_from_report(load_catalogue(), scan.to_json())
+        gathered.app_code = scan.app_code
         from .traffic.firstparty import app_domains
         try:
             gathered.first_party_domains.extend(app_domains(self.paths[0])[1])
@@ -135,7 +133,7 @@ def transmission_from(sent: Any, request: Any, reveal: bool) -> Transmission:
         method=request.method if request is not None else "", path=urlsplit(url).path,
         where=(part, name) if name else (part,), encoding=sent.encoding,
         value=(sent.value if reveal else redact(sent.value)) if sent.value else None,
-        recipient=sent.recipient.id, party=sent.recipient.party, actor=sent.actor, capture=sent.capture)
+        value_known=sent.value_known, recipient=sent.recipient.id, party=sent.recipient.party, actor=sent.actor, capture=sent.capture)
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,8 @@ class ScanReport:
     warnings: tuple[str, ...] = ()             # partial results: what could not be read, and why
     stats: dict[str, Any] = field(default_factory=dict, compare=False)
     hints: tuple[SdkHint, ...] = ()            # SDKs named (hosts, keys) whose code was not found: no findings
+    # attribution.AppContext the scan attributed with (not in the JSON: app_context_from_report rebuilds it)
+    app_code: Any = field(default=None, compare=False, repr=False)
 
     @property
     def partial(self) -> bool:

@@ -11,7 +11,7 @@ import dataclasses
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, NamedTuple
 
 from ..attribution import AppContext, app_context
 from ..catalogue import Catalogue, load_catalogue
@@ -33,28 +33,8 @@ MAX_EVIDENCE = 20   # call-site evidence items per observation; a `note` item gi
 def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) -> ScanReport:
     """Scan one app: a single APK, the APK files of one split set, or one .apks/.xapk/.apkm/.aab bundle."""
     clock = _Clock()
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    if len(paths) > 1:
-        paths = sorted(paths, key=str)   # a split set is one app whatever order its files are given in
-    opened = open_inputs(paths)
-    clock.lap("open")
-    warnings = list(opened.warnings)
-
-    base_apk, base, splits = _manifests(opened.apks, warnings)
-    if opened.bundle_package and opened.bundle_package != base.package:
-        warnings.append(f"bundle metadata names package {opened.bundle_package}, "
-                        f"the base manifest {base.package}")
-    merged = _merge(base, [m for _, m in splits])
-    clock.lap("manifest")
-
-    dexes = _open_dexes([base_apk, *(apk for apk, _ in splits)], warnings)
-    clock.lap("dex")
-
-    catalogue = catalogue or load_catalogue()
-    classes, hosts = _code_facts(dexes, warnings)
-    app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class)
-    found = _sdks(catalogue, classes, hosts, merged, app_code)
-    clock.lap("sdks")
+    (opened, warnings, base_apk, base, splits, merged, dexes, classes, hosts, catalogue, app_code,
+     found) = _through_sdks(paths, catalogue, clock)
 
     search_stats: dict = {}
     try:
@@ -83,22 +63,58 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
              "hosts_in_strings": len(hosts), "call_site_search": search_stats}
     return ScanReport(app=app, inputs=opened.inputs, permissions=permissions, components=merged.components,
                       meta_data=merged.meta_data, sdks=found.sdks, api_calls=tuple(api_calls),
-                      observations=tuple(observations), warnings=tuple(warnings), stats=stats, hints=found.hints)
+                      observations=tuple(observations), warnings=tuple(warnings), stats=stats, hints=found.hints,
+                      app_code=app_code)
 
 
 def scan_sdks(paths: Iterable[str | Path], catalogue: Catalogue | None = None) -> tuple[SdkFindings, list[str]]:
     """The SDK stage of scan_app alone (same inputs, manifests, dexes and detection; no call-site search):
     (detections and hints, warnings). For measuring detection over many apps."""
-    paths = [paths] if isinstance(paths, (str, Path)) else sorted(paths, key=str)
+    front = _through_sdks(paths, catalogue, _Clock())
+    return front.found, front.warnings
+
+
+class _Front(NamedTuple):
+    opened: ApkContents
+    warnings: list[str]
+    base_apk: Any
+    base: Manifest
+    splits: list
+    merged: Manifest
+    dexes: list[DexFile]
+    classes: list[str]
+    hosts: list[str]
+    catalogue: Catalogue
+    app_code: AppContext
+    found: SdkFindings
+
+
+def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue | None, clock: "_Clock") -> _Front:
+    """The stages every scan shares, up to SDK detection: inputs, manifests, dexes, code facts, first party."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if len(paths) > 1:
+        paths = sorted(paths, key=str)   # a split set is one app whatever order its files are given in
     opened = open_inputs(paths)
+    clock.lap("open")
     warnings = list(opened.warnings)
+
     base_apk, base, splits = _manifests(opened.apks, warnings)
+    if opened.bundle_package and opened.bundle_package != base.package:
+        warnings.append(f"bundle metadata names package {opened.bundle_package}, "
+                        f"the base manifest {base.package}")
     merged = _merge(base, [m for _, m in splits])
+    clock.lap("manifest")
+
     dexes = _open_dexes([base_apk, *(apk for apk, _ in splits)], warnings)
-    classes, hosts = _code_facts(dexes, warnings)
+    clock.lap("dex")
+
     catalogue = catalogue or load_catalogue()
+    classes, hosts = _code_facts(dexes, warnings)
     app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class)
-    return _sdks(catalogue, classes, hosts, merged, app_code), warnings
+    found = _sdks(catalogue, classes, hosts, merged, app_code)
+    clock.lap("sdks")
+    return _Front(opened, warnings, base_apk, base, splits, merged, dexes, classes, hosts, catalogue, app_code,
+                  found)
 
 
 def _sdks(catalogue: Catalogue, classes: list[str], hosts: list[str], manifest: Manifest,

@@ -395,20 +395,13 @@ def _open_har(path: Path) -> CaptureResult:
     # entries (which also shows the file is a HAR), else from its last member (where tweasel writes it).
     with open(path, "rb") as handle:
         window = _JsonWindow(handle)
-        window.expect("{")
-        for key in _members(window):
-            if key != "log":
-                window.value()
-                continue
-            window.expect("{")
-            for log_key in _members(window):
-                if log_key == "entries" and window.peek() == "[":
-                    meta = result.app_package or _tweasel_app(_trailing_value(path, "_tweasel"))
-                    result.app_package = meta
-                    return result
-                value = window.value()
-                if log_key == "_tweasel":
-                    result.app_package = _tweasel_app(value)
+        for log_key in _log_members(window):
+            if log_key == "entries" and window.peek() == "[":
+                result.app_package = result.app_package or _tweasel_app(_trailing_value(path, "_tweasel"))
+                return result
+            value = window.value()
+            if log_key == "_tweasel":
+                result.app_package = _tweasel_app(value)
     raise CaptureUnreadable("not a HAR file (no log.entries)")
 
 
@@ -438,43 +431,49 @@ def _stream_har(result: CaptureResult) -> Iterator[Request]:
     bad = 0
     with open(path, "rb") as handle:
         window = _JsonWindow(handle)
-        window.expect("{")
         found = False
-        for key in _members(window):
-            if key != "log":
+        for log_key in _log_members(window):
+            if log_key == "entries" and window.peek() == "[":
+                found = True
+                count = 0
+                for entry in _items(window):
+                    count += 1
+                    if count > MAX_REQUESTS_PER_CAPTURE:
+                        left = 1 + _count_items(window)
+                        result.hit("requests per capture", MAX_REQUESTS_PER_CAPTURE, left, "entries")
+                        window.expect("]")
+                        break
+                    try:
+                        request = _har_request(entry, result.path)
+                        sends = _har_websocket_sends(entry, request, result)
+                    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+                        bad += 1
+                        continue
+                    yield request
+                    yield from sends
+            elif log_key == "_tweasel":
+                app = _tweasel_app(window.value())
+                result.app_package = result.app_package or app
+            else:
                 window.value()
-                continue
-            window.expect("{")
-            for log_key in _members(window):
-                if log_key == "entries" and window.peek() == "[":
-                    found = True
-                    count = 0
-                    for entry in _items(window):
-                        count += 1
-                        if count > MAX_REQUESTS_PER_CAPTURE:
-                            left = 1 + _count_items(window)
-                            result.hit("requests per capture", MAX_REQUESTS_PER_CAPTURE, left, "entries")
-                            window.expect("]")
-                            break
-                        try:
-                            request = _har_request(entry, result.path)
-                            sends = _har_websocket_sends(entry, request, result)
-                        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
-                            bad += 1
-                            continue
-                        yield request
-                        yield from sends
-                elif log_key == "_tweasel":
-                    app = _tweasel_app(window.value())
-                    result.app_package = result.app_package or app
-                else:
-                    window.value()
         if not found:
             raise CaptureUnreadable("not a HAR file (no log.entries)")
     if bad:
         result.partial = True
         result.add_reason(f"{bad} malformed entries skipped")
         result.limits.append(LimitHit("malformed entries", 0, result.path, bad, "entries"))
+
+
+def _log_members(window: _JsonWindow) -> Iterator[str]:
+    """The member names of a HAR's `log` object, members of the root before it skipped; the caller consumes
+    each value."""
+    window.expect("{")
+    for key in _members(window):
+        if key != "log":
+            window.value()
+            continue
+        window.expect("{")
+        yield from _members(window)
 
 
 def _members(window: _JsonWindow) -> Iterator[str]:
