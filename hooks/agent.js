@@ -22,13 +22,15 @@
  *   jvm_thread_detached  HotSpot's launcher is about to destroy the VM: the host should unload (see below)
  *   exit       the process called exit()/_exit() with this status (one that ends without it crashed)
  *   java_ready the Java hooks are in (when: startup | application | attach) with the state of each hook
- *   unpin      a pinning/trust check patched (target class or method; via: fallback when found by its throw)
+ *   unpin      a pinning/trust check patched (target class or method; via: signature when an obfuscated OkHttp
+ *              CertificatePinner was recognised by its shape, via: fallback when found by its throw)
  *   error      a hook threw; the call itself went through unchanged
  */
 'use strict';
 
 const config = { apis: [], native: true, java: false, blockQuic: false, unpin: false, caPem: null, maxFrames: 24,
-                 backtraceFrames: 8, redirect: null, javaProxy: null, maxEventsPerApi: 200 };
+                 backtraceFrames: 8, redirect: null, javaProxy: null, maxEventsPerApi: 200,
+                 unpinFallback: true };
 const inHook = {};          // thread id -> depth: our own calls (getLatitude...) must not record themselves
 const inRequest = {};       // thread id -> inside a reported request call: nested hooked calls are the same request
 const nativeHooked = [];
@@ -832,6 +834,7 @@ function onClassLoaded(klass, loader) {
   const factory = loader === null || isApplicationLoader(loader) ? Java.classFactory : Java.ClassFactory.get(loader);
   (groupsByClass[name] || []).forEach(g => hookGroupIn(g, factory));
   runClassHooks(name, factory);
+  if (config.unpin) unpinBySignature(klass, name, loader, factory);
   const env = Java.vm.getEnv();
   for (const group of groups) {
     if (group.abstract && group.target !== null && name !== group.class &&
@@ -858,20 +861,31 @@ function isApplicationLoader(loader) {
   return loader.$isSameObject(applicationLoader);
 }
 
-function interesting(klass, name) {
+function interesting(klass, name, loader) {
   if (groupsByClass[name] !== undefined || classHooks[name] !== undefined) return true;
+  if (config.unpin && pinnerBySignature(klass, name, loader) !== null) return true;
   const env = Java.vm.getEnv();
   return groups.some(g => g.abstract && g.target !== null && name !== g.class &&
                           env.isAssignableFrom(klass.$h, g.target.$h));
 }
 
+// Classes loaded while one is being looked at (the signature check's reflection resolves the types it names,
+// and HotSpot links the class): looked at right after it, on the same thread, not lost.
+const nestedLoads = {};
+
 function classLoaded(klass, loader) {
   const tid = Process.getCurrentThreadId();
-  if (klass === null || loadingNow[tid] || inHook[tid]) return;
+  if (klass === null) return;
+  if (loadingNow[tid]) {
+    (nestedLoads[tid] = nestedLoads[tid] || []).push({ klass: Java.retain(klass),
+                                                      loader: loader === null ? null : Java.retain(loader) });
+    return;
+  }
+  if (inHook[tid]) return;
   loadingNow[tid] = true;
   try {
     const name = klass.getName();
-    if (!interesting(klass, name)) return;
+    if (!interesting(klass, name, loader)) return;
     if (isArt() || agentThreadBusy === tid) {     // in place: ART, or the agent's own thread (hookDefined)
       onClassLoaded(klass, loader);
       return;
@@ -892,6 +906,9 @@ function classLoaded(klass, loader) {
     emit({ type: 'error', where: 'class loader watch', message: String(e) });
   } finally {
     delete loadingNow[tid];
+    const nested = nestedLoads[tid];
+    delete nestedLoads[tid];
+    if (nested !== undefined) nested.forEach(n => classLoaded(n.klass, n.loader));
   }
 }
 
@@ -983,6 +1000,9 @@ function startJava(when) {
     try { setJavaProxy(); } catch (e) { emit({ type: 'error', where: 'java proxy', message: String(e) }); }
     if (config.unpin) registerUnpinning();
     tryAllIn(Java.classFactory);
+    if (config.unpin) {
+      try { scanLoadedForPinners(); } catch (e) { emit({ type: 'error', where: 'pinner scan', message: String(e) }); }
+    }
     if (isArt()) {
       try { Java.enumerateClassLoadersSync().forEach(l => tryAllIn(Java.ClassFactory.get(l))); } catch (e) { /* */ }
       // Trivial getters of the boot image (Location.getLatitude...) are inlined into their callers' compiled
@@ -1098,7 +1118,10 @@ function registerUnpinning() {
   }
   // Conscrypt (every Android TLS socket): the chain check accepts the presented chain as verified.
   onClass('com.android.org.conscrypt.TrustManagerImpl', Impl => {
-    skipAll(Impl, 'checkTrustedRecursive', () => Java.use('java.util.ArrayList').$new());
+    skipAll(Impl, 'checkTrustedRecursive', () => {
+      try { scanLoadedForPinners(); } catch (e) { emit({ type: 'error', where: 'pinner scan', message: String(e) }); }
+      return Java.use('java.util.ArrayList').$new();
+    });
     skipAll(Impl, 'verifyChain', (self, args) => args[0]);
   });
   // Network Security Config pin-sets (android.security.net.config): the pin check passes.
@@ -1121,7 +1144,180 @@ function registerUnpinning() {
   onClass('org.apache.cordova.CordovaWebViewClient', Client => {
     skipAll(Client, 'onReceivedSslError', (self, args) => { args[1].proceed(); });
   });
-  unpinFallback();
+  if (config.unpinFallback) unpinFallback();
+}
+
+// Obfuscated OkHttp 3/4: R8 renames CertificatePinner and its methods, never the JDK types in their signatures,
+// so the class is recognised by its shape (OkHttp's public API), checked once per class and loader:
+//   - a concrete class with an instance field of type java.util.Set (its pins);
+//   - the pin check: an instance method returning void taking (String, List) (`check`), (String, Certificate[])
+//     (3.x's varargs `check`) or (String, a one-method interface) (4.x's `check$okhttp` with its Function0);
+//   - and one confirmation: an instance field whose type is an abstract class declaring (List, String) -> List
+//     (OkHttp's CertificateChainCleaner.clean), or the class file, where its loader serves it (HotSpot), holding
+//     OkHttp's message "Certificate pinning failure!".
+// A Set field alone rules out almost every class before any method is read. A singleton with a Set and a
+// (String, List) method has neither confirmation and is left alone: a wrong patch would break the app.
+const PINNER_FAILURE_MESSAGE = 'Certificate pinning failure!';
+const NOT_APP_CODE = /^(java|javax|jdk|sun|com\.sun|android|androidx|dalvik|libcore|kotlin|kotlinx|com\.android|org\.conscrypt|org\.apache\.harmony)\./;
+const ACC_INTERFACE = 0x200;
+const ACC_STATIC = 0x8;
+const pinnerSignatures = {};         // class + loader -> {methods, evidence} or null (checked, not a pinner)
+
+function memberParts(text) {
+  // Member.toString(): "private final java.util.Set o.k.a", "public final void o.k.a(java.lang.String,java.util.List)
+  // throws ...": modifiers, type, qualified name, parameters (methods only).
+  const match = /^((?:[a-z]+ )*)(\S+) (\S+?)(?:\(([^)]*)\))?(?: throws .*)?$/.exec(text);
+  if (match === null) return null;
+  return { modifiers: match[1].split(' '), type: match[2], name: match[3].slice(match[3].lastIndexOf('.') + 1),
+           params: match[4] === undefined ? null : (match[4] === '' ? [] : match[4].split(',')) };
+}
+
+function isChainCleaner(type) {
+  // An abstract class (not an interface) declaring an abstract (List, String) -> List.
+  const modifiers = type.getModifiers();
+  if ((modifiers & ACC_INTERFACE) !== 0 || (modifiers & ACC_ABSTRACT) === 0) return false;
+  for (const method of type.getDeclaredMethods()) {
+    const parts = memberParts(method.toString());
+    if (parts !== null && parts.modifiers.indexOf('abstract') >= 0 && parts.type === 'java.util.List' &&
+        parts.params !== null && parts.params.join(',') === 'java.util.List,java.lang.String') return true;
+  }
+  return false;
+}
+
+function isFunctionInterface(type) {
+  if (!type.isInterface()) return false;
+  const methods = type.getDeclaredMethods();
+  return methods.length === 1 && methods[0].getParameterTypes().length === 0;
+}
+
+function classFileHolds(klass, name, text) {
+  // HotSpot loaders serve class files as resources; ART's dex loaders do not (null: no evidence either way).
+  if (isArt()) return false;
+  const loader = klass.getClassLoader();
+  if (loader === null) return false;
+  const stream = loader.getResourceAsStream(name.replace(/\./g, '/') + '.class');
+  if (stream === null) return false;
+  try {
+    const bytes = stream.readAllBytes();
+    const String = Java.use('java.lang.String');
+    return String.$new.overload('[B', 'java.lang.String').call(String, bytes, 'ISO-8859-1').indexOf(text) >= 0;
+  } finally {
+    stream.close();
+  }
+}
+
+function pinnerShape(klass, name) {
+  if ((klass.getModifiers() & (ACC_INTERFACE | ACC_ABSTRACT)) !== 0) return null;
+  const fields = klass.getDeclaredFields();
+  const instanceFields = [];
+  let pins = null;
+  for (const field of fields) {
+    if ((field.getModifiers() & ACC_STATIC) !== 0) continue;
+    instanceFields.push(field);
+    if (pins === null && field.getType().getName() === 'java.util.Set') pins = field.getName();
+  }
+  if (pins === null) return null;
+  const methods = [];
+  for (const method of klass.getDeclaredMethods()) {
+    if ((method.getModifiers() & ACC_STATIC) !== 0) continue;
+    const parts = memberParts(method.toString());
+    if (parts === null || parts.type !== 'void' || parts.params === null || parts.params.length !== 2 ||
+        parts.params[0] !== 'java.lang.String') continue;
+    const second = parts.params[1];
+    let form = null;
+    if (second === 'java.util.List') form = 'check(String, List)';
+    else if (second === 'java.security.cert.Certificate[]') form = 'check(String, Certificate...)';
+    else if (isFunctionInterface(method.getParameterTypes()[1])) form = 'check(String, Function0)';
+    if (form === null) continue;
+    const params = [];
+    for (const type of method.getParameterTypes()) params.push(type.getName());
+    methods.push({ name: parts.name, params: params, form: form });
+  }
+  if (methods.length === 0) return null;
+  const evidence = ['Set field ' + pins].concat(methods.map(m => m.form + ' as ' + m.name));
+  for (const field of instanceFields) {
+    const type = field.getType();
+    if (!type.isPrimitive() && !type.isArray() && !NOT_APP_CODE.test(type.getName()) && isChainCleaner(type)) {
+      evidence.push('CertificateChainCleaner field ' + field.getName());
+      break;
+    }
+  }
+  if (classFileHolds(klass, name, PINNER_FAILURE_MESSAGE)) evidence.push('"' + PINNER_FAILURE_MESSAGE + '"');
+  if (evidence.length === 1 + methods.length) return null;        // the shape without a confirmation
+  return { methods: methods, evidence: evidence };
+}
+
+function pinnerBySignature(klass, name, loader) {
+  if (NOT_APP_CODE.test(name) || name.startsWith('[')) return null;
+  const key = name + '@' + (loader === null ? 'boot' : Java.use('java.lang.System').identityHashCode(loader));
+  if (!(key in pinnerSignatures)) {
+    const tid = Process.getCurrentThreadId();
+    const outer = inHook[tid];
+    inHook[tid] = 1;                  // our reflection and class-file read are not the app's API calls
+    let found = null;
+    try {
+      found = pinnerShape(klass, name);
+    } catch (e) {
+      found = null;                   // a class whose members cannot be resolved is not OkHttp's pinner
+    } finally {
+      if (outer === undefined) delete inHook[tid];
+    }
+    pinnerSignatures[key] = found;
+  }
+  return pinnerSignatures[key];
+}
+
+function unpinBySignature(klass, name, loader, factory) {
+  const found = pinnerBySignature(klass, name, loader);
+  if (found === null) return;
+  const tried = 'signature:' + name + '@' + loaderKey(factory);
+  if (triedIn[tried]) return;
+  triedIn[tried] = true;
+  const wrapper = factory.use(name);
+  for (const method of found.methods) {
+    const target = name + '.' + method.name;
+    try {
+      wrapper[method.name].overload.apply(wrapper[method.name], method.params).implementation = function () {
+        return undefined;
+      };
+      unpinned.push(target);
+      emit({ type: 'unpin', target: target, via: 'signature', class: name, method: method.name,
+             parameters: method.params, evidence: found.evidence });
+    } catch (e) {
+      emit({ type: 'error', where: 'unpin signature ' + target, message: String(e) });
+    }
+  }
+}
+
+// ART resolves most app classes natively, without ClassLoader.loadClass: the loaded classes are searched at
+// the application-loaded point and again at each TLS handshake (the platform's trust check runs before OkHttp's
+// pin check), at most once a second; each class is looked at once.
+const pinnerScanned = {};
+let pinnerScanAt = 0;
+
+function scanLoadedForPinners() {
+  if (!isArt() || now() - pinnerScanAt < 1) return;
+  pinnerScanAt = now();
+  const fresh = [];
+  Java.enumerateLoadedClasses({
+    onMatch(name, handle) {
+      if (pinnerScanned[name] || name.startsWith('[') || NOT_APP_CODE.test(name) || handle === undefined) return;
+      pinnerScanned[name] = true;
+      fresh.push(handle);
+    },
+    onComplete() {}
+  });
+  const Class = Java.use('java.lang.Class');
+  for (const handle of fresh) {
+    try {
+      const klass = Java.cast(handle, Class);
+      const loader = klass.getClassLoader();
+      if (pinnerBySignature(klass, klass.getName(), loader) === null) continue;
+      unpinBySignature(klass, klass.getName(), loader, loader === null ? Java.classFactory : Java.ClassFactory.get(loader));
+    } catch (e) {
+      emit({ type: 'error', where: 'pinner scan', message: String(e) });
+    }
+  }
 }
 
 // The fallback: an app's own pinning code (obfuscated OkHttp, a custom X509TrustManager) ends by throwing a

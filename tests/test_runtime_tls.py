@@ -81,6 +81,67 @@ def test_the_unpinning_fallback_patches_the_check_that_threw(jvm_classes, pinned
     assert ("GET", "/pinned") in {(m, p) for m, p, _ in backend.requests}
 
 
+def _spki_pin(cert_pem: str) -> str:
+    """OkHttp's pin format: sha256/ + base64 of the SHA-256 of the certificate's SubjectPublicKeyInfo."""
+    import base64
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    spki = x509.load_pem_x509_certificate(cert_pem.encode()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256/" + base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def _obfuscated_pinning_run(classes: Path, backend: Backend, pin: str, folder: Path, attempts: int,
+                            unpin: bool) -> Path:
+    from audit.runtime.agent import load_apis
+    from audit.runtime.command import StopRequest
+    from audit.runtime.local import capture_local
+    from audit.runtime.runfolder import RunFolder
+    # The obfuscated OkHttp (package `o`) lives only in a plugin folder the app opens after start.
+    app, plugin = folder / "app", folder / "plugin"
+    shutil.copytree(classes, app)
+    plugin.mkdir()
+    shutil.move(str(app / "o"), str(plugin / "o"))
+    host, port = backend.server.server_address
+    run = RunFolder.create(folder / "run")
+    run.start(options={}, app={"package": "com.example.standin", "files": []})
+    # The fallback is off: only a patch found by the signature can let an attempt through.
+    capture_local(["java", "-cp", str(app), "com.example.standin.ObfuscatedPinning", str(plugin), host, str(port),
+                   SNI, pin, str(attempts)], run, load_apis(), 90, StopRequest(), unpin=unpin, unpin_fallback=False)
+    run.finish(True)
+    return run.path
+
+
+def test_an_obfuscated_okhttp_pinner_is_found_by_its_signature(jvm_classes, pinned_backend, tmp_path):
+    backend, _ = pinned_backend
+    pin = _spki_pin((tmp_path / "server.pem").read_text())       # the server's own key: the proxy's differs
+    # Control: the pinner really rejects the run's certificate when nothing patches it.
+    control = _obfuscated_pinning_run(jvm_classes, backend, pin, tmp_path / "control", 1, unpin=False)
+    output = (control / "logs" / "app-output.log").read_text()
+    assert "attempt 1 failed SSLPeerUnverifiedException: Certificate pinning failure!" in output
+    assert backend.requests == []
+
+    run = _obfuscated_pinning_run(jvm_classes, backend, pin, tmp_path / "unpinned", 3, unpin=True)
+    output = (run / "logs" / "app-output.log").read_text()
+    # On HotSpot a class of a URLClassLoader is patched just after its load (docs/runtime.md): a later attempt
+    # goes through at the latest.
+    assert "ok HTTP/1.0 200" in output, output
+    assert ("GET", "/okhttp-pinned") in {(m, p) for m, p, _ in backend.requests}
+    events = [e for e in read_events(run) if e["type"] == "unpin"]
+    assert {e["via"] for e in events} == {"signature"}
+    assert {(e["target"], tuple(e["parameters"])) for e in events} == {
+        ("o.k.a", ("java.lang.String", "java.util.List")),      # check
+        ("o.k.a", ("java.lang.String", "o.f")),                 # check$okhttp with its (renamed) Function0
+    }
+    evidence = events[0]["evidence"]
+    assert "Set field a" in evidence and "CertificateChainCleaner field b" in evidence
+    assert '"Certificate pinning failure!"' in evidence
+    # The look-alike (a singleton with a Set and a (String, List) method) is left alone and still works.
+    assert "look-alike registered 1" in output
+    assert not [e for e in read_events(run) if e["type"] == "error"]
+    assert read_run(run)["hooks"]["unpinned"] == ["o.k.a", "o.k.a"]
+
+
 WS_CLIENT = """
 import sys
 from websockets.sync.client import connect

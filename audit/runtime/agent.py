@@ -121,10 +121,13 @@ MAX_EVENTS_PER_API = 200      # distinct (value, stack) events per hooked API; m
 
 
 def agent_config(apis: tuple[HookedApi, ...], *, native: bool = True, java: bool = False, block_quic: bool = False,
-                 unpin: bool = False, ca_pem: str | None = None, endpoint=None, loopback: bool = True) -> dict:
+                 unpin: bool = False, unpin_fallback: bool = True, ca_pem: str | None = None, endpoint=None,
+                 loopback: bool = True) -> dict:
     """What rpc `init` gets. With an `endpoint` (audit.runtime.proxy.ProxyEndpoint) the app's own processes are
     pointed at the run's proxy: Java proxy settings inside the VM, every other TCP connection redirected to the
-    SOCKS5 listener (`loopback`: also connections to 127.0.0.1, as on the host; a device keeps its loopback)."""
+    SOCKS5 listener (`loopback`: also connections to 127.0.0.1, as on the host; a device keeps its loopback).
+    `unpin` patches known pinning code, by name and (obfuscated OkHttp) by signature; `unpin_fallback` also patches
+    whatever app method throws a certificate exception (off only to prove the other paths alone)."""
     redirect = java_proxy = None
     if endpoint is not None:
         redirect = {"port": endpoint.socks_port, "token": endpoint.token, "loopback": loopback,
@@ -133,5 +136,6 @@ def agent_config(apis: tuple[HookedApi, ...], *, native: bool = True, java: bool
                       # the JDK sends loopback DIRECT unless the list is explicitly empty (checked on JDK 17)
                       "nonProxyHosts": "" if loopback else "localhost|127.*|[::1]"}
     return {"apis": [a.to_agent() for a in apis], "network": [n.to_agent() for n in load_request_hooks()],
-            "native": native, "java": java, "blockQuic": block_quic, "unpin": unpin, "caPem": ca_pem,
+            "native": native, "java": java, "blockQuic": block_quic, "unpin": unpin, "unpinFallback": unpin_fallback,
+            "caPem": ca_pem,
             "redirect": redirect, "javaProxy": java_proxy, "maxEventsPerApi": MAX_EVENTS_PER_API}

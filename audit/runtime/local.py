@@ -119,7 +119,8 @@ def child_env(endpoint: ProxyEndpoint, run: RunFolder, java: bool, ready_file: P
 
 
 def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], duration: float,
-                  stop, cwd: str | None = None, sinkhole: bool = False, unpin: bool = False) -> LocalResult:
+                  stop, cwd: str | None = None, sinkhole: bool = False, unpin: bool = False,
+                  unpin_fallback: bool = True) -> LocalResult:
     """Run argv under the proxy and Frida until it exits, the duration ends, or `stop` (an Event) is set."""
     import frida
     if not argv:
@@ -162,8 +163,9 @@ def capture_local(argv: list[str], run: RunFolder, apis: tuple[HookedApi, ...], 
                    proxy={"host": endpoint.host, "port": endpoint.port, "socks_port": endpoint.socks_port})
         run.log(f"spawned pid {pid}: {' '.join(argv)}")
         session = AgentSession(device, pid, run.event, run.log, java=java)
-        # unpin: the fallback only (no CA injection here: the run's trust store already holds the CA)
-        session.attach(apis, native=True, endpoint=endpoint, loopback=True, unpin=unpin)
+        # unpin without CA injection: the run's trust store already holds the CA
+        session.attach(apis, native=True, endpoint=endpoint, loopback=True, unpin=unpin,
+                       unpin_fallback=unpin_fallback)
         device.resume(pid)
         if java:
             session.wait_java()
