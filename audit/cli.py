@@ -133,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     device_sub.required = True
     doctor = device_sub.add_parser("doctor", help="check a device is ready for capture; print fixes")
     doctor.add_argument("serial", nargs="?")
-    doctor.add_argument("--fix", metavar="FRIDA_SERVER", help="push this frida-server binary (same version as "
-                        "the installed frida, the device's architecture) and start it as root")
+    doctor.add_argument("--fix", metavar="FRIDA_SERVER", nargs="?", const="", help="push this frida-server "
+                        "binary (same version as the installed frida, the device's architecture) and start it as "
+                        "root; without FILE, the matching one from Frida's releases (cached under APPAUDIT_HOME)")
     doctor.set_defaults(handler="audit.runtime.command:doctor")
 
     corpus = sub.add_parser("corpus", help="scan many apps into DuckDB")

@@ -91,4 +91,6 @@ def capture(args) -> int:
 
 def doctor(args) -> int:
     from .devices import run_doctor
-    return run_doctor(args.serial, getattr(args, "fix", None))
+    fix = getattr(args, "fix", None)
+    # `--fix` alone (const ""): download; `--fix FILE`: that file; no --fix: check only.
+    return run_doctor(args.serial, fix, download=fix == "")

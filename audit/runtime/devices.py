@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
 from .agent import HookedApi
+from .fridaserver import release_url
 from .runfolder import RunFolder
 
 MIN_API, MAX_API = 24, 35            # Android 7 .. 15
@@ -155,9 +156,8 @@ def device_checks(device, serial: str | None = None) -> list[Check]:
     out.append(Check("selinux", "ok" if selinux in ("Enforcing", "Permissive") else "warn", selinux,
                      None if selinux in ("Enforcing", "Permissive") else "check `adb shell getenforce`"))
     want = frida_version()
-    fetch = (f"appaudit device doctor --fix frida-server-{want}-android-{arch or 'ARCH'} (from "
-             f"https://github.com/frida/frida/releases/download/{want}/frida-server-{want}-android-"
-             f"{arch or 'ARCH'}.xz, unxz'd), or by hand: adb push it {FRIDA_SERVER}; "
+    fetch = (f"appaudit device doctor --fix (downloads {release_url(want, arch or 'ARCH')}; offline: fetch it, "
+             f"unxz it and give it as --fix FILE), or by hand: adb push it {FRIDA_SERVER}; "
              + root_command(prefix, f"chmod 755 {FRIDA_SERVER} && {FRIDA_SERVER} -D"))
     have = shell(device, f"{FRIDA_SERVER} --version 2>/dev/null")
     if not have:
@@ -225,10 +225,11 @@ def frida_reachable(serial: str) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-def fix_frida_server(serial: str | None, binary: str) -> None:
-    """`--fix FILE`: push a frida-server, check it is the host's version, start it as root."""
-    path = Path(binary)
-    if not path.is_file():
+def fix_frida_server(serial: str | None, binary: str | None) -> None:
+    """`--fix [FILE]`: push a frida-server, check it is the host's version, start it as root. Without FILE the
+    one for the device's architecture and the host's frida comes from the cache or Frida's releases."""
+    path = Path(binary) if binary is not None else None
+    if path is not None and not path.is_file():
         raise InputError(f"frida-server file not found: {binary}")
     client = adb_client()
     serials = [d.serial for d in client.device_list()]
@@ -239,6 +240,13 @@ def fix_frida_server(serial: str | None, binary: str) -> None:
     prefix = root_prefix(device)
     if prefix is None:
         raise InputError("no root shell on the device: frida-server must run as root (see `root`)")
+    if path is None:
+        from .fridaserver import frida_server_for
+        abi = shell(device, "getprop ro.product.cpu.abi")
+        if abi not in FRIDA_ABI:
+            raise InputError(f"the device's architecture {abi or 'unknown'} has no frida-server build")
+        path = frida_server_for(frida_version(), FRIDA_ABI[abi])
+        binary = str(path)
     device.sync.push(str(path), FRIDA_SERVER)
     as_root(device, prefix, f"chmod 755 {FRIDA_SERVER}")
     have, want = shell(device, f"{FRIDA_SERVER} --version 2>&1"), frida_version()
@@ -256,9 +264,9 @@ def _free_mb(df_line: str) -> int | None:
     return None
 
 
-def run_doctor(serial: str | None, fix: str | None = None) -> int:
-    if fix is not None:
-        fix_frida_server(serial, fix)
+def run_doctor(serial: str | None, fix: str | None = None, download: bool = False) -> int:
+    if download or fix is not None:
+        fix_frida_server(serial, None if download else fix)
     checks, found = doctor_checks(serial)
     for check in checks:
         print(check.render())
