@@ -206,3 +206,74 @@ def test_device_output_parsers():
     ({"lat": 1.0, "lon": 2.0}, {"lat": 1.0, "lon": 2.0})])
 def test_placeholders_are_never_truth_values(raw, truth):
     assert truth_value(raw) == truth
+
+
+def _mount_namespaces_work() -> bool:
+    if not (shutil.which("unshare") and shutil.which("nsenter")):
+        return False
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            "mount -t tmpfs tmpfs /mnt"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+def test_the_system_ca_script_mounts_once_in_every_zygote_however_often_it_runs(tmp_path):
+    """The Android 14 CA script run for real, twice, on a scratch tree inside a private mount namespace with two
+    stand-in zygotes (processes in mount namespaces of their own, /system propagating into them as on Android):
+    one tmpfs on the store, one bind in each zygote, the CA visible there. Only chcon is a no-op (no SELinux)."""
+    from audit.runtime.devices import CA_OK_MARK, CaPaths, system_ca_script, zygote_views_script, zygotes_missing
+    if not _mount_namespaces_work():
+        pytest.skip("no private mount namespaces here (unshare -m needs CAP_SYS_ADMIN)")
+    root = tmp_path / "device"
+    store, apex = root / "system/etc/security/cacerts", root / "apex/com.android.conscrypt/cacerts"
+    for folder in (store, apex, root / "data/local/tmp"):
+        folder.mkdir(parents=True)
+    for cert in ("0a1b2c3d.0", "5e6f7a8b.0"):
+        (store / cert).write_text("system " + cert)
+        (apex / cert).write_text("apex " + cert)
+    name = "9a5ba575.0"
+    remote = root / "data/local/tmp" / name
+    remote.write_text("the run CA")
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "chcon").write_text("#!/bin/sh\nexit 0\n")
+    (shims / "chcon").chmod(0o755)
+    zygotes = root / "zygotes"
+    paths = CaPaths(store=str(store), apex=str(apex), work=str(root / "data/local/tmp/appaudit-ca"),
+                    zygotes=f"cat {zygotes}", system_server="true")
+    install = system_ca_script(name, str(remote), 34, paths)
+    driver = f"""
+set -e
+trap 'kill $(cat {zygotes}) 2>/dev/null' EXIT
+mount --bind {root}/system {root}/system
+mount --make-shared {root}/system
+for i in 1 2; do
+  unshare -m --propagation unchanged sleep 600 &
+  echo $! >> {zygotes}
+done
+for pid in $(cat {zygotes}); do
+  while [ "$(readlink /proc/$pid/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ]; do sleep 0.01; done
+done
+sh -c "$INSTALL"
+sh -c "$INSTALL"
+set +e
+echo "store mounts $(grep -c ' {store} ' /proc/mounts)"
+for pid in $(cat {zygotes}); do
+  echo "apex mounts $(nsenter --mount=/proc/$pid/ns/mnt -- grep -c ' {apex} ' /proc/self/mounts)"
+  echo "apex files $(nsenter --mount=/proc/$pid/ns/mnt -- ls {apex} | tr '\\n' ' ')"
+done
+echo VIEWS
+sh -c "$VIEWS"
+"""
+    result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", driver], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "INSTALL": install,
+                                                         "VIEWS": zygote_views_script(name, paths),
+                                                         "PATH": f"{shims}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    report, views = result.stdout.split("VIEWS\n")
+    assert report.count(CA_OK_MARK) == 2
+    lines = report.splitlines()
+    assert "store mounts 1" in lines
+    assert [l for l in lines if l.startswith("apex mounts")] == ["apex mounts 1", "apex mounts 1"]
+    # Each zygote sees the APEX store's own certificates plus the run CA.
+    assert [l for l in lines if l.startswith("apex files")] == [f"apex files 0a1b2c3d.0 5e6f7a8b.0 {name} "] * 2
+    assert len(views.splitlines()) == 2 and zygotes_missing(views, name) == []

@@ -421,46 +421,67 @@ def parse_wifi_ssid(line: str) -> str | None:
 CA_OK_MARK = "APPAUDIT-CA-OK"
 
 
-def install_system_ca(device, prefix: str, api: int, ca_pem: bytes, run: RunFolder) -> dict:
-    """Mount a copy of the system CA store with the run CA added (tmpfs; gone after a reboot), then verify it.
+@dataclass(frozen=True)
+class CaPaths:
+    """Where the CA scripts act: Android's paths, or a scratch tree in a test's own mount namespace."""
 
-    Any earlier mount of ours is undone first (no stacking run after run). Android 14+ reads CAs from the
-    conscrypt APEX in each app's mount namespace: the same folder is bind-mounted there inside zygote's
-    namespaces (apps forked afterwards inherit it). Verified: the file, its mode 644, its SELinux label, and on
-    14+ its presence in every zygote's view. A failure stops the capture with the step that failed."""
+    store: str = "/system/etc/security/cacerts"
+    apex: str = "/apex/com.android.conscrypt/cacerts"       # Android 14+: what apps read
+    work: str = "/data/local/tmp/appaudit-ca"
+    zygotes: str = "pidof zygote zygote64"                   # shell command printing the zygotes' pids
+    system_server: str = "pidof -s system_server"
+
+
+def system_ca_script(name: str, remote: str, api: int, paths: CaPaths = CaPaths()) -> str:
+    """The root shell script that puts the run CA (`remote`, pushed already) into the system store, ending with
+    CA_OK_MARK only if every step worked. A copy of the store on a tmpfs over the store; on 14+ that folder
+    bind-mounted over the APEX store inside zygote's and system_server's mount namespaces (apps fork from
+    zygote and inherit it). Mounts of an earlier run are removed first, in every namespace: none stack up."""
+    store, apex, work = paths.store, paths.apex, paths.work
+    script = (
+        "set -e; "
+        f"while grep -q ' {store} ' /proc/mounts; do umount {store}; done; "
+        f"mkdir -p {work}; rm -f {work}/*; "
+        f"cp {apex}/* {work}/ 2>/dev/null || cp {store}/* {work}/; "
+        f"cp {remote} {work}/; "
+        f"mount -t tmpfs tmpfs {store}; "
+        f"cp {work}/* {store}/; "
+        f"chown root:root {store}/*; chmod 644 {store}/*; "
+        f"chcon u:object_r:system_file:s0 {store}/*; ")
+    if api >= 34:
+        inside = (f"set -e; while grep -q \" {apex} \" /proc/self/mounts; do umount {apex}; done; "
+                  f"mount --bind {store} {apex}")
+        script += (f"for pid in $({paths.zygotes}) $({paths.system_server}); do "
+                   f"nsenter --mount=/proc/$pid/ns/mnt -- sh -c '{inside}'; done; ")
+    return script + f"echo {CA_OK_MARK}"
+
+
+def zygote_views_script(name: str, paths: CaPaths = CaPaths()) -> str:
+    """Prints `PID` for each zygote that does not see the CA file in its APEX store (`PID FILE` when it does)."""
+    return (f"for pid in $({paths.zygotes}); do echo \"$pid $(nsenter --mount=/proc/$pid/ns/mnt -- "
+            f"ls {paths.apex}/{name} 2>/dev/null)\"; done")
+
+
+def zygotes_missing(listing: str, name: str) -> list[str]:
+    return [line.split()[0] for line in listing.splitlines() if line.strip() and not line.strip().endswith(name)]
+
+
+def install_system_ca(device, prefix: str, api: int, ca_pem: bytes, run: RunFolder) -> dict:
+    """Mount a copy of the system CA store with the run CA added (tmpfs; gone after a reboot), then verify it:
+    the file, its mode 644, its SELinux label, and on 14+ its presence in every zygote's view. A failure stops
+    the capture with the step that failed."""
     from cryptography import x509
     cert = x509.load_pem_x509_certificate(ca_pem)
     name = f"{_openssl_subject_hash_old(cert)}.0"
     remote = f"/data/local/tmp/{name}"
-    store = "/system/etc/security/cacerts"
+    store = CaPaths().store
     device.sync.push(ca_pem, remote)
-    script = (
-        "set -e; "
-        f"while grep -q ' {store} ' /proc/mounts; do umount {store}; done; "
-        "mkdir -p /data/local/tmp/appaudit-ca; rm -f /data/local/tmp/appaudit-ca/*; "
-        "cp /apex/com.android.conscrypt/cacerts/* /data/local/tmp/appaudit-ca/ 2>/dev/null || "
-        f"cp {store}/* /data/local/tmp/appaudit-ca/; "
-        f"cp {remote} /data/local/tmp/appaudit-ca/; "
-        f"mount -t tmpfs tmpfs {store}; "
-        f"cp /data/local/tmp/appaudit-ca/* {store}/; "
-        f"chown root:root {store}/*; chmod 644 {store}/*; "
-        f"chcon u:object_r:system_file:s0 {store}/*; ")
-    if api >= 34:
-        script += ("for pid in $(pidof zygote zygote64) $(pidof -s system_server); do "
-                   f"nsenter --mount=/proc/$pid/ns/mnt -- mount --bind {store} "
-                   "/apex/com.android.conscrypt/cacerts; done; ")
-    script += f"echo {CA_OK_MARK}"
-    output = as_root(device, prefix, script, timeout=60)
+    output = as_root(device, prefix, system_ca_script(name, remote, api), timeout=60)
     run.log("system CA store: " + output[:300])
     if CA_OK_MARK not in output:
         raise InputError(f"installing the run CA into the system store failed: {output.strip()[:200]}")
     check = parse_ca_check(as_root(device, prefix, f"stat -c '%a' {store}/{name}; ls -Z {store}/{name}"))
-    views = []
-    if api >= 34:
-        listing = as_root(device, prefix, "for pid in $(pidof zygote zygote64); do echo \"$pid $(nsenter "
-                          f"--mount=/proc/$pid/ns/mnt -- ls /apex/com.android.conscrypt/cacerts/{name} "
-                          "2>/dev/null)\"; done")
-        views = [line.split()[0] for line in listing.splitlines() if line.strip() and not line.strip().endswith(name)]
+    views = zygotes_missing(as_root(device, prefix, zygote_views_script(name)), name) if api >= 34 else []
     problems = [p for p in (None if check["mode"] == "644" else f"mode {check['mode']}",
                             None if "system_file" in check["label"] else f"label {check['label'] or '?'}",
                             f"missing in zygote {', '.join(views)}" if views else None) if p]
