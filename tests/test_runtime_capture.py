@@ -143,7 +143,13 @@ def test_python_program_native_hooks_join_requests_to_sockets(backends, tmp_path
     assert any(e["type"] == "dns" for e in events)
     joined = joined_flows(run)
     assert len(joined) == 1 and joined[0]["sender"] is not None
-    assert joined[0]["client_port"] == connects[0]["local"]["port"]
+    assert joined[0]["client_port"] == connects[0]["local"]["port"] and joined[0]["sender"]["by"] == "client port"
+    # The same run as if it came through `adb reverse` (the proxy then sees the adb server's ports): no client-port
+    # join, the TLS write's request line still names the sender.
+    meta["device"] = {**meta.get("device", {}), "kind": "android"}
+    (run / "run.json").write_text(json.dumps(meta))
+    joined = joined_flows(run)
+    assert joined[0]["sender"]["by"] == "request line"
     # Python's TLS keys were logged through SSLKEYLOGFILE.
     assert "CLIENT_" in (run / "sslkeylog.txt").read_text()
 

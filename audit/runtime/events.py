@@ -111,6 +111,10 @@ def joined_flows(run_dir: str | Path) -> list[dict]:
         raise InputError(f"{run_dir}: no flows.mitm")
     sockets = sockets_from_run(run_dir)
     by_conn = {s.conn: s for s in sockets if s.conn is not None}
+    # Through `adb reverse` the proxy sees the adb server's ports, never the app's: a client-port match there
+    # would be a coincidence, so on a device only the connection id and the request line join.
+    device = read_run(run_dir).get("device")
+    ports_are_the_apps = not (isinstance(device, dict) and device.get("kind") == "android")
     # TLS writes whose socket could not be named (libcurl's own BIO: SSL_get_fd is -1) still carry the
     # request line: join those by request line and time instead.
     by_line: dict[str, list[dict]] = {}
@@ -127,7 +131,7 @@ def joined_flows(run_dir: str | Path) -> list[dict]:
                 # The agent's connection id first (holds through adb reverse), then the client port (host).
                 conn = flow.metadata.get(FLOW_CONN_KEY) if isinstance(flow.metadata, dict) else None
                 sender, by = by_conn.get(conn), "connection id"
-                if sender is None:
+                if sender is None and ports_are_the_apps:
                     sender, by = sender_of(int(flow.client_conn.peername[1]), request.timestamp_start, sockets), \
                         "client port"
                 joined = None if sender is None else {"tid": sender.tid, "kind": sender.kind,
