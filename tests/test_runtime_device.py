@@ -248,3 +248,34 @@ def test_bundled_sample_hook_list_follows_the_rules_schema():
     sample = load_apis(SAMPLE_APIS)
     assert {a.id for a in sample} >= {"telephony.get_device_id", "settings.secure.android_id"}
     assert all(h.url.startswith(("this", "arg")) for h in load_request_hooks())
+
+
+def test_the_apps_other_processes_get_the_agent_and_other_apps_are_let_go(tmp_path):
+    """Item 14 without spawn gating (Android only): what ChildProcesses does with each held process, on real
+    suspended processes here. The app's `:remote` process gets the agent before it runs; another app's process
+    is resumed untouched. (Spawn gating delivering those processes is verified only on a device.)"""
+    import frida
+    from types import SimpleNamespace
+    from audit.runtime.devices import ChildProcesses
+    from audit.runtime.events import read_events
+    from audit.runtime.runfolder import RunFolder
+    from test_runtime_helpers import alive, free_port
+    reason = ptrace_denied()
+    if reason:
+        pytest.skip(reason)
+    run = RunFolder.create(tmp_path / "run")
+    run.start(options={}, app={"package": "org.example.app", "files": []})
+    port = free_port()            # nothing listens: each process tries one connection and ends
+    program = [sys.executable, "-c", f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), 5)\n"
+               "except OSError:\n    pass\n"]
+    device = frida.get_local_device()
+    own, other = device.spawn(program), device.spawn(program)
+    children = ChildProcesses(device, "org.example.app", load_apis(), {"native": True}, run)
+    children._hook(SimpleNamespace(pid=own, identifier="org.example.app:remote"))
+    children._hook(SimpleNamespace(pid=other, identifier="com.example.other"))
+    while alive(own) or alive(other):     # both were resumed (bounded by the test's timeout)
+        time.sleep(0.05)
+    assert children.stop() == ["org.example.app:remote"]
+    connects = [e for e in read_events(run.path) if e["type"] == "connect" and e["peer"]["port"] == port]
+    # A process's first thread has the process id as its thread id.
+    assert {e["tid"] for e in connects} == {own}
