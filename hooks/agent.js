@@ -1158,14 +1158,16 @@ function registerUnpinning() {
 // A Set field alone rules out almost every class before any method is read. A singleton with a Set and a
 // (String, List) method has neither confirmation and is left alone: a wrong patch would break the app.
 const PINNER_FAILURE_MESSAGE = 'Certificate pinning failure!';
-const NOT_APP_CODE = /^(java|javax|jdk|sun|com\.sun|android|androidx|dalvik|libcore|kotlin|kotlinx|com\.android|org\.conscrypt|org\.apache\.harmony)\./;
+const NOT_APP_CODE = new RegExp('^(java|javax|jdk|sun|com\\.sun|android|androidx|dalvik|libcore|kotlin|kotlinx|' +
+                                 'com\\.android|org\\.conscrypt|org\\.apache\\.harmony)\\.');
 const ACC_INTERFACE = 0x200;
 const ACC_STATIC = 0x8;
 const pinnerSignatures = {};         // class + loader -> {methods, evidence} or null (checked, not a pinner)
 
 function memberParts(text) {
-  // Member.toString(): "private final java.util.Set o.k.a", "public final void o.k.a(java.lang.String,java.util.List)
-  // throws ...": modifiers, type, qualified name, parameters (methods only).
+  // Member.toString(): "private final java.util.Set o.k.a",
+  // "public final void o.k.a(java.lang.String,java.util.List) throws ...": modifiers, type, qualified name and,
+  // for methods, the parameters.
   const match = /^((?:[a-z]+ )*)(\S+) (\S+?)(?:\(([^)]*)\))?(?: throws .*)?$/.exec(text);
   if (match === null) return null;
   return { modifiers: match[1].split(' '), type: match[2], name: match[3].slice(match[3].lastIndexOf('.') + 1),
@@ -1191,7 +1193,7 @@ function isFunctionInterface(type) {
 }
 
 function classFileHolds(klass, name, text) {
-  // HotSpot loaders serve class files as resources; ART's dex loaders do not (null: no evidence either way).
+  // HotSpot loaders serve class files as resources; ART's dex loaders do not (there: no evidence either way).
   if (isArt()) return false;
   const loader = klass.getClassLoader();
   if (loader === null) return false;
@@ -1248,7 +1250,8 @@ function pinnerShape(klass, name) {
 }
 
 function pinnerBySignature(klass, name, loader) {
-  if (NOT_APP_CODE.test(name) || name.startsWith('[')) return null;
+  // Platform classes are not the app's; a class patched by name (okhttp3.CertificatePinner) needs no search.
+  if (NOT_APP_CODE.test(name) || name.startsWith('[') || classHooks[name] !== undefined) return null;
   const key = name + '@' + (loader === null ? 'boot' : Java.use('java.lang.System').identityHashCode(loader));
   if (!(key in pinnerSignatures)) {
     const tid = Process.getCurrentThreadId();
@@ -1313,14 +1316,15 @@ function scanLoadedForPinners() {
       const klass = Java.cast(handle, Class);
       const loader = klass.getClassLoader();
       if (pinnerBySignature(klass, klass.getName(), loader) === null) continue;
-      unpinBySignature(klass, klass.getName(), loader, loader === null ? Java.classFactory : Java.ClassFactory.get(loader));
+      const factory = loader === null ? Java.classFactory : Java.ClassFactory.get(loader);
+      unpinBySignature(klass, klass.getName(), loader, factory);
     } catch (e) {
       emit({ type: 'error', where: 'pinner scan', message: String(e) });
     }
   }
 }
 
-// The fallback: an app's own pinning code (obfuscated OkHttp, a custom X509TrustManager) ends by throwing a
+// The fallback: an app's own pinning code (a custom X509TrustManager, a pinner the signature missed) ends by throwing a
 // CertificateException or SSLPeerUnverifiedException. When one is constructed, the first frame outside the
 // platform is the check that threw: that method is patched to return (void / true / its argument) from then on,
 // and the app's next attempt goes through. The failed attempt itself stays in the run as a failed TLS flow.

@@ -32,11 +32,9 @@ def release_url(version: str, arch: str) -> str:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("APPAUDIT_HOME")
-    if base:
-        return Path(base) / "cache" / "frida-server"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "appaudit" / "frida-server"
+    """Beside the rules cache: $APPAUDIT_HOME/cache/frida-server (else $XDG_CACHE_HOME/appaudit/frida-server)."""
+    from ..rulescache import cache_dir as rules_cache_dir
+    return rules_cache_dir().parent / "frida-server"
 
 
 def elf_arch(head: bytes) -> str | None:

@@ -1,12 +1,9 @@
 package com.example.standin;
 
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.net.URL;
 import java.net.URLClassLoader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Paths;
 import java.security.cert.Certificate;
 import java.util.Arrays;
@@ -46,15 +43,7 @@ public final class ObfuscatedPinning {
                 socket.startHandshake();
                 List<Certificate> chain = Arrays.asList(socket.getSession().getPeerCertificates());
                 check.invoke(pinner, args[3], chain);
-                OutputStream out = socket.getOutputStream();
-                out.write(("GET /okhttp-pinned HTTP/1.1\r\nHost: " + args[3] + "\r\nConnection: close\r\n\r\n")
-                        .getBytes(StandardCharsets.US_ASCII));
-                out.flush();
-                InputStream in = socket.getInputStream();
-                byte[] head = new byte[12];
-                int n = in.read(head);
-                System.out.println("attempt " + i + " ok " + new String(head, 0, Math.max(n, 0),
-                        StandardCharsets.US_ASCII));
+                System.out.println("attempt " + i + " ok " + Pinned.get(socket, "/okhttp-pinned", args[3]));
             } catch (InvocationTargetException e) {
                 System.out.println("attempt " + i + " failed " + e.getCause().getClass().getSimpleName() + ": "
                         + e.getCause().getMessage().split("\n")[0]);

@@ -31,21 +31,25 @@ public final class Pinned {
                     parameters.setServerNames(Collections.singletonList(new SNIHostName(args[2])));
                     socket.setSSLParameters(parameters);
                     socket.startHandshake();
-                    OutputStream out = socket.getOutputStream();
-                    out.write(("GET /pinned HTTP/1.1\r\nHost: " + args[2] + "\r\nConnection: close\r\n\r\n")
-                            .getBytes(StandardCharsets.US_ASCII));
-                    out.flush();
-                    InputStream in = socket.getInputStream();
-                    byte[] head = new byte[12];
-                    int n = in.read(head);
-                    System.out.println("attempt " + i + " ok " + new String(head, 0, Math.max(n, 0),
-                            StandardCharsets.US_ASCII));
+                    System.out.println("attempt " + i + " ok " + get(socket, "/pinned", args[2]));
                 }
             } catch (Exception e) {
                 System.out.println("attempt " + i + " failed " + e.getClass().getSimpleName());
             }
             Thread.sleep(200);   // a real app retries after a moment, too
         }
+    }
+
+    /** GET path over an open (TLS) socket; the status line's first 12 bytes. */
+    static String get(SSLSocket socket, String path, String host) throws java.io.IOException {
+        OutputStream out = socket.getOutputStream();
+        out.write(("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII));
+        out.flush();
+        InputStream in = socket.getInputStream();
+        byte[] head = new byte[12];
+        int n = in.read(head);
+        return new String(head, 0, Math.max(n, 0), StandardCharsets.US_ASCII);
     }
 
     static final class PinningTrustManager implements X509TrustManager {
