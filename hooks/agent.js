@@ -1163,6 +1163,7 @@ const NOT_APP_CODE = new RegExp('^(java|javax|jdk|sun|com\\.sun|android|androidx
 const ACC_INTERFACE = 0x200;
 const ACC_STATIC = 0x8;
 const pinnerSignatures = {};         // class + loader -> {methods, evidence} or null (checked, not a pinner)
+const pinnerSearch = { classes: 0, with_set_field: 0, with_check_method: 0, matched: 0 };   // run.json: the cost
 
 function memberParts(text) {
   // Member.toString(): "private final java.util.Set o.k.a",
@@ -1209,6 +1210,7 @@ function classFileHolds(klass, name, text) {
 }
 
 function pinnerShape(klass, name) {
+  pinnerSearch.classes++;
   if ((klass.getModifiers() & (ACC_INTERFACE | ACC_ABSTRACT)) !== 0) return null;
   const fields = klass.getDeclaredFields();
   const instanceFields = [];
@@ -1219,6 +1221,7 @@ function pinnerShape(klass, name) {
     if (pins === null && field.getType().getName() === 'java.util.Set') pins = field.getName();
   }
   if (pins === null) return null;
+  pinnerSearch.with_set_field++;
   const methods = [];
   for (const method of klass.getDeclaredMethods()) {
     if ((method.getModifiers() & ACC_STATIC) !== 0) continue;
@@ -1236,6 +1239,7 @@ function pinnerShape(klass, name) {
     methods.push({ name: parts.name, params: params, form: form });
   }
   if (methods.length === 0) return null;
+  pinnerSearch.with_check_method++;
   const evidence = ['Set field ' + pins].concat(methods.map(m => m.form + ' as ' + m.name));
   for (const field of instanceFields) {
     const type = field.getType();
@@ -1246,6 +1250,7 @@ function pinnerShape(klass, name) {
   }
   if (classFileHolds(klass, name, PINNER_FAILURE_MESSAGE)) evidence.push('"' + PINNER_FAILURE_MESSAGE + '"');
   if (evidence.length === 1 + methods.length) return null;        // the shape without a confirmation
+  pinnerSearch.matched++;
   return { methods: methods, evidence: evidence };
 }
 
@@ -1429,7 +1434,8 @@ rpc.exports = {
   status() {
     return { native: nativeHooked, native_failed: nativeFailed, java_ready: javaReadyAt !== null,
              boot_image_deoptimized: deoptimized,
-             java: javaHookState(), unpinned: unpinned.slice(), repeats: repeatCounts(),
+             java: javaHookState(), unpinned: unpinned.slice(), pinner_search: Object.assign({}, pinnerSearch),
+             repeats: repeatCounts(),
              dropped: Object.assign({}, droppedPerApi) };
   },
   hookDefined() {

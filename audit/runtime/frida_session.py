@@ -157,7 +157,8 @@ class AgentSession:
 def hook_summary(status: dict) -> dict:
     """run.json `hooks`: native hooks (installed, failed with reason), where the Java part went in, and each Java
     hook's state: installed (with the classes, implementations of abstract targets included), failed (reason) or
-    never_loaded (its class never appeared in any loader); counts of repeated and dropped events."""
+    never_loaded (its class never appeared in any loader); counts of repeated and dropped events; what the
+    search for an obfuscated OkHttp pinner looked at (classes, how many got past each step, matched)."""
     java = status.get("java") or {}
     counts: dict[str, int] = {}
     for state in java.values():
@@ -166,6 +167,7 @@ def hook_summary(status: dict) -> dict:
             "java_at": status.get("java_at"), "java_ready": bool(status.get("java_ready")),
             "boot_image_deoptimized": bool(status.get("boot_image_deoptimized")),
             "java": {k: java[k] for k in sorted(java)}, "java_counts": dict(sorted(counts.items())),
-            "unpinned": list(status.get("unpinned") or []), "repeats": dict(status.get("repeats") or {}),
+            "unpinned": list(status.get("unpinned") or []),
+            "pinner_search": dict(status.get("pinner_search") or {}), "repeats": dict(status.get("repeats") or {}),
             "dropped": dict(status.get("dropped") or {}), "final": bool(status.get("final")),
             "detached": status.get("detached")}
