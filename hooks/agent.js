@@ -1161,7 +1161,6 @@ const PINNER_FAILURE_MESSAGE = 'Certificate pinning failure!';
 const NOT_APP_CODE = new RegExp('^(java|javax|jdk|sun|com\\.sun|android|androidx|dalvik|libcore|kotlin|kotlinx|' +
                                  'com\\.android|org\\.conscrypt|org\\.apache\\.harmony)\\.');
 const ACC_INTERFACE = 0x200;
-const ACC_STATIC = 0x8;
 const pinnerSignatures = {};         // class + loader -> {methods, evidence} or null (checked, not a pinner)
 const pinnerSearch = { classes: 0, with_set_field: 0, with_check_method: 0, matched: 0 };   // run.json: the cost
 
@@ -1212,21 +1211,21 @@ function classFileHolds(klass, name, text) {
 function pinnerShape(klass, name) {
   pinnerSearch.classes++;
   if ((klass.getModifiers() & (ACC_INTERFACE | ACC_ABSTRACT)) !== 0) return null;
-  const fields = klass.getDeclaredFields();
+  // One call per field (its toString) until a Set field is found: most classes stop here.
   const instanceFields = [];
   let pins = null;
-  for (const field of fields) {
-    if ((field.getModifiers() & ACC_STATIC) !== 0) continue;
+  for (const field of klass.getDeclaredFields()) {
+    const parts = memberParts(field.toString());
+    if (parts === null || parts.params !== null || parts.modifiers.indexOf('static') >= 0) continue;
     instanceFields.push(field);
-    if (pins === null && field.getType().getName() === 'java.util.Set') pins = field.getName();
+    if (pins === null && parts.type === 'java.util.Set') pins = parts.name;
   }
   if (pins === null) return null;
   pinnerSearch.with_set_field++;
   const methods = [];
   for (const method of klass.getDeclaredMethods()) {
-    if ((method.getModifiers() & ACC_STATIC) !== 0) continue;
     const parts = memberParts(method.toString());
-    if (parts === null || parts.type !== 'void' || parts.params === null || parts.params.length !== 2 ||
+    if (parts === null || parts.modifiers.indexOf('static') >= 0 || parts.type !== 'void' || parts.params === null || parts.params.length !== 2 ||
         parts.params[0] !== 'java.lang.String') continue;
     const second = parts.params[1];
     let form = null;
