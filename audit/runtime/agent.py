@@ -137,5 +137,4 @@ def agent_config(apis: tuple[HookedApi, ...], *, native: bool = True, java: bool
                       "nonProxyHosts": "" if loopback else "localhost|127.*|[::1]"}
     return {"apis": [a.to_agent() for a in apis], "network": [n.to_agent() for n in load_request_hooks()],
             "native": native, "java": java, "blockQuic": block_quic, "unpin": unpin, "unpinFallback": unpin_fallback,
-            "caPem": ca_pem,
-            "redirect": redirect, "javaProxy": java_proxy, "maxEventsPerApi": MAX_EVENTS_PER_API}
+            "caPem": ca_pem, "redirect": redirect, "javaProxy": java_proxy, "maxEventsPerApi": MAX_EVENTS_PER_API}

@@ -91,6 +91,4 @@ def capture(args) -> int:
 
 def doctor(args) -> int:
     from .devices import run_doctor
-    fix = getattr(args, "fix", None)
-    # `--fix` alone (const ""): download; `--fix FILE`: that file; no --fix: check only.
-    return run_doctor(args.serial, fix, download=fix == "")
+    return run_doctor(args.serial, getattr(args, "fix", None))

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import InputError
 from .agent import HookedApi
-from .fridaserver import release_url
+from .fridaserver import frida_server_for, release_url
 from .runfolder import RunFolder
 
 MIN_API, MAX_API = 24, 35            # Android 7 .. 15
@@ -241,7 +241,6 @@ def fix_frida_server(serial: str | None, binary: str | None) -> None:
     if prefix is None:
         raise InputError("no root shell on the device: frida-server must run as root (see `root`)")
     if path is None:
-        from .fridaserver import frida_server_for
         abi = shell(device, "getprop ro.product.cpu.abi")
         if abi not in FRIDA_ABI:
             raise InputError(f"the device's architecture {abi or 'unknown'} has no frida-server build")
@@ -264,9 +263,10 @@ def _free_mb(df_line: str) -> int | None:
     return None
 
 
-def run_doctor(serial: str | None, fix: str | None = None, download: bool = False) -> int:
-    if download or fix is not None:
-        fix_frida_server(serial, None if download else fix)
+def run_doctor(serial: str | None, fix: str | None = None) -> int:
+    """`fix`: None checks only; "" (`--fix` alone) downloads the matching frida-server; a path pushes that file."""
+    if fix is not None:
+        fix_frida_server(serial, fix or None)
     checks, found = doctor_checks(serial)
     for check in checks:
         print(check.render())
