@@ -154,7 +154,7 @@ def test_device_output_parsers():
 def test_bundle_members_are_extracted_safely_base_first(tmp_path):
     import zipfile
     from audit.errors import InputError
-    from audit.runtime.devices import _apk_package, apks_to_install
+    from audit.runtime.devices import apk_identity, apks_to_install
     corpus = REPO.parent / "shared" / "corpus" / "apks"
     apk = next(corpus.glob("*.apk"), None) if corpus.is_dir() else None
     if apk is None:
@@ -170,8 +170,7 @@ def test_bundle_members_are_extracted_safely_base_first(tmp_path):
     apks, obb = apks_to_install(bundle, work, DeviceSpec(abis=("arm64-v8a",), density=420))
     assert [p.name for p in apks] == ["base-master.apk", "base-en.apk"] and obb == []
     assert all(p.parent == work for p in apks)
-    if shutil.which("aapt"):
-        assert "." in _apk_package(apks[0])                     # real aapt on a real APK
+    assert apk_identity(apks[0]) == apk_identity(apk)
     evil = tmp_path / "evil.xapk"
     with zipfile.ZipFile(evil, "w") as out:
         out.writestr("../../escape.apk", b"x")
@@ -279,3 +278,27 @@ def test_the_apps_other_processes_get_the_agent_and_other_apps_are_let_go(tmp_pa
     connects = [e for e in read_events(run.path) if e["type"] == "connect" and e["peer"]["port"] == port]
     # A process's first thread has the process id as its thread id.
     assert {e["tid"] for e in connects} == {own}
+
+
+def test_package_and_target_sdk_read_for_install_agree_with_aapt():
+    """What the install reads from each corpus APK's manifest (the low-target flag depends on it) is what aapt,
+    the SDK's own tool, reads: for every APK aapt can read."""
+    import re
+    from audit.runtime.devices import apk_identity
+    corpus = REPO.parent / "shared" / "corpus" / "apks"
+    aapt = shutil.which("aapt")
+    if aapt is None or not corpus.is_dir():
+        pytest.skip("aapt or the ../shared corpus absent")
+    compared = 0
+    for apk in sorted(corpus.glob("*.apk")):
+        badging = subprocess.run([aapt, "dump", "badging", str(apk)], capture_output=True, text=True,
+                                 timeout=120).stdout
+        package = re.search(r"package: name='([^']+)'", badging)
+        # Without targetSdkVersion Android takes minSdkVersion (aapt then prints only sdkVersion): so do we, and
+        # an old app gets the low-target flag on Android 14.
+        target = re.search(r"targetSdkVersion:'(\d+)'", badging) or re.search(r"sdkVersion:'(\d+)'", badging)
+        if package is None:
+            continue                                  # aapt itself cannot read this one
+        assert apk_identity(apk) == (package.group(1), int(target.group(1)) if target else None), apk.name
+        compared += 1
+    assert compared >= 20

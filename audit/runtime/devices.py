@@ -278,15 +278,19 @@ def run_doctor(serial: str | None, fix: str | None = None) -> int:
 
 
 # -- capture on Android -------------------------------------------------------------------------------------
-def _apk_package(apk: Path) -> str:
-    aapt = shutil.which("aapt")
-    if aapt is None:
-        raise InputError("aapt is needed to read the package name (sudo apt-get install aapt)")
-    result = subprocess.run([aapt, "dump", "badging", str(apk)], capture_output=True, text=True, timeout=60)
-    match = re.search(r"package: name='([^']+)'", result.stdout)
-    if not match:
-        raise InputError(f"{apk}: not an APK aapt can read")
-    return match.group(1)
+def apk_identity(apk: Path) -> tuple[str, int | None]:
+    """The package name and targetSdkVersion of an APK, from its binary manifest with the static scan's own
+    bounded reader and parser (no aapt needed on the host)."""
+    from ..static.inputs import MANIFEST, MAX_MANIFEST_BYTES, Archive, Budget
+    from ..static.manifest import parse_manifest
+    archive = Archive(apk, str(apk), Budget())
+    try:
+        if not archive.has(MANIFEST):
+            raise InputError(f"{apk}: no {MANIFEST} (not an APK)")
+        manifest = parse_manifest(archive.read(MANIFEST, MAX_MANIFEST_BYTES), f"{apk}!{MANIFEST}")
+    finally:
+        archive.close()
+    return manifest.package, manifest.target_sdk
 
 
 def device_spec(device) -> "DeviceSpec":
@@ -546,7 +550,7 @@ def capture_android(serial: str, apps: list[Path], run: RunFolder, apis: tuple[H
             members, files = apks_to_install(app, workdir, spec)
             apks.extend(members)
             obb.extend(files)
-        package, target_sdk = _apk_package(apks[0]), _apk_target_sdk(apks[0])
+        package, target_sdk = apk_identity(apks[0])
         run.update(app={**run.meta.get("app", {}), "package": package, "installed": [p.name for p in apks],
                         "obb": [remote for _, remote in obb]})
         run_install(adb, install_commands(apks, package, api, target_sdk, keep_data, obb))
@@ -656,15 +660,6 @@ def _app_truth(session, run: RunFolder) -> None:
         return
     for data_type, value in (values or {}).items():
         run.add_identifier(data_type, value)
-
-
-def _apk_target_sdk(apk: Path) -> int | None:
-    aapt = shutil.which("aapt")
-    if aapt is None:
-        return None
-    result = subprocess.run([aapt, "dump", "badging", str(apk)], capture_output=True, text=True, timeout=60)
-    match = re.search(r"targetSdkVersion:'(\d+)'", result.stdout)
-    return int(match.group(1)) if match else None
 
 
 def clock_offset(device) -> float | None:
