@@ -1305,12 +1305,15 @@ let pinnerScanAt = 0;
 function scanLoadedForPinners() {
   if (!isArt() || now() - pinnerScanAt < 1) return;
   pinnerScanAt = now();
+  const env = Java.vm.getEnv();
   const fresh = [];
+  // The bridge deletes each handle after onMatch, inside ART's class visitor: keep a reference of our own and
+  // look at the classes only after the walk.
   Java.enumerateLoadedClasses({
     onMatch(name, handle) {
       if (pinnerScanned[name] || name.startsWith('[') || NOT_APP_CODE.test(name) || handle === undefined) return;
       pinnerScanned[name] = true;
-      fresh.push(handle);
+      fresh.push(env.newGlobalRef(handle));
     },
     onComplete() {}
   });
@@ -1324,6 +1327,8 @@ function scanLoadedForPinners() {
       unpinBySignature(klass, klass.getName(), loader, factory);
     } catch (e) {
       emit({ type: 'error', where: 'pinner scan', message: String(e) });
+    } finally {
+      env.deleteGlobalRef(handle);
     }
   }
 }

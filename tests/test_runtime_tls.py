@@ -8,6 +8,7 @@ import shutil
 import ssl
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,70 @@ def test_an_obfuscated_okhttp_pinner_is_found_by_its_signature(jvm_classes, pinn
     search = hooks["pinner_search"]
     assert search["classes"] >= 6 and search["with_set_field"] == 2 and search["with_check_method"] == 2
     assert search["matched"] == 1
+
+
+# The ART search, run on HotSpot from the test: ART resolves app classes without ClassLoader.loadClass, so there
+# the pinner is found by walking the loaded classes (at start and at TLS handshakes), confirmed by its chain-cleaner
+# field alone (dex class files are not readable as resources). `isArt` is answered true for the walk only.
+ART_SCAN = r"""
+rpc.exports.artScan = function () {
+  const out = {};
+  Java.performNow(() => {
+    const vm = isArt;
+    isArt = () => true;
+    try { pinnerScanAt = 0; scanLoadedForPinners(); } finally { isArt = vm; }
+    out.unpinned = unpinned.slice();
+    out.search = Object.assign({}, pinnerSearch);
+  });
+  return out;
+};
+"""
+
+
+def test_the_art_search_finds_a_loaded_pinner_by_its_chain_cleaner_field(jvm_classes, tmp_path):
+    import frida
+    from audit.runtime.agent import agent_config, agent_source, load_apis
+    from test_runtime_helpers import free_port
+    app, plugin = tmp_path / "app", tmp_path / "plugin"
+    shutil.copytree(jvm_classes, app)
+    plugin.mkdir()
+    shutil.move(str(app / "o"), str(plugin / "o"))
+    java = shutil.which("java")
+    # Nothing listens on the port: the app keeps failing to connect (and stays alive) after loading the pinner.
+    argv = [str(Path(java).resolve()), "-cp", str(app), "com.example.standin.ObfuscatedPinning", str(plugin),
+            "127.0.0.1", str(free_port()), SNI, "sha256/AAAA", "200"]
+    device = frida.get_local_device()
+    messages: list = []
+    output: list = []
+    pid = device.spawn(argv, stdio="pipe")
+
+    def on_output(out_pid, fd, data):
+        if out_pid == pid:
+            output.append(data)
+
+    device.on("output", on_output)
+    session = device.attach(pid)
+    try:
+        script = session.create_script(agent_source(True) + ART_SCAN)
+        script.on("message", lambda message, data: messages.append(message.get("payload")))
+        script.load()
+        # No unpinning by the loader watch: only the walk can find the pinner.
+        script.exports_sync.init(agent_config(load_apis(), java=True, native=False, unpin=False))
+        device.resume(pid)
+        while b"attempt 1 failed" not in b"".join(output):      # the plugin's classes are loaded by then
+            time.sleep(0.05)
+        found = script.exports_sync.art_scan()
+        script.unload()
+    finally:
+        session.detach()
+        device.kill(pid)
+        device.off("output", on_output)
+    assert found["unpinned"] == ["o.k.a", "o.k.a"] and found["search"]["matched"] == 1
+    events = [m for m in messages if isinstance(m, dict) and m.get("type") == "unpin"]
+    assert {e["via"] for e in events} == {"signature"}
+    assert "CertificateChainCleaner field b" in events[0]["evidence"]
+    assert not any('"Certificate pinning failure!"' in e for e in events[0]["evidence"])   # not readable on ART
+    assert not [m for m in messages if isinstance(m, dict) and m.get("type") == "error"]
 
 
 WS_CLIENT = """
