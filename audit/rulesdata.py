@@ -514,15 +514,18 @@ def _locate(document: Any, error, what: str) -> tuple[int, str]:
         if len(fitting) == 1:      # the instance has the type of one branch: its own first problem
             return min((_locate(document, e, what) for e in fitting[0]), key=lambda item: item[0])
     path = list(error.absolute_path)
-    node, line, label, parent = document, 0, None, None
+    node, line, label = document, 0, None
     for step in path:
         if isinstance(node, LineDict):
             line = node.line_of(step)
-        parent, node = node, node[step]
+        node = node[step]
         label = step if isinstance(step, str) else label
     if isinstance(node, LineDict) and (not path or isinstance(path[-1], int)):
         line = node.line or line
     item = bool(path) and isinstance(path[-1], int)
+    if "propertyNames" in error.absolute_schema_path:    # the failing instance is a key of `node`
+        line = node.line_of(error.instance) if isinstance(node, LineDict) else line
+        label, item = error.instance, False
     value, validator, expected = error.instance, error.validator, error.validator_value
     if validator == "vocabulary":
         message = error.message
@@ -536,22 +539,19 @@ def _locate(document: Any, error, what: str) -> tuple[int, str]:
         listing = ", ".join(sorted(allowed))
         return (value.line_of(extra) if isinstance(value, LineDict) else line), \
             f"{extra}: unknown field (allowed: {listing})"
-    elif validator == "propertyNames":
-        key = error.instance
-        return (node.line_of(key) if isinstance(node, LineDict) else line), f"{key}: {custom or error.message}"
     elif custom:
         message = custom.format(value=value)
     elif validator == "type":
         wanted = " or ".join(_JSON_TYPES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
         found = "mapping" if isinstance(value, dict) else type(value).__name__
         if not path:
-            return line, f"a {what} must be {wanted}, found {found}"
+            return line, f"the {what} must be {wanted}, found {found}"
         message = f"each {label} entry must be {wanted}, found {found}" if item else f"expected {wanted}, found {found}"
     elif validator in ("oneOf", "anyOf"):
         wanted = " or ".join(_JSON_TYPES.get(e.validator_value, e.validator_value) for e in error.context
                              if e.validator == "type" and isinstance(e.validator_value, str))
         found = "mapping" if isinstance(value, dict) else type(value).__name__
-        message = f"expected {wanted}, found {found}"
+        message = f"expected {wanted}, found {found}" if wanted else " ".join(error.message.split())[:200]
     elif validator == "enum":
         message = f"{value!r} is not one of: {', '.join(map(str, expected))}"
     elif validator == "minLength" and expected == 1:
