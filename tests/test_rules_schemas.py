@@ -186,6 +186,8 @@ CASES = {
         "wrong type": ((3, "    title: [t]"), 3, r"title: expected a string, found list"),
         "missing required": ((7, None), 2, r"missing required field 'help'"),
         "unknown vocabulary": ((5, "    severity: severe"), 5, r"severity: unknown severity 'severe'"),
+        "condition of another subject": (("insert", 8, "    when: {flow: any}"), 8,
+                                         r"flow: not a condition of a sdk check \(allowed: declared\)"),
         "unknown data type": (("insert", 8, "    escalate: {requires: [device_ids.imeii], severity: high, "
                                             "reason: r}"), 8, r"requires: unknown data type 'device_ids.imeii'"),
     }),

@@ -166,17 +166,6 @@ class CheckSet:
         return found
 
 
-# The condition fields each subject takes (rules/schemas/checks.schema.json lists them all, with their types).
-_WHEN = {
-    "judgement": ("flow", "category", "min_level", "max_level", "negative_declared"),
-    "sdk": ("declared",),
-    "request": ("requires", "persistent_min", "identifiers_min", "play_categories"),
-    "transmission": ("scheme", "identifier"),
-    "permission": ("protection_level", "declared_use"),
-    "recipient": (),
-}
-
-
 def load_checks(directory: str | Path | None = None) -> CheckSet:
     directory = Path(directory) if directory else rules_dir() / "checks"
     return _load_checks(str(directory))
@@ -218,10 +207,6 @@ def _load_checks(directory: str) -> CheckSet:
             if any(c.id == entry["id"] for c in checks):
                 check.fail(entry, "id", f"duplicate check id {entry['id']!r}")
             when = entry.get("when") or {}
-            for name in when:
-                if name not in _WHEN[entry["subject"]]:
-                    check.fail(when, name, f"not a condition of a {entry['subject']} check "
-                                           f"(allowed: {', '.join(_WHEN[entry['subject']]) or 'none'})")
             escalate = entry.get("escalate") or {}
             if escalate:
                 escalate = dict(escalate, severity=Severity.parse(escalate["severity"]),
