@@ -486,7 +486,7 @@ def validate(document: Any, kind: str, path: str | Path, what: str = "file") -> 
                               ).hexdigest() + ".valid"
         if rulescache.marked(mark):
             return
-    errors = list(_validator(kind, vocabularies).iter_errors(document))
+    errors = list(_validator(kind, vocabularies).iter_errors(_without_nulls(document)))
     if errors:
         located = [_locate(document, error, what) for error in errors]
         line, message = min(located, key=lambda item: item[0])
@@ -494,6 +494,20 @@ def validate(document: Any, kind: str, path: str | Path, what: str = "file") -> 
         raise InputError(f"{where}: {message}")
     if mark:
         rulescache.mark(mark)
+
+
+def _without_nulls(node: Any) -> Any:
+    """The document as the schema sees it: a key written with no value (`packages:`) is a key not written, as
+    the loaders read it (`entry.get("packages") or ()`); a required one is then reported missing."""
+    if isinstance(node, LineDict):
+        out = LineDict((key, _without_nulls(value)) for key, value in node.items() if value is not None)
+        out.line, out.key_lines = node.line, node.key_lines
+        return out
+    if isinstance(node, dict):
+        return {key: _without_nulls(value) for key, value in node.items() if value is not None}
+    if isinstance(node, list):
+        return [_without_nulls(item) for item in node]
+    return node
 
 
 def _custom_message(error) -> str | None:

@@ -248,6 +248,16 @@ def test_a_broken_copy_names_the_file_and_line_of_the_offending_node(tmp_path, k
     assert re.match(rf"{re.escape(str(path))}:{line}: {message}", error), error
 
 
+def test_a_key_written_without_a_value_is_a_key_not_written(tmp_path):
+    path = tmp_path / "sheet.yaml"
+    path.write_text("source: s\nnot_shared:\ncollected:\n  - type: contacts\n    purposes:\n")
+    assert [s.kind for s in _load("datasheet", path).statements] == ["collected"]
+    path = tmp_path / "sdks.yaml"
+    path.write_text("sdks:\n  - id: x\n    name:\n    categories: [other]\n    packages:\n")
+    with pytest.raises(InputError, match=r"sdks.yaml:2: missing required field 'name'"):
+        _load("sdks", path)
+
+
 def test_the_data_sheet_loader_validates_with_the_datasheet_schema(tmp_path, monkeypatch):
     path = tmp_path / "sheet.yaml"
     path.write_text("source: s\nnot_collected: [contacts]\n")
