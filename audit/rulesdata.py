@@ -391,14 +391,15 @@ class Validator:
 VOCABULARIES: dict[str, tuple[str, str]] = {
     "data_type": ("audit.rulesdata:datatypes", "unknown data type {value!r}{hint}"),
     "purpose": ("audit.rules.declarations:purposes", "unknown purpose {value!r}{hint}"),
-    "recipient_category": ("audit.rules.declarations:recipient_categories", "unknown recipient category {value!r}{hint}"),
+    "recipient_category": ("audit.rules.declarations:recipient_categories",
+                           "unknown recipient category {value!r}{hint}"),
     "sdk_category": ("audit.catalogue:CATEGORIES", "unknown category {value!r}{hint}"),
     "sdk": ("audit.catalogue:sdk_ids", "{value!r} is not an SDK id of rules/sdks.yaml{hint}"),
-    "permission": ("audit.static.manifest:permission_rules", "unknown permission {value!r}{hint} (rules/permissions.yaml)"),
+    "permission": ("audit.static.manifest:permission_rules",
+                   "unknown permission {value!r}{hint} (rules/permissions.yaml)"),
     "protection_level": ("audit.static.manifest:PROTECTION_LEVELS", "{value!r} is not one of: {known}"),
     "decoding_step": ("audit.traffic.adapters:DECODING_STEPS", "unknown decoding step {value!r}{hint}"),
     "request_part": ("audit.traffic.adapters:PARTS", "{value!r} is not one of: {known}"),
-    "check_subject": ("audit.rules.engine:SUBJECTS", "{value!r} is not one of: {known}"),
     "evidence_level": ("audit.model:Level", "unknown evidence level {value!r}{hint}"),
     "severity": ("audit.model:Severity", "unknown severity {value!r}{hint}"),
 }

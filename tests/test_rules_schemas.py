@@ -89,6 +89,14 @@ def test_vocabularies_come_from_the_data_and_the_copied_enums_stay_in_step():
                 stack.extend(node)
 
 
+def test_every_check_subject_says_which_conditions_it_takes():
+    item = schema("checks")["properties"]["checks"]["items"]
+    assert item["properties"]["subject"]["enum"] == [rule["if"]["properties"]["subject"]["const"]
+                                                     for rule in item["allOf"]]
+    conditions = {name for rule in item["allOf"] for name in rule["then"]["properties"]["when"]["propertyNames"]["enum"]}
+    assert conditions == set(item["properties"]["when"]["properties"])
+
+
 # -- broken copies, refused by each kind's own loader --------------------------------------------------------
 def _load(kind: str, path: Path):
     """The loader the program uses for this kind (cached loaders are called through their uncached parts)."""

@@ -33,8 +33,6 @@ from ..model import (FIRST_PARTY, Actor, ActorKind, Evidence, Feasibility, Findi
 from ..rulesdata import Validator, covers, datatypes, load_yaml, rules_dir, validate
 from .declarations import ACCESSED, COLLECTED, NOT_COLLECTED, NOT_SHARED, SHARED, Declarations, Statement
 
-FLOWS = ("first", "third")
-SUBJECTS = ("judgement", "sdk", "request", "transmission", "permission", "recipient")
 MAX_EVIDENCE = 40   # per finding: enough to follow the chain, bounded for reports of large apps
 
 
@@ -211,7 +209,8 @@ def _load_checks(directory: str) -> CheckSet:
             if escalate:
                 escalate = dict(escalate, severity=Severity.parse(escalate["severity"]),
                                 reason=" ".join(escalate["reason"].split()))
-            by_level = tuple((label, Severity.parse(text)) for label, text in (entry.get("severity_by_level") or {}).items())
+            by_level = tuple((label, Severity.parse(text))
+                             for label, text in (entry.get("severity_by_level") or {}).items())
             checks.append(Check(entry["id"], entry["title"], entry["subject"], Severity.parse(entry["severity"]),
                                 entry["message"], " ".join(entry["help"].split()), tuple(sorted(when.items(), key=str)),
                                 by_level, str(path), tuple(sorted(escalate.items(), key=str))))
