@@ -323,11 +323,9 @@ def load_data(path: str | Path, what: str = "file") -> Any:
     return load_json(path, what) if path.suffix.lower() == ".json" else load_yaml(path, what)
 
 
-_TYPE_NAMES = {str: "a string", int: "a number", bool: "true or false", list: "a list", dict: "a mapping"}
-
-
 class Validator:
-    """Checks one loaded document and reports the first problem as `file:line: field: message`."""
+    """Reports a problem in one loaded document as `file:line: field: message`: the checks a schema cannot state
+    (cross-references, order, uniqueness) after `validate`."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -350,37 +348,6 @@ class Validator:
         if not isinstance(value, dict):
             self.fail(context, key, f"expected a mapping, found {type(value).__name__}")
         return value
-
-    def fields(self, mapping: dict, required: dict[str, type | tuple] = {},
-               optional: dict[str, type | tuple] = {}, where: str = "") -> None:
-        for name, kind in required.items():
-            if name not in mapping:
-                self.fail(mapping, None, f"{where}missing required field '{name}'")
-            self.type(mapping, name, kind)
-        for name in mapping:
-            if name in required:
-                continue
-            if name not in optional:
-                allowed = ", ".join(sorted([*required, *optional]))
-                self.fail(mapping, name, f"unknown field (allowed: {allowed})")
-            if mapping[name] is not None:
-                self.type(mapping, name, optional[name])
-
-    def type(self, mapping: dict, name: str, kind: type | tuple) -> None:
-        value = mapping[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            ok = False
-        else:
-            ok = isinstance(value, kinds)
-        if not ok:
-            expected = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
-            self.fail(mapping, name, f"expected {expected}, found {type(value).__name__}")
-
-    def one_of(self, mapping: dict, name: str, choices: Iterable[str]) -> None:
-        choices = list(choices)
-        if mapping.get(name) not in choices:
-            self.fail(mapping, name, f"{mapping.get(name)!r} is not one of: {', '.join(choices)}")
 
 
 # -- declarative schemas: rules/schemas/<kind>.schema.json ---------------------------------------------------

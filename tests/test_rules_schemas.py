@@ -38,6 +38,7 @@ SHIPPED = {
     "network": ["hooks/network.yaml"],
     "datasheet": [str(p.relative_to(REPO)) for p in sorted((REPO / "examples").rglob("*.yaml"))
                   if "claims" not in p.name],
+    "inquiry": [str(p.relative_to(REPO)) for p in sorted((REPO / "examples").rglob("*claims*.yaml"))],
 }
 
 
@@ -104,6 +105,7 @@ def _load(kind: str, path: Path):
     from audit.recipients import parse_recipients
     from audit.rules.declarations import _formats, _purposes_from, load_declarations
     from audit.rules.engine import _load_checks
+    from audit.rules.inquiry import load_inquiry
     from audit.runtime.agent import load_request_hooks
     from audit.static.apis import _load_entrypoints, parse_apis
     from audit.static.manifest import _permission_rules
@@ -122,6 +124,7 @@ def _load(kind: str, path: Path):
         "trackers": lambda: load_trackers.__wrapped__(str(path.parent)),
         "network": lambda: load_request_hooks.__wrapped__(str(path)),
         "datasheet": lambda: load_declarations(path),
+        "inquiry": lambda: load_inquiry(path),
     }
     return loaders[kind]()
 
@@ -221,6 +224,13 @@ CASES = {
                               r"type: unknown data type 'device_ids.imeii' \(did you mean device_ids.imei\?\)"),
         "unknown vocabulary": (("insert", 5, "    purposes: [analytic]"), 5,
                                r"purposes: unknown purpose 'analytic' \(did you mean analytics\?\)"),
+    }),
+    "inquiry": ("claims.yaml", "title: t\nclaims:\n  - id: a\n    text: x\n    shares: {type: contacts}\n", {
+        "unknown key": (("insert", 6, "    colour: red"), 6, r"colour: unknown field"),
+        "wrong type": ((4, "    text: [x]"), 4, r"text: expected a string, found list"),
+        "missing required": ((4, None), 3, r"missing required field 'text'"),
+        "unknown data type": ((5, "    shares: {type: device_ids.imeii}"), 5,
+                              r"type: unknown data type 'device_ids.imeii' \(did you mean device_ids.imei\?\)"),
     }),
 }
 
