@@ -196,10 +196,10 @@ def parse_sdks(raw, path: Path, source: str = "appaudit") -> list[Sdk]:
             if not any(name.startswith(prefix + ".") for prefix in entry.get("packages") or ()):
                 check.fail(entry, "entry_classes", f"{name} is not under one of the entry's packages")
         out.append(Sdk(
-            id=entry["id"], name=entry["name"], organisation=entry.get("organisation", entry["name"]),
+            id=entry["id"], name=entry["name"], organisation=entry.get("organisation") or entry["name"],
             categories=tuple(entry["categories"]), packages=_as_tuple(entry.get("packages")),
             manifest_keys=_as_tuple(entry.get("manifest_keys")), hosts=_as_tuple(entry.get("hosts")),
-            family=entry.get("family"), website=entry.get("website"), source=entry.get("source", source),
+            family=entry.get("family"), website=entry.get("website"), source=entry.get("source") or source,
             entry_classes=_as_tuple(entry.get("entry_classes")),
             exodus=tuple(str(item) for item in entry.get("exodus") or ())))
     return out

@@ -433,7 +433,17 @@ def _validator(kind: str, vocabularies: dict[str, tuple[str, ...]]):
         if "vocabulary" not in subschema:        # an enum beside a vocabulary is a copy for editors
             yield from base.VALIDATORS["enum"](validator, enums, instance, subschema)
 
-    extended = jsonschema.validators.extend(base, {"vocabulary": check_vocabulary, "enum": check_enum})
+    def check_properties(validator, properties, instance, subschema):
+        # An optional field written without a value (`packages:`) is a field not written, as the loaders read
+        # it (`entry.get("packages") or ()`); a required one must have its value.
+        if validator.is_type(instance, "object"):
+            required = subschema.get("required", ())
+            for name, inner in properties.items():
+                if name in instance and (instance[name] is not None or name in required):
+                    yield from validator.descend(instance[name], inner, path=name, schema_path=name)
+
+    extended = jsonschema.validators.extend(base, {"vocabulary": check_vocabulary, "enum": check_enum,
+                                                   "properties": check_properties})
     return extended(schema(kind))
 
 
@@ -454,7 +464,7 @@ def validate(document: Any, kind: str, path: str | Path, what: str = "file") -> 
                               ).hexdigest() + ".valid"
         if rulescache.marked(mark):
             return
-    errors = list(_validator(kind, vocabularies).iter_errors(_without_nulls(document)))
+    errors = list(_validator(kind, vocabularies).iter_errors(document))
     if errors:
         located = [_locate(document, error, what) for error in errors]
         line, message = min(located, key=lambda item: item[0])
@@ -464,18 +474,8 @@ def validate(document: Any, kind: str, path: str | Path, what: str = "file") -> 
         rulescache.mark(mark)
 
 
-def _without_nulls(node: Any) -> Any:
-    """The document as the schema sees it: a key written with no value (`packages:`) is a key not written, as
-    the loaders read it (`entry.get("packages") or ()`); a required one is then reported missing."""
-    if isinstance(node, LineDict):
-        out = LineDict((key, _without_nulls(value)) for key, value in node.items() if value is not None)
-        out.line, out.key_lines = node.line, node.key_lines
-        return out
-    if isinstance(node, dict):
-        return {key: _without_nulls(value) for key, value in node.items() if value is not None}
-    if isinstance(node, list):
-        return [_without_nulls(item) for item in node]
-    return node
+def _found(value: Any) -> str:
+    return "mapping" if isinstance(value, dict) else "no value" if value is None else type(value).__name__
 
 
 def _custom_message(error) -> str | None:
@@ -525,14 +525,14 @@ def _locate(document: Any, error, what: str) -> tuple[int, str]:
         message = custom.format(value=value)
     elif validator == "type":
         wanted = " or ".join(_JSON_TYPES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
-        found = "mapping" if isinstance(value, dict) else type(value).__name__
+        found = _found(value)
         if not path:
             return line, f"the {what} must be {wanted}, found {found}"
         message = f"each {label} entry must be {wanted}, found {found}" if item else f"expected {wanted}, found {found}"
     elif validator in ("oneOf", "anyOf"):
         wanted = " or ".join(_JSON_TYPES.get(e.validator_value, e.validator_value) for e in error.context
                              if e.validator == "type" and isinstance(e.validator_value, str))
-        found = "mapping" if isinstance(value, dict) else type(value).__name__
+        found = _found(value)
         message = f"expected {wanted}, found {found}" if wanted else " ".join(error.message.split())[:200]
     elif validator == "enum":
         message = f"{value!r} is not one of: {', '.join(map(str, expected))}"

@@ -272,7 +272,7 @@ def test_a_key_written_without_a_value_is_a_key_not_written(tmp_path):
     assert [s.kind for s in _load("datasheet", path).statements] == ["collected"]
     path = tmp_path / "sdks.yaml"
     path.write_text("sdks:\n  - id: x\n    name:\n    categories: [other]\n    packages:\n")
-    with pytest.raises(InputError, match=r"sdks.yaml:2: missing required field 'name'"):
+    with pytest.raises(InputError, match=r"sdks.yaml:3: name: expected a string, found no value"):
         _load("sdks", path)
 
 
@@ -358,3 +358,25 @@ def test_user_documents_are_validated_every_time(tmp_path, monkeypatch):
 def test_schemas_are_read_from_the_package_whatever_rules_folder_is_in_use(tmp_path, monkeypatch):
     monkeypatch.setenv("APPAUDIT_RULES", str(tmp_path))
     assert schema("sdks") == json.loads((data_dir("rules") / "schemas" / "sdks.schema.json").read_text())
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_any_value_anywhere_loads_or_gives_one_line_naming_the_file(tmp_path, kind):
+    """Every value of the minimal document replaced by each kind of YAML node: the loader accepts it or refuses it
+    with one `FILE[:LINE]: …` line, never a traceback."""
+    name, text, _ = CASES[kind]
+    path = tmp_path / name
+    lines = text.splitlines()
+    refused = 0
+    for number, line in enumerate(lines):
+        head, sep, _ = line.partition(": ")
+        if not sep:
+            continue
+        for value in ("3", "-1", "[1, 2]", "['']", "{a: b}", "{}", "[]", "null", "''", "true", "2024-01-01", "x y"):
+            path.write_text("\n".join([*lines[:number], f"{head}: {value}", *lines[number + 1:]]) + "\n")
+            try:
+                _load(kind, path)
+            except InputError as exc:
+                refused += 1
+                assert str(exc).startswith(str(path)) and "\n" not in str(exc), str(exc)
+    assert refused

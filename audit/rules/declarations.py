@@ -246,8 +246,8 @@ def _sdk_names(raw: dict, text_lines: list[str], path: Path) -> tuple[tuple[str,
     value = raw["sdks"]
     if isinstance(value, dict):
         subset, names, container, key = bool(value.get("subset_by_platform")), tuple(value["names"]), value, "names"
-    else:
-        subset, names, container, key = False, tuple(value), raw, "sdks"
+    else:                                         # `sdks:` without a value declares none
+        subset, names, container, key = False, tuple(value or ()), raw, "sdks"
     from ..catalogue import load_catalogue
     catalogue = load_catalogue()
     known = [n for sdk in catalogue.sdks for n in (sdk.id, sdk.family, sdk.name.lower()) if n]

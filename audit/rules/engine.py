@@ -181,7 +181,7 @@ def _load_verdicts(check: Validator, raw: dict, categories: list, severities: di
                 if text != "none":
                     severities[(category, flow, label)] = Severity.parse(text)
     collapse.extend(tuple(family) for family in raw.get("collapse") or ())
-    return Severity.parse(raw["blocked_cap"]) if "blocked_cap" in raw else None
+    return Severity.parse(raw["blocked_cap"]) if raw.get("blocked_cap") else None
 
 
 @functools.lru_cache(maxsize=4)

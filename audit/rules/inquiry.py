@@ -98,7 +98,7 @@ def load_inquiry(path: str | Path) -> Inquiry:
     check.unique(raw["claims"], "id", "claim id")
     claims = []
     for entry in raw["claims"]:
-        kinds = [k for k in claim_kinds() if k in entry]
+        kinds = [k for k in claim_kinds() if entry.get(k) is not None]
         if len(kinds) != 1:
             check.fail(entry, "id", f"claim {entry['id']!r} needs exactly one of {', '.join(claim_kinds())}"
                                     f" (found {', '.join(kinds) or 'none'})")
