@@ -1,7 +1,8 @@
 """Loading the data in rules/ and user-supplied YAML safely, with errors that name file, line and field.
 
 YAML is read with a SafeLoader subclass: no tag constructs objects, and every mapping remembers the line of
-each key so that validation errors can point at it.
+each key so that validation errors can point at it. `validate` checks a document against its JSON Schema
+(rules/schemas/<kind>.schema.json) and names the line of the offending node.
 """
 from __future__ import annotations
 

@@ -29,8 +29,6 @@ POSITIVE = (COLLECTED, SHARED, ACCESSED)
 NEGATIVE = (NOT_COLLECTED, NOT_SHARED)
 
 
-
-
 @dataclass(frozen=True)
 class Statement:
     """One sentence of a declaration: `kind` is collected, shared, not_collected or not_shared."""

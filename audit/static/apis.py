@@ -13,7 +13,6 @@ from pathlib import Path
 from ..rulesdata import Validator, load_yaml, rules_dir, validate
 
 
-
 def class_descriptor(dotted_name: str) -> str:
     """`android.provider.Settings$Secure` -> `Landroid/provider/Settings$Secure;`"""
     return "L" + dotted_name.replace(".", "/") + ";"
