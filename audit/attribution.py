@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from .model import Actor, ActorKind
-from .rulesdata import Validator, load_yaml, rules_dir
+from .rulesdata import load_yaml, rules_dir, validate
 
 if TYPE_CHECKING:
     from .catalogue import Catalogue
@@ -54,14 +54,8 @@ class AttributionRules:
 def _rules(rules: str) -> AttributionRules:
     path = f"{rules}/libraries.yaml"
     raw = load_yaml(path, "library list")
-    check = Validator(path)
-    check.mapping(raw)
-    lists = {}
-    for key in ("platform", "generic_organisations"):
-        value = raw.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip(".") for item in value):
-            check.fail(raw, key, "expected a list of package prefixes")
-        lists[key] = [item.strip(".") for item in value]
+    validate(raw, "libraries", path, "library list")
+    lists = {key: [item.strip(".") for item in raw.get(key) or ()] for key in ("platform", "generic_organisations")}
     return AttributionRules(tuple(lists["platform"]), frozenset(lists["generic_organisations"]))
 
 

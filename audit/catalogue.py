@@ -20,7 +20,7 @@ from . import attribution
 from .attribution import dotted, looks_obfuscated  # noqa: F401 - the names callers import from here
 from .errors import InputError
 from .model import Actor, ActorKind
-from .rulesdata import Validator, load_data, load_yaml, rules_dir
+from .rulesdata import Validator, load_data, load_yaml, rules_dir, validate
 
 CATEGORIES = ("analytics", "advertisement", "attribution", "crash_reporting", "profiling", "identification",
               "location", "social", "push", "apm", "customer_feedback", "payments", "other")
@@ -187,53 +187,27 @@ def _as_tuple(value) -> tuple[str, ...]:
 
 
 def parse_sdks(raw, path: Path, source: str = "appaudit") -> list[Sdk]:
+    validate(raw, "sdks", path, "SDK catalogue")
     check = Validator(path)
-    check.mapping(raw)
-    entries = raw.get("sdks")
-    if not isinstance(entries, list):
-        check.fail(raw, "sdks", "expected a list of SDK entries")
-    out, seen = [], set()
-    for entry in entries:
-        check.mapping(entry, raw, "sdks")
-        check.fields(entry, required={"id": str, "name": str, "categories": list},
-                     optional={"organisation": str, "packages": list, "manifest_keys": list, "hosts": list,
-                               "family": str, "website": str, "note": str, "source": str, "entry_classes": list,
-                               "exodus": list})
-        if entry["id"] in seen:
-            check.fail(entry, "id", f"duplicate SDK id {entry['id']!r}")
-        seen.add(entry["id"])
-        for category in entry["categories"]:
-            if category not in CATEGORIES:
-                check.fail(entry, "categories", f"unknown category {category!r} (known: {', '.join(CATEGORIES)})")
-        for list_field in ("packages", "manifest_keys", "hosts", "entry_classes"):
-            for item in entry.get(list_field) or ():
-                if not isinstance(item, str) or not item:
-                    check.fail(entry, list_field, "expected a list of non-empty strings")
-        for item in entry.get("exodus") or ():
-            if isinstance(item, bool) or not isinstance(item, int):
-                check.fail(entry, "exodus", "expected a list of Exodus tracker ids (integers)")
+    check.unique(raw["sdks"], "id", "SDK id")
+    out = []
+    for entry in raw["sdks"]:
         for name in entry.get("entry_classes") or ():
             if not any(name.startswith(prefix + ".") for prefix in entry.get("packages") or ()):
                 check.fail(entry, "entry_classes", f"{name} is not under one of the entry's packages")
         out.append(Sdk(
-            id=entry["id"], name=entry["name"], organisation=entry.get("organisation", entry["name"]),
+            id=entry["id"], name=entry["name"], organisation=entry.get("organisation") or entry["name"],
             categories=tuple(entry["categories"]), packages=_as_tuple(entry.get("packages")),
             manifest_keys=_as_tuple(entry.get("manifest_keys")), hosts=_as_tuple(entry.get("hosts")),
-            family=entry.get("family"), website=entry.get("website"), source=entry.get("source", source),
+            family=entry.get("family"), website=entry.get("website"), source=entry.get("source") or source,
             entry_classes=_as_tuple(entry.get("entry_classes")),
             exodus=tuple(str(item) for item in entry.get("exodus") or ())))
     return out
 
 
 def parse_libraries(raw, path: Path) -> list[Library]:
-    check = Validator(path)
-    check.mapping(raw)
-    out = []
-    for entry in raw.get("libraries") or ():
-        check.mapping(entry, raw, "libraries")
-        check.fields(entry, required={"id": str, "name": str, "packages": list}, optional={"note": str})
-        out.append(Library(entry["id"], entry["name"], _as_tuple(entry["packages"])))
-    return out
+    validate(raw, "libraries", path, "library list")
+    return [Library(entry["id"], entry["name"], _as_tuple(entry["packages"])) for entry in raw.get("libraries") or ()]
 
 
 @functools.lru_cache(maxsize=8)
@@ -268,6 +242,11 @@ def merge_extra(sdks: list[Sdk], extra: Iterable[Sdk]) -> list[Sdk]:
 def load_catalogue(extra: Iterable[str | Path] = ()) -> Catalogue:
     """The project's catalogue, plus extra lists (our YAML form or the Exodus JSON format)."""
     return _load(str(rules_dir()), tuple(str(p) for p in extra))
+
+
+def sdk_ids() -> list[str]:
+    """The ids of the catalogue (a vocabulary of the rule schemas: rulesdata.VOCABULARIES)."""
+    return [sdk.id for sdk in load_catalogue().sdks]
 
 
 def load_extra(path: Path) -> list[Sdk]:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalogue import CATEGORIES, Catalogue, registered_domain
-from .rulesdata import Validator, load_yaml, rules_dir
+from .catalogue import registered_domain
+from .rulesdata import load_yaml, rules_dir, validate
 
 
 @dataclass(frozen=True)
@@ -54,38 +53,18 @@ class RecipientRules:
         return None
 
 
-def parse_recipients(raw, path: Path, catalogue: Catalogue) -> RecipientRules:
-    check = Validator(path)
-    check.mapping(raw)
-    check.fields(raw, required={"hosts": dict, "infrastructure": list})
-    hosts = {}
-    for domain, spec in raw["hosts"].items():
-        if not isinstance(domain, str) or not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", domain):
-            check.fail(raw["hosts"], domain, "expected a lower-case host or domain name")
-        check.mapping(spec, raw["hosts"], domain)
-        check.fields(spec, optional={"sdk": str, "organisation": str, "categories": list, "note": str})
-        if ("sdk" in spec) == ("organisation" in spec):
-            check.fail(raw["hosts"], domain, "name either the catalogue's `sdk:` or an `organisation:`")
-        if "sdk" in spec and catalogue.sdk(spec["sdk"]) is None:
-            check.fail(spec, "sdk", f"{spec['sdk']!r} is not an SDK id of rules/sdks.yaml")
-        for category in spec.get("categories") or ():
-            if category not in CATEGORIES:
-                check.fail(spec, "categories", f"unknown category {category!r} (known: {', '.join(CATEGORIES)})")
-        hosts[domain] = NamedHost(domain, spec.get("sdk"), spec.get("organisation"),
-                                  tuple(spec.get("categories") or ()))
-    infrastructure = []
-    for entry in raw["infrastructure"]:
-        check.mapping(entry, raw, "infrastructure")
-        check.fields(entry, required={"match": str, "provider": str, "kind": str})
-        check.one_of(entry, "kind", ("cdn", "cloud", "cloud storage"))
-        infrastructure.append(Infrastructure(entry["match"], entry["provider"], entry["kind"]))
+def parse_recipients(raw, path: Path) -> RecipientRules:
+    validate(raw, "recipients", path, "recipient list")    # an `sdk:` must be an id of rules/sdks.yaml
+    hosts = {domain: NamedHost(domain, spec.get("sdk"), spec.get("organisation"), tuple(spec.get("categories") or ()))
+             for domain, spec in raw["hosts"].items()}
+    infrastructure = [Infrastructure(entry["match"], entry["provider"], entry["kind"])
+                      for entry in raw["infrastructure"]]
     return RecipientRules(hosts, tuple(infrastructure))
 
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str) -> RecipientRules:
-    from .catalogue import load_catalogue
-    return parse_recipients(load_yaml(path, "recipient list"), Path(path), load_catalogue())
+    return parse_recipients(load_yaml(path, "recipient list"), Path(path))
 
 
 def load_recipients() -> RecipientRules:

@@ -36,22 +36,36 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "appaudit" / "rules"
 
 
-def _entry(path: Path, text: str, salt: str) -> Path | None:
-    """The cache file for this document, or None when it is not a rules/ file."""
+def digest(path: Path, text: str, salt: str) -> str | None:
+    """The content key of a rules/ document, or None when it is not a rules/ file."""
     from .rulesdata import rules_dir
     try:
         if rules_dir().resolve() not in path.resolve().parents:
             return None
     except (OSError, RuntimeError):
         return None
-    digest = hashlib.sha256(f"{FORMAT}\0{salt}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
-    return cache_dir() / f"{digest}.json"
+    return hashlib.sha256(f"{FORMAT}\0{salt}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def get(path: Path, text: str, salt: str) -> Any:
-    entry = _entry(path, text, salt)
-    if entry is None:
+def marked(name: str) -> bool:
+    """Whether `mark(name)` was done before (rulesdata.validate: this document passed this schema)."""
+    return os.path.exists(cache_dir() / f"{name}.ok")
+
+
+def mark(name: str) -> None:
+    """An empty file named for a fact about a content key; one that cannot be written is simply not there."""
+    try:
+        cache_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
+        (cache_dir() / f"{name}.ok").touch()
+    except OSError:
+        pass
+
+
+def get(key: str | None) -> Any:
+    """The document cached under `key` (digest()), or MISS."""
+    if key is None:
         return MISS
+    entry = cache_dir() / f"{key}.json"
     try:
         with open(entry, "rb") as handle:
             blob = handle.read(64 * 1024 * 1024)
@@ -60,10 +74,10 @@ def get(path: Path, text: str, salt: str) -> Any:
         return MISS
 
 
-def put(path: Path, text: str, salt: str, value: Any) -> None:
-    entry = _entry(path, text, salt)
-    if entry is None:
+def put(key: str | None, value: Any) -> None:
+    if key is None:
         return
+    entry = cache_dir() / f"{key}.json"
     try:
         blob = json.dumps(_encode(value))      # ASCII: lone surrogates from YAML escapes survive
     except (_Uncacheable, ValueError, TypeError, RecursionError):

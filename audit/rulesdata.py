@@ -1,11 +1,16 @@
 """Loading the data in rules/ and user-supplied YAML safely, with errors that name file, line and field.
 
 YAML is read with a SafeLoader subclass: no tag constructs objects, and every mapping remembers the line of
-each key so that validation errors can point at it.
+each key so that validation errors can point at it. `validate` checks a document against its JSON Schema
+(rules/schemas/<kind>.schema.json) and names the line of the offending node.
 """
 from __future__ import annotations
 
+import difflib
+import enum
 import functools
+import hashlib
+import importlib
 import importlib.resources
 import importlib.util
 import json
@@ -50,6 +55,7 @@ class LineDict(dict):
 
     line: int = 0
     key_lines: dict
+    digest: str | None = None    # the document's content key when it is a rules/ file (root only; validate)
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
@@ -263,8 +269,11 @@ def load_yaml(path: str | Path, what: str = "file") -> Any:
     """Parse YAML (or JSON, a subset) safely; any problem becomes an InputError naming file and line."""
     path = Path(path)
     text = _read_text(path, what, MAX_YAML_BYTES)
-    cached = rulescache.get(path, text, _cache_salt())     # rules/ files only: see rulescache
+    key = rulescache.digest(path, text, _cache_salt())     # rules/ files only: see rulescache
+    cached = rulescache.get(key)
     if cached is not rulescache.MISS:
+        if isinstance(cached, LineDict):
+            cached.digest = key
         return cached
     try:
         _prescan(text)
@@ -275,7 +284,9 @@ def load_yaml(path: str | Path, what: str = "file") -> Any:
                 return None
             _check_tree(node)
             document = loader.construct_document(node)
-            rulescache.put(path, text, _cache_salt(), document)
+            rulescache.put(key, document)
+            if isinstance(document, LineDict):
+                document.digest = key
             return document
         finally:
             loader.dispose()
@@ -313,11 +324,9 @@ def load_data(path: str | Path, what: str = "file") -> Any:
     return load_json(path, what) if path.suffix.lower() == ".json" else load_yaml(path, what)
 
 
-_TYPE_NAMES = {str: "a string", int: "a number", bool: "true or false", list: "a list", dict: "a mapping"}
-
-
 class Validator:
-    """Checks one loaded document and reports the first problem as `file:line: field: message`."""
+    """Reports a problem in one loaded document as `file:line: field: message`: the checks a schema cannot state
+    (cross-references, order, uniqueness) after `validate`."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -328,60 +337,230 @@ class Validator:
         field = f" {key}:" if key is not None else ""
         raise InputError(f"{where}:{field} {message}")
 
+    def unique(self, entries: Iterable[dict], key: str, what: str) -> None:
+        """Each entry's `key` differs (a check a JSON Schema cannot state)."""
+        seen = set()
+        for entry in entries:
+            if entry[key] in seen:
+                self.fail(entry, key, f"duplicate {what} {entry[key]!r}")
+            seen.add(entry[key])
+
     def mapping(self, value: Any, context: Any = None, key: Any = None) -> dict:
         if not isinstance(value, dict):
             self.fail(context, key, f"expected a mapping, found {type(value).__name__}")
         return value
 
-    def fields(self, mapping: dict, required: dict[str, type | tuple] = {},
-               optional: dict[str, type | tuple] = {}, where: str = "") -> None:
-        for name, kind in required.items():
-            if name not in mapping:
-                self.fail(mapping, None, f"{where}missing required field '{name}'")
-            self.type(mapping, name, kind)
-        for name in mapping:
-            if name in required:
-                continue
-            if name not in optional:
-                allowed = ", ".join(sorted([*required, *optional]))
-                self.fail(mapping, name, f"unknown field (allowed: {allowed})")
-            if mapping[name] is not None:
-                self.type(mapping, name, optional[name])
 
-    def type(self, mapping: dict, name: str, kind: type | tuple) -> None:
-        value = mapping[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            ok = False
-        else:
-            ok = isinstance(value, kinds)
-        if not ok:
-            expected = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
-            self.fail(mapping, name, f"expected {expected}, found {type(value).__name__}")
+# -- declarative schemas: rules/schemas/<kind>.schema.json ---------------------------------------------------
+# JSON Schema (draft 2020-12) says what each file holds; `validate` runs it and names the offending node's file and
+# line. Closed vocabularies are not copied into the schemas: `"vocabulary": "data_type"` names one, and its values
+# come from where they live (rules/datatypes.yaml, or the one constant the code acts on), with the message that
+# reports an unknown value. `"errorMessage"` (the ajv-errors convention) words a subschema's own failures.
+VOCABULARIES: dict[str, tuple[str, str]] = {
+    "data_type": ("audit.rulesdata:datatypes", "unknown data type {value!r}{hint}"),
+    "purpose": ("audit.rules.declarations:purposes", "unknown purpose {value!r}{hint}"),
+    "recipient_category": ("audit.rules.declarations:recipient_categories",
+                           "unknown recipient category {value!r}{hint}"),
+    "sdk_category": ("audit.catalogue:CATEGORIES", "unknown category {value!r}{hint}"),
+    "sdk": ("audit.catalogue:sdk_ids", "{value!r} is not an SDK id of rules/sdks.yaml{hint}"),
+    "permission": ("audit.static.manifest:permission_rules",
+                   "unknown permission {value!r}{hint} (rules/permissions.yaml)"),
+    "protection_level": ("audit.static.manifest:PROTECTION_LEVELS", "{value!r} is not one of: {known}"),
+    "decoding_step": ("audit.traffic.adapters:DECODING_STEPS", "unknown decoding step {value!r}{hint}"),
+    "request_part": ("audit.traffic.adapters:PARTS", "{value!r} is not one of: {known}"),
+    "evidence_level": ("audit.model:Level", "unknown evidence level {value!r}{hint}"),
+    "severity": ("audit.model:Severity", "unknown severity {value!r}{hint}"),
+}
+_JSON_TYPES = {"string": "a string", "integer": "a number", "number": "a number", "boolean": "true or false",
+               "array": "a list", "object": "a mapping", "null": "nothing"}
 
-    def one_of(self, mapping: dict, name: str, choices: Iterable[str]) -> None:
-        choices = list(choices)
-        if mapping.get(name) not in choices:
-            self.fail(mapping, name, f"{mapping.get(name)!r} is not one of: {', '.join(choices)}")
+
+def vocabulary(name: str) -> tuple[str, ...]:
+    """The values of a closed vocabulary, from where they live (VOCABULARIES)."""
+    module, _, attribute = VOCABULARIES[name][0].partition(":")
+    source = getattr(importlib.import_module(module), attribute)
+    if isinstance(source, type) and issubclass(source, enum.Enum):
+        return tuple(getattr(member, "label", member.name) for member in source)
+    values = source() if callable(source) else source
+    return tuple(sorted(values) if isinstance(values, (set, frozenset)) else values)
+
+
+def nearest(name: str, known: Iterable[str]) -> str:
+    """" (did you mean X?)" for the closest known name (the same last dotted segment first), or nothing."""
+    known = sorted(set(known))
+    same_leaf = [k for k in known if "." in k and k.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]]
+    close = same_leaf or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+@functools.cache
+def schema(kind: str) -> dict:
+    """rules/schemas/<kind>.schema.json of the package in use (the format the code reads, whatever rules folder
+    APPAUDIT_RULES points at)."""
+    return json.loads((data_dir("rules") / "schemas" / f"{kind}.schema.json").read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _schema_digest(kind: str) -> str:
+    return hashlib.sha256(json.dumps(schema(kind), sort_keys=True).encode()).hexdigest()
+
+
+@functools.cache
+def _vocabularies_of(kind: str) -> tuple[str, ...]:
+    names, stack = set(), [schema(kind)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("vocabulary"), str):
+                names.add(node["vocabulary"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return tuple(sorted(names))
+
+
+def _validator(kind: str, vocabularies: dict[str, tuple[str, ...]]):
+    """A draft 2020-12 validator of the kind's schema that also knows the `vocabulary` keyword."""
+    import jsonschema
+    members = {name: frozenset(values) for name, values in vocabularies.items()}
+
+    def check_vocabulary(validator, name, instance, subschema):
+        if isinstance(instance, str) and instance not in members[name]:
+            yield jsonschema.ValidationError(_unknown(name, instance, vocabularies[name]))
+
+    base = jsonschema.Draft202012Validator
+
+    def check_enum(validator, enums, instance, subschema):
+        if "vocabulary" not in subschema:        # an enum beside a vocabulary is a copy for editors
+            yield from base.VALIDATORS["enum"](validator, enums, instance, subschema)
+
+    def check_properties(validator, properties, instance, subschema):
+        # An optional field written without a value (`packages:`) is a field not written, as the loaders read
+        # it (`entry.get("packages") or ()`); a required one must have its value.
+        if validator.is_type(instance, "object"):
+            required = subschema.get("required", ())
+            for name, inner in properties.items():
+                if name in instance and (instance[name] is not None or name in required):
+                    yield from validator.descend(instance[name], inner, path=name, schema_path=name)
+
+    extended = jsonschema.validators.extend(base, {"vocabulary": check_vocabulary, "enum": check_enum,
+                                                   "properties": check_properties})
+    return extended(schema(kind))
+
+
+def _unknown(name: str, value: str, known: tuple[str, ...]) -> str:
+    hint = nearest(value, known) or (f" (known: {', '.join(known)})" if len(known) <= 16 else "")
+    return VOCABULARIES[name][1].format(value=value, hint=hint, known=", ".join(known))
+
+
+def validate(document: Any, kind: str, path: str | Path, what: str = "file") -> None:
+    """Check a loaded document against rules/schemas/<kind>.schema.json; the first problem (in file order)
+    becomes an InputError `FILE:LINE: field: message`. A rules/ document that passed the same schema with the
+    same vocabularies is not checked again (its content key is marked in the rules cache): a scan pays for
+    validation only when a rule file, a schema or a vocabulary changes."""
+    vocabularies = {name: vocabulary(name) for name in _vocabularies_of(kind)}
+    mark = None
+    if getattr(document, "digest", None):
+        mark = hashlib.sha256(json.dumps([document.digest, kind, _schema_digest(kind), vocabularies]).encode()
+                              ).hexdigest() + ".valid"
+        if rulescache.marked(mark):
+            return
+    errors = list(_validator(kind, vocabularies).iter_errors(document))
+    if errors:
+        located = [_locate(document, error, what) for error in errors]
+        line, message = min(located, key=lambda item: item[0])
+        where = f"{path}:{line}" if line else f"{path}"
+        raise InputError(f"{where}: {message}")
+    if mark:
+        rulescache.mark(mark)
+
+
+def _found(value: Any) -> str:
+    return "mapping" if isinstance(value, dict) else "no value" if value is None else type(value).__name__
+
+
+def _custom_message(error) -> str | None:
+    """The schema's own wording of this failure: `errorMessage` as one text, or per keyword."""
+    custom = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    return custom.get(error.validator) if isinstance(custom, dict) else custom
+
+
+def _locate(document: Any, error, what: str) -> tuple[int, str]:
+    """(line, `field: message`) of one jsonschema error, found by walking the line-tracking tree."""
+    custom = _custom_message(error)
+    if error.validator in ("oneOf", "anyOf") and error.context and not custom:
+        branches: dict[Any, list] = {}
+        for inner in error.context:
+            branches.setdefault(inner.relative_schema_path[0], []).append(inner)
+        fitting = [inner for inner in branches.values()
+                   if not any(e.validator == "type" and not e.relative_path for e in inner)]
+        if len(fitting) == 1:      # the instance has the type of one branch: its own first problem
+            return min((_locate(document, e, what) for e in fitting[0]), key=lambda item: item[0])
+    path = list(error.absolute_path)
+    node, line, label = document, 0, None
+    for step in path:
+        if isinstance(node, LineDict):
+            line = node.line_of(step)
+        node = node[step]
+        label = step if isinstance(step, str) else label
+    if isinstance(node, LineDict) and (not path or isinstance(path[-1], int)):
+        line = node.line or line
+    item = bool(path) and isinstance(path[-1], int)
+    if "propertyNames" in error.absolute_schema_path:    # the failing instance is a key of `node`
+        line = node.line_of(error.instance) if isinstance(node, LineDict) else line
+        label, item = error.instance, False
+    value, validator, expected = error.instance, error.validator, error.validator_value
+    if validator == "vocabulary":
+        message = error.message
+    elif validator == "required":
+        missing = next(name for name in expected if name not in value)
+        field = f"field {path[-1]}: " if path and isinstance(path[-1], str) else ""
+        return (node.line if isinstance(node, LineDict) else line) or line, f"{field}missing required field '{missing}'"
+    elif validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = next(k for k in value if k not in allowed)
+        listing = ", ".join(sorted(allowed))
+        return (value.line_of(extra) if isinstance(value, LineDict) else line), \
+            f"{extra}: unknown field (allowed: {listing})"
+    elif custom:
+        message = custom.format(value=value)
+    elif validator == "type":
+        wanted = " or ".join(_JSON_TYPES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected))
+        found = _found(value)
+        if not path:
+            return line, f"the {what} must be {wanted}, found {found}"
+        message = f"each {label} entry must be {wanted}, found {found}" if item else f"expected {wanted}, found {found}"
+    elif validator in ("oneOf", "anyOf"):
+        wanted = " or ".join(_JSON_TYPES.get(e.validator_value, e.validator_value) for e in error.context
+                             if e.validator == "type" and isinstance(e.validator_value, str))
+        found = _found(value)
+        message = f"expected {wanted}, found {found}" if wanted else " ".join(error.message.split())[:200]
+    elif validator == "enum":
+        message = f"{value!r} is not one of: {', '.join(map(str, expected))}"
+    elif validator == "minLength" and expected == 1:
+        message = "expected a list of non-empty strings" if item else "expected a non-empty string"
+    elif validator == "dependentRequired":
+        key = next(k for k, needs in expected.items() if k in value and any(n not in value for n in needs))
+        needs = " and ".join(n for n in expected[key] if n not in value)
+        return (value.line_of(key) if isinstance(value, LineDict) else line), f"{key}: {key} goes with {needs}"
+    elif validator == "uniqueItems":
+        message = "lists an item twice"
+    else:
+        message = " ".join(error.message.split())[:200]
+    return line, f"{label}: {message}" if label is not None else message
 
 
 @functools.lru_cache(maxsize=None)
 def _datatypes_from(path: str) -> dict[str, DataType]:
     raw = load_yaml(path, "data-type taxonomy")
-    check = Validator(path)
-    check.mapping(raw)
-    types = check.mapping(raw.get("datatypes"), raw, "datatypes")
+    validate(raw, "datatypes", path, "data-type taxonomy")
+    types = raw["datatypes"]
     out: dict[str, DataType] = {}
     for type_id, spec in types.items():
-        check.mapping(spec, types, type_id)
-        check.fields(spec, required={"label": str, "play": dict, "apple": str},
-                     optional={"persistent": bool, "identifier": bool, "parent": str, "note": str,
-                               "resettable": bool, "coordinates": bool})
-        play = spec["play"]
-        check.fields(play, required={"category": str, "type": str})
         parent = spec.get("parent")
         if parent is not None and parent not in types:
-            check.fail(spec, "parent", f"unknown data type {parent!r}")
+            Validator(path).fail(spec, "parent", f"unknown data type {parent!r}{nearest(parent, types)}")
+        play = spec["play"]
         out[type_id] = DataType(
             id=type_id, label=spec["label"], play_category=play["category"], play_type=play["type"],
             apple_category=spec["apple"], persistent=spec.get("persistent", False),

@@ -1,5 +1,6 @@
-"""docs/datasheet.schema.json (for editors) agrees with the loader: every example sheet validates, its
-enumerations are the rules data, and a sheet the loader refuses for a vocabulary error the schema refuses too."""
+"""rules/schemas/datasheet.schema.json, the schema the loader validates sheets with, read as an editor reads it
+(plain JSON Schema, enumerations copied beside each vocabulary): every example sheet validates, the copied
+enumerations are the rules data, and a sheet the loader refuses for a vocabulary error the editor refuses too."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from audit.errors import InputError
-from audit.rules.declarations import PLATFORMS, _catalogue_categories, load_declarations, purposes
+from audit.rules.declarations import load_declarations, purposes, recipient_categories
 from audit.rulesdata import datatypes, load_yaml
 
 jsonschema = pytest.importorskip("jsonschema")
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = json.loads((REPO / "docs" / "datasheet.schema.json").read_text())
+SCHEMA = json.loads((REPO / "rules" / "schemas" / "datasheet.schema.json").read_text())
 SHEETS = sorted(p for p in (REPO / "examples").rglob("*.yaml") if "claims" not in p.name)
 
 
@@ -29,8 +30,9 @@ def test_enumerations_are_the_rules_data():
     defs = SCHEMA["$defs"]
     assert defs["data_type"]["enum"] == sorted(datatypes())
     assert defs["purpose"]["enum"] == list(purposes())
-    assert defs["recipient_category"]["enum"] == sorted(_catalogue_categories())
-    assert defs["when"]["properties"]["platform"]["enum"] == list(PLATFORMS)
+    assert defs["recipient_category"]["enum"] == sorted(recipient_categories())
+    assert {defs[name]["vocabulary"] for name in ("data_type", "purpose", "recipient_category")} == {
+        "data_type", "purpose", "recipient_category"}
 
 
 @pytest.mark.parametrize("sheet", SHEETS, ids=lambda p: p.name)

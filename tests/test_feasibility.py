@@ -155,7 +155,7 @@ def test_bad_access_items_are_reported_with_file_and_line(tmp_path: Path):
                         "     access: nowhere}\naccess:\n  x:\n    - {any_of: []}\n", ":3: access: no rule set"),
         "two kinds": ("apis: []\naccess:\n  x:\n    - {any_of: [], degraded: why}\n", ":4:"),
         "bad level": ("apis: []\naccess:\n  x:\n    - {since: 0, any_of: []}\n", "since: 0 is not an API level"),
-        "bad name": ("apis: []\naccess:\n  x:\n    - {any_of: [READ CONTACTS]}\n", "is not a permission name"),
+        "bad name": ("apis: []\naccess:\n  x:\n    - {any_of: [READ CONTACTS]}\n", "unknown permission 'READ CONTACTS'"),
         "without alone": ("apis: []\naccess:\n  x:\n    - {unavailable: gone, without: zeros}\n",
                           "without goes with any_of"),
         "bad type": ("apis: []\naccess:\n  x:\n    - {any_of: [], data_type: nope}\n", "unknown data type 'nope'"),

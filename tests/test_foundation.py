@@ -12,7 +12,7 @@ import pytest
 from audit.errors import InputError
 from audit.model import Actor, ActorKind, Evidence, Level, Observation, Severity, sorted_observations
 from audit.redact import fingerprint, redact, redact_in
-from audit.rulesdata import covers, datatypes, load_data, load_yaml, Validator
+from audit.rulesdata import covers, datatypes, load_data, load_yaml, validate
 
 REPO = Path(__file__).resolve().parents[1]
 APPAUDIT = [sys.executable, "-m", "audit.cli"]
@@ -77,15 +77,14 @@ def test_yaml_loader_bounds_nesting_and_reports_json_errors(tmp_path):
         load_yaml(tmp_path / "missing.yaml")
 
 
-def test_validator_names_file_line_and_field(tmp_path):
+def test_validation_names_file_line_and_field(tmp_path):
     sheet = tmp_path / "sheet.yaml"
-    sheet.write_text("app: x\ncolected: []\n")
-    data = load_yaml(sheet)
-    with pytest.raises(InputError, match=r"sheet.yaml:2: colected: unknown field"):
-        Validator(sheet).fields(data, required={"app": str}, optional={"collected": list})
-    sheet.write_text("app: 3\n")
-    with pytest.raises(InputError, match=r"sheet.yaml:1: app: expected a string"):
-        Validator(sheet).fields(load_yaml(sheet), required={"app": str})
+    sheet.write_text("source: s\napp: x\ncolected: []\n")
+    with pytest.raises(InputError, match=r"sheet.yaml:3: colected: unknown field"):
+        validate(load_yaml(sheet), "datasheet", sheet)
+    sheet.write_text("source: s\napp: 3\n")
+    with pytest.raises(InputError, match=r"sheet.yaml:2: app: expected a string"):
+        validate(load_yaml(sheet), "datasheet", sheet)
 
 
 def test_redaction_keeps_ends_and_is_stable_but_keyed(tmp_path, monkeypatch):

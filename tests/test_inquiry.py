@@ -155,7 +155,7 @@ def test_capture_turns_capability_into_support(education_apk, capture, claims):
     ("title: t\nclaims:\n  - id: a\n    text: x\n    bridges: [device_ids.imei]\n",
      r"claims.yaml:5: bridges: expected a list of two data types"),
     ("title: t\nclaims:\n  - id: a\n    text: x\n    shares: {typ: contacts}\n",
-     r"claims.yaml:5: missing required field 'type'"),
+     r"claims.yaml:5: typ: unknown field \(allowed: recipient, type\)"),
     ("title: t\nclaims:\n  - {id: a, text: x, embeds: y}\n  - {id: a, text: x, embeds: z}\n",
      r"claims.yaml:4: id: duplicate claim id 'a'"),
     ("claims: []\n", r"claims.yaml:1: missing required field 'title'"),

@@ -97,6 +97,11 @@ def test_wheel_installed_in_a_fresh_venv_scans_from_another_directory(tmp_path):
     where = subprocess.run([str(python), "-c", "import audit.rulesdata as r; print(r.rules_dir())"], cwd=work,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(env_dir)), f"rules read from {where}, not from the installed package"
+    # The scan above validated the rule files it read (a fresh HOME: no cache), with the schemas the wheel carries.
+    schemas = subprocess.run([str(python), "-c", "from audit.rulesdata import data_dir; print(sorted(p.name for p in "
+                              "(data_dir('rules') / 'schemas').glob('*.schema.json')))"], cwd=work,
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert schemas == str(sorted(p.name for p in (REPO / "rules" / "schemas").glob("*.schema.json")))
     hooks = subprocess.run([str(python), "-c", "from audit.runtime.agent import AGENT_SOURCE; "
                             "print(AGENT_SOURCE.is_file())"], cwd=work, capture_output=True, text=True, check=True)
     assert hooks.stdout.strip() == "True"

@@ -70,7 +70,7 @@ def test_unknown_purposes_and_sdk_names_name_the_item_line_and_the_nearest_name(
     ("source: s\ncollected:\n  - {type: location.precise}\nnot_collected: [location]\n",
      r"sheet.yaml:4: not_collected: location is listed as not collected but collected at sheet.yaml:3"),
     ("source: s\ncollected: [\n", r"sheet.yaml:\d+:"),
-    ("- just a list\n", r"sheet.yaml: a data sheet must be a mapping"),
+    ("- just a list\n", r"sheet.yaml: the data sheet must be a mapping, found list"),
 ])
 def test_datasheet_errors_name_file_line_field(tmp_path, text, expected):
     with pytest.raises(InputError, match=expected):

@@ -8,7 +8,6 @@ Store vocabularies map onto our data types through rules/declaration-formats.yam
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
 import io
 import plistlib
@@ -18,7 +17,7 @@ from typing import Any, Iterable
 from xml.parsers.expat import ExpatError
 
 from ..errors import InputError
-from ..rulesdata import LineDict, Validator, _read_text, covers, datatypes, rules_dir
+from ..rulesdata import LineDict, Validator, _read_text, covers, nearest, rules_dir, schema, validate
 from ..rulesdata import load_yaml as _load_yaml
 
 COLLECTED = "collected"
@@ -28,10 +27,6 @@ NOT_COLLECTED = "not_collected"
 NOT_SHARED = "not_shared"
 POSITIVE = (COLLECTED, SHARED, ACCESSED)
 NEGATIVE = (NOT_COLLECTED, NOT_SHARED)
-
-
-WHEN_FIELDS = {"permission": str, "feature": str, "service": str, "opt_in": bool, "platform": str}
-PLATFORMS = ("android", "ios", "web", "desktop")
 
 
 @dataclass(frozen=True)
@@ -212,43 +207,13 @@ def load_yaml(path: Path, what: str):
         raise InputError(" ".join(str(exc).split())) from None
 
 
-# -- appaudit YAML (docs/datasheet.md, docs/datasheet.schema.json) ----------------------------------------
-def nearest(name: str, known: Iterable[str]) -> str:
-    """" (did you mean X?)" for the closest known name, or nothing."""
-    close = difflib.get_close_matches(name, sorted(set(known)), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _check_type(check: Validator, container: Any, key: Any, value: Any) -> str:
-    if not isinstance(value, str):
-        check.fail(container, key, f"expected a data type id, found {type(value).__name__}")
-    if value not in datatypes():
-        close = sorted(t for t in datatypes() if t.split(".")[-1] == value.split(".")[-1])
-        hint = f" (did you mean {close[0]}?)" if close else (nearest(value, datatypes()) or
-                                                             " (see rules/datatypes.yaml)")
-        check.fail(container, key, f"unknown data type {value!r}{hint}")
-    return value
-
-
-def _strings(check: Validator, container: Any, key: str) -> tuple[str, ...]:
-    value = container.get(key)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        check.fail(container, key, "expected a list of non-empty strings")
-    return tuple(value)
-
-
+# -- appaudit YAML (docs/datasheet.md, rules/schemas/datasheet.schema.json) ---------------------------------
 @functools.lru_cache(maxsize=4)
 def _purposes_from(rules: str) -> dict[str, dict[str, Any]]:
     path = Path(rules) / "purposes.yaml"
     raw = _load_yaml(path, "purpose vocabulary")
-    check = Validator(path)
-    entries = check.mapping(check.mapping(raw).get("purposes"), raw, "purposes")
-    for name, spec in entries.items():
-        check.mapping(spec, entries, name)
-        check.fields(spec, required={"label": str, "play": bool}, optional={"recipient_categories": list})
-    return dict(entries)
+    validate(raw, "purposes", path, "purpose vocabulary")
+    return dict(raw["purposes"])
 
 
 def purposes() -> dict[str, dict[str, Any]]:
@@ -256,30 +221,10 @@ def purposes() -> dict[str, dict[str, Any]]:
     return _purposes_from(str(rules_dir()))
 
 
-def _check_purposes(check: Validator, container: Any, key: str) -> tuple[str, ...]:
-    items = _strings(check, container, key)
-    for item in items:
-        if item not in purposes():
-            check.fail(container, key, f"unknown purpose {item!r}{nearest(item, purposes())} "
-                                       f"(rules/purposes.yaml: {', '.join(purposes())})")
-    return items
-
-
-def _check_when(check: Validator, entry: dict) -> tuple[tuple[str, Any], ...]:
-    when = entry.get("when")
-    if when is None:
-        return ()
-    check.mapping(when, entry, "when")
-    check.fields(when, optional=WHEN_FIELDS)
-    if not when:
-        check.fail(entry, "when", f"expected at least one of {', '.join(WHEN_FIELDS)}")
-    if "platform" in when and when["platform"] not in PLATFORMS:
-        check.fail(when, "platform", f"unknown platform {when['platform']!r}{nearest(when['platform'], PLATFORMS)}"
-                                     f" ({', '.join(PLATFORMS)})")
-    if "permission" in when and not when["permission"].startswith(("android.permission.", "com.")):
-        check.fail(when, "permission", f"expected a full Android permission name, found {when['permission']!r}"
-                                       f" (e.g. android.permission.{when['permission'].upper()})")
-    return tuple((name, when[name]) for name in WHEN_FIELDS if name in when)
+def _when(entry: dict) -> tuple[tuple[str, Any], ...]:
+    """A statement's condition, in the schema's order of the condition fields."""
+    when = entry.get("when") or {}
+    return tuple((name, when[name]) for name in schema("datasheet")["$defs"]["when"]["properties"] if name in when)
 
 
 def _item_line(text_lines: list[str], container: Any, key: str, index: int, value: str) -> int | str:
@@ -295,20 +240,12 @@ def _item_line(text_lines: list[str], container: Any, key: str, index: int, valu
     return start
 
 
-def _sdk_names(check: Validator, raw: dict, text_lines: list[str], path: Path
-               ) -> tuple[tuple[str, ...], bool, str, list[str]]:
+def _sdk_names(raw: dict, text_lines: list[str], path: Path) -> tuple[tuple[str, ...], bool, str, list[str]]:
     value = raw["sdks"]
-    subset = False
-    where_line = _line(raw, "sdks")
     if isinstance(value, dict):
-        check.fields(value, required={"names": list}, optional={"subset_by_platform": bool, "quote": str,
-                                                                 "cite": str, "note": str})
-        subset = bool(value.get("subset_by_platform"))
-        names = _strings(check, value, "names")
-        container, key = value, "names"
-    else:
-        names = _strings(check, raw, "sdks")
-        container, key = raw, "sdks"
+        subset, names, container, key = bool(value.get("subset_by_platform")), tuple(value["names"]), value, "names"
+    else:                                         # `sdks:` without a value declares none
+        subset, names, container, key = False, tuple(value or ()), raw, "sdks"
     from ..catalogue import load_catalogue
     catalogue = load_catalogue()
     known = [n for sdk in catalogue.sdks for n in (sdk.id, sdk.family, sdk.name.lower()) if n]
@@ -318,71 +255,42 @@ def _sdk_names(check: Validator, raw: dict, text_lines: list[str], path: Path
             line = _item_line(text_lines, container, key, index, name)
             warnings.append(f"{path.name}:{line}: sdks: {name!r} is not in the SDK catalogue"
                             f"{nearest(name.lower(), known)}; it cannot be matched against the scan")
-    return names, subset, f"{path.name}:{where_line}", warnings
+    return names, subset, f"{path.name}:{_line(raw, 'sdks')}", warnings
 
 
 def load_yaml_datasheet(path: str | Path) -> Declarations:
+    """An appaudit data sheet: rules/schemas/datasheet.schema.json says what it may hold (fields, types, the data
+    types, purposes and recipient categories of the rules data); what a schema cannot say is checked here."""
     path = Path(path)
     raw = load_yaml(path, "data sheet")
+    validate(raw, "datasheet", path, "data sheet")
     check = Validator(path)
-    if not isinstance(raw, dict):
-        check.fail(None, None, "a data sheet must be a mapping with app, source, collected, shared, "
-                               "not_collected, sdks")
-    check.fields(raw, required={"source": str},
-                 optional={"app": str, "collected": list, "shared": list, "not_collected": list,
-                           "not_shared": list, "not_shared_with": list, "not_used_for": list,
-                           "accessed": list, "not_bridged": list,
-                           "sdks": (list, dict), "note": str, "platform": str, "first_party_domains": list})
     text_lines = _read_text(path, "data sheet").splitlines()
     statements: list[Statement] = []
     for kind in POSITIVE:
         for entry in raw.get(kind) or ():
-            if not isinstance(entry, dict):
-                check.fail(raw, kind, f"each {kind} entry must be a mapping like {{type: contacts}}, "
-                                      f"found {type(entry).__name__}")
-            allowed = {"purposes": list, "optional": bool, "condition": str, "note": str, "when": dict,
-                       "quote": str, "cite": str}
-            if kind == SHARED:
-                allowed["recipients"] = list
-            if kind == ACCESSED:
-                allowed.pop("purposes")
-            check.fields(entry, required={"type": str}, optional=allowed)
-            data_type = _check_type(check, entry, "type", entry["type"])
             statements.append(Statement(
-                kind=kind, type=data_type, purposes=_check_purposes(check, entry, "purposes"),
-                recipients=_strings(check, entry, "recipients") if kind == SHARED else (),
-                optional=entry.get("optional"), condition=entry.get("condition"),
-                where=f"{path.name}:{_line(entry, 'type')}", when=_check_when(check, entry),
+                kind=kind, type=entry["type"], purposes=tuple(entry.get("purposes") or ()),
+                recipients=tuple(entry.get("recipients") or ()), optional=entry.get("optional"),
+                condition=entry.get("condition"), where=f"{path.name}:{_line(entry, 'type')}", when=_when(entry),
                 quote=_quote(entry.get("quote")), cite=entry.get("cite")))
     for kind in NEGATIVE:
         for index, item in enumerate(raw.get(kind) or ()):
             if isinstance(item, dict):
-                check.fields(item, required={"type": str}, optional={"quote": str, "cite": str, "note": str,
-                                                                      **({"recipients": list} if kind == NOT_SHARED
-                                                                         else {})})
-                data_type = _check_type(check, item, "type", item["type"])
-                statements.append(Statement(kind=kind, type=data_type, where=f"{path.name}:{_line(item, 'type')}",
-                                            recipients=_strings(check, item, "recipients"),
+                statements.append(Statement(kind=kind, type=item["type"], where=f"{path.name}:{_line(item, 'type')}",
+                                            recipients=tuple(item.get("recipients") or ()),
                                             quote=_quote(item.get("quote")), cite=item.get("cite")))
-                continue
-            _check_type(check, raw, kind, item)
-            line = _item_line(text_lines, raw, kind, index, item)
-            statements.append(Statement(kind=kind, type=item, where=f"{path.name}:{line}"))
-    exclusions = _exclusions(check, raw, path)
-    bridged = []
-    for entry in raw.get("not_bridged") or ():
-        check.mapping(entry, raw, "not_bridged")
-        check.fields(entry, required={"types": list}, optional={"quote": str, "cite": str, "note": str})
-        members = [_check_type(check, entry, "types", t) for t in entry["types"]]
-        if len(members) != 2:
-            check.fail(entry, "types", "expected two data types")
-        bridged.append(Statement("not_bridged", "+".join(members), where=f"{path.name}:{_line(entry, 'types')}",
-                                 quote=_quote(entry.get("quote")), cite=entry.get("cite")))
+            else:
+                line = _item_line(text_lines, raw, kind, index, item)
+                statements.append(Statement(kind=kind, type=item, where=f"{path.name}:{line}"))
+    bridged = [Statement("not_bridged", "+".join(entry["types"]), where=f"{path.name}:{_line(entry, 'types')}",
+                         quote=_quote(entry.get("quote")), cite=entry.get("cite"))
+               for entry in raw.get("not_bridged") or ()]
     _check_no_contradiction(check, raw, statements)
-    sdks, subset, sdks_where, warnings = _sdk_names(check, raw, text_lines, path) if "sdks" in raw \
+    sdks, subset, sdks_where, warnings = _sdk_names(raw, text_lines, path) if "sdks" in raw \
         else (None, False, None, [])
     return Declarations(app=raw.get("app"), source=raw["source"], path=str(path), format="appaudit-yaml",
-                        statements=tuple(statements), sdks=sdks, exclusions=tuple(exclusions),
+                        statements=tuple(statements), sdks=sdks, exclusions=tuple(_exclusions(raw, path)),
                         sdks_where=sdks_where, sdks_subset=subset, warnings=tuple(warnings),
                         not_bridged=tuple(bridged), first_party_domains=_first_party_domains(check, raw))
 
@@ -392,7 +300,7 @@ def _first_party_domains(check: Validator, raw: dict) -> tuple[str, ...]:
     that would make every tenant's host the vendor's)."""
     from ..catalogue import is_public_suffix, normal_domain
     out = []
-    for item in _strings(check, raw, "first_party_domains"):
+    for item in raw.get("first_party_domains") or ():
         domain = normal_domain(item)
         if "." not in domain or is_public_suffix(domain):
             check.fail(raw, "first_party_domains", f"{item!r} is not a domain one organisation registered")
@@ -404,32 +312,23 @@ def _quote(text: str | None) -> str | None:
     return " ".join(text.split()) if text else None
 
 
-def _exclusions(check: Validator, raw: dict, path: Path) -> list[Exclusion]:
+def _exclusions(raw: dict, path: Path) -> list[Exclusion]:
     out = []
     for entry in raw.get("not_shared_with") or ():
-        check.mapping(entry, raw, "not_shared_with")
-        check.fields(entry, required={"recipient_categories": list}, optional={"quote": str, "cite": str,
-                                                                             "note": str})
-        categories = _strings(check, entry, "recipient_categories")
-        known = _catalogue_categories()
-        for name in categories:
-            if name not in known:
-                check.fail(entry, "recipient_categories", f"unknown recipient category {name!r}"
-                                                          f"{nearest(name, known)} ({', '.join(sorted(known))})")
+        categories = tuple(entry["recipient_categories"])
         out.append(Exclusion("not_shared_with", categories, categories,
                              f"{path.name}:{_line(entry, 'recipient_categories')}", _quote(entry.get("quote")),
                              entry.get("cite")))
     for entry in raw.get("not_used_for") or ():
-        check.mapping(entry, raw, "not_used_for")
-        check.fields(entry, required={"purposes": list}, optional={"quote": str, "cite": str, "note": str})
-        names = _check_purposes(check, entry, "purposes")
+        names = tuple(entry["purposes"])
         categories = tuple(sorted({c for n in names for c in purposes()[n].get("recipient_categories") or ()}))
         out.append(Exclusion("not_used_for", names, categories, f"{path.name}:{_line(entry, 'purposes')}",
                              _quote(entry.get("quote")), entry.get("cite")))
     return out
 
 
-def _catalogue_categories() -> set[str]:
+def recipient_categories() -> set[str]:
+    """The categories a data sheet may exclude recipients by: those of the catalogue's SDKs."""
     from ..catalogue import load_catalogue
     return {c for sdk in load_catalogue().sdks for c in sdk.categories}
 
@@ -453,12 +352,7 @@ def _check_no_contradiction(check: Validator, raw: dict, statements: list[Statem
 def _formats(rules: str) -> dict[str, Any]:
     path = Path(rules) / "declaration-formats.yaml"
     raw = load_yaml(path, "declaration format mapping")
-    check = Validator(path)
-    for store in ("play", "apple"):
-        section = check.mapping(raw.get(store), raw, store)
-        for store_type, ours in check.mapping(section.get("types"), section, "types").items():
-            for item in ours or ():
-                _check_type(check, section["types"], store_type, item)
+    validate(raw, "declaration-formats", path, "declaration format mapping")
     return raw
 
 

@@ -30,11 +30,9 @@ from ..catalogue import Catalogue, dotted, load_catalogue
 from ..errors import InputError
 from ..model import (FIRST_PARTY, Actor, ActorKind, Evidence, Feasibility, Finding, Level, Observation, Severity,
                      Transmission)
-from ..rulesdata import Validator, covers, datatypes, load_yaml, rules_dir
+from ..rulesdata import Validator, covers, datatypes, load_yaml, rules_dir, validate
 from .declarations import ACCESSED, COLLECTED, NOT_COLLECTED, NOT_SHARED, SHARED, Declarations, Statement
 
-FLOWS = ("first", "third")
-SUBJECTS = ("judgement", "sdk", "request", "transmission", "permission", "recipient")
 MAX_EVIDENCE = 40   # per finding: enough to follow the chain, bounded for reports of large apps
 
 
@@ -166,54 +164,24 @@ class CheckSet:
         return found
 
 
-_WHEN = {
-    "judgement": {"flow": str, "category": list, "min_level": str, "max_level": str, "negative_declared": bool},
-    "sdk": {"declared": bool},
-    "request": {"requires": list, "persistent_min": int, "identifiers_min": int, "play_categories": list},
-    "transmission": {"scheme": str, "identifier": bool},
-    "permission": {"protection_level": str, "declared_use": bool},
-    "recipient": {},
-}
-
-
 def load_checks(directory: str | Path | None = None) -> CheckSet:
     directory = Path(directory) if directory else rules_dir() / "checks"
     return _load_checks(str(directory))
 
 
-def _severity(check: Validator, container: Any, key: Any, text: Any) -> Severity:
-    try:
-        return Severity.parse(str(text))
-    except ValueError as exc:
-        check.fail(container, key, str(exc))
-
-
 def _load_verdicts(check: Validator, raw: dict, categories: list, severities: dict, collapse: list) -> Severity | None:
     for name, spec in (raw.get("categories") or {}).items():
-        check.mapping(spec, raw["categories"], name)
-        check.fields(spec, required={"rank": int, "colour": str}, optional={"meaning": str})
         categories.append((name, spec["rank"], spec["colour"], spec.get("meaning", "")))
     known = {c[0] for c in categories}
     for category, flows in (raw.get("severity") or {}).items():
         if category not in known:
             check.fail(raw["severity"], category, f"unknown category {category!r} ({', '.join(sorted(known))})")
-        check.mapping(flows, raw["severity"], category)
         for flow, levels in flows.items():
-            if flow not in (*FLOWS, "any"):
-                check.fail(flows, flow, "expected first, third or any")
-            check.mapping(levels, flows, flow)
             for label, text in levels.items():
-                try:
-                    Level.parse(label)
-                except ValueError as exc:
-                    check.fail(levels, label, str(exc))
                 if text != "none":
-                    severities[(category, flow, label)] = _severity(check, levels, label, text)
-    for family in raw.get("collapse") or ():
-        if not isinstance(family, list) or not all(t in datatypes() for t in family):
-            check.fail(raw, "collapse", "each family is a list of known data types, most specific first")
-        collapse.append(tuple(family))
-    return _severity(check, raw, "blocked_cap", raw["blocked_cap"]) if "blocked_cap" in raw else None
+                    severities[(category, flow, label)] = Severity.parse(text)
+    collapse.extend(tuple(family) for family in raw.get("collapse") or ())
+    return Severity.parse(raw["blocked_cap"]) if raw.get("blocked_cap") else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -229,43 +197,22 @@ def _load_checks(directory: str) -> CheckSet:
     blocked_cap = Severity.LOW
     for path in files:
         raw = load_yaml(path, "checks")
+        validate(raw, "checks", path, "checks")   # rules/schemas/checks.schema.json; the rest follows
         check = Validator(path)
-        check.mapping(raw)
-        check.fields(raw, optional={"checks": list, "verbs": dict, "categories": dict, "severity": dict,
-                                    "blocked_cap": str, "collapse": list})
         blocked_cap = _load_verdicts(check, raw, categories, severities, collapse) or blocked_cap
-        for label, text in (raw.get("verbs") or {}).items():
-            try:
-                Level.parse(label)
-            except ValueError as exc:
-                check.fail(raw["verbs"], label, str(exc))
-            verbs[label] = str(text)
+        verbs.update((label, str(text)) for label, text in (raw.get("verbs") or {}).items())
         for entry in raw.get("checks") or ():
-            check.mapping(entry, raw, "checks")
-            check.fields(entry, required={"id": str, "title": str, "subject": str, "severity": str,
-                                          "message": str, "help": str},
-                         optional={"when": dict, "severity_by_level": dict, "escalate": dict})
-            check.one_of(entry, "subject", SUBJECTS)
             if any(c.id == entry["id"] for c in checks):
                 check.fail(entry, "id", f"duplicate check id {entry['id']!r}")
             when = entry.get("when") or {}
-            check.fields(when, optional=_WHEN[entry["subject"]])
-            for level_key in ("min_level", "max_level"):
-                if level_key in when:
-                    try:
-                        Level.parse(when[level_key])
-                    except ValueError as exc:
-                        check.fail(when, level_key, str(exc))
             escalate = entry.get("escalate") or {}
             if escalate:
-                check.fields(escalate, required={"requires": list, "severity": str, "reason": str})
-                escalate = dict(escalate, severity=_severity(check, escalate, "severity", escalate["severity"]),
+                escalate = dict(escalate, severity=Severity.parse(escalate["severity"]),
                                 reason=" ".join(escalate["reason"].split()))
-            severity = _severity(check, entry, "severity", entry["severity"])
-            by_level = tuple((Level.parse(k).label, _severity(check, entry["severity_by_level"], k, v))
-                             for k, v in (entry.get("severity_by_level") or {}).items())
-            checks.append(Check(entry["id"], entry["title"], entry["subject"], severity, entry["message"],
-                                " ".join(entry["help"].split()), tuple(sorted(when.items(), key=str)),
+            by_level = tuple((label, Severity.parse(text))
+                             for label, text in (entry.get("severity_by_level") or {}).items())
+            checks.append(Check(entry["id"], entry["title"], entry["subject"], Severity.parse(entry["severity"]),
+                                entry["message"], " ".join(entry["help"].split()), tuple(sorted(when.items(), key=str)),
                                 by_level, str(path), tuple(sorted(escalate.items(), key=str))))
     names = {c[0] for c in categories}
     for item in checks:

@@ -32,13 +32,12 @@ from typing import Any
 
 from ..catalogue import Catalogue, load_catalogue
 from ..model import Evidence, Level, Observation
-from ..rulesdata import LineDict, Validator, covers, datatypes, load_yaml as _raw_load_yaml, rules_dir
+from ..rulesdata import LineDict, Validator, covers, load_yaml as _raw_load_yaml, rules_dir, schema, validate
 from .declarations import NEGATIVE, NOT_SHARED, SHARED, Declarations, load_yaml, nearest
 from .engine import (AuditInput, evidence_key, flow_of, judge, load_checks, recipient_matches, request_evidence,
                      requests, sdk_declared)
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
-CLAIM_KINDS = ("collects", "shares", "bridges", "embeds", "sdk_count", "accesses")
 MAX_CLAIM_EVIDENCE = 20
 
 
@@ -85,51 +84,30 @@ class ClaimResult:
 
 
 # -- loading -----------------------------------------------------------------------------------------------
+def claim_kinds() -> tuple[str, ...]:
+    """What a claim may state, one per claim (rules/schemas/inquiry.schema.json: every field but id, text, note)."""
+    fields = schema("inquiry")["properties"]["claims"]["items"]["properties"]
+    return tuple(name for name in fields if name not in ("id", "text", "note"))
+
+
 def load_inquiry(path: str | Path) -> Inquiry:
     path = Path(path)
     raw = load_yaml(path, "inquiry")
+    validate(raw, "inquiry", path, "inquiry")
     check = Validator(path)
-    if not isinstance(raw, dict):
-        check.fail(None, None, "an inquiry must be a mapping with title and claims")
-    check.fields(raw, required={"title": str, "claims": list}, optional={"source": str, "note": str})
-    taxonomy = datatypes()
-    claims, seen = [], set()
-
-    def known(container, key, value):
-        if not isinstance(value, str) or value not in taxonomy:
-            hint = nearest(value, taxonomy) if isinstance(value, str) else ""
-            check.fail(container, key, f"unknown data type {value!r}{hint or ' (see rules/datatypes.yaml)'}")
-
+    check.unique(raw["claims"], "id", "claim id")
+    claims = []
     for entry in raw["claims"]:
-        if not isinstance(entry, dict):
-            check.fail(raw, "claims", "each claim must be a mapping with id, text and one of "
-                                      + ", ".join(CLAIM_KINDS))
-        check.fields(entry, required={"id": str, "text": str},
-                     optional={"collects": str, "shares": dict, "bridges": list, "embeds": str,
-                               "sdk_count": int, "accesses": str, "note": str})
-        kinds = [k for k in CLAIM_KINDS if k in entry]
+        kinds = [k for k in claim_kinds() if entry.get(k) is not None]
         if len(kinds) != 1:
-            check.fail(entry, "id", f"claim {entry['id']!r} needs exactly one of {', '.join(CLAIM_KINDS)}"
+            check.fail(entry, "id", f"claim {entry['id']!r} needs exactly one of {', '.join(claim_kinds())}"
                                     f" (found {', '.join(kinds) or 'none'})")
-        if entry["id"] in seen:
-            check.fail(entry, "id", f"duplicate claim id {entry['id']!r}")
-        seen.add(entry["id"])
         kind = kinds[0]
         subject = entry[kind]
-        if kind in ("collects", "accesses"):
-            known(entry, kind, subject)
-        elif kind == "shares":
-            check.fields(subject, required={"type": str}, optional={"recipient": str})
-            known(subject, "type", subject["type"])
+        if kind == "shares":
             subject = {"type": subject["type"], "recipient": subject.get("recipient")}
         elif kind == "bridges":
-            if len(subject) != 2:
-                check.fail(entry, kind, "expected a list of two data types")
-            for item in subject:
-                known(entry, kind, item)
             subject = list(subject)
-        elif kind == "sdk_count" and subject < 0:
-            check.fail(entry, kind, "expected a count of zero or more")
         line = entry.line_of("id") if isinstance(entry, LineDict) else "?"
         claims.append(Claim(entry["id"], " ".join(entry["text"].split()), kind, subject, f"{path.name}:{line}"))
     return Inquiry(raw["title"], raw.get("source"), tuple(claims), str(path))

@@ -7,18 +7,16 @@ No network is used: the bridge ships inside the installed frida-tools package.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..rulesdata import Validator, data_dir, load_yaml, rules_dir
+from ..rulesdata import Validator, data_dir, load_yaml, rules_dir, validate
 
 HOOKS_DIR = data_dir("hooks")
 AGENT_SOURCE = HOOKS_DIR / "agent.js"
 SAMPLE_APIS = HOOKS_DIR / "apis.sample.yaml"
 NETWORK_HOOKS = HOOKS_DIR / "network.yaml"
-_URL_EXPRESSION = re.compile(r"^(this|arg\d)(\.[A-Za-z_$][\w$]*\(\))*$")
 
 
 @dataclass(frozen=True)
@@ -77,23 +75,10 @@ class RequestHook:
 @functools.lru_cache(maxsize=2)
 def load_request_hooks(path: str = str(NETWORK_HOOKS)) -> tuple[RequestHook, ...]:
     raw = load_yaml(path, "network hook list")
-    check = Validator(path)
-    check.mapping(raw)
-    entries = raw.get("network")
-    if not isinstance(entries, list):
-        check.fail(raw, "network", "expected a list of entries")
-    out, seen = [], set()
-    for entry in entries:
-        check.mapping(entry, raw, "network")
-        check.fields(entry, required={"id": str, "class": str, "method": str, "url": str},
-                     optional={"signature": str, "note": str})
-        if entry["id"] in seen:
-            check.fail(entry, "id", f"duplicate id {entry['id']!r}")
-        seen.add(entry["id"])
-        if not _URL_EXPRESSION.match(entry["url"]):
-            check.fail(entry, "url", "expected `this` or `argN` followed by calls like .request().url()")
-        out.append(RequestHook(entry["id"], entry["class"], entry["method"], entry["url"], entry.get("signature")))
-    return tuple(out)
+    validate(raw, "network", path, "network hook list")
+    Validator(path).unique(raw["network"], "id", "id")
+    return tuple(RequestHook(entry["id"], entry["class"], entry["method"], entry["url"], entry.get("signature"))
+                 for entry in raw["network"])
 
 
 def java_bridge_source() -> str:

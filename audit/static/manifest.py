@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..rulesdata import Validator, datatypes, load_yaml, rules_dir
+from ..rulesdata import Validator, load_yaml, rules_dir, validate
 from .axml import ANDROID, StringPool, parse_axml
 from .inputs import one_line
 from .protoxml import parse_proto_xml, proto_resource_string
@@ -285,30 +285,15 @@ def resolve_label(label: str | None, arsc: bytes | None) -> str | None:
 @functools.lru_cache(maxsize=4)
 def _permission_rules(path: str) -> dict[str, PermissionRule]:
     raw = load_yaml(path, "permission table")
+    validate(raw, "permissions", path, "permission table")
     check = Validator(path)
-    check.mapping(raw)
-    table = check.mapping(raw.get("permissions"), raw, "permissions")
-    known = datatypes()
     out: dict[str, PermissionRule] = {}
-    for name, spec in table.items():
-        check.mapping(spec, table, name)
-        check.fields(spec, required={"protection": str, "data_types": list},
-                     optional={"observe": bool, "binds_service": bool, "note": str, "since": int,
-                               "until": int, "levels": dict, "defined_by": str})
-        check.one_of(spec, "protection", PROTECTION_LEVELS)
+    for name, spec in raw["permissions"].items():
         levels = tuple(sorted((spec.get("levels") or {}).items()))
-        for api, level in levels:
-            if not isinstance(api, int) or isinstance(api, bool) or not 1 <= api <= 100:
-                check.fail(spec, "levels", f"{api!r} is not an API level")
-            if level not in PROTECTION_LEVELS:
-                check.fail(spec, "levels", f"API {api}: {level!r} is not one of {', '.join(PROTECTION_LEVELS)}")
         if levels and levels[-1][1] != spec["protection"]:
             check.fail(spec, "levels", f"the last level ({levels[-1][1]}) must be `protection` ({spec['protection']})")
         if spec.get("since") and spec.get("until") and spec["since"] > spec["until"]:
             check.fail(spec, "until", f"until {spec['until']} is before since {spec['since']}")
-        for data_type in spec["data_types"]:
-            if data_type not in known:
-                check.fail(spec, "data_types", f"unknown data type {data_type!r} (see rules/datatypes.yaml)")
         observe = spec.get("observe")
         if observe is None:
             observe = spec["protection"] == "dangerous"

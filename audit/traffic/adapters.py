@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
-from ..rulesdata import Validator, datatypes, load_yaml, rules_dir
+from ..rulesdata import Validator, datatypes, load_yaml, rules_dir, validate
 from .captures import Request
 from .decode import Segment
 
@@ -162,56 +162,24 @@ def _compiled(keys: tuple[str, ...]) -> re.Pattern:
 
 # -- loading ----------------------------------------------------------------------------------------------
 def parse_adapter(raw, path: Path, known_types: dict, seen_trackers: dict[str, Path]) -> list[Endpoint]:
+    validate(raw, "trackers", path, "tracker adapter")   # rules/schemas/trackers.schema.json; the rest follows
     check = Validator(path)
-    check.mapping(raw)
-    check.fields(raw, required={"tracker": str, "name": str, "endpoints": list},
-                 optional={"sdk": str, "source": str, "note": str})
     tracker = raw["tracker"]
     if tracker in seen_trackers:
         check.fail(raw, "tracker", f"tracker {tracker!r} is also defined in {seen_trackers[tracker]}")
     seen_trackers[tracker] = path
-    out, ids = [], set()
+    check.unique(raw["endpoints"], "id", "endpoint id")
+    out = []
     for entry in raw["endpoints"]:
-        check.mapping(entry, raw, "endpoints")
-        check.fields(entry, required={"id": str, "hosts": list, "decoding": list, "fields": dict},
-                     optional={"path": str, "methods": list, "in": str, "note": str})
-        if entry["id"] in ids:
-            check.fail(entry, "id", f"duplicate endpoint id {entry['id']!r}")
-        ids.add(entry["id"])
-        hosts = []
-        for host in entry["hosts"]:
-            if not isinstance(host, str) or not re.fullmatch(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+", host):
-                check.fail(entry, "hosts", f"{host!r} is not a lower-case host name (or `*.` and one)")
-            hosts.append(host)
         pattern = None
         if entry.get("path") is not None:
             try:
                 pattern = re.compile(entry["path"])
             except re.error as exc:
                 check.fail(entry, "path", f"bad regular expression: {exc}")
-        methods = []
-        for method in entry.get("methods") or ():
-            if not isinstance(method, str) or not method.isalpha():
-                check.fail(entry, "methods", f"{method!r} is not an HTTP method")
-            methods.append(method.upper())
-        for step in entry["decoding"]:
-            if step not in _STEP_SET:
-                check.fail(entry, "decoding", f"unknown decoding step {step!r} (the decoder's steps: "
-                                              f"{', '.join(DECODING_STEPS)})")
         default_part = entry.get("in") or "body"
-        if default_part not in PARTS:
-            check.fail(entry, "in", f"{default_part!r} is not one of: {', '.join(PARTS)}")
         fields = []
         for key, spec in entry["fields"].items():
-            if not isinstance(key, str) or not key:
-                check.fail(entry, "fields", f"field path {key!r} must be a non-empty string")
-            check.mapping(spec, entry["fields"], key)
-            check.fields(spec, required={"type": str, "reasoning": str}, optional={"note": str},
-                         where=f"field {key}: ")
-            if spec["type"] not in known_types:
-                check.fail(spec, "type", f"unknown data type {spec['type']!r}; see rules/datatypes.yaml")
-            if not spec["reasoning"].strip():
-                check.fail(spec, "reasoning", "say why this field carries this data type (a source)")
             part, sep, rest = key.partition(":")
             if sep and part in PARTS:
                 field_part, field_path = part, rest
@@ -221,9 +189,9 @@ def parse_adapter(raw, path: Path, known_types: dict, seen_trackers: dict[str, P
                 check.fail(entry["fields"], key, "a field path needs at least one key")
             fields.append(Field(field_part, key, field_keys(field_path), spec["type"], spec["reasoning"],
                                 known_types[spec["type"]].identifier))
-        out.append(Endpoint(f"{tracker}/{entry['id']}", raw.get("sdk"), tuple(hosts), pattern,
-                            frozenset(methods), frozenset(entry["decoding"]) | frozenset(COMPRESSION_STEPS),
-                            tuple(fields)))
+        out.append(Endpoint(f"{tracker}/{entry['id']}", raw.get("sdk"), tuple(entry["hosts"]), pattern,
+                            frozenset(m.upper() for m in entry.get("methods") or ()),
+                            frozenset(entry["decoding"]) | frozenset(COMPRESSION_STEPS), tuple(fields)))
     return out
 
 
@@ -239,13 +207,8 @@ def _load(directory: str) -> "Adapters":
     known = datatypes()
     seen: dict[str, Path] = {}
     endpoints: list[Endpoint] = []
-    from ..catalogue import load_catalogue
-    catalogue = load_catalogue()
     for path in sorted(root.glob("*.yaml")):
-        raw = load_yaml(path, "tracker adapter")
-        endpoints += parse_adapter(raw, path, known, seen)
-        if raw.get("sdk") and catalogue.sdk(raw["sdk"]) is None:
-            Validator(path).fail(raw, "sdk", f"{raw['sdk']!r} is not an SDK id of rules/sdks.yaml")
+        endpoints += parse_adapter(load_yaml(path, "tracker adapter"), path, known, seen)
     return Adapters(tuple(endpoints))
 
 
