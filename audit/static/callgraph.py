@@ -300,14 +300,6 @@ class CallGraph:
         result = self._ancestors[class_desc] = frozenset(out)
         return result
 
-    def _superclass_chain(self, class_desc: str | None) -> Iterable[str]:
-        """The class and its superclasses, as far as the app defines them."""
-        for _ in range(MAX_HIERARCHY):
-            if class_desc not in self._super:
-                return
-            yield class_desc
-            class_desc = self._super[class_desc]
-
     def _signature(self, dex_i: int, name_idx: int, proto_idx: int):
         """A key equal for equal (name, proto) across the dexes: the two indices themselves when there is one
         dex (nothing decoded), else the decoded strings (decoded once per pair)."""
@@ -331,15 +323,33 @@ class CallGraph:
                 names = self._names(dex_i)
                 clinit, init, entry = names["<clinit>"], names["<init>"], self._entry_ids[dex_i]
                 one_dex, defined = len(self.dexes) == 1, self._defined
+                if one_dex:      # the common case, in list passes: (name, proto) keys, owners, then the few
+                    named = [ids[method_idx] for method_idx in idxs]       # methods with a special name
+                    for key, owner, node in zip([name_idx << 16 | proto_idx for _c, proto_idx, name_idx in named],
+                                                [descs[cdef] for cdef in owners], range(base, base + len(idxs))):
+                        by_owner = index.get(key)
+                        if by_owner is None:
+                            index[key] = {owner: node}
+                        elif owner not in by_owner:
+                            by_owner[owner] = node
+                    special = {clinit, init, *entry} - {None}
+                    for row in [row for row, ref in enumerate(named) if ref[2] in special]:
+                        name_idx, owner = named[row][2], descs[owners[row]]
+                        if name_idx == clinit:
+                            self._clinit[owner] = (base + row,)
+                        elif name_idx == init:
+                            self._inits.setdefault(owner, []).append(base + row)
+                        else:
+                            self._entry_methods.setdefault(owner, []).append(base + row)
+                            self._entry_nodes.add(base + row)
+                    self.work += len(idxs)
+                    continue
                 for row, method_idx in enumerate(idxs):
                     _class, proto_idx, name_idx = ids[method_idx]
                     owner = descs[owners[row]]
-                    if one_dex:
-                        key = name_idx << 16 | proto_idx      # what _signature gives for one dex
-                    elif defined[owner][0] != dex_i:
+                    if defined[owner][0] != dex_i:
                         continue     # a class defined again in a later dex: the first definition is the one
-                    else:
-                        key = signature(dex_i, name_idx, proto_idx)
+                    key = signature(dex_i, name_idx, proto_idx)
                     by_owner = index.get(key)
                     if by_owner is None:
                         index[key] = {owner: base + row}
@@ -384,35 +394,39 @@ class CallGraph:
             return ()
         class_idx, proto_idx, name_idx = self._method_ids[dex_i][method_idx]
         class_desc = dex._types.get(class_idx) or dex.type_name(class_idx)
+        supers = self._super
         out: list[int] = []
-        rows = self._row_of[dex_i] or self._rows(dex_i)
-        row = rows.get(method_idx)
-        local = None if row is None else self._base[dex_i] + row
-        if local is not None and kind in (STATIC, DIRECT):
-            out.append(local)
+        row = (self._row_of[dex_i] or self._rows(dex_i)).get(method_idx)
+        if row is not None and (kind == STATIC or kind == DIRECT):
+            out.append(self._base[dex_i] + row)
         else:
-            key = self._signature(dex_i, name_idx, proto_idx)
-            defs = self._signatures.get(key, {})
-            if defs and class_desc in self._super:
-                for owner in self._superclass_chain(class_desc):  # what the named class has or inherits
-                    node = defs.get(owner)
-                    self.work += 1
-                    if node is not None:
-                        out.append(node)
-                        break
-            if kind == VIRTUAL and len(defs) > len(out) and class_desc in self._extended:
-                if len(defs) <= FEW_DEFINITIONS:                  # overrides below the named class
-                    self.work += len(defs)
-                    below = [n for owner, n in defs.items()
-                             if n not in out and owner != class_desc and class_desc in self.ancestors(owner)]
-                else:
-                    below = [n for n in self._overrides(key).get(class_desc, ()) if n not in out]
-                if class_desc not in self._super:
-                    # through a framework type (Runnable.run, Handler.handleMessage): a callback runs on an
-                    # object someone instantiated, and the hand-off edge from that allocation says so; a
-                    # class-hierarchy edge would make every Runnable in the app reachable from one r.run()
-                    below = [n for n in below if n not in self._entry_nodes]
-                out += below
+            key = name_idx << 16 | proto_idx if self._node_dex is None else self._signature(dex_i, name_idx, proto_idx)
+            defs = self._signatures.get(key)
+            if defs:
+                if class_desc in supers:
+                    owner = class_desc    # what the named class has or inherits, up the superclasses it defines
+                    for steps in range(1, MAX_HIERARCHY + 1):
+                        node = defs.get(owner)
+                        if node is not None:
+                            out.append(node)
+                            break
+                        owner = supers[owner]
+                        if owner not in supers:
+                            break
+                    self.work += steps
+                if kind == VIRTUAL and len(defs) > len(out) and class_desc in self._extended:
+                    if len(defs) <= FEW_DEFINITIONS:              # overrides below the named class
+                        self.work += len(defs)
+                        below = [n for owner, n in defs.items()
+                                 if n not in out and owner != class_desc and class_desc in self.ancestors(owner)]
+                    else:
+                        below = [n for n in self._overrides(key).get(class_desc, ()) if n not in out]
+                    if class_desc not in supers:
+                        # through a framework type (Runnable.run, Handler.handleMessage): a callback runs on an
+                        # object someone instantiated, and the hand-off edge from that allocation says so; a
+                        # class-hierarchy edge would make every Runnable in the app reachable from one r.run()
+                        below = [n for n in below if n not in self._entry_nodes]
+                    out += below
         if kind == STATIC or name_idx == self._init_idx[dex_i]:
             init = self._clinit.get(class_desc)
             if init and init[0] not in out:
