@@ -86,13 +86,15 @@ class _Code(NamedTuple):
 
 # by opcode: the length in bytes of an instruction the graph does not read (0 for those it reads, and for nop /
 # payloads): the walk skips most instructions with one table lookup
-_SKIP_BYTES = bytes(0 if _CATEGORY[op] else 2 * INSN_UNITS[op] for op in range(256))
+_SKIP_BYTES = tuple(0 if _CATEGORY[op] else 2 * INSN_UNITS[op] for op in range(256))
 
 
 # the same, for the graph's own walk (CallGraph._successor_groups): strings and classes are read only from
 # methods that call a reflection API, by walk_code
-_SKIP_EDGES = bytes(0 if _CATEGORY[op] in (VIRTUAL + 1, SUPER + 1, DIRECT + 1, STATIC + 1, _NEW, _FIELD, _PAYLOAD)
+_SKIP_EDGES = tuple(0 if _CATEGORY[op] in (VIRTUAL + 1, SUPER + 1, DIRECT + 1, STATIC + 1, _NEW, _FIELD, _PAYLOAD)
                     else 2 * INSN_UNITS[op] for op in range(256))
+# the opcode tables as tuples for the walks: indexing a tuple is a specialised bytecode, a bytearray's is not
+_LENGTHS, _CATEGORIES = tuple(INSN_UNITS), tuple(_CATEGORY)
 
 
 def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
@@ -111,7 +113,7 @@ def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
     classes: list[int] = []
     fields: list[int] = []
     strings: list[int] = []
-    skip, lengths, categories = _SKIP_BYTES, INSN_UNITS, _CATEGORY
+    skip, lengths, categories = _SKIP_BYTES, _LENGTHS, _CATEGORIES
     # byte offsets into the file, little-endian units read from the bytes themselves (the opcode is the low
     # byte, the first of the two): no per-method copy or view
     p = start
@@ -500,7 +502,7 @@ class CallGraph:
         types: list[int] = []
         fields: list[int] = []
         reflective = False
-        skip, lengths, categories = _SKIP_EDGES, INSN_UNITS, _CATEGORY
+        skip, lengths, categories = _SKIP_EDGES, _LENGTHS, _CATEGORIES
         p = start
         while p < end:
             op = data[p]
