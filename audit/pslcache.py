@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from typing import Any
 
 FORMAT = "1"
@@ -52,16 +50,8 @@ def _put(entry, parsed) -> None:
         blob = json.dumps({name: _encode(value) for name, value in vars(parsed).items()})
     except (TypeError, ValueError):
         return
-    temporary = entry.with_name(f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary.write_text(blob, encoding="ascii")
-        os.replace(temporary, entry)
-    except OSError:
-        try:
-            temporary.unlink()
-        except OSError:
-            pass
+    from .rulescache import write_entry
+    write_entry(entry, blob)
 
 
 def _encode(value: Any) -> Any:
