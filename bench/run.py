@@ -4,9 +4,9 @@
 
 For each APK (default: the largest and a medium one of ../shared/corpus/apks; --all: every one) and each tool,
 a fresh Python process runs one full analysis; the parent measures its wall time (interpreter start included,
-as a user would wait for it) and its peak RSS (os.wait4: that child's own ru_maxrss). The child also reports
-the seconds spent in the analysis itself. Best of --repeat runs (the machine is shared; the minimum is the
-least disturbed run).
+as a user would wait for it; audit/ compiled to bytecode first, as an installed package is) and its peak RSS
+(os.wait4: that child's own ru_maxrss). The child also reports the seconds spent in the analysis itself. Best of
+--repeat runs (the machine is shared; the minimum is the least disturbed run).
 
 Tools:
 - appaudit: `audit.static.scan.scan_app([apk]).to_json()`: inputs, manifest, permissions, SDKs (classes,
@@ -181,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.apks.is_dir():
         print(f"bench: no corpus at {args.apks}", file=sys.stderr)
         return 2
+    # Measured as installed: pip compiles an installed package to bytecode (androguard's is), so the children
+    # find this checkout's compiled too, whatever the caller's PYTHONDONTWRITEBYTECODE says (else every child
+    # would compile every audit module from source: ~0.06 s of CPU that no installed copy pays).
+    import compileall
+    compileall.compile_dir(str(REPO / "audit"), quiet=1)
     results: dict[str, dict[str, dict]] = {}
     print(f"{'APK':58} {'tool':13} {'wall s':>8} {'in-proc s':>9} {'peak MiB':>9}  notes")
     for apk in pick_apks(args.apks, args.all):
