@@ -6,6 +6,7 @@ each key so that validation errors can point at it.
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import importlib.util
 import json
 import os
@@ -35,15 +36,12 @@ def data_dir(folder: str) -> Path:
     (audit/_rules, audit/_hooks); a source checkout (editable install, or the tree on sys.path) has them beside
     the package, which wins over whatever an editable finder maps the names to, so that a second checkout reads
     its own rules."""
-    # the package's own folder: what importlib.resources.files("audit") names for a package on disk, without
-    # importing importlib.resources (and tempfile with it) on every start
-    shipped = Path(__file__).resolve().parent / f"_{folder}"
+    shipped = Path(str(importlib.resources.files("audit"))) / f"_{folder}"
     if shipped.is_dir():
         return shipped
     beside = Path(__file__).resolve().parent.parent / folder
     if (beside / "__init__.py").is_file():
         return beside
-    import importlib.resources
     return Path(str(importlib.resources.files(f"audit._{folder}")))
 
 
