@@ -108,8 +108,8 @@ def public_suffix_list():
     """The one parsed Public Suffix List of the process (packages here, hosts in catalogue.py): the copy shipped
     with the package (no network), ICANN and private sections. By default an unknown top-level label is no
     suffix, so a package not rooted in a real domain has no organisation; host helpers ask per call."""
-    from publicsuffixlist import PublicSuffixList
-    return PublicSuffixList(accept_unknown=False)
+    from .pslcache import public_suffix_list as parsed_once   # parsed once per installation, not per process
+    return parsed_once(accept_unknown=False)
 
 
 @functools.lru_cache(maxsize=65536)

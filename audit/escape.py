@@ -20,7 +20,6 @@ Writers call these on values, never on their own markup.
 """
 from __future__ import annotations
 
-import html as _html
 import re
 import unicodedata
 
@@ -118,4 +117,5 @@ def visible(value: object) -> str:
 def html(value: object) -> str:
     """Element content or a quoted attribute value: markup characters and quotes as entities, invisible
     characters (bidi overrides included) as visible escapes."""
+    import html as _html   # here: html.entities is a large table only the HTML writers need
     return _html.escape(_visible("" if value is None else str(value)), quote=True)

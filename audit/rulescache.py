@@ -82,6 +82,12 @@ def put(key: str | None, value: Any) -> None:
         blob = json.dumps(_encode(value))      # ASCII: lone surrogates from YAML escapes survive
     except (_Uncacheable, ValueError, TypeError, RecursionError):
         return
+    write_entry(entry, blob)
+
+
+def write_entry(entry: Path, blob: str) -> None:
+    """Write one cache entry atomically (a private temporary file, then a rename); a failure leaves no entry
+    and no temporary behind and is not an error."""
     temporary = entry.with_name(f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -391,3 +391,42 @@ def test_a_huge_shared_interface_list_is_read_once_and_cut(tmp_path):
     assert len({id(graph._interfaces[f"Lcom/example/wide/C{i};"]) for i in range(n)}) == 1
     # and the walk over it stops at MAX_HIERARCHY, counted (the scan reports it as a limit)
     assert len(graph.ancestors("Lcom/example/wide/C0;")) == MAX_HIERARCHY and graph.hierarchy_cut == 1
+
+
+# -- the graph's own instruction walk ---------------------------------------------------------------------
+def _successors_from_walk_code(graph: CallGraph, node: int) -> list[int]:
+    """What CallGraph.successors gives, rebuilt from walk_code's lists (the reference walk) with the graph's
+    own resolution of each invoke and class, in walk_code's order: invokes, classes made, classes initialised,
+    then reflection."""
+    dex_i, row = graph._locate(node)
+    dex = graph.dexes[dex_i]
+    code_off = dex.method_table()[2][row]
+    if not code_off:
+        return []
+    code, _units = walk_code(dex, code_off)
+    groups = [graph._resolve(dex_i, invoke) for invoke in code.invokes]
+    made = dict.fromkeys(dex.type_name(t) for t in code.types if t < dex.type_ids_size)
+    groups += [graph.class_init(cls) + graph.handoffs(cls) for cls in made]
+    initialised = dict.fromkeys(dex.type_name(dex.field_id(f)[0]) for f in code.fields if f < dex.field_ids_size)
+    groups += [graph.class_init(cls) for cls in initialised]
+    class_lookup, method_lookup = ({i & 0xFFFF for i in keys} for keys in graph._reflection[dex_i])
+    called = {i & 0xFFFF for i in code.invokes}
+    if called & (class_lookup | method_lookup):
+        groups.append(tuple(graph._reflective(dex, code, bool(called & method_lookup))))
+    return [n for group in groups for n in group]
+
+
+@pytest.mark.parametrize("name", ["droidbench__LocationLeak1.apk", "androguard__com.politedroid_4.apk",
+                                  "countly__ly.count.android.demo_app-release.apk",
+                                  "exodus-core__blooddonation_fr.mobdev.blooddonation.apk"])
+def test_the_graphs_own_walk_gives_what_walk_code_gives(name):
+    """CallGraph walks each method itself (expanding invokes as it meets them); on every method of real apps
+    (switch payloads, reflection, static fields, multi-kind invokes) its successors are exactly those built
+    from walk_code, the reference walk the androguard cross-check above holds to."""
+    dexes = _dexes(_corpus(name))
+    graph = CallGraph(dexes)
+    graph._signature_index()
+    nodes = range(sum(len(dex.method_table()[0]) for dex in dexes))
+    assert nodes
+    for node in nodes:
+        assert graph.successors(node) == _successors_from_walk_code(graph, node), graph.descriptor(node)

@@ -283,3 +283,28 @@ def test_an_sdk_vendors_own_app_code_is_not_counted_as_the_sdk():
                                                                                      "com.acme.sdk.Tracker")]
     assert acme.evidence[0].detail.startswith("1 class ") and acme.evidence[0].where == "com.acme.sdk.Tracker"
     assert detect_sdks(catalogue, [f"com.acme.demo.C{i}" for i in range(20)], app_package="com.acme.demo") == ()
+
+
+def test_the_scan_pauses_the_cyclic_gc_and_restores_its_state(tmp_path):
+    """scan_app runs with the cyclic collector paused (a speed measure) and leaves it as it found it, on
+    success and on refusal alike."""
+    import gc
+    apk = SHARED / "corpus" / "apks" / "droidbench__DirectLeak1.apk"
+    if not apk.is_file():
+        pytest.skip("shared corpus not present")
+    seen = []
+    original = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            report = scan_app([apk])
+            seen.append(gc.isenabled())
+            bad = tmp_path / "bad.apk"
+            bad.write_bytes(b"not a zip")
+            with pytest.raises(InputError):
+                scan_app([bad])
+            seen.append(gc.isenabled())
+        assert report.api_calls
+    finally:
+        (gc.enable if original else gc.disable)()
+    assert seen == [True, True, False, False]

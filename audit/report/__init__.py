@@ -12,8 +12,13 @@ def dumps_json(report: dict[str, Any]) -> str:
     return json_text(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-# Where reports go, and disk faults as input errors: audit/outputs.py (re-exported for the writers' callers).
-from ..outputs import check_output, write_output  # noqa: E402,F401
+# Where reports go, and disk faults as input errors: audit/outputs.py (re-exported for the writers' callers),
+# imported on first use: it brings tempfile and shutil, which a scan that only serialises never needs.
+def __getattr__(name: str):
+    if name in ("check_output", "write_output"):
+        from .. import outputs
+        return getattr(outputs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class JsonFormat:

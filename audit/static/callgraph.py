@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import itertools
 import struct
 import time
 from array import array
@@ -85,46 +84,66 @@ class _Code(NamedTuple):
     strings: list[int]                     # const-string indices
 
 
+# by opcode: the length in bytes of an instruction the graph does not read (0 for those it reads, and for nop /
+# payloads): the walk skips most instructions with one table lookup
+_SKIP_BYTES = tuple(0 if _CATEGORY[op] else 2 * INSN_UNITS[op] for op in range(256))
+
+
+# the same, for the graph's own walk (CallGraph._successor_groups): strings and classes are read only from
+# methods that call a reflection API, by walk_code
+_SKIP_EDGES = tuple(0 if _CATEGORY[op] in (VIRTUAL + 1, SUPER + 1, DIRECT + 1, STATIC + 1, _NEW, _FIELD, _PAYLOAD)
+                    else 2 * INSN_UNITS[op] for op in range(256))
+# the opcode tables as tuples for the walks: indexing a tuple is a specialised bytecode, a bytearray's is not
+_LENGTHS, _CATEGORIES = tuple(INSN_UNITS), tuple(_CATEGORY)
+
+
 def walk_code(dex: DexFile, code_off: int) -> tuple[_Code, int]:
     """One method's references, at real instruction boundaries (payloads skipped by their own lengths, the
     same walk as DexFile.body), and the number of code units walked."""
     # the code_item header (insns_size at +12, code at +16): every method's was checked to lie inside the
     # file when the dex's code index was built (DexFile.code_area), so it is read here without a second check
-    n = _U32.unpack_from(dex.data, code_off + 12)[0]
+    data = dex.data
+    n = _U32.unpack_from(data, code_off + 12)[0]
     start = code_off + 16
     if start + 2 * n > dex.size:
         n = 0
-    units = _as_u16(memoryview(dex.data)[start:start + 2 * n].cast("B"))
+    end = start + 2 * n
     invokes: dict[int, None] = {}
     types: list[int] = []
     classes: list[int] = []
     fields: list[int] = []
     strings: list[int] = []
-    lengths, categories = INSN_UNITS, _CATEGORY
-    pc = 0
-    while pc < n:
-        op = units[pc] & 0xFF
+    skip, lengths, categories = _SKIP_BYTES, _LENGTHS, _CATEGORIES
+    # byte offsets into the file, little-endian units read from the bytes themselves (the opcode is the low
+    # byte, the first of the two): no per-method copy or view
+    p = start
+    while p < end:
+        op = data[p]
+        step = skip[op]
+        if step:         # most instructions: not read, skipped by length alone
+            p += step
+            continue
         category = categories[op]
-        if category:     # the rare instructions the graph reads (most are skipped by length alone)
-            if category == _PAYLOAD:
-                if units[pc]:
-                    pc += payload_units(units, pc, n)
-                    continue
-            elif pc + lengths[op] > n:
-                break    # a truncated last instruction: its operands are not there
-            elif category < _NEW:
-                invokes[(category - 1) << 16 | units[pc + 1]] = None
-            elif category == _NEW:
-                types.append(units[pc + 1])
-            elif category == _FIELD:
-                fields.append(units[pc + 1])
-            elif category == _STRING:
-                strings.append(units[pc + 1])
-            elif category == _JUMBO:
-                strings.append(units[pc + 1] | (units[pc + 2] << 16))
-            else:
-                classes.append(units[pc + 1])
-        pc += lengths[op]
+        if category == _PAYLOAD:
+            if data[p + 1]:
+                units = _as_u16(memoryview(data)[start:end])
+                p += 2 * payload_units(units, (p - start) // 2, n)
+                continue
+        elif p + 2 * lengths[op] > end:
+            break    # a truncated last instruction: its operands are not there
+        elif category < _NEW:
+            invokes[(category - 1) << 16 | data[p + 2] | data[p + 3] << 8] = None
+        elif category == _NEW:
+            types.append(data[p + 2] | data[p + 3] << 8)
+        elif category == _FIELD:
+            fields.append(data[p + 2] | data[p + 3] << 8)
+        elif category == _STRING:
+            strings.append(data[p + 2] | data[p + 3] << 8)
+        elif category == _JUMBO:
+            strings.append(data[p + 2] | data[p + 3] << 8 | data[p + 4] << 16 | data[p + 5] << 24)
+        else:
+            classes.append(data[p + 2] | data[p + 3] << 8)
+        p += 2 * lengths[op]
     return _Code(invokes.keys(), types, classes, fields, strings), n
 
 
@@ -194,14 +213,20 @@ class CallGraph:
         self._entry_methods: dict[str, list[int]] = {}          # class -> methods named lifecycle/callbacks
         self._entry_nodes: set[int] = set()
         self._reflection = [self._reflection_ids(d) for d in dexes]
+        self._lookups = [class_lookup | method_lookup for class_lookup, method_lookup in self._reflection]
+        self._field_owner: list[list[int] | None] = [None] * len(dexes)
         self.parent: dict[int, int] = {}
 
     # -- nodes ------------------------------------------------------------------------------------------
-    def _node(self, dex_i: int, method_idx: int) -> int | None:
+    def _rows(self, dex_i: int) -> dict[int, int]:
+        """method_idx -> row of the dex's method table (built on first use)."""
         rows = self._row_of[dex_i]
         if rows is None:
             rows = self._row_of[dex_i] = {m: r for r, m in enumerate(self.dexes[dex_i].method_table()[0])}
-        row = rows.get(method_idx)
+        return rows
+
+    def _node(self, dex_i: int, method_idx: int) -> int | None:
+        row = self._rows(dex_i).get(method_idx)
         return None if row is None else self._base[dex_i] + row
 
     def _locate(self, node: int) -> tuple[int, int]:
@@ -253,31 +278,29 @@ class CallGraph:
         cached = self._ancestors.get(class_desc)
         if cached is not None:
             return cached
-        out: list[str] = []
+        out: list[str] = []       # also the queue (breadth first): out[position:] is still to visit
         seen = {class_desc}
-        queue = deque([class_desc])
-        while queue and len(out) < MAX_HIERARCHY:
-            current = queue.popleft()
-            superclass = self._super.get(current)
-            for parent in itertools.chain((superclass,) if superclass else (), self._interfaces.get(current, ())):
+        supers, interfaces = self._super, self._interfaces
+        current, position = class_desc, 0
+        while len(out) < MAX_HIERARCHY:
+            superclass = supers.get(current)
+            parents = interfaces.get(current, ())
+            if superclass:
+                parents = (superclass, *parents)
+            for parent in parents:
                 if parent not in seen:
                     if len(out) >= MAX_HIERARCHY:
                         self.hierarchy_cut += 1
                         break
                     seen.add(parent)
                     out.append(parent)
-                    queue.append(parent)
+            if position >= len(out):
+                break
+            current = out[position]
+            position += 1
         self.work += len(out) + 1
         result = self._ancestors[class_desc] = frozenset(out)
         return result
-
-    def _superclass_chain(self, class_desc: str | None) -> Iterable[str]:
-        """The class and its superclasses, as far as the app defines them."""
-        for _ in range(MAX_HIERARCHY):
-            if class_desc not in self._super:
-                return
-            yield class_desc
-            class_desc = self._super[class_desc]
 
     def _signature(self, dex_i: int, name_idx: int, proto_idx: int):
         """A key equal for equal (name, proto) across the dexes: the two indices themselves when there is one
@@ -301,12 +324,39 @@ class CallGraph:
                                                self._method_ids[dex_i])
                 names = self._names(dex_i)
                 clinit, init, entry = names["<clinit>"], names["<init>"], self._entry_ids[dex_i]
+                one_dex, defined = len(self.dexes) == 1, self._defined
+                if one_dex:      # the common case, in list passes: (name, proto) keys, owners, then the few
+                    named = [ids[method_idx] for method_idx in idxs]       # methods with a special name
+                    for key, owner, node in zip([name_idx << 16 | proto_idx for _c, proto_idx, name_idx in named],
+                                                [descs[cdef] for cdef in owners], range(base, base + len(idxs))):
+                        by_owner = index.get(key)
+                        if by_owner is None:
+                            index[key] = {owner: node}
+                        elif owner not in by_owner:
+                            by_owner[owner] = node
+                    special = {clinit, init, *entry} - {None}
+                    for row in [row for row, ref in enumerate(named) if ref[2] in special]:
+                        name_idx, owner = named[row][2], descs[owners[row]]
+                        if name_idx == clinit:
+                            self._clinit[owner] = (base + row,)
+                        elif name_idx == init:
+                            self._inits.setdefault(owner, []).append(base + row)
+                        else:
+                            self._entry_methods.setdefault(owner, []).append(base + row)
+                            self._entry_nodes.add(base + row)
+                    self.work += len(idxs)
+                    continue
                 for row, method_idx in enumerate(idxs):
                     _class, proto_idx, name_idx = ids[method_idx]
                     owner = descs[owners[row]]
-                    if self._defined.get(owner, (dex_i,))[0] != dex_i:
+                    if defined[owner][0] != dex_i:
                         continue     # a class defined again in a later dex: the first definition is the one
-                    index.setdefault(signature(dex_i, name_idx, proto_idx), {}).setdefault(owner, base + row)
+                    key = signature(dex_i, name_idx, proto_idx)
+                    by_owner = index.get(key)
+                    if by_owner is None:
+                        index[key] = {owner: base + row}
+                    elif owner not in by_owner:
+                        by_owner[owner] = base + row
                     if name_idx == clinit:
                         self._clinit[owner] = (base + row,)
                     elif name_idx == init:
@@ -345,34 +395,40 @@ class CallGraph:
             cache[invoke] = ()
             return ()
         class_idx, proto_idx, name_idx = self._method_ids[dex_i][method_idx]
-        class_desc = dex.type_name(class_idx)
+        class_desc = dex._types.get(class_idx) or dex.type_name(class_idx)
+        supers = self._super
         out: list[int] = []
-        local = self._node(dex_i, method_idx)
-        if local is not None and kind in (STATIC, DIRECT):
-            out.append(local)
+        row = (self._row_of[dex_i] or self._rows(dex_i)).get(method_idx)
+        if row is not None and (kind == STATIC or kind == DIRECT):
+            out.append(self._base[dex_i] + row)
         else:
-            key = self._signature(dex_i, name_idx, proto_idx)
-            defs = self._signatures.get(key, {})
-            if defs and class_desc in self._super:
-                for owner in self._superclass_chain(class_desc):  # what the named class has or inherits
-                    node = defs.get(owner)
-                    self.work += 1
-                    if node is not None:
-                        out.append(node)
-                        break
-            if kind == VIRTUAL and len(defs) > len(out) and class_desc in self._extended:
-                if len(defs) <= FEW_DEFINITIONS:                  # overrides below the named class
-                    self.work += len(defs)
-                    below = [n for owner, n in defs.items()
-                             if n not in out and owner != class_desc and class_desc in self.ancestors(owner)]
-                else:
-                    below = [n for n in self._overrides(key).get(class_desc, ()) if n not in out]
-                if class_desc not in self._super:
-                    # through a framework type (Runnable.run, Handler.handleMessage): a callback runs on an
-                    # object someone instantiated, and the hand-off edge from that allocation says so; a
-                    # class-hierarchy edge would make every Runnable in the app reachable from one r.run()
-                    below = [n for n in below if n not in self._entry_nodes]
-                out += below
+            key = name_idx << 16 | proto_idx if self._node_dex is None else self._signature(dex_i, name_idx, proto_idx)
+            defs = self._signatures.get(key)
+            if defs:
+                if class_desc in supers:
+                    owner = class_desc    # what the named class has or inherits, up the superclasses it defines
+                    for steps in range(1, MAX_HIERARCHY + 1):
+                        node = defs.get(owner)
+                        if node is not None:
+                            out.append(node)
+                            break
+                        owner = supers[owner]
+                        if owner not in supers:
+                            break
+                    self.work += steps
+                if kind == VIRTUAL and len(defs) > len(out) and class_desc in self._extended:
+                    if len(defs) <= FEW_DEFINITIONS:              # overrides below the named class
+                        self.work += len(defs)
+                        below = [n for owner, n in defs.items()
+                                 if n not in out and owner != class_desc and class_desc in self.ancestors(owner)]
+                    else:
+                        below = [n for n in self._overrides(key).get(class_desc, ()) if n not in out]
+                    if class_desc not in supers:
+                        # through a framework type (Runnable.run, Handler.handleMessage): a callback runs on an
+                        # object someone instantiated, and the hand-off edge from that allocation says so; a
+                        # class-hierarchy edge would make every Runnable in the app reachable from one r.run()
+                        below = [n for n in below if n not in self._entry_nodes]
+                    out += below
         if kind == STATIC or name_idx == self._init_idx[dex_i]:
             init = self._clinit.get(class_desc)
             if init and init[0] not in out:
@@ -391,9 +447,9 @@ class CallGraph:
         cached = self._handoffs.get(class_desc)
         if cached is None:
             out: list[int] = []
-            lineage = [class_desc, *sorted(self.ancestors(class_desc))]
-            if any(c not in self._super and c != OBJECT for c in lineage[1:]):
-                for owner in lineage:
+            ancestors, defined = self.ancestors(class_desc), self._super
+            if any(c not in defined and c != OBJECT for c in ancestors):
+                for owner in (class_desc, *sorted(ancestors)):
                     found = self._entry_methods.get(owner, ())
                     self.work += 1 + len(found)
                     out += found
@@ -407,52 +463,104 @@ class CallGraph:
             for ref in refs:
                 owner, _, name = ref.rpartition(".")
                 out.update(dex.find_methods(class_descriptor(owner), name))
-            return frozenset(out)
+            # as the invoke keys walk_code gives (kind << 16 | method_idx), whatever the invoke kind
+            return frozenset(kind << 16 | m for m in out for kind in (VIRTUAL, SUPER, DIRECT, STATIC))
         return ids(self.entrypoints.class_lookup), ids(self.entrypoints.method_lookup)
 
     def successors(self, node: int) -> list[int]:
         """In a fixed order: what the method's instructions call, then what they imply (hand-offs, class
         initialisers, reflection)."""
         self._signature_index()
-        return [n for group in self._successor_groups(node, set()) for n in group]
+        return [n for group in self._successor_groups(node, (set(), set(), set())) for n in group]
 
-    def _successor_groups(self, node: int, expanded: set) -> list[tuple[int, ...]]:
+    def _successor_groups(self, node: int, expanded: tuple[set, set, set]) -> list[tuple[int, ...]]:
         """Successors grouped by what produced them (an invoke, a class instantiated or initialised). A group
-        in `expanded` is skipped and the others are added to it: one search expands each group once, however
-        many methods name the same invoke or class (n callers of a method with n overrides are 2n edges, not
-        n*n), and BFS order keeps every first parent on a shortest path."""
+        already in `expanded` (invokes as dex << 20 | key, classes instantiated, classes initialised) is
+        skipped and the others are added to it: one search expands each group once, however many methods name
+        the same invoke or class (n callers of a method with n overrides are 2n edges, not n*n), and BFS order
+        keeps every first parent on a shortest path.
+
+        The instructions are walked here as walk_code walks them (same boundaries, payloads, truncation), with
+        each invoke expanded where it is met: this runs once per method the search reaches, and building
+        walk_code's lists first would double its cost. Invokes come first in first-occurrence order, then the
+        classes instantiated, then those initialised by a static field access, as walk_code orders them."""
         dex_i = self._node_dex[node] if self._node_dex is not None else 0
         code_off = self._code_offs[node]
         if not code_off:
             return []
         dex = self.dexes[dex_i]
-        code, units = walk_code(dex, code_off)
-        self.work += units
+        data = dex.data
+        n = _U32.unpack_from(data, code_off + 12)[0]     # checked on open, as in walk_code
+        start = code_off + 16
+        if start + 2 * n > dex.size:
+            n = 0
+        end = start + 2 * n
+        self.work += n
         out: list[tuple[int, ...]] = []
-        cache, base_key = self._resolved[dex_i], dex_i << 20
-        for invoke in code.invokes:
-            key = base_key | invoke
-            if key not in expanded:
-                expanded.add(key)
-                out.append(cache[invoke] if invoke in cache else self._resolve(dex_i, invoke))
-        for type_idx in code.types:
-            if type_idx < dex.type_ids_size:
-                cls = dex.type_name(type_idx)
-                if ("new", cls) not in expanded:
-                    expanded.add(("new", cls))
-                    out.append(self.class_init(cls) + self.handoffs(cls))
-        for field_idx in code.fields:
-            if field_idx < dex.field_ids_size:
-                cls = dex.type_name(dex.field_id(field_idx)[0])
-                if ("init", cls) not in expanded:
-                    expanded.add(("init", cls))
-                    out.append(self.class_init(cls))
-        class_lookup, method_lookup = self._reflection[dex_i]
-        if class_lookup or method_lookup:
-            called = {invoke & 0xFFFF for invoke in code.invokes}
-            if called & (class_lookup | method_lookup):
-                out.append(tuple(self._reflective(dex, code, bool(called & method_lookup))))
+        invoked, instantiated, initialised = expanded
+        cache, base_key, lookups = self._resolved[dex_i], dex_i << 20, self._lookups[dex_i]
+        types: list[int] = []
+        fields: list[int] = []
+        reflective = False
+        skip, lengths, categories = _SKIP_EDGES, _LENGTHS, _CATEGORIES
+        p = start
+        while p < end:
+            op = data[p]
+            step = skip[op]
+            if step:         # most instructions: no edge, skipped by length alone
+                p += step
+                continue
+            category = categories[op]
+            if category == _PAYLOAD:
+                if data[p + 1]:
+                    p += 2 * payload_units(_as_u16(memoryview(data)[start:end]), (p - start) // 2, n)
+                    continue
+            elif p + 2 * lengths[op] > end:
+                break    # a truncated last instruction: its operands are not there
+            elif category < _NEW:
+                invoke = (category - 1) << 16 | data[p + 2] | data[p + 3] << 8
+                key = base_key | invoke
+                if key not in invoked:
+                    invoked.add(key)
+                    group = cache.get(invoke)
+                    out.append(self._resolve(dex_i, invoke) if group is None else group)
+                if invoke in lookups:
+                    reflective = True
+            elif category == _NEW:
+                types.append(data[p + 2] | data[p + 3] << 8)
+            else:
+                fields.append(data[p + 2] | data[p + 3] << 8)
+            p += 2 * lengths[op]
+        if types:
+            names = dex._types
+            for type_idx in types:
+                if type_idx < dex.type_ids_size:
+                    cls = names.get(type_idx) or dex.type_name(type_idx)
+                    if cls not in instantiated:
+                        instantiated.add(cls)
+                        out.append(self.class_init(cls) + self.handoffs(cls))
+        if fields:
+            owners, names = self._field_classes(dex_i), dex._types
+            for field_idx in fields:
+                if field_idx < dex.field_ids_size:
+                    owner = owners[field_idx]
+                    cls = names.get(owner) or dex.type_name(owner)
+                    if cls not in initialised:
+                        initialised.add(cls)
+                        out.append(self.class_init(cls))
+        if reflective:       # rare: the strings and classes the method loads, from the full walk
+            code, _units = walk_code(dex, code_off)
+            out.append(tuple(self._reflective(dex, code, not self._reflection[dex_i][1].isdisjoint(code.invokes))))
         return out
+
+    def _field_classes(self, dex_i: int) -> list[int]:
+        """field_idx -> its class's type index, for the whole field_ids table of a dex (one C-level pass)."""
+        found = self._field_owner[dex_i]
+        if found is None:
+            dex = self.dexes[dex_i]
+            found = self._field_owner[dex_i] = [c for c, _type, _name in _METHOD_ID.iter_unpack(
+                dex.data[dex.field_ids_off:dex.field_ids_off + 8 * dex.field_ids_size])]
+        return found
 
     def _reflective(self, dex: DexFile, code: _Code, by_name: bool) -> list[int]:
         names = {dex.string(s) for s in code.strings if s < dex.string_ids_size}
@@ -491,7 +599,8 @@ class CallGraph:
         queue: deque[int] = deque()
         self._signature_index()
         parent = self.parent
-        expanded: set = set()     # groups already expanded: their targets have their (shortest) parent
+        expanded = (set(), set(), set())  # groups already expanded: their targets have their (shortest) parent
+        popleft, append, discard = queue.popleft, queue.append, remaining.discard
         for root in self.roots(entry_classes):
             parent[root] = -1
             queue.append(root)
@@ -501,16 +610,19 @@ class CallGraph:
                 self.partial = (f"call graph: work limit {self.budget} reached after {self.visited} methods; "
                                 f"call sites not reached stay `present`")
                 return
-            node = queue.popleft()
+            node = popleft()
             self.visited += 1
-            for group in self._successor_groups(node, expanded):
-                self.edges += len(group)
-                self.work += len(group) + 1
+            groups = self._successor_groups(node, expanded)
+            edges = 0
+            for group in groups:
+                edges += len(group)
                 for succ in group:
                     if succ not in parent:
                         parent[succ] = node
-                        queue.append(succ)
-                        remaining.discard(succ)
+                        append(succ)
+                        discard(succ)
+            self.edges += edges
+            self.work += edges + len(groups)
 
     def path(self, node: int) -> tuple[str, ...]:
         """Entry method, ..., node (Dalvik descriptors); () when the search did not reach it."""
