@@ -112,16 +112,20 @@ def redact_in(text: str, secrets_: Iterable[str]) -> str:
 
 
 def redact_report(report: Any, values: Iterable[str], matcher: Any = None) -> Any:
-    """The report (dicts, lists, strings) with every identifier value redacted wherever it appears. With the
-    traffic stage's Matcher (audit/traffic/match.py), its automaton of the same values and encodings is reused
-    instead of building a second one (20 000 values: seconds)."""
+    """The report (dicts, lists, strings) with every identifier value redacted wherever it appears."""
+    return report_redactor(values, matcher).report(report)
+
+
+def report_redactor(values: Iterable[str], matcher: Any = None) -> "Redactor":
+    """One redactor of every identifier value. With the traffic stage's Matcher (audit/traffic/match.py), its
+    automaton of the same values and encodings is reused instead of building a second one (20 000 values:
+    seconds); values it does not hold (what the tracker adapters read) get their own, applied after it."""
     values = list(values)
     if matcher is None:
-        return Redactor(values).report(report)
+        return Redactor(values)
     known = {ident.value for ident in matcher.identifiers}
-    report = Redactor.of_matcher(matcher).report(report)
     extra = [v for v in values if v not in known]
-    return Redactor(extra).report(report) if extra else report
+    return Redactor.of_matcher(matcher, Redactor(extra) if extra else None)
 
 
 # -- one pass over a finished report ---------------------------------------------------------------------
@@ -157,21 +161,26 @@ class Redactor:
                     keys[key] = (len(key), index)
         for key, payload in keys.items():
             self.automaton.add_word(key, payload)
-        self.active = bool(keys)
+        self.active = self._own_active = bool(keys)
         self._matcher_keys = False
+        self._then: Redactor | None = None
         self._done: dict[str, str] = {}
         if self.active:
             self.automaton.make_automaton()
 
     @classmethod
-    def of_matcher(cls, matcher: Any) -> "Redactor":
+    def of_matcher(cls, matcher: Any, then: "Redactor | None" = None) -> "Redactor":
         """A Redactor on the traffic Matcher's automaton: keys are ASCII-lower-cased needles cut to start at
-        their first hex character, the cut prefix checked at each hit (see match.py _key_of)."""
+        their first hex character, the cut prefix checked at each hit (see match.py _key_of). `then`: a
+        redactor of further values, applied to what this one leaves."""
         redactor = cls(())
         redactor.values = [ident.value for ident in matcher.identifiers]
         redactor.automaton = matcher.automaton
-        redactor.active = bool(matcher.needle_count)
+        redactor.active = redactor._own_active = bool(matcher.needle_count)
         redactor._matcher_keys = True
+        if then is not None and then.active:
+            redactor._then = then
+            redactor.active = True
         return redactor
 
     def _hits(self, lowered: str):
@@ -199,6 +208,10 @@ class Redactor:
         return done
 
     def _search(self, text: str) -> str:
+        text = self._own(text) if self._own_active else text
+        return self._then.text(text) if self._then is not None else text
+
+    def _own(self, text: str) -> str:
         spans = None
         searched = text
         if "%" in text:

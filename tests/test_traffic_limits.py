@@ -52,7 +52,7 @@ def _limits(report) -> dict[str, dict]:
 
 
 def _found(report) -> set[str]:
-    return {t.request for t in report.transmissions if t.data_type == "device_ids.advertising_id"}
+    return {r for t in report.transmissions if t.data_type == "device_ids.advertising_id" for r in t.all_requests}
 
 
 # -- the HAR scanner --------------------------------------------------------------------------------------

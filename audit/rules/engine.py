@@ -29,7 +29,7 @@ from typing import Any, Iterable
 from ..catalogue import Catalogue, dotted, load_catalogue
 from ..errors import InputError
 from ..model import (FIRST_PARTY, Actor, ActorKind, Evidence, Feasibility, Finding, Level, Observation, Severity,
-                     Transmission)
+                     Transmission, where_text)
 from ..rulesdata import Validator, covers, datatypes, load_yaml, rules_dir
 from .declarations import ACCESSED, COLLECTED, NOT_COLLECTED, NOT_SHARED, SHARED, Declarations, Statement
 
@@ -39,11 +39,6 @@ MAX_EVIDENCE = 40   # per finding: enough to follow the chain, bounded for repor
 
 
 # -- inputs ------------------------------------------------------------------------------------------------
-def where_text(where: tuple[str, ...]) -> str:
-    """A position inside a request, formatted only for output: ("query", "imei") -> query:imei."""
-    return ":".join(where)
-
-
 def request_evidence(sent: Transmission) -> Evidence:
     """The request link of a chain: method, URL and encoding as detail, the field as `where`, the value as the
     writer was allowed to keep it (redacted unless --reveal)."""
@@ -700,7 +695,8 @@ def _sdk_findings(check, checks, audit, declarations, judgements, catalogue):
 def requests(audit: AuditInput) -> dict[str, list[Transmission]]:
     grouped: dict[str, list[Transmission]] = defaultdict(list)
     for sent in sorted(set(audit.transmissions), key=Transmission.sort_key):
-        grouped[sent.request].append(sent)
+        for request in sent.all_requests:   # the same sent by many requests is one transmission
+            grouped[request].append(sent)
     return dict(sorted(grouped.items()))
 
 

@@ -1,43 +1,50 @@
-"""Captures + known identifier values -> which identifier left the device, how encoded, to whom (`appaudit.traffic/1`).
+"""Captures + known identifier values -> which identifier left the device, how encoded, to whom (`appaudit.traffic/2`).
 
-`analyse()` is the Python API (used by the rules engine); `TrafficReport.to_json(reveal)` is the on-disk contract:
+`analyse()` is the Python API: its transmissions are `audit.model.Transmission`, the type the rules read, made
+here and nowhere else. `TrafficReport.to_json(reveal)` is the on-disk contract:
 
-    schema        "appaudit.traffic/1"
+    schema        "appaudit.traffic/2"  (/1 repeated recipient and reasoning in every transmission and listed the
+                  same transmission once per request; /2 refers to tables and lists the requests that sent it)
     app           the app package (--app, else what a capture says: tweasel metadata, run.json)
     identifiers   the data types searched for
     captures      [{path, format: har|mitmproxy|pcap|pcapng|run|unknown, status: ok|skipped, requests,
                     partial?: true, reason?}]
-    requests      [{id: r1.., time, method, scheme, host, url (matched values redacted), capture, recipient,
+    recipients    {id: {id, name, party, categories, country?, privacy_contact?}}: who received, by id
+    requests      [{id: r1.., time, method, scheme, host, url (matched values redacted), capture, recipient (id),
                     actor?, note?}]
-    transmissions [{data_type, encoding, host, scheme, recipient: {id, name, party, categories}, where, request,
-                    actor: {kind, id} | null, value (redacted unless --reveal), value_known,
-                    field?, adapter?, reasoning? (when a tracker adapter names the field: rules/trackers/)}]
-    bridging      [{scope: request|recipient, recipient, hosts, requests, data_types: [advertising id, persistent..]}]
+    transmissions [{data_type, encoding, host, scheme, method, path, recipient (id), where, request (the first),
+                    requests (every request that sent the same, in order), count, actor: {kind, id} | null,
+                    value (redacted unless --reveal), value_known, field?, adapter? (when a tracker adapter names
+                    the field: rules/trackers/)}]: one per data type, value and place of one endpoint
+    reasonings    {adapter: {field: why the field carries its data type (the adapter's source)}}
+    bridging      [{scope: request|recipient, recipient (id), hosts, requests, data_types: [advertising id, ..]}]
     observations  model.Observation at level transmitted, source "traffic", recipient + party, evidence
                   kind "request" (ref request id, where "scheme://host where", detail encoding) and "bridging"
     notes, redacted
     partial       true when a capture was skipped or a bound left data unread; then `limits` says which:
     limits        [{limit, bound, where, dropped, unit}] (captures[].limits: the same, per capture)
 
-recipient.id is the catalogue SDK id, "first-party", "org:<domain>" (rules/recipients.yaml), "infrastructure:<tenant
-domain>" (cloud / CDN), or "unknown:<registered domain>" (Public Suffix List). `TrafficReport.model_transmissions()`
-gives the transmissions as audit.model.Transmission.
+recipient ids are the catalogue SDK id, "first-party", "org:<domain>" (rules/recipients.yaml), "infrastructure:<tenant
+domain>" (cloud / CDN), or "unknown:<registered domain>" (Public Suffix List). `where` is kept as a tuple (the
+part with its decoding layers, then each key path below a layer) and written `body.json:a.b` by the writers.
 """
 from __future__ import annotations
 
 import bisect
+import functools
+import heapq
 import itertools
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
 from ..escape import json_text
-from .. import model
-from ..model import Actor, Evidence, Level, Observation, UNKNOWN, sorted_observations
-from ..redact import mask_credentials, redact, redact_in, redact_report
+from ..model import Actor, Evidence, Level, Observation, Transmission, UNKNOWN, sorted_observations, where_text
+from ..redact import mask_credentials, redact, redact_in, report_redactor
 from ..rulesdata import Validator, datatypes, load_data
 from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
@@ -45,7 +52,7 @@ from .captures import CaptureResult, LimitHit, Request, open_capture
 from .decode import CaptureBudget, LimitTally, decode_request
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
-SCHEMA = "appaudit.traffic/1"
+SCHEMA = "appaudit.traffic/2"
 MAX_EVIDENCE_PER_OBSERVATION = 50
 
 
@@ -150,6 +157,13 @@ def merge_identifiers(*sets: dict[str, list]) -> dict[str, list]:
 
 
 # -- the report -------------------------------------------------------------------------------------------
+Scrub = Callable[[str], str]
+
+
+def _kept(text: str) -> str:
+    return text
+
+
 @dataclass(frozen=True)
 class RequestInfo:
     id: str
@@ -164,53 +178,33 @@ class RequestInfo:
     secrets: tuple[str, ...] = ()        # matched substrings of the URL, for redaction
     note: str | None = None
 
-    def to_json(self, reveal: bool) -> dict[str, Any]:
-        out = {"id": self.id, "time": self.time, "method": self.method, "host": self.host, "scheme": self.scheme,
-               "url": mask_credentials(self.url if reveal else redact_in(self.url, list(self.secrets))), "capture": self.capture,
-               "recipient": self.recipient.to_json()}
+    def shown_url(self, reveal: bool) -> str:
+        """The URL as a report may show it: credentials masked always, matched values unless `reveal`."""
+        return mask_credentials(self.url if reveal else redact_in(self.url, list(self.secrets)))
+
+    def to_json(self, reveal: bool, scrub: Scrub = _kept) -> dict[str, Any]:
+        out = {"id": self.id, "time": self.time, "method": self.method, "host": scrub(self.host),
+               "scheme": self.scheme, "url": scrub(self.shown_url(reveal)), "capture": scrub(self.capture),
+               "recipient": scrub(self.recipient.id)}
         if self.actor is not None:
             out["actor"] = self.actor.to_json()
         if self.note:
-            out["note"] = self.note
+            out["note"] = scrub(self.note)
         return out
 
 
-@dataclass(frozen=True)
-class Transmission:
-    data_type: str
-    encoding: str
-    host: str
-    scheme: str
-    recipient: Recipient
-    where: str
-    request: str
-    value: str
-    actor: Actor | None = None
-    capture: str = ""
-    value_known: bool = True             # False: a tracker adapter read the field; nobody told us the value
-    field: str = ""                      # the adapter's field path (also set when a known value was found there)
-    adapter: str = ""                    # "<tracker>/<endpoint>" of rules/trackers/
-    reasoning: str = ""                  # why the field carries this data type (the adapter's source)
-    method: str = ""
-    path: str = ""                       # the URL path, without the query
-
-    def to_json(self, reveal: bool) -> dict[str, Any]:
-        out = {"data_type": self.data_type, "encoding": self.encoding, "host": self.host, "scheme": self.scheme,
-               "recipient": self.recipient.to_json(), "where": self.where, "request": self.request,
-               "actor": self.actor.to_json() if self.actor else None,
-               "value": self.value if reveal else redact(self.value), "value_known": self.value_known}
-        if self.adapter:
-            out.update(field=self.field, adapter=self.adapter, reasoning=self.reasoning)
-        return out
-
-    def to_model(self) -> model.Transmission:
-        """The shared vocabulary's form (audit.model.Transmission), as the rules read it."""
-        part, rest = re.match(r"([^.:]*)[.:]?(.*)", self.where).groups()   # "body.json:a.b" -> body, json:a.b
-        return model.Transmission(
-            data_type=self.data_type, request=self.request, host=self.host, scheme=self.scheme, method=self.method,
-            path=self.path, where=(part, rest) if rest else (part,), encoding=self.encoding, value=self.value,
-            value_known=self.value_known, recipient=self.recipient.sdk or self.recipient.id,
-            party=self.recipient.party, actor=self.actor, capture=self.capture)
+def _transmission_json(t: Transmission, reveal: bool, scrub: Scrub, reasonings: dict) -> dict[str, Any]:
+    """One transmission of `appaudit.traffic/2`: the same data type at the same place of the same endpoint, once,
+    with every request that sent it (`requests`, `count`); its recipient and its adapter's reasoning by reference."""
+    out = {"data_type": t.data_type, "encoding": t.encoding, "host": scrub(t.host), "scheme": t.scheme,
+           "method": t.method, "path": scrub(t.path), "recipient": scrub(t.recipient or ""),
+           "where": scrub(where_text(t.where)), "request": t.request, "requests": list(t.all_requests),
+           "count": t.count, "actor": t.actor.to_json() if t.actor else None,
+           "value": scrub(t.value if reveal else redact(t.value)), "value_known": t.value_known}
+    if t.adapter:
+        out.update(field=t.field, adapter=t.adapter)
+        reasonings.setdefault(t.adapter, {})[t.field] = None
+    return out
 
 
 @dataclass(frozen=True)
@@ -224,7 +218,7 @@ class Bridging:
     data_types: tuple[str, ...]          # the advertising ID first, then the persistent ones
 
     def to_json(self) -> dict[str, Any]:
-        return {"scope": self.scope, "recipient": self.recipient.to_json(), "hosts": list(self.hosts),
+        return {"scope": self.scope, "recipient": self.recipient.id, "hosts": list(self.hosts),
                 "requests": list(self.requests), "data_types": list(self.data_types)}
 
 
@@ -241,35 +235,67 @@ class TrafficReport:
     identifier_values: tuple[str, ...] = ()   # every value searched for or found: what redaction removes
     matcher: Any = field(default=None, compare=False, repr=False)   # their automaton, reused by redaction
     limits: tuple[LimitHit, ...] = ()    # every bound that left data unread (captures' and decoding's)
+    recipients: dict[str, Recipient] = field(default_factory=dict, compare=False)   # by id: who received
+    reasonings: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)   # (adapter, field) -> why
 
     @property
     def partial(self) -> bool:
         return bool(self.limits) or any(c.partial or c.status == "skipped" for c in self.captures)
 
-    def model_transmissions(self) -> list[model.Transmission]:
-        return [t.to_model() for t in self.transmissions]
-
     @property
     def skipped(self) -> list[CaptureResult]:
         return [c for c in self.captures if c.status == "skipped"]
 
-    def to_json(self, reveal: bool = False) -> dict[str, Any]:
+    def recipient(self, sent: Transmission) -> Recipient:
+        return self.recipients[sent.recipient]
+
+    def reasoning(self, sent: Transmission) -> str:
+        """Why the adapter says the field carries the data type (its source), "" when no adapter named it."""
+        return self.reasonings.get((sent.adapter, sent.field), "")
+
+    def shown_transmissions(self, reveal: bool) -> list[Transmission]:
+        """The transmissions as the rules and other reports may keep them: values redacted unless `reveal`, the
+        URL path with the matched values of its first request redacted and credentials masked always."""
+        by_id = {r.id: r for r in self.requests}
+        out = []
+        for sent in self.transmissions:
+            request = by_id.get(sent.request)
+            path = urlsplit(request.shown_url(reveal)).path if request is not None else sent.path
+            value = (sent.value if reveal else redact(sent.value)) if sent.value else None
+            out.append(replace(sent, path=path, value=value))
+        return out
+
+    def to_json(self, reveal: bool = False, scrub: Scrub = _kept) -> dict[str, Any]:
+        """The report as `appaudit.traffic/2`. `scrub` redacts a captured string (identifier values wherever
+        they appear): applied to the fields that hold what a capture carried, never walked over the whole."""
+        reasonings: dict[str, dict[str, str | None]] = {}
+        transmissions = [_transmission_json(t, reveal, scrub, reasonings) for t in self.transmissions]
+        for adapter, fields in reasonings.items():
+            for name in fields:
+                fields[name] = self.reasonings.get((adapter, name), "")
         return {
             "schema": SCHEMA,
             "app": self.app_package,
             "identifiers": list(self.identifier_types),
             "captures": [c.to_json() for c in self.captures],
-            "requests": [r.to_json(reveal) for r in self.requests],
-            "transmissions": [t.to_json(reveal) for t in self.transmissions],
+            "recipients": {scrub(key): _recipient_json(r, scrub) for key, r in sorted(self.recipients.items())},
+            "requests": [r.to_json(reveal, scrub) for r in self.requests],
+            "transmissions": transmissions,
+            "reasonings": reasonings,
             "bridging": [b.to_json() for b in self.bridging],
             "observations": [o.to_json() for o in self.observations],
             "notes": list(self.notes),
             "redacted": not reveal,
             "partial": self.partial,
             "limits": [hit.to_json() for hit in self.limits],
-            "partial": self.partial,
-            "limits": [hit.to_json() for hit in self.limits],
         }
+
+
+def _recipient_json(recipient: Recipient, scrub: Scrub) -> dict[str, Any]:
+    out = recipient.to_json()
+    out["id"] = scrub(out["id"])
+    out["name"] = scrub(out["name"])
+    return out
 
 
 # -- analysis ---------------------------------------------------------------------------------------------
@@ -409,7 +435,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     adapters = load_adapters()
 
     requests: list[RequestInfo] = []
-    transmissions: list[Transmission] = []
+    found = _Found()
     counter = 0
     cut_short = 0
     places_capped = 0
@@ -420,8 +446,8 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
         for request in result.stream():
             counter += 1
             request_id = f"r{counter}"
-            recipient = attributor.recipient(request.host) if request.host else \
-                Recipient("unknown:", "unknown organisation", "third")
+            recipient = attributor.recipient(request.host) if request.host else NO_HOST
+            found.recipients.setdefault(recipient.id, recipient)
             frames = request.stack or stacks.get(request_id, ())
             actor = attributor.actor_from_stack(frames) if frames else None
             decoded = decode_request(request, budget)
@@ -434,14 +460,14 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                 decoded.limits["places per value"] = (MAX_PLACES_PER_VALUE, "places", "hits", capped)
             tally.add(result.path, request_id, decoded.limits)
             fields = adapters.find(request, segments)
-            common = dict(host=request.host, scheme=request.scheme, recipient=recipient, request=request_id,
-                          actor=actor, capture=result.path, method=request.method,
-                          path=(request.target or "/").partition("?")[0])
-            sent = [Transmission(hit.identifier.data_type, hit.encoding, where=hit.where, value=hit.identifier.value,
-                                 **common) for hit in hits]
-            sent += [Transmission(hit.data_type, "plain", where=hit.where, value=hit.text, **common)
-                     for hit in location_hits]
-            transmissions += _with_fields(sent, fields, common)
+            if hits or location_hits or fields:
+                sent = [(hit.identifier.data_type, hit.encoding, hit.where, hit.identifier.value)
+                        for hit in hits]
+                sent += [(hit.data_type, "plain", hit.where, hit.text) for hit in location_hits]
+                common = (request.host, request.scheme, request.method, (request.target or "/").partition("?")[0],
+                          recipient.id, recipient.party, actor, result.path)
+                for item in _with_fields(sent, fields, found.reasonings):
+                    found.add(common + item, request_id)
             requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
                                         request.url, result.path, recipient, actor,
                                         _url_secrets(request, hits, location_hits, fields), request.note))
@@ -459,8 +485,11 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     if places_capped:
         notes.append(f"{places_capped} request(s) carried one value at more than {MAX_PLACES_PER_VALUE} places; "
                      "the first are listed")
-    transmissions = _sorted_transmissions(transmissions)
-    bridging = _bridging(transmissions)
+    if found.cut:
+        limits.append(LimitHit("requests listed per transmission", MAX_REQUESTS_PER_TRANSMISSION, "transmissions",
+                               found.cut, "request ids"))
+    transmissions = found.transmissions()
+    bridging = _bridging(transmissions, found.recipients)
     observations = _observations(transmissions, bridging)
     values = {str(v) for vs in all_ids.values() for v in vs if not isinstance(v, tuple)}
     # Values an adapter read are redacted everywhere only for identifier types: a model name, a locale or an app
@@ -472,7 +501,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
               for hit in limits]
     return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
                          tuple(observations), app, tuple(sorted(all_ids)), tuple(notes), tuple(sorted(values)),
-                         matcher, tuple(limits))
+                         matcher, tuple(limits), found.recipients, found.reasonings)
 
 
 def _event_stacks(result: CaptureResult, counter: int) -> dict[str, tuple]:
@@ -492,67 +521,119 @@ def _size(path: str) -> int:
         return 0
 
 
-def _with_fields(sent: list[Transmission], fields: list[FieldHit], common: dict) -> list[Transmission]:
-    """Known-value transmissions plus what the tracker adapters read. Where a known value was found at a field an
-    adapter names, the two are one transmission: the known value's data type (what the auditor knows it is),
-    with the adapter's field path and reasoning."""
+NO_HOST = Recipient("unknown:", "unknown organisation", "third")
+MAX_REQUESTS_PER_TRANSMISSION = 10_000   # request ids listed per transmission; beyond that they are counted
+
+
+class _Found:
+    """The transmissions as they are found, each kept once however many requests sent it: a key (the request's
+    endpoint, recipient, sender and capture, then what was sent where) -> the request ids. Memory grows with
+    what is distinct, plus one reference per request that sent it, not with a record per request."""
+
+    def __init__(self) -> None:
+        self.sent: dict[tuple, list] = {}          # key -> [request ids, count]
+        self.recipients: dict[str, Recipient] = {}
+        self.reasonings: dict[tuple[str, str], str] = {}
+        self.cut = 0                               # request ids beyond MAX_REQUESTS_PER_TRANSMISSION
+
+    def add(self, key: tuple, request_id: str) -> None:
+        entry = self.sent.get(key)
+        if entry is None:
+            self.sent[key] = [[request_id], 1]
+            return
+        ids = entry[0]
+        if ids[-1] is request_id:
+            return   # the same found twice in one request
+        entry[1] += 1
+        if len(ids) < MAX_REQUESTS_PER_TRANSMISSION:
+            ids.append(request_id)
+        else:
+            self.cut += 1
+
+    def transmissions(self) -> list[Transmission]:
+        out = []
+        for key, (ids, count) in self.sent.items():
+            (host, scheme, method, path, recipient, party, actor, capture,
+             data_type, encoding, where, value, value_known, field_path, adapter) = key
+            out.append(Transmission(data_type, ids[0], host, scheme, method, path, _place(where), encoding, value,
+                                    value_known, recipient, party, actor, capture, field_path, adapter,
+                                    tuple(ids) if len(ids) > 1 else (), count))
+        # by the first request, as found (a stable sort keeps the order within one request)
+        return sorted(out, key=lambda t: (int(t.request[1:]), t.data_type, t.where, t.encoding))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _place(where: str) -> tuple[str, ...]:
+    """The decoder's place as the shared vocabulary keeps it: the part with its layers, then each key path below
+    a layer (`body.form:e.json:[0].adid` -> ("body.form", "e.json", "[0].adid")); `where_text` writes it back."""
+    return tuple(where.split(":"))
+
+
+def _with_fields(sent: list[tuple], fields: list[FieldHit], reasonings: dict) -> list[tuple]:
+    """Known-value transmissions (data type, encoding, place, value) plus what the tracker adapters read, each
+    as (data type, encoding, place, value, value known, field, adapter). Where a known value was found at a field
+    an adapter names, the two are one transmission: the known value's data type (what the auditor knows it is),
+    with the adapter's field path."""
     if not fields:
-        return sent
+        return [(*item, True, "", "") for item in sent]
     by_place: dict[tuple, FieldHit] = {(f.part, f.keys): f for f in fields}
     claimed: set[tuple] = set()
     out = []
-    for t in sent:
-        part, _, keys = split_where(t.where)
-        field = by_place.get((part, keys))
-        if field is not None:
+    for data_type, encoding, where, value in sent:
+        part, _, keys = split_where(where)
+        hit = by_place.get((part, keys))
+        if hit is not None:
             claimed.add((part, keys))
-            t = replace(t, field=field.field, adapter=field.adapter, reasoning=field.reasoning)
-        out.append(t)
+            reasonings[(hit.adapter, hit.field)] = hit.reasoning
+            out.append((data_type, encoding, where, value, True, hit.field, hit.adapter))
+        else:
+            out.append((data_type, encoding, where, value, True, "", ""))
     for f in fields:
         if (f.part, f.keys) not in claimed:
-            out.append(Transmission(f.data_type, _layer_encoding(f.where), where=f.where, value=f.value,
-                                    value_known=False, field=f.field, adapter=f.adapter, reasoning=f.reasoning,
-                                    **common))
+            reasonings[(f.adapter, f.field)] = f.reasoning
+            out.append((f.data_type, _layer_encoding(f.where), f.where, f.value, False, f.field, f.adapter))
     return out
 
 
-def _sorted_transmissions(items: list[Transmission]) -> list[Transmission]:
-    unique = list(dict.fromkeys(items))
-    return sorted(unique, key=lambda t: (int(t.request[1:]), t.data_type, t.where, t.encoding))
+def _request_number(request_id: str) -> int:
+    return int(request_id[1:])
 
 
-def _bridging(transmissions: list[Transmission]) -> list[Bridging]:
+def _bridging(transmissions: list[Transmission], recipients: dict[str, Recipient]) -> list[Bridging]:
     """A resettable identifier (rules/datatypes.yaml: the advertising ID) sent with persistent ones."""
     taxonomy = datatypes()
     persistent = {k for k, v in taxonomy.items() if v.persistent}
     resettable = sorted(k for k, v in taxonomy.items() if v.resettable)
+    wanted = persistent.union(resettable)
     out: list[Bridging] = []
-    by_request: dict[str, list[Transmission]] = {}
+    by_request: dict[str, tuple[Transmission, set]] = {}
     for t in transmissions:
-        by_request.setdefault(t.request, []).append(t)
-    for request_id, group in by_request.items():
-        types = {t.data_type for t in group}
+        if t.data_type in wanted:
+            for request in t.all_requests:
+                by_request.setdefault(request, (t, set()))[1].add(t.data_type)
+    for request_id in sorted(by_request, key=_request_number):
+        first, types = by_request[request_id]
         linked = sorted(types & persistent)
         for anchor in resettable:
             if anchor in types and linked:
-                out.append(Bridging("request", group[0].recipient, (group[0].host,), (request_id,),
+                out.append(Bridging("request", recipients[first.recipient], (first.host,), (request_id,),
                                     (anchor, *linked)))
     # One recipient within one session (capture) collecting both, in different requests.
     by_recipient: dict[tuple[str, str], list[Transmission]] = {}
     for t in transmissions:
-        by_recipient.setdefault((t.capture, t.recipient.id), []).append(t)
+        by_recipient.setdefault((t.capture, t.recipient), []).append(t)
     for ((capture, recipient_id), group), anchor in itertools.product(by_recipient.items(), resettable):
         ad = [t for t in group if t.data_type == anchor]
         other = [t for t in group if t.data_type in persistent]
         if not ad or not other:
             continue
-        ad_requests = {t.request for t in ad}
-        other_requests = {t.request for t in other}
+        ad_requests = {r for t in ad for r in t.all_requests}
+        other_requests = {r for t in other for r in t.all_requests}
         if ad_requests & other_requests and ad_requests == other_requests:
             continue  # fully covered by the per-request entries
-        requests = sorted(ad_requests | other_requests, key=lambda r: int(r[1:]))
+        requests = sorted(ad_requests | other_requests, key=_request_number)
         hosts = tuple(sorted({t.host for t in ad + other}))
-        out.append(Bridging("recipient", group[0].recipient, hosts, tuple(requests),
+        out.append(Bridging("recipient", recipients[recipient_id], hosts, tuple(requests),
                             (anchor, *sorted({t.data_type for t in other}))))
     return out
 
@@ -560,15 +641,19 @@ def _bridging(transmissions: list[Transmission]) -> list[Bridging]:
 def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -> list[Observation]:
     groups: dict[tuple, list[Transmission]] = {}
     for t in transmissions:
-        groups.setdefault((t.data_type, t.actor or UNKNOWN, t.recipient.id, t.recipient.party), []).append(t)
+        groups.setdefault((t.data_type, t.actor or UNKNOWN, t.recipient, t.party), []).append(t)
     out = []
     bridged = {}
     for b in bridging:
         for data_type in b.data_types:
             bridged.setdefault((data_type, b.recipient.id), []).append(b)
     for (data_type, actor, recipient, party), group in groups.items():
-        evidence = [Evidence("request", t.request, f"{t.scheme}://{t.host} {t.where}", t.encoding)
-                    for t in group[:MAX_EVIDENCE_PER_OBSERVATION]]
+        # the first requests that sent it, each place once per request
+        sent = heapq.nsmallest(MAX_EVIDENCE_PER_OBSERVATION,
+                               ((_request_number(r), t.where, t.encoding, index, r) for index, t in enumerate(group)
+                                for r in t.all_requests))
+        evidence = [Evidence("request", r, f"{group[index].scheme}://{group[index].host} {where_text(where)}",
+                             encoding) for _, where, encoding, index, r in sent]
         for b in bridged.get((data_type, recipient), [])[:5]:
             evidence.append(Evidence("bridging", "+".join(b.data_types), ",".join(b.requests[:10]), b.scope))
         out.append(Observation(data_type, Level.TRANSMITTED, actor, "traffic", tuple(sorted(set(evidence))),
@@ -577,13 +662,19 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 
 
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
-    """`audit.report.dumps_json` of the (redacted) report, byte for byte, by a faster writer."""
+    """The report's JSON text (`audit.report.dumps_json` byte for byte, by a faster writer), identifier values
+    redacted unless `reveal`: in the fields that hold what a capture carried (requests, transmissions,
+    recipients), string by string, and in the small remaining parts by a walk."""
     from .jsonout import dumps_indented
-    data = report.to_json(reveal)
-    text = dumps_indented(data if reveal else redact_report(data, report.identifier_values, report.matcher)) + "\n"
-    return json_text(text)
+    if reveal:
+        return json_text(dumps_indented(report.to_json(True)) + "\n")
+    redactor = report_redactor(report.identifier_values, report.matcher)
+    data = report.to_json(False, redactor.text)
+    walked = ("captures", "bridging", "observations", "notes", "limits")
+    data.update(redactor.report({key: data[key] for key in walked}))
+    return json_text(dumps_indented(data) + "\n")
 
 
 from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)
 
-__all__ = ["analyse", "load_identifiers", "TrafficReport", "Transmission", "Bridging", "to_markdown"]
+__all__ = ["analyse", "load_identifiers", "TrafficReport", "Bridging", "to_markdown"]
