@@ -38,7 +38,6 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
-from urllib.parse import urlsplit
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
@@ -180,7 +179,11 @@ class RequestInfo:
 
     def shown_url(self, reveal: bool) -> str:
         """The URL as a report may show it: credentials masked always, matched values unless `reveal`."""
-        return mask_credentials(self.url if reveal else redact_in(self.url, list(self.secrets)))
+        return self.shown(self.url, reveal)
+
+    def shown(self, text: str, reveal: bool) -> str:
+        """A part of this request's URL as a report may show it (see shown_url)."""
+        return mask_credentials(text if reveal else redact_in(text, list(self.secrets)))
 
     def to_json(self, reveal: bool, scrub: Scrub = _kept) -> dict[str, Any]:
         out = {"id": self.id, "time": self.time, "method": self.method, "host": scrub(self.host),
@@ -195,7 +198,8 @@ class RequestInfo:
 
 def _transmission_json(t: Transmission, reveal: bool, scrub: Scrub, reasonings: dict) -> dict[str, Any]:
     """One transmission of `appaudit.traffic/2`: the same data type at the same place of the same endpoint, once,
-    with every request that sent it (`requests`, `count`); its recipient and its adapter's reasoning by reference."""
+    with every request that sent it (`requests`, `count`); its recipient and its adapter's reasoning by reference.
+    `t.path` as shown (TrafficReport.shown_transmissions)."""
     out = {"data_type": t.data_type, "encoding": t.encoding, "host": scrub(t.host), "scheme": t.scheme,
            "method": t.method, "path": scrub(t.path), "recipient": scrub(t.recipient or ""),
            "where": scrub(where_text(t.where)), "request": t.request, "requests": list(t.all_requests),
@@ -256,20 +260,22 @@ class TrafficReport:
     def shown_transmissions(self, reveal: bool) -> list[Transmission]:
         """The transmissions as the rules and other reports may keep them: values redacted unless `reveal`, the
         URL path with the matched values of its first request redacted and credentials masked always."""
+        return [replace(sent, path=path, value=(sent.value if reveal else redact(sent.value)) if sent.value else None)
+                for sent, path in self._shown_paths(reveal)]
+
+    def _shown_paths(self, reveal: bool) -> Iterable[tuple[Transmission, str]]:
+        """Each transmission with its URL path as shown: as in its first request's shown URL."""
         by_id = {r.id: r for r in self.requests}
-        out = []
         for sent in self.transmissions:
             request = by_id.get(sent.request)
-            path = urlsplit(request.shown_url(reveal)).path if request is not None else sent.path
-            value = (sent.value if reveal else redact(sent.value)) if sent.value else None
-            out.append(replace(sent, path=path, value=value))
-        return out
+            yield sent, request.shown(sent.path, reveal) if request is not None else mask_credentials(sent.path)
 
     def to_json(self, reveal: bool = False, scrub: Scrub = _kept) -> dict[str, Any]:
         """The report as `appaudit.traffic/2`. `scrub` redacts a captured string (identifier values wherever
         they appear): applied to the fields that hold what a capture carried, never walked over the whole."""
         reasonings: dict[str, dict[str, str | None]] = {}
-        transmissions = [_transmission_json(t, reveal, scrub, reasonings) for t in self.transmissions]
+        transmissions = [_transmission_json(replace(t, path=path), reveal, scrub, reasonings)
+                         for t, path in self._shown_paths(reveal)]
         for adapter, fields in reasonings.items():
             for name in fields:
                 fields[name] = self.reasonings.get((adapter, name), "")
