@@ -465,7 +465,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
             if capped:
                 decoded.limits["places per value"] = (MAX_PLACES_PER_VALUE, "places", "hits", capped)
             tally.add(result.path, request_id, decoded.limits)
-            fields = adapters.find(request, segments)
+            fields = adapters.find(request, segments, decoded.booleans)
             if hits or location_hits or fields:
                 sent = [(hit.identifier.data_type, hit.encoding, hit.where, hit.identifier.value)
                         for hit in hits]
