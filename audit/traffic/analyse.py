@@ -196,12 +196,12 @@ class RequestInfo:
         return out
 
 
-def _transmission_json(t: Transmission, reveal: bool, scrub: Scrub, reasonings: dict) -> dict[str, Any]:
+def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub, reasonings: dict) -> dict[str, Any]:
     """One transmission of `appaudit.traffic/2`: the same data type at the same place of the same endpoint, once,
     with every request that sent it (`requests`, `count`); its recipient and its adapter's reasoning by reference.
-    `t.path` as shown (TrafficReport.shown_transmissions)."""
+    `path`: its URL path as shown (TrafficReport._shown_paths)."""
     out = {"data_type": t.data_type, "encoding": t.encoding, "host": scrub(t.host), "scheme": t.scheme,
-           "method": t.method, "path": scrub(t.path), "recipient": scrub(t.recipient or ""),
+           "method": t.method, "path": scrub(path), "recipient": scrub(t.recipient or ""),
            "where": scrub(where_text(t.where)), "request": t.request, "requests": list(t.all_requests),
            "count": t.count, "actor": t.actor.to_json() if t.actor else None,
            "value": scrub(t.value if reveal else redact(t.value)), "value_known": t.value_known}
@@ -274,8 +274,7 @@ class TrafficReport:
         """The report as `appaudit.traffic/2`. `scrub` redacts a captured string (identifier values wherever
         they appear): applied to the fields that hold what a capture carried, never walked over the whole."""
         reasonings: dict[str, dict[str, str | None]] = {}
-        transmissions = [_transmission_json(replace(t, path=path), reveal, scrub, reasonings)
-                         for t, path in self._shown_paths(reveal)]
+        transmissions = [_transmission_json(t, path, reveal, scrub, reasonings) for t, path in self._shown_paths(reveal)]
         for adapter, fields in reasonings.items():
             for name in fields:
                 fields[name] = self.reasonings.get((adapter, name), "")
