@@ -34,21 +34,27 @@ import bisect
 import functools
 import heapq
 import itertools
+import marshal
+import os
 import re
+import tempfile
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
 from ..escape import json_text
-from ..model import Actor, Evidence, Level, Observation, Transmission, UNKNOWN, sorted_observations, where_text
+from ..model import Actor, ActorKind, Evidence, Level, Observation, Transmission, UNKNOWN, sorted_observations, where_text
 from ..redact import mask_credentials, redact, redact_in, report_redactor
 from ..rulesdata import Validator, datatypes, load_data
 from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
 from .captures import CaptureResult, LimitHit, Request, open_capture
 from .decode import CaptureBudget, LimitTally, decode_request
+from .jsonout import Rendered, iter_indented
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
 SCHEMA = "appaudit.traffic/2"
@@ -179,11 +185,7 @@ class RequestInfo:
 
     def shown_url(self, reveal: bool) -> str:
         """The URL as a report may show it: credentials masked always, matched values unless `reveal`."""
-        return self.shown(self.url, reveal)
-
-    def shown(self, text: str, reveal: bool) -> str:
-        """A part of this request's URL as a report may show it (see shown_url)."""
-        return mask_credentials(text if reveal else redact_in(text, list(self.secrets)))
+        return mask_credentials(self.url if reveal else redact_in(self.url, list(self.secrets)))
 
     def to_json(self, reveal: bool, scrub: Scrub = _kept) -> dict[str, Any]:
         out = {"id": self.id, "time": self.time, "method": self.method, "host": scrub(self.host),
@@ -196,7 +198,53 @@ class RequestInfo:
         return out
 
 
-def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub, reasonings: dict) -> dict[str, Any]:
+class RequestLog(Sequence[RequestInfo]):
+    """The requests of an analysis, kept in an anonymous temporary file as they are read (one marshal record
+    each) and read back in order when a report is written: memory holds 8 bytes per request, whatever the size
+    of the captures. Recipients are restored from the analysis's table (by id)."""
+
+    def __init__(self, recipients: dict[str, Recipient]) -> None:
+        self._file = tempfile.TemporaryFile()
+        self._offsets = array("Q")
+        self._end = 0
+        self._recipients = recipients
+
+    def append(self, info: RequestInfo) -> None:
+        actor = (info.actor.kind.value, info.actor.id) if info.actor is not None else None
+        record = marshal.dumps((info.id, info.time, info.method, info.scheme, info.host, info.url, info.capture,
+                                info.recipient.id, actor, info.secrets, info.note))
+        self._offsets.append(self._end)
+        self._file.write(len(record).to_bytes(4, "little") + record)
+        self._end += 4 + len(record)
+
+    def _read(self, offset: int) -> tuple[RequestInfo, int]:
+        """The record at `offset` and the offset of the next (positional reads: no shared file position)."""
+        fd = self._file.fileno()
+        size = int.from_bytes(os.pread(fd, 4, offset), "little")
+        (request_id, time, method, scheme, host, url, capture, recipient, actor, secrets,
+         note) = marshal.loads(os.pread(fd, size, offset + 4))
+        return RequestInfo(request_id, time, method, scheme, host, url, capture, self._recipients[recipient],
+                           Actor(ActorKind(actor[0]), actor[1]) if actor is not None else None, secrets,
+                           note), offset + 4 + size
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        self._file.flush()
+        return self._read(self._offsets[index])[0]
+
+    def __iter__(self) -> Iterator[RequestInfo]:
+        self._file.flush()
+        offset = 0
+        for _ in range(len(self._offsets)):
+            info, offset = self._read(offset)
+            yield info
+
+
+def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub) -> dict[str, Any]:
     """One transmission of `appaudit.traffic/2`: the same data type at the same place of the same endpoint, once,
     with every request that sent it (`requests`, `count`); its recipient and its adapter's reasoning by reference.
     `path`: its URL path as shown (TrafficReport._shown_paths)."""
@@ -207,7 +255,6 @@ def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub, r
            "value": scrub(t.value if reveal else redact(t.value)), "value_known": t.value_known}
     if t.adapter:
         out.update(field=t.field, adapter=t.adapter)
-        reasonings.setdefault(t.adapter, {})[t.field] = None
     return out
 
 
@@ -229,7 +276,7 @@ class Bridging:
 @dataclass(frozen=True)
 class TrafficReport:
     captures: tuple[CaptureResult, ...]
-    requests: tuple[RequestInfo, ...]
+    requests: Sequence[RequestInfo]      # a RequestLog: read back from disk in order
     transmissions: tuple[Transmission, ...]
     bridging: tuple[Bridging, ...]
     observations: tuple[Observation, ...]
@@ -241,6 +288,7 @@ class TrafficReport:
     limits: tuple[LimitHit, ...] = ()    # every bound that left data unread (captures' and decoding's)
     recipients: dict[str, Recipient] = field(default_factory=dict, compare=False)   # by id: who received
     reasonings: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)   # (adapter, field) -> why
+    redacted_paths: tuple[str, ...] = ()     # each transmission's URL path as a redacted report shows it
 
     @property
     def partial(self) -> bool:
@@ -264,28 +312,31 @@ class TrafficReport:
                 for sent, path in self._shown_paths(reveal)]
 
     def _shown_paths(self, reveal: bool) -> Iterable[tuple[Transmission, str]]:
-        """Each transmission with its URL path as shown: as in its first request's shown URL."""
-        by_id = {r.id: r for r in self.requests}
-        for sent in self.transmissions:
-            request = by_id.get(sent.request)
-            yield sent, request.shown(sent.path, reveal) if request is not None else mask_credentials(sent.path)
+        """Each transmission with its URL path as shown: credentials masked always, and unless `reveal` what its
+        first request's URL carried (as that request's shown URL)."""
+        if reveal or len(self.redacted_paths) != len(self.transmissions):
+            return ((sent, mask_credentials(sent.path)) for sent in self.transmissions)
+        return zip(self.transmissions, self.redacted_paths)
 
-    def to_json(self, reveal: bool = False, scrub: Scrub = _kept) -> dict[str, Any]:
+    def to_json(self, reveal: bool = False, scrub: Scrub = _kept, lazy: bool = False) -> dict[str, Any]:
         """The report as `appaudit.traffic/2`. `scrub` redacts a captured string (identifier values wherever
-        they appear): applied to the fields that hold what a capture carried, never walked over the whole."""
-        reasonings: dict[str, dict[str, str | None]] = {}
-        transmissions = [_transmission_json(t, path, reveal, scrub, reasonings) for t, path in self._shown_paths(reveal)]
-        for adapter, fields in reasonings.items():
-            for name in fields:
-                fields[name] = self.reasonings.get((adapter, name), "")
+        they appear): applied to the fields that hold what a capture carried, never walked over the whole.
+        `lazy`: requests and transmissions as jsonout.Rendered lists, made while they are written."""
+        requests = Rendered(self.requests, lambda r: r.to_json(reveal, scrub))
+        transmissions = Rendered(self._shown_paths(reveal) if lazy else list(self._shown_paths(reveal)),
+                                 lambda shown: _transmission_json(*shown, reveal, scrub))
+        reasonings: dict[str, dict[str, str]] = {}
+        for t in self.transmissions:
+            if t.adapter:
+                reasonings.setdefault(t.adapter, {})[t.field] = self.reasonings.get((t.adapter, t.field), "")
         return {
             "schema": SCHEMA,
             "app": self.app_package,
             "identifiers": list(self.identifier_types),
             "captures": [c.to_json() for c in self.captures],
             "recipients": {scrub(key): _recipient_json(r, scrub) for key, r in sorted(self.recipients.items())},
-            "requests": [r.to_json(reveal, scrub) for r in self.requests],
-            "transmissions": transmissions,
+            "requests": requests if lazy else list(requests.items),
+            "transmissions": transmissions if lazy else list(transmissions.items),
             "reasonings": reasonings,
             "bridging": [b.to_json() for b in self.bridging],
             "observations": [o.to_json() for o in self.observations],
@@ -439,8 +490,8 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     matcher = _build_matcher(all_ids)
     adapters = load_adapters()
 
-    requests: list[RequestInfo] = []
     found = _Found()
+    requests = RequestLog(found.recipients)
     counter = 0
     cut_short = 0
     places_capped = 0
@@ -465,6 +516,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                 decoded.limits["places per value"] = (MAX_PLACES_PER_VALUE, "places", "hits", capped)
             tally.add(result.path, request_id, decoded.limits)
             fields = adapters.find(request, segments, decoded.booleans)
+            secrets = _url_secrets(request, hits, location_hits, fields)
             if hits or location_hits or fields:
                 sent = [(hit.identifier.data_type, hit.encoding, hit.where, hit.identifier.value)
                         for hit in hits]
@@ -472,10 +524,9 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                 common = (request.host, request.scheme, request.method, (request.target or "/").partition("?")[0],
                           recipient.id, recipient.party, actor, result.path)
                 for item in _with_fields(sent, fields, found.reasonings):
-                    found.add(common + item, request_id)
+                    found.add(common + item, request_id, secrets)
             requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
-                                        request.url, result.path, recipient, actor,
-                                        _url_secrets(request, hits, location_hits, fields), request.note))
+                                        request.url, result.path, recipient, actor, secrets, request.note))
     readable = [r for r in results if r.status != "skipped"]  # a capture may turn out unreadable when read
     if not readable:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in results)
@@ -493,7 +544,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     if found.cut:
         limits.append(LimitHit("requests listed per transmission", MAX_REQUESTS_PER_TRANSMISSION, "transmissions",
                                found.cut, "request ids"))
-    transmissions = found.transmissions()
+    transmissions, redacted_paths = found.transmissions()
     bridging = _bridging(transmissions, found.recipients)
     observations = _observations(transmissions, bridging)
     values = {str(v) for vs in all_ids.values() for v in vs if not isinstance(v, tuple)}
@@ -504,9 +555,9 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                   if t.value and t.data_type in taxonomy and taxonomy[t.data_type].identifier)
     notes += [f"limit reached: {hit.limit} ({hit.bound}) at {hit.where}: {hit.dropped} {hit.unit} left unread"
               for hit in limits]
-    return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
+    return TrafficReport(tuple(results), requests, transmissions, tuple(bridging),
                          tuple(observations), app, tuple(sorted(all_ids)), tuple(notes), tuple(sorted(values)),
-                         matcher, tuple(limits), found.recipients, found.reasonings)
+                         matcher, tuple(limits), found.recipients, found.reasonings, redacted_paths)
 
 
 def _event_stacks(result: CaptureResult, counter: int) -> dict[str, tuple]:
@@ -541,10 +592,11 @@ class _Found:
         self.reasonings: dict[tuple[str, str], str] = {}
         self.cut = 0                               # request ids beyond MAX_REQUESTS_PER_TRANSMISSION
 
-    def add(self, key: tuple, request_id: str) -> None:
+    def add(self, key: tuple, request_id: str, secrets: tuple[str, ...]) -> None:
+        """`secrets`: what the request's URL carried (RequestInfo.secrets), for the path as a report shows it."""
         entry = self.sent.get(key)
         if entry is None:
-            self.sent[key] = [[request_id], 1]
+            self.sent[key] = [[request_id], 1, secrets]
             return
         ids = entry[0]
         if ids[-1] is request_id:
@@ -555,16 +607,19 @@ class _Found:
         else:
             self.cut += 1
 
-    def transmissions(self) -> list[Transmission]:
+    def transmissions(self) -> tuple[tuple[Transmission, ...], tuple[str, ...]]:
+        """The transmissions, and the URL path of each as a redacted report shows it (its first request's)."""
         out = []
-        for key, (ids, count) in self.sent.items():
+        for key, (ids, count, secrets) in self.sent.items():
             (host, scheme, method, path, recipient, party, actor, capture,
              data_type, encoding, where, value, value_known, field_path, adapter) = key
-            out.append(Transmission(data_type, ids[0], host, scheme, method, path, _place(where), encoding, value,
-                                    value_known, recipient, party, actor, capture, field_path, adapter,
-                                    tuple(ids) if len(ids) > 1 else (), count))
+            sent = Transmission(data_type, ids[0], host, scheme, method, path, _place(where), encoding, value,
+                                value_known, recipient, party, actor, capture, field_path, adapter,
+                                tuple(ids) if len(ids) > 1 else (), count)
+            out.append((sent, mask_credentials(redact_in(path, list(secrets)))))
         # by the first request, as found (a stable sort keeps the order within one request)
-        return sorted(out, key=lambda t: (int(t.request[1:]), t.data_type, t.where, t.encoding))
+        out.sort(key=lambda pair: (int(pair[0].request[1:]), pair[0].data_type, pair[0].where, pair[0].encoding))
+        return tuple(sent for sent, _ in out), tuple(path for _, path in out)
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -667,17 +722,25 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 
 
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
-    """The report's JSON text (`audit.report.dumps_json` byte for byte, by a faster writer), identifier values
-    redacted unless `reveal`: in the fields that hold what a capture carried (requests, transmissions,
-    recipients), string by string, and in the small remaining parts by a walk."""
-    from .jsonout import dumps_indented
+    """The report's JSON text, `audit.report.dumps_json` byte for byte (see json_pieces)."""
+    return "".join(json_pieces(report, reveal))
+
+
+def json_pieces(report: TrafficReport, reveal: bool = False) -> Iterator[str]:
+    """The report's JSON text in pieces, each request and transmission rendered as it is written (a report of
+    any size is never whole in memory), identifier values redacted unless `reveal`: in the fields that hold
+    what a capture carried (requests, transmissions, recipients), string by string, and in the small remaining
+    parts by a walk."""
     if reveal:
-        return json_text(dumps_indented(report.to_json(True)) + "\n")
-    redactor = report_redactor(report.identifier_values, report.matcher)
-    data = report.to_json(False, redactor.text)
-    walked = ("captures", "bridging", "observations", "notes", "limits")
-    data.update(redactor.report({key: data[key] for key in walked}))
-    return json_text(dumps_indented(data) + "\n")
+        data = report.to_json(True, lazy=True)
+    else:
+        redactor = report_redactor(report.identifier_values, report.matcher)
+        data = report.to_json(False, redactor.text, lazy=True)
+        walked = ("captures", "bridging", "observations", "notes", "limits")
+        data.update(redactor.report({key: data[key] for key in walked}))
+    for piece in iter_indented(data):
+        yield json_text(piece)
+    yield "\n"
 
 
 from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)
