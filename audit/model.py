@@ -11,7 +11,7 @@ import enum
 import functools
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 
 def order_key(value: Any) -> tuple:
@@ -284,11 +284,11 @@ class Transmission:
     capture: str = ""
     field: str = ""               # the tracker adapter's field path (rules/trackers/), when an adapter names it
     adapter: str = ""             # "<tracker>/<endpoint>" of that adapter
-    requests: tuple[str, ...] = ()   # every request that sent the same (first is `request`); () means `request` alone
+    requests: Sequence[str] = ()  # every request that sent the same (first is `request`); () means `request` alone
     count: int = 1                # how many requests sent it (more than len(requests) when a bound cut the list)
 
     @property
-    def all_requests(self) -> tuple[str, ...]:
+    def all_requests(self) -> Sequence[str]:
         return self.requests or (self.request,)
 
     def sort_key(self) -> tuple:

@@ -141,6 +141,9 @@ class Captures:
         gathered.app = gathered.app or traffic.app_package
         gathered.transmissions.extend(traffic.shown_transmissions(self.reveal))
         gathered.warnings.extend(f"traffic: {w}" for w in traffic.notes)
+        of_captures = {id(hit) for result in traffic.captures for hit in result.limits}
+        gathered.partial.extend(f"traffic: {hit.limit} bound ({hit.bound}) reached: {hit.dropped} {hit.unit} "
+                                "not listed" for hit in traffic.limits if id(hit) not in of_captures)
         for result in traffic.captures:
             if result.status == "skipped":
                 gathered.warnings.append(f"traffic: {result.path} skipped: {result.reason}")

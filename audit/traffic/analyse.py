@@ -262,10 +262,10 @@ def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub) -
 class Bridging:
     """The advertising ID sent together with a persistent identifier: a reset of the ad ID no longer helps."""
 
-    scope: str                           # "request" (one request) | "recipient" (one recipient, one capture)
+    scope: str                           # "request" (each of the requests) | "recipient" (one recipient, one capture)
     recipient: Recipient
     hosts: tuple[str, ...]
-    requests: tuple[str, ...]
+    requests: Sequence[str]
     data_types: tuple[str, ...]          # the advertising ID first, then the persistent ones
 
     def to_json(self) -> dict[str, Any]:
@@ -524,7 +524,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                 common = (request.host, request.scheme, request.method, (request.target or "/").partition("?")[0],
                           recipient.id, recipient.party, actor, result.path)
                 for item in _with_fields(sent, fields, found.reasonings):
-                    found.add(common + item, request_id, secrets)
+                    found.add(common + item, counter, secrets)
             requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
                                         request.url, result.path, recipient, actor, secrets, request.note))
     readable = [r for r in results if r.status != "skipped"]  # a capture may turn out unreadable when read
@@ -544,6 +544,9 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     if found.cut:
         limits.append(LimitHit("requests listed per transmission", MAX_REQUESTS_PER_TRANSMISSION, "transmissions",
                                found.cut, "request ids"))
+    if found.dropped:
+        limits.append(LimitHit("transmissions", MAX_TRANSMISSIONS, "transmissions", found.dropped,
+                               "transmissions (a request each)"))
     transmissions, redacted_paths = found.transmissions()
     bridging = _bridging(transmissions, found.recipients)
     observations = _observations(transmissions, bridging)
@@ -579,6 +582,7 @@ def _size(path: str) -> int:
 
 NO_HOST = Recipient("unknown:", "unknown organisation", "third")
 MAX_REQUESTS_PER_TRANSMISSION = 10_000   # request ids listed per transmission; beyond that they are counted
+MAX_TRANSMISSIONS = 100_000              # distinct transmissions kept (~50 MB); beyond, counted (the report is partial)
 
 
 class _Found:
@@ -591,35 +595,75 @@ class _Found:
         self.recipients: dict[str, Recipient] = {}
         self.reasonings: dict[tuple[str, str], str] = {}
         self.cut = 0                               # request ids beyond MAX_REQUESTS_PER_TRANSMISSION
+        self.dropped = 0                           # transmissions beyond MAX_TRANSMISSIONS
 
-    def add(self, key: tuple, request_id: str, secrets: tuple[str, ...]) -> None:
-        """`secrets`: what the request's URL carried (RequestInfo.secrets), for the path as a report shows it."""
+    def add(self, key: tuple, request: int, secrets: tuple[str, ...]) -> None:
+        """`request`: its number (r1 is 1); `secrets`: what its URL carried (RequestInfo.secrets), for the path as
+        a report shows it."""
         entry = self.sent.get(key)
         if entry is None:
-            self.sent[key] = [[request_id], 1, secrets]
+            if len(self.sent) >= MAX_TRANSMISSIONS:
+                self.dropped += 1
+                return
+            self.sent[key] = [array("L", (request,)), 1, secrets]
             return
-        ids = entry[0]
-        if ids[-1] is request_id:
+        numbers = entry[0]
+        if numbers[-1] == request:
             return   # the same found twice in one request
         entry[1] += 1
-        if len(ids) < MAX_REQUESTS_PER_TRANSMISSION:
-            ids.append(request_id)
+        if len(numbers) < MAX_REQUESTS_PER_TRANSMISSION:
+            numbers.append(request)
         else:
             self.cut += 1
 
     def transmissions(self) -> tuple[tuple[Transmission, ...], tuple[str, ...]]:
         """The transmissions, and the URL path of each as a redacted report shows it (its first request's)."""
         out = []
-        for key, (ids, count, secrets) in self.sent.items():
+        for key, (numbers, count, secrets) in self.sent.items():
             (host, scheme, method, path, recipient, party, actor, capture,
              data_type, encoding, where, value, value_known, field_path, adapter) = key
-            sent = Transmission(data_type, ids[0], host, scheme, method, path, _place(where), encoding, value,
-                                value_known, recipient, party, actor, capture, field_path, adapter,
-                                tuple(ids) if len(ids) > 1 else (), count)
+            sent = Transmission(data_type, f"r{numbers[0]}", host, scheme, method, path, _place(where), encoding,
+                                value, value_known, recipient, party, actor, capture, field_path, adapter,
+                                RequestIds(numbers) if len(numbers) > 1 else (), count)
             out.append((sent, mask_credentials(redact_in(path, list(secrets)))))
         # by the first request, as found (a stable sort keeps the order within one request)
         out.sort(key=lambda pair: (int(pair[0].request[1:]), pair[0].data_type, pair[0].where, pair[0].encoding))
         return tuple(sent for sent, _ in out), tuple(path for _, path in out)
+
+
+class RequestIds(Sequence[str]):
+    """The ids of the requests that sent one transmission ("r1", "r7" ...), kept as 4-byte numbers: a
+    transmission sent by every request of a large capture costs 4 bytes a request, made into text when read."""
+
+    __slots__ = ("_numbers",)
+
+    def __init__(self, numbers: Iterable[int]) -> None:
+        self._numbers = array("L", numbers)
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(f"r{n}" for n in self._numbers[index])
+        return f"r{self._numbers[index]}"
+
+    def __iter__(self) -> Iterator[str]:
+        return (f"r{n}" for n in self._numbers)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RequestIds):
+            return self._numbers == other._numbers
+        return isinstance(other, tuple) and tuple(self) == other
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))   # equal to the tuple of the same ids, as __eq__ says
+
+    def __lt__(self, other: object) -> bool:   # model.order_key compares fields
+        return tuple(self) < tuple(other)
+
+    def __repr__(self) -> str:
+        return f"RequestIds({list(self)!r})"
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -666,18 +710,21 @@ def _bridging(transmissions: list[Transmission], recipients: dict[str, Recipient
     resettable = sorted(k for k, v in taxonomy.items() if v.resettable)
     wanted = persistent.union(resettable)
     out: list[Bridging] = []
-    by_request: dict[str, tuple[Transmission, set]] = {}
+    by_request: dict[int, tuple[Transmission, set]] = {}
     for t in transmissions:
         if t.data_type in wanted:
             for request in t.all_requests:
-                by_request.setdefault(request, (t, set()))[1].add(t.data_type)
-    for request_id in sorted(by_request, key=_request_number):
-        first, types = by_request[request_id]
-        linked = sorted(types & persistent)
+                by_request.setdefault(_request_number(request), (t, set()))[1].add(t.data_type)
+    # Requests that bridged the same types for the same recipient and host: one entry with all of them.
+    in_requests: dict[tuple, array] = {}
+    for number in sorted(by_request):
+        first, types = by_request[number]
+        linked = tuple(sorted(types & persistent))
         for anchor in resettable:
             if anchor in types and linked:
-                out.append(Bridging("request", recipients[first.recipient], (first.host,), (request_id,),
-                                    (anchor, *linked)))
+                in_requests.setdefault((first.recipient, first.host, anchor, linked), array("L")).append(number)
+    for (recipient, host, anchor, linked), numbers in in_requests.items():
+        out.append(Bridging("request", recipients[recipient], (host,), RequestIds(numbers), (anchor, *linked)))
     # One recipient within one session (capture) collecting both, in different requests.
     by_recipient: dict[tuple[str, str], list[Transmission]] = {}
     for t in transmissions:
