@@ -88,6 +88,25 @@ class Endpoint:
         self._exact = {(f.part, f.keys): f for f in self.fields if not f.wildcard}
         self._wild = [f for f in self.fields if f.wildcard]
         self._memo: dict[tuple, Field | None] = {}
+        self._claims: dict[str, tuple | None] = {}
+
+    def claim(self, where: str) -> tuple[Field, str, tuple[str, ...]] | None:
+        """The field a segment's place is, with the place's part and keys; None when the endpoint names no
+        field there or the place went through a layer its decoding does not list. Remembered by place: the
+        requests of one tracker repeat their places."""
+        claims = self._claims
+        if where in claims:
+            return claims[where]
+        part, layers, keys = split_where(where)
+        found = None
+        if keys and self.decoding.issuperset(layers):
+            field = self.field_at(part, keys)
+            if field is not None:
+                found = (field, part, keys)
+        if len(claims) >= MAX_MEMO:
+            claims.clear()
+        claims[where] = found
+        return found
 
     def field_at(self, part: str, keys: tuple[str, ...]) -> Field | None:
         """The field naming this place: an exact path, else the most specific wildcard path (`**.context.app.name`
@@ -282,15 +301,14 @@ class Adapters:
         endpoints = self.endpoints_for(request)
         if not endpoints:
             return []
-        places = [(seg, *split_where(seg.where)) for seg in itertools.chain(segments, booleans)]
         hits: dict[tuple, FieldHit] = {}
         for endpoint in endpoints:
-            for seg, part, layers, keys in places:
-                if not keys or not endpoint.decoding.issuperset(layers):
+            claim = endpoint.claim
+            for seg in itertools.chain(segments, booleans):
+                claimed = claim(seg.where)
+                if claimed is None:
                     continue
-                field = endpoint.field_at(part, keys)
-                if field is None:
-                    continue
+                field, part, keys = claimed
                 value = seg.data.decode("utf-8", "replace")
                 if field.identifier and _EMPTY_IDENTIFIER.match(value.strip()):
                     continue

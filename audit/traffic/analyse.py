@@ -450,16 +450,19 @@ def _url_secrets(request: Request, hits: list[Hit], location_hits: list[Location
     if not places:
         return ()  # nothing was found in this request: no URL part to redact (most requests)
     path, _, query = request.target.partition("?")
-    pieces = [p for p in path.split("/") if p]
-    for place in places:  # a decoded path piece (`path:2.base64`): its text is not in the URL, the piece is
-        match = re.match(r"path:(\d+)", place)
-        if match and int(match.group(1)) < len(pieces):
-            secrets.add(pieces[int(match.group(1))])
-    for chunk in query.split("&"):
+    in_path = [place for place in places if place.startswith("path:")]
+    in_query = [place for place in places if place.startswith("query:")]
+    if in_path:
+        pieces = [p for p in path.split("/") if p]
+        for place in in_path:  # a decoded path piece (`path:2.base64`): its text is not in the URL, the piece is
+            match = re.match(r"path:(\d+)", place)
+            if match and int(match.group(1)) < len(pieces):
+                secrets.add(pieces[int(match.group(1))])
+    for chunk in query.split("&") if in_query else ():
         name, _, value = chunk.partition("=")
         decoded_name = parse_qsl(chunk, keep_blank_values=True)
         key = f"query:{decoded_name[0][0]}" if decoded_name else f"query:{name}"
-        if value and any(p == key or _is_child(p, key) for p in places):
+        if value and any(p == key or _is_child(p, key) for p in in_query):
             secrets.add(value)
     return tuple(sorted(secrets, key=len, reverse=True))
 
