@@ -213,7 +213,7 @@ class Redactor:
 
     def _own(self, text: str) -> str:
         spans = None
-        lowered = text.translate(_ASCII_LOWER)
+        lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)   # the same for ASCII text
         if "%" in text:
             # searched decoded; the map back to the escaped text is built only when something matched
             if next(self._hits(_PERCENT.sub(_percent_char, lowered)), None) is None:
@@ -323,7 +323,7 @@ _PAIR = re.compile(r"(?P<head>(?:^|(?<=[?&;\s\"'(,]))(?P<name>[^=&?#;\s\"'<>(),]
 
 # Every name is_secret_name accepts contains one of these (the keywords of _SECRET_NAME, the SECRET_HEADERS):
 # a text without any holds no credential-like name=value pair.
-_SECRET_HINT = re.compile("(?i)" + "|".join(["token", "secret", "passw", "signature", "key", "credential", "session",
+_SECRET_HINT = re.compile("|".join(["token", "secret", "passw", "signature", "key", "credential", "session",
                                              "auth", "sig", "sid", "pwd", "pass", "code", "jwt", "x-amz-", "x-goog-",
                                              *map(re.escape, sorted(SECRET_HEADERS))]))
 
@@ -364,7 +364,7 @@ def mask_credentials(text: str, limit: int | None = MASK_LIMIT) -> str:
         text = _SCHEME_TOKEN.sub(lambda m: m.group(1) + m.group(2) + _masked(m.group(3)), text)
     if "@" in text:
         text = _USERINFO.sub(lambda m: m.group(1) + _masked(m.group(2)) + "@", text)
-    if "=" in text and _SECRET_HINT.search(unquote(text) if "%" in text else text):
+    if "=" in text and _SECRET_HINT.search((unquote(text) if "%" in text else text).lower()):
         text = _PAIR.sub(lambda m: m.group("head") + (_masked(m.group("value")) if is_secret_name(m.group("name"))
                                                        else m.group("value")), text)
     return text
