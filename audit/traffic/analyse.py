@@ -39,6 +39,7 @@ import os
 import re
 import tempfile
 from array import array
+from urllib.parse import parse_qsl
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -433,14 +434,12 @@ def _layer_encoding(where: str) -> str:
 
 
 def _url_secrets(request: Request, hits: list[Hit], location_hits: list[LocationHit],
-                 fields: list[FieldHit] = ()) -> tuple[str, ...]:
+                 fields: list[FieldHit], identifier_types: frozenset[str]) -> tuple[str, ...]:
     """Substrings of the URL to redact: whatever matched in it, every query value holding a match, and every
-    query value an adapter reads an identifier from."""
+    query value an adapter reads an identifier (a data type of `identifier_types`) from."""
     secrets = set()
-    from urllib.parse import parse_qsl
-    taxonomy = datatypes()
     places = {h.where for h in hits} | {h.where for h in location_hits} | \
-        {f.where for f in fields if taxonomy[f.data_type].identifier}
+        {f.where for f in fields if f.data_type in identifier_types}
     for hit in hits:
         if hit.where.startswith(("path", "query")):
             secrets.add(hit.text)
@@ -495,6 +494,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
 
     found = _Found()
     requests = RequestLog(found.recipients)
+    identifier_types = frozenset(key for key, entry in datatypes().items() if entry.identifier)
     counter = 0
     cut_short = 0
     places_capped = 0
@@ -519,7 +519,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                 decoded.limits["places per value"] = (MAX_PLACES_PER_VALUE, "places", "hits", capped)
             tally.add(result.path, request_id, decoded.limits)
             fields = adapters.find(request, segments, decoded.booleans)
-            secrets = _url_secrets(request, hits, location_hits, fields)
+            secrets = _url_secrets(request, hits, location_hits, fields, identifier_types)
             if hits or location_hits or fields:
                 sent = [(hit.identifier.data_type, hit.encoding, hit.where, hit.identifier.value)
                         for hit in hits]
