@@ -82,3 +82,11 @@ def test_requests_read_back_from_disk_as_they_were(tmp_path, index):
     assert [r.id for r in requests] == [f"r{i}" for i in range(1, 13)]
     assert report.requests[index] == requests[index] and requests[index].recipient.id == "branch"
     assert report.requests[2:4] == requests[2:4]
+
+
+def test_request_ids_are_the_tuple_of_the_same_ids():
+    from audit.traffic.analyse import RequestIds
+    ids = RequestIds([3, 7, 12])
+    assert list(ids) == ["r3", "r7", "r12"] and ids[1] == "r7" and ids[-1] == "r12" and ids[:2] == ("r3", "r7")
+    assert ids == ("r3", "r7", "r12") and hash(ids) == hash(("r3", "r7", "r12")) and ids == RequestIds([3, 7, 12])
+    assert ids != RequestIds([3, 7]) and sorted([ids, ("r2",)]) == [("r2",), ids] and ids > () and () < ids

@@ -35,15 +35,14 @@ import functools
 import heapq
 import itertools
 import marshal
-import os
 import re
 import tempfile
 from array import array
-from urllib.parse import parse_qsl
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import parse_qsl
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
@@ -215,15 +214,18 @@ class RequestLog(Sequence[RequestInfo]):
         record = marshal.dumps((info.id, info.time, info.method, info.scheme, info.host, info.url, info.capture,
                                 info.recipient.id, actor, info.secrets, info.note))
         self._offsets.append(self._end)
+        if self._file.tell() != self._end:   # a read moved the position
+            self._file.seek(self._end)
         self._file.write(len(record).to_bytes(4, "little") + record)
         self._end += 4 + len(record)
 
     def _read(self, offset: int) -> tuple[RequestInfo, int]:
-        """The record at `offset` and the offset of the next (positional reads: no shared file position)."""
-        fd = self._file.fileno()
-        size = int.from_bytes(os.pread(fd, 4, offset), "little")
+        """The record at `offset` and the offset of the next (each read seeks: a lookup by index while the
+        records are iterated moves nothing the iteration relies on)."""
+        self._file.seek(offset)
+        size = int.from_bytes(self._file.read(4), "little")
         (request_id, time, method, scheme, host, url, capture, recipient, actor, secrets,
-         note) = marshal.loads(os.pread(fd, size, offset + 4))
+         note) = marshal.loads(self._file.read(size))
         return RequestInfo(request_id, time, method, scheme, host, url, capture, self._recipients[recipient],
                            Actor(ActorKind(actor[0]), actor[1]) if actor is not None else None, secrets,
                            note), offset + 4 + size
@@ -234,11 +236,9 @@ class RequestLog(Sequence[RequestInfo]):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        self._file.flush()
         return self._read(self._offsets[index])[0]
 
     def __iter__(self) -> Iterator[RequestInfo]:
-        self._file.flush()
         offset = 0
         for _ in range(len(self._offsets)):
             info, offset = self._read(offset)
@@ -662,8 +662,18 @@ class RequestIds(Sequence[str]):
     def __hash__(self) -> int:
         return hash(tuple(self))   # equal to the tuple of the same ids, as __eq__ says
 
-    def __lt__(self, other: object) -> bool:   # model.order_key compares fields
+    # model.order_key compares fields: ordered as the tuple of the same ids
+    def __lt__(self, other: Sequence[str]) -> bool:
         return tuple(self) < tuple(other)
+
+    def __gt__(self, other: Sequence[str]) -> bool:
+        return tuple(self) > tuple(other)
+
+    def __le__(self, other: Sequence[str]) -> bool:
+        return tuple(self) <= tuple(other)
+
+    def __ge__(self, other: Sequence[str]) -> bool:
+        return tuple(self) >= tuple(other)
 
     def __repr__(self) -> str:
         return f"RequestIds({list(self)!r})"
