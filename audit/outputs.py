@@ -77,10 +77,14 @@ def write_output(content: str | bytes | Iterable[str], out: str | Path | None,
             _to_stdout([content])
             return
         # pieces made while written: made in full first (on disk), so an error midway prints nothing
-        with tempfile.TemporaryFile() as spool:
-            _write_pieces(spool, content)
-            spool.seek(0)
-            _to_stdout(iter(lambda: spool.read(1 << 20), b""))
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+            try:
+                for piece in content:
+                    spool.write(piece.decode("utf-8") if isinstance(piece, bytes) else piece)
+                spool.seek(0)
+            except OSError as exc:
+                raise disk_error(tempfile.gettempdir(), exc, "cannot hold the report in") from None
+            _to_stdout(iter(lambda: spool.read(1 << 20), ""))
         return
     pieces = [content] if isinstance(content, (str, bytes)) else content
     target = check_output(out, inputs)
@@ -115,7 +119,6 @@ def _write(target: Path, pieces: Iterable[str | bytes]) -> None:
 def _to_stdout(pieces: Iterable[str | bytes]) -> None:
     for piece in pieces:
         if isinstance(piece, bytes):
-            sys.stdout.flush()
             sys.stdout.buffer.write(piece)
         else:
             sys.stdout.write(piece)
