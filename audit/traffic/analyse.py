@@ -622,13 +622,15 @@ class _Found:
     def transmissions(self) -> tuple[tuple[Transmission, ...], tuple[str, ...]]:
         """The transmissions, and the URL path of each as a redacted report shows it (its first request's)."""
         out = []
-        for key, (numbers, count, secrets) in self.sent.items():
+        while self.sent:   # each entry let go as its transmission is made: the two are not held at once
+            key, (numbers, count, secrets) = self.sent.popitem()
             (host, scheme, method, path, recipient, party, actor, capture,
              data_type, encoding, where, value, value_known, field_path, adapter) = key
             sent = Transmission(data_type, f"r{numbers[0]}", host, scheme, method, path, _place(where), encoding,
                                 value, value_known, recipient, party, actor, capture, field_path, adapter,
                                 RequestIds(numbers) if len(numbers) > 1 else (), count)
             out.append((sent, mask_credentials(redact_in(path, list(secrets)))))
+        out.reverse()   # popitem gives the last found first
         # by the first request, as found (a stable sort keeps the order within one request)
         out.sort(key=lambda pair: (int(pair[0].request[1:]), pair[0].data_type, pair[0].where, pair[0].encoding))
         return tuple(sent for sent, _ in out), tuple(path for _, path in out)
