@@ -29,7 +29,7 @@ from typing import Any, Iterable
 from ..catalogue import Catalogue, dotted, load_catalogue
 from ..errors import InputError
 from ..model import (FIRST_PARTY, Actor, ActorKind, Evidence, Feasibility, Finding, Level, Observation, Severity,
-                     Transmission, where_text)
+                     Transmission)
 from ..rulesdata import Validator, covers, datatypes, load_yaml, rules_dir
 from .declarations import ACCESSED, COLLECTED, NOT_COLLECTED, NOT_SHARED, SHARED, Declarations, Statement
 
@@ -39,6 +39,9 @@ MAX_EVIDENCE = 40   # per finding: enough to follow the chain, bounded for repor
 
 
 # -- inputs ------------------------------------------------------------------------------------------------
+from ..model import where_text  # noqa: E402  (a place in a request, formatted for output: one definition, in model)
+
+
 def request_evidence(sent: Transmission) -> Evidence:
     """The request link of a chain: method, URL and encoding as detail, the field as `where`, the value as the
     writer was allowed to keep it (redacted unless --reveal)."""
