@@ -90,3 +90,23 @@ def test_request_ids_are_the_tuple_of_the_same_ids():
     assert list(ids) == ["r3", "r7", "r12"] and ids[1] == "r7" and ids[-1] == "r12" and ids[:2] == ("r3", "r7")
     assert ids == ("r3", "r7", "r12") and hash(ids) == hash(("r3", "r7", "r12")) and ids == RequestIds([3, 7, 12])
     assert ids != RequestIds([3, 7]) and sorted([ids, ("r2",)]) == [("r2",), ids] and ids > () and () < ids
+
+
+def test_without_known_values_only_requests_an_adapter_names_are_decoded(tmp_path, monkeypatch):
+    analyse_module = sys.modules["audit.traffic.analyse"]
+    decoded = []
+    real = analyse_module.decode_request
+    monkeypatch.setattr(analyse_module, "decode_request", lambda request, *a: decoded.append(request.host)
+                        or real(request, *a))
+    har = _har(tmp_path / "mixed.har", 3)
+    document = json.loads(har.read_text())
+    other = json.loads(json.dumps(document["log"]["entries"][0]))
+    other["request"]["url"] = "https://cdn.example.org/v1/open?aaid=" + AAID
+    document["log"]["entries"] += [other] * 5
+    har.write_text(json.dumps(document))
+    plain = analyse([har])                       # no identifiers: the five CDN requests are not decoded
+    assert decoded == ["api2.branch.io"] * 3 and len(plain.requests) == 8
+    assert {t.host for t in plain.transmissions} == {"api2.branch.io"}
+    decoded.clear()
+    searched = analyse([har], IDS)               # a value to look for: every request is decoded
+    assert len(decoded) == 8 and "cdn.example.org" in {t.host for t in searched.transmissions}

@@ -53,7 +53,7 @@ from ..rulesdata import Validator, datatypes, load_data
 from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
 from .captures import CaptureResult, LimitHit, Request, open_capture
-from .decode import CaptureBudget, LimitTally, decode_request
+from .decode import CaptureBudget, Decoded, LimitTally, decode_request
 from .jsonout import Rendered, iter_indented
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
@@ -495,6 +495,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     found = _Found()
     requests = RequestLog(found.recipients)
     identifier_types = frozenset(key for key, entry in datatypes().items() if entry.identifier)
+    searching = bool(matcher.needle_count or matcher.locations)
     counter = 0
     cut_short = 0
     places_capped = 0
@@ -509,7 +510,10 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
             found.recipients.setdefault(recipient.id, recipient)
             frames = request.stack or stacks.get(request_id, ())
             actor = attributor.actor_from_stack(frames) if frames else None
-            decoded = decode_request(request, budget)
+            if searching or adapters.endpoints_for(request):
+                decoded = decode_request(request, budget)
+            else:   # no value to look for and no adapter to read it: decoding would find nothing to report
+                decoded = Decoded([], {})
             segments = decoded.segments
             cut_short += decoded.exhausted
             hits, location_hits = matcher.find(segments)
