@@ -11,7 +11,7 @@ import enum
 import functools
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 
 def order_key(value: Any) -> tuple:
@@ -273,7 +273,8 @@ class Transmission:
     scheme: str = ""              # http | https | "" when unknown
     method: str = ""
     path: str = ""                # the URL path, credentials and identifiers redacted by the writer
-    where: tuple[str, ...] = ()   # part of the request: ("query", "param") / ("header", "name") / ("body", "json.a.b")
+    where: tuple[str, ...] = ()   # place in the request: ("query", "param"), ("header", "name"), ("body.json", "a.b"),
+                                  # ("body.form", "e.json", "[0].adid"): the part and its layers, then each key path
     encoding: str = "plain"
     value: str | None = None      # the raw value where known; writers redact unless --reveal
     value_known: bool = True
@@ -281,9 +282,23 @@ class Transmission:
     party: str | None = None      # first | third
     actor: Actor | None = None    # who sent it (stack trace, or the SDK owning the host)
     capture: str = ""
+    field: str = ""               # the tracker adapter's field path (rules/trackers/), when an adapter names it
+    adapter: str = ""             # "<tracker>/<endpoint>" of that adapter
+    requests: Sequence[str] = ()  # every request that sent the same (first is `request`); () means `request` alone
+    count: int = 1                # how many requests sent it (more than len(requests) when a bound cut the list)
+
+    @property
+    def all_requests(self) -> Sequence[str]:
+        return self.requests or (self.request,)
 
     def sort_key(self) -> tuple:
         return (self.capture, self.request, self.data_type, self.where, self.encoding, order_key(self))
+
+
+def where_text(where: tuple[str, ...]) -> str:
+    """A place inside a request, formatted only for output: ("query", "imei") -> query:imei,
+    ("body.json", "a.b") -> body.json:a.b (the part with the decoder's layers, then the keys below each layer)."""
+    return ":".join(where)
 
 
 @dataclass(frozen=True)

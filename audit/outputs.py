@@ -67,37 +67,46 @@ def check_output(out: str | Path | None, inputs: Iterable[str | Path] = ()) -> P
     return target
 
 
-def write_output(content: str | bytes, out: str | Path | None, inputs: Iterable[str | Path] = ()) -> None:
+def write_output(content: str | bytes | Iterable[str], out: str | Path | None,
+                 inputs: Iterable[str | Path] = ()) -> None:
     """Write to stdout or atomically to a file that is not one of the user's inputs; a disk that is full or
-    read-only is an InputError naming the file, and leaves no partial report behind."""
+    read-only is an InputError naming the file, and leaves no partial report behind. `content` may be an
+    iterable of text pieces (a large report written as it is made)."""
     if out is None or str(out) == "-":
-        if isinstance(content, bytes):
-            sys.stdout.buffer.write(content)
-        else:
-            sys.stdout.write(content)
-        sys.stdout.flush()
+        if isinstance(content, (str, bytes)):
+            _to_stdout([content])
+            return
+        # pieces made while written: made in full first (on disk), so an error midway prints nothing
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+            try:
+                for piece in content:
+                    spool.write(piece.decode("utf-8") if isinstance(piece, bytes) else piece)
+                spool.seek(0)
+            except OSError as exc:
+                raise disk_error(tempfile.gettempdir(), exc, "cannot hold the report in") from None
+            _to_stdout(iter(lambda: spool.read(1 << 20), ""))
         return
+    pieces = [content] if isinstance(content, (str, bytes)) else content
     target = check_output(out, inputs)
-    data = content if isinstance(content, bytes) else content.encode("utf-8")
     try:
-        _write(target, data)
+        _write(target, pieces)
     except OSError as exc:
         raise disk_error(target, exc) from None
 
 
-def _write(target: Path, data: bytes) -> None:
+def _write(target: Path, pieces: Iterable[str | bytes]) -> None:
     if target.is_symlink():
         target = target.resolve()   # follow the link: replacing it would cut it
     if target.exists() and not stat.S_ISREG(target.stat().st_mode):
         # A FIFO, a terminal, /dev/null or /dev/stdout: write through. An atomic replace would swap the
         # node for a regular file (as root, /dev/null itself).
         with open(target, "wb") as handle:
-            handle.write(data)
+            _write_pieces(handle, pieces)
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            _write_pieces(handle, pieces)
             handle.flush()
             os.fsync(handle.fileno())   # a full disk shows here, not after the old report was replaced
         os.chmod(tmp, 0o666 & ~_umask())   # mkstemp's 0600 would make reports unreadable to the team
@@ -105,6 +114,20 @@ def _write(target: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _to_stdout(pieces: Iterable[str | bytes]) -> None:
+    for piece in pieces:
+        if isinstance(piece, bytes):
+            sys.stdout.buffer.write(piece)
+        else:
+            sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def _write_pieces(handle, pieces: Iterable[str | bytes]) -> None:
+    for piece in pieces:
+        handle.write(piece if isinstance(piece, bytes) else piece.encode("utf-8"))
 
 
 def _umask() -> int:

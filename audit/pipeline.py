@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Protocol
-from urllib.parse import urlsplit
 
 from .errors import InputError
 from .model import Observation, Transmission
-from .redact import mask_credentials, redact, redact_in
 from .rulesdata import load_json
 from .runtime.runfolder import is_run_folder
 
@@ -118,24 +116,6 @@ class RunFolder:
                 gathered.partial.append(f"runtime: {self.path} is an incomplete run")
 
 
-def transmission_from(sent: Any, request: Any, reveal: bool) -> Transmission:
-    """The traffic stage's transmission (and its request) as the shared `model.Transmission`. The one place the
-    two meet; when the traffic stage emits model.Transmission itself, this goes. The value and the URL path are
-    kept redacted unless `reveal`; credentials in the path are masked always."""
-    if isinstance(sent, Transmission):
-        return sent
-    # Credentials in the URL (tokens, JWTs in the path) are masked even under --reveal, as in traffic reports.
-    url = "" if request is None else mask_credentials(request.url if reveal
-                                                      else redact_in(request.url, list(request.secrets)))
-    part, _, name = sent.where.partition(":")
-    return Transmission(
-        data_type=sent.data_type, request=sent.request, host=sent.host, scheme=sent.scheme,
-        method=request.method if request is not None else "", path=urlsplit(url).path,
-        where=(part, name) if name else (part,), encoding=sent.encoding,
-        value=(sent.value if reveal else redact(sent.value)) if sent.value else None,
-        value_known=sent.value_known, recipient=sent.recipient.id, party=sent.recipient.party, actor=sent.actor, capture=sent.capture)
-
-
 @dataclass(frozen=True)
 class Captures:
     """HARs, mitmproxy flows, pcaps and the traffic of run folders, analysed together (one request numbering)."""
@@ -159,10 +139,11 @@ class Captures:
             return
         gathered.captured = True
         gathered.app = gathered.app or traffic.app_package
-        requests = {r.id: r for r in traffic.requests}
-        gathered.transmissions.extend(transmission_from(t, requests.get(t.request), self.reveal)
-                                      for t in traffic.transmissions)
+        gathered.transmissions.extend(traffic.shown_transmissions(self.reveal))
         gathered.warnings.extend(f"traffic: {w}" for w in traffic.notes)
+        of_captures = {id(hit) for result in traffic.captures for hit in result.limits}
+        gathered.partial.extend(f"traffic: {hit.limit} bound ({hit.bound}) reached: {hit.dropped} {hit.unit} "
+                                "not listed" for hit in traffic.limits if id(hit) not in of_captures)
         for result in traffic.captures:
             if result.status == "skipped":
                 gathered.warnings.append(f"traffic: {result.path} skipped: {result.reason}")

@@ -112,16 +112,20 @@ def redact_in(text: str, secrets_: Iterable[str]) -> str:
 
 
 def redact_report(report: Any, values: Iterable[str], matcher: Any = None) -> Any:
-    """The report (dicts, lists, strings) with every identifier value redacted wherever it appears. With the
-    traffic stage's Matcher (audit/traffic/match.py), its automaton of the same values and encodings is reused
-    instead of building a second one (20 000 values: seconds)."""
+    """The report (dicts, lists, strings) with every identifier value redacted wherever it appears."""
+    return report_redactor(values, matcher).report(report)
+
+
+def report_redactor(values: Iterable[str], matcher: Any = None) -> "Redactor":
+    """One redactor of every identifier value. With the traffic stage's Matcher (audit/traffic/match.py), its
+    automaton of the same values and encodings is reused instead of building a second one (20 000 values:
+    seconds); values it does not hold (what the tracker adapters read) get their own, applied after it."""
     values = list(values)
     if matcher is None:
-        return Redactor(values).report(report)
+        return Redactor(values)
     known = {ident.value for ident in matcher.identifiers}
-    report = Redactor.of_matcher(matcher).report(report)
     extra = [v for v in values if v not in known]
-    return Redactor(extra).report(report) if extra else report
+    return Redactor.of_matcher(matcher, Redactor(extra) if extra else None)
 
 
 # -- one pass over a finished report ---------------------------------------------------------------------
@@ -157,21 +161,26 @@ class Redactor:
                     keys[key] = (len(key), index)
         for key, payload in keys.items():
             self.automaton.add_word(key, payload)
-        self.active = bool(keys)
+        self.active = self._own_active = bool(keys)
         self._matcher_keys = False
+        self._then: Redactor | None = None
         self._done: dict[str, str] = {}
         if self.active:
             self.automaton.make_automaton()
 
     @classmethod
-    def of_matcher(cls, matcher: Any) -> "Redactor":
+    def of_matcher(cls, matcher: Any, then: "Redactor | None" = None) -> "Redactor":
         """A Redactor on the traffic Matcher's automaton: keys are ASCII-lower-cased needles cut to start at
-        their first hex character, the cut prefix checked at each hit (see match.py _key_of)."""
+        their first hex character, the cut prefix checked at each hit (see match.py _key_of). `then`: a
+        redactor of further values, applied to what this one leaves."""
         redactor = cls(())
         redactor.values = [ident.value for ident in matcher.identifiers]
         redactor.automaton = matcher.automaton
-        redactor.active = bool(matcher.needle_count)
+        redactor.active = redactor._own_active = bool(matcher.needle_count)
         redactor._matcher_keys = True
+        if then is not None and then.active:
+            redactor._then = then
+            redactor.active = True
         return redactor
 
     def _hits(self, lowered: str):
@@ -199,12 +208,20 @@ class Redactor:
         return done
 
     def _search(self, text: str) -> str:
+        text = self._own(text) if self._own_active else text
+        return self._then.text(text) if self._then is not None else text
+
+    def _own(self, text: str) -> str:
         spans = None
-        searched = text
+        lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)   # the same for ASCII text
         if "%" in text:
+            # searched decoded; the map back to the escaped text is built only when something matched
+            if next(self._hits(_PERCENT.sub(_percent_char, lowered)), None) is None:
+                return text
             searched, spans = _percent_decoded(text)
+            lowered = searched.translate(_ASCII_LOWER)
         found = []
-        for start, end, index in self._hits(searched.translate(_ASCII_LOWER)):
+        for start, end, index in self._hits(lowered):
             if spans is not None:
                 start, end = spans[start][0], spans[end][1] - 1
             found.append((start, end + 1, index))
@@ -260,6 +277,10 @@ def _encodings(value: str) -> set[str]:
     return out
 
 
+def _percent_char(match: re.Match) -> str:
+    return chr(int(match.group(0)[1:], 16)).translate(_ASCII_LOWER)
+
+
 def _percent_decoded(text: str) -> tuple[str, list[tuple[int, int]]]:
     """`text` with each %XX read as the character it encodes (as Latin-1, the way the matcher reads bytes),
     and for each decoded character the span of `text` it came from."""
@@ -300,6 +321,13 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*:)([^/@\s]+)@")
 _PAIR = re.compile(r"(?P<head>(?:^|(?<=[?&;\s\"'(,]))(?P<name>[^=&?#;\s\"'<>(),]{1,64})=)(?P<value>[^&#;\s\"'<>]*)")
 
 
+# Every name is_secret_name accepts contains one of these (the keywords of _SECRET_NAME, the SECRET_HEADERS):
+# a text without any holds no credential-like name=value pair.
+_SECRET_HINT = re.compile("|".join(["token", "secret", "passw", "signature", "key", "credential", "session",
+                                             "auth", "sig", "sid", "pwd", "pass", "code", "jwt", "x-amz-", "x-goog-",
+                                             *map(re.escape, sorted(SECRET_HEADERS))]))
+
+
 def is_secret_name(name: str) -> bool:
     """A header, parameter or field name whose value is a credential (see SECRET_HEADERS, _SECRET_NAME)."""
     return _is_secret_name(str(name))
@@ -327,11 +355,16 @@ def mask_credentials(text: str, limit: int | None = MASK_LIMIT) -> str:
         return text
     if limit is not None and len(text) > limit:   # a report has no use for megabytes of one URL; cutting is safe
         text = f"{text[:limit]}…[{len(text) - limit} characters cut]"
-    text = _PEM_PRIVATE.sub("[private key removed]", text)
-    text = _JWT.sub(lambda m: _masked(m.group(0)), text)
-    text = _SCHEME_TOKEN.sub(lambda m: m.group(1) + m.group(2) + _masked(m.group(3)), text)
-    text = _USERINFO.sub(lambda m: m.group(1) + _masked(m.group(2)) + "@", text)
-    if "=" in text:
+    # each pattern only where its fixed part is present: a URL per request goes through here
+    if "-----BEGIN" in text:
+        text = _PEM_PRIVATE.sub("[private key removed]", text)
+    if "ey" in text:
+        text = _JWT.sub(lambda m: _masked(m.group(0)), text)
+    if not text.isprintable() or " " in text:   # the scheme and its token are separated by white space
+        text = _SCHEME_TOKEN.sub(lambda m: m.group(1) + m.group(2) + _masked(m.group(3)), text)
+    if "@" in text:
+        text = _USERINFO.sub(lambda m: m.group(1) + _masked(m.group(2)) + "@", text)
+    if "=" in text and _SECRET_HINT.search((unquote(text) if "%" in text else text).lower()):
         text = _PAIR.sub(lambda m: m.group("head") + (_masked(m.group("value")) if is_secret_name(m.group("name"))
                                                        else m.group("value")), text)
     return text

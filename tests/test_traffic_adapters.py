@@ -64,31 +64,32 @@ def test_branch_and_facebook_fields_without_known_values():
     sent = [t for t in report.transmissions if t.host == "api2.branch.io"]
     hardware = [t for t in sent if t.field == "hardware_id"]
     assert hardware and all(t.data_type == "device_ids.sdk_device_id" and not t.value_known for t in hardware)
-    assert {t.where for t in hardware} == {"body.json:hardware_id"}
+    assert {t.where for t in hardware} == {("body.json", "hardware_id")}
     assert {t.data_type for t in sent if t.field == "device_fingerprint_id"} == {"device_ids.server_assigned_id"}
     assert {t.value for t in sent if t.field == "model"} == {"sdk_gphone64_x86_64"}
     facebook = [t for t in report.transmissions if t.adapter.startswith("facebook/")]
     assert {(t.field, t.value) for t in facebook} >= {("extinfo[5]", "sdk_gphone64_x86_64"), ("extinfo[4]", "13"),
                                                         ("anon_id", "XZ9dd82044-772f-4b99-b17b-208e9c3cc38b")}
-    assert all(t.reasoning for t in facebook)
+    assert all(report.reasoning(t) for t in facebook)
     document = report.to_json()
     unknown = [t for t in document["transmissions"] if not t["value_known"]]
-    assert unknown and all(t["field"] and t["adapter"] and t["reasoning"] for t in unknown)
+    assert unknown and all(t["field"] and t["adapter"] and document["reasonings"][t["adapter"]][t["field"]]
+                           for t in unknown)
     assert "XZ9dd82044" not in json.dumps(document)                       # redacted by default
 
 
 @needs_corpus
 def test_a_known_value_at_an_adapter_field_is_one_transmission():
     report = analyse([ANDROID_HAR], {"device_ids.advertising_id": AAID})
-    places = [(t.request, t.where) for t in report.transmissions]
+    places = [(request, t.where) for t in report.transmissions for request in t.all_requests]
     assert len(places) == len(set(places))
     aaid = [t for t in report.transmissions if t.data_type == "device_ids.advertising_id"]
     in_branch = [t for t in aaid if t.host == "api2.branch.io"]
     assert in_branch and all(t.value_known and t.field in ("google_advertising_id", "advertising_ids.aaid")
                              for t in in_branch)
-    model = report.model_transmissions()
+    model = report.transmissions          # audit.model.Transmission: the type the rules read
     assert {m.value_known for m in model} == {True, False}
-    branch = next(m for m in model if m.host == "api2.branch.io" and m.where == ("body", "json:hardware_id"))
+    branch = next(m for m in model if m.host == "api2.branch.io" and m.where == ("body.json", "hardware_id"))
     assert branch.recipient == "branch" and branch.party == "third" and branch.method == "POST" \
         and branch.path == "/v1/open" and not branch.value_known
 

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 import brotli
 import pytest
 
-from audit.model import ActorKind, Level
+from audit.model import ActorKind, Level, where_text
 from audit.traffic import analyse, load_identifiers
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from traffic.proxy import Mitmdump  # noqa: E402  (tests/traffic/: helpers)
@@ -114,7 +114,7 @@ def report(captured):
 
 
 def _found(report) -> set[tuple[str, str, str, str]]:
-    return {(t.data_type, t.encoding, t.where, t.host) for t in report.transmissions}
+    return {(t.data_type, t.encoding, where_text(t.where), t.host) for t in report.transmissions}
 
 
 def test_every_request_was_captured_and_read(report):
@@ -149,14 +149,15 @@ def test_identifier_found_in_its_encoding_and_place(report, expected):
 
 
 def test_base64_found_at_every_alignment(report):
+    blob = ("body.json", "blob")
     paths = {t.where for t in report.transmissions if t.data_type == "device_ids.advertising_id"
-             and t.encoding == "base64" and t.where == "body.json:blob"}
-    hosts = {(t.request) for t in report.transmissions if t.where == "body.json:blob"}
-    assert paths == {"body.json:blob"} and len(hosts) == 3
+             and t.encoding == "base64" and t.where == blob}
+    requests = {r for t in report.transmissions if t.where == blob for r in t.all_requests}
+    assert paths == {blob} and len(requests) == 3
 
 
 def test_recipients_and_parties(report):
-    by_host = {t.host: t.recipient for t in report.transmissions}
+    by_host = {t.host: report.recipient(t) for t in report.transmissions}
     assert by_host["api.amplitude.com"].id == "amplitude" and by_host["api.amplitude.com"].party == "third"
     assert "analytics" in by_host["api.amplitude.com"].categories
     assert by_host["app-measurement.com"].id == "firebase_analytics"
@@ -180,8 +181,8 @@ def test_bridging_names_the_advertising_id_and_the_persistent_id(report):
     tracker = across["unknown:tracker.invalid"]
     assert tracker.data_types[0] == "device_ids.advertising_id"
     assert {"device_ids.imei", "device_ids.android_id", "device_ids.mac_address"} <= set(tracker.data_types)
-    aaid_requests = {t.request for t in report.transmissions if t.host == "tracker.invalid"
-                     and t.data_type == "device_ids.advertising_id"}
+    aaid_requests = {r for t in report.transmissions if t.host == "tracker.invalid"
+                     and t.data_type == "device_ids.advertising_id" for r in t.all_requests}
     assert aaid_requests < set(tracker.requests)
     assert "device_ids.android_id" in across["amplitude"].data_types
     assert across["amplitude"].hosts == ("api.amplitude.com", "api2.amplitude.com")
@@ -210,7 +211,7 @@ def test_cli_redacts_by_default_and_reveals_on_request(captured, tmp_path):
     hidden = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert hidden.returncode == 0, hidden.stderr
     data = json.loads(hidden.stdout)
-    assert data["schema"] == "appaudit.traffic/1"
+    assert data["schema"] == "appaudit.traffic/2"
     for secret in (AAID, IMEI, EMAIL, quote(CONTACT), CONTACT.replace(" ", "+"),
                    hashlib.md5(ANDROID_ID.encode()).hexdigest()):
         assert secret not in hidden.stdout

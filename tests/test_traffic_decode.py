@@ -11,6 +11,7 @@ import brotli
 import pytest
 import zstandard
 
+from audit.model import where_text
 from audit.traffic.analyse import analyse
 from audit.traffic.captures import Request
 from audit.traffic.decode import MAX_INFLATE_BYTES, inflate, parse_protobuf, request_segments
@@ -107,7 +108,7 @@ def test_real_ios_tracker_bodies(tmp_path):
            "device_ids.device_name": "R2Gl5OLv20", "clipboard": "LDDsvPqQdT",
            "device_ids.android_id": "0EC765F5-5CCE-44D2-8CF5-B3458F258E11"}
     report = analyse([har], ids)
-    found = {(t.data_type, t.where) for t in report.transmissions}
+    found = {(t.data_type, where_text(t.where)) for t in report.transmissions}
     assert ("location.precise", "query:latitude") in found                        # newsbreak
     assert ("device_ids.android_id", "query:deviceID") in found
     assert ("clipboard", "query:q") in found                                      # pons autocomplete

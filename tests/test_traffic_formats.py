@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.model import where_text
 from audit.errors import InputError
 from audit.traffic import analyse, load_identifiers
 from audit.traffic.captures import read_capture
@@ -85,7 +86,8 @@ def test_pirogue_stacktrace_and_tweasel_metadata(tmp_path):
     report = analyse([path], IDS)
     assert report.app_package == "org.sample.demo"
     (sent,) = report.transmissions
-    assert (sent.where, sent.recipient.id, str(sent.actor)) == ("body.form:e.json:[0].adid", "amplitude", "sdk:amplitude")
+    assert (where_text(sent.where), sent.recipient, str(sent.actor)) == ("body.form:e.json:[0].adid", "amplitude",
+                                                                         "sdk:amplitude")
 
 
 def test_bad_identifiers_files(tmp_path):
@@ -151,7 +153,8 @@ def test_extra_tracker_lists_name_the_recipient(tmp_path):
                      "headers": []}} for host in ("px.acme-ads.test", "geo.databerries.com")]}}
     path = tmp_path / "t.har"
     path.write_text(json.dumps(har))
-    plain = {t.host: t.recipient for t in analyse([path], IDS).transmissions}
+    report = analyse([path], IDS)
+    plain = {t.host: report.recipient(t) for t in report.transmissions}
     assert plain["px.acme-ads.test"].name == "unknown organisation"
     assert plain["px.acme-ads.test"].id == "unknown:acme-ads.test"
     ours = tmp_path / "acme.yaml"
@@ -161,7 +164,8 @@ def test_extra_tracker_lists_name_the_recipient(tmp_path):
     exodus = SHARED / "signatures" / "exodus-trackers.json"
     if exodus.is_file():
         trackers.append(exodus)
-    extra = {t.host: t.recipient for t in analyse([path], IDS, extra_trackers=trackers).transmissions}
+    report = analyse([path], IDS, extra_trackers=trackers)
+    extra = {t.host: report.recipient(t) for t in report.transmissions}
     assert extra["px.acme-ads.test"].to_json() == {"id": "acme_ads", "name": "Acme Corp", "party": "third",
                                                    "categories": ["advertisement"]}
     if exodus.is_file():
@@ -183,7 +187,7 @@ def test_run_folder_identifiers_are_taken_leniently(tmp_path):
         "device_ids.imei": [{"unexpected": "shape"}]}))
     (run / "run.json").write_text(json.dumps({"complete": False, "app": {"package": "org.sample.demo"}}))
     report = analyse([run])
-    assert [t.where for t in report.transmissions] == ["query:id"]
+    assert [t.where for t in report.transmissions] == [("query", "id")]
     assert report.app_package == "org.sample.demo"
     assert any("made_up.type" in n for n in report.notes) and any("device_ids.imei" in n for n in report.notes)
     (capture,) = report.captures
@@ -210,5 +214,5 @@ def test_har_websocket_messages_sent_by_the_client(tmp_path):
     report = analyse([path], IDS)
     assert [(r.method, r.scheme, r.note) for r in report.requests] == [
         ("GET", "https", None), ("WS", "https", "websocket message"), ("WS", "https", "websocket message")]
-    assert [(t.request, t.where) for t in report.transmissions] == [("r2", "body.json:hello.adid"),
-                                                                    ("r3", "body.protobuf:2")]
+    assert [(t.request, where_text(t.where)) for t in report.transmissions] == [("r2", "body.json:hello.adid"),
+                                                                                ("r3", "body.protobuf:2")]

@@ -52,7 +52,7 @@ def _limits(report) -> dict[str, dict]:
 
 
 def _found(report) -> set[str]:
-    return {t.request for t in report.transmissions if t.data_type == "device_ids.advertising_id"}
+    return {r for t in report.transmissions if t.data_type == "device_ids.advertising_id" for r in t.all_requests}
 
 
 # -- the HAR scanner --------------------------------------------------------------------------------------
@@ -247,3 +247,13 @@ def test_report_text_is_the_standard_json_text():
         rendered = {"r": Rendered([value, value], lambda item: item)}
         assert dumps_indented(rendered) == json.dumps({"r": [value, value]}, indent=2, sort_keys=True,
                                                       ensure_ascii=False)
+
+
+@pytest.mark.parametrize("value", [
+    {}, [], {"a": Rendered([], str)}, {"a": 1, "b": Rendered([], str), "c": Rendered([1, 2], lambda x: {"x": [x]})},
+    {"z": Rendered([{"k": {1, 2}}], lambda x: [sorted(x["k"])]), "a": [None, 1.5, "é"]},
+    {"a": Rendered([object], lambda x: {2: "int key"})}])
+def test_streamed_json_pieces_are_the_standard_text(value):
+    from audit.traffic.jsonout import _materialised, iter_indented
+    expected = json.dumps(_materialised(value), indent=2, sort_keys=True, ensure_ascii=False)
+    assert "".join(iter_indented(value)) == expected == dumps_indented(value)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.model import where_text
 from audit.traffic import analyse
 
 AAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
@@ -197,7 +198,7 @@ def test_tls_http1_and_http2_are_decrypted_with_the_keylog(pcapng):
     (capture,) = report.captures
     assert capture.status == "ok", capture.reason
     assert capture.format == "pcapng"
-    found = {(t.data_type, t.encoding, t.where, t.host, t.scheme) for t in report.transmissions}
+    found = {(t.data_type, t.encoding, where_text(t.where), t.host, t.scheme) for t in report.transmissions}
     assert ("device_ids.advertising_id", "plain", "body.json:app_instance.adid", "app-measurement.com",
             "https") in found
     assert ("device_ids.imei", "sha256", "query:x", "app-measurement.com", "https") in found

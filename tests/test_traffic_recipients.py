@@ -157,7 +157,8 @@ def test_cli_first_party_from_the_user_and_from_the_apk(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "audit.cli", "traffic", str(har), *map(str, extra)],
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)["requests"][0]["recipient"]["party"]
+        report = json.loads(proc.stdout)
+        return report["recipients"][report["requests"][0]["recipient"]]["party"]
 
     assert party() == "third"
     assert party("--app", "com.mercatovip.app") == "third"                 # the package name proves nothing

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from audit.model import where_text
 from audit.rulesdata import covers
 from audit.traffic import analyse
 from trackhar_support import HERE, SHARED, ios_har, run_trackhar
@@ -44,7 +45,8 @@ def compare(har: Path, trackhar: list, known: dict | None) -> dict:
     assert len(report.requests) == len(trackhar), "one appaudit request per HAR entry"
     sent_by_request: dict[str, list] = {}
     for t in report.transmissions:
-        sent_by_request.setdefault(t.request, []).append(t)
+        for request in t.all_requests:
+            sent_by_request.setdefault(request, []).append(t)
     missing, matched, used = [], 0, set()
     for index, found in enumerate(trackhar):
         request = report.requests[index].id
@@ -57,7 +59,7 @@ def compare(har: Path, trackhar: list, known: dict | None) -> dict:
                 used.update(id(t) for t in hits)
             else:
                 missing.append({"request": request, **item})
-    beyond = [{"request": t.request, "data_type": t.data_type, "where": t.where, "adapter": t.adapter,
+    beyond = [{"request": t.request, "data_type": t.data_type, "where": where_text(t.where), "adapter": t.adapter,
                "value_known": t.value_known} for t in report.transmissions if id(t) not in used]
     return {"capture": har.name, "trackhar": sum(len(f or ()) for f in trackhar), "found": matched,
             "missing": missing, "beyond": beyond}

@@ -37,9 +37,7 @@ MAX_EVIDENCE = 40   # per finding: enough to follow the chain, bounded for repor
 
 
 # -- inputs ------------------------------------------------------------------------------------------------
-def where_text(where: tuple[str, ...]) -> str:
-    """A position inside a request, formatted only for output: ("query", "imei") -> query:imei."""
-    return ":".join(where)
+from ..model import where_text  # noqa: E402  (a place in a request, formatted for output: one definition, in model)
 
 
 def request_evidence(sent: Transmission) -> Evidence:
@@ -647,7 +645,8 @@ def _sdk_findings(check, checks, audit, declarations, judgements, catalogue):
 def requests(audit: AuditInput) -> dict[str, list[Transmission]]:
     grouped: dict[str, list[Transmission]] = defaultdict(list)
     for sent in sorted(set(audit.transmissions), key=Transmission.sort_key):
-        grouped[sent.request].append(sent)
+        for request in sent.all_requests:   # the same sent by many requests is one transmission
+            grouped[request].append(sent)
     return dict(sorted(grouped.items()))
 
 

@@ -32,7 +32,7 @@ File format:
 from __future__ import annotations
 
 import functools
-import json
+import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +51,6 @@ DECODING_STEPS = (*COMPRESSION_STEPS, "json", "form", "multipart", "protobuf", "
                   "jwt", "jwt-header")
 _STEP_SET = frozenset(DECODING_STEPS)
 MAX_VALUE_CHARS = 512            # a field's value kept for the report (a whole events blob is not needed)
-MAX_BOOLEAN_CONTAINER = 1 << 20  # JSON re-read for true/false fields (the decoder keeps no booleans): 1 MiB each,
-MAX_BOOLEAN_BYTES = 8 << 20      # and 8 MiB per request (nested documents are re-read at every level)
 # Values that say "nothing": an SDK sends an empty or zeroed identifier when it has none (limit ad tracking).
 _EMPTY_IDENTIFIER = re.compile(r"^(?:[0\-]*|null|none|nil|unknown|undefined|\(null\))$", re.IGNORECASE)
 _KEY_TOKEN = re.compile(r"\[(\d+|\*)\]|([^.\[\]]+)")
@@ -90,6 +88,25 @@ class Endpoint:
         self._exact = {(f.part, f.keys): f for f in self.fields if not f.wildcard}
         self._wild = [f for f in self.fields if f.wildcard]
         self._memo: dict[tuple, Field | None] = {}
+        self._claims: dict[str, tuple | None] = {}
+
+    def claim(self, where: str) -> tuple[Field, str, tuple[str, ...]] | None:
+        """The field a segment's place is, with the place's part and keys; None when the endpoint names no
+        field there or the place went through a layer its decoding does not list. Remembered by place: the
+        requests of one tracker repeat their places."""
+        claims = self._claims
+        if where in claims:
+            return claims[where]
+        part, layers, keys = split_where(where)
+        found = None
+        if keys and self.decoding.issuperset(layers):
+            field = self.field_at(part, keys)
+            if field is not None:
+                found = (field, part, keys)
+        if len(claims) >= MAX_MEMO:
+            claims.clear()
+        claims[where] = found
+        return found
 
     def field_at(self, part: str, keys: tuple[str, ...]) -> Field | None:
         """The field naming this place: an exact path, else the most specific wildcard path (`**.context.app.name`
@@ -241,19 +258,20 @@ class Adapters:
         return [e for e in found if (not e.methods or method in e.methods)
                 and (e.path is None or e.path.search(path))]
 
-    def find(self, request: Request, segments: list[Segment]) -> list[FieldHit]:
+    def find(self, request: Request, segments: list[Segment], booleans: list[Segment] = ()) -> list[FieldHit]:
+        """The fields the request's endpoints name, among its decoded segments and its JSON true/false leaves
+        (decode.Decoded.booleans: `is_rooted: false` is a transmission of the rooted flag)."""
         endpoints = self.endpoints_for(request)
         if not endpoints:
             return []
-        places = [(seg, *split_where(seg.where)) for seg in segments]
         hits: dict[tuple, FieldHit] = {}
         for endpoint in endpoints:
-            for seg, part, layers, keys in places + _booleans(places, endpoint):
-                if not keys or not endpoint.decoding.issuperset(layers):
+            claim = endpoint.claim
+            for seg in itertools.chain(segments, booleans):
+                claimed = claim(seg.where)
+                if claimed is None:
                     continue
-                field = endpoint.field_at(part, keys)
-                if field is None:
-                    continue
+                field, part, keys = claimed
                 value = seg.data.decode("utf-8", "replace")
                 if field.identifier and _EMPTY_IDENTIFIER.match(value.strip()):
                     continue
@@ -265,38 +283,3 @@ class Adapters:
         return sorted(hits.values(), key=lambda h: (h.where, h.data_type))
 
 
-def _booleans(places: list, endpoint: Endpoint) -> list:
-    """true/false fields of the JSON documents among the segments: the decoder keeps only strings and numbers,
-    yet `is_rooted: false` is a transmission of the rooted flag. Read again only for requests an adapter names."""
-    if "json" not in endpoint.decoding:
-        return []
-    out = []
-    budget = MAX_BOOLEAN_BYTES
-    for seg, part, layers, keys in places:
-        data = seg.data.strip()
-        if not data[:1] in (b"{", b"[") or len(data) > MAX_BOOLEAN_CONTAINER or len(data) > budget:
-            continue
-        budget -= len(data)
-        try:
-            doc = json.loads(data)
-        except (ValueError, RecursionError):
-            continue
-        stack = [(doc, ())]
-        while stack:
-            node, path = stack.pop()
-            if isinstance(node, bool):
-                where = f"{seg.where}.json:{_json_path(path)}"
-                out.append((Segment(where, b"true" if node else b"false"), part, (*layers, "json"), keys + path))
-            elif isinstance(node, dict) and len(path) < 32:
-                stack.extend((v, path + (str(k),)) for k, v in node.items())
-            elif isinstance(node, list) and len(path) < 32:
-                stack.extend((v, path + (f"#{i}",)) for i, v in enumerate(node))
-    return out
-
-
-def _json_path(keys: tuple[str, ...]) -> str:
-    """("a", "#0", "b") -> "a[0].b", as the decoder writes JSON places."""
-    out = ""
-    for key in keys:
-        out += f"[{key[1:]}]" if key.startswith("#") else (f".{key}" if out else key)
-    return out

@@ -1,51 +1,63 @@
-"""Captures + known identifier values -> which identifier left the device, how encoded, to whom (`appaudit.traffic/1`).
+"""Captures + known identifier values -> which identifier left the device, how encoded, to whom (`appaudit.traffic/2`).
 
-`analyse()` is the Python API (used by the rules engine); `TrafficReport.to_json(reveal)` is the on-disk contract:
+`analyse()` is the Python API: its transmissions are `audit.model.Transmission`, the type the rules read, made
+here and nowhere else. `TrafficReport.to_json(reveal)` is the on-disk contract:
 
-    schema        "appaudit.traffic/1"
+    schema        "appaudit.traffic/2"  (/1 repeated recipient and reasoning in every transmission and listed the
+                  same transmission once per request; /2 refers to tables and lists the requests that sent it)
     app           the app package (--app, else what a capture says: tweasel metadata, run.json)
     identifiers   the data types searched for
     captures      [{path, format: har|mitmproxy|pcap|pcapng|run|unknown, status: ok|skipped, requests,
                     partial?: true, reason?}]
-    requests      [{id: r1.., time, method, scheme, host, url (matched values redacted), capture, recipient,
+    recipients    {id: {id, name, party, categories, country?, privacy_contact?}}: who received, by id
+    requests      [{id: r1.., time, method, scheme, host, url (matched values redacted), capture, recipient (id),
                     actor?, note?}]
-    transmissions [{data_type, encoding, host, scheme, recipient: {id, name, party, categories}, where, request,
-                    actor: {kind, id} | null, value (redacted unless --reveal), value_known,
-                    field?, adapter?, reasoning? (when a tracker adapter names the field: rules/trackers/)}]
-    bridging      [{scope: request|recipient, recipient, hosts, requests, data_types: [advertising id, persistent..]}]
+    transmissions [{data_type, encoding, host, scheme, method, path, recipient (id), where, request (the first),
+                    requests (every request that sent the same, in order), count, actor: {kind, id} | null,
+                    value (redacted unless --reveal), value_known, field?, adapter? (when a tracker adapter names
+                    the field: rules/trackers/)}]: one per data type, value and place of one endpoint
+    reasonings    {adapter: {field: why the field carries its data type (the adapter's source)}}
+    bridging      [{scope: request|recipient, recipient (id), hosts, requests, data_types: [advertising id, ..]}]
     observations  model.Observation at level transmitted, source "traffic", recipient + party, evidence
                   kind "request" (ref request id, where "scheme://host where", detail encoding) and "bridging"
     notes, redacted
     partial       true when a capture was skipped or a bound left data unread; then `limits` says which:
     limits        [{limit, bound, where, dropped, unit}] (captures[].limits: the same, per capture)
 
-recipient.id is the catalogue SDK id, "first-party", "org:<domain>" (rules/recipients.yaml), "infrastructure:<tenant
-domain>" (cloud / CDN), or "unknown:<registered domain>" (Public Suffix List). `TrafficReport.model_transmissions()`
-gives the transmissions as audit.model.Transmission.
+recipient ids are the catalogue SDK id, "first-party", "org:<domain>" (rules/recipients.yaml), "infrastructure:<tenant
+domain>" (cloud / CDN), or "unknown:<registered domain>" (Public Suffix List). `where` is kept as a tuple (the
+part with its decoding layers, then each key path below a layer) and written `body.json:a.b` by the writers.
 """
 from __future__ import annotations
 
 import bisect
+import functools
+import heapq
 import itertools
+import marshal
 import re
+import tempfile
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import parse_qsl
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
 from ..escape import json_text
-from .. import model
-from ..model import Actor, Evidence, Level, Observation, UNKNOWN, sorted_observations
-from ..redact import mask_credentials, redact, redact_in, redact_report
+from ..model import Actor, ActorKind, Evidence, Level, Observation, Transmission, UNKNOWN, sorted_observations, where_text
+from ..redact import mask_credentials, redact, redact_in, report_redactor
 from ..rulesdata import Validator, datatypes, load_data
 from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
 from .captures import CaptureResult, LimitHit, Request, open_capture
-from .decode import CaptureBudget, LimitTally, decode_request
+from .decode import CaptureBudget, Decoded, LimitTally, decode_request
+from .jsonout import Rendered, iter_indented
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
-SCHEMA = "appaudit.traffic/1"
+SCHEMA = "appaudit.traffic/2"
 MAX_EVIDENCE_PER_OBSERVATION = 50
 
 
@@ -150,6 +162,13 @@ def merge_identifiers(*sets: dict[str, list]) -> dict[str, list]:
 
 
 # -- the report -------------------------------------------------------------------------------------------
+Scrub = Callable[[str], str]
+
+
+def _kept(text: str) -> str:
+    return text
+
+
 @dataclass(frozen=True)
 class RequestInfo:
     id: str
@@ -164,74 +183,101 @@ class RequestInfo:
     secrets: tuple[str, ...] = ()        # matched substrings of the URL, for redaction
     note: str | None = None
 
-    def to_json(self, reveal: bool) -> dict[str, Any]:
-        out = {"id": self.id, "time": self.time, "method": self.method, "host": self.host, "scheme": self.scheme,
-               "url": mask_credentials(self.url if reveal else redact_in(self.url, list(self.secrets))), "capture": self.capture,
-               "recipient": self.recipient.to_json()}
+    def shown_url(self, reveal: bool) -> str:
+        """The URL as a report may show it: credentials masked always, matched values unless `reveal`."""
+        return mask_credentials(self.url if reveal else redact_in(self.url, list(self.secrets)))
+
+    def to_json(self, reveal: bool, scrub: Scrub = _kept) -> dict[str, Any]:
+        out = {"id": self.id, "time": self.time, "method": self.method, "host": scrub(self.host),
+               "scheme": self.scheme, "url": scrub(self.shown_url(reveal)), "capture": scrub(self.capture),
+               "recipient": scrub(self.recipient.id)}
         if self.actor is not None:
             out["actor"] = self.actor.to_json()
         if self.note:
-            out["note"] = self.note
+            out["note"] = scrub(self.note)
         return out
 
 
-@dataclass(frozen=True)
-class Transmission:
-    data_type: str
-    encoding: str
-    host: str
-    scheme: str
-    recipient: Recipient
-    where: str
-    request: str
-    value: str
-    actor: Actor | None = None
-    capture: str = ""
-    value_known: bool = True             # False: a tracker adapter read the field; nobody told us the value
-    field: str = ""                      # the adapter's field path (also set when a known value was found there)
-    adapter: str = ""                    # "<tracker>/<endpoint>" of rules/trackers/
-    reasoning: str = ""                  # why the field carries this data type (the adapter's source)
-    method: str = ""
-    path: str = ""                       # the URL path, without the query
+class RequestLog(Sequence[RequestInfo]):
+    """The requests of an analysis, kept in an anonymous temporary file as they are read (one marshal record
+    each) and read back in order when a report is written: memory holds 8 bytes per request, whatever the size
+    of the captures. Recipients are restored from the analysis's table (by id)."""
 
-    def to_json(self, reveal: bool) -> dict[str, Any]:
-        out = {"data_type": self.data_type, "encoding": self.encoding, "host": self.host, "scheme": self.scheme,
-               "recipient": self.recipient.to_json(), "where": self.where, "request": self.request,
-               "actor": self.actor.to_json() if self.actor else None,
-               "value": self.value if reveal else redact(self.value), "value_known": self.value_known}
-        if self.adapter:
-            out.update(field=self.field, adapter=self.adapter, reasoning=self.reasoning)
-        return out
+    def __init__(self, recipients: dict[str, Recipient]) -> None:
+        self._file = tempfile.TemporaryFile()
+        self._offsets = array("Q")
+        self._end = 0
+        self._recipients = recipients
 
-    def to_model(self) -> model.Transmission:
-        """The shared vocabulary's form (audit.model.Transmission), as the rules read it."""
-        part, rest = re.match(r"([^.:]*)[.:]?(.*)", self.where).groups()   # "body.json:a.b" -> body, json:a.b
-        return model.Transmission(
-            data_type=self.data_type, request=self.request, host=self.host, scheme=self.scheme, method=self.method,
-            path=self.path, where=(part, rest) if rest else (part,), encoding=self.encoding, value=self.value,
-            value_known=self.value_known, recipient=self.recipient.sdk or self.recipient.id,
-            party=self.recipient.party, actor=self.actor, capture=self.capture)
+    def append(self, info: RequestInfo) -> None:
+        actor = (info.actor.kind.value, info.actor.id) if info.actor is not None else None
+        record = marshal.dumps((info.id, info.time, info.method, info.scheme, info.host, info.url, info.capture,
+                                info.recipient.id, actor, info.secrets, info.note))
+        self._offsets.append(self._end)
+        if self._file.tell() != self._end:   # a read moved the position
+            self._file.seek(self._end)
+        self._file.write(len(record).to_bytes(4, "little") + record)
+        self._end += 4 + len(record)
+
+    def _read(self, offset: int) -> tuple[RequestInfo, int]:
+        """The record at `offset` and the offset of the next (each read seeks: a lookup by index while the
+        records are iterated moves nothing the iteration relies on)."""
+        self._file.seek(offset)
+        size = int.from_bytes(self._file.read(4), "little")
+        (request_id, time, method, scheme, host, url, capture, recipient, actor, secrets,
+         note) = marshal.loads(self._file.read(size))
+        return RequestInfo(request_id, time, method, scheme, host, url, capture, self._recipients[recipient],
+                           Actor(ActorKind(actor[0]), actor[1]) if actor is not None else None, secrets,
+                           note), offset + 4 + size
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._read(self._offsets[index])[0]
+
+    def __iter__(self) -> Iterator[RequestInfo]:
+        offset = 0
+        for _ in range(len(self._offsets)):
+            info, offset = self._read(offset)
+            yield info
+
+
+def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub) -> dict[str, Any]:
+    """One transmission of `appaudit.traffic/2`: the same data type at the same place of the same endpoint, once,
+    with every request that sent it (`requests`, `count`); its recipient and its adapter's reasoning by reference.
+    `path`: its URL path as shown (TrafficReport._shown_paths)."""
+    out = {"data_type": t.data_type, "encoding": t.encoding, "host": scrub(t.host), "scheme": t.scheme,
+           "method": t.method, "path": scrub(path), "recipient": scrub(t.recipient or ""),
+           "where": scrub(where_text(t.where)), "request": t.request, "requests": list(t.all_requests),
+           "count": t.count, "actor": t.actor.to_json() if t.actor else None,
+           "value": scrub(t.value if reveal else redact(t.value)), "value_known": t.value_known}
+    if t.adapter:
+        out.update(field=t.field, adapter=t.adapter)
+    return out
 
 
 @dataclass(frozen=True)
 class Bridging:
     """The advertising ID sent together with a persistent identifier: a reset of the ad ID no longer helps."""
 
-    scope: str                           # "request" (one request) | "recipient" (one recipient, one capture)
+    scope: str                           # "request" (each of the requests) | "recipient" (one recipient, one capture)
     recipient: Recipient
     hosts: tuple[str, ...]
-    requests: tuple[str, ...]
+    requests: Sequence[str]
     data_types: tuple[str, ...]          # the advertising ID first, then the persistent ones
 
     def to_json(self) -> dict[str, Any]:
-        return {"scope": self.scope, "recipient": self.recipient.to_json(), "hosts": list(self.hosts),
+        return {"scope": self.scope, "recipient": self.recipient.id, "hosts": list(self.hosts),
                 "requests": list(self.requests), "data_types": list(self.data_types)}
 
 
 @dataclass(frozen=True)
 class TrafficReport:
     captures: tuple[CaptureResult, ...]
-    requests: tuple[RequestInfo, ...]
+    requests: Sequence[RequestInfo]      # a RequestLog: read back from disk in order
     transmissions: tuple[Transmission, ...]
     bridging: tuple[Bridging, ...]
     observations: tuple[Observation, ...]
@@ -241,35 +287,72 @@ class TrafficReport:
     identifier_values: tuple[str, ...] = ()   # every value searched for or found: what redaction removes
     matcher: Any = field(default=None, compare=False, repr=False)   # their automaton, reused by redaction
     limits: tuple[LimitHit, ...] = ()    # every bound that left data unread (captures' and decoding's)
+    recipients: dict[str, Recipient] = field(default_factory=dict, compare=False)   # by id: who received
+    reasonings: dict[tuple[str, str], str] = field(default_factory=dict, compare=False)   # (adapter, field) -> why
+    redacted_paths: tuple[str, ...] = ()     # each transmission's URL path as a redacted report shows it
 
     @property
     def partial(self) -> bool:
         return bool(self.limits) or any(c.partial or c.status == "skipped" for c in self.captures)
 
-    def model_transmissions(self) -> list[model.Transmission]:
-        return [t.to_model() for t in self.transmissions]
-
     @property
     def skipped(self) -> list[CaptureResult]:
         return [c for c in self.captures if c.status == "skipped"]
 
-    def to_json(self, reveal: bool = False) -> dict[str, Any]:
+    def recipient(self, sent: Transmission) -> Recipient:
+        return self.recipients[sent.recipient]
+
+    def reasoning(self, sent: Transmission) -> str:
+        """Why the adapter says the field carries the data type (its source), "" when no adapter named it."""
+        return self.reasonings.get((sent.adapter, sent.field), "")
+
+    def shown_transmissions(self, reveal: bool) -> list[Transmission]:
+        """The transmissions as the rules and other reports may keep them: values redacted unless `reveal`, the
+        URL path with the matched values of its first request redacted and credentials masked always."""
+        return [replace(sent, path=path, value=(sent.value if reveal else redact(sent.value)) if sent.value else None)
+                for sent, path in self._shown_paths(reveal)]
+
+    def _shown_paths(self, reveal: bool) -> Iterable[tuple[Transmission, str]]:
+        """Each transmission with its URL path as shown: credentials masked always, and unless `reveal` what its
+        first request's URL carried (as that request's shown URL)."""
+        if reveal or len(self.redacted_paths) != len(self.transmissions):
+            return ((sent, mask_credentials(sent.path)) for sent in self.transmissions)
+        return zip(self.transmissions, self.redacted_paths)
+
+    def to_json(self, reveal: bool = False, scrub: Scrub = _kept, lazy: bool = False) -> dict[str, Any]:
+        """The report as `appaudit.traffic/2`. `scrub` redacts a captured string (identifier values wherever
+        they appear): applied to the fields that hold what a capture carried, never walked over the whole.
+        `lazy`: requests and transmissions as jsonout.Rendered lists, made while they are written."""
+        requests = Rendered(self.requests, lambda r: r.to_json(reveal, scrub))
+        transmissions = Rendered(self._shown_paths(reveal) if lazy else list(self._shown_paths(reveal)),
+                                 lambda shown: _transmission_json(*shown, reveal, scrub))
+        reasonings: dict[str, dict[str, str]] = {}
+        for t in self.transmissions:
+            if t.adapter:
+                reasonings.setdefault(t.adapter, {})[t.field] = self.reasonings.get((t.adapter, t.field), "")
         return {
             "schema": SCHEMA,
             "app": self.app_package,
             "identifiers": list(self.identifier_types),
             "captures": [c.to_json() for c in self.captures],
-            "requests": [r.to_json(reveal) for r in self.requests],
-            "transmissions": [t.to_json(reveal) for t in self.transmissions],
+            "recipients": {scrub(key): _recipient_json(r, scrub) for key, r in sorted(self.recipients.items())},
+            "requests": requests if lazy else list(requests.items),
+            "transmissions": transmissions if lazy else list(transmissions.items),
+            "reasonings": reasonings,
             "bridging": [b.to_json() for b in self.bridging],
             "observations": [o.to_json() for o in self.observations],
             "notes": list(self.notes),
             "redacted": not reveal,
             "partial": self.partial,
             "limits": [hit.to_json() for hit in self.limits],
-            "partial": self.partial,
-            "limits": [hit.to_json() for hit in self.limits],
         }
+
+
+def _recipient_json(recipient: Recipient, scrub: Scrub) -> dict[str, Any]:
+    out = recipient.to_json()
+    out["id"] = scrub(out["id"])
+    out["name"] = scrub(out["name"])
+    return out
 
 
 # -- analysis ---------------------------------------------------------------------------------------------
@@ -351,14 +434,12 @@ def _layer_encoding(where: str) -> str:
 
 
 def _url_secrets(request: Request, hits: list[Hit], location_hits: list[LocationHit],
-                 fields: list[FieldHit] = ()) -> tuple[str, ...]:
+                 fields: list[FieldHit], identifier_types: frozenset[str]) -> tuple[str, ...]:
     """Substrings of the URL to redact: whatever matched in it, every query value holding a match, and every
-    query value an adapter reads an identifier from."""
+    query value an adapter reads an identifier (a data type of `identifier_types`) from."""
     secrets = set()
-    from urllib.parse import parse_qsl
-    taxonomy = datatypes()
     places = {h.where for h in hits} | {h.where for h in location_hits} | \
-        {f.where for f in fields if taxonomy[f.data_type].identifier}
+        {f.where for f in fields if f.data_type in identifier_types}
     for hit in hits:
         if hit.where.startswith(("path", "query")):
             secrets.add(hit.text)
@@ -368,16 +449,19 @@ def _url_secrets(request: Request, hits: list[Hit], location_hits: list[Location
     if not places:
         return ()  # nothing was found in this request: no URL part to redact (most requests)
     path, _, query = request.target.partition("?")
-    pieces = [p for p in path.split("/") if p]
-    for place in places:  # a decoded path piece (`path:2.base64`): its text is not in the URL, the piece is
-        match = re.match(r"path:(\d+)", place)
-        if match and int(match.group(1)) < len(pieces):
-            secrets.add(pieces[int(match.group(1))])
-    for chunk in query.split("&"):
+    in_path = [place for place in places if place.startswith("path:")]
+    in_query = [place for place in places if place.startswith("query:")]
+    if in_path:
+        pieces = [p for p in path.split("/") if p]
+        for place in in_path:  # a decoded path piece (`path:2.base64`): its text is not in the URL, the piece is
+            match = re.match(r"path:(\d+)", place)
+            if match and int(match.group(1)) < len(pieces):
+                secrets.add(pieces[int(match.group(1))])
+    for chunk in query.split("&") if in_query else ():
         name, _, value = chunk.partition("=")
         decoded_name = parse_qsl(chunk, keep_blank_values=True)
         key = f"query:{decoded_name[0][0]}" if decoded_name else f"query:{name}"
-        if value and any(p == key or _is_child(p, key) for p in places):
+        if value and any(p == key or _is_child(p, key) for p in in_query):
             secrets.add(value)
     return tuple(sorted(secrets, key=len, reverse=True))
 
@@ -408,8 +492,10 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     matcher = _build_matcher(all_ids)
     adapters = load_adapters()
 
-    requests: list[RequestInfo] = []
-    transmissions: list[Transmission] = []
+    found = _Found()
+    requests = RequestLog(found.recipients)
+    identifier_types = frozenset(key for key, entry in datatypes().items() if entry.identifier)
+    searching = bool(matcher.needle_count or matcher.locations)
     counter = 0
     cut_short = 0
     places_capped = 0
@@ -420,11 +506,14 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
         for request in result.stream():
             counter += 1
             request_id = f"r{counter}"
-            recipient = attributor.recipient(request.host) if request.host else \
-                Recipient("unknown:", "unknown organisation", "third")
+            recipient = attributor.recipient(request.host) if request.host else NO_HOST
+            found.recipients.setdefault(recipient.id, recipient)
             frames = request.stack or stacks.get(request_id, ())
             actor = attributor.actor_from_stack(frames) if frames else None
-            decoded = decode_request(request, budget)
+            if searching or adapters.endpoints_for(request):
+                decoded = decode_request(request, budget)
+            else:   # no value to look for and no adapter to read it: decoding would find nothing to report
+                decoded = Decoded([], {})
             segments = decoded.segments
             cut_short += decoded.exhausted
             hits, location_hits = matcher.find(segments)
@@ -433,18 +522,18 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
             if capped:
                 decoded.limits["places per value"] = (MAX_PLACES_PER_VALUE, "places", "hits", capped)
             tally.add(result.path, request_id, decoded.limits)
-            fields = adapters.find(request, segments)
-            common = dict(host=request.host, scheme=request.scheme, recipient=recipient, request=request_id,
-                          actor=actor, capture=result.path, method=request.method,
-                          path=(request.target or "/").partition("?")[0])
-            sent = [Transmission(hit.identifier.data_type, hit.encoding, where=hit.where, value=hit.identifier.value,
-                                 **common) for hit in hits]
-            sent += [Transmission(hit.data_type, "plain", where=hit.where, value=hit.text, **common)
-                     for hit in location_hits]
-            transmissions += _with_fields(sent, fields, common)
+            fields = adapters.find(request, segments, decoded.booleans)
+            secrets = _url_secrets(request, hits, location_hits, fields, identifier_types)
+            if hits or location_hits or fields:
+                sent = [(hit.identifier.data_type, hit.encoding, hit.where, hit.identifier.value)
+                        for hit in hits]
+                sent += [(hit.data_type, "plain", hit.where, hit.text) for hit in location_hits]
+                common = (request.host, request.scheme, request.method, (request.target or "/").partition("?")[0],
+                          recipient.id, recipient.party, actor, result.path)
+                for item in _with_fields(sent, fields, found.reasonings):
+                    found.add(common + item, counter, secrets)
             requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
-                                        request.url, result.path, recipient, actor,
-                                        _url_secrets(request, hits, location_hits, fields), request.note))
+                                        request.url, result.path, recipient, actor, secrets, request.note))
     readable = [r for r in results if r.status != "skipped"]  # a capture may turn out unreadable when read
     if not readable:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in results)
@@ -459,8 +548,14 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     if places_capped:
         notes.append(f"{places_capped} request(s) carried one value at more than {MAX_PLACES_PER_VALUE} places; "
                      "the first are listed")
-    transmissions = _sorted_transmissions(transmissions)
-    bridging = _bridging(transmissions)
+    if found.cut:
+        limits.append(LimitHit("requests listed per transmission", MAX_REQUESTS_PER_TRANSMISSION, "transmissions",
+                               found.cut, "request ids"))
+    if found.dropped:
+        limits.append(LimitHit("transmissions", MAX_TRANSMISSIONS, "transmissions", found.dropped,
+                               "transmissions (a request each)"))
+    transmissions, redacted_paths = found.transmissions()
+    bridging = _bridging(transmissions, found.recipients)
     observations = _observations(transmissions, bridging)
     values = {str(v) for vs in all_ids.values() for v in vs if not isinstance(v, tuple)}
     # Values an adapter read are redacted everywhere only for identifier types: a model name, a locale or an app
@@ -470,9 +565,9 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                   if t.value and t.data_type in taxonomy and taxonomy[t.data_type].identifier)
     notes += [f"limit reached: {hit.limit} ({hit.bound}) at {hit.where}: {hit.dropped} {hit.unit} left unread"
               for hit in limits]
-    return TrafficReport(tuple(results), tuple(requests), tuple(transmissions), tuple(bridging),
+    return TrafficReport(tuple(results), requests, transmissions, tuple(bridging),
                          tuple(observations), app, tuple(sorted(all_ids)), tuple(notes), tuple(sorted(values)),
-                         matcher, tuple(limits))
+                         matcher, tuple(limits), found.recipients, found.reasonings, redacted_paths)
 
 
 def _event_stacks(result: CaptureResult, counter: int) -> dict[str, tuple]:
@@ -492,67 +587,179 @@ def _size(path: str) -> int:
         return 0
 
 
-def _with_fields(sent: list[Transmission], fields: list[FieldHit], common: dict) -> list[Transmission]:
-    """Known-value transmissions plus what the tracker adapters read. Where a known value was found at a field an
-    adapter names, the two are one transmission: the known value's data type (what the auditor knows it is),
-    with the adapter's field path and reasoning."""
+NO_HOST = Recipient("unknown:", "unknown organisation", "third")
+MAX_REQUESTS_PER_TRANSMISSION = 10_000   # request ids listed per transmission; beyond that they are counted
+MAX_TRANSMISSIONS = 100_000              # distinct transmissions kept (~50 MB); beyond, counted (the report is partial)
+
+
+class _Found:
+    """The transmissions as they are found, each kept once however many requests sent it: a key (the request's
+    endpoint, recipient, sender and capture, then what was sent where) -> the request ids. Memory grows with
+    what is distinct, plus one reference per request that sent it, not with a record per request."""
+
+    def __init__(self) -> None:
+        self.sent: dict[tuple, list] = {}          # key -> [request ids, count]
+        self.recipients: dict[str, Recipient] = {}
+        self.reasonings: dict[tuple[str, str], str] = {}
+        self.cut = 0                               # request ids beyond MAX_REQUESTS_PER_TRANSMISSION
+        self.dropped = 0                           # transmissions beyond MAX_TRANSMISSIONS
+
+    def add(self, key: tuple, request: int, secrets: tuple[str, ...]) -> None:
+        """`request`: its number (r1 is 1); `secrets`: what its URL carried (RequestInfo.secrets), for the path as
+        a report shows it."""
+        entry = self.sent.get(key)
+        if entry is None:
+            if len(self.sent) >= MAX_TRANSMISSIONS:
+                self.dropped += 1
+                return
+            self.sent[key] = [array("L", (request,)), 1, secrets]
+            return
+        numbers = entry[0]
+        if numbers[-1] == request:
+            return   # the same found twice in one request
+        entry[1] += 1
+        if len(numbers) < MAX_REQUESTS_PER_TRANSMISSION:
+            numbers.append(request)
+        else:
+            self.cut += 1
+
+    def transmissions(self) -> tuple[tuple[Transmission, ...], tuple[str, ...]]:
+        """The transmissions, and the URL path of each as a redacted report shows it (its first request's)."""
+        out = []
+        while self.sent:   # each entry let go as its transmission is made: the two are not held at once
+            key, (numbers, count, secrets) = self.sent.popitem()
+            (host, scheme, method, path, recipient, party, actor, capture,
+             data_type, encoding, where, value, value_known, field_path, adapter) = key
+            sent = Transmission(data_type, f"r{numbers[0]}", host, scheme, method, path, _place(where), encoding,
+                                value, value_known, recipient, party, actor, capture, field_path, adapter,
+                                RequestIds(numbers) if len(numbers) > 1 else (), count)
+            out.append((sent, mask_credentials(redact_in(path, list(secrets)))))
+        out.reverse()   # popitem gives the last found first
+        # by the first request, as found (a stable sort keeps the order within one request)
+        out.sort(key=lambda pair: (int(pair[0].request[1:]), pair[0].data_type, pair[0].where, pair[0].encoding))
+        return tuple(sent for sent, _ in out), tuple(path for _, path in out)
+
+
+class RequestIds(Sequence[str]):
+    """The ids of the requests that sent one transmission ("r1", "r7" ...), kept as 4-byte numbers: a
+    transmission sent by every request of a large capture costs 4 bytes a request, made into text when read."""
+
+    __slots__ = ("_numbers",)
+
+    def __init__(self, numbers: Iterable[int]) -> None:
+        self._numbers = array("L", numbers)
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(f"r{n}" for n in self._numbers[index])
+        return f"r{self._numbers[index]}"
+
+    def __iter__(self) -> Iterator[str]:
+        return (f"r{n}" for n in self._numbers)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RequestIds):
+            return self._numbers == other._numbers
+        return isinstance(other, tuple) and tuple(self) == other
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))   # equal to the tuple of the same ids, as __eq__ says
+
+    # model.order_key compares fields: ordered as the tuple of the same ids
+    def __lt__(self, other: Sequence[str]) -> bool:
+        return tuple(self) < tuple(other)
+
+    def __gt__(self, other: Sequence[str]) -> bool:
+        return tuple(self) > tuple(other)
+
+    def __le__(self, other: Sequence[str]) -> bool:
+        return tuple(self) <= tuple(other)
+
+    def __ge__(self, other: Sequence[str]) -> bool:
+        return tuple(self) >= tuple(other)
+
+    def __repr__(self) -> str:
+        return f"RequestIds({list(self)!r})"
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _place(where: str) -> tuple[str, ...]:
+    """The decoder's place as the shared vocabulary keeps it: the part with its layers, then each key path below
+    a layer (`body.form:e.json:[0].adid` -> ("body.form", "e.json", "[0].adid")); `where_text` writes it back."""
+    return tuple(where.split(":"))
+
+
+def _with_fields(sent: list[tuple], fields: list[FieldHit], reasonings: dict) -> list[tuple]:
+    """Known-value transmissions (data type, encoding, place, value) plus what the tracker adapters read, each
+    as (data type, encoding, place, value, value known, field, adapter). Where a known value was found at a field
+    an adapter names, the two are one transmission: the known value's data type (what the auditor knows it is),
+    with the adapter's field path."""
     if not fields:
-        return sent
+        return [(*item, True, "", "") for item in sent]
     by_place: dict[tuple, FieldHit] = {(f.part, f.keys): f for f in fields}
     claimed: set[tuple] = set()
     out = []
-    for t in sent:
-        part, _, keys = split_where(t.where)
-        field = by_place.get((part, keys))
-        if field is not None:
+    for data_type, encoding, where, value in sent:
+        part, _, keys = split_where(where)
+        hit = by_place.get((part, keys))
+        if hit is not None:
             claimed.add((part, keys))
-            t = replace(t, field=field.field, adapter=field.adapter, reasoning=field.reasoning)
-        out.append(t)
+            reasonings[(hit.adapter, hit.field)] = hit.reasoning
+            out.append((data_type, encoding, where, value, True, hit.field, hit.adapter))
+        else:
+            out.append((data_type, encoding, where, value, True, "", ""))
     for f in fields:
         if (f.part, f.keys) not in claimed:
-            out.append(Transmission(f.data_type, _layer_encoding(f.where), where=f.where, value=f.value,
-                                    value_known=False, field=f.field, adapter=f.adapter, reasoning=f.reasoning,
-                                    **common))
+            reasonings[(f.adapter, f.field)] = f.reasoning
+            out.append((f.data_type, _layer_encoding(f.where), f.where, f.value, False, f.field, f.adapter))
     return out
 
 
-def _sorted_transmissions(items: list[Transmission]) -> list[Transmission]:
-    unique = list(dict.fromkeys(items))
-    return sorted(unique, key=lambda t: (int(t.request[1:]), t.data_type, t.where, t.encoding))
+def _request_number(request_id: str) -> int:
+    return int(request_id[1:])
 
 
-def _bridging(transmissions: list[Transmission]) -> list[Bridging]:
+def _bridging(transmissions: list[Transmission], recipients: dict[str, Recipient]) -> list[Bridging]:
     """A resettable identifier (rules/datatypes.yaml: the advertising ID) sent with persistent ones."""
     taxonomy = datatypes()
     persistent = {k for k, v in taxonomy.items() if v.persistent}
     resettable = sorted(k for k, v in taxonomy.items() if v.resettable)
+    wanted = persistent.union(resettable)
     out: list[Bridging] = []
-    by_request: dict[str, list[Transmission]] = {}
+    by_request: dict[int, tuple[Transmission, set]] = {}
     for t in transmissions:
-        by_request.setdefault(t.request, []).append(t)
-    for request_id, group in by_request.items():
-        types = {t.data_type for t in group}
-        linked = sorted(types & persistent)
+        if t.data_type in wanted:
+            for request in t.all_requests:
+                by_request.setdefault(_request_number(request), (t, set()))[1].add(t.data_type)
+    # Requests that bridged the same types for the same recipient and host: one entry with all of them.
+    in_requests: dict[tuple, array] = {}
+    for number in sorted(by_request):
+        first, types = by_request[number]
+        linked = tuple(sorted(types & persistent))
         for anchor in resettable:
             if anchor in types and linked:
-                out.append(Bridging("request", group[0].recipient, (group[0].host,), (request_id,),
-                                    (anchor, *linked)))
+                in_requests.setdefault((first.recipient, first.host, anchor, linked), array("L")).append(number)
+    for (recipient, host, anchor, linked), numbers in in_requests.items():
+        out.append(Bridging("request", recipients[recipient], (host,), RequestIds(numbers), (anchor, *linked)))
     # One recipient within one session (capture) collecting both, in different requests.
     by_recipient: dict[tuple[str, str], list[Transmission]] = {}
     for t in transmissions:
-        by_recipient.setdefault((t.capture, t.recipient.id), []).append(t)
+        by_recipient.setdefault((t.capture, t.recipient), []).append(t)
     for ((capture, recipient_id), group), anchor in itertools.product(by_recipient.items(), resettable):
         ad = [t for t in group if t.data_type == anchor]
         other = [t for t in group if t.data_type in persistent]
         if not ad or not other:
             continue
-        ad_requests = {t.request for t in ad}
-        other_requests = {t.request for t in other}
+        ad_requests = {r for t in ad for r in t.all_requests}
+        other_requests = {r for t in other for r in t.all_requests}
         if ad_requests & other_requests and ad_requests == other_requests:
             continue  # fully covered by the per-request entries
-        requests = sorted(ad_requests | other_requests, key=lambda r: int(r[1:]))
+        requests = sorted(ad_requests | other_requests, key=_request_number)
         hosts = tuple(sorted({t.host for t in ad + other}))
-        out.append(Bridging("recipient", group[0].recipient, hosts, tuple(requests),
+        out.append(Bridging("recipient", recipients[recipient_id], hosts, tuple(requests),
                             (anchor, *sorted({t.data_type for t in other}))))
     return out
 
@@ -560,15 +767,19 @@ def _bridging(transmissions: list[Transmission]) -> list[Bridging]:
 def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -> list[Observation]:
     groups: dict[tuple, list[Transmission]] = {}
     for t in transmissions:
-        groups.setdefault((t.data_type, t.actor or UNKNOWN, t.recipient.id, t.recipient.party), []).append(t)
+        groups.setdefault((t.data_type, t.actor or UNKNOWN, t.recipient, t.party), []).append(t)
     out = []
     bridged = {}
     for b in bridging:
         for data_type in b.data_types:
             bridged.setdefault((data_type, b.recipient.id), []).append(b)
     for (data_type, actor, recipient, party), group in groups.items():
-        evidence = [Evidence("request", t.request, f"{t.scheme}://{t.host} {t.where}", t.encoding)
-                    for t in group[:MAX_EVIDENCE_PER_OBSERVATION]]
+        # the first requests that sent it, each place once per request
+        sent = heapq.nsmallest(MAX_EVIDENCE_PER_OBSERVATION,
+                               ((_request_number(r), t.where, t.encoding, index, r) for index, t in enumerate(group)
+                                for r in t.all_requests))
+        evidence = [Evidence("request", r, f"{group[index].scheme}://{group[index].host} {where_text(where)}",
+                             encoding) for _, where, encoding, index, r in sent]
         for b in bridged.get((data_type, recipient), [])[:5]:
             evidence.append(Evidence("bridging", "+".join(b.data_types), ",".join(b.requests[:10]), b.scope))
         out.append(Observation(data_type, Level.TRANSMITTED, actor, "traffic", tuple(sorted(set(evidence))),
@@ -577,13 +788,27 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 
 
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
-    """`audit.report.dumps_json` of the (redacted) report, byte for byte, by a faster writer."""
-    from .jsonout import dumps_indented
-    data = report.to_json(reveal)
-    text = dumps_indented(data if reveal else redact_report(data, report.identifier_values, report.matcher)) + "\n"
-    return json_text(text)
+    """The report's JSON text, `audit.report.dumps_json` byte for byte (see json_pieces)."""
+    return "".join(json_pieces(report, reveal))
+
+
+def json_pieces(report: TrafficReport, reveal: bool = False) -> Iterator[str]:
+    """The report's JSON text in pieces, each request and transmission rendered as it is written (a report of
+    any size is never whole in memory), identifier values redacted unless `reveal`: in the fields that hold
+    what a capture carried (requests, transmissions, recipients), string by string, and in the small remaining
+    parts by a walk."""
+    if reveal:
+        data = report.to_json(True, lazy=True)
+    else:
+        redactor = report_redactor(report.identifier_values, report.matcher)
+        data = report.to_json(False, redactor.text, lazy=True)
+        walked = ("captures", "bridging", "observations", "notes", "limits")
+        data.update(redactor.report({key: data[key] for key in walked}))
+    for piece in iter_indented(data):
+        yield json_text(piece)
+    yield "\n"
 
 
 from .markdown import to_markdown  # noqa: E402  (re-exported: the report and its Markdown form go together)
 
-__all__ = ["analyse", "load_identifiers", "TrafficReport", "Transmission", "Bridging", "to_markdown"]
+__all__ = ["analyse", "load_identifiers", "TrafficReport", "Bridging", "to_markdown"]

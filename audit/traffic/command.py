@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..redact import redact_report
 from ..report import check_output, write_output
-from .analyse import analyse, dumps, load_identifiers, to_markdown
+from .analyse import analyse, json_pieces, load_identifiers, to_markdown
 
 
 def run(args) -> int:
@@ -27,6 +27,6 @@ def run(args) -> int:
         content = to_markdown(report, args.reveal)
         content = content if args.reveal else redact_report(content, report.identifier_values, report.matcher)
     else:
-        content = dumps(report, args.reveal)
+        content = json_pieces(report, args.reveal)
     write_output(content, args.output, inputs)
     return 0

@@ -24,7 +24,7 @@ import math
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 from urllib.parse import unquote, unquote_to_bytes
@@ -34,6 +34,7 @@ from .captures import MAX_BODY_BYTES, LimitHit, Request
 MAX_LAYERS = 8                       # nested decodings below one request part
 MAX_JSON_DEPTH = 48
 MAX_SEGMENTS = 20_000                # per request
+MAX_BOOLEANS = 20_000                # JSON true/false leaves kept per request (for the tracker adapters)
 MAX_TOTAL_BYTES = 48 * 1024 * 1024   # per request, all segments together
 MAX_INFLATE_BYTES = 16 * 1024 * 1024 # one decompression
 CAPTURE_INFLATE_BASE = 256 * 1024 * 1024   # decompressed bytes per capture: this plus ...
@@ -341,6 +342,9 @@ class Walker:
     def __init__(self, capture_budget: CaptureBudget | None = None) -> None:
         self.budget = _Budget()
         self.segments: list[Segment] = []
+        # JSON true/false leaves: not searched (no identifier is a boolean), yet `is_rooted: false` is what a
+        # tracker adapter reads (audit/traffic/adapters.py); kept aside, outside the segment budget
+        self.booleans: list[Segment] = []
         self.capture_budget = capture_budget
         self.inflated = 0                # decompressed bytes of this request
         # limit -> [bound, unit, first place, amount dropped]: what a cap left undecoded, for the report
@@ -532,7 +536,11 @@ class Walker:
                 if size >= 4 and data not in _NOTHING_BELOW:
                     self.value(f"{prefix}:{place}", data, layers + 1)
                     continue
-            elif child is None or kind is bool:
+            elif child is None:
+                continue
+            elif kind is bool:
+                if len(self.booleans) < MAX_BOOLEANS:
+                    self.booleans.append(_new_segment(Segment, (f"{prefix}:{place}", b"true" if child else b"false")))
                 continue
             elif kind is dict or kind is list:
                 self._walk_json(prefix, child, place, depth + 1, layers)
@@ -665,6 +673,7 @@ class Decoded:
 
     segments: list[Segment]
     limits: dict[str, tuple[int, str, str, int]]
+    booleans: list[Segment] = field(default_factory=list)   # JSON true/false leaves, for the tracker adapters
 
     @property
     def exhausted(self) -> bool:
@@ -687,6 +696,7 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
             sub.budget, sub.limits = walker.budget, walker.limits
             sub.value(f"path:{index}", decoded, 0)
             walker.segments.extend(s for s in sub.segments if s.where != f"path:{index}")
+            walker.booleans += sub.booleans
     if query:
         walker.emit("query", query.encode("utf-8", "surrogatepass"))
         pairs = parse_pairs(query)
@@ -734,7 +744,7 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
     if walker.budget.refused_bytes:
         walker.dropped("searched bytes per request", MAX_TOTAL_BYTES, "request", walker.budget.refused_bytes,
                        "bytes")
-    return Decoded(walker.segments, {name: tuple(entry) for name, entry in walker.limits.items()})
+    return Decoded(walker.segments, {name: tuple(entry) for name, entry in walker.limits.items()}, walker.booleans)
 
 
 def request_segments(request: Request) -> tuple[list[Segment], bool]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 INDENT = "  "
 
@@ -57,6 +57,42 @@ def dumps_indented(value: Any) -> str:
         _container(value, parts.append, "\n")
     except (_Unsupported, RecursionError):
         return json.dumps(_materialised(value), indent=2, sort_keys=True, ensure_ascii=False)
+    return "".join(parts)
+
+
+def iter_indented(value: Any) -> Iterator[str]:
+    """`dumps_indented(value)` in pieces, for a writer that streams: a top-level dict key by key, and each item
+    of a top-level `Rendered` list on its own (made, rendered, let go), so a report of any size is never held
+    whole in memory. An item this writer cannot render exactly is rendered by the standard encoder alone."""
+    if type(value) is not dict or not value or any(type(key) is not str for key in value):
+        yield dumps_indented(value)
+        return
+    inner = "\n" + INDENT
+    head = "{" + inner
+    for key in sorted(value):
+        item = value[key]
+        if type(item) is Rendered:
+            opening, written = head + encode_basestring(key) + ": [" + inner + INDENT, False
+            for element in item.items:
+                yield opening + _item_text(element, inner + INDENT)
+                opening, written = "," + inner + INDENT, True
+            yield inner + "]" if written else head + encode_basestring(key) + ": []"
+        else:
+            yield head + encode_basestring(key) + ": " + _item_text(item, inner)
+        head = "," + inner
+    yield "\n}"
+
+
+def _item_text(item: Any, newline: str) -> str:
+    render = _SCALAR.get(type(item))
+    if render is not None:
+        return render(item)
+    parts: list[str] = []
+    try:
+        _container(item, parts.append, newline)
+    except (_Unsupported, RecursionError):
+        # the standard encoder indents from the left margin: each of its line breaks moved to this depth
+        return json.dumps(_materialised(item), indent=2, sort_keys=True, ensure_ascii=False).replace("\n", newline)
     return "".join(parts)
 
 

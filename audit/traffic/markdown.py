@@ -14,14 +14,15 @@ if TYPE_CHECKING:
 
 def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
     data = report.to_json(reveal)
+    recipients = data["recipients"]
     lines = ["# Traffic analysis", ""]
     if report.app_package:
         lines.append(f"App: {code(report.app_package)}  ")
     lines.append(f"Identifiers searched: {markdown(', '.join(report.identifier_types)) or 'none'}  ")
     read = sum(not t.value_known for t in report.transmissions)
     lines.append(f"Requests: {len(report.requests)}; transmissions: {len(report.transmissions)} "
-                 f"({len(report.transmissions) - read} of known values, {read} read by tracker adapters); "
-                 f"values {'shown' if reveal else 'redacted'}.")
+                 f"({len(report.transmissions) - read} of known values, {read} read by tracker adapters; "
+                 f"the same sent by several requests is one row); values {'shown' if reveal else 'redacted'}.")
     lines += ["", "## Captures", "", "| capture | format | status | requests | reason |", "|---|---|---|---|---|"]
     for c in data["captures"]:
         status = c["status"] + (" (partial)" if c.get("partial") else "")
@@ -30,23 +31,24 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
     lines += ["", "## What left the device, to whom", ""]
     if data["transmissions"]:
         value_head = " value |" if reveal else ""
-        lines += ["| data type | recipient | party | host | where | encoding | request | sent by | found by |"
+        lines += ["| data type | recipient | party | host | where | encoding | requests | sent by | found by |"
                   + value_head, "|---|---|---|---|---|---|---|---|---|" + ("---|" if reveal else "")]
         for t in data["transmissions"]:
             actor = t["actor"]
             actor_text = f"{actor['kind']}:{actor['id']}" if actor and actor.get("id") else \
                 (actor["kind"] if actor else "")
-            lines.append(f"| {markdown(t['data_type'])} | {markdown(t['recipient']['name'])} "
-                         f"({code(t['recipient']['id'])}) | {markdown(t['recipient']['party'])} | "
+            recipient = recipients[t["recipient"]]
+            lines.append(f"| {markdown(t['data_type'])} | {markdown(recipient['name'])} "
+                         f"({code(recipient['id'])}) | {markdown(recipient['party'])} | "
                          f"{markdown(t['scheme'] + '://' + t['host'])} | {code(t['where'])} | "
-                         f"{markdown(t['encoding'])} | {markdown(t['request'])} | {markdown(actor_text)} | "
+                         f"{markdown(t['encoding'])} | {markdown(_requests(t))} | {markdown(actor_text)} | "
                          f"{_found_by(t)} |" + (f" {code(t['value'])} |" if reveal else ""))
     else:
         lines.append("Nothing was found in the captured requests: no known value, no field a tracker adapter reads.")
     lines += ["", "## ID bridging", ""]
     if data["bridging"]:
         for b in data["bridging"]:
-            lines.append(f"- **{markdown(b['recipient']['name'])}** ({code(b['recipient']['id'])}, "
+            lines.append(f"- **{markdown(recipients[b['recipient']]['name'])}** ({code(b['recipient'])}, "
                          f"{markdown(b['scope'])}): {markdown(' + '.join(b['data_types']))} in "
                          f"{markdown(', '.join(b['requests'][:20]))}")
     else:
@@ -54,7 +56,7 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
     lines += ["", "## Recipients", "", "| recipient | party | categories | hosts | requests |", "|---|---|---|---|---|"]
     by_recipient: dict[str, dict] = {}
     for r in data["requests"]:
-        entry = by_recipient.setdefault(r["recipient"]["id"], {"r": r["recipient"], "hosts": set(), "n": 0})
+        entry = by_recipient.setdefault(r["recipient"], {"r": recipients[r["recipient"]], "hosts": set(), "n": 0})
         entry["hosts"].add(r["host"])
         entry["n"] += 1
     for rid, entry in sorted(by_recipient.items()):
@@ -64,6 +66,11 @@ def to_markdown(report: TrafficReport, reveal: bool = False) -> str:
     if report.notes:
         lines += ["", "## Notes", ""] + [f"- {markdown(n)}" for n in report.notes]
     return "\n".join(lines) + "\n"
+
+
+def _requests(t: dict) -> str:
+    shown = ", ".join(t["requests"][:5])
+    return shown if t["count"] <= 5 else f"{shown} … ({t['count']} in all)"
 
 
 def _found_by(t: dict) -> str:
