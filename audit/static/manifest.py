@@ -51,6 +51,8 @@ class Manifest:
     has_code: bool = True
     service_permissions: tuple[tuple[str, str], ...] = ()   # (service class, android:permission guarding it)
     meta_data_off: tuple[str, ...] = ()                # <meta-data> keys whose value is `false` (a switch off)
+    shared_user_id: str | None = None                  # android:sharedUserId: permissions shared with other apps
+    shared_user_max_sdk: int | None = None             # android:sharedUserMaxSdkVersion (API 33+)
 
     @property
     def entry_classes(self) -> tuple[str, ...]:
@@ -158,6 +160,9 @@ def _read_manifest(root, where: str) -> Manifest:
         target_sdk = min_sdk   # the platform's own default
 
     requested: dict[str, RequestedPermission] = {}
+    # Android reads <uses-permission> only as a child of <manifest> (PackageParser); one nested elsewhere, e.g.
+    # inside <application>, requests nothing.
+    top_level = {id(child) for child in (root.children if hasattr(root, "children") else list(root))}
     defined: dict[str, str] = {}
     components: list[Component] = []
     meta_data: set[str] = set()
@@ -173,15 +178,11 @@ def _read_manifest(root, where: str) -> Manifest:
         tag = element.tag
         if not isinstance(tag, str):
             continue   # comments
-        if tag in PERMISSION_TAGS:
+        if tag in PERMISSION_TAGS and id(element) in top_level:
             name = (_attr(element, "name") or "").strip()
             if name:
                 entry = RequestedPermission(name, _int(_attr(element, "maxSdkVersion")), tag != "uses-permission")
-                previous = requested.get(name)
-                # Requested twice (e.g. with and without maxSdkVersion): the broadest request wins.
-                if previous is None or (previous.max_sdk is not None and
-                                        (entry.max_sdk is None or entry.max_sdk > previous.max_sdk)):
-                    requested[name] = entry
+                requested[name] = _broadest(requested.get(name), entry)
         elif tag == "permission":
             name = (_attr(element, "name") or "").strip()
             if name:
@@ -220,6 +221,8 @@ def _read_manifest(root, where: str) -> Manifest:
                 components.append(Component("application", qualify(name, package), None))
 
     return Manifest(
+        shared_user_id=(_attr(root, "sharedUserId") or "").strip() or None,
+        shared_user_max_sdk=_int(_attr(root, "sharedUserMaxSdkVersion")),
         package=package,
         version_code=_attr(root, "versionCode"),
         version_name=_attr(root, "versionName"),
@@ -236,6 +239,28 @@ def _read_manifest(root, where: str) -> Manifest:
         service_permissions=tuple(sorted(service_permissions)),
         meta_data_off=tuple(sorted(meta_data_off)),
     )
+
+
+def _broadest(previous: RequestedPermission | None, entry: RequestedPermission) -> RequestedPermission:
+    """One permission requested twice: Android keeps each request that applies on the device (maxSdkVersion,
+    <uses-permission-sdk-23>), so the permission is held where either applies. The union of two such ranges
+    is one range, except for a plain request capped below API 22 beside an sdk-23 one: then the request
+    covering the newer devices is kept."""
+    if previous is None:
+        return entry
+
+    def reach(r: RequestedPermission) -> float:
+        return float("inf") if r.max_sdk is None else r.max_sdk
+
+    plain = [r for r in (previous, entry) if not r.min_sdk_23]
+    from23 = [r for r in (previous, entry) if r.min_sdk_23]
+    if len(plain) == 2 or len(from23) == 2:
+        return max(previous, entry, key=reach)
+    low, high = plain[0], from23[0]
+    if reach(low) >= 22:     # ..N and 23..M join up: one plain request up to the later cap
+        return RequestedPermission(entry.name, None if max(reach(low), reach(high)) == float("inf")
+                                   else max(low.max_sdk, high.max_sdk))
+    return high if reach(high) >= 23 else low
 
 
 def _label(root) -> str | None:
