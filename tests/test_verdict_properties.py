@@ -14,7 +14,7 @@ Over every file of ../shared/corpus/apks (skipped when absent):
   whose class is defined; never on hosts or manifest keys alone.
 The traps: a look-alike app package (`com.adjust.game`, `com.facebook.myapp`), a no-op stand-in of an SDK's
 entry class, an SDK's class named only in a string constant, an SDK relocated under the app's package, R8's
-`A0.b` package names, a <uses-permission> nested in <application>, a permission requested only by a split, a
+`A0.b` package names (unknown, unless only one SDK's named code calls them), a <uses-permission> nested in <application>, a permission requested only by a split, a
 shared user id, a manifest component whose class is not in the code.
 """
 from __future__ import annotations
@@ -283,7 +283,8 @@ LOOKALIKE_MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
 @pytest.fixture(scope="module")
 def lookalike_apk(tmp_path_factory) -> Path:
     """com.adjust.game: its own `com.adjust.game.sdk` classes, a no-op FirebaseAnalytics, AppsFlyer relocated
-    under its package (six classes, one reads the Android ID), an R8-named `A0.b` reading the IMEI, AppsFlyer's
+    under its package (six classes, one reads the Android ID and calls the renamed A0.c and A0.e -> A0.d, which
+    read the IMEI), an R8-named `A0.b` reading the IMEI called by the app's own code and by AppsFlyer, AppsFlyer's
     entry class named only in a string, READ_PHONE_STATE requested inside <application>, a Facebook manifest key
     and a OneSignal service whose classes are not in the code."""
     if _tools_missing():
@@ -296,7 +297,15 @@ def lookalike_apk(tmp_path_factory) -> Path:
             f"L{relocated}/AFa1;->id(Landroid/content/Context;)V"]),
         "com/adjust/game/Device": _smali("com/adjust/game/Device", _static_call("", "imei", IMEI)),
         "A0/b": _smali("A0/b", _static_call("", "a", IMEI)),
-        f"{relocated}/AFa1": _smali(f"{relocated}/AFa1", _static_call("", "id", ANDROID_ID)),
+        f"{relocated}/AFa1": _smali(f"{relocated}/AFa1", _static_call("", "id", ANDROID_ID) + _static_call(
+            "", "more", "    invoke-static {p0}, LA0/b;->a(Landroid/content/Context;)V\n"
+                        "    invoke-static {p0}, LA0/c;->a(Landroid/content/Context;)V\n"
+                        "    invoke-static {p0}, LA0/e;->a(Landroid/content/Context;)V\n    return-void")),
+        # renamed code only AppsFlyer's named classes call, directly (A0.c) or through renamed code (A0.e -> A0.d)
+        "A0/c": _smali("A0/c", _static_call("", "a", IMEI)),
+        "A0/d": _smali("A0/d", _static_call("", "a", IMEI)),
+        "A0/e": _smali("A0/e", _static_call("", "a", "    invoke-static {p0}, LA0/d;->a(Landroid/content/Context;)V\n"
+                                                      "    return-void")),
         "com/google/firebase/analytics/FirebaseAnalytics": _smali(
             "com/google/firebase/analytics/FirebaseAnalytics",
             _static_call("", "getInstance", "    const/4 v0, 0\n    return-object v0",
@@ -319,7 +328,9 @@ def test_lookalike_package_stub_string_and_leftovers_claim_no_sdk(lookalike_apk)
     assert hints["facebook_sdk"].summary.endswith("; no code found")
     actors = {(_class(s.caller), s.api_id): s.actor for s in report.api_calls}
     assert actors[("com.adjust.game.Device", "telephony.get_device_id")].kind is ActorKind.FIRST_PARTY
-    assert actors[("A0.b", "telephony.get_device_id")].kind is ActorKind.UNKNOWN
+    assert actors[("A0.b", "telephony.get_device_id")].kind is ActorKind.UNKNOWN, "the app's own code calls it too"
+    for renamed in ("A0.c", "A0.d"):    # called by AppsFlyer's code alone (A0.d through the renamed A0.e)
+        assert str(actors[(renamed, "telephony.get_device_id")]) == "sdk:appsflyer", renamed
     relocated = actors[("com.adjust.game.vendor.com.appsflyer.internal.AFa1", "settings.secure.android_id")]
     assert (relocated.kind, relocated.id) == (ActorKind.SDK, "appsflyer")
 

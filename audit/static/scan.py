@@ -22,6 +22,7 @@ from .dex import DexFile
 from . import feasibility
 from .apis import load_apis
 from .inputs import ApkContents, open_inputs
+from .obfuscated import place_obfuscated
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
 from .sdkdetect import SdkFindings, entry_classes_with_code, find_sdks
@@ -45,6 +46,7 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
     if search_stats.get("hierarchy_cut"):
         warnings.append(f"limit MAX_HIERARCHY: {search_stats['hierarchy_cut']} class-hierarchy walk(s) stopped at "
                         f"{MAX_HIERARCHY} classes; virtual calls through the classes beyond were not followed")
+    api_calls = place_obfuscated(dexes, api_calls, catalogue, app_code)   # `ar.b` called only by one SDK's code
     clock.lap("call_sites")
 
     permissions = permissions_of(merged)
