@@ -213,13 +213,16 @@ def _context_of_package(package: str) -> AppContext:
 
 
 def app_context(catalogue: "Catalogue | None", package: str | None, entry_classes: Iterable[str] = (),
-                application_class: str | None = None) -> AppContext:
-    """First party from the manifest: its package, the packages of the Application class and components.
+                application_class: str | None = None, launchers: Iterable[str] | None = None) -> AppContext:
+    """First party from the manifest: its package, the packages of the Application class and of the launcher
+    activities (the home screen starts the app's own code, never an SDK's).
 
-    Packages of catalogued code (`com.google.android.gms.ads.AdActivity`) are not the app's. A component package
-    outside the organisations of the manifest package and the Application class counts only when no component
-    lies under those (the app's code lives elsewhere: app `t2.paj`, code `org.t2health.paj`); then the
-    organisation holding most components is the app's (an SDK declares one or two, the app its screens)."""
+    Packages of catalogued code (`com.google.android.gms.ads.AdActivity`) are not the app's. Given launchers,
+    no other component makes first party: an app whose code lives outside its package
+    (`t2.paj`, code `org.t2health.paj`) names its launcher there, while the other components may all be SDKs the
+    catalogue lacks (a game whose only uncatalogued components are an ad network's). Without a launcher (a
+    keyboard, a wallpaper, a report without launcher flags), a component package outside the organisations of the manifest package and the Application class
+    counts only when no component lies under those; then the organisation holding most components is the app's."""
     if not isinstance(package, str) or not package.strip():
         return _NO_APP
     package = package.strip()
@@ -236,6 +239,10 @@ def app_context(catalogue: "Catalogue | None", package: str | None, entry_classe
     seeds = {package}
     if isinstance(application_class, str) and package_of(application_class) and uncatalogued(application_class):
         seeds.add(package_of(dotted(application_class)))
+    launchers = [c for c in launchers or () if isinstance(c, str)] or None   # no launcher: no launcher facts
+    if launchers is not None:
+        seeds.update(package_of(dotted(c)) for c in launchers if package_of(c) and uncatalogued(c))
+        classes = []
     anchors = {org(s) for s in seeds}
     components = [c for c in classes if uncatalogued(c)]
     foreign = [c for c in components if not any(under(c, a) for a in anchors)]
@@ -256,7 +263,8 @@ def app_context_from_report(catalogue: "Catalogue | None", scan: dict) -> AppCon
     package = app.get("package") if isinstance(app, dict) else None
     components = [c for c in scan.get("components") or () if isinstance(c, dict) and isinstance(c.get("name"), str)]
     application = next((c["name"] for c in components if c.get("kind") == "application"), None)
-    return app_context(catalogue, package, [c["name"] for c in components], application)
+    launchers = [c["name"] for c in components if c.get("launcher") is True]
+    return app_context(catalogue, package, [c["name"] for c in components], application, launchers)
 
 
 # -- the one attribution ----------------------------------------------------------------------------------

@@ -273,7 +273,12 @@ LOOKALIKE_MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
   <application>
     <uses-permission android:name="android.permission.READ_PHONE_STATE"/>
     <meta-data android:name="com.facebook.sdk.ApplicationId" android:value="1234"/>
-    <activity android:name=".MainActivity" android:exported="true"/>
+    <activity android:name=".MainActivity" android:exported="true">
+      <intent-filter>
+        <action android:name="android.intent.action.MAIN"/>
+        <category android:name="android.intent.category.LAUNCHER"/>
+      </intent-filter>
+    </activity>
     <service android:name="com.onesignal.SyncJobService" android:exported="false"/>
   </application>
 </manifest>
@@ -326,6 +331,9 @@ def test_lookalike_package_stub_string_and_leftovers_claim_no_sdk(lookalike_apk)
     assert "1 class under its packages" in hints["firebase_analytics"].summary, "a no-op stand-in is a hint"
     assert "whose class is not in the code" in hints["onesignal"].summary
     assert hints["facebook_sdk"].summary.endswith("; no code found")
+    components = {c["name"]: c for c in report.to_json()["components"]}
+    assert components["com.adjust.game.MainActivity"].get("launcher") is True
+    assert "launcher" not in components["com.onesignal.SyncJobService"]
     actors = {(_class(s.caller), s.api_id): s.actor for s in report.api_calls}
     assert actors[("com.adjust.game.Device", "telephony.get_device_id")].kind is ActorKind.FIRST_PARTY
     assert actors[("A0.b", "telephony.get_device_id")].kind is ActorKind.UNKNOWN, "the app's own code calls it too"

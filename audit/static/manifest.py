@@ -160,9 +160,6 @@ def _read_manifest(root, where: str) -> Manifest:
         target_sdk = min_sdk   # the platform's own default
 
     requested: dict[str, RequestedPermission] = {}
-    # Android reads <uses-permission> only as a child of <manifest> (PackageParser); one nested elsewhere, e.g.
-    # inside <application>, requests nothing.
-    top_level = {id(child) for child in (root.children if hasattr(root, "children") else list(root))}
     defined: dict[str, str] = {}
     components: list[Component] = []
     meta_data: set[str] = set()
@@ -178,12 +175,7 @@ def _read_manifest(root, where: str) -> Manifest:
         tag = element.tag
         if not isinstance(tag, str):
             continue   # comments
-        if tag in PERMISSION_TAGS and id(element) in top_level:
-            name = (_attr(element, "name") or "").strip()
-            if name:
-                entry = RequestedPermission(name, _int(_attr(element, "maxSdkVersion")), tag != "uses-permission")
-                requested[name] = _broadest(requested.get(name), entry)
-        elif tag == "permission":
+        if tag == "permission":
             name = (_attr(element, "name") or "").strip()
             if name:
                 defined[name] = _protection_name(_attr(element, "protectionLevel"))
@@ -211,7 +203,8 @@ def _read_manifest(root, where: str) -> Manifest:
             exported = _bool(_attr(element, "exported"))
             if exported is None and _attr(element, "exported") is None:
                 exported = _default_exported(tag, element, target_sdk)
-            components.append(Component(COMPONENT_TAGS[tag], qualify(name, package), exported))
+            components.append(Component(COMPONENT_TAGS[tag], qualify(name, package), exported,
+                                        tag in ("activity", "activity-alias") and _is_launcher(element)))
             guard = _attr(element, "permission")
             if tag == "service" and guard:
                 service_permissions.add((qualify(name, package), guard.strip()))
@@ -219,6 +212,16 @@ def _read_manifest(root, where: str) -> Manifest:
             name = _attr(element, "name")
             if name:
                 components.append(Component("application", qualify(name, package), None))
+
+    # Android reads <uses-permission> only as a child of <manifest> (PackageParser); one nested elsewhere, e.g.
+    # inside <application>, requests nothing.
+    for element in _children(root):
+        if element.tag in PERMISSION_TAGS:
+            name = (_attr(element, "name") or "").strip()
+            if name:
+                entry = RequestedPermission(name, _int(_attr(element, "maxSdkVersion")),
+                                            element.tag != "uses-permission")
+                requested[name] = _broadest(requested.get(name), entry)
 
     return Manifest(
         shared_user_id=(_attr(root, "sharedUserId") or "").strip() or None,
@@ -232,13 +235,39 @@ def _read_manifest(root, where: str) -> Manifest:
         split=(root.get("split") or None),
         requested=tuple(sorted(requested.values(), key=lambda p: p.name)),
         defined=tuple(sorted(defined.items())),
-        components=tuple(sorted(set(components), key=lambda c: (c.kind, c.name, str(c.exported)))),
+        components=_one_per_class(components),
         meta_data=tuple(sorted(meta_data)),
         application_class=application_class,
         has_code=has_code,
         service_permissions=tuple(sorted(service_permissions)),
         meta_data_off=tuple(sorted(meta_data_off)),
     )
+
+
+_LAUNCHER_CATEGORIES = ("android.intent.category.LAUNCHER", "android.intent.category.LEANBACK_LAUNCHER")
+
+
+def _children(element) -> list:
+    return element.children if hasattr(element, "children") else list(element)
+
+
+def _is_launcher(element) -> bool:
+    """An <intent-filter> with action MAIN and a home-screen category (phone or TV launcher)."""
+    for intent_filter in _children(element):
+        if intent_filter.tag != "intent-filter":
+            continue
+        names = {(child.tag, (_attr(child, "name") or "").strip()) for child in _children(intent_filter)}
+        if ("action", "android.intent.action.MAIN") in names and any(("category", c) in names
+                                                                     for c in _LAUNCHER_CATEGORIES):
+            return True
+    return False
+
+
+def _one_per_class(components: list[Component]) -> tuple[Component, ...]:
+    """Sorted, without repeats; an activity a launcher alias targets is a launcher once, not twice."""
+    launchers = {(c.kind, c.name) for c in components if c.launcher}
+    unique = {c for c in components if c.launcher or (c.kind, c.name) not in launchers}
+    return tuple(sorted(unique, key=lambda c: (c.kind, c.name, str(c.exported), c.launcher)))
 
 
 def _broadest(previous: RequestedPermission | None, entry: RequestedPermission) -> RequestedPermission:
