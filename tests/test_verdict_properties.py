@@ -15,7 +15,7 @@ Over every file of ../shared/corpus/apks (skipped when absent):
 The traps: a look-alike app package (`com.adjust.game`, `com.facebook.myapp`), a no-op stand-in of an SDK's
 entry class, an SDK's class named only in a string constant, an SDK relocated under the app's package, R8's
 `A0.b` package names (unknown, unless only one SDK's named code calls them), a <uses-permission> nested in <application>, a permission requested only by a split, a
-shared user id, a manifest component whose class is not in the code.
+shared user id, a manifest component whose class is not in the code, an SDK's generated R classes alone.
 """
 from __future__ import annotations
 
@@ -291,7 +291,7 @@ def lookalike_apk(tmp_path_factory) -> Path:
     under its package (six classes, one reads the Android ID and calls the renamed A0.c and A0.e -> A0.d, which
     read the IMEI), an R8-named `A0.b` reading the IMEI called by the app's own code and by AppsFlyer, AppsFlyer's
     entry class named only in a string, READ_PHONE_STATE requested inside <application>, a Facebook manifest key
-    and a OneSignal service whose classes are not in the code."""
+    with Facebook's generated R classes only, and a OneSignal service whose classes are not in the code."""
     if _tools_missing():
         pytest.skip("smali, java, aapt or android-framework-res missing (make deb)")
     relocated = "com/adjust/game/vendor/com/appsflyer/internal"
@@ -320,6 +320,9 @@ def lookalike_apk(tmp_path_factory) -> Path:
     }
     classes.update({f"{relocated}/AFb{i}": _smali(f"{relocated}/AFb{i}") for i in range(5)})
     classes.update({f"com/adjust/game/sdk/Sdk{i}": _smali(f"com/adjust/game/sdk/Sdk{i}") for i in range(6)})
+    # resource classes a build generates in a library's package: not the Facebook SDK's code
+    classes.update({f"com/facebook/{n}": _smali(f"com/facebook/{n}")
+                    for n in ("R", "R$attr", "R$color", "R$id", "R$string", "R$style", "BuildConfig")})
     return _build(tmp_path_factory.mktemp("lookalike"), LOOKALIKE_MANIFEST, classes)
 
 

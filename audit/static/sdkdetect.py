@@ -9,8 +9,9 @@ An SDK is *detected* when its code is in the app:
   defines so that the app compiles, does neither: entry_classes_with_code), or
 - `manifest-component`: an activity, service, receiver or provider the manifest declares is one of its classes,
   and the class is defined (a component whose class is not in the code is a manifest leftover).
-A few classes under an SDK's prefix are not its code: artifacts share packages (the advertising-ID client's
-handful of classes sits under AdMob's namespace), and a stray class proves nothing. Classes of the app's own
+Generated classes (`R`, `R$string`, `BuildConfig`) are not code and never count. A few classes under an SDK's
+prefix are not its code either: artifacts share packages (the advertising-ID client's handful of classes sits
+under AdMob's namespace), and a stray class proves nothing. Classes of the app's own
 packages never count, even under an SDK's prefix (an SDK vendor's own app or sample).
 
 What only names an SDK corroborates a detection and is listed with it, or, with no code found, becomes a hint
@@ -65,10 +66,12 @@ def find_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Itera
     entries: dict[str, set[str]] = defaultdict(set)
     entry_owner = {name: sdk.id for sdk in catalogue.sdks for name in sdk.entry_classes}
     for name in class_names:
+        dotted_name = dotted(name)
+        if _generated(dotted_name):
+            continue
         sdk_id, prefix = _sdk_of(catalogue, name, app_code)
         if sdk_id is None:
             continue
-        dotted_name = dotted(name)
         class_counts[sdk_id][prefix] += 1
         key = (sdk_id, prefix)
         if key not in examples or dotted_name < examples[key]:
@@ -150,6 +153,15 @@ def detect_sdks(catalogue: Catalogue, class_names: Iterable[str], meta_data: Ite
     """The detections of find_sdks (its hints left out)."""
     return find_sdks(catalogue, class_names, meta_data, hosts, app_package, components, meta_data_off,
                      app_code).sdks
+
+
+_GENERATED = frozenset({"R", "BuildConfig", "Manifest"})
+
+
+def _generated(class_name: str) -> bool:
+    """A class the build generates in a library's package (`com.facebook.R$string`, `com.onesignal.BuildConfig`):
+    resource ids and constants, written into the app whether or not the library's code survived shrinking."""
+    return class_name.rpartition(".")[2].split("$", 1)[0] in _GENERATED
 
 
 def entry_classes_with_code(catalogue: Catalogue, dexes: Iterable) -> set[str]:
