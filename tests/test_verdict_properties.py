@@ -451,3 +451,20 @@ def test_app_context_of_a_lookalike_package_owns_only_itself():
     assert isinstance(app, AppContext)
     assert str(actor_for_class(catalogue, "com.adjust.game.sdk.Sdk0", app)) == "first-party"
     assert str(actor_for_class(catalogue, "com.adjust.sdk.Adjust", app)) == "sdk:adjust"
+
+
+@pytest.mark.parametrize("classes, not_claimed", [
+    # every React Native app ships these under com.facebook, without the Facebook SDK
+    (["com.facebook.debug.holder.Printer", "com.facebook.debug.holder.PrinterHolder",
+      "com.facebook.debug.holder.NoopPrinter", "com.facebook.debug.tags.ReactDebugOverlayTags",
+      "com.facebook.debug.debugoverlay.model.DebugOverlayTag", "com.facebook.perftest.PerfTestConfig",
+      "com.facebook.react.ReactActivity", "com.facebook.callercontext.ContextChain"], "facebook_sdk"),
+    # MapLibre and other map code parse GeoJSON with Mapbox's Java library, without the Mapbox SDK
+    ([f"com.mapbox.geojson.{n}" for n in ("Point", "LineString", "Polygon", "Feature", "FeatureCollection",
+                                           "Geometry", "BoundingBox")] + ["com.mapbox.turf.TurfMeasurement"],
+     "mapbox"),
+])
+def test_open_source_libraries_under_an_sdk_vendor_s_namespace_are_no_sdk(classes, not_claimed):
+    from audit.static.sdkdetect import find_sdks
+    found = find_sdks(load_catalogue(), classes, app_package="org.example.app")
+    assert not_claimed not in {s.id for s in found.sdks} | {h.id for h in found.hints}
