@@ -425,6 +425,30 @@ def test_a_shared_user_id_makes_a_missing_permission_unknown_not_blocked(shared_
     assert "API 29+" in imei.feasibility.reason and "unavailable to ordinary apps" in imei.feasibility.reason
 
 
+def test_manifest_merger_leftovers_and_nesting_as_android_reads_them():
+    """tools:node="remove" is an instruction to the build's manifest merger; Android ignores the tools namespace,
+    so a request that kept it (aapt strips it; other tools and decoded manifests may not) still stands. A request
+    inside <application> is no request. Two requests of one permission hold where either applies."""
+    from audit.static.manifest import parse_manifest
+    text = b"""<manifest xmlns:android="http://schemas.android.com/apk/res/android"
+        xmlns:tools="http://schemas.android.com/tools" package="org.example.app">
+      <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="33"/>
+      <uses-permission android:name="android.permission.CAMERA" tools:node="remove"/>
+      <uses-permission-sdk-23 android:name="android.permission.READ_CONTACTS"/>
+      <uses-permission android:name="android.permission.READ_CONTACTS" android:maxSdkVersion="22"/>
+      <uses-permission-sdk-23 android:name="android.permission.READ_SMS"/>
+      <uses-permission android:name="android.permission.READ_SMS" android:maxSdkVersion="19"/>
+      <application><uses-permission android:name="android.permission.READ_PHONE_STATE"/></application>
+    </manifest>"""
+    requested = {r.name: r for r in parse_manifest(text, "AndroidManifest.xml").requested}
+    assert set(requested) == {"android.permission.CAMERA", "android.permission.READ_CONTACTS",
+                              "android.permission.READ_SMS"}
+    contacts = requested["android.permission.READ_CONTACTS"]
+    assert (contacts.max_sdk, contacts.min_sdk_23) == (None, False), "..22 and 23.. join into every level"
+    sms = requested["android.permission.READ_SMS"]
+    assert sms.min_sdk_23, "..19 and 23.. do not join: the newer devices' request is kept"
+
+
 # -- the attribution rules the traps stand on, name by name -------------------------------------------------------------
 @pytest.mark.parametrize("class_name, expected", [
     ("com.acme.app.shaded.okhttp3.OkHttpClient", "library:okhttp"),
