@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..attribution import is_platform, placement
+from ..attribution import is_platform, placement, relocated_match
 from ..catalogue import Catalogue, dotted
 from ..model import ActorKind, Evidence
 from .callsites import string_hosts
@@ -218,6 +218,9 @@ def _sdk_of(catalogue: Catalogue, class_name: str, app_code: object) -> tuple[st
     """(SDK id, matched prefix) owning a class, or (None, "") for library, first-party or unplaced code: the one
     attribution decides (audit.attribution.placement), so the app's own package under a shorter SDK prefix (an
     SDK vendor's own app or sample) never counts, and an SDK relocated by a shading tool does."""
+    matched = catalogue.match_prefix(class_name)
+    if (matched is None or matched[1].kind is not ActorKind.SDK) and relocated_match(catalogue, class_name) is None:
+        return None, ""   # the common case, decided without the rest of the attribution
     prefix, actor = placement(catalogue, class_name, app_code)
     if prefix is None or actor.kind is not ActorKind.SDK:
         return None, ""
