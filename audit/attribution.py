@@ -217,12 +217,13 @@ def app_context(catalogue: "Catalogue | None", package: str | None, entry_classe
     """First party from the manifest: its package, the packages of the Application class and of the launcher
     activities (the home screen starts the app's own code, never an SDK's).
 
-    Packages of catalogued code (`com.google.android.gms.ads.AdActivity`) are not the app's. Given launchers,
-    no other component makes first party: an app whose code lives outside its package
-    (`t2.paj`, code `org.t2health.paj`) names its launcher there, while the other components may all be SDKs the
-    catalogue lacks (a game whose only uncatalogued components are an ad network's). Without a launcher (a
-    keyboard, a wallpaper, a report without launcher flags), a component package outside the organisations of the manifest package and the Application class
-    counts only when no component lies under those; then the organisation holding most components is the app's."""
+    Packages of catalogued code (`com.google.android.gms.ads.AdActivity`) are not the app's. Given launchers, no
+    other component makes first party: an app whose code lives outside its package (`t2.paj`, code
+    `org.t2health.paj`) names its launcher there, while the other components may all be SDKs the catalogue lacks
+    (a game whose only uncatalogued components are an ad network's). Without a launcher (a keyboard, a wallpaper,
+    a report without launcher flags), a component package outside the organisations of the manifest package and
+    the Application class counts only when no component lies under those; then the organisation holding most
+    components is the app's."""
     if not isinstance(package, str) or not package.strip():
         return _NO_APP
     package = package.strip()

@@ -264,9 +264,9 @@ def _is_launcher(element) -> bool:
 
 
 def _one_per_class(components: list[Component]) -> tuple[Component, ...]:
-    """Sorted, without repeats; an activity a launcher alias targets is a launcher once, not twice."""
-    launchers = {(c.kind, c.name) for c in components if c.launcher}
-    unique = {c for c in components if c.launcher or (c.kind, c.name) not in launchers}
+    """Sorted, without repeats; an activity a launcher alias targets (and declared alike) is listed once."""
+    launchers = {(c.kind, c.name, c.exported) for c in components if c.launcher}
+    unique = {c for c in components if c.launcher or (c.kind, c.name, c.exported) not in launchers}
     return tuple(sorted(unique, key=lambda c: (c.kind, c.name, str(c.exported), c.launcher)))
 
 
