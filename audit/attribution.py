@@ -42,6 +42,8 @@ FIRST_PARTY = Actor(ActorKind.FIRST_PARTY)
 UNKNOWN = Actor(ActorKind.UNKNOWN)
 _OBFUSCATED_SEGMENT = re.compile(r"^[a-zA-Z$_][a-zA-Z0-9$_]?$")    # a, zz, A0 (R8's package names)
 _SHORT_SEGMENT = re.compile(r"^[a-z$_][a-z0-9$_]{0,2}$")
+# Package names a build tool derives from a hash: Xamarin's Java callable wrappers (`crc64<16 hex>`, `md5<32 hex>`)
+_HASHED_SEGMENT = re.compile(r"^(?:crc64[0-9a-f]{16}|md5[0-9a-f]{32})$")
 _OBFUSCATED_CLASS = re.compile(r"^(?:zz)?[a-z]{1,3}$")     # R8 / ProGuard class names: a, zzb, abc
 # `java.base/java.lang.Thread.getStackTrace(Thread.java:1619)`, `at a.b.C.m(Native Method)`, `app//a.B.m`, `a.B.m`
 _FRAME = re.compile(r"^(?:at\s+)?(?:[^()\s]*/)?(?P<cls>[^/()\s]+)\.(?P<method>[^./()\s]+)(?:\((?P<where>[^()]*)\))?$")
@@ -102,9 +104,10 @@ def looks_obfuscated(class_name: str) -> bool:
     """A class in no package, or whose package is all one- or two-character segments (`a.b.C`, R8's `A0.b`),
     or all short segments not rooted in a real top-level domain (`aab.c.D`, R8's names in very large apps), or
     rooted in one whose organisation is one character (`com.a.a.d`, `com.b.a.C`: ProGuard keeping `com` and
-    renaming the rest; no real vendor ships code as `com.a`)."""
+    renaming the rest; no real vendor ships code as `com.a`), or named after a hash (Xamarin's `crc64…` wrappers:
+    which assembly, the app's or a library's, they wrap is not in the name)."""
     parts = dotted(class_name).split(".")
-    if len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1]):
+    if len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1]) or _HASHED_SEGMENT.match(parts[0]):
         return True
     if (all(_SHORT_SEGMENT.match(p) for p in parts[:-1])
             and public_suffix_list().publicsuffix(parts[0].lower()) is None):

@@ -458,6 +458,7 @@ def test_manifest_merger_leftovers_and_nesting_as_android_reads_them():
     ("com.acme.app.android.support.HelpActivity", "first-party"),   # `android` is no relocation root
     ("com.acme.app.io.Files", "first-party"),
     ("A0.b", "unknown"), ("com.a.a.d", "unknown"), ("com.b.a.C", "unknown"),
+    ("crc64a0e0a82d0db9a07d.MainActivity", "unknown"), ("md5b60ffeb829f638581ab2bb9b1a7f4f3f.Platform", "unknown"),
     ("com.adjust.sdk.Adjust", "sdk:adjust"),
 ])
 def test_relocated_and_obfuscated_names(class_name, expected):
