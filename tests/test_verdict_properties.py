@@ -2,7 +2,8 @@
 traps the corpus lacks.
 
 Over every file of ../shared/corpus/apks (skipped when absent):
-- the scan never crashes (a refusal is an InputError, the CLI's one-line exit 2);
+- the scan never crashes (a refusal is an InputError, the CLI's one-line exit 2), and a second scan gives the
+  same verdicts;
 - a call site whose calling class lies in a detected SDK's namespace is that SDK's;
 - no first-party call site in a class a catalogue prefix owns (directly, or relocated by a shading tool under the
   app's own package), unless the app's own package is longer than that prefix (an SDK vendor's own app);
@@ -95,6 +96,16 @@ def test_the_scan_never_crashes(name):
     except InputError:
         return   # refused with one clear line: allowed, though no corpus file is refused today
     report.to_json()
+
+
+@corpus
+@pytest.mark.parametrize("name", FILES)
+def test_a_second_scan_gives_the_same_verdicts(name):
+    """Every verdict (actors, feasibility, SDKs, hints) is the same on a second scan in the same process."""
+    import json
+    report, _front = _scan(name)
+    assert json.dumps(scan_app([CORPUS / name]).to_json(), sort_keys=True) == \
+        json.dumps(report.to_json(), sort_keys=True)
 
 
 @corpus
