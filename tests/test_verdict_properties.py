@@ -480,6 +480,15 @@ def test_relocated_and_obfuscated_names(class_name, expected):
     assert package_of(class_name) or expected == "unknown"
 
 
+def test_a_code_hosting_prefix_is_no_organisation():
+    """`net.sourceforge.myapp` does not own every project hosted on SourceForge (`net.sourceforge.jtds`)."""
+    catalogue = load_catalogue()
+    from audit.attribution import actor_for_class, app_context
+    app = app_context(catalogue, "net.sourceforge.myapp")
+    assert str(actor_for_class(catalogue, "net.sourceforge.jtds.Driver", app)) == "sdk:unidentified:net.sourceforge.jtds"
+    assert str(actor_for_class(catalogue, "net.sourceforge.myapp.Main", app)) == "first-party"
+
+
 def test_app_context_of_a_lookalike_package_owns_only_itself():
     catalogue = load_catalogue()
     from audit.attribution import actor_for_class, app_context
