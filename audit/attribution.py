@@ -11,8 +11,12 @@ stack of a hooked call, the traffic stage for the stack that sent a request. The
 2. A catalogued SDK or library: the longest catalogue prefix on package boundaries (Catalogue.match_prefix).
    A first-party package longer than the catalogue prefix wins (`com.facebook.katana` is not the Facebook SDK);
    a first-party organisation does not (`com.facebook.ads` stays the SDK in a `com.facebook.*` app).
+   A catalogued package moved under another one by a shading tool (`com.app.shaded.okhttp3.Call`,
+   `x.y.z.com.google.gson.Gson`) is that library or SDK even under the app's own package: the part from a
+   reverse-DNS root (`com.`, `io.` ..., never a platform root like `android.`) or from a versioned single label
+   (`okhttp3`) on is a catalogue prefix (relocated_match).
 3. Any other named namespace is an SDK the catalogue does not know: `sdk` `unidentified:<organisation>`.
-4. Obfuscated names (`a.b.c`, a class in the default package) cannot be placed: `unknown`.
+4. Obfuscated names (`a.b.c`, `A0.b`, `com.a.b.C`, a class in the default package) cannot be placed: `unknown`.
 
 A stack is read top to bottom: platform frames (rules/libraries.yaml `platform`), the hooked API's own class and
 library frames are skipped (a library acts for whoever called it); the first other frame decides. A stack of
@@ -36,8 +40,10 @@ if TYPE_CHECKING:
 UNIDENTIFIED = "unidentified:"
 FIRST_PARTY = Actor(ActorKind.FIRST_PARTY)
 UNKNOWN = Actor(ActorKind.UNKNOWN)
-_OBFUSCATED_SEGMENT = re.compile(r"^[a-zA-Z$_]{1,2}$")
+_OBFUSCATED_SEGMENT = re.compile(r"^[a-zA-Z$_][a-zA-Z0-9$_]?$")    # a, zz, A0 (R8's package names)
 _SHORT_SEGMENT = re.compile(r"^[a-z$_][a-z0-9$_]{0,2}$")
+# Package names a build tool derives from a hash: Xamarin's Java callable wrappers (`crc64<16 hex>`, `md5<32 hex>`)
+_HASHED_SEGMENT = re.compile(r"^(?:crc64[0-9a-f]{16}|md5[0-9a-f]{32})$")
 _OBFUSCATED_CLASS = re.compile(r"^(?:zz)?[a-z]{1,3}$")     # R8 / ProGuard class names: a, zzb, abc
 # `java.base/java.lang.Thread.getStackTrace(Thread.java:1619)`, `at a.b.C.m(Native Method)`, `app//a.B.m`, `a.B.m`
 _FRAME = re.compile(r"^(?:at\s+)?(?:[^()\s]*/)?(?P<cls>[^/()\s]+)\.(?P<method>[^./()\s]+)(?:\((?P<where>[^()]*)\))?$")
@@ -57,6 +63,12 @@ def _rules(rules: str) -> AttributionRules:
     validate(raw, "libraries", path, "library list")
     lists = {key: [item.strip(".") for item in raw.get(key) or ()] for key in ("platform", "generic_organisations")}
     return AttributionRules(tuple(lists["platform"]), frozenset(lists["generic_organisations"]))
+
+
+@functools.lru_cache(maxsize=4)
+def _platform_roots(rules: AttributionRules) -> frozenset[str]:
+    """Platform prefixes of one label (`android`, `java`): `com` of `com.android.internal` is no platform root."""
+    return frozenset(p for p in rules.platform if "." not in p)
 
 
 def attribution_rules() -> AttributionRules:
@@ -83,19 +95,47 @@ def package_of(class_name: str) -> str:
 
 
 def looks_obfuscated(class_name: str) -> bool:
-    """A class in no package, or whose package is all one- or two-letter segments (`a.b.C`), or all short
-    segments not rooted in a real top-level domain (`aab.c.D`, R8's names in very large apps)."""
+    """A class in no package, or whose package is all one- or two-character segments (`a.b.C`, R8's `A0.b`),
+    or all short segments not rooted in a real top-level domain (`aab.c.D`, R8's names in very large apps), or
+    rooted in one whose organisation is one character (`com.a.a.d`, `com.b.a.C`: ProGuard keeping `com` and
+    renaming the rest; no real vendor ships code as `com.a`), or named after a hash (Xamarin's `crc64…` wrappers:
+    which assembly, the app's or a library's, they wrap is not in the name)."""
     parts = dotted(class_name).split(".")
-    if len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1]):
+    if len(parts) == 1 or all(_OBFUSCATED_SEGMENT.match(p) for p in parts[:-1]) or _HASHED_SEGMENT.match(parts[0]):
         return True
-    return (all(_SHORT_SEGMENT.match(p) for p in parts[:-1])
-            and public_suffix_list().publicsuffix(parts[0].lower()) is None)
+    if (all(_SHORT_SEGMENT.match(p) for p in parts[:-1])
+            and public_suffix_list().publicsuffix(parts[0].lower()) is None):
+        return True
+    organisation = organisation_of(".".join(parts[:-1]))
+    return organisation is not None and len(organisation.rpartition(".")[2]) == 1
 
 
 def obfuscated_class_name(class_name: str) -> bool:
     """The class's own name is an R8/ProGuard name (`zza`, `b`), whatever its package is called."""
     simple = dotted(class_name).rpartition(".")[2].split("$", 1)[0]
     return bool(_OBFUSCATED_CLASS.match(simple))
+
+
+def relocated_match(catalogue: "Catalogue", class_name: str) -> tuple[str, Actor] | None:
+    """A catalogued library or SDK moved under another package by a shading tool (`com.app.shaded.okhttp3.Call`,
+    `io.sentry.vendor.com.google.gson.Gson`): (the relocated prefix, its actor), or None. The moved part must
+    start at a reverse-DNS root that is no platform root (`com.google.gson`, not `android.support` in an app's
+    own `com.acme.android.support` screens) or at a versioned single label (`okhttp3`, `retrofit2`)."""
+    parts = dotted(class_name).split(".")
+    roots = catalogue.roots()
+    platform_roots = _platform_roots(attribution_rules())
+    for start in range(1, len(parts) - 1):
+        root = parts[start]
+        if root not in roots or root in platform_roots:
+            continue
+        found = catalogue.match_prefix(".".join(parts[start:]))
+        if found is None:
+            continue
+        labels = found[0].count(".") + 1
+        if ((labels >= 2 and public_suffix_list().publicsuffix(root.lower()) == root.lower())
+                or (labels == 1 and any(c.isdigit() for c in root))):
+            return ".".join(parts[:start] + [found[0]]), found[1]
+    return None
 
 
 def under(name: str, prefix: str) -> bool:
@@ -170,13 +210,17 @@ def _context_of_package(package: str) -> AppContext:
 
 
 def app_context(catalogue: "Catalogue | None", package: str | None, entry_classes: Iterable[str] = (),
-                application_class: str | None = None) -> AppContext:
-    """First party from the manifest: its package, the packages of the Application class and components.
+                application_class: str | None = None, launchers: Iterable[str] | None = None) -> AppContext:
+    """First party from the manifest: its package, the packages of the Application class and of the launcher
+    activities (the home screen starts the app's own code, never an SDK's).
 
-    Packages of catalogued code (`com.google.android.gms.ads.AdActivity`) are not the app's. A component package
-    outside the organisations of the manifest package and the Application class counts only when no component
-    lies under those (the app's code lives elsewhere: app `t2.paj`, code `org.t2health.paj`); then the
-    organisation holding most components is the app's (an SDK declares one or two, the app its screens)."""
+    Packages of catalogued code (`com.google.android.gms.ads.AdActivity`) are not the app's. Given launchers, no
+    other component makes first party: an app whose code lives outside its package (`t2.paj`, code
+    `org.t2health.paj`) names its launcher there, while the other components may all be SDKs the catalogue lacks
+    (a game whose only uncatalogued components are an ad network's). Without a launcher (a keyboard, a wallpaper,
+    a report without launcher flags), a component package outside the organisations of the manifest package and
+    the Application class counts only when no component lies under those; then the organisation holding most
+    components is the app's."""
     if not isinstance(package, str) or not package.strip():
         return _NO_APP
     package = package.strip()
@@ -193,6 +237,10 @@ def app_context(catalogue: "Catalogue | None", package: str | None, entry_classe
     seeds = {package}
     if isinstance(application_class, str) and package_of(application_class) and uncatalogued(application_class):
         seeds.add(package_of(dotted(application_class)))
+    launchers = [c for c in launchers or () if isinstance(c, str)] or None   # no launcher: no launcher facts
+    if launchers is not None:
+        seeds.update(package_of(dotted(c)) for c in launchers if package_of(c) and uncatalogued(c))
+        classes = []
     anchors = {org(s) for s in seeds}
     components = [c for c in classes if uncatalogued(c)]
     foreign = [c for c in components if not any(under(c, a) for a in anchors)]
@@ -213,26 +261,41 @@ def app_context_from_report(catalogue: "Catalogue | None", scan: dict) -> AppCon
     package = app.get("package") if isinstance(app, dict) else None
     components = [c for c in scan.get("components") or () if isinstance(c, dict) and isinstance(c.get("name"), str)]
     application = next((c["name"] for c in components if c.get("kind") == "application"), None)
-    return app_context(catalogue, package, [c["name"] for c in components], application)
+    launchers = [c["name"] for c in components if c.get("launcher") is True]
+    return app_context(catalogue, package, [c["name"] for c in components], application, launchers)
 
 
 # -- the one attribution ----------------------------------------------------------------------------------
 def actor_for_class(catalogue: "Catalogue", class_name: str, app: AppContext | str | None) -> Actor:
     """Who a class of the app's code belongs to (rules 1-4 above)."""
+    return placement(catalogue, class_name, app)[1]
+
+
+def placement(catalogue: "Catalogue", class_name: str, app: AppContext | str | None) -> tuple[str | None, Actor]:
+    """(the catalogue prefix that placed the class, its actor): the prefix is None for first-party, unidentified
+    and unknown code; for relocated code it is the relocated prefix (`com.app.shaded.okhttp3`)."""
     context = AppContext.of(app)
     name = dotted(class_name)
     matched = catalogue.match_prefix(name)
     own = max((p for p in context.own_packages if under(name, p)), key=len, default=None)
     if own is not None and (matched is None or matched[0].count(".") <= own.count(".")):
-        return FIRST_PARTY
+        return _unless_relocated(catalogue, name, FIRST_PARTY)
     if matched is not None:
-        return matched[1]
+        return matched[0], matched[1]
     if any(under(name, o) for o in context.organisations):
-        return FIRST_PARTY
+        return _unless_relocated(catalogue, name, FIRST_PARTY)
+    relocated = relocated_match(catalogue, name)
+    if relocated is not None:
+        return relocated
     if looks_obfuscated(name):
-        return UNKNOWN
+        return None, UNKNOWN
     namespace = namespace_of(package_of(name), attribution_rules().generic)
-    return Actor(ActorKind.SDK, UNIDENTIFIED + namespace) if namespace else UNKNOWN
+    return None, (Actor(ActorKind.SDK, UNIDENTIFIED + namespace) if namespace else UNKNOWN)
+
+
+def _unless_relocated(catalogue: "Catalogue", name: str, actor: Actor) -> tuple[str | None, Actor]:
+    relocated = relocated_match(catalogue, name)
+    return relocated if relocated is not None else (None, actor)
 
 
 def frame_class(frame: str) -> str | None:

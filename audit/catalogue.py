@@ -73,6 +73,7 @@ class Catalogue:
     _by_key: dict[str, Sdk] = field(default_factory=dict, repr=False)
     _by_id: dict[str, Sdk] = field(default_factory=dict, repr=False)
     _sdk_parents: set[str] = field(default_factory=set, repr=False)
+    _roots: frozenset[str] = field(default=frozenset(), repr=False)
 
     def __post_init__(self) -> None:
         for lib in self.libraries:
@@ -91,6 +92,7 @@ class Catalogue:
                 self._by_host.setdefault(host.lower().lstrip("."), sdk)
             for key in sdk.manifest_keys:
                 self._by_key.setdefault(key, sdk)
+        self._roots = frozenset(prefix.split(".", 1)[0] for prefix in self._by_prefix)
 
     # -- lookup ---------------------------------------------------------------------------------------------
     def sdk(self, sdk_id: str) -> Sdk | None:
@@ -114,6 +116,11 @@ class Catalogue:
             if actor is not None:
                 return prefix, actor
         return None
+
+    def roots(self) -> frozenset[str]:
+        """The first labels of every catalogue prefix (`com`, `okhttp3` ...): where a relocated copy of
+        catalogued code may start (attribution.relocated_match)."""
+        return self._roots
 
     def holds_sdks(self, class_name: str) -> bool:
         """The catalogue entry owning this class is a family with SDKs inside it (com.google.android.gms holds

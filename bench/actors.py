@@ -1,11 +1,12 @@
 """Who makes each call site, per corpus app: the share of call sites by actor kind, and whether any file fails.
 
-    PYTHONPATH=. python bench/actors.py [corpus/apks folder] [--json out.json]
+    PYTHONPATH=. python bench/actors.py [corpus/apks folder] [--json out.json] [--list KIND]
 
 Kinds: first-party, sdk (catalogued), unidentified (sdk `unidentified:<prefix>`), library, unknown. A file that
 the scan refuses (InputError, the CLI's exit 2) or that raises anything else is listed as such: on real apps
 both are bugs. The last lines time the full scan of the app with the most dex code and of the one with the most
-call sites (best of 5).
+call sites (best of 5). `--list first-party` (or any kind) prints each call site of that kind, caller and API,
+for the review by hand every first-party verdict needs (is the calling class really the app's own code?).
 """
 from __future__ import annotations
 
@@ -41,8 +42,10 @@ def measure(path: Path) -> dict:
     counts = Counter(kind_of(site.actor) for site in report.api_calls)
     unknown_ids = Counter(site.actor.id or "(obfuscated)" for site in report.api_calls
                           if site.actor.kind.value == "unknown")
+    listed = sorted({(kind_of(site.actor), site.caller, site.api_id, site.via or "") for site in report.api_calls})
     return {"file": path.name, "status": "ok", "sites": len(report.api_calls),
-            "kinds": {k: counts.get(k, 0) for k in KINDS}, "unknown": dict(unknown_ids.most_common(3))}
+            "kinds": {k: counts.get(k, 0) for k in KINDS}, "unknown": dict(unknown_ids.most_common(3)),
+            "listed": [list(item) for item in listed]}
 
 
 def dex_bytes(path: Path) -> int:
@@ -56,10 +59,14 @@ def dex_bytes(path: Path) -> int:
 
 def main(argv: list[str]) -> int:
     quiet_androguard()
-    out_json = None
+    out_json = listing = None
     if "--json" in argv:
         i = argv.index("--json")
         out_json = argv[i + 1]
+        argv = argv[:i] + argv[i + 2:]
+    if "--list" in argv:
+        i = argv.index("--list")
+        listing = argv[i + 1]
         argv = argv[:i] + argv[i + 2:]
     folder = Path(argv[0]) if argv else Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "apks"
     files = sorted(p for p in folder.iterdir() if p.name.lower().endswith(SUFFIXES))
@@ -76,6 +83,10 @@ def main(argv: list[str]) -> int:
         total.update(row.get("kinds", {}))
     n = sum(total.values()) or 1
     print(f"{'ALL':52} {n:5} " + " ".join(f"{100 * total[k] / n:11.1f}%" for k in KINDS))
+    for row in rows if listing else ():
+        for kind, caller, api, via in row.get("listed", ()):
+            if kind == listing:
+                print(f"{listing} {row['file']}: {caller} {api}" + (f" via {via}" if via else ""))
     failures = [r for r in rows if r["status"] != "ok"]
     print(f"files: {len(rows)}, failures: {len(failures)}")
     # the app with the most dex code, and the one with the most call sites (the heaviest attribution work)

@@ -81,6 +81,20 @@ def test_first_party_from_the_components_when_the_code_is_not_under_the_package(
     assert catalogue.actor_for_class("net.adsuncatalogued.sdk.Ads", mixed).id == "unidentified:net.adsuncatalogued"
 
 
+def test_the_launcher_not_the_count_of_components_says_where_the_app_s_code_is(catalogue):
+    """A game whose only uncatalogued components are an ad network's: with the launcher known, that network is an
+    SDK the catalogue lacks, never the app; the launcher's own package is the app's wherever it lies."""
+    components = ["com.unity3d.player.UnityPlayerActivity", "net.adsuncatalogued.sdk.AdActivity",
+                  "net.adsuncatalogued.sdk.VideoActivity", "net.adsuncatalogued.sdk.Service"]
+    guessed = app_context(catalogue, "com.studio.game", components)
+    assert catalogue.actor_for_class("net.adsuncatalogued.sdk.Ads", guessed).kind is ActorKind.FIRST_PARTY
+    game = app_context(catalogue, "com.studio.game", components, launchers=["com.unity3d.player.UnityPlayerActivity"])
+    assert catalogue.actor_for_class("net.adsuncatalogued.sdk.Ads", game).id == "unidentified:net.adsuncatalogued"
+    paj = app_context(catalogue, "t2.paj", components, launchers=["org.t2health.paj.MainActivity"])
+    assert catalogue.actor_for_class("org.t2health.paj.db.Store", paj).kind is ActorKind.FIRST_PARTY
+    assert catalogue.actor_for_class("net.adsuncatalogued.sdk.Ads", paj).id == "unidentified:net.adsuncatalogued"
+
+
 def test_the_context_from_a_scan_report_is_the_scan_s_own(catalogue):
     scan = {"app": {"package": "t2.paj"}, "components": [
         {"kind": "application", "name": "org.t2health.paj.PajApp"},
@@ -90,6 +104,9 @@ def test_the_context_from_a_scan_report_is_the_scan_s_own(catalogue):
     assert app_context_from_report(catalogue, scan) == app_context(
         catalogue, "t2.paj", [c["name"] for c in scan["components"]], "org.t2health.paj.PajApp")
     assert app_context_from_report(catalogue, {"app": {"package": ["x"]}}) == AppContext()
+    scan["components"].append({"kind": "activity", "name": "org.t2health.ui.Home", "launcher": True})
+    assert app_context_from_report(catalogue, scan) == app_context(
+        catalogue, "t2.paj", [], "org.t2health.paj.PajApp", ["org.t2health.ui.Home"])
 
 
 def test_the_application_class_package_is_first_party(catalogue):

@@ -132,11 +132,17 @@ def test_a_few_shared_classes_are_not_the_sdk():
 
 
 def test_a_manifest_component_naming_an_sdk_class_is_the_sdk():
-    (sdk,) = find_sdks(_catalogue(), ["org.example.app.Main"], app_package="org.example.app",
-                       components=[Component("activity", "com.acme.ads.AdActivity", False),
-                                   Component("activity", "org.example.app.Main", True)]).sdks
+    components = [Component("activity", "com.acme.ads.AdActivity", False),
+                  Component("activity", "org.example.app.Main", True)]
+    (sdk,) = find_sdks(_catalogue(), ["org.example.app.Main", "com.acme.ads.AdActivity"],
+                       app_package="org.example.app", components=components).sdks
     assert sdk.id == "acme"
-    assert [(e.kind, e.ref) for e in sdk.evidence] == [("manifest-component", "com.acme.ads.AdActivity")]
+    assert [(e.kind, e.ref) for e in sdk.evidence] == [("sdk-class", "com.acme.ads"),
+                                                       ("manifest-component", "com.acme.ads.AdActivity")]
+    # a component whose class is not in the code is a manifest leftover: a hint, never a detection
+    found = find_sdks(_catalogue(), ["org.example.app.Main"], app_package="org.example.app", components=components)
+    assert found.sdks == () and [h.id for h in found.hints] == ["acme"]
+    assert "whose class is not in the code" in found.hints[0].summary
     # the Application class is the app's, whatever its name: only activities, services, receivers, providers
     assert find_sdks(_catalogue(), [], components=[Component("application", "com.acme.ads.AcmeApp", None)]).sdks == ()
 

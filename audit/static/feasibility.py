@@ -53,10 +53,20 @@ class AppLevels:
     min_sdk: int | None
     target_sdk: int | None
     requested: tuple[RequestedPermission, ...]
+    shared_user_id: str | None = None
+    shared_user_max_sdk: int | None = None
 
     @classmethod
     def of(cls, manifest: Manifest) -> "AppLevels":
-        return cls(manifest.min_sdk, manifest.target_sdk, tuple(manifest.requested))
+        return cls(manifest.min_sdk, manifest.target_sdk, tuple(manifest.requested), manifest.shared_user_id,
+                   manifest.shared_user_max_sdk)
+
+    def shares_user_id(self, api: int) -> bool:
+        """The app runs under a user id it shares with other packages of the same signer, whose requested
+        permissions the whole user id holds (android:sharedUserMaxSdkVersion lets new installs leave it, API 33+)."""
+        if not self.shared_user_id:
+            return False
+        return not (self.shared_user_max_sdk is not None and api >= 33 and api > self.shared_user_max_sdk)
 
     @property
     def levels(self) -> range:
@@ -114,7 +124,11 @@ def _at(rule: ApiRule, app: AppLevels, api: int) -> _Outcome:
         if item.without is not None:
             return _Outcome("degraded", item.data_type or default, tuple(needed), item.without)
         missing += [p for p in needed if p not in missing]
-    return _Outcome("blocked", default, tuple(missing), "missing " + " or ".join(short(p) for p in missing))
+    reason = "missing " + " or ".join(short(p) for p in missing)
+    if app.shares_user_id(api):
+        return _Outcome("unknown", default, tuple(missing), f"{reason} in this manifest, but the app shares user id "
+                        f"{app.shared_user_id}: another package of it may request the permission")
+    return _Outcome("blocked", default, tuple(missing), reason)
 
 
 def _granted(item: AccessItem, app: AppLevels, api: int, default: str, permissions: tuple[str, ...]) -> _Outcome:

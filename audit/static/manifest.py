@@ -51,6 +51,8 @@ class Manifest:
     has_code: bool = True
     service_permissions: tuple[tuple[str, str], ...] = ()   # (service class, android:permission guarding it)
     meta_data_off: tuple[str, ...] = ()                # <meta-data> keys whose value is `false` (a switch off)
+    shared_user_id: str | None = None                  # android:sharedUserId: permissions shared with other apps
+    shared_user_max_sdk: int | None = None             # android:sharedUserMaxSdkVersion (API 33+)
 
     @property
     def entry_classes(self) -> tuple[str, ...]:
@@ -173,16 +175,7 @@ def _read_manifest(root, where: str) -> Manifest:
         tag = element.tag
         if not isinstance(tag, str):
             continue   # comments
-        if tag in PERMISSION_TAGS:
-            name = (_attr(element, "name") or "").strip()
-            if name:
-                entry = RequestedPermission(name, _int(_attr(element, "maxSdkVersion")), tag != "uses-permission")
-                previous = requested.get(name)
-                # Requested twice (e.g. with and without maxSdkVersion): the broadest request wins.
-                if previous is None or (previous.max_sdk is not None and
-                                        (entry.max_sdk is None or entry.max_sdk > previous.max_sdk)):
-                    requested[name] = entry
-        elif tag == "permission":
+        if tag == "permission":
             name = (_attr(element, "name") or "").strip()
             if name:
                 defined[name] = _protection_name(_attr(element, "protectionLevel"))
@@ -210,7 +203,8 @@ def _read_manifest(root, where: str) -> Manifest:
             exported = _bool(_attr(element, "exported"))
             if exported is None and _attr(element, "exported") is None:
                 exported = _default_exported(tag, element, target_sdk)
-            components.append(Component(COMPONENT_TAGS[tag], qualify(name, package), exported))
+            components.append(Component(COMPONENT_TAGS[tag], qualify(name, package), exported,
+                                        tag in ("activity", "activity-alias") and _is_launcher(element)))
             guard = _attr(element, "permission")
             if tag == "service" and guard:
                 service_permissions.add((qualify(name, package), guard.strip()))
@@ -219,7 +213,19 @@ def _read_manifest(root, where: str) -> Manifest:
             if name:
                 components.append(Component("application", qualify(name, package), None))
 
+    # Android reads <uses-permission> only as a child of <manifest> (PackageParser); one nested elsewhere, e.g.
+    # inside <application>, requests nothing.
+    for element in _children(root):
+        if element.tag in PERMISSION_TAGS:
+            name = (_attr(element, "name") or "").strip()
+            if name:
+                entry = RequestedPermission(name, _int(_attr(element, "maxSdkVersion")),
+                                            element.tag != "uses-permission")
+                requested[name] = _broadest(requested.get(name), entry)
+
     return Manifest(
+        shared_user_id=(_attr(root, "sharedUserId") or "").strip() or None,
+        shared_user_max_sdk=_int(_attr(root, "sharedUserMaxSdkVersion")),
         package=package,
         version_code=_attr(root, "versionCode"),
         version_name=_attr(root, "versionName"),
@@ -229,13 +235,61 @@ def _read_manifest(root, where: str) -> Manifest:
         split=(root.get("split") or None),
         requested=tuple(sorted(requested.values(), key=lambda p: p.name)),
         defined=tuple(sorted(defined.items())),
-        components=tuple(sorted(set(components), key=lambda c: (c.kind, c.name, str(c.exported)))),
+        components=_one_per_class(components),
         meta_data=tuple(sorted(meta_data)),
         application_class=application_class,
         has_code=has_code,
         service_permissions=tuple(sorted(service_permissions)),
         meta_data_off=tuple(sorted(meta_data_off)),
     )
+
+
+_LAUNCHER_CATEGORIES = ("android.intent.category.LAUNCHER", "android.intent.category.LEANBACK_LAUNCHER")
+
+
+def _children(element) -> list:
+    return element.children if hasattr(element, "children") else list(element)
+
+
+def _is_launcher(element) -> bool:
+    """An <intent-filter> with action MAIN and a home-screen category (phone or TV launcher)."""
+    for intent_filter in _children(element):
+        if intent_filter.tag != "intent-filter":
+            continue
+        names = {(child.tag, (_attr(child, "name") or "").strip()) for child in _children(intent_filter)}
+        if ("action", "android.intent.action.MAIN") in names and any(("category", c) in names
+                                                                     for c in _LAUNCHER_CATEGORIES):
+            return True
+    return False
+
+
+def _one_per_class(components: list[Component]) -> tuple[Component, ...]:
+    """Sorted, without repeats; an activity a launcher alias targets (and declared alike) is listed once."""
+    launchers = {(c.kind, c.name, c.exported) for c in components if c.launcher}
+    unique = {c for c in components if c.launcher or (c.kind, c.name, c.exported) not in launchers}
+    return tuple(sorted(unique, key=lambda c: (c.kind, c.name, str(c.exported), c.launcher)))
+
+
+def _broadest(previous: RequestedPermission | None, entry: RequestedPermission) -> RequestedPermission:
+    """One permission requested twice: Android keeps each request that applies on the device (maxSdkVersion,
+    <uses-permission-sdk-23>), so the permission is held where either applies. The union of two such ranges
+    is one range, except for a plain request capped below API 22 beside an sdk-23 one: then the request
+    covering the newer devices is kept."""
+    if previous is None:
+        return entry
+
+    def reach(r: RequestedPermission) -> float:
+        return float("inf") if r.max_sdk is None else r.max_sdk
+
+    plain = [r for r in (previous, entry) if not r.min_sdk_23]
+    from23 = [r for r in (previous, entry) if r.min_sdk_23]
+    if len(plain) == 2 or len(from23) == 2:
+        return max(previous, entry, key=reach)
+    low, high = plain[0], from23[0]
+    if reach(low) >= 22:     # ..N and 23..M join up: one plain request up to the later cap
+        return RequestedPermission(entry.name, None if max(reach(low), reach(high)) == float("inf")
+                                   else max(low.max_sdk, high.max_sdk))
+    return high if reach(high) >= 23 else low
 
 
 def _label(root) -> str | None:

@@ -57,9 +57,13 @@ class Component:
     kind: str   # activity | service | receiver | provider | application
     name: str   # fully qualified class name
     exported: bool | None = None
+    launcher: bool = False   # an activity the home screen starts (intent filter MAIN + LAUNCHER): the app's own
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "exported": self.exported}
+        out = {"kind": self.kind, "name": self.name, "exported": self.exported}
+        if self.launcher:
+            out["launcher"] = True   # only when true: reports of apps' other components stay as they were
+        return out
 
 
 @dataclass(frozen=True)

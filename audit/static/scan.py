@@ -24,9 +24,10 @@ from .dex import DexFile
 from . import feasibility
 from .apis import load_apis
 from .inputs import ApkContents, open_inputs
+from .obfuscated import place_obfuscated
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
-from .sdkdetect import SdkFindings, find_sdks
+from .sdkdetect import SdkFindings, entry_classes_with_code, find_sdks
 
 SOURCE = "static"
 MAX_EVIDENCE = 20   # call-site evidence items per observation; a `note` item gives the total
@@ -65,6 +66,7 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
     if search_stats.get("hierarchy_cut"):
         warnings.append(f"limit MAX_HIERARCHY: {search_stats['hierarchy_cut']} class-hierarchy walk(s) stopped at "
                         f"{MAX_HIERARCHY} classes; virtual calls through the classes beyond were not followed")
+    api_calls = place_obfuscated(dexes, api_calls, catalogue, app_code)   # `ar.b` called only by one SDK's code
     clock.lap("call_sites")
 
     permissions = permissions_of(merged)
@@ -131,17 +133,19 @@ def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue
 
     catalogue = catalogue or load_catalogue()
     classes, hosts = _code_facts(dexes, warnings)
-    app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class)
-    found = _sdks(catalogue, classes, hosts, merged, app_code)
+    app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class,
+                           [c.name for c in merged.components if c.launcher])
+    found = _sdks(catalogue, classes, hosts, merged, app_code, entry_classes_with_code(catalogue, dexes))
     clock.lap("sdks")
     return _Front(opened, warnings, base_apk, base, splits, merged, dexes, classes, hosts, catalogue, app_code,
                   found)
 
 
 def _sdks(catalogue: Catalogue, classes: list[str], hosts: list[str], manifest: Manifest,
-          app_code: AppContext) -> SdkFindings:
+          app_code: AppContext, entry_code: set[str]) -> SdkFindings:
     return find_sdks(catalogue, classes, manifest.meta_data, hosts, manifest.package,
-                     components=manifest.components, meta_data_off=manifest.meta_data_off, app_code=app_code)
+                     components=manifest.components, meta_data_off=manifest.meta_data_off, app_code=app_code,
+                     entry_code=entry_code)
 
 
 class _Clock:
@@ -197,13 +201,11 @@ def _manifests(apks: tuple[ApkContents, ...], warnings: list[str]) \
 
 
 def _merge(base: Manifest, splits: list[Manifest]) -> Manifest:
-    """A split set installs as one app: its feature splits add components, meta-data and permissions."""
+    """A split set installs as one app: its feature splits add components and meta-data. Not permissions:
+    Android reads only the <application> of a split (ParsingPackageUtils.parseSplitApk), so a permission a split
+    requests is granted only if the base requests it too."""
     if not splits:
         return base
-    requested = {p.name: p for p in base.requested}
-    for split in splits:
-        for p in split.requested:
-            requested.setdefault(p.name, p)
     components = {(c.kind, c.name): c for c in base.components}
     for split in splits:
         for c in split.components:
@@ -212,7 +214,6 @@ def _merge(base: Manifest, splits: list[Manifest]) -> Manifest:
         base,
         service_permissions=tuple(sorted({*base.service_permissions,
                                           *(g for s in splits for g in s.service_permissions)})),
-        requested=tuple(sorted(requested.values(), key=lambda p: p.name)),
         defined=tuple(sorted({*base.defined, *(d for s in splits for d in s.defined)})),
         components=tuple(sorted(components.values(), key=lambda c: (c.kind, c.name))),
         meta_data=tuple(sorted({*base.meta_data, *(k for s in splits for k in s.meta_data)})),
