@@ -197,3 +197,15 @@ def test_every_call_site_of_the_corpus_has_a_verdict_consistent_with_the_manifes
                     if e.kind == "call-site" and obs.level.label == "reachable":
                         assert e.path and e.path[-1] == e.where
     assert {"blocked", "runtime-permission", "granted"} <= seen
+
+
+def test_hard_restricted_permissions_need_the_installers_allowlist_from_android_10():
+    """READ_SMS is still the user's to grant on Android 10+, but only once the installer allowlisted it: the
+    verdict covers every level where it works and says so for API 29+ (not "only on Android 9 and older")."""
+    _t, v = verdict("content_resolver.query.sms", app("READ_SMS", min_sdk=21))
+    assert v.status == "runtime-permission" and v.api_levels == "API 21+", v
+    before, after = v.reason.split("; API 29+: ")
+    assert "allowlisted" not in before and "only on" not in before
+    assert "allowlisted READ_SMS" in after and "hard-restricted" in after
+    _t, v = verdict("content_resolver.query.contacts", app("READ_CONTACTS", min_sdk=21))
+    assert "allowlisted" not in v.reason and v.api_levels == "API 21+"

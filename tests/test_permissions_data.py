@@ -71,3 +71,30 @@ def test_a_wrong_level_would_be_caught():
     assert (rule.protection_at(22), rule.protection_at(23)) == ("normal", "dangerous")
     assert aosp_level(_aosp()[22]["android.permission.GET_ACCOUNTS"]["protectionLevel"]) == "normal"
     assert aosp_level("signature|privileged|development|appop") == "signatureOrSystem"
+
+
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")   # Debian android-framework-res, API 29
+HARD_RESTRICTED = 0x4   # frameworks/base attrs.xml permissionFlags: costsMoney 1, removed 2, hardRestricted 4
+
+
+def test_hard_restricted_permissions_match_the_platforms_own_flags():
+    """`hard_restricted: 29` exactly on the permissions framework-res.apk of API 29 flags hardRestricted."""
+    import shutil
+    import subprocess
+    if not FRAMEWORK_RES.is_file() or shutil.which("aapt") is None:
+        pytest.skip("framework-res.apk (android-framework-res) or aapt not installed")
+    tree = subprocess.run(["aapt", "dump", "xmltree", str(FRAMEWORK_RES), "AndroidManifest.xml"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "versionCode='29'" in subprocess.run(["aapt", "dump", "badging", str(FRAMEWORK_RES)],
+                                                 capture_output=True, text=True).stdout
+    flagged = set()
+    for element in re.split(r"\n\s*E: ", tree):
+        name = re.search(r'android:name\([^)]*\)="([^"]+)"', element)
+        flags = re.search(r"android:permissionFlags\([^)]*\)=\(type 0x11\)0x([0-9a-f]+)", element)
+        if element.startswith("permission ") and name and flags and int(flags.group(1), 16) & HARD_RESTRICTED:
+            flagged.add(name.group(1))
+    assert len(flagged) >= 8
+    rules = permission_rules()
+    listed = {name for name, rule in rules.items() if rule.hard_restricted == 29}
+    assert listed == flagged & set(rules), (listed ^ (flagged & set(rules)))
+    assert not {name for name, rule in rules.items() if rule.hard_restricted not in (None, 29)}

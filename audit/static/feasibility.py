@@ -90,6 +90,10 @@ class AppLevels:
             return False
         return rule.protection_at(api) in ("normal", "dangerous")
 
+    def hard_restricted(self, permission: str, api: int) -> bool:
+        rule = permission_rules().get(permission)
+        return rule is not None and rule.hard_restricted is not None and api >= rule.hard_restricted
+
     def dangerous(self, permission: str, api: int) -> bool:
         rule = permission_rules().get(permission)
         return rule is not None and rule.protection_at(api) == "dangerous"
@@ -139,6 +143,12 @@ def _granted(item: AccessItem, app: AppLevels, api: int, default: str, permissio
         status, reason = "granted", ", ".join(short(p) for p in permissions) + " granted at install"
     else:
         status, reason = "granted", "no permission needed"
+    restricted = [p for p in dangerous if app.hard_restricted(p, api)]
+    if restricted:
+        # Still the user's to grant, but only once the installer allowlisted it: on a phone that is Google
+        # Play's decision for the default SMS, phone or assistant app, so say so rather than imply any app gets it.
+        reason += (f" and the installer allowlisted {', '.join(short(p) for p in restricted)} (hard-restricted from "
+                   f"Android 10: Google Play allows it to the default SMS, phone or assistant app)")
     if item.note:
         reason += f" ({item.note})"
     return _Outcome(status, item.data_type or default, tuple(permissions), reason)
@@ -192,8 +202,20 @@ def _judge(rule: ApiRule, app: AppLevels) -> tuple[str, Feasibility]:
         levels = api_range(first, MAX_API)
         permissions = tuple(dict.fromkeys(p for r in ranges for p in r[2].permissions))
         return best.data_type, Feasibility(best.status, reason, permissions, levels)
-    reason = f"{_where(low, high, first)}: {best.reason}" if len(same) == 1 else f"{best.reason} on {levels}"
-    others = [f"{r[2].status} on {api_range(r[0], r[1])} ({r[2].reason})" for r in ranges if r[2] != best]
+    # Levels where the call is just as feasible but for another reason (a note, a restriction) belong to its
+    # range: "only on Android 9 and older" would be false when API 29+ still works the same way.
+    alike = [r for r in ranges if r[2].status == best.status and r[2].data_type == best.data_type]
+    spans = _ranges([(api, True) for r in alike for api in range(r[0], r[1] + 1)])
+    if len(alike) > len(same):
+        levels = ", ".join(api_range(s[0], s[1]) for s in spans)
+        reason = "; ".join(f"{api_range(r[0], r[1])}: {r[2].reason}" for r in alike)
+        if len(spans) == 1 and (spans[0][0] > first or spans[0][1] < MAX_API):
+            reason = f"{_where(spans[0][0], spans[0][1], first)}: {reason}"
+    else:
+        reason = f"{_where(low, high, first)}: {best.reason}" if len(same) == 1 else f"{best.reason} on {levels}"
+    others = [f"{r[2].status} on {api_range(r[0], r[1])} ({r[2].reason})" for r in ranges if r not in alike]
+    if not others:
+        return best.data_type, Feasibility(best.status, reason, best.permissions, levels)
     return best.data_type, Feasibility(best.status, reason + "; " + "; ".join(others), best.permissions, levels)
 
 

@@ -71,6 +71,7 @@ class PermissionRule:
     levels: tuple[tuple[int, str], ...] = ()   # (first API, protection level) when it changed, ascending
     since: int | None = None                   # first / last API level that defines it
     until: int | None = None
+    hard_restricted: int | None = None         # from this API level, grantable only when the installer allowlists it
 
     def protection_at(self, api: int) -> str:
         """The protection level on a device of this API level."""
@@ -352,7 +353,8 @@ def _permission_rules(path: str) -> dict[str, PermissionRule]:
         if observe is None:
             observe = spec["protection"] == "dangerous"
         out[name] = PermissionRule(name, spec["protection"], tuple(spec["data_types"]), observe,
-                                   spec.get("binds_service", False), levels, spec.get("since"), spec.get("until"))
+                                   spec.get("binds_service", False), levels, spec.get("since"), spec.get("until"),
+                                   spec.get("hard_restricted"))
     return out
 
 
