@@ -54,7 +54,7 @@ from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
 from .captures import CaptureResult, LimitHit, Request, open_capture
 from .decode import CaptureBudget, Decoded, LimitTally, decode_request
-from .jsonout import Rendered, iter_indented
+from .jsonout import Rendered, iter_lines
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
 SCHEMA = "appaudit.traffic/2"
@@ -788,7 +788,8 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 
 
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
-    """The report's JSON text, `audit.report.dumps_json` byte for byte (see json_pieces)."""
+    """The report's JSON text: the JSON value `audit.report.dumps_json` writes, one line per element (see
+    json_pieces)."""
     return "".join(json_pieces(report, reveal))
 
 
@@ -804,7 +805,7 @@ def json_pieces(report: TrafficReport, reveal: bool = False) -> Iterator[str]:
         data = report.to_json(False, redactor.text, lazy=True)
         walked = ("captures", "bridging", "observations", "notes", "limits")
         data.update(redactor.report({key: data[key] for key in walked}))
-    for piece in iter_indented(data):
+    for piece in iter_lines(data):
         yield json_text(piece)
     yield "\n"
 
