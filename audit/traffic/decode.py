@@ -416,9 +416,14 @@ class Walker:
             self._below(where, data, layers, content_type)
             return
         # Most values are short text with nothing below (the same device model, event name or UUID in every
-        # request): checked at C speed, and a value once found to have nothing below is not decoded again.
-        if data in _NOTHING_BELOW or _terminal(data):
-            return  # (terminal values are not remembered: cheap to check, and unique ones would crowd the memo)
+        # request): checked at C speed, and a value once found to have nothing below is not checked again.
+        if data in _NOTHING_BELOW:
+            return
+        if _terminal(data):
+            if len(_NOTHING_BELOW) >= _LEAF_MEMO_ENTRIES:
+                _NOTHING_BELOW.clear()   # (unique values, timestamps, fill it: forgotten all at once, re-learnt)
+            _NOTHING_BELOW[data] = None
+            return
         before, drops, exhausted = len(self.segments), self.drops, self.budget.exhausted
         self._below(where, data, layers, content_type)
         if len(self.segments) == before and self.drops == drops and not self.budget.exhausted \
