@@ -71,6 +71,7 @@ class Field:
         return any(k in ("*", "#*", "**") for k in self.keys)
 
 
+_UNSEEN = object()
 MAX_MEMO = 1 << 16               # places remembered per endpoint (requests of one tracker repeat their places)
 
 
@@ -266,9 +267,11 @@ class Adapters:
             return []
         hits: dict[tuple, FieldHit] = {}
         for endpoint in endpoints:
-            claim = endpoint.claim
+            claim, claims = endpoint.claim, endpoint._claims
             for seg in itertools.chain(segments, booleans):
-                claimed = claim(seg.where)
+                claimed = claims.get(seg.where, _UNSEEN)   # claim()'s memo, looked up without a call
+                if claimed is _UNSEEN:
+                    claimed = claim(seg.where)
                 if claimed is None:
                     continue
                 field, part, keys = claimed

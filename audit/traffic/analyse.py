@@ -425,6 +425,7 @@ def _parents(where: str) -> list[str]:
     return [where[:i] for i in reversed(cuts)]
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _layer_encoding(where: str) -> str:
     """A value found plain below a base64 or JWT layer went over the wire in that encoding."""
     layers = re.findall(r"\.(base64url|base64|jwt)(?=[.:]|$)", where)
