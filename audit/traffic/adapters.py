@@ -36,7 +36,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from ..errors import InputError
 from ..rulesdata import Validator, datatypes, load_yaml, rules_dir, validate
@@ -127,8 +127,7 @@ class Endpoint:
         return found
 
 
-@dataclass(frozen=True)
-class FieldHit:
+class FieldHit(NamedTuple):   # a tuple: one is made for every field of every tracker request (cheap to build)
     data_type: str
     where: str                   # the segment's place, as the decoder named it
     part: str
