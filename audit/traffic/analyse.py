@@ -775,10 +775,11 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
         for data_type in b.data_types:
             bridged.setdefault((data_type, b.recipient.id), []).append(b)
     for (data_type, actor, recipient, party), group in groups.items():
-        # the first requests that sent it, each place once per request
+        # the first requests that sent it, each place once per request (a transmission's requests are in the
+        # order they were read: only its first few can be among the first of the group)
         sent = heapq.nsmallest(MAX_EVIDENCE_PER_OBSERVATION,
                                ((_request_number(r), t.where, t.encoding, index, r) for index, t in enumerate(group)
-                                for r in t.all_requests))
+                                for r in t.all_requests[:MAX_EVIDENCE_PER_OBSERVATION]))
         evidence = [Evidence("request", r, f"{group[index].scheme}://{group[index].host} {where_text(where)}",
                              encoding) for _, where, encoding, index, r in sent]
         for b in bridged.get((data_type, recipient), [])[:5]:
