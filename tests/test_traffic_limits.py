@@ -264,3 +264,33 @@ def test_streamed_json_pieces_are_the_json_value(value, expected):
     if isinstance(value, dict) and value and all(isinstance(key, str) for key in value):   # keys sorted, each top-level key on a line of its own
         keys = [line.split('"')[1] for line in text.splitlines()[1:-1] if line.startswith(("  \"", ",  \""))]
         assert keys == sorted(value)
+
+
+def test_percent_decoding_fast_paths_equal_the_plain_ones():
+    """Redaction reads %XX escapes on every URL: its C-speed paths (binascii, slices) give what the per-escape
+    regex and the per-character loop give, over texts mixing escapes, broken escapes, `=`, line ends, non-ASCII."""
+    import random
+    from audit.redact import _ASCII_LOWER, _PERCENT, _percent_char, _percent_decoded, _percent_lowered
+
+    def decoded_slowly(text):
+        chars, spans, pos = [], [], 0
+        for match in _PERCENT.finditer(text):
+            for i in range(pos, match.start()):
+                chars.append(text[i])
+                spans.append((i, i + 1))
+            chars.append(chr(int(match.group(0)[1:], 16)))
+            spans.append((match.start(), match.end()))
+            pos = match.end()
+        for i in range(pos, len(text)):
+            chars.append(text[i])
+            spans.append((i, i + 1))
+        return "".join(chars), spans
+
+    pieces = ["%", "=", "a", "B", "3", "f", "%2", "%3D", "%41", "%c3", "%C3%A9", "_", "+", " ", "\t", "%%", "%zz",
+              "é", "\n", "=41", "=\r", "%0a", "%0D%0A", "%20", "%3d%3D", "=\n"]
+    rng = random.Random(12)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+        assert _percent_lowered(lowered) == _PERCENT.sub(_percent_char, lowered), text
+        assert _percent_decoded(text) == decoded_slowly(text), text
