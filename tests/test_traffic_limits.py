@@ -243,9 +243,12 @@ def test_report_text_is_the_standard_json_value():
     assert json.loads(text) == json.loads(dumps_json(redact_report(data, report.identifier_values, report.matcher)))
     assert text == dumps(report)   # deterministic
     assert data["partial"] is False and data["limits"] == []
-    # one line per request: a line never holds two requests, and every request starts a line of its own
-    request_lines = [line for line in text.splitlines() if line.lstrip(",").lstrip().startswith('{"capture"')]
-    assert len(request_lines) == len(data["requests"])
+    # one line per request: each line of the requests list is one whole request, in order
+    lines = text.splitlines()
+    start = lines.index('  "requests": [') + 1
+    end = next(index for index in range(start, len(lines)) if lines[index].startswith("  ]"))
+    shown = json.loads(text)["requests"]
+    assert [json.loads(line.rstrip(",")) for line in lines[start:end]] == shown and len(shown) == len(data["requests"])
 
 
 @pytest.mark.parametrize("value, expected", [
