@@ -124,6 +124,12 @@ def end_to_end(sizes: list[float], baseline: Path | None, repeat: int) -> None:
               f"(CPU = user+system seconds, best of {repeat}; RSS = peak of the process)")
         print(f"  {'HAR':>7} {'entries':>8}  {'tool':<20} {'MB/s CPU':>9} {'CPU s':>7} {'wall s':>7} "
               f"{'peak RSS':>9}")
+        for name, checkout in tools:
+            # unmeasured: the first run builds the rules cache in APPAUDIT_HOME (~0.45 s), which would be charged
+            # to whichever tool runs first
+            env = dict(os.environ, PYTHONPATH=str(checkout), APPAUDIT_HOME=str(work / "home"))
+            measure([python, "-m", "audit.cli", "traffic", str(ANDROID_HAR), "-o", str(work / "report.json")],
+                    checkout, env)
         for size in sizes:
             har = work / f"bench-{size:g}mb.har"
             count = make_har(har, size, [ANDROID_HAR])

@@ -21,7 +21,7 @@ from audit.traffic import decode as decode_module
 from audit.traffic.analyse import dumps
 from audit.traffic.captures import Request, open_capture, read_capture
 from audit.traffic.decode import MAX_INFLATE_BYTES, CaptureBudget, decode_request, inflate_bounded
-from audit.traffic.jsonout import Rendered, dumps_indented
+from audit.traffic.jsonout import Rendered
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TRAFFIC = SHARED / "corpus" / "traffic"
@@ -235,25 +235,65 @@ def test_a_pcap_whose_last_packet_is_cut_says_so(tmp_path):
 
 # -- the report -------------------------------------------------------------------------------------------
 @needs_shared
-def test_report_text_is_the_standard_json_text():
+def test_report_text_is_the_standard_json_value():
     report = analyse(sorted(TRAFFIC.rglob("*.har")), IDS)
     data = report.to_json()
     from audit.redact import redact_report
-    assert dumps(report) == dumps_json(redact_report(data, report.identifier_values, report.matcher))
+    text = dumps(report)
+    assert json.loads(text) == json.loads(dumps_json(redact_report(data, report.identifier_values, report.matcher)))
+    assert text == dumps(report)   # deterministic
     assert data["partial"] is False and data["limits"] == []
-    for value in ({}, [], {"a": [1.5, None, True, {"b": ()}], "é": float("nan")}, {1: 2}, "x", [[[]]]):
-        assert dumps_indented(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-        # a list rendered item by item is the same list, also when the standard encoder has to take over
-        rendered = {"r": Rendered([value, value], lambda item: item)}
-        assert dumps_indented(rendered) == json.dumps({"r": [value, value]}, indent=2, sort_keys=True,
-                                                      ensure_ascii=False)
+    # one line per request: each line of the requests list is one whole request, in order
+    lines = text.splitlines()
+    start = lines.index('  "requests": [') + 1
+    end = next(index for index in range(start, len(lines)) if lines[index].startswith("  ]"))
+    shown = json.loads(text)["requests"]
+    assert [json.loads(line.rstrip(",")) for line in lines[start:end]] == shown and len(shown) == len(data["requests"])
 
 
-@pytest.mark.parametrize("value", [
-    {}, [], {"a": Rendered([], str)}, {"a": 1, "b": Rendered([], str), "c": Rendered([1, 2], lambda x: {"x": [x]})},
-    {"z": Rendered([{"k": {1, 2}}], lambda x: [sorted(x["k"])]), "a": [None, 1.5, "é"]},
-    {"a": Rendered([object], lambda x: {2: "int key"})}])
-def test_streamed_json_pieces_are_the_standard_text(value):
-    from audit.traffic.jsonout import _materialised, iter_indented
-    expected = json.dumps(_materialised(value), indent=2, sort_keys=True, ensure_ascii=False)
-    assert "".join(iter_indented(value)) == expected == dumps_indented(value)
+@pytest.mark.parametrize("value, expected", [
+    ({}, {}), ([], []), ({"a": Rendered([], str)}, {"a": []}),
+    ({"a": 1, "b": Rendered([], str), "c": Rendered([1, 2], lambda x: {"x": [x]})},
+     {"a": 1, "b": [], "c": [{"x": [1]}, {"x": [2]}]}),
+    ({"z": Rendered([{"k": {1, 2}}], lambda x: [sorted(x["k"])]), "a": [None, 1.5, "é"], "d": {"y": {"b": 1, "a": 2}}},
+     {"z": [[[1, 2]]], "a": [None, 1.5, "é"], "d": {"y": {"a": 2, "b": 1}}}),
+    ({"n": {"in": Rendered([3], lambda x: x + 1)}, "e": {}, "t": (1, "\u202e")}, {"n": {"in": [4]}, "e": {}, "t": [1, "\u202e"]}),
+    ({1: "int key"}, {"1": "int key"}), ("x", "x"), ([[[]]], [[[]]])])
+def test_streamed_json_pieces_are_the_json_value(value, expected):
+    from audit.traffic.jsonout import iter_lines
+    text = "".join(iter_lines(value))
+    assert json.loads(text) == expected
+    assert text == "".join(iter_lines(value))
+    if isinstance(value, dict) and value and all(isinstance(key, str) for key in value):   # keys sorted, each top-level key on a line of its own
+        keys = [line.split('"')[1] for line in text.splitlines()[1:-1] if line.startswith(("  \"", ",  \""))]
+        assert keys == sorted(value)
+
+
+def test_percent_decoding_fast_paths_equal_the_plain_ones():
+    """Redaction reads %XX escapes on every URL: its C-speed paths (binascii, slices) give what the per-escape
+    regex and the per-character loop give, over texts mixing escapes, broken escapes, `=`, line ends, non-ASCII."""
+    import random
+    from audit.redact import _ASCII_LOWER, _PERCENT, _percent_char, _percent_decoded, _percent_lowered
+
+    def decoded_slowly(text):
+        chars, spans, pos = [], [], 0
+        for match in _PERCENT.finditer(text):
+            for i in range(pos, match.start()):
+                chars.append(text[i])
+                spans.append((i, i + 1))
+            chars.append(chr(int(match.group(0)[1:], 16)))
+            spans.append((match.start(), match.end()))
+            pos = match.end()
+        for i in range(pos, len(text)):
+            chars.append(text[i])
+            spans.append((i, i + 1))
+        return "".join(chars), spans
+
+    pieces = ["%", "=", "a", "B", "3", "f", "%2", "%3D", "%41", "%c3", "%C3%A9", "_", "+", " ", "\t", "%%", "%zz",
+              "é", "\n", "=41", "=\r", "%0a", "%0D%0A", "%20", "%3d%3D", "=\n"]
+    rng = random.Random(12)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+        assert _percent_lowered(lowered) == _PERCENT.sub(_percent_char, lowered), text
+        assert _percent_decoded(text) == decoded_slowly(text), text

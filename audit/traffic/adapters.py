@@ -36,7 +36,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from ..errors import InputError
 from ..rulesdata import Validator, datatypes, load_yaml, rules_dir, validate
@@ -71,6 +71,7 @@ class Field:
         return any(k in ("*", "#*", "**") for k in self.keys)
 
 
+_UNSEEN = object()
 MAX_MEMO = 1 << 16               # places remembered per endpoint (requests of one tracker repeat their places)
 
 
@@ -126,8 +127,7 @@ class Endpoint:
         return found
 
 
-@dataclass(frozen=True)
-class FieldHit:
+class FieldHit(NamedTuple):   # a tuple: one is made for every field of every tracker request (cheap to build)
     data_type: str
     where: str                   # the segment's place, as the decoder named it
     part: str
@@ -266,9 +266,11 @@ class Adapters:
             return []
         hits: dict[tuple, FieldHit] = {}
         for endpoint in endpoints:
-            claim = endpoint.claim
+            claim, claims = endpoint.claim, endpoint._claims
             for seg in itertools.chain(segments, booleans):
-                claimed = claim(seg.where)
+                claimed = claims.get(seg.where, _UNSEEN)   # claim()'s memo, looked up without a call
+                if claimed is _UNSEEN:
+                    claimed = claim(seg.where)
                 if claimed is None:
                     continue
                 field, part, keys = claimed

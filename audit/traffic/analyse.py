@@ -54,7 +54,7 @@ from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
 from .captures import CaptureResult, LimitHit, Request, open_capture
 from .decode import CaptureBudget, Decoded, LimitTally, decode_request
-from .jsonout import Rendered, iter_indented
+from .jsonout import Rendered, iter_lines
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
 SCHEMA = "appaudit.traffic/2"
@@ -425,6 +425,7 @@ def _parents(where: str) -> list[str]:
     return [where[:i] for i in reversed(cuts)]
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def _layer_encoding(where: str) -> str:
     """A value found plain below a base64 or JWT layer went over the wire in that encoding."""
     layers = re.findall(r"\.(base64url|base64|jwt)(?=[.:]|$)", where)
@@ -774,10 +775,11 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
         for data_type in b.data_types:
             bridged.setdefault((data_type, b.recipient.id), []).append(b)
     for (data_type, actor, recipient, party), group in groups.items():
-        # the first requests that sent it, each place once per request
+        # the first requests that sent it, each place once per request (a transmission's requests are in the
+        # order they were read: only its first few can be among the first of the group)
         sent = heapq.nsmallest(MAX_EVIDENCE_PER_OBSERVATION,
                                ((_request_number(r), t.where, t.encoding, index, r) for index, t in enumerate(group)
-                                for r in t.all_requests))
+                                for r in t.all_requests[:MAX_EVIDENCE_PER_OBSERVATION]))
         evidence = [Evidence("request", r, f"{group[index].scheme}://{group[index].host} {where_text(where)}",
                              encoding) for _, where, encoding, index, r in sent]
         for b in bridged.get((data_type, recipient), [])[:5]:
@@ -788,7 +790,8 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
 
 
 def dumps(report: TrafficReport, reveal: bool = False) -> str:
-    """The report's JSON text, `audit.report.dumps_json` byte for byte (see json_pieces)."""
+    """The report's JSON text: the JSON value `audit.report.dumps_json` writes, one line per element (see
+    json_pieces)."""
     return "".join(json_pieces(report, reveal))
 
 
@@ -804,7 +807,7 @@ def json_pieces(report: TrafficReport, reveal: bool = False) -> Iterator[str]:
         data = report.to_json(False, redactor.text, lazy=True)
         walked = ("captures", "bridging", "observations", "notes", "limits")
         data.update(redactor.report({key: data[key] for key in walked}))
-    for piece in iter_indented(data):
+    for piece in iter_lines(data):
         yield json_text(piece)
     yield "\n"
 

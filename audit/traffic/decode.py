@@ -416,9 +416,14 @@ class Walker:
             self._below(where, data, layers, content_type)
             return
         # Most values are short text with nothing below (the same device model, event name or UUID in every
-        # request): checked at C speed, and a value once found to have nothing below is not decoded again.
-        if data in _NOTHING_BELOW or _terminal(data):
-            return  # (terminal values are not remembered: cheap to check, and unique ones would crowd the memo)
+        # request): checked at C speed, and a value once found to have nothing below is not checked again.
+        if data in _NOTHING_BELOW:
+            return
+        if _terminal(data):
+            if len(_NOTHING_BELOW) >= _LEAF_MEMO_ENTRIES:
+                _NOTHING_BELOW.clear()   # (unique values, timestamps, fill it: forgotten all at once, re-learnt)
+            _NOTHING_BELOW[data] = None
+            return
         before, drops, exhausted = len(self.segments), self.drops, self.budget.exhausted
         self._below(where, data, layers, content_type)
         if len(self.segments) == before and self.drops == drops and not self.budget.exhausted \
@@ -489,7 +494,7 @@ class Walker:
 
     def _json(self, where: str, text: str, layers: int) -> bool:
         try:
-            doc = json.loads(text, parse_float=Decimal)
+            doc = _parse_json(text)
         except RecursionError:
             return False
         except ValueError:
@@ -499,7 +504,7 @@ class Walker:
             docs = []
             for line in lines[:MAX_NDJSON_LINES]:
                 try:
-                    docs.append(json.loads(line, parse_float=Decimal))
+                    docs.append(_parse_json(line))
                 except (ValueError, RecursionError):
                     return False
             if len(lines) > MAX_NDJSON_LINES:
@@ -520,27 +525,32 @@ class Walker:
             return
         kind = type(node)
         if kind is dict:
-            children = [(f"{path}.{key}" if path else str(key), child) for key, child in node.items()]
+            if path:
+                children = zip([f"{path}.{key}" for key in node], node.values())
+            else:   # JSON keys are str: str(key) is the key itself
+                children = node.items()
         elif kind is list:
-            children = [(f"{path}[{index}]", child) for index, child in enumerate(node)]
+            children = zip([f"{path}[{index}]" for index in range(len(node))], node)
         else:
-            children = [(path, node)]  # a scalar document
+            children = ((path, node),)  # a scalar document
         # The leaves are most of a document: emitted here without a call each when nothing can be below them
         # (emit() and the start of value(), inlined).
         append = self.segments.append
+        nothing_below = _NOTHING_BELOW
+        head = prefix + ":"
         for place, child in children:
             kind = type(child)
             if kind is str:
                 data = child.encode("utf-8", "surrogatepass")
                 size = len(data)
-                if size >= 4 and data not in _NOTHING_BELOW:
-                    self.value(f"{prefix}:{place}", data, layers + 1)
+                if size >= 4 and data not in nothing_below:
+                    self.value(head + place, data, layers + 1)
                     continue
             elif child is None:
                 continue
             elif kind is bool:
                 if len(self.booleans) < MAX_BOOLEANS:
-                    self.booleans.append(_new_segment(Segment, (f"{prefix}:{place}", b"true" if child else b"false")))
+                    self.booleans.append(_new_segment(Segment, (head + place, b"true" if child else b"false")))
                 continue
             elif kind is dict or kind is list:
                 self._walk_json(prefix, child, place, depth + 1, layers)
@@ -556,7 +566,7 @@ class Walker:
                 continue
             budget.segments += 1
             budget.bytes += size
-            append(_new_segment(Segment, (f"{prefix}:{place}", data)))
+            append(_new_segment(Segment, (head + place, data)))
 
     def _form(self, where: str, text: str, layers: int) -> bool:
         pairs = parse_pairs(text)
@@ -633,6 +643,7 @@ class Walker:
 
 
 _HEX_WHOLE = re.compile(r"[0-9a-fA-F]+\Z")
+_parse_json = json.JSONDecoder(parse_float=Decimal).decode   # json.loads(text, parse_float=...) makes one per call
 _LEAF_MEMO_BYTES = 128                   # values up to this size are remembered when nothing is below them
 _LEAF_MEMO_ENTRIES = 65_536              # at most this many (~10 MiB), then forgotten all at once
 _NOTHING_BELOW: dict[bytes, None] = {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -181,11 +182,8 @@ class Matcher:
     def find(self, segments: list[Segment]) -> tuple[list[Hit], list[LocationHit]]:
         if not segments:
             return [], []
-        starts, pos = [], 0
-        for seg in segments:
-            starts.append(pos)
-            pos += len(seg.data) + 1
-        joined = SEPARATOR.join(seg.data for seg in segments)
+        joined = SEPARATOR.join([seg.data for seg in segments])
+        starts = _Starts(segments)   # where each segment starts in `joined`: counted only once a hit needs it
         original = None  # decoded only when something matched: most requests carry nothing
         hits: list[Hit] = []
         if self.needle_count:
@@ -201,7 +199,7 @@ class Matcher:
                         if original[start:end + 1] != exact:
                             continue
                         encoding = _base64_alphabet(original, start, end, encoding)
-                    where = segments[bisect.bisect_right(starts, start) - 1].where
+                    where = starts.where(start)
                     hits.append(Hit(self.identifiers[index], encoding, where, original[start:end + 1]))
         location_hits = []
         if self.locations:
@@ -212,7 +210,7 @@ class Matcher:
     # -- locations ------------------------------------------------------------------------------------------
     _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}\.(\d{1,17})(?![\d.])")
 
-    def _locations(self, text: str, segments: list[Segment], starts: list[int]) -> list[LocationHit]:
+    def _locations(self, text: str, segments: list[Segment], starts: _Starts) -> list[LocationHit]:
         numbers = []
         for match in self._NUMBER.finditer(text):
             try:
@@ -234,9 +232,24 @@ class Matcher:
                 continue
             decimals = min(best[0][2], best[1][2])
             data_type = "location.precise" if decimals >= PRECISE_DECIMALS else "location.approximate"
-            where = segments[bisect.bisect_right(starts, best[0][0]) - 1].where
+            where = starts.where(best[0][0])
             out.append(LocationHit(loc, data_type, decimals, where, f"{best[0][3]},{best[1][3]}"))
         return out
+
+
+class _Starts:
+    """The offsets of the segments in their joined text (one separator byte between two), made on first use: most
+    requests match nothing and never need them."""
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        self.offsets: list[int] | None = None
+
+    def where(self, position: int) -> str:
+        """The place of the segment that holds `position` of the joined text."""
+        if self.offsets is None:
+            self.offsets = list(itertools.accumulate([len(seg.data) + 1 for seg in self.segments], initial=0))
+        return self.segments[bisect.bisect_right(self.offsets, position) - 1].where
 
 
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
