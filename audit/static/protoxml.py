@@ -23,6 +23,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import InputError
+from ..protowire import WireError, varint
 from .axml import (ANDROID, ANDROID_ATTRIBUTES, MAX_DEPTH, MAX_ELEMENTS, TYPE_ATTRIBUTE, TYPE_DIMENSION,
                    TYPE_FIRST_COLOR_INT, TYPE_FLOAT, TYPE_FRACTION, TYPE_INT_BOOLEAN, TYPE_INT_DEC, TYPE_INT_HEX,
                    TYPE_REFERENCE, Element, render_value)
@@ -33,7 +34,7 @@ _PRIMITIVE_TYPES = {3: TYPE_FLOAT, 6: TYPE_INT_DEC, 7: TYPE_INT_HEX, 8: TYPE_INT
                     13: TYPE_DIMENSION, 14: TYPE_FRACTION}
 
 
-class _Malformed(Exception):
+class _Malformed(WireError):
     pass
 
 
@@ -41,14 +42,14 @@ def _fields(data: bytes, start: int, end: int):
     """(field number, wire type, value) of one message: ints for VARINT/FIXED*, (start, end) for LEN."""
     pos = start
     while pos < end:
-        key, pos = _varint(data, pos, end)
+        key, pos = varint(data, pos, end)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise _Malformed(f"field number 0 at {pos}")
         if wire == VARINT:
-            value, pos = _varint(data, pos, end)
+            value, pos = varint(data, pos, end)
         elif wire == LEN:
-            size, pos = _varint(data, pos, end)
+            size, pos = varint(data, pos, end)
             if size > end - pos:
                 raise _Malformed(f"field {number} at {pos}: {size} bytes past the end of its message")
             value, pos = (pos, pos + size), pos + size
@@ -63,20 +64,6 @@ def _fields(data: bytes, start: int, end: int):
         else:
             raise _Malformed(f"field {number}: unsupported wire type {wire}")
         yield number, wire, value
-
-
-def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    for _ in range(10):
-        if pos >= end:
-            raise _Malformed(f"truncated varint at {pos}")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-    raise _Malformed(f"varint longer than 10 bytes at {pos}")
 
 
 def _text(data: bytes, span) -> str:
@@ -132,7 +119,7 @@ def parse_proto_xml(data: bytes, where: str) -> Element:
     """The root element of a protobuf XmlNode; an InputError naming `where` if it is malformed."""
     try:
         return _parse(data)
-    except _Malformed as exc:
+    except WireError as exc:
         raise InputError(f"malformed manifest in {where}: {exc}") from None
 
 
@@ -257,5 +244,5 @@ def proto_resource_string(data: bytes, resource_id: int) -> str | None:
             else:
                 return None
         return None
-    except _Malformed:
+    except WireError:
         return None

@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import NamedTuple
 from urllib.parse import unquote, unquote_to_bytes
 
+from ..protowire import varint
 from .captures import MAX_BODY_BYTES, LimitHit, Request
 
 MAX_LAYERS = 8                       # nested decodings below one request part
@@ -175,19 +176,6 @@ def sniff_compression(data: bytes) -> str | None:
 
 
 # -- protobuf without a schema ----------------------------------------------------------------------------
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("bad varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
 def parse_protobuf(data: bytes, depth: int = 0) -> list[tuple[str, object]] | None:
     """Field-number paths and values, or None when `data` is not a well-formed protobuf message.
 
@@ -200,12 +188,12 @@ def parse_protobuf(data: bytes, depth: int = 0) -> list[tuple[str, object]] | No
     pos = 0
     try:
         while pos < len(data):
-            key, pos = _varint(data, pos)
+            key, pos = varint(data, pos, len(data))
             number, wire = key >> 3, key & 7
             if number < 1 or number > (1 << 29) - 1:
                 return None
             if wire == 0:
-                value, pos = _varint(data, pos)
+                value, pos = varint(data, pos, len(data))
                 out.append((str(number), str(value)))
             elif wire == 1:
                 if pos + 8 > len(data):
@@ -217,7 +205,7 @@ def parse_protobuf(data: bytes, depth: int = 0) -> list[tuple[str, object]] | No
                 if math.isfinite(real) and 1e-6 < abs(real) < 1e9:
                     out.append((str(number), repr(real)))
             elif wire == 2:
-                length, pos = _varint(data, pos)
+                length, pos = varint(data, pos, len(data))
                 if pos + length > len(data):
                     return None
                 chunk = data[pos:pos + length]
