@@ -30,11 +30,10 @@ def public_suffix_list(accept_unknown: bool):
     except OSError:
         return PublicSuffixList(accept_unknown=accept_unknown)
     digest = hashlib.sha256(f"{FORMAT}\0{publicsuffixlist.__version__}\0{accept_unknown}\0".encode() + text)
-    from .rulescache import cache_dir
+    from .rulescache import cache_dir, read_entry
     entry = cache_dir().parent / "psl" / f"{digest.hexdigest()}.json"
     try:
-        with open(entry, "rb") as handle:
-            state = _decode(json.loads(handle.read(64 * 1024 * 1024)))
+        state = _decode(read_entry(entry))
         parsed = PublicSuffixList.__new__(PublicSuffixList)
         parsed.__dict__.update(state)
         return parsed

@@ -65,11 +65,8 @@ def get(key: str | None) -> Any:
     """The document cached under `key` (digest()), or MISS."""
     if key is None:
         return MISS
-    entry = cache_dir() / f"{key}.json"
     try:
-        with open(entry, "rb") as handle:
-            blob = handle.read(64 * 1024 * 1024)
-        return _decode(json.loads(blob))
+        return _decode(read_entry(cache_dir() / f"{key}.json"))
     except (OSError, ValueError, TypeError, KeyError, IndexError, RecursionError):
         return MISS
 
@@ -83,6 +80,12 @@ def put(key: str | None, value: Any) -> None:
     except (_Uncacheable, ValueError, TypeError, RecursionError):
         return
     write_entry(entry, blob)
+
+
+def read_entry(entry: Path) -> Any:
+    """The JSON of one cache entry (at most 64 MiB read); OSError or ValueError when missing or not JSON."""
+    with open(entry, "rb") as handle:
+        return json.loads(handle.read(64 * 1024 * 1024))
 
 
 def write_entry(entry: Path, blob: str) -> None:

@@ -574,10 +574,6 @@ def datatypes() -> dict[str, DataType]:
     return _datatypes_from(str(rules_dir() / "datatypes.yaml"))
 
 
-def known_datatype(type_id: str) -> bool:
-    return type_id in datatypes()
-
-
 def covers(broad: str, narrow: str) -> bool:
     """True when data type `broad` is `narrow` or one of its ancestors (dotted prefix or declared parent)."""
     if broad == narrow or narrow.startswith(broad + "."):

@@ -154,9 +154,6 @@ class Declarations:
     def path_line(self) -> str:
         return f"{Path(self.path).name}:1"
 
-    def of_kind(self, *kinds: str) -> list[Statement]:
-        return [s for s in self.statements if s.kind in kinds]
-
     def about(self, data_type: str) -> list[Statement]:
         """Every statement that says something about a data type (broader, equal or narrower)."""
         return [s for s in self.statements if covers(s.type, data_type) or covers(data_type, s.type)]

@@ -49,13 +49,6 @@ class Claim:
     subject: Any            # a type, {type, recipient}, [A, B], an SDK name, or a number
     where: str = ""
 
-    def subject_text(self) -> str:
-        if self.kind == "shares":
-            return f"{self.subject['type']} -> {self.subject.get('recipient') or 'any third party'}"
-        if self.kind == "bridges":
-            return " + ".join(self.subject)
-        return str(self.subject)
-
 
 @dataclass(frozen=True)
 class Inquiry:

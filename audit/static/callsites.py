@@ -753,7 +753,3 @@ def string_hosts(strings: Iterable[str]) -> list[str]:
         if len(text) <= MAX_HOST_LENGTH and HOST.match(text) and not text.startswith(_PACKAGE_ROOTS):
             hosts.add(text.lower())
     return sorted(hosts)
-
-
-def dex_stats(dexes: Iterable[DexFile]) -> list[dict]:
-    return [dex.stats() for dex in dexes]

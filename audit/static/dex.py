@@ -18,7 +18,7 @@ from array import array
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from ..errors import InputError
 
@@ -227,10 +227,6 @@ class DexFile:
             self._fail(f"{table} index {index} out of range (0..{count - 1})")
 
     # -- strings, types, protos -------------------------------------------------------------------------
-    def string_data_offset(self, index: int) -> int:
-        self._check_index(index, self.string_ids_size, "string")
-        return _U32.unpack_from(self.data, self.string_ids_off + 4 * index)[0]
-
     def string(self, index: int) -> str:
         cached = self._strings.get(index)
         if cached is not None:
@@ -323,11 +319,6 @@ class DexFile:
         """`Lcom/example/Foo;->bar(I)V`"""
         class_idx, proto_idx, name_idx = self.method_id(method_idx)
         return f"{self.type_name(class_idx)}->{self.string(name_idx)}{self.proto_descriptor(proto_idx)}"
-
-    def method_parts(self, method_idx: int) -> tuple[str, str, str]:
-        """(class descriptor, name, proto descriptor)."""
-        class_idx, proto_idx, name_idx = self.method_id(method_idx)
-        return self.type_name(class_idx), self.string(name_idx), self.proto_descriptor(proto_idx)
 
     # -- sorted-table lookups (the format requires these tables sorted; see the reference) ---------------
     def find_string(self, text: str) -> int | None:
@@ -660,8 +651,3 @@ def _as_u16(view: memoryview):
 def open_dexes(blobs: Iterable[tuple[str, bytes]]) -> list[DexFile]:
     """DexFiles for (name, bytes) pairs, e.g. every classes*.dex of an APK and its splits, in that order."""
     return [DexFile(data, name) for name, data in blobs]
-
-
-def iter_class_names(dexes: Iterable[DexFile]) -> Iterator[str]:
-    for dex in dexes:
-        yield from dex.class_descriptors()

@@ -205,18 +205,16 @@ def _judge(rule: ApiRule, app: AppLevels) -> tuple[str, Feasibility]:
     # Levels where the call is just as feasible but for another reason (a note, a restriction) belong to its
     # range: "only on Android 9 and older" would be false when API 29+ still works the same way.
     alike = [r for r in ranges if r[2].status == best.status and r[2].data_type == best.data_type]
-    spans = _ranges([(api, True) for r in alike for api in range(r[0], r[1] + 1)])
-    if len(alike) > len(same):
+    if len(alike) == len(same):
+        reason = f"{_where(low, high, first)}: {best.reason}" if len(same) == 1 else f"{best.reason} on {levels}"
+    else:
+        spans = _ranges([(api, True) for r in alike for api in range(r[0], r[1] + 1)])
         levels = ", ".join(api_range(s[0], s[1]) for s in spans)
         reason = "; ".join(f"{api_range(r[0], r[1])}: {r[2].reason}" for r in alike)
         if len(spans) == 1 and (spans[0][0] > first or spans[0][1] < MAX_API):
             reason = f"{_where(spans[0][0], spans[0][1], first)}: {reason}"
-    else:
-        reason = f"{_where(low, high, first)}: {best.reason}" if len(same) == 1 else f"{best.reason} on {levels}"
     others = [f"{r[2].status} on {api_range(r[0], r[1])} ({r[2].reason})" for r in ranges if r not in alike]
-    if not others:
-        return best.data_type, Feasibility(best.status, reason, best.permissions, levels)
-    return best.data_type, Feasibility(best.status, reason + "; " + "; ".join(others), best.permissions, levels)
+    return best.data_type, Feasibility(best.status, "; ".join([reason, *others]), best.permissions, levels)
 
 
 def apply(sites: Iterable, rules: Iterable[ApiRule], app: AppLevels) -> list:
