@@ -60,7 +60,11 @@ def _limit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _output_options(parser: argparse.ArgumentParser, formats=FORMATS) -> None:
-    parser.add_argument("--format", choices=formats, default="json", help="report format (default json)")
+    if formats is FORMATS:
+        parser.add_argument("--format", choices=formats, default="json", help="report format (default json)")
+    else:   # a metavar: argparse would otherwise list the choices (importing every format) for every command
+        parser.add_argument("--format", choices=formats, default="json", metavar="FORMAT",
+                            help="report format: %(choices)s (default json)")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument("--reveal", action="store_true",
                         help="show captured identifier values in the report (redacted by default)")
@@ -70,7 +74,7 @@ def _output_options(parser: argparse.ArgumentParser, formats=FORMATS) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="appaudit", description="Audit what a mobile app collects and sends, "
                      "against what its vendor declares.")
-    parser.add_argument("--version", action="version", version=f"appaudit {_version()}")
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -165,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("-o", "--output", metavar="FILE")
     imp.set_defaults(handler="audit.exodus:import_command")
     return parser
+
+
+class _Version(argparse.Action):
+    """`--version`, with the installed version looked up only when asked (importlib.metadata costs ~30 ms of
+    every command's start)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"appaudit {_version()}")
+        parser.exit()
 
 
 def _version() -> str:

@@ -8,8 +8,6 @@ JSON; timings go into `stats`, which is not part of the JSON contract.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import gc
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any, Iterable, NamedTuple
 from ..attribution import AppContext, app_context
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError, TimeLimit
+from ..gcpause import without_cyclic_gc
 from ..model import FIRST_PARTY, Evidence, Level, Observation
 from .callsites import MAX_HIERARCHY, class_names, find_call_sites, string_constants, string_hosts
 from .dex import DexFile
@@ -33,24 +32,7 @@ SOURCE = "static"
 MAX_EVIDENCE = 20   # call-site evidence items per observation; a `note` item gives the total
 
 
-def _without_cyclic_gc(function):
-    """Run `function` with the cyclic garbage collector paused (its previous state restored after). A scan
-    builds hundreds of thousands of acyclic containers (tables, graph maps, tuples), and every few hundred
-    allocations the collector would walk them again for cycles: ~8 % of a scan's time for nothing, since a scan
-    makes almost no cyclic garbage (reference counting frees the rest as usual)."""
-    @functools.wraps(function)
-    def paused(*args, **kwargs):
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-    return paused
-
-
-@_without_cyclic_gc
+@without_cyclic_gc
 def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) -> ScanReport:
     """Scan one app: a single APK, the APK files of one split set, or one .apks/.xapk/.apkm/.aab bundle."""
     clock = _Clock()
@@ -89,7 +71,7 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
                       app_code=app_code)
 
 
-@_without_cyclic_gc
+@without_cyclic_gc
 def scan_sdks(paths: Iterable[str | Path], catalogue: Catalogue | None = None) -> tuple[SdkFindings, list[str]]:
     """The SDK stage of scan_app alone (same inputs, manifests, dexes and detection; no call-site search):
     (detections and hints, warnings). For measuring detection over many apps."""

@@ -2,11 +2,13 @@
 [--trackers FILE] [--format json|md] [-o FILE] [--reveal]`."""
 from __future__ import annotations
 
+from ..gcpause import without_cyclic_gc
 from ..redact import redact_report
 from ..report import check_output, write_output
 from .analyse import analyse, json_pieces, load_identifiers, to_markdown
 
 
+@without_cyclic_gc   # analysis and writing: segments, tuples and dicts for every request, no cycles
 def run(args) -> int:
     apk = getattr(args, "apk", None)
     inputs = [*args.captures, *([args.identifiers] if args.identifiers else []), *args.trackers,
