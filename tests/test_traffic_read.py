@@ -1,0 +1,134 @@
+"""Reading a HAR and the per-request bookkeeping: the fast paths give what the general code gives."""
+from __future__ import annotations
+
+import importlib
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from audit.traffic.captures import Request, _har_request, _split_url
+
+analyse_module = importlib.import_module("audit.traffic.analyse")
+
+URLS = [
+    "https://graph.facebook.com/v14.0/app?access_token=1%7Cx&fields=a,b&format=json",
+    "http://example.com", "http://example.com/", "https://example.com?q=1", "https://example.com?q=1/2?3",
+    "https://example.com/a?", "https://user:pw@example.com:8443/p;x?y=1", "https://EXAMPLE.com:443/",
+    "https://example.com/p#frag?x", "https://[::1]:8080/p", "https://ex\u00e4mple.com/p", "https://example.com/\u00e4?\u00f6",
+    "https://example.com/a\tb", "https://exa\nmple.com/a", " https://example.com/", "HTTPS://example.com/x",
+    "wss://example.com/socket", "http:/example.com/a", "http://", "https:///path", "example.com/a", "/relative?x=1",
+    "", "https://example.com:/p", "https://[::1/p", "http://ex]ample.com/",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_split_url_is_urlsplit(url):
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        with pytest.raises(type(exc)):
+            _split_url(url)
+        return
+    assert _split_url(url) == (parts.scheme, parts.netloc, parts.path, parts.query)
+
+
+def test_a_har_request_without_a_string_url_is_read_as_urlsplit_reads_it():
+    entry = {"request": {"url": None, "method": "GET", "headers": [{"name": "Host", "value": "h.example"}]}}
+    request = _har_request(entry, "c.har")
+    assert (request.host, request.target, request.scheme) == ("h.example", "/", "http")
+
+
+def test_request_is_a_frozen_value():
+    one = Request(1.0, "GET", "https", "h", 443, "/", (), b"", "c")
+    assert one == Request(time=1.0, method="GET", scheme="https", host="h", port=443, target="/", headers=(),
+                          body=b"", capture="c") and hash(one) == hash(Request(1.0, "GET", "https", "h", 443, "/",
+                                                                                     (), b"", "c"))
+    with pytest.raises(AttributeError):
+        one.host = "x"
+    assert one.stack == () and one.note is None and one.body_dropped == 0 and one.url == "https://h/"
+
+
+@pytest.mark.parametrize("name", ["plain", "a+b", "a%20b", "%E2%82%AC", "a%2Bb+c", "%zz", "x%"])
+def test_url_secrets_names_a_query_value_as_parse_qsl_does(name):
+    decoded = parse_qsl(f"{name}=SECRETVALUE", keep_blank_values=True)[0][0]
+    request = Request(None, "GET", "https", "h", 443, f"/p?other=1&{name}=SECRETVALUE", (), b"", "c")
+    hit = analyse_module.Hit(analyse_module.Identifier("device_ids.advertising_id", "zz"), "plain",
+                             f"query:{decoded}", "zz")
+    assert analyse_module._url_secrets(request, [hit], [], [], frozenset()) == ("SECRETVALUE", "zz")
+
+
+def _reference_with_fields(sent, fields, reasonings):
+    """The straightforward merge (every field's place looked up): what _with_fields must give."""
+    by_place = {(f.part, f.keys): f for f in fields}
+    claimed, out = set(), []
+    for data_type, encoding, where, value in sent:
+        part, _, keys = analyse_module.split_where(where)
+        hit = by_place.get((part, keys))
+        if hit is not None:
+            claimed.add((part, keys))
+            reasonings[(hit.adapter, hit.field)] = hit.reasoning
+            out.append((data_type, encoding, where, value, True, hit.field, hit.adapter))
+        else:
+            out.append((data_type, encoding, where, value, True, "", ""))
+    for f in fields:
+        if (f.part, f.keys) not in claimed:
+            reasonings[(f.adapter, f.field)] = f.reasoning
+            out.append((f.data_type, analyse_module._layer_encoding(f.where), f.where, f.value, False, f.field,
+                        f.adapter))
+    return out
+
+
+def _field(where, data_type="device.model", value="v", field="f", adapter="t/e", reasoning="why"):
+    part, _, keys = analyse_module.split_where(where)
+    return analyse_module.FieldHit(data_type, where, part, keys, value, field, adapter, reasoning)
+
+
+@pytest.mark.parametrize("sent_places,field_places", [
+    ([], ["body.json:a", "query:b"]),
+    (["query:id"], []),
+    (["query:id"], ["query:id", "query:other"]),
+    (["body.json:device.adid", "query:x.base64"], ["body.json:device.adid", "query:x", "body.json:device.model"]),
+    (["body.form:e.json:[0].adid"], ["body.form:e.json:[0].adid", "body.form:e.json:[1].adid"]),
+    (["query:id"], ["query:id", "query:id"]),          # two fields at one place: the last one claims it
+    (["header:x-id", "header:x-id"], ["header:x-id"]),  # one field, two known values there
+    (["cookie:a"], ["header:a", "cookie:b"]),           # same keys, another part: not claimed
+])
+def test_with_fields_merges_as_the_reference_does(sent_places, field_places):
+    sent = [("device_ids.advertising_id", "plain", where, f"value{i}") for i, where in enumerate(sent_places)]
+    fields = [_field(where, field=f"f{i}", reasoning=f"why{i}") for i, where in enumerate(field_places)]
+    got, want = {}, {}
+    assert analyse_module._with_fields(sent, fields, got) == _reference_with_fields(sent, fields, want)
+    assert got == want and list(got) == list(want)
+
+
+def test_found_lists_transmissions_as_one_flat_table_would():
+    """_Found keeps a table per endpoint: the transmissions still come by first request, then data type, place
+    and encoding, ties in the order found."""
+    found = analyse_module._Found()
+    common_a = ("a.example", "https", "GET", "/a", "unknown:a.example", "third", None, "c.har")
+    common_b = ("b.example", "https", "POST", "/b", "unknown:b.example", "third", None, "c.har")
+    item = lambda data_type, where, value, field="": (data_type, "plain", where, value, not field, field,  # noqa
+                                                      "t/e" if field else "")
+    found.add_request(common_a, [item("x.t", "query:z", "1"), item("x.t", "query:z", "1", "f1"),
+                                 item("a.t", "query:y", "2")], 1, ())
+    found.add_request(common_b, [item("a.t", "query:y", "2")], 2, ())
+    found.add_request(common_a, [item("a.t", "query:y", "2"), item("a.t", "query:a", "3")], 3, ())
+    found.add_request(common_a, [item("a.t", "query:y", "2"), item("a.t", "query:y", "2")], 4, ())
+    transmissions, paths = found.transmissions()
+    assert [(t.request, t.data_type, t.where, t.host, t.field, t.all_requests) for t in transmissions] == [
+        ("r1", "a.t", ("query", "y"), "a.example", "", ("r1", "r3", "r4")),
+        ("r1", "x.t", ("query", "z"), "a.example", "", ("r1",)),
+        ("r1", "x.t", ("query", "z"), "a.example", "f1", ("r1",)),
+        ("r2", "a.t", ("query", "y"), "b.example", "", ("r2",)),
+        ("r3", "a.t", ("query", "a"), "a.example", "", ("r3",)),
+    ]
+    assert [t.count for t in transmissions] == [3, 1, 1, 1, 1] and paths == ("/a", "/a", "/a", "/b", "/a")
+
+
+def test_found_bounds_the_transmissions_kept(monkeypatch):
+    monkeypatch.setattr(analyse_module, "MAX_TRANSMISSIONS", 2)
+    found = analyse_module._Found()
+    common = ("a.example", "https", "GET", "/a", "unknown:a.example", "third", None, "c.har")
+    found.add_request(common, [("t", "plain", f"query:{n}", "v", True, "", "") for n in range(5)], 1, ())
+    found.add_request(common, [("t", "plain", "query:0", "v", True, "", "")], 2, ())
+    assert found.dropped == 3 and [t.count for t in found.transmissions()[0]] == [2, 1]
