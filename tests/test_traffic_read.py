@@ -132,3 +132,55 @@ def test_found_bounds_the_transmissions_kept(monkeypatch):
     found.add_request(common, [("t", "plain", f"query:{n}", "v", True, "", "") for n in range(5)], 1, ())
     found.add_request(common, [("t", "plain", "query:0", "v", True, "", "")], 2, ())
     assert found.dropped == 3 and [t.count for t in found.transmissions()[0]] == [2, 1]
+
+
+def _reference_reduce_hits(hits):
+    """The straightforward reduction (every prefix of every place listed): what _reduce_hits must give."""
+    by_value = {}
+    for hit in hits:
+        places = by_value.setdefault(hit.identifier, {})
+        kept = places.get(hit.where)
+        if kept is None or (kept.encoding == "plain" and hit.encoding != "plain"):
+            places[hit.where] = hit
+    out, capped = [], 0
+    for ident, places in by_value.items():
+        ordered = sorted(places)
+        keep = []
+        for where in ordered:
+            if any(other != where and other.startswith(where) and other[len(where)] in ".:" for other in ordered):
+                continue
+            hit = places[where]
+            encoding = hit.encoding
+            if encoding == "plain":
+                encoding = analyse_module._layer_encoding(where)
+            if encoding == "plain":
+                cuts = [i for i, ch in enumerate(where) if ch in ".:"]
+                for parent in (where[:i] for i in reversed(cuts)):
+                    if parent in places and places[parent].encoding != "plain":
+                        encoding = places[parent].encoding
+                        break
+            keep.append(analyse_module.Hit(ident, encoding, where, hit.text))
+        capped += max(0, len(keep) - analyse_module.MAX_PLACES_PER_VALUE)
+        out.extend(keep[:analyse_module.MAX_PLACES_PER_VALUE])
+    return out, capped
+
+
+def _hits(*spec):
+    ids = {name: analyse_module.Identifier("device_ids.advertising_id", name) for name in ("ad", "other")}
+    return [analyse_module.Hit(ids[name], encoding, where, "t") for name, encoding, where in spec]
+
+
+@pytest.mark.parametrize("hits", [
+    _hits(("ad", "plain", "query:d")),
+    _hits(("ad", "base64", "query:d"), ("ad", "plain", "query:d.base64")),
+    _hits(("ad", "plain", "query:d.base64")),
+    _hits(("ad", "url", "body"), ("ad", "plain", "body.json:a.b"), ("ad", "plain", "body.json:a")),
+    _hits(("ad", "hex", "body.form:e"), ("ad", "plain", "body.form:e.json:x"), ("other", "plain", "header:x"),
+          ("ad", "plain", "body.form:e.json:x"), ("ad", "md5", "header:y"), ("ad", "plain", "header:y")),
+    _hits(("ad", "plain", ".x"), ("ad", "sha1", ""), ("ad", "plain", ":y.z"), ("ad", "plain", "a..b")),
+    _hits(("ad", "base64", "body"), ("ad", "plain", "body.gzip"), ("ad", "plain", "body.gzip.json:k")),
+    _hits(("ad", "hex", "body"), ("ad", "url", "body.form:e"), ("ad", "plain", "body.form:e.json:x")),  # nearest
+    _hits(*[("ad", "plain", f"body.json:[{n}]") for n in range(analyse_module.MAX_PLACES_PER_VALUE + 7)]),
+])
+def test_reduce_hits_as_the_reference_does(hits):
+    assert analyse_module._reduce_hits(hits) == _reference_reduce_hits(hits)

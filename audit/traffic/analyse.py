@@ -413,10 +413,7 @@ def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], int]:
             if encoding == "plain":
                 encoding = _layer_encoding(where)
             if encoding == "plain":
-                for parent in _parents(where):
-                    if parent in places and places[parent].encoding != "plain":
-                        encoding = places[parent].encoding
-                        break
+                encoding = _parent_encoding(where, places)
             keep.append(hit if encoding == hit.encoding else Hit(ident, encoding, where, hit.text))
         capped += max(0, len(keep) - MAX_PLACES_PER_VALUE)
         out.extend(keep[:MAX_PLACES_PER_VALUE])
@@ -432,12 +429,18 @@ def _has_child(where: str, ordered: list[str]) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=1 << 14)
-def _parents(where: str) -> tuple[str, ...]:
-    """`a.b:c.d` -> `a.b:c`, `a.b`, `a` (outermost last is not needed: nearest first). The same places come
-    back request after request: remembered."""
-    cuts = [i for i, ch in enumerate(where) if ch in ".:"]
-    return tuple(where[:i] for i in reversed(cuts))
+def _parent_encoding(where: str, places: dict[str, Hit]) -> str:
+    """The encoding of the nearest enclosing place that was found not plain (`a.b:c.d`: `a.b:c`, then `a.b`,
+    then `a`), else plain. Walked from the end, stopping at the first: no list of every prefix is made."""
+    end = len(where)
+    while True:
+        cut = max(where.rfind(".", 0, end), where.rfind(":", 0, end))
+        if cut < 0:
+            return "plain"
+        kept = places.get(where[:cut])
+        if kept is not None and kept.encoding != "plain":
+            return kept.encoding
+        end = cut
 
 
 @functools.lru_cache(maxsize=1 << 14)
