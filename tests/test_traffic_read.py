@@ -184,3 +184,13 @@ def _hits(*spec):
 ])
 def test_reduce_hits_as_the_reference_does(hits):
     assert analyse_module._reduce_hits(hits) == _reference_reduce_hits(hits)
+
+
+@pytest.mark.parametrize("count", [1, 6, 7, 40])   # each way of finding the nearest encoded parent
+def test_the_nearest_encoded_parent_whatever_the_number_of_places(count):
+    encoded = {f"body.json:k{n}": "hex" for n in range(count - 1)}
+    encoded.update({"": "md5", "body": "base64", "body.form:e": "url"})
+    find = analyse_module._parent_encoding
+    assert find("body.form:e.json:x", encoded) == "url" and find("body.gzip", encoded) == "base64"
+    assert find(".x", encoded) == "md5" and find("bodyx", encoded) == "plain" and find("body", encoded) == "plain"
+    assert find("body.json:k0.base64", encoded) == ("hex" if count > 1 else "base64")

@@ -404,6 +404,8 @@ def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], int]:
             out.append(hit if encoding == hit.encoding else Hit(ident, encoding, where, hit.text))
             continue
         ordered = sorted(places)
+        # only a place found in another encoding than plain can lend its encoding to a place below it
+        encoded = {where: hit.encoding for where, hit in places.items() if hit.encoding != "plain"}
         keep = []
         for where in ordered:
             if _has_child(where, ordered):
@@ -412,8 +414,8 @@ def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], int]:
             encoding = hit.encoding
             if encoding == "plain":
                 encoding = _layer_encoding(where)
-            if encoding == "plain":
-                encoding = _parent_encoding(where, places)
+            if encoding == "plain" and encoded:
+                encoding = _parent_encoding(where, encoded)
             keep.append(hit if encoding == hit.encoding else Hit(ident, encoding, where, hit.text))
         capped += max(0, len(keep) - MAX_PLACES_PER_VALUE)
         out.extend(keep[:MAX_PLACES_PER_VALUE])
@@ -429,17 +431,25 @@ def _has_child(where: str, ordered: list[str]) -> bool:
     return False
 
 
-def _parent_encoding(where: str, places: dict[str, Hit]) -> str:
-    """The encoding of the nearest enclosing place that was found not plain (`a.b:c.d`: `a.b:c`, then `a.b`,
-    then `a`), else plain. Walked from the end, stopping at the first: no list of every prefix is made."""
+def _parent_encoding(where: str, encoded: dict[str, str]) -> str:
+    """The encoding of the nearest enclosing place among `encoded` (place -> its encoding, not plain): for
+    `a.b:c.d`, `a.b:c`, then `a.b`, then `a`; plain when none is. Few places: each is tried as a prefix;
+    many: the place is walked from its end, one prefix at a time (no list of every prefix is made)."""
+    if len(encoded) <= 8:
+        nearest = None
+        for place in encoded:
+            if len(place) < len(where) and where[len(place)] in ".:" and where.startswith(place) \
+                    and (nearest is None or len(place) > len(nearest)):
+                nearest = place
+        return "plain" if nearest is None else encoded[nearest]
     end = len(where)
     while True:
         cut = max(where.rfind(".", 0, end), where.rfind(":", 0, end))
         if cut < 0:
             return "plain"
-        kept = places.get(where[:cut])
-        if kept is not None and kept.encoding != "plain":
-            return kept.encoding
+        encoding = encoded.get(where[:cut])
+        if encoding is not None:
+            return encoding
         end = cut
 
 
