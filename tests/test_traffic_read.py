@@ -194,3 +194,23 @@ def test_the_nearest_encoded_parent_whatever_the_number_of_places(count):
     assert find("body.form:e.json:x", encoded) == "url" and find("body.gzip", encoded) == "base64"
     assert find(".x", encoded) == "md5" and find("bodyx", encoded) == "plain" and find("body", encoded) == "plain"
     assert find("body.json:k0.base64", encoded) == ("hex" if count > 1 else "base64")
+
+
+@pytest.mark.parametrize("listed", [
+    [], [{"name": "Host", "value": "h"}, {"name": "X", "value": ""}],
+    [{"name": "X"}], [{"name": "X", "value": None}], [{"name": 7, "value": 8.5}], [{"name": "X", "value": ["a"]}],
+    [{"name": "X", "value": "a", "comment": "c"}, {"name": "Y", "value": True}],
+    [{"value": "a"}], ["X: a"], [["X", "a"]], "X: a", {"name": "X", "value": "a"}, 5, [None],
+])
+def test_har_headers_are_the_general_conversion(listed):
+    from audit.traffic.captures import _har_headers, _text
+
+    def general():
+        return tuple((str(h["name"]), _text(h.get("value"))) for h in listed)
+    try:
+        want = general()
+    except (KeyError, TypeError, AttributeError) as exc:
+        with pytest.raises(type(exc)):
+            _har_headers(listed)
+        return
+    assert _har_headers(listed) == want

@@ -25,6 +25,7 @@ import codecs
 import datetime as _dt
 import functools
 import json
+import operator
 import os
 import re
 import shutil
@@ -610,12 +611,33 @@ def _split_url(url: str) -> tuple[str, str, str, str]:
     return parts.scheme, parts.netloc, parts.path, parts.query
 
 
+_NAME_VALUE = operator.itemgetter("name", "value")
+
+
+def _har_headers(listed: Any) -> tuple[tuple[str, str], ...]:
+    """A HAR request's headers as (name, value) text pairs. Most are already: taken as they are, in one pass
+    in C; anything else (a value missing, not text, an item not an object) goes the general way, which
+    converts or raises as it always did."""
+    try:
+        pairs = tuple(map(_NAME_VALUE, listed))
+    except (KeyError, TypeError):
+        return _har_headers_converted(listed)
+    for name, value in pairs:
+        if type(name) is not str or type(value) is not str:
+            return _har_headers_converted(listed)
+    return pairs
+
+
+def _har_headers_converted(listed: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(h["name"]), _text(h.get("value"))) for h in listed)
+
+
 def _har_request(entry: dict, capture: str) -> Request:
     req = entry["request"]
     url = req["url"]
     scheme, netloc, path, query = _split_url(url) if type(url) is str else urlsplit(url)[:4]
     scheme = (scheme or "http").lower()
-    headers = tuple((str(h["name"]), _text(h.get("value"))) for h in req.get("headers") or ())
+    headers = _har_headers(req.get("headers") or ())
     authority = netloc or next((v for k, v in headers if k.lower() in ("host", ":authority")), "")
     host, port = _split_host(authority, scheme)
     target = path or "/"
