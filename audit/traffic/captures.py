@@ -69,8 +69,8 @@ class Request:
     def __init__(self, time: float | None, method: str, scheme: str, host: str, port: int | None, target: str,
                  headers: tuple[tuple[str, str], ...], body: bytes, capture: str, stack: tuple[str, ...] = (),
                  note: str | None = None, body_dropped: int = 0) -> None:
-        # One is made per request read: the fields go into the instance at once, not by a frozen dataclass's
-        # object.__setattr__ call per field (what dataclasses generates), which cost half as much as reading it.
+        # One is made per request read: the fields go into the instance at once, not by the object.__setattr__
+        # call per field that dataclasses generates for a frozen class (~0.9 against ~1.7 us a request).
         self.__dict__.update(time=time, method=method, scheme=scheme, host=host, port=port, target=target,
                              headers=headers, body=body, capture=capture, stack=stack, note=note,
                              body_dropped=body_dropped)
