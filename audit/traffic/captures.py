@@ -465,7 +465,8 @@ def _stream_har(result: CaptureResult) -> Iterator[Request]:
                         bad += 1
                         continue
                     yield request
-                    yield from sends
+                    if sends:
+                        yield from sends
             elif log_key == "_tweasel":
                 app = _tweasel_app(window.value())
                 result.app_package = result.app_package or app
@@ -539,7 +540,9 @@ def _count_items(window: _JsonWindow) -> int:
 def _har_websocket_sends(entry: dict, opening: Request, result: CaptureResult) -> list[Request]:
     """Chrome's `_webSocketMessages`: what the client sent over an upgraded connection leaves the device too."""
     out = []
-    messages = entry.get("_webSocketMessages") or []
+    messages = entry.get("_webSocketMessages")
+    if not messages:   # (most entries)
+        return out
     sent = [m for m in messages if isinstance(m, dict) and m.get("type") == "send"]
     if len(sent) > MAX_WEBSOCKET_MESSAGES:
         result.hit("websocket messages per connection", MAX_WEBSOCKET_MESSAGES, len(sent) - MAX_WEBSOCKET_MESSAGES,
