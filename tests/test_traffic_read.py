@@ -214,3 +214,18 @@ def test_har_headers_are_the_general_conversion(listed):
             _har_headers(listed)
         return
     assert _har_headers(listed) == want
+
+
+def test_url_secrets_only_from_what_was_found_in_the_url():
+    ident = analyse_module.Identifier("device_ids.advertising_id", "AD-ID-1234")
+    request = Request(None, "GET", "https", "h", 443, "/v1/AD-ID-1234/x?ad=AD-ID-1234&q=zz&u=u1", (), b"", "c")
+    in_body = analyse_module.Hit(ident, "plain", "body.json:ad", "AD-ID-1234")
+    whole_query = analyse_module.Hit(ident, "plain", "query", "AD-ID-1234")
+    in_path = analyse_module.Hit(ident, "plain", "path:1", "AD-ID-1234")
+    user = _field("query:u", data_type="device_ids.sdk_device_id", value="u1")
+    model = _field("query:q", data_type="device.model", value="zz")
+    types = frozenset({"device_ids.sdk_device_id", "device_ids.advertising_id"})
+    secrets = analyse_module._url_secrets
+    assert secrets(request, [in_body], [], [model], types) == ()
+    assert secrets(request, [whole_query], [], [], types) == ("AD-ID-1234",)
+    assert secrets(request, [in_path], [], [user, model], types) == ("AD-ID-1234", "u1")

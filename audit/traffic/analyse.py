@@ -467,19 +467,22 @@ def _url_secrets(request: Request, hits: list[Hit], location_hits: list[Location
     """Substrings of the URL to redact: whatever matched in it, every query value holding a match, and every
     query value an adapter reads an identifier (a data type of `identifier_types`) from."""
     secrets = set()
-    places = {h.where for h in hits} | {h.where for h in location_hits} | \
-        {f.where for f in fields if f.data_type in identifier_types}
     for hit in hits:
         if hit.where.startswith(("path", "query")):
             secrets.add(hit.text)
     for hit in location_hits:
         if hit.where.startswith(("path", "query")):
             secrets.update(hit.text.split(","))
-    if not places:
-        return ()  # nothing was found in this request: no URL part to redact (most requests)
+    # the places in the URL where something was found: only these name more of it to redact
+    url_parts = ("path:", "query:")
+    in_url = {h.where for h in hits if h.where.startswith(url_parts)}
+    in_url.update(h.where for h in location_hits if h.where.startswith(url_parts))
+    in_url.update(f.where for f in fields if f.data_type in identifier_types and f.where.startswith(url_parts))
+    if not in_url:
+        return tuple(sorted(secrets, key=len, reverse=True))
     path, _, query = request.target.partition("?")
-    in_path = [place for place in places if place.startswith("path:")]
-    in_query = [place for place in places if place.startswith("query:")]
+    in_path = [place for place in in_url if place.startswith("path:")]
+    in_query = [place for place in in_url if place.startswith("query:")]
     if in_path:
         pieces = [p for p in path.split("/") if p]
         for place in in_path:  # a decoded path piece (`path:2.base64`): its text is not in the URL, the piece is
