@@ -229,3 +229,23 @@ def test_url_secrets_only_from_what_was_found_in_the_url():
     assert secrets(request, [in_body], [], [model], types) == ()
     assert secrets(request, [whole_query], [], [], types) == ("AD-ID-1234",)
     assert secrets(request, [in_path], [], [user, model], types) == ("AD-ID-1234", "u1")
+
+
+def _sent(n, numbers, where="query:x"):
+    return analyse_module.Transmission("device_ids.advertising_id", f"r{numbers[0]}", "h", "https", "GET", "/",
+                                       (where,), "plain",
+                                       requests=analyse_module.RequestIds(numbers) if len(numbers) > 1 else ())
+
+
+@pytest.mark.parametrize("group", [
+    [_sent(0, [1])],
+    [_sent(i, list(range(i * 3 + 1, 400, 7)), f"query:p{i % 3}") for i in range(60)],      # by first request
+    [_sent(i, [i + 1, i + 2, 200 + i], f"query:p{i % 2}") for i in range(120)],           # ties on numbers
+    [_sent(i, [500 - i, 900 - i]) for i in range(80)],                                   # not in order
+    [_sent(i, [i + 1]) for i in range(40)] + [_sent(99, [3, 4, 5])] + [_sent(i, [i + 50]) for i in range(40)],
+    [_sent(i, [i + 10]) for i in range(60)] + [_sent(99, [2])],                            # the smallest last
+])
+def test_first_sent_is_the_smallest_of_all(group):
+    every = [(n, t.where, t.encoding, index) for index, t in enumerate(group)
+             for n in analyse_module._request_numbers(t)]
+    assert analyse_module._first_sent(group) == sorted(every)[:analyse_module.MAX_EVIDENCE_PER_OBSERVATION]

@@ -855,6 +855,31 @@ def _bridging(transmissions: list[Transmission], recipients: dict[str, Recipient
     return out
 
 
+def _first_sent(group: list[Transmission]) -> list[tuple[int, tuple[str, ...], str, int]]:
+    """The first requests that sent one of `group`, each place once per request: the smallest
+    MAX_EVIDENCE_PER_OBSERVATION (request number, place, encoding, index in the group), in order.
+
+    A transmission's requests are in the order they were read: only its first few can be among the first. And
+    the transmissions come by their first request (as _Found lists them): once that many requests are known to
+    come before the next transmission's first, neither it nor any after it can be among the first."""
+    requests = [_request_numbers(t) for t in group]
+    # not by first request (not as _Found lists them): every transmission is looked at
+    in_order = all(one[0] <= other[0] for one, other in zip(requests, requests[1:]))
+    pool = []
+    pending: list[int] = []     # the pooled request numbers not yet known to come before a first request
+    before = 0                  # pooled request numbers known to come before the current first request
+    for index, (t, numbers) in enumerate(zip(group, requests)):
+        while pending and pending[0] < numbers[0]:
+            heapq.heappop(pending)
+            before += 1
+        if in_order and before >= MAX_EVIDENCE_PER_OBSERVATION:
+            break
+        for n in numbers[:MAX_EVIDENCE_PER_OBSERVATION]:
+            pool.append((n, t.where, t.encoding, index))
+            heapq.heappush(pending, n)
+    return heapq.nsmallest(MAX_EVIDENCE_PER_OBSERVATION, pool)
+
+
 def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -> list[Observation]:
     groups: dict[tuple, list[Transmission]] = {}
     for t in transmissions:
@@ -865,11 +890,7 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
         for data_type in b.data_types:
             bridged.setdefault((data_type, b.recipient.id), []).append(b)
     for (data_type, actor, recipient, party), group in groups.items():
-        # the first requests that sent it, each place once per request (a transmission's requests are in the
-        # order they were read: only its first few can be among the first of the group)
-        sent = heapq.nsmallest(MAX_EVIDENCE_PER_OBSERVATION,
-                               ((n, t.where, t.encoding, index) for index, t in enumerate(group)
-                                for n in _request_numbers(t)[:MAX_EVIDENCE_PER_OBSERVATION]))
+        sent = _first_sent(group)
         evidence = [Evidence("request", f"r{n}", f"{group[index].scheme}://{group[index].host} {where_text(where)}",
                              encoding) for n, where, encoding, index in sent]
         for b in bridged.get((data_type, recipient), [])[:5]:
