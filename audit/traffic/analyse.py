@@ -477,7 +477,7 @@ def _url_secrets(request: Request, hits: list[Hit], location_hits: list[Location
     url_parts = ("path:", "query:")
     in_url = {h.where for h in hits if h.where.startswith(url_parts)}
     in_url.update(h.where for h in location_hits if h.where.startswith(url_parts))
-    in_url.update(f.where for f in fields if f.data_type in identifier_types and f.where.startswith(url_parts))
+    in_url |= {f.where for f in fields if f.data_type in identifier_types and f.where.startswith(url_parts)}
     if not in_url:
         return tuple(sorted(secrets, key=len, reverse=True))
     path, _, query = request.target.partition("?")
@@ -576,7 +576,7 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                     sent += [(hit.data_type, "plain", hit.where, hit.text) for hit in location_hits]
                 common = (request.host, request.scheme, request.method, (request.target or "/").partition("?")[0],
                           recipient.id, recipient.party, actor, result.path)
-                found.add_request(common, _with_fields(sent, fields, found.reasonings), counter, secrets)
+                found.add_request(common, _with_fields(sent, fields), counter, secrets)
             else:
                 secrets = ()
             requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
@@ -655,13 +655,16 @@ class _Found:
 
     def add_request(self, common: tuple, items: list[tuple], request: int, secrets: tuple[str, ...]) -> None:
         """What one request sent: `common` (its endpoint, recipient, sender and capture) and one item per
-        transmission (what was sent where); `request`: its number (r1 is 1); `secrets`: what its URL carried
-        (RequestInfo.secrets), for the path as a report shows it. Keyed by `common` first: a request's items
-        are looked up in its endpoint's table without a long key made and hashed for each."""
+        transmission (what was sent where, as _with_fields gives it); `request`: its number (r1 is 1);
+        `secrets`: what its URL carried (RequestInfo.secrets), for the path as a report shows it. Keyed by
+        `common` first: a request's items are looked up in its endpoint's table without a long key made and
+        hashed for each."""
         group = self.sent.get(common)
         for item in items:
             entry = group.get(item) if group is not None else None
             if entry is None:
+                if item[6]:   # an adapter's field: why it carries its data type
+                    self.reasonings[(item[6], item[5])] = item[7]
                 if self.size >= MAX_TRANSMISSIONS:
                     self.dropped += 1
                     continue
@@ -690,7 +693,9 @@ class _Found:
             made = []
             while group:
                 item, (numbers, count, secrets) = group.popitem()
-                data_type, encoding, where, value, value_known, field_path, adapter = item
+                data_type, encoding, where, value, value_known, field_path, adapter, _ = item
+                if encoding is None:   # read by an adapter: as its place's layers say (_with_fields)
+                    encoding = _layer_encoding(where)
                 place = _place(where)
                 sent = Transmission(data_type, f"r{numbers[0]}", host, scheme, method, path, place, encoding,
                                     value, value_known, recipient, party, actor, capture, field_path, adapter,
@@ -759,19 +764,20 @@ def _place(where: str) -> tuple[str, ...]:
     return tuple(where.split(":"))
 
 
-def _with_fields(sent: list[tuple], fields: list[FieldHit], reasonings: dict) -> list[tuple]:
+def _with_fields(sent: list[tuple], fields: list[FieldHit]) -> list[tuple]:
     """Known-value transmissions (data type, encoding, place, value) plus what the tracker adapters read, each
-    as (data type, encoding, place, value, value known, field, adapter). Where a known value was found at a field
-    an adapter names, the two are one transmission: the known value's data type (what the auditor knows it is),
-    with the adapter's field path."""
+    as (data type, encoding, place, value, value known, field, adapter, reasoning). Where a known value was found
+    at a field an adapter names, the two are one transmission: the known value's data type (what the auditor knows
+    it is), with the adapter's field path.
+
+    A field read without a known value has the encoding of its place's layers: None here, named by
+    _Found.transmissions once per transmission (not once per field of every request). The reasoning is the
+    adapter's for the field (one per adapter and field: rules/trackers/ names each once), recorded by _Found
+    when the transmission is first found."""
     if not fields:
-        return [(*item, True, "", "") for item in sent]
-    if not sent:   # no known value to merge with (the common case): each field is a transmission of its own
-        out = []
-        for f in fields:
-            reasonings[(f.adapter, f.field)] = f.reasoning
-            out.append((f.data_type, _layer_encoding(f.where), f.where, f.value, False, f.field, f.adapter))
-        return out
+        return [(*item, True, "", "", "") for item in sent]
+    if not sent:   # no known value to merge with: each field is a transmission of its own
+        return [(f.data_type, None, f.where, f.value, False, f.field, f.adapter, f.reasoning) for f in fields]
     sent_places = [split_where(where) for _, _, where, _ in sent]
     sent_keys = {keys for _, _, keys in sent_places}
     # a field at the place of a known value is claimed by it (the last such field, as a dict keeps the last);
@@ -787,13 +793,10 @@ def _with_fields(sent: list[tuple], fields: list[FieldHit], reasonings: dict) ->
     for (data_type, encoding, where, value), (part, _, keys) in zip(sent, sent_places):
         hit = by_place.get((part, keys)) if by_place else None
         if hit is not None:
-            reasonings[(hit.adapter, hit.field)] = hit.reasoning
-            out.append((data_type, encoding, where, value, True, hit.field, hit.adapter))
+            out.append((data_type, encoding, where, value, True, hit.field, hit.adapter, hit.reasoning))
         else:
-            out.append((data_type, encoding, where, value, True, "", ""))
-    for f in unclaimed:
-        reasonings[(f.adapter, f.field)] = f.reasoning
-        out.append((f.data_type, _layer_encoding(f.where), f.where, f.value, False, f.field, f.adapter))
+            out.append((data_type, encoding, where, value, True, "", "", ""))
+    out += [(f.data_type, None, f.where, f.value, False, f.field, f.adapter, f.reasoning) for f in unclaimed]
     return out
 
 
