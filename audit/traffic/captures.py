@@ -370,6 +370,10 @@ class _JsonWindow:
 
     def value(self) -> Any:
         self.peek()
+        if not self.eof and len(self.text) - self.pos < HAR_WINDOW // 8:
+            # read on before parsing a value that may be cut by the window's end: a failed parse costs the
+            # parse and json's error position (a count over the whole window)
+            self._more(HAR_WINDOW)
         want = HAR_WINDOW
         while True:
             try:
