@@ -40,9 +40,10 @@ import tempfile
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from ..catalogue import load_catalogue
 from ..errors import InputError
@@ -382,15 +383,29 @@ def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], int]:
     the per-value bound cut.
     """
     by_value: dict[Identifier, dict[str, Hit]] = {}
+    ident = places = None
     for hit in hits:
-        places = by_value.setdefault(hit.identifier, {})
+        if hit.identifier is not ident:   # hits of one value come together: one lookup (and hash) for them
+            ident = hit.identifier
+            places = by_value.get(ident)
+            if places is None:
+                places = by_value[ident] = {}
         kept = places.get(hit.where)
         if kept is None or (kept.encoding == "plain" and hit.encoding != "plain"):
             places[hit.where] = hit
     out: list[Hit] = []
     capped = 0
     for ident, places in by_value.items():
+        if len(places) == 1:   # one place: no child, no parent (most values)
+            (where, hit), = places.items()
+            encoding = hit.encoding
+            if encoding == "plain":
+                encoding = _layer_encoding(where)
+            out.append(hit if encoding == hit.encoding else Hit(ident, encoding, where, hit.text))
+            continue
         ordered = sorted(places)
+        # only a place found in another encoding than plain can lend its encoding to a place below it
+        encoded = {where: hit.encoding for where, hit in places.items() if hit.encoding != "plain"}
         keep = []
         for where in ordered:
             if _has_child(where, ordered):
@@ -399,12 +414,9 @@ def _reduce_hits(hits: list[Hit]) -> tuple[list[Hit], int]:
             encoding = hit.encoding
             if encoding == "plain":
                 encoding = _layer_encoding(where)
-            if encoding == "plain":
-                for parent in _parents(where):
-                    if parent in places and places[parent].encoding != "plain":
-                        encoding = places[parent].encoding
-                        break
-            keep.append(Hit(ident, encoding, where, hit.text))
+            if encoding == "plain" and encoded:
+                encoding = _parent_encoding(where, encoded)
+            keep.append(hit if encoding == hit.encoding else Hit(ident, encoding, where, hit.text))
         capped += max(0, len(keep) - MAX_PLACES_PER_VALUE)
         out.extend(keep[:MAX_PLACES_PER_VALUE])
     return out, capped
@@ -419,10 +431,26 @@ def _has_child(where: str, ordered: list[str]) -> bool:
     return False
 
 
-def _parents(where: str) -> list[str]:
-    """`a.b:c.d` -> `a.b:c`, `a.b`, `a` (outermost last is not needed: nearest first)."""
-    cuts = [i for i, ch in enumerate(where) if ch in ".:"]
-    return [where[:i] for i in reversed(cuts)]
+def _parent_encoding(where: str, encoded: dict[str, str]) -> str:
+    """The encoding of the nearest enclosing place among `encoded` (place -> its encoding, not plain): for
+    `a.b:c.d`, `a.b:c`, then `a.b`, then `a`; plain when none is. Few places: each is tried as a prefix;
+    many: the place is walked from its end, one prefix at a time (no list of every prefix is made)."""
+    if len(encoded) <= 8:
+        nearest = None
+        for place in encoded:
+            if len(place) < len(where) and where[len(place)] in ".:" and where.startswith(place) \
+                    and (nearest is None or len(place) > len(nearest)):
+                nearest = place
+        return "plain" if nearest is None else encoded[nearest]
+    end = len(where)
+    while True:
+        cut = max(where.rfind(".", 0, end), where.rfind(":", 0, end))
+        if cut < 0:
+            return "plain"
+        encoding = encoded.get(where[:cut])
+        if encoding is not None:
+            return encoding
+        end = cut
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -439,19 +467,22 @@ def _url_secrets(request: Request, hits: list[Hit], location_hits: list[Location
     """Substrings of the URL to redact: whatever matched in it, every query value holding a match, and every
     query value an adapter reads an identifier (a data type of `identifier_types`) from."""
     secrets = set()
-    places = {h.where for h in hits} | {h.where for h in location_hits} | \
-        {f.where for f in fields if f.data_type in identifier_types}
     for hit in hits:
         if hit.where.startswith(("path", "query")):
             secrets.add(hit.text)
     for hit in location_hits:
         if hit.where.startswith(("path", "query")):
             secrets.update(hit.text.split(","))
-    if not places:
-        return ()  # nothing was found in this request: no URL part to redact (most requests)
+    # the places in the URL where something was found: only these name more of it to redact
+    url_parts = ("path:", "query:")
+    in_url = {h.where for h in hits if h.where.startswith(url_parts)}
+    in_url.update(h.where for h in location_hits if h.where.startswith(url_parts))
+    in_url |= {f.where for f in fields if f.data_type in identifier_types and f.where.startswith(url_parts)}
+    if not in_url:
+        return tuple(sorted(secrets, key=len, reverse=True))
     path, _, query = request.target.partition("?")
-    in_path = [place for place in places if place.startswith("path:")]
-    in_query = [place for place in places if place.startswith("query:")]
+    in_path = [place for place in in_url if place.startswith("path:")]
+    in_query = [place for place in in_url if place.startswith("query:")]
     if in_path:
         pieces = [p for p in path.split("/") if p]
         for place in in_path:  # a decoded path piece (`path:2.base64`): its text is not in the URL, the piece is
@@ -460,9 +491,11 @@ def _url_secrets(request: Request, hits: list[Hit], location_hits: list[Location
                 secrets.add(pieces[int(match.group(1))])
     for chunk in query.split("&") if in_query else ():
         name, _, value = chunk.partition("=")
-        decoded_name = parse_qsl(chunk, keep_blank_values=True)
-        key = f"query:{decoded_name[0][0]}" if decoded_name else f"query:{name}"
-        if value and any(p == key or _is_child(p, key) for p in in_query):
+        if not value:
+            continue
+        # the name as parse_qsl decodes it (what the decoder names the place by), without its call per chunk
+        key = "query:" + (unquote(name.replace("+", " ")) if "%" in name or "+" in name else name)
+        if any(p == key or _is_child(p, key) for p in in_query):
             secrets.add(value)
     return tuple(sorted(secrets, key=len, reverse=True))
 
@@ -501,14 +534,22 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
     cut_short = 0
     places_capped = 0
     tally = LimitTally()
+    # Attribution depends on the host alone: each host is attributed once (the first request of each recipient
+    # still enters found.recipients first, so its order is unchanged); bounded like Attributor's own cache.
+    by_host: dict[str, Recipient] = {}
     for result in readable:
         stacks = _event_stacks(result, counter) if result.events else {}
         budget = CaptureBudget(_size(result.path))
         for request in result.stream():
             counter += 1
             request_id = f"r{counter}"
-            recipient = attributor.recipient(request.host) if request.host else NO_HOST
-            found.recipients.setdefault(recipient.id, recipient)
+            recipient = by_host.get(request.host)
+            if recipient is None:
+                recipient = attributor.recipient(request.host) if request.host else NO_HOST
+                if len(by_host) >= MAX_HOSTS_REMEMBERED:
+                    by_host.clear()
+                by_host[request.host] = recipient
+                found.recipients.setdefault(recipient.id, recipient)
             frames = request.stack or stacks.get(request_id, ())
             actor = attributor.actor_from_stack(frames) if frames else None
             if searching or adapters.endpoints_for(request):
@@ -518,21 +559,26 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
             segments = decoded.segments
             cut_short += decoded.exhausted
             hits, location_hits = matcher.find(segments)
-            hits, capped = _reduce_hits(hits)
-            places_capped += bool(capped)
-            if capped:
-                decoded.limits["places per value"] = (MAX_PLACES_PER_VALUE, "places", "hits", capped)
-            tally.add(result.path, request_id, decoded.limits)
+            if hits:
+                hits, capped = _reduce_hits(hits)
+                if capped:
+                    places_capped += 1
+                    decoded.limits["places per value"] = (MAX_PLACES_PER_VALUE, "places", "hits", capped)
+            if decoded.limits:
+                tally.add(result.path, request_id, decoded.limits)
             fields = adapters.find(request, segments, decoded.booleans)
-            secrets = _url_secrets(request, hits, location_hits, fields, identifier_types)
+            # most requests carry nothing found: no secrets to look for, nothing to add
             if hits or location_hits or fields:
+                secrets = _url_secrets(request, hits, location_hits, fields, identifier_types)
                 sent = [(hit.identifier.data_type, hit.encoding, hit.where, hit.identifier.value)
                         for hit in hits]
-                sent += [(hit.data_type, "plain", hit.where, hit.text) for hit in location_hits]
+                if location_hits:
+                    sent += [(hit.data_type, "plain", hit.where, hit.text) for hit in location_hits]
                 common = (request.host, request.scheme, request.method, (request.target or "/").partition("?")[0],
                           recipient.id, recipient.party, actor, result.path)
-                for item in _with_fields(sent, fields, found.reasonings):
-                    found.add(common + item, counter, secrets)
+                found.add_request(common, _with_fields(sent, fields), counter, secrets)
+            else:
+                secrets = ()
             requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
                                         request.url, result.path, recipient, actor, secrets, request.note))
     readable = [r for r in results if r.status != "skipped"]  # a capture may turn out unreadable when read
@@ -589,6 +635,7 @@ def _size(path: str) -> int:
 
 
 NO_HOST = Recipient("unknown:", "unknown organisation", "third")
+MAX_HOSTS_REMEMBERED = 1 << 16           # host -> recipient during one analysis; forgotten all at once beyond
 MAX_REQUESTS_PER_TRANSMISSION = 10_000   # request ids listed per transmission; beyond that they are counted
 MAX_TRANSMISSIONS = 100_000              # distinct transmissions kept (~50 MB); beyond, counted (the report is partial)
 
@@ -599,46 +646,70 @@ class _Found:
     what is distinct, plus one reference per request that sent it, not with a record per request."""
 
     def __init__(self) -> None:
-        self.sent: dict[tuple, list] = {}          # key -> [request ids, count]
+        self.sent: dict[tuple, dict[tuple, list]] = {}   # common -> item -> [request ids, count, secrets]
+        self.size = 0                              # transmissions in self.sent
         self.recipients: dict[str, Recipient] = {}
         self.reasonings: dict[tuple[str, str], str] = {}
         self.cut = 0                               # request ids beyond MAX_REQUESTS_PER_TRANSMISSION
         self.dropped = 0                           # transmissions beyond MAX_TRANSMISSIONS
 
-    def add(self, key: tuple, request: int, secrets: tuple[str, ...]) -> None:
-        """`request`: its number (r1 is 1); `secrets`: what its URL carried (RequestInfo.secrets), for the path as
-        a report shows it."""
-        entry = self.sent.get(key)
-        if entry is None:
-            if len(self.sent) >= MAX_TRANSMISSIONS:
-                self.dropped += 1
-                return
-            self.sent[key] = [array("L", (request,)), 1, secrets]
-            return
-        numbers = entry[0]
-        if numbers[-1] == request:
-            return   # the same found twice in one request
-        entry[1] += 1
-        if len(numbers) < MAX_REQUESTS_PER_TRANSMISSION:
-            numbers.append(request)
-        else:
-            self.cut += 1
+    def add_request(self, common: tuple, items: list[tuple], request: int, secrets: tuple[str, ...]) -> None:
+        """What one request sent: `common` (its endpoint, recipient, sender and capture) and one item per
+        transmission (what was sent where, as _with_fields gives it); `request`: its number (r1 is 1);
+        `secrets`: what its URL carried (RequestInfo.secrets), for the path as a report shows it. Keyed by
+        `common` first: a request's items are looked up in its endpoint's table without a long key made and
+        hashed for each."""
+        group = self.sent.get(common)
+        for item in items:
+            entry = group.get(item) if group is not None else None
+            if entry is None:
+                if item[6]:   # an adapter's field: why it carries its data type
+                    self.reasonings[(item[6], item[5])] = item[7]
+                if self.size >= MAX_TRANSMISSIONS:
+                    self.dropped += 1
+                    continue
+                if group is None:
+                    group = self.sent[common] = {}
+                group[item] = [array("L", (request,)), 1, secrets]
+                self.size += 1
+                continue
+            numbers = entry[0]
+            if numbers[-1] == request:
+                continue   # the same found twice in one request
+            entry[1] += 1
+            if len(numbers) < MAX_REQUESTS_PER_TRANSMISSION:
+                numbers.append(request)
+            else:
+                self.cut += 1
 
     def transmissions(self) -> tuple[tuple[Transmission, ...], tuple[str, ...]]:
         """The transmissions, and the URL path of each as a redacted report shows it (its first request's)."""
         out = []
-        while self.sent:   # each entry let go as its transmission is made: the two are not held at once
-            key, (numbers, count, secrets) = self.sent.popitem()
-            (host, scheme, method, path, recipient, party, actor, capture,
-             data_type, encoding, where, value, value_known, field_path, adapter) = key
-            sent = Transmission(data_type, f"r{numbers[0]}", host, scheme, method, path, _place(where), encoding,
-                                value, value_known, recipient, party, actor, capture, field_path, adapter,
-                                RequestIds(numbers) if len(numbers) > 1 else (), count)
-            out.append((sent, mask_credentials(redact_in(path, list(secrets)))))
-        out.reverse()   # popitem gives the last found first
-        # by the first request, as found (a stable sort keeps the order within one request)
-        out.sort(key=lambda pair: (int(pair[0].request[1:]), pair[0].data_type, pair[0].where, pair[0].encoding))
-        return tuple(sent for sent, _ in out), tuple(path for _, path in out)
+        shown: dict[tuple, str] = {}   # (path, secrets) -> the path as shown: endpoints repeat
+        # each entry let go as its transmission is made: the two are not held at once
+        while self.sent:
+            common, group = self.sent.popitem()
+            host, scheme, method, path, recipient, party, actor, capture = common
+            made = []
+            while group:
+                item, (numbers, count, secrets) = group.popitem()
+                data_type, encoding, where, value, value_known, field_path, adapter, _ = item
+                if encoding is None:   # read by an adapter: as its place's layers say (_with_fields)
+                    encoding = _layer_encoding(where)
+                place = _place(where)
+                sent = Transmission(data_type, f"r{numbers[0]}", host, scheme, method, path, place, encoding,
+                                    value, value_known, recipient, party, actor, capture, field_path, adapter,
+                                    RequestIds(numbers) if len(numbers) > 1 else (), count)
+                path_shown = shown.get((path, secrets))
+                if path_shown is None:
+                    path_shown = shown[(path, secrets)] = mask_credentials(redact_in(path, list(secrets)))
+                made.append(((numbers[0], data_type, place, encoding), sent, path_shown))
+            made.reverse()   # popitem gives the last found first
+            out += made
+        # by the first request, as found (a stable sort keeps the order within one request: the transmissions
+        # first found in one request all share its `common`, so they were in one group, in the order found)
+        out.sort(key=itemgetter(0))
+        return tuple(sent for _, sent, _ in out), tuple(path for _, _, path in out)
 
 
 class RequestIds(Sequence[str]):
@@ -693,34 +764,52 @@ def _place(where: str) -> tuple[str, ...]:
     return tuple(where.split(":"))
 
 
-def _with_fields(sent: list[tuple], fields: list[FieldHit], reasonings: dict) -> list[tuple]:
+def _with_fields(sent: list[tuple], fields: list[FieldHit]) -> list[tuple]:
     """Known-value transmissions (data type, encoding, place, value) plus what the tracker adapters read, each
-    as (data type, encoding, place, value, value known, field, adapter). Where a known value was found at a field
-    an adapter names, the two are one transmission: the known value's data type (what the auditor knows it is),
-    with the adapter's field path."""
+    as (data type, encoding, place, value, value known, field, adapter, reasoning). Where a known value was found
+    at a field an adapter names, the two are one transmission: the known value's data type (what the auditor knows
+    it is), with the adapter's field path.
+
+    A field read without a known value has the encoding of its place's layers: None here, named by
+    _Found.transmissions once per transmission (not once per field of every request). The reasoning is the
+    adapter's for the field (one per adapter and field: rules/trackers/ names each once), recorded by _Found
+    when the transmission is first found."""
     if not fields:
-        return [(*item, True, "", "") for item in sent]
-    by_place: dict[tuple, FieldHit] = {(f.part, f.keys): f for f in fields}
-    claimed: set[tuple] = set()
-    out = []
-    for data_type, encoding, where, value in sent:
-        part, _, keys = split_where(where)
-        hit = by_place.get((part, keys))
-        if hit is not None:
-            claimed.add((part, keys))
-            reasonings[(hit.adapter, hit.field)] = hit.reasoning
-            out.append((data_type, encoding, where, value, True, hit.field, hit.adapter))
-        else:
-            out.append((data_type, encoding, where, value, True, "", ""))
+        return [(*item, True, "", "", "") for item in sent]
+    if not sent:   # no known value to merge with: each field is a transmission of its own
+        return [(f.data_type, None, f.where, f.value, False, f.field, f.adapter, f.reasoning) for f in fields]
+    sent_places = [split_where(where) for _, _, where, _ in sent]
+    sent_keys = {keys for _, _, keys in sent_places}
+    # a field at the place of a known value is claimed by it (the last such field, as a dict keeps the last);
+    # the others are transmissions of their own. Only a field whose keys a known value has is looked at twice.
+    by_place: dict[tuple, FieldHit] = {}
+    unclaimed = []
     for f in fields:
-        if (f.part, f.keys) not in claimed:
-            reasonings[(f.adapter, f.field)] = f.reasoning
-            out.append((f.data_type, _layer_encoding(f.where), f.where, f.value, False, f.field, f.adapter))
+        if f.keys in sent_keys and any(part == f.part and keys == f.keys for part, _, keys in sent_places):
+            by_place[(f.part, f.keys)] = f
+        else:
+            unclaimed.append(f)
+    out = []
+    for (data_type, encoding, where, value), (part, _, keys) in zip(sent, sent_places):
+        hit = by_place.get((part, keys)) if by_place else None
+        if hit is not None:
+            out.append((data_type, encoding, where, value, True, hit.field, hit.adapter, hit.reasoning))
+        else:
+            out.append((data_type, encoding, where, value, True, "", "", ""))
+    out += [(f.data_type, None, f.where, f.value, False, f.field, f.adapter, f.reasoning) for f in unclaimed]
     return out
 
 
 def _request_number(request_id: str) -> int:
     return int(request_id[1:])
+
+
+def _request_numbers(t: Transmission) -> Sequence[int]:
+    """The numbers of the requests that sent `t`, in order (request ids are `r<number>`): a RequestIds holds
+    them as numbers already, not made into text to be parsed back."""
+    if isinstance(t.requests, RequestIds):
+        return t.requests._numbers
+    return [_request_number(request) for request in t.all_requests]
 
 
 def _bridging(transmissions: list[Transmission], recipients: dict[str, Recipient]) -> list[Bridging]:
@@ -733,8 +822,12 @@ def _bridging(transmissions: list[Transmission], recipients: dict[str, Recipient
     by_request: dict[int, tuple[Transmission, set]] = {}
     for t in transmissions:
         if t.data_type in wanted:
-            for request in t.all_requests:
-                by_request.setdefault(_request_number(request), (t, set()))[1].add(t.data_type)
+            for number in _request_numbers(t):
+                entry = by_request.get(number)
+                if entry is None:
+                    by_request[number] = (t, {t.data_type})
+                else:
+                    entry[1].add(t.data_type)
     # Requests that bridged the same types for the same recipient and host: one entry with all of them.
     in_requests: dict[tuple, array] = {}
     for number in sorted(by_request):
@@ -754,15 +847,40 @@ def _bridging(transmissions: list[Transmission], recipients: dict[str, Recipient
         other = [t for t in group if t.data_type in persistent]
         if not ad or not other:
             continue
-        ad_requests = {r for t in ad for r in t.all_requests}
-        other_requests = {r for t in other for r in t.all_requests}
+        ad_requests = {n for t in ad for n in _request_numbers(t)}
+        other_requests = {n for t in other for n in _request_numbers(t)}
         if ad_requests & other_requests and ad_requests == other_requests:
             continue  # fully covered by the per-request entries
-        requests = sorted(ad_requests | other_requests, key=_request_number)
+        requests = [f"r{n}" for n in sorted(ad_requests | other_requests)]
         hosts = tuple(sorted({t.host for t in ad + other}))
         out.append(Bridging("recipient", recipients[recipient_id], hosts, tuple(requests),
                             (anchor, *sorted({t.data_type for t in other}))))
     return out
+
+
+def _first_sent(group: list[Transmission]) -> list[tuple[int, tuple[str, ...], str, int]]:
+    """The first requests that sent one of `group`, each place once per request: the smallest
+    MAX_EVIDENCE_PER_OBSERVATION (request number, place, encoding, index in the group), in order.
+
+    A transmission's requests are in the order they were read: only its first few can be among the first. And
+    the transmissions come by their first request (as _Found lists them): once that many requests are known to
+    come before the next transmission's first, neither it nor any after it can be among the first."""
+    requests = [_request_numbers(t) for t in group]
+    # not by first request (not as _Found lists them): every transmission is looked at
+    in_order = all(one[0] <= other[0] for one, other in zip(requests, requests[1:]))
+    pool = []
+    pending: list[int] = []     # the pooled request numbers not yet known to come before a first request
+    before = 0                  # pooled request numbers known to come before the current first request
+    for index, (t, numbers) in enumerate(zip(group, requests)):
+        while pending and pending[0] < numbers[0]:
+            heapq.heappop(pending)
+            before += 1
+        if in_order and before >= MAX_EVIDENCE_PER_OBSERVATION:
+            break
+        for n in numbers[:MAX_EVIDENCE_PER_OBSERVATION]:
+            pool.append((n, t.where, t.encoding, index))
+            heapq.heappush(pending, n)
+    return heapq.nsmallest(MAX_EVIDENCE_PER_OBSERVATION, pool)
 
 
 def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -> list[Observation]:
@@ -775,13 +893,9 @@ def _observations(transmissions: list[Transmission], bridging: list[Bridging]) -
         for data_type in b.data_types:
             bridged.setdefault((data_type, b.recipient.id), []).append(b)
     for (data_type, actor, recipient, party), group in groups.items():
-        # the first requests that sent it, each place once per request (a transmission's requests are in the
-        # order they were read: only its first few can be among the first of the group)
-        sent = heapq.nsmallest(MAX_EVIDENCE_PER_OBSERVATION,
-                               ((_request_number(r), t.where, t.encoding, index, r) for index, t in enumerate(group)
-                                for r in t.all_requests[:MAX_EVIDENCE_PER_OBSERVATION]))
-        evidence = [Evidence("request", r, f"{group[index].scheme}://{group[index].host} {where_text(where)}",
-                             encoding) for _, where, encoding, index, r in sent]
+        sent = _first_sent(group)
+        evidence = [Evidence("request", f"r{n}", f"{group[index].scheme}://{group[index].host} {where_text(where)}",
+                             encoding) for n, where, encoding, index in sent]
         for b in bridged.get((data_type, recipient), [])[:5]:
             evidence.append(Evidence("bridging", "+".join(b.data_types), ",".join(b.requests[:10]), b.scope))
         out.append(Observation(data_type, Level.TRANSMITTED, actor, "traffic", tuple(sorted(set(evidence))),
