@@ -438,13 +438,25 @@ def mask_credentials(text: str, limit: int | None = MASK_LIMIT) -> str:
         text = _SCHEME_TOKEN.sub(lambda m: m.group(1) + m.group(2) + _masked(m.group(3)), text)
     if "@" in text:
         text = _USERINFO.sub(lambda m: m.group(1) + _masked(m.group(2)) + "@", text)
-    # the pairs found first without a call back per pair (the same matches `sub` makes): most URLs whose text
-    # holds a hint have no credential-like name
-    if "=" in text and _SECRET_HINT.search((unquote(text) if "%" in text else text).lower()) and any(
-            _is_secret_name(name) for _head, name, _value in _PAIR.findall(text)):
-        text = _PAIR.sub(lambda m: m.group("head") + (_masked(m.group("value")) if is_secret_name(m.group("name"))
-                                                       else m.group("value")), text)
+    if "=" in text and _SECRET_HINT.search((unquote(text) if "%" in text else text).lower()):
+        text = _masked_pairs(text)
     return text
+
+
+def _masked_pairs(text: str) -> str:
+    """`text` with the value of each name=value pair (_PAIR) whose name is credential-like masked: the matches
+    `_PAIR.sub` makes, only those masked spliced (a substitution called back for every pair, most of them
+    kept as they are)."""
+    out, position = [], 0
+    for pair in _PAIR.finditer(text):
+        if _is_secret_name(pair.group(2)):
+            start, end = pair.span(3)
+            out += (text[position:start], _masked(text[start:end]))
+            position = end
+    if not out:
+        return text
+    out.append(text[position:])
+    return "".join(out)
 
 
 def mask_header(name: str, value: str) -> str:

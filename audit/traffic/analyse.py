@@ -200,8 +200,8 @@ class RequestInfo:
 
 class RequestLog(Sequence[RequestInfo]):
     """The requests of an analysis, kept in an anonymous temporary file as they are read (one marshal record
-    each) and read back in order when a report is written: memory holds 9 bytes per request, whatever the size
-    of the captures. Recipients are restored from the analysis's table (by id).
+    each) and read back in order when a report is written: memory holds 9 bytes per request (and the last few
+    hundred, until written), whatever the size of the captures. Recipients are restored from the analysis's table (by id).
 
     Each request's line of the JSON report is rendered once, as it is appended, into a second temporary file:
     what a redacted report writes before the report-wide redaction, whose values are known only at the end.
@@ -215,6 +215,8 @@ class RequestLog(Sequence[RequestInfo]):
         self._end = 0
         self._lines = tempfile.TemporaryFile()
         self._lines_end = 0
+        self._pending: list[bytes] = []        # records and lines appended, not yet written
+        self._pending_lines: list[bytes] = []
         self._url_redacted = bytearray()    # per request: 1 when its URL shows differently under --reveal
         self._recipients = recipients
 
@@ -228,9 +230,7 @@ class RequestLog(Sequence[RequestInfo]):
         record = marshal.dumps((request_id, time, method, scheme, host, url, capture, recipient.id,
                                 (actor.kind.value, actor.id) if actor is not None else None, secrets, note))
         self._offsets.append(self._end)
-        if self._file.tell() != self._end:   # a read moved the position
-            self._file.seek(self._end)
-        self._file.write(len(record).to_bytes(4, "little") + record)
+        self._pending.append(len(record).to_bytes(4, "little") + record)
         self._end += 4 + len(record)
         shown = redact_in(url, secrets) if secrets else url
         self._url_redacted.append(shown is not url and shown != url)
@@ -238,14 +238,26 @@ class RequestLog(Sequence[RequestInfo]):
                         scalar(method), ', "note": ' + scalar(note) if note else "", ', "recipient": ',
                         scalar(recipient.id), ', "scheme": ', scalar(scheme), ', "time": ', scalar(time),
                         ', "url": ', scalar(mask_credentials(shown)), "}\n")).encode("utf-8", "surrogatepass")
-        if self._lines.tell() != self._lines_end:
-            self._lines.seek(self._lines_end)
-        self._lines.write(line)
+        self._pending_lines.append(line)
         self._lines_end += len(line)
+        if len(self._pending_lines) >= 256:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write what was appended since the last flush, at the files' ends (a read may have moved their
+        positions): one write per file and 256 requests, not two per request."""
+        if self._pending:
+            self._file.seek(0, 2)
+            self._file.write(b"".join(self._pending))
+            self._lines.seek(0, 2)
+            self._lines.write(b"".join(self._pending_lines))
+            self._pending.clear()
+            self._pending_lines.clear()
 
     def _read(self, offset: int) -> tuple[RequestInfo, int]:
         """The record at `offset` and the offset of the next (each read seeks: a lookup by index while the
         records are iterated moves nothing the iteration relies on)."""
+        self._flush()
         self._file.seek(offset)
         size = int.from_bytes(self._file.read(4), "little")
         (request_id, time, method, scheme, host, url, capture, recipient, actor, secrets,
@@ -280,6 +292,7 @@ class RequestLog(Sequence[RequestInfo]):
         else:
             changes = _redaction_changes(redactor)
 
+        self._flush()
         index, position, rest = 0, 0, b""
         while position < self._lines_end:
             self._lines.seek(position)
