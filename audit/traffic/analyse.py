@@ -360,16 +360,15 @@ def _transmission_lines(shown: Iterable[tuple[Transmission, str]], reveal: bool,
     lines: list[str] = []
     size = 0
     while batch := list(itertools.islice(shown, 256)):
-        rows = [(t, path, where_text(t.where), t.value if reveal else redact(t.value)) for t, path in batch]
-        scrub = _kept
+        rows = [(t, t.host, path, t.recipient or "", where_text(t.where), t.value if reveal else redact(t.value))
+                for t, path in batch]
         if redactor is not None and redactor.active:
-            strings = set()
-            for t, path, where, value in rows:
-                strings.update((t.host, path, t.recipient or "", where, value))
-            if redactor.may_change("\n".join(text for text in strings if isinstance(text, str))):
+            strings = {text for row in rows for text in row[1:] if isinstance(text, str)}
+            if redactor.may_change("\n".join(strings)):
                 scrub = redactor.text
+                rows = [(row[0], *map(scrub, row[1:])) for row in rows]
         for row in rows:
-            line = _transmission_line(*row, scrub)
+            line = _transmission_line(*row)
             lines.append(line)
             size += len(line)
             if size >= LINES_BLOCK:
@@ -379,20 +378,19 @@ def _transmission_lines(shown: Iterable[tuple[Transmission, str]], reveal: bool,
         yield "\n".join(lines)
 
 
-def _transmission_line(t: Transmission, path: str, where: str, value: Any, scrub: Scrub) -> str:
-    """`_encode(_transmission_json(t, path, reveal, scrub))`, given its where_text and value as shown."""
+def _transmission_line(t: Transmission, host: str, path: str, recipient: str, where: str, value: Any) -> str:
+    """`_encode(_transmission_json(t, path, reveal, scrub))`, given its strings as shown (scrubbed)."""
+    requests = t.requests
     return "".join((
-        '{"actor": ', _actor_json(t.actor) if t.actor else "null", ', "adapter": ' + scalar(t.adapter) if t.adapter
-        else "", ', "count": ', scalar(t.count), ', "data_type": ', scalar(t.data_type), ', "encoding": ',
-        scalar(t.encoding), ', "field": ' + scalar(t.field) if t.adapter else "", ', "host": ', scalar(scrub(t.host)),
-        ', "method": ', scalar(t.method), ', "path": ', scalar(scrub(path)), ', "recipient": ',
-        scalar(scrub(t.recipient or "")), ', "request": ', scalar(t.request), ', "requests": ',
-        _ids_json(t.all_requests), ', "scheme": ', scalar(t.scheme), ', "value": ', scalar(scrub(value)),
-        ', "value_known": ', scalar(t.value_known), ', "where": ', scalar(scrub(where)), "}"))
-
-
-def _ids_json(ids: Sequence[str]) -> str:
-    return ids.json_text() if type(ids) is RequestIds else _encode(list(ids))
+        '{"actor": ', _actor_json(t.actor) if t.actor else "null",
+        ', "adapter": ' + scalar(t.adapter) + ', "count": ' if t.adapter else ', "count": ', scalar(t.count),
+        ', "data_type": ', scalar(t.data_type), ', "encoding": ', scalar(t.encoding),
+        ', "field": ' + scalar(t.field) + ', "host": ' if t.adapter else ', "host": ', scalar(host),
+        ', "method": ', scalar(t.method), ', "path": ', scalar(path), ', "recipient": ', scalar(recipient),
+        ', "request": ', scalar(t.request), ', "requests": ',
+        requests.json_text() if type(requests) is RequestIds else _encode(list(requests or (t.request,))),
+        ', "scheme": ', scalar(t.scheme), ', "value": ', scalar(value), ', "value_known": ', scalar(t.value_known),
+        ', "where": ', scalar(where), "}"))
 
 
 def _redaction_changes(redactor: Any) -> Callable[[int, str], bool]:
