@@ -54,7 +54,7 @@ from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
 from .captures import CaptureResult, LimitHit, Request, open_capture
 from .decode import CaptureBudget, Decoded, LimitTally, decode_request
-from .jsonout import Lines, Rendered, _encode, iter_lines, scalar
+from .jsonout import Lines, Rendered, compact, iter_lines, scalar
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
 SCHEMA = "appaudit.traffic/2"
@@ -201,7 +201,8 @@ class RequestInfo:
 class RequestLog(Sequence[RequestInfo]):
     """The requests of an analysis, kept in an anonymous temporary file as they are read (one marshal record
     each) and read back in order when a report is written: memory holds 9 bytes per request (and the last few
-    hundred, until written), whatever the size of the captures. Recipients are restored from the analysis's table (by id).
+    hundred, until written), whatever the size of the captures. Recipients are restored from the analysis's
+    table (by id).
 
     Each request's line of the JSON report is rendered once, as it is appended, into a second temporary file:
     what a redacted report writes before the report-wide redaction, whose values are known only at the end.
@@ -281,10 +282,10 @@ class RequestLog(Sequence[RequestInfo]):
             yield info
 
     def json_blocks(self, reveal: bool, redactor: Any = None) -> Iterator[str]:
-        """The requests as the JSON report writes them (`_encode(info.to_json(reveal, redactor.text))` each),
+        """The requests as the JSON report writes them (`compact(info.to_json(reveal, redactor.text))` each),
         in blocks of lines (jsonout.Lines). `redactor`: the report-wide one, None under --reveal."""
         def exact(index: int) -> str:
-            return _encode(self[index].to_json(reveal, redactor.text if redactor is not None else _kept))
+            return compact(self[index].to_json(reveal, redactor.text if redactor is not None else _kept))
 
         if reveal:
             def changes(first: int, block: str) -> bool:
@@ -326,7 +327,7 @@ def _checked(block: str, first: int, changes: Callable[[int, str], bool], exact:
 
 @functools.lru_cache(maxsize=1024)
 def _request_head(actor: Actor | None, capture: str) -> str:
-    """The start of a request's JSON line, to the host's value: `_encode(info.to_json(False))` is the
+    """The start of a request's JSON line, to the host's value: `compact(info.to_json(False))` is the
     template of RequestLog.add, keys in their sorted order."""
     return ('{"actor": ' + _actor_json(actor) + ', "capture": ' if actor is not None else '{"capture": ') + \
         scalar(capture) + ', "host": '
@@ -334,7 +335,7 @@ def _request_head(actor: Actor | None, capture: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def _actor_json(actor: Actor) -> str:
-    return _encode(actor.to_json())
+    return compact(actor.to_json())
 
 
 def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub) -> dict[str, Any]:
@@ -352,7 +353,7 @@ def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub) -
 
 
 def _transmission_lines(shown: Iterable[tuple[Transmission, str]], reveal: bool, redactor: Any) -> Iterator[str]:
-    """`_encode(_transmission_json(t, path, reveal, scrub))` of each (transmission, path as shown), one a line,
+    """`compact(_transmission_json(t, path, reveal, scrub))` of each (transmission, path as shown), one a line,
     from a template, in blocks of about LINES_BLOCK characters (a line of thousands of request ids alone). The
     strings redaction applies to are checked a batch at once (Redactor.may_change over them joined), each one
     only if that check fails."""
@@ -379,7 +380,7 @@ def _transmission_lines(shown: Iterable[tuple[Transmission, str]], reveal: bool,
 
 
 def _transmission_line(t: Transmission, host: str, path: str, recipient: str, where: str, value: Any) -> str:
-    """`_encode(_transmission_json(t, path, reveal, scrub))`, given its strings as shown (scrubbed)."""
+    """`compact(_transmission_json(t, path, reveal, scrub))`, given its strings as shown (scrubbed)."""
     requests = t.requests
     return "".join((
         '{"actor": ', _actor_json(t.actor) if t.actor else "null",
@@ -388,7 +389,7 @@ def _transmission_line(t: Transmission, host: str, path: str, recipient: str, wh
         ', "field": ' + scalar(t.field) + ', "host": ' if t.adapter else ', "host": ', scalar(host),
         ', "method": ', scalar(t.method), ', "path": ', scalar(path), ', "recipient": ', scalar(recipient),
         ', "request": ', scalar(t.request), ', "requests": ',
-        requests.json_text() if type(requests) is RequestIds else _encode(list(requests or (t.request,))),
+        requests.json_text() if type(requests) is RequestIds else compact(list(requests or (t.request,))),
         ', "scheme": ', scalar(t.scheme), ', "value": ', scalar(value), ', "value_known": ', scalar(t.value_known),
         ', "where": ', scalar(where), "}"))
 
@@ -399,16 +400,6 @@ def _redaction_changes(redactor: Any) -> Callable[[int, str], bool]:
     if redactor is None or not redactor.active:
         return lambda first, block: False
     return lambda first, block: "\\" in block or redactor.may_change(block)
-
-
-def _line_blocks(items: Iterable, line: Callable[[Any], str], exact: Callable[[Any], str], redactor: Any,
-                 size: int = 256) -> Iterator[str]:
-    """The items' JSON lines (`line` of each) in blocks of `size`; a line the report-wide redaction may change
-    made by `exact` instead (see `_checked`)."""
-    changes = _redaction_changes(redactor)
-    items = iter(items)
-    while batch := list(itertools.islice(items, size)):
-        yield _checked("\n".join(map(line, batch)), 0, changes, lambda index: exact(batch[index]))
 
 
 @dataclass(frozen=True)
@@ -476,13 +467,11 @@ class TrafficReport:
         each what `to_json(reveal, redactor.text)` makes of it, rendered from a template (requests as they
         were appended) and redacted report-wide only where redaction may change it. `redactor`: None under
         --reveal."""
-        scrub = redactor.text if redactor is not None else _kept
-        requests = self.requests
-        if isinstance(requests, RequestLog):
-            request_blocks = requests.json_blocks(reveal, redactor)
-        else:
-            request_blocks = _line_blocks(requests, lambda r: _encode(r.to_json(reveal, scrub)),
-                                          lambda r: _encode(r.to_json(reveal, scrub)), None)
+        if isinstance(self.requests, RequestLog):
+            request_blocks = self.requests.json_blocks(reveal, redactor)
+        else:   # requests given otherwise (a report made by hand): each line by the exact path
+            scrub = redactor.text if redactor is not None else _kept
+            request_blocks = (compact(info.to_json(reveal, scrub)) for info in self.requests)
         transmission_blocks = _transmission_lines(self._shown_paths(reveal), reveal, redactor)
         return {"requests": Lines(request_blocks), "transmissions": Lines(transmission_blocks)}
 
@@ -968,10 +957,11 @@ def dumps(report: TrafficReport, reveal: bool = False) -> str:
 
 
 def json_pieces(report: TrafficReport, reveal: bool = False) -> Iterator[str]:
-    """The report's JSON text in pieces, each request and transmission rendered as it is written (a report of
-    any size is never whole in memory), identifier values redacted unless `reveal`: in the fields that hold
-    what a capture carried (requests, transmissions, recipients), string by string, and in the small remaining
-    parts by a walk."""
+    """The report's JSON text in pieces, requests and transmissions in blocks of lines (a report of any size is
+    never whole in memory), identifier values redacted unless `reveal`: in the fields that hold what a capture
+    carried (requests, transmissions, recipients) and in the small remaining parts by a walk, each only where
+    Redactor.may_change says redaction can change something (TrafficReport.json_lines); the text is that of
+    redacting every such string in turn."""
     if reveal:
         redactor = None
         data = report.to_json(True, lazy=True)
@@ -979,7 +969,7 @@ def json_pieces(report: TrafficReport, reveal: bool = False) -> Iterator[str]:
         redactor = report_redactor(report.identifier_values, report.matcher)
         data = report.to_json(False, redactor.text, lazy=True)
         walked = {key: data[key] for key in ("captures", "bridging", "observations", "notes", "limits")}
-        text = _encode(walked)   # its strings, each a stretch of it unless written with an escape
+        text = compact(walked)   # its strings, each a stretch of it unless written with an escape
         if "\\" in text or redactor.may_change(text):   # else the walk would give the same back, slower
             data.update(redactor.report(walked))
     data.update(report.json_lines(reveal, redactor))   # the same text as data's lazy lists, made faster

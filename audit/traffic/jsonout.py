@@ -5,7 +5,8 @@
 costs a step per value, and on a report of 30 000 requests writing cost as much as decoding. So only the top
 level is laid out here: each top-level key on its own line, and each element of a top-level list or dict (a
 request, a transmission, a recipient) on a line of its own, rendered whole by the C encoder. The text is
-deterministic and every line is short enough to read and to diff.
+deterministic and every line is short enough to read and to diff. `Lines` are elements already rendered (by
+a template that writes what `compact` would: `scalar` for each value), written a block at a time.
 """
 from __future__ import annotations
 
