@@ -197,3 +197,12 @@ def test_mask_credentials_masks_exactly_the_pairs_the_substitution_did():
         seen += expected != text
     assert seen > 200
     assert mask_credentials("https://h/p?access_token=abc&x=1") == f"https://h/p?access_token={redact('abc')}&x=1"
+
+
+def test_percent_decoding_at_c_speed_is_the_pattern_s_also_across_line_ends():
+    rng = random.Random(7)
+    parts = ["a", "Z", "%", "=", "\n", "\r", " ", "%0a", "%0D", "%41", "%4", "%zz", "%3d", "%e9", "\t", "_"]
+    for _ in range(20000):
+        lowered = "".join(rng.choice(parts) for _ in range(rng.randint(0, 10))).lower()
+        assert redact_module._percent_lowered(lowered) == redact_module._PERCENT.sub(
+            redact_module._percent_char, lowered), repr(lowered)
