@@ -97,8 +97,19 @@ def json_text(text: str) -> str:
     strings, where an escape means the same character."""
     if text.isascii() and "\x7f" not in text:
         return text
-    # the distinct characters outside printable ASCII, found at C speed (set(text) visits every character)
-    hidden = {ch for ch in set(_BEYOND_ASCII.findall(text)) if ch == "\x7f" or (ord(ch) > 0x7F and _is_invisible(ch))}
+    # the distinct characters outside printable ASCII, found at C speed (set(text) visits every character):
+    # one at a time, each then removed, for the few of most text (the `…` of each redacted value in a block of
+    # report lines: findall would make a string of each); the rest, when there are many, all at once
+    rest, beyond = text, set()
+    for _ in range(16):
+        if rest.isascii() and "\x7f" not in rest:   # (the pattern would take longer to tell)
+            break
+        found = _BEYOND_ASCII.search(rest)
+        beyond.add(found.group())
+        rest = rest.replace(found.group(), "")
+    else:
+        beyond.update(_BEYOND_ASCII.findall(rest))
+    hidden = {ch for ch in beyond if ch == "\x7f" or (ord(ch) > 0x7F and _is_invisible(ch))}
     if not hidden:
         return text
     return text.translate({ord(ch): _json_escape(ch) for ch in hidden})

@@ -131,6 +131,7 @@ def report_redactor(values: Iterable[str], matcher: Any = None) -> "Redactor":
 
 # -- one pass over a finished report ---------------------------------------------------------------------
 MAX_REMEMBERED = 500_000              # distinct strings whose redaction is remembered (the report holds them anyway)
+CHECK_KEYS = 2_000                  # keys of may_change's own automaton: ~16 us each to build, so at most ~30 ms
 MIN_SECRET = 3                      # shorter values would match everywhere (and say nothing)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -166,6 +167,8 @@ class Redactor:
         self._matcher_keys = False
         self._then: Redactor | None = None
         self._done: dict[str, str] = {}
+        self._ascii: bool | None = None
+        self._check: Any = False             # may_change's automaton: False until made (see _checker)
         if self.active:
             self.automaton.make_automaton()
 
@@ -207,6 +210,62 @@ class Redactor:
             if len(self._done) < MAX_REMEMBERED:
                 self._done[text] = done
         return done
+
+    def may_change(self, text: str) -> bool:
+        """False when `text()` certainly changes no string whose text is a stretch of `text`. For many strings
+        at once (the JSON lines of a report's requests, one automaton pass each): a needle across two of them
+        makes a false True, never a false False. A string written with JSON escapes is not such a stretch:
+        callers check those apart. Searched percent-decoded only: a string without a `%` is its own decoded
+        form, one with is searched only so by `text()`, and decoding a stretch does not depend on its context
+        (an escape holds no character that delimits a string)."""
+        if not self.active or not text:
+            return False
+        checker = self._checker()
+        if checker is not None and checker[1] or checker is None and self._ascii_needles():
+            # a non-ASCII character is in no needle: made `?` (a false hit at worst, never a lost one), the
+            # rest is lowered and decoded by C code; a `%` starting no escape stays itself, as `_PERCENT` leaves it
+            data = text.encode("ascii", "replace").lower()
+            if b"%" in data:
+                data = _BAD_ESCAPE_BYTES.sub(b"%25", data).replace(b"=", b"%3d").replace(b"%", b"=")
+                data = binascii.a2b_qp(data).lower()
+            searched = data.decode("latin-1")
+        else:
+            searched = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+            if "%" in text:
+                searched = _percent_lowered(searched)
+        if checker is not None:
+            return next(checker[0].iter(searched), None) is not None
+        for redactor in (self, self._then):
+            if redactor is not None and redactor._own_active and next(redactor._hits(searched), None) is not None:
+                return True
+        return False
+
+    def _checker(self) -> tuple[Any, bool] | None:
+        """For may_change: one automaton of the keys of this redactor and the next, each cut to start at its first
+        hex character (match.py's keys are: a pass is faster, and a needle holds its key), and whether every key
+        is ASCII. One pass instead of two, hits not checked further; None when the keys are too many to build it
+        in a moment (`_hits` of each automaton then)."""
+        if self._check is False:
+            import ahocorasick
+            from .traffic.match import _key_of
+            automata = [r.automaton for r in (self, self._then) if r is not None and r._own_active]
+            self._check = None
+            if sum(len(automaton) for automaton in automata) <= CHECK_KEYS:
+                checker, ascii_keys = ahocorasick.Automaton(), True
+                for automaton in automata:
+                    for key in automaton.keys():
+                        checker.add_word(_key_of(key)[1], 0)
+                        ascii_keys = ascii_keys and key.isascii()
+                checker.make_automaton()
+                self._check = (checker, ascii_keys)
+        return self._check
+
+    def _ascii_needles(self) -> bool:
+        """Whether every needle is ASCII: every value is (each encoding of an ASCII value is ASCII)."""
+        if self._ascii is None:
+            self._ascii = all(isinstance(value, str) and value.isascii() for value in self.values) and (
+                self._then is None or self._then._ascii_needles())
+        return self._ascii
 
     def _search(self, text: str) -> str:
         text = self._own(text) if self._own_active else text
@@ -283,13 +342,15 @@ def _percent_char(match: re.Match) -> str:
 
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_BAD_ESCAPE_BYTES = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
 def _percent_lowered(lowered: str) -> str:
     """ASCII-lower-cased text with each %XX read as the (ASCII-lower-cased) Latin-1 character it encodes. A URL
     per request goes through here: ASCII text whose every `%` starts an escape is decoded at C speed by binascii's
-    quoted-printable decoder (`%` made `=`, a literal `=` escaped first; line ends, which it treats apart, excluded)."""
-    if lowered.isascii() and "\n" not in lowered and "\r" not in lowered and not _BAD_ESCAPE.search(lowered):
+    quoted-printable decoder (`%` made `=`, a literal `=` escaped first). It treats a line end apart only after an
+    `=`, which only a `%` starting no escape would put there: such text is decoded by the pattern instead."""
+    if lowered.isascii() and not _BAD_ESCAPE.search(lowered):
         quoted = lowered.replace("=", "%3d").replace("%", "=").encode("ascii")
         return binascii.a2b_qp(quoted).decode("latin-1").translate(_ASCII_LOWER)
     return _PERCENT.sub(_percent_char, lowered)
@@ -378,9 +439,24 @@ def mask_credentials(text: str, limit: int | None = MASK_LIMIT) -> str:
     if "@" in text:
         text = _USERINFO.sub(lambda m: m.group(1) + _masked(m.group(2)) + "@", text)
     if "=" in text and _SECRET_HINT.search((unquote(text) if "%" in text else text).lower()):
-        text = _PAIR.sub(lambda m: m.group("head") + (_masked(m.group("value")) if is_secret_name(m.group("name"))
-                                                       else m.group("value")), text)
+        text = _masked_pairs(text)
     return text
+
+
+def _masked_pairs(text: str) -> str:
+    """`text` with the value of each name=value pair (_PAIR) whose name is credential-like masked: the matches
+    `_PAIR.sub` makes, only those masked spliced (a substitution called back for every pair, most of them
+    kept as they are)."""
+    out, position = [], 0
+    for pair in _PAIR.finditer(text):
+        if _is_secret_name(pair.group(2)):
+            start, end = pair.span(3)
+            out += (text[position:start], _masked(text[start:end]))
+            position = end
+    if not out:
+        return text
+    out.append(text[position:])
+    return "".join(out)
 
 
 def mask_header(name: str, value: str) -> str:

@@ -55,7 +55,7 @@ from .adapters import FieldHit, load_adapters, split_where
 from .attribution import Attributor, Recipient, join_events
 from .captures import CaptureResult, LimitHit, Request, open_capture
 from .decode import CaptureBudget, Decoded, LimitTally, decode_request
-from .jsonout import Rendered, iter_lines
+from .jsonout import Lines, Rendered, compact, iter_lines, scalar
 from .match import Hit, Identifier, Location, LocationHit, Matcher
 
 SCHEMA = "appaudit.traffic/2"
@@ -201,28 +201,65 @@ class RequestInfo:
 
 class RequestLog(Sequence[RequestInfo]):
     """The requests of an analysis, kept in an anonymous temporary file as they are read (one marshal record
-    each) and read back in order when a report is written: memory holds 8 bytes per request, whatever the size
-    of the captures. Recipients are restored from the analysis's table (by id)."""
+    each) and read back in order when a report is written: memory holds 9 bytes per request (and the last few
+    hundred, until written), whatever the size of the captures. Recipients are restored from the analysis's
+    table (by id).
+
+    Each request's line of the JSON report is rendered once, as it is appended, into a second temporary file:
+    what a redacted report writes before the report-wide redaction, whose values are known only at the end.
+    `json_blocks` reads those lines back in blocks, and re-renders from its record (the exact path) only a line
+    that redaction could change (Redactor.may_change, over a block at once) or, under --reveal, whose URL had
+    a matched value redacted."""
 
     def __init__(self, recipients: dict[str, Recipient]) -> None:
         self._file = tempfile.TemporaryFile()
         self._offsets = array("Q")
         self._end = 0
+        self._lines = tempfile.TemporaryFile()
+        self._lines_end = 0
+        self._pending: list[bytes] = []        # records and lines appended, not yet written
+        self._pending_lines: list[bytes] = []
+        self._url_redacted = bytearray()    # per request: 1 when its URL shows differently under --reveal
         self._recipients = recipients
 
     def append(self, info: RequestInfo) -> None:
-        actor = (info.actor.kind.value, info.actor.id) if info.actor is not None else None
-        record = marshal.dumps((info.id, info.time, info.method, info.scheme, info.host, info.url, info.capture,
-                                info.recipient.id, actor, info.secrets, info.note))
+        self.add(info.id, info.time, info.method, info.scheme, info.host, info.url, info.capture, info.recipient,
+                 info.actor, info.secrets, info.note)
+
+    def add(self, request_id: str, time: float | None, method: str, scheme: str, host: str, url: str, capture: str,
+            recipient: Recipient, actor: Actor | None, secrets: tuple[str, ...], note: str | None) -> None:
+        """Append the request of these fields (a RequestInfo's, without making one)."""
+        record = marshal.dumps((request_id, time, method, scheme, host, url, capture, recipient.id,
+                                (actor.kind.value, actor.id) if actor is not None else None, secrets, note))
         self._offsets.append(self._end)
-        if self._file.tell() != self._end:   # a read moved the position
-            self._file.seek(self._end)
-        self._file.write(len(record).to_bytes(4, "little") + record)
+        self._pending.append(len(record).to_bytes(4, "little") + record)
         self._end += 4 + len(record)
+        shown = redact_in(url, secrets) if secrets else url
+        self._url_redacted.append(shown is not url and shown != url)
+        line = "".join((_request_head(actor, capture), scalar(host), ', "id": ', scalar(request_id), ', "method": ',
+                        scalar(method), ', "note": ' + scalar(note) if note else "", ', "recipient": ',
+                        scalar(recipient.id), ', "scheme": ', scalar(scheme), ', "time": ', scalar(time),
+                        ', "url": ', scalar(mask_credentials(shown)), "}\n")).encode("utf-8", "surrogatepass")
+        self._pending_lines.append(line)
+        self._lines_end += len(line)
+        if len(self._pending_lines) >= 256:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write what was appended since the last flush, at the files' ends (a read may have moved their
+        positions): one write per file and 256 requests, not two per request."""
+        if self._pending:
+            self._file.seek(0, 2)
+            self._file.write(b"".join(self._pending))
+            self._lines.seek(0, 2)
+            self._lines.write(b"".join(self._pending_lines))
+            self._pending.clear()
+            self._pending_lines.clear()
 
     def _read(self, offset: int) -> tuple[RequestInfo, int]:
         """The record at `offset` and the offset of the next (each read seeks: a lookup by index while the
         records are iterated moves nothing the iteration relies on)."""
+        self._flush()
         self._file.seek(offset)
         size = int.from_bytes(self._file.read(4), "little")
         (request_id, time, method, scheme, host, url, capture, recipient, actor, secrets,
@@ -245,6 +282,62 @@ class RequestLog(Sequence[RequestInfo]):
             info, offset = self._read(offset)
             yield info
 
+    def json_blocks(self, reveal: bool, redactor: Any = None) -> Iterator[str]:
+        """The requests as the JSON report writes them (`compact(info.to_json(reveal, redactor.text))` each),
+        in blocks of lines (jsonout.Lines). `redactor`: the report-wide one, None under --reveal."""
+        def exact(index: int) -> str:
+            return compact(self[index].to_json(reveal, redactor.text if redactor is not None else _kept))
+
+        if reveal:
+            def changes(first: int, block: str) -> bool:
+                return self._url_redacted.find(1, first, first + block.count("\n") + 1) >= 0
+        else:
+            changes = _redaction_changes(redactor)
+
+        self._flush()
+        index, position, rest = 0, 0, b""
+        while position < self._lines_end:
+            self._lines.seek(position)
+            data = rest + self._lines.read(LINES_BLOCK)
+            position += len(data) - len(rest)
+            cut = data.rfind(b"\n")
+            if cut < 0:           # a line longer than a block: read on
+                rest = data
+                continue
+            block, rest = data[:cut].decode("utf-8", "surrogatepass"), data[cut + 1:]
+            yield _checked(block, index, changes, exact)
+            index += block.count("\n") + 1
+
+
+LINES_BLOCK = 1 << 16     # bytes of JSON lines read, checked and written at once
+
+
+def _checked(block: str, first: int, changes: Callable[[int, str], bool], exact: Callable[[int], str]) -> str:
+    """`block` (JSON lines, the first the element numbered `first`) with each line that `changes` says may
+    differ replaced by `exact(its number)`: a block it passes is kept whole, one it flags is halved until the
+    lines it flags are found (a few hits cost a few checks of ever smaller blocks)."""
+    if not changes(first, block):
+        return block
+    if "\n" not in block:
+        return exact(first)
+    lines = block.split("\n")
+    half = len(lines) // 2
+    return (_checked("\n".join(lines[:half]), first, changes, exact) + "\n"
+            + _checked("\n".join(lines[half:]), first + half, changes, exact))
+
+
+@functools.lru_cache(maxsize=1024)
+def _request_head(actor: Actor | None, capture: str) -> str:
+    """The start of a request's JSON line, to the host's value: `compact(info.to_json(False))` is the
+    template of RequestLog.add, keys in their sorted order."""
+    return ('{"actor": ' + _actor_json(actor) + ', "capture": ' if actor is not None else '{"capture": ') + \
+        scalar(capture) + ', "host": '
+
+
+@functools.lru_cache(maxsize=1024)
+def _actor_json(actor: Actor) -> str:
+    return compact(actor.to_json())
+
 
 def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub) -> dict[str, Any]:
     """One transmission of `appaudit.traffic/2`: the same data type at the same place of the same endpoint, once,
@@ -258,6 +351,56 @@ def _transmission_json(t: Transmission, path: str, reveal: bool, scrub: Scrub) -
     if t.adapter:
         out.update(field=t.field, adapter=t.adapter)
     return out
+
+
+def _transmission_lines(shown: Iterable[tuple[Transmission, str]], reveal: bool, redactor: Any) -> Iterator[str]:
+    """`compact(_transmission_json(t, path, reveal, scrub))` of each (transmission, path as shown), one a line,
+    from a template, in blocks of about LINES_BLOCK characters (a line of thousands of request ids alone). The
+    strings redaction applies to are checked a batch at once (Redactor.may_change over them joined), each one
+    only if that check fails."""
+    shown = iter(shown)
+    lines: list[str] = []
+    size = 0
+    while batch := list(itertools.islice(shown, 256)):
+        rows = [(t, t.host, path, t.recipient or "", where_text(t.where), t.value if reveal else redact(t.value))
+                for t, path in batch]
+        if redactor is not None and redactor.active:
+            strings = {text for row in rows for text in row[1:] if isinstance(text, str)}
+            if redactor.may_change("\n".join(strings)):
+                scrub = redactor.text
+                rows = [(row[0], *map(scrub, row[1:])) for row in rows]
+        for row in rows:
+            line = _transmission_line(*row)
+            lines.append(line)
+            size += len(line)
+            if size >= LINES_BLOCK:
+                yield "\n".join(lines)
+                lines, size = [], 0
+    if lines:
+        yield "\n".join(lines)
+
+
+def _transmission_line(t: Transmission, host: str, path: str, recipient: str, where: str, value: Any) -> str:
+    """`compact(_transmission_json(t, path, reveal, scrub))`, given its strings as shown (scrubbed)."""
+    requests = t.requests
+    return "".join((
+        '{"actor": ', _actor_json(t.actor) if t.actor else "null",
+        ', "adapter": ' + scalar(t.adapter) + ', "count": ' if t.adapter else ', "count": ', scalar(t.count),
+        ', "data_type": ', scalar(t.data_type), ', "encoding": ', scalar(t.encoding),
+        ', "field": ' + scalar(t.field) + ', "host": ' if t.adapter else ', "host": ', scalar(host),
+        ', "method": ', scalar(t.method), ', "path": ', scalar(path), ', "recipient": ', scalar(recipient),
+        ', "request": ', scalar(t.request), ', "requests": ',
+        requests.json_text() if type(requests) is RequestIds else compact(list(requests or (t.request,))),
+        ', "scheme": ', scalar(t.scheme), ', "value": ', scalar(value), ', "value_known": ', scalar(t.value_known),
+        ', "where": ', scalar(where), "}"))
+
+
+def _redaction_changes(redactor: Any) -> Callable[[int, str], bool]:
+    """For `_checked`: whether the report-wide redaction may change a line of a block. A line with a JSON
+    escape is always checked line by line: its strings are not stretches of its text there."""
+    if redactor is None or not redactor.active:
+        return lambda first, block: False
+    return lambda first, block: "\\" in block or redactor.may_change(block)
 
 
 @dataclass(frozen=True)
@@ -319,6 +462,19 @@ class TrafficReport:
         if reveal or len(self.redacted_paths) != len(self.transmissions):
             return ((sent, mask_credentials(sent.path)) for sent in self.transmissions)
         return zip(self.transmissions, self.redacted_paths)
+
+    def json_lines(self, reveal: bool, redactor: Any = None) -> dict[str, Lines]:
+        """The requests and transmissions as the JSON report writes them, in blocks of lines (jsonout.Lines):
+        each what `to_json(reveal, redactor.text)` makes of it, rendered from a template (requests as they
+        were appended) and redacted report-wide only where redaction may change it. `redactor`: None under
+        --reveal."""
+        if isinstance(self.requests, RequestLog):
+            request_blocks = self.requests.json_blocks(reveal, redactor)
+        else:   # requests given otherwise (a report made by hand): each line by the exact path
+            scrub = redactor.text if redactor is not None else _kept
+            request_blocks = (compact(info.to_json(reveal, scrub)) for info in self.requests)
+        transmission_blocks = _transmission_lines(self._shown_paths(reveal), reveal, redactor)
+        return {"requests": Lines(request_blocks), "transmissions": Lines(transmission_blocks)}
 
     def to_json(self, reveal: bool = False, scrub: Scrub = _kept, lazy: bool = False) -> dict[str, Any]:
         """The report as `appaudit.traffic/2`. `scrub` redacts a captured string (identifier values wherever
@@ -579,8 +735,8 @@ def analyse(captures: Iterable[str | Path], identifiers: dict | None = None, app
                 found.add_request(common, _with_fields(sent, fields), counter, secrets)
             else:
                 secrets = ()
-            requests.append(RequestInfo(request_id, request.time, request.method, request.scheme, request.host,
-                                        request.url, result.path, recipient, actor, secrets, request.note))
+            requests.add(request_id, request.time, request.method, request.scheme, request.host, request.url,
+                         result.path, recipient, actor, secrets, request.note)
     readable = [r for r in results if r.status != "skipped"]  # a capture may turn out unreadable when read
     if not readable:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in results)
@@ -756,6 +912,11 @@ class RequestIds(Sequence[str]):
     def __repr__(self) -> str:
         return f"RequestIds({list(self)!r})"
 
+    def json_text(self) -> str:
+        """The ids as a JSON list (as jsonout's encoder writes it), joined at C speed: a transmission sent by
+        thousands of requests is one of the largest lines of a report."""
+        return '["r' + '", "r'.join(map(str, self._numbers)) + '"]' if self._numbers else "[]"
+
 
 @functools.lru_cache(maxsize=1 << 14)
 def _place(where: str) -> tuple[str, ...]:
@@ -910,17 +1071,22 @@ def dumps(report: TrafficReport, reveal: bool = False) -> str:
 
 
 def json_pieces(report: TrafficReport, reveal: bool = False) -> Iterator[str]:
-    """The report's JSON text in pieces, each request and transmission rendered as it is written (a report of
-    any size is never whole in memory), identifier values redacted unless `reveal`: in the fields that hold
-    what a capture carried (requests, transmissions, recipients), string by string, and in the small remaining
-    parts by a walk."""
+    """The report's JSON text in pieces, requests and transmissions in blocks of lines (a report of any size is
+    never whole in memory), identifier values redacted unless `reveal`: in the fields that hold what a capture
+    carried (requests, transmissions, recipients) and in the small remaining parts by a walk, each only where
+    Redactor.may_change says redaction can change something (TrafficReport.json_lines); the text is that of
+    redacting every such string in turn."""
     if reveal:
+        redactor = None
         data = report.to_json(True, lazy=True)
     else:
         redactor = report_redactor(report.identifier_values, report.matcher)
         data = report.to_json(False, redactor.text, lazy=True)
-        walked = ("captures", "bridging", "observations", "notes", "limits")
-        data.update(redactor.report({key: data[key] for key in walked}))
+        walked = {key: data[key] for key in ("captures", "bridging", "observations", "notes", "limits")}
+        text = compact(walked)   # its strings, each a stretch of it unless written with an escape
+        if "\\" in text or redactor.may_change(text):   # else the walk would give the same back, slower
+            data.update(redactor.report(walked))
+    data.update(report.json_lines(reveal, redactor))   # the same text as data's lazy lists, made faster
     for piece in iter_lines(data):
         yield json_text(piece)
     yield "\n"
