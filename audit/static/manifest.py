@@ -53,6 +53,15 @@ class Manifest:
     meta_data_off: tuple[str, ...] = ()                # <meta-data> keys whose value is `false` (a switch off)
     shared_user_id: str | None = None                  # android:sharedUserId: permissions shared with other apps
     shared_user_max_sdk: int | None = None             # android:sharedUserMaxSdkVersion (API 33+)
+    # <instrumentation android:targetPackage>: a test APK (androidTest, a UI-automation server) whose code the
+    # system loads into that app's process, where that app's permissions and target API level apply
+    instrumentation_targets: tuple[str, ...] = ()
+
+    @property
+    def instruments_other_app(self) -> str | None:
+        """The other package whose process runs this APK's instrumentation code, if any (self-instrumenting
+        test APKs, targetPackage = package, run as themselves)."""
+        return next((t for t in self.instrumentation_targets if t != self.package), None)
 
     @property
     def entry_classes(self) -> tuple[str, ...]:
@@ -168,6 +177,7 @@ def _read_manifest(root, where: str) -> Manifest:
     service_permissions: set[tuple[str, str]] = set()
     application_class = None
     has_code = True
+    instrumentation_targets: set[str] = set()
     count = 0
     for element in root.iter():
         count += 1
@@ -213,6 +223,9 @@ def _read_manifest(root, where: str) -> Manifest:
             name = _attr(element, "name")
             if name:
                 components.append(Component("application", qualify(name, package), None))
+            target = (_attr(element, "targetPackage") or "").strip()
+            if target:
+                instrumentation_targets.add(target)
 
     # Android reads <uses-permission> only as a child of <manifest> (PackageParser); one nested elsewhere, e.g.
     # inside <application>, requests nothing.
@@ -242,6 +255,7 @@ def _read_manifest(root, where: str) -> Manifest:
         has_code=has_code,
         service_permissions=tuple(sorted(service_permissions)),
         meta_data_off=tuple(sorted(meta_data_off)),
+        instrumentation_targets=tuple(sorted(instrumentation_targets)),
     )
 
 
