@@ -256,6 +256,20 @@ def test_feasibility_follows_the_manifest_and_android_rules(app):
             assert not set(verdict.permissions) & requested or any(p.max_sdk for p in report.permissions)
 
 
+@pytest.mark.parametrize("app", UNSEEN, ids=UNSEEN_IDS)
+def test_requested_permissions_have_the_protection_level_aosp_gives_them(app):
+    """Against AOSP's own permission data (androguard's copy, per API level): no permission the platform defines
+    is reported `unknown`, and each has the level of the newest API that defines it."""
+    from test_permissions_data import _aosp, aosp_level
+    data = _aosp()
+    for permission in _scan(app).permissions:
+        defined = [api for api in sorted(data) if permission.name in data[api]]
+        if not defined:
+            continue      # the app's own, or a Play services / store permission (rules/permissions.yaml defined_by)
+        want = aosp_level(data[defined[-1]][permission.name]["protectionLevel"])
+        assert permission.protection_level == want, (permission.name, permission.protection_level, want)
+
+
 def test_a_jar_of_dex_without_a_manifest_is_refused_with_a_clear_error(tmp_path):
     jar = fetch(NOT_AN_APP)
     with pytest.raises(InputError, match="neither an APK"):
