@@ -54,6 +54,33 @@ RUNNER = """.class public Lorg/example/target/test/Runner;
 """
 
 
+PROBE_TEST = """.class public Lorg/example/target/test/ProbeTest;
+.super Ljava/lang/Object;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {p0}, Ljava/lang/Object;-><init>()V
+    return-void
+.end method
+
+.method public readsTheSubscriberId()V
+    .registers 2
+    .annotation runtime Lorg/junit/Test;
+    .end annotation
+    const/4 v0, 0x0
+    invoke-virtual {v0}, Landroid/telephony/TelephonyManager;->getSubscriberId()Ljava/lang/String;
+    return-void
+.end method
+
+.method public notATest()V
+    .registers 2
+    const/4 v0, 0x0
+    invoke-virtual {v0}, Landroid/telephony/TelephonyManager;->getSimSerialNumber()Ljava/lang/String;
+    return-void
+.end method
+"""
+
+
 def _build(tmp_path: Path, package: str, target: str) -> Path:
     if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
         pytest.skip("aapt / android-framework-res not installed (make deb)")
@@ -62,6 +89,7 @@ def _build(tmp_path: Path, package: str, target: str) -> Path:
     work = tmp_path / package
     (work / "smali" / "org" / "example" / "target" / "test").mkdir(parents=True)
     (work / "smali" / "org" / "example" / "target" / "test" / "Runner.smali").write_text(RUNNER)
+    (work / "smali" / "org" / "example" / "target" / "test" / "ProbeTest.smali").write_text(PROBE_TEST)
     (work / "AndroidManifest.xml").write_text(MANIFEST.replace("PACKAGE", package).replace("TARGET", target))
     apk = work / "test.apk"
     subprocess.run(["aapt", "package", "-f", "-M", str(work / "AndroidManifest.xml"), "-I", str(FRAMEWORK_RES),
@@ -108,3 +136,26 @@ def test_no_api_is_granted_or_refused_to_code_that_runs_as_another_app(api_id):
         levels = AppLevels(21, 33, tuple(RequestedPermission(p) for p in held), runs_in="org.example.target")
         _type, verdict = judge(RULES[api_id], levels)
         assert verdict.status == "unknown", (api_id, held, verdict)
+
+
+def test_the_test_methods_a_runner_calls_by_annotation_are_reached(tmp_path):
+    """JUnit 4 finds @Test methods by reflection: with the manifest's runner (an Instrumentation) as an entry
+    point, they are roots (rules/entrypoints.yaml `instrumentation`); the same class's unannotated method is not."""
+    apk = _build(tmp_path, "org.example.target.test", "org.example.target")
+    report = scan_app([apk])
+    reached = {c.api_id: c for c in report.api_calls}
+    test = reached["telephony.get_subscriber_id"]
+    assert test.reachable and test.path[0] == ("Lorg/example/target/test/ProbeTest;->readsTheSubscriberId()V")
+    assert not reached["telephony.get_sim_serial_number"].reachable
+
+
+def test_test_annotations_make_no_roots_without_a_runner(tmp_path):
+    """An ordinary app that ships a class with @Test methods (test code left in a release) runs none of them."""
+    from audit.static.callgraph import call_paths
+    from audit.static.dex import DexFile
+    apk = _build(tmp_path, "org.example.target.test", "org.example.target")
+    with zipfile.ZipFile(apk) as zf:
+        dex = DexFile(zf.read("classes.dex"), "classes.dex")
+    target = "Lorg/example/target/test/ProbeTest;->readsTheSubscriberId()V"
+    assert call_paths([dex], ["org.example.target.test.Runner"], [target])[0]
+    assert call_paths([dex], ["org.example.target.test.ProbeTest"], [target])[0] == {}
