@@ -183,6 +183,9 @@ def test_the_scan_reads_the_whole_app(app):
     assert data["app"]["package"] and not data["partial"] and not data["warnings"], data["warnings"]
     if app.instruments:   # the test runner is an entry point: the system instantiates it
         assert any(c["name"] == "androidx.test.runner.AndroidJUnitRunner" for c in data["components"])
+        # and the tests it runs (found by annotation) reach the test code's own calls
+        own = [c for c in report.api_calls if c.actor.kind.value == "first-party"]
+        assert not own or any(c.reachable for c in own)
 
 
 @pytest.mark.parametrize("app", UNSEEN, ids=UNSEEN_IDS)
