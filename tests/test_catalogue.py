@@ -23,8 +23,9 @@ comscore moat integral_ad_science doubleverify criteo taboola outbrain smaato og
 cuebiq x_mode safegraph twitter_kit vk google_tag_manager google_maps appmetrica sensors_data umeng tencent_bugly
 jpush""".split()
 
-# A Java package name on boundaries: lower-case identifiers joined by single dots, no trailing dot, no regex.
-PACKAGE = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+# A Java package name on boundaries: Java identifiers joined by single dots, no trailing dot, no regex. Mostly lower
+# case, but real packages are not always (kotlinx-coroutines' `_COROUTINE`, the desugared JDK's `j$`).
+PACKAGE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*")
 HOST = re.compile(r"([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}")
 ID = re.compile(r"[a-z][a-z0-9_]*")
 # Prefixes deliberately owned by two entries: none today. Add (prefix, (id, id)) pairs here with a reason.
@@ -91,6 +92,28 @@ def test_hosts_are_lowercase_hostnames_owned_once(catalogue):
         for key in sdk.manifest_keys:
             assert key not in keys, f"manifest key {key} under both {keys.get(key)} and {sdk.id}"
             keys[key] = sdk.id
+
+
+def test_bundled_platform_code_is_library_code_never_an_unidentified_sdk(catalogue):
+    """Every `platform` prefix of rules/libraries.yaml: a copy of it in an APK (hidden-API stubs such as
+    com.android.internal.policy.IKeyguardDismissCallback, the framework's TagSoup) is library code. Found on
+    real APKs where both were `unidentified:` SDKs because the two lists of libraries.yaml disagreed."""
+    from audit.attribution import attribution_rules
+    for prefix in attribution_rules().platform:
+        actor = catalogue.actor_for_class(prefix + ".Stub", "org.example.app")
+        assert actor.kind is ActorKind.LIBRARY, (prefix, actor)
+
+
+@pytest.mark.parametrize("class_name", [
+    "_COROUTINE._BOUNDARY", "com.android.tools.r8.RecordTag", "j$.util.Optional", "com.ibm.icu.util.TimeZone",
+    "org.apache.xerces.jaxp.datatype.XMLGregorianCalendarImpl", "org.eclipse.wst.xml.xpath2.processor.Engine",
+    "org.java_websocket.client.WebSocketClient", "com.koushikdutta.async.AsyncServer", "com.rabbitmq.client.Channel",
+    "zmq.Ctx", "org.zeromq.ZMQ", "org.jcodec.api.SequenceEncoder", "org.jspecify.annotations.Nullable",
+    "com.android.permission.rom.MiuiUtils"])
+def test_common_open_source_libraries_are_libraries(catalogue, class_name):
+    """Seen in APKs the corpus lacks (Appium, Airtest and uiautomator2 helper apps): open-source libraries, not
+    SDKs."""
+    assert catalogue.actor_for_class(class_name, "org.example.app").kind is ActorKind.LIBRARY
 
 
 def test_required_libraries_cover_infrastructure(catalogue):

@@ -98,6 +98,29 @@ def test_ssid_needs_location_from_27_and_fine_location_from_29():
     assert v.status == "granted" and v.api_levels == "API 21-26"
 
 
+def test_scan_results_need_location_from_api_23_unless_targeting_22_and_lower():
+    # Android 6 made Wi-Fi scan results location data (WifiPermissionsUtil.canAccessScanResults): an app targeting
+    # API 23+ with ACCESS_WIFI_STATE alone gets an empty list there, not on API 27 only
+    _t, v = verdict("wifi_manager.get_scan_results", app("ACCESS_WIFI_STATE", min_sdk=18, target_sdk=33))
+    assert v.status == "granted" and v.api_levels == "API 18-22"
+    assert "an empty list without a location permission from API 23" in v.reason
+    _t, legacy = verdict("wifi_manager.get_scan_results", app("ACCESS_WIFI_STATE", min_sdk=18, target_sdk=22))
+    assert legacy.status == "granted" and legacy.api_levels == "API 18-26" and "foreground" in legacy.reason
+    _t, located = verdict("wifi_manager.get_scan_results",
+                          app("ACCESS_WIFI_STATE", "ACCESS_COARSE_LOCATION", min_sdk=23, target_sdk=33))
+    assert located.status == "runtime-permission" and located.api_levels == "API 23-28"
+
+
+@pytest.mark.parametrize("api_id", ["wifi_manager.get_scan_results", "wifi_info.get_ssid",
+                                    "telephony.get_all_cell_info"])
+def test_coarse_location_still_does_on_api_29_for_apps_targeting_28_and_lower(api_id):
+    # WifiPermissionsUtil / LocationAccessPolicy ask for FINE only when the app targets API 29+
+    _t, old = verdict(api_id, app("ACCESS_WIFI_STATE", "ACCESS_COARSE_LOCATION", min_sdk=29, target_sdk=28))
+    assert old.status == "runtime-permission" and old.api_levels == "API 29+"
+    _t, new = verdict(api_id, app("ACCESS_WIFI_STATE", "ACCESS_COARSE_LOCATION", min_sdk=29, target_sdk=29))
+    assert new.status != "runtime-permission" and "ACCESS_FINE_LOCATION" in new.reason
+
+
 def test_advertising_id_needs_ad_id_when_targeting_33():
     ad = "com.google.android.gms.permission.AD_ID"
     _t, v = verdict("gms.advertising_id_info.get_id", app("INTERNET", target_sdk=33))

@@ -225,3 +225,52 @@ def test_label_lookup_survives_corrupt_resource_tables(education_apk):
         result = resolve_label(label, bytes(mutated[: rng.randrange(8, len(mutated) + 1)]))
         assert result is None or isinstance(result, str)
     assert resolve_label("@zz", arsc) is None and resolve_label("Plain", None) == "Plain"
+
+
+NEVER_FOR_LOCATION = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.ble">
+  <uses-sdk android:minSdkVersion="31" android:targetSdkVersion="34"/>
+  <uses-permission android:name="android.permission.BLUETOOTH_SCAN" android:usesPermissionFlags="neverForLocation"/>
+  <uses-permission android:name="android.permission.NEARBY_WIFI_DEVICES" android:usesPermissionFlags="neverForLocation"/>
+  <application/>
+</manifest>
+"""
+
+
+def test_bluetooth_scan_declared_never_for_location_unlocks_no_location():
+    """usesPermissionFlags="neverForLocation": the app asserts it derives no location from the scan and Android
+    filters beacons out; a declared-permission observation of location.approximate would be a false claim."""
+    from audit.static.manifest import parse_manifest, permissions_of
+    from audit.static.scan import _permission_observations
+    manifest = parse_manifest(NEVER_FOR_LOCATION.encode(), "AndroidManifest.xml")
+    scan = {r.name: r for r in manifest.requested}
+    assert scan["android.permission.BLUETOOTH_SCAN"].never_for_location
+    unlocked = {p.name: p.data_types for p in permissions_of(manifest)}
+    assert unlocked["android.permission.BLUETOOTH_SCAN"] == ()
+    assert unlocked["android.permission.NEARBY_WIFI_DEVICES"] == ("network.wifi_ssid",)   # SSIDs all the same
+    assert "location.approximate" not in {o.data_type for o in _permission_observations(manifest)}
+    plain = parse_manifest(NEVER_FOR_LOCATION.replace(' android:usesPermissionFlags="neverForLocation"', "")
+                           .encode(), "AndroidManifest.xml")
+    assert "location.approximate" in {o.data_type for o in _permission_observations(plain)}
+
+
+def test_never_for_location_is_read_from_binary_xml_by_its_resource_id():
+    """Compiled (aapt2, API 31+), the flag is an int (0x10000) on the attribute whose resource id is 0x01010644
+    (public-final.xml): read by id, as the platform does, even under a scrambled name string."""
+    from audit.static import axml
+    from audit.static.manifest import parse_manifest
+    from test_axml import A, Doc, NAME, S
+    flags = 0x01010644
+    assert axml.ANDROID_ATTRIBUTES_SINCE_30[flags] == "usesPermissionFlags"
+
+    def manifest(value_type, value, name="usesPermissionFlags"):
+        doc = Doc(("manifest", [(None, "package", 0, S, "org.example.ble")],
+                   [("uses-permission", [(A, "name", NAME, S, "android.permission.BLUETOOTH_SCAN"),
+                                         (A, name, flags, value_type, value)], []),
+                    ("application", [], [])]))
+        (request,) = parse_manifest(doc.bytes(), "ble").requested
+        return request
+
+    assert manifest(axml.TYPE_INT_HEX, 0x10000).never_for_location
+    assert manifest(axml.TYPE_INT_HEX, 0x10000, name="zzz").never_for_location
+    assert not manifest(axml.TYPE_INT_HEX, 0x0).never_for_location

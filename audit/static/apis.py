@@ -129,6 +129,8 @@ class EntryPoints:
     callbacks: frozenset[str]
     class_lookup: tuple[str, ...] = ()     # reflection: dotted `pkg.Class.method` loading a class by name
     method_lookup: tuple[str, ...] = ()    # reflection: looking a method up by name
+    test_runner: str | None = None         # instrumentation: the class a test runner component descends from
+    test_annotations: tuple[str, ...] = ()  # instrumentation: annotations marking the methods a runner calls
 
 
 @functools.lru_cache(maxsize=8)
@@ -136,8 +138,10 @@ def _load_entrypoints(path: str) -> EntryPoints:
     raw = load_yaml(path, "entry-point list")
     validate(raw, "entrypoints", path, "entry-point list")
     reflection = raw.get("reflection") or {}
+    instrumentation = raw.get("instrumentation") or {}
     return EntryPoints(frozenset(raw["lifecycle"]), frozenset(raw["callbacks"]),
-                       tuple(reflection.get("class_lookup") or ()), tuple(reflection.get("method_lookup") or ()))
+                       tuple(reflection.get("class_lookup") or ()), tuple(reflection.get("method_lookup") or ()),
+                       instrumentation.get("runner"), tuple(instrumentation.get("test_annotations") or ()))
 
 
 def load_entrypoints(path: str | Path | None = None) -> EntryPoints:

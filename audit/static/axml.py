@@ -81,8 +81,14 @@ ANDROID_ATTRIBUTES = {
     0x0101057A: "appComponentFactory", 0x01010591: "isSplitRequired", 0x01010599: "foregroundServiceType",
     0x01010603: "requestLegacyExternalStorage",
 }
+# Attributes newer than the framework-res.apk the tests can dump (Debian's, API 29): ids from AOSP's
+# core/res/res/values/public-final.xml of the API level named.
+ANDROID_ATTRIBUTES_SINCE_30 = {
+    0x01010644: "usesPermissionFlags",       # API 31: <uses-permission android:usesPermissionFlags="neverForLocation">
+}
+PLATFORM_ATTRIBUTES = {**ANDROID_ATTRIBUTES, **ANDROID_ATTRIBUTES_SINCE_30}
 
-_LISTED_NAMES = frozenset(ANDROID_ATTRIBUTES.values())
+_LISTED_NAMES = frozenset(PLATFORM_ATTRIBUTES.values())
 
 _HEADER = struct.Struct("<HHI")
 _POOL = struct.Struct("<IIIII")
@@ -315,7 +321,7 @@ def _read_attributes(data: bytes, pos: int, chunk_size: int, ext: int, string, r
         if resource_id >> 24 == 0x01:
             # A platform attribute: its id is its identity. For an id we do not list, its name string is
             # kept unless it claims to be one we list (a scrambled name must not pass for another attribute).
-            name = ANDROID_ATTRIBUTES.get(resource_id)
+            name = PLATFORM_ATTRIBUTES.get(resource_id)
             if name is None:
                 text = string(name_index)
                 name = text if text and text not in _LISTED_NAMES else f"@{resource_id:08X}"

@@ -580,14 +580,38 @@ class CallGraph:
     # -- roots and search -------------------------------------------------------------------------------
     def roots(self, entry_classes: Iterable[str]) -> list[int]:
         out: dict[int, None] = {}
+        runner = self.entrypoints.test_runner and class_descriptor(self.entrypoints.test_runner)
+        tests = False
         for name in sorted(set(entry_classes)):
             desc = name if name.startswith("L") and name.endswith(";") else class_descriptor(dotted(name))
-            for cls in [desc, *sorted(a for a in self.ancestors(desc) if a in self._super)]:
+            ancestors = self.ancestors(desc)
+            tests = tests or (runner is not None and (desc == runner or runner in ancestors))
+            for cls in [desc, *sorted(a for a in ancestors if a in self._super)]:
                 for node in self._class_rows(cls):
                     method = self._name(node)
                     if method in self._entry_names or (cls == desc and method in ("<init>", "<clinit>")):
                         out.setdefault(node)
+        if tests:
+            for node in self._test_methods():
+                out.setdefault(node)
         return list(out)
+
+    def _test_methods(self) -> list[int]:
+        """A test runner's roots: the methods carrying a test annotation (rules/entrypoints.yaml
+        `instrumentation`), and the constructors of their classes (the runner instantiates each test class)."""
+        annotations = [class_descriptor(a) for a in self.entrypoints.test_annotations]
+        out: list[int] = []
+        classes: dict[str, None] = {}
+        for dex_i, dex in enumerate(self.dexes):
+            for method_idx in dex.annotated_methods(annotations):
+                node = self._node(dex_i, method_idx)
+                if node is not None:        # defined here (an annotation on a method of this dex's classes)
+                    out.append(node)
+                    classes.setdefault(dex.type_name(dex.method_id(method_idx)[0]))
+        for cls in classes:
+            out += [node for node in self._class_rows(cls) if self._name(node) == "<init>"]
+        self.work += len(out)
+        return out
 
     def search(self, entry_classes: Iterable[str], targets: Iterable[int] | None = None) -> None:
         """Breadth-first from every root at once; stops early once every target is reached (targets None:

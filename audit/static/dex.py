@@ -435,6 +435,49 @@ class DexFile:
             self._class_defs = out
         return self._class_defs
 
+    def annotated_methods(self, annotation_descriptors: Iterable[str]) -> list[int]:
+        """method_idx of every method carrying one of these annotations (`Lorg/junit/Test;`), from the class_defs'
+        annotations_directory_items; [] at once when the dex names none of the annotation types. Every offset
+        and count is checked against the file, and no more entries are read in total than the file has words."""
+        wanted = {t for t in (self.find_type(d) for d in annotation_descriptors) if t is not None}
+        if not wanted:
+            return []
+        out: list[int] = []
+        budget = self.size // 4
+        sets: dict[int, bool] = {}            # annotation_set_item offset -> holds a wanted annotation
+        for i, (*_head, annotations_off, _data, _static) in enumerate(_CLASS_DEF.iter_unpack(
+                self.data[self.class_defs_off:self.class_defs_off + 32 * self.class_defs_size])):
+            if not annotations_off:
+                continue
+            _class_set, fields, methods, _params = (self._u32(annotations_off + 4 * k, "annotations_directory")
+                                                     for k in range(4))
+            first = annotations_off + 16 + 8 * fields
+            if first + 8 * methods > self.size:
+                self._fail(f"class_def {i}: annotations_directory at {annotations_off:#x} runs past the end")
+            budget -= fields + methods
+            for method_idx, set_off in struct.iter_unpack("<II", self.data[first:first + 8 * methods]):
+                held = sets.get(set_off)
+                if held is None:
+                    size = self._u32(set_off, "annotation_set")
+                    if set_off + 4 + 4 * size > self.size:
+                        self._fail(f"annotation_set at {set_off:#x} ({size} entries) runs past the end")
+                    budget -= size
+                    held = False
+                    for (item_off,) in struct.iter_unpack("<I", self.data[set_off + 4:set_off + 4 + 4 * size]):
+                        if not HEADER_SIZE <= item_off < self.size - 1:
+                            self._fail(f"annotation_item offset {item_off:#x} outside the file")
+                        type_idx, _ = read_uleb128(self.data, item_off + 1, self.size, "annotation type")
+                        if type_idx in wanted:
+                            held = True
+                            break
+                    sets[set_off] = held
+                if budget < 0:
+                    self._fail("more annotation entries than the file has words")
+                if held:
+                    self._check_index(method_idx, self.method_ids_size, f"class_def {i}: annotated method")
+                    out.append(method_idx)
+        return out
+
     def class_descriptors(self) -> list[str]:
         return [self.type_name(c.class_idx) for c in self.class_defs]
 

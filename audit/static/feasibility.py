@@ -55,11 +55,12 @@ class AppLevels:
     requested: tuple[RequestedPermission, ...]
     shared_user_id: str | None = None
     shared_user_max_sdk: int | None = None
+    runs_in: str | None = None       # an instrumentation APK's target package, whose process runs its code
 
     @classmethod
     def of(cls, manifest: Manifest) -> "AppLevels":
         return cls(manifest.min_sdk, manifest.target_sdk, tuple(manifest.requested), manifest.shared_user_id,
-                   manifest.shared_user_max_sdk)
+                   manifest.shared_user_max_sdk, manifest.instruments_other_app)
 
     def shares_user_id(self, api: int) -> bool:
         """The app runs under a user id it shares with other packages of the same signer, whose requested
@@ -184,7 +185,17 @@ def judge(rule: ApiRule, app: AppLevels) -> tuple[str, Feasibility]:
     if rule.access is None:
         return rule.data_type, Feasibility("unknown", f"no rule in rules/apis.yaml decides what Android gives "
                                                       f"through {rule.id}", (), api_range(app.levels[0], MAX_API))
-    return _judge(rule, app)
+    data_type, verdict = _judge(rule, app)
+    if app.runs_in is not None:
+        # `am instrument` loads a test APK's code into the target app's process: that app's uid, permissions and
+        # target API level govern every call, not this manifest's (which a test APK barely fills in). What this
+        # manifest alone would give is kept in the reason, never as the verdict: granted here may be refused
+        # there, and the other way round.
+        verdict = Feasibility("unknown", f"runs as instrumentation in the process of {app.runs_in}: that app's "
+                                         f"permissions and target API level decide (this APK's own manifest "
+                                         f"alone: {verdict.status}, {verdict.reason})",
+                              verdict.permissions, api_range(app.levels[0], MAX_API))
+    return data_type, verdict
 
 
 @functools.lru_cache(maxsize=4096)

@@ -7,6 +7,7 @@ in X", since a hostile APK can put anything there. <meta-data> values are never 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import struct
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ class RequestedPermission:
     name: str
     max_sdk: int | None = None
     min_sdk_23: bool = False        # requested with <uses-permission-sdk-23>: only on API 23+
+    never_for_location: bool = False   # usesPermissionFlags="neverForLocation" (API 31+): the app asserts, and the
+                                       # platform enforces (beacons filtered out), that no location is derived
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,15 @@ class Manifest:
     meta_data_off: tuple[str, ...] = ()                # <meta-data> keys whose value is `false` (a switch off)
     shared_user_id: str | None = None                  # android:sharedUserId: permissions shared with other apps
     shared_user_max_sdk: int | None = None             # android:sharedUserMaxSdkVersion (API 33+)
+    # <instrumentation android:targetPackage>: a test APK (androidTest, a UI-automation server) whose code the
+    # system loads into that app's process, where that app's permissions and target API level apply
+    instrumentation_targets: tuple[str, ...] = ()
+
+    @property
+    def instruments_other_app(self) -> str | None:
+        """The other package whose process runs this APK's instrumentation code, if any (self-instrumenting
+        test APKs, targetPackage = package, run as themselves)."""
+        return next((t for t in self.instrumentation_targets if t != self.package), None)
 
     @property
     def entry_classes(self) -> tuple[str, ...]:
@@ -72,6 +84,13 @@ class PermissionRule:
     since: int | None = None                   # first / last API level that defines it
     until: int | None = None
     hard_restricted: int | None = None         # from this API level, grantable only when the installer allowlists it
+    never_for_location: tuple[str, ...] = ()   # data types it does not unlock when requested neverForLocation
+
+    def unlocks(self, request: "RequestedPermission") -> tuple[str, ...]:
+        """The data types this request of the permission makes readable."""
+        if request.never_for_location and self.never_for_location:
+            return tuple(t for t in self.data_types if t not in self.never_for_location)
+        return self.data_types
 
     def protection_at(self, api: int) -> str:
         """The protection level on a device of this API level."""
@@ -168,6 +187,7 @@ def _read_manifest(root, where: str) -> Manifest:
     service_permissions: set[tuple[str, str]] = set()
     application_class = None
     has_code = True
+    instrumentation_targets: set[str] = set()
     count = 0
     for element in root.iter():
         count += 1
@@ -213,6 +233,9 @@ def _read_manifest(root, where: str) -> Manifest:
             name = _attr(element, "name")
             if name:
                 components.append(Component("application", qualify(name, package), None))
+            target = (_attr(element, "targetPackage") or "").strip()
+            if target:
+                instrumentation_targets.add(target)
 
     # Android reads <uses-permission> only as a child of <manifest> (PackageParser); one nested elsewhere, e.g.
     # inside <application>, requests nothing.
@@ -221,8 +244,13 @@ def _read_manifest(root, where: str) -> Manifest:
             name = (_attr(element, "name") or "").strip()
             if name:
                 entry = RequestedPermission(name, _int(_attr(element, "maxSdkVersion")),
-                                            element.tag != "uses-permission")
-                requested[name] = _broadest(requested.get(name), entry)
+                                            element.tag != "uses-permission",
+                                            _never_for_location(_attr(element, "usesPermissionFlags")))
+                previous = requested.get(name)
+                merged = _broadest(previous, entry)
+                # asserted for the permission only if every request of it asserts it
+                never = entry.never_for_location and (previous is None or previous.never_for_location)
+                requested[name] = dataclasses.replace(merged, never_for_location=never)
 
     return Manifest(
         shared_user_id=(_attr(root, "sharedUserId") or "").strip() or None,
@@ -242,6 +270,7 @@ def _read_manifest(root, where: str) -> Manifest:
         has_code=has_code,
         service_permissions=tuple(sorted(service_permissions)),
         meta_data_off=tuple(sorted(meta_data_off)),
+        instrumentation_targets=tuple(sorted(instrumentation_targets)),
     )
 
 
@@ -291,6 +320,19 @@ def _broadest(previous: RequestedPermission | None, entry: RequestedPermission) 
         return RequestedPermission(entry.name, None if max(reach(low), reach(high)) == float("inf")
                                    else max(low.max_sdk, high.max_sdk))
     return high if reach(high) >= 23 else low
+
+
+NEVER_FOR_LOCATION = 0x10000    # android:usesPermissionFlags flag (attrs_manifest.xml; PackageInfo constant)
+
+
+def _never_for_location(flags: str | None) -> bool:
+    """usesPermissionFlags as compiled (`0x00010000`) or as source text (`neverForLocation`)."""
+    if not flags:
+        return False
+    if "neverForLocation" in flags:
+        return True
+    value = _int(flags)
+    return value is not None and bool(value & NEVER_FOR_LOCATION)
 
 
 def _label(root) -> str | None:
@@ -354,7 +396,7 @@ def _permission_rules(path: str) -> dict[str, PermissionRule]:
             observe = spec["protection"] == "dangerous"
         out[name] = PermissionRule(name, spec["protection"], tuple(spec["data_types"]), observe,
                                    spec.get("binds_service", False), levels, spec.get("since"), spec.get("until"),
-                                   spec.get("hard_restricted"))
+                                   spec.get("hard_restricted"), tuple(spec.get("never_for_location") or ()))
     return out
 
 
@@ -371,7 +413,7 @@ def permissions_of(manifest: Manifest) -> tuple[Permission, ...]:
     for request in manifest.requested:
         rule = rules.get(request.name)
         if rule is not None:
-            out.append(Permission(request.name, rule.protection, rule.data_types, request.max_sdk))
+            out.append(Permission(request.name, rule.protection, rule.unlocks(request), request.max_sdk))
         elif request.name in defined:
             out.append(Permission(request.name, "custom", (), request.max_sdk))
         else:

@@ -24,7 +24,7 @@ import struct
 
 from ..errors import InputError
 from ..protowire import WireError, varint
-from .axml import (ANDROID, ANDROID_ATTRIBUTES, MAX_DEPTH, MAX_ELEMENTS, TYPE_ATTRIBUTE, TYPE_DIMENSION,
+from .axml import (ANDROID, PLATFORM_ATTRIBUTES, MAX_DEPTH, MAX_ELEMENTS, TYPE_ATTRIBUTE, TYPE_DIMENSION,
                    TYPE_FIRST_COLOR_INT, TYPE_FLOAT, TYPE_FRACTION, TYPE_INT_BOOLEAN, TYPE_INT_DEC, TYPE_INT_HEX,
                    TYPE_REFERENCE, Element, render_value)
 
@@ -108,8 +108,8 @@ def _attribute(data: bytes, span: tuple[int, int]) -> tuple[str, str | None]:
             resource_id = item & 0xFFFFFFFF
         elif number == 6:
             compiled = _compiled(data, item)
-    if resource_id >> 24 == 0x01 and resource_id in ANDROID_ATTRIBUTES:
-        key = ANDROID + ANDROID_ATTRIBUTES[resource_id]     # the platform matches by id, as for binary XML
+    if resource_id >> 24 == 0x01 and resource_id in PLATFORM_ATTRIBUTES:
+        key = ANDROID + PLATFORM_ATTRIBUTES[resource_id]     # the platform matches by id, as for binary XML
     else:
         key = "{" + namespace + "}" + name if namespace else name
     return key, (render_value(*compiled) if compiled is not None else value)

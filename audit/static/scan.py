@@ -295,7 +295,9 @@ def _permission_observations(manifest: Manifest) -> list[Observation]:
             detail += f", requested up to API {request.max_sdk}"
         if request.min_sdk_23:
             detail += ", requested from API 23 (uses-permission-sdk-23)"
-        for data_type in rule.data_types:
+        if request.never_for_location and rule.never_for_location:
+            detail += ", usesPermissionFlags neverForLocation"
+        for data_type in rule.unlocks(request):
             by_type[data_type].append(Evidence("permission", request.name, "AndroidManifest.xml", detail))
     for service, permission in manifest.service_permissions:
         rule = rules.get(permission)
