@@ -251,6 +251,8 @@ def _printable(data: bytes, strict: bool = False) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
+    if text.isascii() and not data.translate(None, _PRINTABLE_ASCII):
+        return True   # what isprintable() says of ASCII, 3x faster
     if strict:
         return text.isprintable() or text.translate(_WHITESPACE_DROP).isprintable()
     return _printable_text(text)
@@ -481,7 +483,8 @@ class Walker:
         except UnicodeDecodeError:
             self._protobuf(where + ".protobuf", data, layers + 1)
             return
-        if not _printable_text(text) and self._protobuf(where + ".protobuf", data, layers + 1):
+        if not (text.isascii() and not data.translate(None, _PRINTABLE_ASCII)) and not _printable_text(text) \
+                and self._protobuf(where + ".protobuf", data, layers + 1):
             return  # valid UTF-8 but full of control bytes: a message whose bytes happen to be ASCII
         stripped = text.strip()
         if "multipart/" in ctype and "boundary=" in ctype:
@@ -554,22 +557,27 @@ class Walker:
             self.dropped("JSON depth", MAX_JSON_DEPTH, place, 1, "values")
             return
         kind = type(node)
-        # Each child's place is made by one concatenation (JSON keys are str: the key is its own text).
+        # Each child's place is made by one concatenation: `<place>.<key>` (JSON keys are str: the key is its own
+        # text) or `<place>[<index>]`.
         if kind is dict:
             dot = place + "." if nested else place
-            children = ((dot + key, child) for key, child in node.items())
+            children = node.items()
         elif kind is list:
-            children = zip([f"{place}[{index}]" for index in range(len(node))], node)
+            dot = place
+            children = zip(_INDEX_KEYS if len(node) <= len(_INDEX_KEYS) else [f"[{i}]" for i in range(len(node))],
+                           node)
         else:
-            children = ((place, node),)  # a scalar document
+            dot = place
+            children = (("", node),)  # a scalar document
         # The leaves are most of a document: emitted here without a call each when nothing can be below them
         # (emit() and the start of value(), inlined).
         append = self.segments.append
         nothing_below = _NOTHING_BELOW
-        for where, child in children:
+        for key, child in children:
+            where = dot + key
             kind = type(child)
             if kind is str:
-                data = child.encode("utf-8", "surrogatepass")
+                data = child.encode() if child.isascii() else child.encode("utf-8", "surrogatepass")
                 size = len(data)
                 if size >= 4 and data not in nothing_below:
                     self.value(where, data, layers + 1)
@@ -603,9 +611,31 @@ class Walker:
         if len(pairs) > MAX_PAIRS:
             self.budget.exhausted = True  # the rest stays searched in the raw text, not by name
             self.dropped("parameters decoded by name", MAX_PAIRS, where, len(pairs) - MAX_PAIRS, "parameters")
-        for name, value in pairs[:MAX_PAIRS]:
-            self.value(f"{where}:{name}", value.encode("utf-8", "surrogatepass"), layers + 1)
+        head = where + ":"
+        self.values([(head + name, value) for name, value in pairs[:MAX_PAIRS]], layers + 1)
         return True
+
+    def values(self, items: list[tuple[str, str]], layers: int) -> None:
+        """`value(where, text as UTF-8, layers)` for each (where, text), in order; the values with nothing below
+        (short, or remembered) emitted without a call (emit() and the start of value(), inlined)."""
+        budget = self.budget
+        append = self.segments.append
+        nothing_below = _NOTHING_BELOW
+        for where, text in items:
+            data = text.encode() if text.isascii() else text.encode("utf-8", "surrogatepass")
+            size = len(data)
+            if size >= 4 and data not in nothing_below:
+                self.value(where, data, layers)
+                continue
+            if not size:
+                continue
+            if budget.segments >= MAX_SEGMENTS or budget.bytes + size > MAX_TOTAL_BYTES:
+                budget.exhausted = True
+                budget.refused_bytes += size
+                continue
+            budget.segments += 1
+            budget.bytes += size
+            append(_new_segment(Segment, (where, data)))
 
     def _multipart(self, where: str, data: bytes, ctype: str, layers: int) -> bool:
         match = re.search(r'(?i)boundary="?([^";]+)"?', ctype)
@@ -675,9 +705,11 @@ _parse_json = json.JSONDecoder(parse_float=Decimal).decode   # json.loads(text, 
 _LEAF_MEMO_BYTES = 128                   # values up to this size are remembered when nothing is below them
 _LEAF_MEMO_ENTRIES = 65_536              # at most this many (~10 MiB), then forgotten all at once
 _NOTHING_BELOW: dict[bytes, None] = {}
+_INDEX_KEYS = [f"[{index}]" for index in range(1024)]   # a JSON list's places: `<place>` + this
 _LONG_MEMO_VALUE_BYTES = 4096            # longer values with nothing below are remembered apart, up to this size ...
 _LONG_MEMO_TOTAL_BYTES = 8 * 1024 * 1024 # ... and this many bytes in all, then forgotten all at once
 _LONG_NOTHING_BELOW: dict[bytes, None] = {}
+_INDEX_KEYS = [f"[{index}]" for index in range(1024)]   # a JSON list's places: `<place>` + this
 _long_memo_bytes = 0
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 _BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
@@ -746,10 +778,10 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
         if len(pairs) > MAX_PAIRS:
             walker.budget.exhausted = True
             walker.dropped("parameters decoded by name", MAX_PAIRS, "query", len(pairs) - MAX_PAIRS, "parameters")
-        for name, value in pairs[:MAX_PAIRS]:
-            walker.value(f"query:{name}", value.encode("utf-8", "surrogatepass"))
+        walker.values([("query:" + name, value) for name, value in pairs[:MAX_PAIRS]], 0)
     content_type = ""
     content_encoding = ""
+    headers: list[tuple[str, str]] = []   # (place, value), emitted together below, in order
     for name, value in request.headers:
         lname = name.lower()
         if lname in _HEADERS_APART:
@@ -761,11 +793,12 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
                 for pair in value.split(";"):
                     key, sep, cookie = pair.strip().partition("=")
                     if sep:
-                        walker.value(f"cookie:{key}", cookie.encode("utf-8", "surrogatepass"))
+                        headers.append(("cookie:" + key, cookie))
                 continue
             else:
                 continue   # content-length, host, :authority, :path: not sent by the app's choice
-        walker.value("header:" + lname, value.encode("utf-8", "surrogatepass"))
+        headers.append(("header:" + lname, value))
+    walker.values(headers, 0)
     body = request.body
     if request.body_dropped:
         walker.dropped("body bytes", MAX_BODY_BYTES, "body", request.body_dropped, "bytes")
@@ -790,7 +823,8 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
     if walker.budget.refused_bytes:
         walker.dropped("searched bytes per request", MAX_TOTAL_BYTES, "request", walker.budget.refused_bytes,
                        "bytes")
-    return Decoded(walker.segments, {name: tuple(entry) for name, entry in walker.limits.items()}, walker.booleans)
+    limits = {name: tuple(entry) for name, entry in walker.limits.items()} if walker.limits else {}
+    return Decoded(walker.segments, limits, walker.booleans)
 
 
 _HEADERS_APART = frozenset(("content-type", "content-encoding", "cookie", "content-length", "host", ":authority",
