@@ -3,6 +3,8 @@
 which limit is recorded."""
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from audit.traffic import decode
@@ -76,3 +78,39 @@ def test_the_long_memo_is_bounded(monkeypatch):
         assert decode._long_memo_bytes <= 3 * 300
         assert sum(map(len, decode._LONG_NOTHING_BELOW)) == decode._long_memo_bytes
     assert 1 <= len(decode._LONG_NOTHING_BELOW) <= 3
+
+
+# -- the matcher's memo of short segments that held no hit (audit/traffic/match.py Matcher._clean) ---------------
+AAID = "38400000-8cf0-11bd-b23e-10b96e40000d"
+
+
+def _segments(*pairs) -> list:
+    return [decode.Segment(where, data) for where, data in pairs]
+
+
+def test_segments_without_a_hit_are_searched_once_and_hits_stay_the_same():
+    from audit.traffic.match import Identifier, Matcher
+    matcher = Matcher([Identifier("device_ids.advertising_id", AAID)])
+    segments = _segments(("query:model", b"sdk_gphone64_x86_64"), ("query:id", AAID.encode()),
+                         ("query:md5", b"x" + AAID.upper().encode()), ("query:event", b"fb_mobile_activate_app"))
+    first, _ = matcher.find(segments)
+    assert [(h.where, h.encoding) for h in first] == [("query:id", "plain"), ("query:md5", "plain")]
+    assert b"sdk_gphone64_x86_64" in matcher._clean and b"fb_mobile_activate_app" in matcher._clean
+    assert AAID.encode() not in matcher._clean and b"x" + AAID.upper().encode() not in matcher._clean
+    again, _ = matcher.find(segments)
+    assert again == first
+    # a remembered value next to a new one: the new one's hits and places are what they would be alone
+    more, _ = matcher.find(_segments(("query:model", b"sdk_gphone64_x86_64"),
+                                     ("body.json:aaid", base64.b64encode(AAID.encode()))))
+    assert [(h.where, h.encoding) for h in more] == [("body.json:aaid", "base64")]
+
+
+def test_with_locations_every_segment_is_searched():
+    from audit.traffic.match import Identifier, Location, Matcher
+    matcher = Matcher([Identifier("device_ids.advertising_id", AAID)], [Location("location", 52.52, 13.405)])
+    segments = _segments(("query:lat", b"52.5200"), ("query:model", b"sdk_gphone64_x86_64"),
+                         ("query:lon", b"13.4050"))
+    _, first = matcher.find(segments)
+    _, again = matcher.find(segments)
+    assert first == again and [h.where for h in first] == ["query:lat"]
+    assert not matcher._clean    # numbers are paired by their distance in the text of all segments
