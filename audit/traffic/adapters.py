@@ -254,6 +254,7 @@ class Adapters:
         self.endpoints = tuple(endpoints)
         self._exact: dict[str, list[Endpoint]] = {}
         self._suffix: dict[str, list[Endpoint]] = {}
+        self._memo: dict[tuple, tuple[Endpoint, ...]] = {}
         for endpoint in self.endpoints:
             for host in endpoint.hosts:
                 if host.startswith("*."):
@@ -262,18 +263,28 @@ class Adapters:
                     self._exact.setdefault(host, []).append(endpoint)
 
     def endpoints_for(self, request: Request) -> list[Endpoint]:
-        host = (request.host or "").lower().rstrip(".")
+        path = (request.target or "/").partition("?")[0] or "/"
+        key = (request.host, path, request.method)   # the requests of an app repeat their endpoints
+        found = self._memo.get(key)
+        if found is None:
+            found = self._endpoints_for(request.host, path, request.method)
+            if len(self._memo) >= MAX_MEMO:
+                self._memo.clear()
+            self._memo[key] = found
+        return list(found)
+
+    def _endpoints_for(self, host: str | None, path: str, method: str | None) -> tuple[Endpoint, ...]:
+        host = (host or "").lower().rstrip(".")
         found = list(self._exact.get(host, ()))
         if self._suffix:
             labels = host.split(".")
             for start in range(1, len(labels) - 1):
                 found += self._suffix.get(".".join(labels[start:]), ())
         if not found:
-            return []
-        path = (request.target or "/").partition("?")[0] or "/"
-        method = (request.method or "").upper()
-        return [e for e in found if (not e.methods or method in e.methods)
-                and (e.path is None or e.path.search(path))]
+            return ()
+        method = (method or "").upper()
+        return tuple(e for e in found if (not e.methods or method in e.methods)
+                     and (e.path is None or e.path.search(path)))
 
     def find(self, request: Request, segments: list[Segment], booleans: list[Segment] = ()) -> list[FieldHit]:
         """The fields the request's endpoints name, among its decoded segments and its JSON true/false leaves
