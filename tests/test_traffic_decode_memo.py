@@ -71,6 +71,18 @@ def test_a_value_whose_decompression_was_tried_is_not_remembered():
     assert second.limits["decompressed bytes per capture"][2] == "x"
 
 
+def test_a_long_document_of_true_false_leaves_is_read_every_time():
+    # no segment below it, yet `is_rooted: false` is what a tracker adapter reads: it must not be "nothing below"
+    document = b'{"is_rooted": false, "is_emulator": true' + b', "unset": null' * 20 + b"}"
+    assert len(document) > decode._LEAF_MEMO_BYTES
+    for _ in range(2):
+        walker = Walker()
+        walker.value("body.form:d", document, 1)
+        assert [s.where for s in walker.segments] == ["body.form:d"]
+        assert walker.booleans == [("body.form:d.json:is_rooted", b"false"), ("body.form:d.json:is_emulator", b"true")]
+    assert document not in decode._LONG_NOTHING_BELOW
+
+
 def test_the_long_memo_is_bounded(monkeypatch):
     monkeypatch.setattr(decode, "_LONG_MEMO_TOTAL_BYTES", 3 * 300)
     for index in range(10):

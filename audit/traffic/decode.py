@@ -449,9 +449,13 @@ class Walker:
         if data in _LONG_NOTHING_BELOW:
             return
         before, drops, inflations = len(self.segments), self.drops, self.inflations
-        exhausted = self.budget.exhausted
+        exhausted, booleans = self.budget.exhausted, len(self.booleans)
         self._below(where, data, layers, "")
-        if len(self.segments) == before and self.drops == drops and self.inflations == inflations \
+        # nothing: no segment, no JSON true/false leaf (the tracker adapters read them), no drop, no decompression
+        # (its outcome depends on the capture budget), in budgets that did not stop it (the segment budget, the
+        # cap on kept booleans)
+        if len(self.segments) == before and len(self.booleans) == booleans < MAX_BOOLEANS \
+                and self.drops == drops and self.inflations == inflations \
                 and not self.budget.exhausted and not exhausted:
             global _long_memo_bytes
             if _long_memo_bytes + len(data) > _LONG_MEMO_TOTAL_BYTES:
