@@ -39,7 +39,7 @@ PRECISE_DECIMALS = 3
 MAX_LOCATION_CANDIDATES = 256
 _DATA = operator.itemgetter(1)   # Segment.data at C speed
 CLEAN_MEMO_BYTES = 128     # segments up to this size are remembered when they hold no hit ...
-CLEAN_MEMO_ENTRIES = 65_536   # ... at most this many per matcher (~10 MiB), then forgotten all at once
+CLEAN_MEMO_ENTRIES = 16_384   # ... at most this many per matcher (~2 MiB), then forgotten all at once
 SEPARATOR = b"\x00"        # between segments: no needle contains it, so no hit spans two segments
 
 
