@@ -130,3 +130,24 @@ def test_a_request_no_adapter_names_costs_one_lookup():
     assert [e.adapter for e in adapters.endpoints_for(branch)] == ["branch/v1"]
     assert adapters.endpoints_for(Request(None, "POST", "https", "api2.branch.io", 443, "/v2/other", (), b"",
                                           "x")) == []
+
+
+def test_endpoints_for_remembers_by_host_path_and_method():
+    from audit.traffic.adapters import Adapters
+    from audit.traffic.captures import Request
+    adapters = Adapters(load_adapters().endpoints)     # a fresh memo
+
+    def request(method, host, target):
+        return Request(None, method, "https", host, 443, target, (), b"", "test")
+
+    cases = [("POST", "api2.branch.io", "/v1/open"), ("GET", "api2.branch.io", "/v1/open"),
+             ("POST", "api2.branch.io", "/v1/open?x=1"), ("POST", "api2.branch.io", "/v1/unknown"),
+             ("POST", "graph.facebook.com", "/v14.0/138566025676/activities"),
+             ("GET", "graph.facebook.com", "/v14.0/app"), ("POST", "t.example", "/v1/open")]
+    first = [[e.adapter for e in adapters.endpoints_for(request(*case))] for case in cases]
+    assert first[0] and first[2] == first[0] and not first[3] and first[4] and not first[6]
+    again = [[e.adapter for e in adapters.endpoints_for(request(*case))] for case in cases]
+    assert again == first
+    # what is remembered is what would be found without the memo
+    assert first == [[e.adapter for e in adapters._endpoints_for(host, target.partition("?")[0], method)]
+                     for method, host, target in cases]

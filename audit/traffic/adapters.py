@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,7 @@ class Endpoint:
         self._wild = [f for f in self.fields if f.wildcard]
         self._memo: dict[tuple, Field | None] = {}
         self._claims: dict[str, tuple | None] = {}
+        self._templates: dict[str, tuple | None] = {}
 
     def claim(self, where: str) -> tuple[Field, str, tuple[str, ...]] | None:
         """The field a segment's place is, with the place's part and keys; None when the endpoint names no
@@ -108,6 +110,21 @@ class Endpoint:
             claims.clear()
         claims[where] = found
         return found
+
+    def hit_template(self, where: str) -> tuple | None:
+        """What `Adapters.find` needs of a claimed place, made once per place: (part, keys), whether the field is
+        an identifier, then the FieldHit's fields but the place and the value; None when unclaimed."""
+        templates = self._templates
+        claimed = self.claim(where)
+        template = None
+        if claimed is not None:
+            field, part, keys = claimed
+            template = ((part, keys), field.identifier, field.data_type, part, keys, field.path, self.adapter,
+                        field.reasoning)
+        if len(templates) >= MAX_MEMO:
+            templates.clear()
+        templates[where] = template
+        return template
 
     def field_at(self, part: str, keys: tuple[str, ...]) -> Field | None:
         """The field naming this place: an exact path, else the most specific wildcard path (`**.context.app.name`
@@ -237,6 +254,7 @@ class Adapters:
         self.endpoints = tuple(endpoints)
         self._exact: dict[str, list[Endpoint]] = {}
         self._suffix: dict[str, list[Endpoint]] = {}
+        self._memo: dict[tuple, tuple[Endpoint, ...]] = {}
         for endpoint in self.endpoints:
             for host in endpoint.hosts:
                 if host.startswith("*."):
@@ -245,18 +263,28 @@ class Adapters:
                     self._exact.setdefault(host, []).append(endpoint)
 
     def endpoints_for(self, request: Request) -> list[Endpoint]:
-        host = (request.host or "").lower().rstrip(".")
+        path = (request.target or "/").partition("?")[0] or "/"
+        key = (request.host, path, request.method)   # the requests of an app repeat their endpoints
+        found = self._memo.get(key)
+        if found is None:
+            found = self._endpoints_for(request.host, path, request.method)
+            if len(self._memo) >= MAX_MEMO:
+                self._memo.clear()
+            self._memo[key] = found
+        return list(found)
+
+    def _endpoints_for(self, host: str | None, path: str, method: str | None) -> tuple[Endpoint, ...]:
+        host = (host or "").lower().rstrip(".")
         found = list(self._exact.get(host, ()))
         if self._suffix:
             labels = host.split(".")
             for start in range(1, len(labels) - 1):
                 found += self._suffix.get(".".join(labels[start:]), ())
         if not found:
-            return []
-        path = (request.target or "/").partition("?")[0] or "/"
-        method = (request.method or "").upper()
-        return [e for e in found if (not e.methods or method in e.methods)
-                and (e.path is None or e.path.search(path))]
+            return ()
+        method = (method or "").upper()
+        return tuple(e for e in found if (not e.methods or method in e.methods)
+                     and (e.path is None or e.path.search(path)))
 
     def find(self, request: Request, segments: list[Segment], booleans: list[Segment] = ()) -> list[FieldHit]:
         """The fields the request's endpoints name, among its decoded segments and its JSON true/false leaves
@@ -266,22 +294,23 @@ class Adapters:
             return []
         hits: dict[tuple, FieldHit] = {}
         for endpoint in endpoints:
-            claim, claims = endpoint.claim, endpoint._claims
-            for seg in itertools.chain(segments, booleans):
-                claimed = claims.get(seg.where, _UNSEEN)   # claim()'s memo, looked up without a call
-                if claimed is _UNSEEN:
-                    claimed = claim(seg.where)
-                if claimed is None:
+            claim, claims = endpoint.hit_template, endpoint._templates
+            for where, data in itertools.chain(segments, booleans):
+                template = claims.get(where, _UNSEEN)   # hit_template()'s memo, looked up without a call
+                if template is _UNSEEN:
+                    template = claim(where)
+                if template is None:
                     continue
-                field, part, keys = claimed
-                value = seg.data.decode("utf-8", "replace")
-                if field.identifier and _EMPTY_IDENTIFIER.match(value.strip()):
+                value = data.decode("utf-8", "replace")
+                place, identifier, data_type, part, keys, path, adapter, reasoning = template
+                if identifier and _EMPTY_IDENTIFIER.match(value.strip()):
                     continue
-                place = (part, keys)
                 kept = hits.get(place)
-                if kept is None or len(seg.where) < len(kept.where):   # the outermost: what was sent
-                    hits[place] = FieldHit(field.data_type, seg.where, part, keys, value[:MAX_VALUE_CHARS],
-                                           field.path, endpoint.adapter, field.reasoning)
-        return sorted(hits.values(), key=lambda h: (h.where, h.data_type))
+                if kept is None or len(where) < len(kept[1]):   # the outermost: what was sent
+                    hits[place] = _new_field_hit(FieldHit, (data_type, where, part, keys, value[:MAX_VALUE_CHARS],
+                                                            path, adapter, reasoning))
+        return sorted(hits.values(), key=_BY_WHERE_THEN_TYPE)
 
 
+_new_field_hit = tuple.__new__             # FieldHit(...) without NamedTuple's Python-level __new__ (one per field)
+_BY_WHERE_THEN_TYPE = operator.itemgetter(1, 0)   # (hit.where, hit.data_type), at C speed

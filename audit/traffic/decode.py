@@ -119,6 +119,8 @@ def inflate_bounded(data: bytes, method: str, limit: int) -> tuple[bytes, int] |
 
 
 def _zlib_bounded(data: bytes, wbits: int, limit: int) -> tuple[bytes, int] | None:
+    if wbits > 0 and data[:2] != b"\x1f\x8b" and not _zlib_header(data):
+        return None   # what zlib would refuse at its first two bytes (HAR tools store bodies already inflated)
     try:
         decomp = zlib.decompressobj(wbits)
         out = decomp.decompress(data, limit)
@@ -130,6 +132,11 @@ def _zlib_bounded(data: bytes, wbits: int, limit: int) -> tuple[bytes, int] | No
     if len(out) >= limit and not decomp.eof:
         left = max(1, left)  # output still pending inside the decoder
     return out, left
+
+
+def _zlib_header(data: bytes) -> bool:
+    """The two bytes zlib's inflate accepts as a zlib header (deflate, a window of at most 32 KiB, check bits)."""
+    return len(data) >= 2 and data[0] & 0x0F == 8 and data[0] >> 4 <= 7 and (data[0] << 8 | data[1]) % 31 == 0
 
 
 def _brotli_bounded(data: bytes, limit: int) -> tuple[bytes, int] | None:
@@ -244,10 +251,24 @@ def _printable(data: bytes, strict: bool = False) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    if text.isprintable():  # C-speed paths: a per-character generator took 1.4 s on 16 MiB
+    if _printable_ascii(text, data):
         return True
     if strict:
-        return text.translate(_WHITESPACE_DROP).isprintable()
+        return text.isprintable() or text.translate(_WHITESPACE_DROP).isprintable()
+    return _printable_text(text)
+
+
+def _printable_ascii(text: str, data: bytes) -> bool:
+    """`text.isprintable()` when `text` (the UTF-8 decoding of `data`) is ASCII: 3x faster when it holds, and a
+    control byte near the start answers at once (a binary blob is not copied whole)."""
+    return text.isascii() and not data[:64].translate(None, _PRINTABLE_ASCII) \
+        and not data.translate(None, _PRINTABLE_ASCII)
+
+
+def _printable_text(text: str) -> bool:
+    """`_printable` (lenient) of text already decoded from UTF-8."""
+    if not text or text.isprintable():  # C-speed paths: a per-character generator took 1.4 s on 16 MiB
+        return True
     sample = text[:_PRINTABLE_SAMPLE]
     good = sum(ch.isprintable() or ch in "\r\n\t" for ch in sample)
     return good >= 0.95 * len(sample)
@@ -338,6 +359,7 @@ class Walker:
         # limit -> [bound, unit, first place, amount dropped]: what a cap left undecoded, for the report
         self.limits: dict[str, list] = {}
         self.drops = 0
+        self.inflations = 0              # decompressions tried (what `_below_remembered` must not skip)
 
     def dropped(self, limit: str, bound: int, where: str, amount: int, unit: str) -> None:
         self.drops += 1
@@ -363,6 +385,7 @@ class Walker:
     def inflate(self, where: str, data: bytes, method: str) -> bytes | None:
         """Decompress within the budgets (one input, this request, the capture); a cut is recorded, what was
         decompressed up to it is kept and searched."""
+        self.inflations += 1
         # per input: no more than a compression ratio real payloads reach (a 151-byte double gzip is no 16 MiB)
         limit = bound = min(MAX_INFLATE_BYTES, INFLATE_FLOOR + INFLATE_RATIO * len(data))
         name = "decompressed bytes per input"
@@ -400,8 +423,11 @@ class Walker:
         self.segments.append(_new_segment(Segment, (where, data)))
         if size < 4:
             return
-        if content_type or size > _LEAF_MEMO_BYTES:
+        if content_type:
             self._below(where, data, layers, content_type)
+            return
+        if size > _LEAF_MEMO_BYTES:
+            self._below_remembered(where, data, layers)
             return
         # Most values are short text with nothing below (the same device model, event name or UUID in every
         # request): checked at C speed, and a value once found to have nothing below is not checked again.
@@ -419,6 +445,31 @@ class Walker:
             if len(_NOTHING_BELOW) >= _LEAF_MEMO_ENTRIES:
                 _NOTHING_BELOW.clear()
             _NOTHING_BELOW[data] = None
+
+    def _below_remembered(self, where: str, data: bytes, layers: int) -> None:
+        """`_below` for a longer value (a field list, a long user agent): remembered when nothing was below it and
+        nothing outside the value could have changed that: no decompression was tried (its outcome depends on the
+        capture's budget) and the layer cap was not near (at the cap `_below` records what it leaves)."""
+        if len(data) > _LONG_MEMO_VALUE_BYTES or layers >= MAX_LAYERS:
+            self._below(where, data, layers, "")
+            return
+        if data in _LONG_NOTHING_BELOW:
+            return
+        before, drops, inflations = len(self.segments), self.drops, self.inflations
+        exhausted, booleans = self.budget.exhausted, len(self.booleans)
+        self._below(where, data, layers, "")
+        # nothing: no segment, no JSON true/false leaf (the tracker adapters read them), no drop, no decompression
+        # (its outcome depends on the capture budget), in budgets that did not stop it (the segment budget, the
+        # cap on kept booleans)
+        if len(self.segments) == before and len(self.booleans) == booleans < MAX_BOOLEANS \
+                and self.drops == drops and self.inflations == inflations \
+                and not self.budget.exhausted and not exhausted:
+            global _long_memo_bytes
+            if _long_memo_bytes + len(data) > _LONG_MEMO_TOTAL_BYTES:
+                _LONG_NOTHING_BELOW.clear()   # forgotten all at once, re-learnt
+                _long_memo_bytes = 0
+            _LONG_NOTHING_BELOW[data] = None
+            _long_memo_bytes += len(data)
 
     def _below(self, where: str, data: bytes, layers: int, content_type: str) -> None:
         if layers >= MAX_LAYERS:
@@ -443,7 +494,8 @@ class Walker:
         except UnicodeDecodeError:
             self._protobuf(where + ".protobuf", data, layers + 1)
             return
-        if not _printable(data) and self._protobuf(where + ".protobuf", data, layers + 1):
+        if not _printable_ascii(text, data) and not _printable_text(text) \
+                and self._protobuf(where + ".protobuf", data, layers + 1):
             return  # valid UTF-8 but full of control bytes: a message whose bytes happen to be ASCII
         stripped = text.strip()
         if "multipart/" in ctype and "boundary=" in ctype:
@@ -505,43 +557,50 @@ class Walker:
         return True
 
     def _walk_json(self, prefix: str, node, path: str, depth: int, layers: int) -> None:
+        self._walk(f"{prefix}:{path}", bool(path), node, depth, layers)
+
+    def _walk(self, place: str, nested: bool, node, depth: int, layers: int) -> None:
+        """The values of a JSON node at `place` (`<prefix>:<path>`; `nested`: the path is not empty)."""
         budget = self.budget
         if budget.exhausted:
             return
         if depth > MAX_JSON_DEPTH:
-            self.dropped("JSON depth", MAX_JSON_DEPTH, f"{prefix}:{path}", 1, "values")
+            self.dropped("JSON depth", MAX_JSON_DEPTH, place, 1, "values")
             return
         kind = type(node)
+        # Each child's place is made by one concatenation: `<place>.<key>` (JSON keys are str: the key is its own
+        # text) or `<place>[<index>]`.
         if kind is dict:
-            if path:
-                children = zip([f"{path}.{key}" for key in node], node.values())
-            else:   # JSON keys are str: str(key) is the key itself
-                children = node.items()
+            dot = place + "." if nested else place
+            children = node.items()
         elif kind is list:
-            children = zip([f"{path}[{index}]" for index in range(len(node))], node)
+            dot = place
+            children = zip(_INDEX_KEYS if len(node) <= len(_INDEX_KEYS) else [f"[{i}]" for i in range(len(node))],
+                           node)
         else:
-            children = ((path, node),)  # a scalar document
+            dot = place
+            children = (("", node),)  # a scalar document
         # The leaves are most of a document: emitted here without a call each when nothing can be below them
         # (emit() and the start of value(), inlined).
         append = self.segments.append
         nothing_below = _NOTHING_BELOW
-        head = prefix + ":"
-        for place, child in children:
+        for key, child in children:
+            where = dot + key
             kind = type(child)
             if kind is str:
-                data = child.encode("utf-8", "surrogatepass")
+                data = child.encode() if child.isascii() else child.encode("utf-8", "surrogatepass")
                 size = len(data)
                 if size >= 4 and data not in nothing_below:
-                    self.value(head + place, data, layers + 1)
+                    self.value(where, data, layers + 1)
                     continue
             elif child is None:
                 continue
             elif kind is bool:
                 if len(self.booleans) < MAX_BOOLEANS:
-                    self.booleans.append(_new_segment(Segment, (head + place, b"true" if child else b"false")))
+                    self.booleans.append(_new_segment(Segment, (where, b"true" if child else b"false")))
                 continue
             elif kind is dict or kind is list:
-                self._walk_json(prefix, child, place, depth + 1, layers)
+                self._walk(where, True, child, depth + 1, layers)
                 continue
             else:  # int or Decimal: keep the digits as sent (52.5200 stays 52.5200)
                 data = str(child).encode()
@@ -554,7 +613,7 @@ class Walker:
                 continue
             budget.segments += 1
             budget.bytes += size
-            append(_new_segment(Segment, (head + place, data)))
+            append(_new_segment(Segment, (where, data)))
 
     def _form(self, where: str, text: str, layers: int) -> bool:
         pairs = parse_pairs(text)
@@ -563,9 +622,31 @@ class Walker:
         if len(pairs) > MAX_PAIRS:
             self.budget.exhausted = True  # the rest stays searched in the raw text, not by name
             self.dropped("parameters decoded by name", MAX_PAIRS, where, len(pairs) - MAX_PAIRS, "parameters")
-        for name, value in pairs[:MAX_PAIRS]:
-            self.value(f"{where}:{name}", value.encode("utf-8", "surrogatepass"), layers + 1)
+        head = where + ":"
+        self.values([(head + name, value) for name, value in pairs[:MAX_PAIRS]], layers + 1)
         return True
+
+    def values(self, items: list[tuple[str, str]], layers: int) -> None:
+        """`value(where, text as UTF-8, layers)` for each (where, text), in order; the values with nothing below
+        (short, or remembered) emitted without a call (emit() and the start of value(), inlined)."""
+        budget = self.budget
+        append = self.segments.append
+        nothing_below = _NOTHING_BELOW
+        for where, text in items:
+            data = text.encode() if text.isascii() else text.encode("utf-8", "surrogatepass")
+            size = len(data)
+            if size >= 4 and data not in nothing_below:
+                self.value(where, data, layers)
+                continue
+            if not size:
+                continue
+            if budget.segments >= MAX_SEGMENTS or budget.bytes + size > MAX_TOTAL_BYTES:
+                budget.exhausted = True
+                budget.refused_bytes += size
+                continue
+            budget.segments += 1
+            budget.bytes += size
+            append(_new_segment(Segment, (where, data)))
 
     def _multipart(self, where: str, data: bytes, ctype: str, layers: int) -> bool:
         match = re.search(r'(?i)boundary="?([^";]+)"?', ctype)
@@ -635,6 +716,12 @@ _parse_json = json.JSONDecoder(parse_float=Decimal).decode   # json.loads(text, 
 _LEAF_MEMO_BYTES = 128                   # values up to this size are remembered when nothing is below them
 _LEAF_MEMO_ENTRIES = 65_536              # at most this many (~10 MiB), then forgotten all at once
 _NOTHING_BELOW: dict[bytes, None] = {}
+_INDEX_KEYS = [f"[{index}]" for index in range(1024)]   # a JSON list's places: `<place>` + this
+_LONG_MEMO_VALUE_BYTES = 4096            # longer values with nothing below are remembered apart, up to this size ...
+_LONG_MEMO_TOTAL_BYTES = 8 * 1024 * 1024 # ... and this many bytes in all, then forgotten all at once
+_LONG_NOTHING_BELOW: dict[bytes, None] = {}
+_INDEX_KEYS = [f"[{index}]" for index in range(1024)]   # a JSON list's places: `<place>` + this
+_long_memo_bytes = 0
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 _BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 _HEX_BYTES = b"0123456789abcdefABCDEF"
@@ -702,23 +789,27 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
         if len(pairs) > MAX_PAIRS:
             walker.budget.exhausted = True
             walker.dropped("parameters decoded by name", MAX_PAIRS, "query", len(pairs) - MAX_PAIRS, "parameters")
-        for name, value in pairs[:MAX_PAIRS]:
-            walker.value(f"query:{name}", value.encode("utf-8", "surrogatepass"))
+        walker.values([("query:" + name, value) for name, value in pairs[:MAX_PAIRS]], 0)
     content_type = ""
     content_encoding = ""
+    headers: list[tuple[str, str]] = []   # (place, value), emitted together below, in order
     for name, value in request.headers:
         lname = name.lower()
-        if lname == "content-type":
-            content_type = value
-        elif lname == "content-encoding":
-            content_encoding = value
-        if lname == "cookie":
-            for pair in value.split(";"):
-                key, sep, cookie = pair.strip().partition("=")
-                if sep:
-                    walker.value(f"cookie:{key}", cookie.encode("utf-8", "surrogatepass"))
-        elif lname not in ("content-length", "host", ":authority", ":path"):
-            walker.value(f"header:{lname}", value.encode("utf-8", "surrogatepass"))
+        if lname in _HEADERS_APART:
+            if lname == "content-type":
+                content_type = value
+            elif lname == "content-encoding":
+                content_encoding = value
+            elif lname == "cookie":
+                for pair in value.split(";"):
+                    key, sep, cookie = pair.strip().partition("=")
+                    if sep:
+                        headers.append(("cookie:" + key, cookie))
+                continue
+            else:
+                continue   # content-length, host, :authority, :path: not sent by the app's choice
+        headers.append(("header:" + lname, value))
+    walker.values(headers, 0)
     body = request.body
     if request.body_dropped:
         walker.dropped("body bytes", MAX_BODY_BYTES, "body", request.body_dropped, "bytes")
@@ -743,7 +834,12 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
     if walker.budget.refused_bytes:
         walker.dropped("searched bytes per request", MAX_TOTAL_BYTES, "request", walker.budget.refused_bytes,
                        "bytes")
-    return Decoded(walker.segments, {name: tuple(entry) for name, entry in walker.limits.items()}, walker.booleans)
+    limits = {name: tuple(entry) for name, entry in walker.limits.items()} if walker.limits else {}
+    return Decoded(walker.segments, limits, walker.booleans)
+
+
+_HEADERS_APART = frozenset(("content-type", "content-encoding", "cookie", "content-length", "host", ":authority",
+                            ":path"))
 
 
 def request_segments(request: Request) -> tuple[list[Segment], bool]:

@@ -20,6 +20,7 @@ import base64
 import bisect
 import hashlib
 import itertools
+import operator
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -36,6 +37,9 @@ MIN_BASE64_CORE = 8        # characters of a base64 core (6 bytes); shorter core
 LOCATION_MIN_TOLERANCE = 5e-4   # ~50 m: GPS jitter between the fix we know and the one sent
 PRECISE_DECIMALS = 3
 MAX_LOCATION_CANDIDATES = 256
+_DATA = operator.itemgetter(1)   # Segment.data at C speed
+CLEAN_MEMO_BYTES = 128     # segments up to this size are remembered when they hold no hit ...
+CLEAN_MEMO_ENTRIES = 16_384   # ... at most this many per matcher (~2 MiB), then forgotten all at once
 SEPARATOR = b"\x00"        # between segments: no needle contains it, so no hit spans two segments
 
 
@@ -178,12 +182,23 @@ class Matcher:
         self.needle_count = sum(len(e) for e in payloads.values())
         if payloads:
             self.automaton.make_automaton()
+        # Short segment bytes known to hold no hit: the same device model, event name or flag in every request.
+        # A segment's hits depend on its bytes alone (no needle holds the separator, and the checks at a hit read
+        # only its own bytes), so these are left out of the searched text. Not with locations: they pair numbers
+        # by their distance in the text of all segments.
+        self._clean: dict[bytes, None] | None = {} if self.needle_count and not self.locations else None
 
     def find(self, segments: list[Segment]) -> tuple[list[Hit], list[LocationHit]]:
         if not segments:
             return [], []
-        joined = SEPARATOR.join([seg.data for seg in segments])
-        starts = _Starts(segments)   # where each segment starts in `joined`: counted only once a hit needs it
+        clean = self._clean if not self.locations else None
+        if clean:
+            segments = [seg for seg in segments if seg[1] not in clean]
+            if not segments:
+                return [], []
+        datas = list(map(_DATA, segments))
+        joined = SEPARATOR.join(datas)
+        starts = _Starts(segments, datas)   # where each segment starts in `joined`: counted only once a hit needs it
         original = None  # decoded only when something matched: most requests carry nothing
         hits: list[Hit] = []
         if self.needle_count:
@@ -201,11 +216,23 @@ class Matcher:
                         encoding = _base64_alphabet(original, start, end, encoding)
                     where = starts.where(start)
                     hits.append(Hit(self.identifiers[index], encoding, where, original[start:end + 1]))
+            if clean is not None:
+                self._learn_clean(datas, starts)
         location_hits = []
         if self.locations:
             location_hits = self._locations(original if original is not None else joined.decode("latin-1"),
                                             segments, starts)
         return hits, location_hits
+
+    def _learn_clean(self, datas: list[bytes], starts: _Starts) -> None:
+        """Remember the short segment bytes of this request that held no hit (bounded: forgotten all at once)."""
+        clean = self._clean
+        with_hits = starts.hit_segments
+        for position, data in enumerate(datas):
+            if len(data) <= CLEAN_MEMO_BYTES and position not in with_hits:
+                if len(clean) >= CLEAN_MEMO_ENTRIES:
+                    clean.clear()
+                clean[data] = None
 
     # -- locations ------------------------------------------------------------------------------------------
     _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}\.(\d{1,17})(?![\d.])")
@@ -241,15 +268,21 @@ class _Starts:
     """The offsets of the segments in their joined text (one separator byte between two), made on first use: most
     requests match nothing and never need them."""
 
-    def __init__(self, segments: list[Segment]) -> None:
+    def __init__(self, segments: list[Segment], datas: list[bytes]) -> None:
         self.segments = segments
+        self.datas = datas          # the segments' bytes, in order
         self.offsets: list[int] | None = None
+        self.hit_segments: set[int] = set()   # the positions of the segments `where` was asked about
 
     def where(self, position: int) -> str:
         """The place of the segment that holds `position` of the joined text."""
         if self.offsets is None:
-            self.offsets = list(itertools.accumulate([len(seg.data) + 1 for seg in self.segments], initial=0))
-        return self.segments[bisect.bisect_right(self.offsets, position) - 1].where
+            # segment k starts after the bytes of the k before it and k separators (all at C speed)
+            self.offsets = list(map(operator.add, itertools.accumulate(map(len, self.datas), initial=0),
+                                    itertools.count()))
+        segment = bisect.bisect_right(self.offsets, position) - 1
+        self.hit_segments.add(segment)
+        return self.segments[segment].where
 
 
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
