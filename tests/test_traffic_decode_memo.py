@@ -83,6 +83,46 @@ def test_a_long_document_of_true_false_leaves_is_read_every_time():
     assert document not in decode._LONG_NOTHING_BELOW
 
 
+def test_a_short_document_of_true_false_leaves_is_read_every_time():
+    # the short-value memo on the same terms as the long one: `{"is_rooted":false}` was read by the adapters in
+    # the first request that sent it only (its booleans dropped from every later one)
+    document = b'{"is_rooted":false}'
+    assert len(document) <= decode._LEAF_MEMO_BYTES
+    for _ in range(2):
+        walker = Walker()
+        walker.value("body.form:d", document, 1)
+        assert walker.booleans == [("body.form:d.json:is_rooted", b"false")]
+    assert document not in decode._NOTHING_BELOW
+
+
+def test_a_short_value_whose_decompression_was_tried_is_not_remembered():
+    garbage = b"\x1f\x8b" + bytes(range(40))               # a gzip magic, then no gzip stream
+    assert len(garbage) <= decode._LEAF_MEMO_BYTES
+    Walker(CaptureBudget()).value("x", garbage, 0)
+    assert garbage not in decode._NOTHING_BELOW
+    spent = CaptureBudget()
+    spent.left = 0
+    second = Walker(spent)
+    second.value("x", garbage, 0)
+    assert second.limits["decompressed bytes per capture"][2] == "x"
+
+
+@pytest.mark.parametrize("route", ["value", "json", "form"])
+def test_a_remembered_short_value_still_records_the_layer_cap(route):
+    short = b"{not json at all"                            # nothing below it, yet a layer could start at `{`
+    assert decode._has_layer(short) and len(short) <= decode._LEAF_MEMO_BYTES
+    Walker().value("x", short, 0)
+    assert short in decode._NOTHING_BELOW
+    at_cap = Walker()
+    if route == "value":
+        at_cap.value("x", short, MAX_LAYERS)
+    elif route == "json":                                  # a JSON string leaf, emitted inline by the walk
+        at_cap._walk("x.json:", False, {"k": short.decode()}, 0, MAX_LAYERS - 1)
+    else:                                                  # a form value, emitted inline by `values`
+        at_cap.values([("x.form:k", short.decode())], MAX_LAYERS)
+    assert "decoding layers" in at_cap.limits              # as without the memo
+
+
 def test_the_long_memo_is_bounded(monkeypatch):
     monkeypatch.setattr(decode, "_LONG_MEMO_TOTAL_BYTES", 3 * 300)
     for index in range(10):

@@ -431,17 +431,21 @@ class Walker:
             return
         # Most values are short text with nothing below (the same device model, event name or UUID in every
         # request): checked at C speed, and a value once found to have nothing below is not checked again.
-        if data in _NOTHING_BELOW:
+        if data in _NOTHING_BELOW and layers < MAX_LAYERS:   # (at the cap `_below` records what it leaves)
             return
         if _terminal(data):
             if len(_NOTHING_BELOW) >= _LEAF_MEMO_ENTRIES:
                 _NOTHING_BELOW.clear()   # (unique values, timestamps, fill it: forgotten all at once, re-learnt)
             _NOTHING_BELOW[data] = None
             return
-        before, drops, exhausted = len(self.segments), self.drops, self.budget.exhausted
+        before, drops, inflations = len(self.segments), self.drops, self.inflations
+        exhausted, booleans = self.budget.exhausted, len(self.booleans)
         self._below(where, data, layers, content_type)
-        if len(self.segments) == before and self.drops == drops and not self.budget.exhausted \
-                and not exhausted and layers < MAX_LAYERS:
+        # remembered on the same terms as a longer value (`_below_remembered`): a document of only true/false
+        # leaves (`{"is_rooted":false}`) has something below, which the tracker adapters read
+        if len(self.segments) == before and len(self.booleans) == booleans < MAX_BOOLEANS \
+                and self.drops == drops and self.inflations == inflations \
+                and not self.budget.exhausted and not exhausted and layers < MAX_LAYERS:
             if len(_NOTHING_BELOW) >= _LEAF_MEMO_ENTRIES:
                 _NOTHING_BELOW.clear()
             _NOTHING_BELOW[data] = None
@@ -583,7 +587,7 @@ class Walker:
         # The leaves are most of a document: emitted here without a call each when nothing can be below them
         # (emit() and the start of value(), inlined).
         append = self.segments.append
-        nothing_below = _NOTHING_BELOW
+        nothing_below = _NOTHING_BELOW if layers + 1 < MAX_LAYERS else {}
         for key, child in children:
             where = dot + key
             kind = type(child)
@@ -631,7 +635,7 @@ class Walker:
         (short, or remembered) emitted without a call (emit() and the start of value(), inlined)."""
         budget = self.budget
         append = self.segments.append
-        nothing_below = _NOTHING_BELOW
+        nothing_below = _NOTHING_BELOW if layers < MAX_LAYERS else {}
         for where, text in items:
             data = text.encode() if text.isascii() else text.encode("utf-8", "surrogatepass")
             size = len(data)
