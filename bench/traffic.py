@@ -120,6 +120,11 @@ def end_to_end(sizes: list[float], baseline: Path | None, repeat: int) -> None:
         indicators = work / "indicators.json"
         indicators.write_text(json.dumps({"advertisingId": AD_ID}))
         tools = [("appaudit", ROOT)] + ([("appaudit (baseline)", baseline)] if baseline else [])
+        # Measured as installed, as bench/run.py does: each checkout compiled to bytecode first, whatever the
+        # caller's PYTHONDONTWRITEBYTECODE says (else a checkout with stale bytecode compiles modules in every run)
+        import compileall
+        for _, checkout in tools:
+            compileall.compile_dir(str(checkout / "audit"), quiet=1)
         print(f"end to end on HARs of the real Android capture's entries, replicated "
               f"(CPU = user+system seconds, best of {repeat}; RSS = peak of the process)")
         print(f"  {'HAR':>7} {'entries':>8}  {'tool':<20} {'MB/s CPU':>9} {'CPU s':>7} {'wall s':>7} "
