@@ -93,6 +93,11 @@ def _cache() -> Path:
     return root
 
 
+# registry -> why its last fetch failed: the other packages of a registry that cannot be reached are skipped at
+# once (npm and pip retry for about a minute per package before they give up)
+_UNREACHABLE: dict[str, str] = {}
+
+
 @functools.lru_cache(maxsize=None)
 def _archive(registry: str, spec: str) -> Path | str:
     """The package archive in the cache (fetched when missing), or why it cannot be had."""
@@ -100,6 +105,16 @@ def _archive(registry: str, spec: str) -> Path | str:
     found = [p for pattern in ARCHIVES for p in sorted(folder.glob(pattern))]
     if found:
         return found[0]
+    if registry in _UNREACHABLE:
+        return f"not fetched: {_UNREACHABLE[registry]}"
+    reason = _fetch(registry, spec, folder)
+    if isinstance(reason, str):
+        _UNREACHABLE[registry] = reason
+    return reason
+
+
+def _fetch(registry: str, spec: str, folder: Path) -> Path | str:
+    """`npm pack` / `pip download` the package into `folder` (through a `.partial` folder renamed when complete)."""
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -110,7 +125,7 @@ def _archive(registry: str, spec: str) -> Path | str:
     else:
         argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(partial), spec]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)   # 30 MB at 100 kB/s
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{' '.join(argv[:3])} {spec}: {exc}"
     fetched = [p for pattern in ARCHIVES for p in sorted(partial.glob(pattern))]
