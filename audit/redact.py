@@ -6,7 +6,6 @@ reader could brute-force back to a 15-digit IMEI.
 """
 from __future__ import annotations
 
-import binascii
 import functools
 import hashlib
 import hmac
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import unquote
 
+from . import percent
 from .errors import InputError
 
 
@@ -226,8 +226,7 @@ class Redactor:
             # rest is lowered and decoded by C code; a `%` starting no escape stays itself, as `_PERCENT` leaves it
             data = text.encode("ascii", "replace").lower()
             if b"%" in data:
-                data = _BAD_ESCAPE_BYTES.sub(b"%25", data).replace(b"=", b"%3d").replace(b"%", b"=")
-                data = binascii.a2b_qp(data).lower()
+                data = percent.decoded_bytes(percent.NOT_AN_ESCAPE_BYTES.sub(b"%25", data)).lower()
             searched = data.decode("latin-1")
         else:
             searched = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
@@ -341,18 +340,12 @@ def _percent_char(match: re.Match) -> str:
     return chr(int(match.group(0)[1:], 16)).translate(_ASCII_LOWER)
 
 
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_BAD_ESCAPE_BYTES = re.compile(rb"%(?![0-9A-Fa-f]{2})")
-
-
 def _percent_lowered(lowered: str) -> str:
     """ASCII-lower-cased text with each %XX read as the (ASCII-lower-cased) Latin-1 character it encodes. A URL
-    per request goes through here: ASCII text whose every `%` starts an escape is decoded at C speed by binascii's
-    quoted-printable decoder (`%` made `=`, a literal `=` escaped first). It treats a line end apart only after an
-    `=`, which only a `%` starting no escape would put there: such text is decoded by the pattern instead."""
-    if lowered.isascii() and not _BAD_ESCAPE.search(lowered):
-        quoted = lowered.replace("=", "%3d").replace("%", "=").encode("ascii")
-        return binascii.a2b_qp(quoted).decode("latin-1").translate(_ASCII_LOWER)
+    per request goes through here: ASCII text whose every `%` starts an escape is decoded at C speed
+    (audit/percent.py), any other by the pattern."""
+    if lowered.isascii() and not percent.NOT_AN_ESCAPE.search(lowered):
+        return percent.decoded_bytes(lowered.encode("ascii")).decode("latin-1").translate(_ASCII_LOWER)
     return _PERCENT.sub(_percent_char, lowered)
 
 
