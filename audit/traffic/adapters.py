@@ -90,30 +90,22 @@ class Endpoint:
         self._exact = {(f.part, f.keys): f for f in self.fields if not f.wildcard}
         self._wild = [f for f in self.fields if f.wildcard]
         self._memo: dict[tuple, Field | None] = {}
-        self._claims: dict[str, tuple | None] = {}
         self._templates: dict[str, tuple | None] = {}
 
     def claim(self, where: str) -> tuple[Field, str, tuple[str, ...]] | None:
         """The field a segment's place is, with the place's part and keys; None when the endpoint names no
-        field there or the place went through a layer its decoding does not list. Remembered by place: the
-        requests of one tracker repeat their places."""
-        claims = self._claims
-        if where in claims:
-            return claims[where]
+        field there or the place went through a layer its decoding does not list."""
         part, layers, keys = split_where(where)
-        found = None
         if keys and self.decoding.issuperset(layers):
             field = self.field_at(part, keys)
             if field is not None:
-                found = (field, part, keys)
-        if len(claims) >= MAX_MEMO:
-            claims.clear()
-        claims[where] = found
-        return found
+                return field, part, keys
+        return None
 
     def hit_template(self, where: str) -> tuple | None:
         """What `Adapters.find` needs of a claimed place, made once per place: (part, keys), whether the field is
-        an identifier, then the FieldHit's fields but the place and the value; None when unclaimed."""
+        an identifier, then the FieldHit's fields but the place and the value; None when unclaimed. Remembered
+        by place: the requests of one tracker repeat their places."""
         templates = self._templates
         claimed = self.claim(where)
         template = None

@@ -434,42 +434,39 @@ class Walker:
                 _NOTHING_BELOW.clear()   # (unique values, timestamps, fill it: forgotten all at once, re-learnt)
             _NOTHING_BELOW[data] = None
             return
-        before, drops, inflations = len(self.segments), self.drops, self.inflations
-        exhausted, booleans = self.budget.exhausted, len(self.booleans)
-        self._below(where, data, layers, content_type)
-        # remembered on the same terms as a longer value (`_below_remembered`): a document of only true/false
-        # leaves (`{"is_rooted":false}`) has something below, which the tracker adapters read
-        if len(self.segments) == before and len(self.booleans) == booleans < MAX_BOOLEANS \
-                and self.drops == drops and self.inflations == inflations \
-                and not self.budget.exhausted and not exhausted and layers < MAX_LAYERS:
+        if self._found_nothing_below(where, data, layers):
             if len(_NOTHING_BELOW) >= _LEAF_MEMO_ENTRIES:
                 _NOTHING_BELOW.clear()
             _NOTHING_BELOW[data] = None
 
     def _below_remembered(self, where: str, data: bytes, layers: int) -> None:
-        """`_below` for a longer value (a field list, a long user agent): remembered when nothing was below it and
-        nothing outside the value could have changed that: no decompression was tried (its outcome depends on the
-        capture's budget) and the layer cap was not near (at the cap `_below` records what it leaves)."""
+        """`_below` for a longer value (a field list, a long user agent): remembered, within a byte budget, when
+        nothing was below it (`_found_nothing_below`)."""
         if len(data) > _LONG_MEMO_VALUE_BYTES or layers >= MAX_LAYERS:
             self._below(where, data, layers, "")
             return
         if data in _LONG_NOTHING_BELOW:
             return
-        before, drops, inflations = len(self.segments), self.drops, self.inflations
-        exhausted, booleans = self.budget.exhausted, len(self.booleans)
-        self._below(where, data, layers, "")
-        # nothing: no segment, no JSON true/false leaf (the tracker adapters read them), no drop, no decompression
-        # (its outcome depends on the capture budget), in budgets that did not stop it (the segment budget, the
-        # cap on kept booleans)
-        if len(self.segments) == before and len(self.booleans) == booleans < MAX_BOOLEANS \
-                and self.drops == drops and self.inflations == inflations \
-                and not self.budget.exhausted and not exhausted:
+        if self._found_nothing_below(where, data, layers):
             global _long_memo_bytes
             if _long_memo_bytes + len(data) > _LONG_MEMO_TOTAL_BYTES:
                 _LONG_NOTHING_BELOW.clear()   # forgotten all at once, re-learnt
                 _long_memo_bytes = 0
             _LONG_NOTHING_BELOW[data] = None
             _long_memo_bytes += len(data)
+
+    def _found_nothing_below(self, where: str, data: bytes, layers: int) -> bool:
+        """`_below`, and whether what it found below `data` is nothing, whatever lies outside the value: no
+        segment, no JSON true/false leaf (`{"is_rooted":false}`: the tracker adapters read them), no drop, no
+        decompression tried (its outcome depends on the capture's budget), in budgets that did not stop it (the
+        segment budget, the cap on kept booleans), below the layer cap (at the cap `_below` records what it
+        leaves). What the memos of values with nothing below may remember."""
+        before, drops, inflations = len(self.segments), self.drops, self.inflations
+        exhausted, booleans = self.budget.exhausted, len(self.booleans)
+        self._below(where, data, layers, "")
+        return len(self.segments) == before and len(self.booleans) == booleans < MAX_BOOLEANS \
+            and self.drops == drops and self.inflations == inflations \
+            and not self.budget.exhausted and not exhausted and layers < MAX_LAYERS
 
     def _below(self, where: str, data: bytes, layers: int, content_type: str) -> None:
         if layers >= MAX_LAYERS:

@@ -191,7 +191,7 @@ class Matcher:
     def find(self, segments: list[Segment]) -> tuple[list[Hit], list[LocationHit]]:
         if not segments:
             return [], []
-        clean = self._clean if not self.locations else None
+        clean = self._clean   # (None with locations)
         if clean:
             segments = [seg for seg in segments if seg[1] not in clean]
             if not segments:
