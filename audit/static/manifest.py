@@ -246,11 +246,7 @@ def _read_manifest(root, where: str) -> Manifest:
                 entry = RequestedPermission(name, _int(_attr(element, "maxSdkVersion")),
                                             element.tag != "uses-permission",
                                             _never_for_location(_attr(element, "usesPermissionFlags")))
-                previous = requested.get(name)
-                merged = _broadest(previous, entry)
-                # asserted for the permission only if every request of it asserts it
-                never = entry.never_for_location and (previous is None or previous.never_for_location)
-                requested[name] = dataclasses.replace(merged, never_for_location=never)
+                requested[name] = _broadest(requested.get(name), entry)
 
     return Manifest(
         shared_user_id=(_attr(root, "sharedUserId") or "").strip() or None,
@@ -304,10 +300,17 @@ def _broadest(previous: RequestedPermission | None, entry: RequestedPermission) 
     """One permission requested twice: Android keeps each request that applies on the device (maxSdkVersion,
     <uses-permission-sdk-23>), so the permission is held where either applies. The union of two such ranges
     is one range, except for a plain request capped below API 22 beside an sdk-23 one: then the request
-    covering the newer devices is kept."""
+    covering the newer devices is kept. neverForLocation is asserted for the permission only if every request of
+    it asserts it."""
     if previous is None:
         return entry
+    kept = _broader_range(previous, entry)
+    never = previous.never_for_location and entry.never_for_location
+    return kept if kept.never_for_location == never else dataclasses.replace(kept, never_for_location=never)
 
+
+def _broader_range(previous: RequestedPermission, entry: RequestedPermission) -> RequestedPermission:
+    """Of two requests of one permission, the one whose API range covers both (or one made to)."""
     def reach(r: RequestedPermission) -> float:
         return float("inf") if r.max_sdk is None else r.max_sdk
 
