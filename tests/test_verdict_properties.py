@@ -209,8 +209,11 @@ def test_every_sdk_claim_has_class_evidence(name):
         for prefix in (e.ref for e in sdk.evidence if e.kind == "sdk-class"):
             under_prefix = [c for c in defined if under(c, prefix)]
             assert under_prefix, (sdk.id, prefix)
-            owner = catalogue.match_prefix(under_prefix[0]) or relocated_match(catalogue, under_prefix[0])
-            assert owner is not None and owner[1].id == sdk.id, (sdk.id, prefix)
+            # some class under the prefix is the SDK's own: one may sit under a nested catalogued prefix (AdMob's
+            # com.google.android.gms.ads holds the ad-ID library's .identifier), so no single class is asked
+            owners = {(catalogue.match_prefix(c) or relocated_match(catalogue, c) or (None, None))[1]
+                      for c in sorted(under_prefix)}
+            assert sdk.id in {owner.id for owner in owners if owner is not None}, (sdk.id, prefix)
 
 
 # -- traps the corpus lacks ------------------------------------------------------------------------------------------
