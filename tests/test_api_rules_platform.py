@@ -92,6 +92,28 @@ def test_neighboring_cells_still_answer_apps_targeting_28_and_lower_on_api_29():
     assert v.status == "blocked" and "SecurityException" in v.reason
 
 
+def test_android_12_lets_the_user_downgrade_to_approximate_and_wants_coarse_with_fine():
+    _t, v = verdict("location_manager.request_location_updates",
+                    app("ACCESS_FINE_LOCATION", "ACCESS_COARSE_LOCATION", min_sdk=31, target_sdk=31))
+    assert v.status == "runtime-permission" and "approximate location only" in v.reason
+    # an app targeting 31+ that requests FINE alone: some releases ignore the request (said, not assumed refused)
+    for api_id in ("location_manager.request_location_updates", "location_manager.get_last_known_location"):
+        _t, v = verdict(api_id, app("ACCESS_FINE_LOCATION", min_sdk=31, target_sdk=31))
+        assert v.status == "runtime-permission" and "without ACCESS_COARSE_LOCATION" in v.reason, api_id
+        _t, v = verdict(api_id, app("ACCESS_FINE_LOCATION", min_sdk=31, target_sdk=30))
+        assert "without ACCESS_COARSE_LOCATION" not in v.reason, api_id
+    # the user's choice of approximate location applies to every target on API 31+, never before
+    _t, v = verdict("location_manager.request_location_updates", app("ACCESS_FINE_LOCATION", min_sdk=30, target_sdk=30))
+    assert v.reason.startswith("API 30: works") and "API 31+: " in v.reason and "approximate location only" in v.reason
+
+
+def test_camera_and_microphone_only_in_the_foreground_from_api_28():
+    for api_id, permission in (("camera.open", "CAMERA"), ("audio_record.start_recording", "RECORD_AUDIO")):
+        _t, v = verdict(api_id, app(permission, min_sdk=26))
+        assert v.status == "runtime-permission" and v.api_levels == "API 26+"
+        assert "API 28+: works" in v.reason and "not from the background" in v.reason.split("API 28+")[1]
+
+
 def test_nmea_needs_fine_location():
     _t, v = verdict("location_manager.add_nmea_listener", app("ACCESS_COARSE_LOCATION"))
     assert v.status == "blocked" and v.permissions == (P + "ACCESS_FINE_LOCATION",)
