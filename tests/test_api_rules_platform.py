@@ -354,3 +354,28 @@ def test_a_scan_of_an_app_targeting_25_on_api_28_and_later(tmp_path):
                 "settings.system.android_id": "granted", "usage_stats_manager.query_events": "runtime-permission"}
     assert {a: by_api[a].feasibility.status for a in expected if a in by_api} == expected
     assert all(by_api[a].reachable for a in expected)
+
+
+def test_special_access_is_an_app_op_in_aosps_own_data():
+    """`special` lets a requested signature permission count as the user's to grant: only true of app-op
+    permissions (protectionLevel ...|appop in AOSP's data, as androguard ships it), on every level it is used."""
+    import json
+    import os
+    import re
+    androguard = pytest.importorskip("androguard")
+    folder = Path(os.path.dirname(androguard.__file__)) / "core" / "api_specific_resources" / "aosp_permissions"
+    data = {int(re.search(r"_(\d+)\.json$", p.name).group(1)): json.loads(p.read_text())["permissions"]
+            for p in folder.glob("permissions_*.json")}
+    if not data:
+        pytest.skip("androguard ships no AOSP permission data")
+    checked = 0
+    for rule in RULES.values():
+        for item in rule.access or ():
+            if not item.special:
+                continue
+            for permission in item.any_of:
+                for api in sorted(data):
+                    if api >= max(item.since, rule.added or 1) and permission in data[api]:
+                        assert "appop" in data[api][permission]["protectionLevel"].split("|"), (permission, api)
+                        checked += 1
+    assert checked
