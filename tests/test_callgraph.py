@@ -373,7 +373,7 @@ def test_scan_reports_carry_path_and_feasibility(tmp_path):
     text = md.read_text()
     assert "yes: `de.ecspride.LocationLeak1.onCreate` → `de.ecspride.LocationLeak1$MyLocationListener" \
            ".onLocationChanged`" in text
-    assert "**runtime-permission**: works if the user allows ACCESS_FINE_LOCATION" in text
+    assert "**runtime-permission**: API 8-30: works if the user allows ACCESS_FINE_LOCATION; API 31+: " in text
 
 
 def test_a_huge_shared_interface_list_is_read_once_and_cut(tmp_path):

@@ -55,13 +55,14 @@ def test_a_precise_fix_needs_fine_location():
     assert none.status == "blocked" and none.reason == "missing ACCESS_FINE_LOCATION or ACCESS_COARSE_LOCATION"
 
 
-@pytest.mark.parametrize("api_id", ["telephony.get_device_id", "telephony.get_imei", "telephony.get_meid",
-                                    "telephony.get_subscriber_id", "telephony.get_sim_serial_number",
-                                    "build.get_serial"])
-def test_device_identifiers_until_api_28_then_unavailable(api_id):
+@pytest.mark.parametrize("api_id, first", [("telephony.get_device_id", 21), ("telephony.get_imei", 26),
+                                           ("telephony.get_meid", 26), ("telephony.get_subscriber_id", 21),
+                                           ("telephony.get_sim_serial_number", 21), ("build.get_serial", 26)])
+def test_device_identifiers_until_api_28_then_unavailable(api_id, first):
+    # getImei, getMeid and Build.getSerial appeared in API 26: no device below runs them
     _t, old = verdict(api_id, app("READ_PHONE_STATE", min_sdk=21))
-    assert old.status == "runtime-permission" and old.api_levels == "API 21-28"
-    assert old.reason.startswith("only on Android 9 and older (API 21-28)")
+    assert old.status == "runtime-permission" and old.api_levels == f"API {first}-28"
+    assert f"(API {first}-28)" in old.reason.split(":")[0]
     assert "unavailable to ordinary apps from API 29" in old.reason
     _t, new = verdict(api_id, app("READ_PHONE_STATE", min_sdk=29))
     assert new.status == "blocked" and new.reason.startswith("unavailable to ordinary apps from API 29")
@@ -155,7 +156,8 @@ def test_accounts_and_a_permission_that_changed_level():
 
 
 def test_no_rule_is_unknown_never_granted():
-    _t, v = verdict("network_interface.get_hardware_address", app("INTERNET"))
+    without = ApiRule("x.without", "android.Foo", "device_ids.imei", "none", method="bar")     # no `access`
+    _t, v = judge(without, app("INTERNET"))
     assert v.status == "unknown" and "no rule" in v.reason
     partial = ApiRule("x.partial", "android.Foo", "device_ids.imei", "none", method="bar",
                       access=RULES["telephony.get_device_id"].access[:1])     # says nothing from API 29 on

@@ -33,6 +33,7 @@ from audit.attribution import (AppContext, looks_obfuscated, organisation_of, pa
 from audit.catalogue import load_catalogue
 from audit.errors import InputError
 from audit.model import ActorKind
+from audit.static.apis import load_apis
 from audit.static.callsites import class_names
 from audit.static.inputs import open_inputs
 from audit.static.manifest import _axml_root, permission_rules
@@ -172,6 +173,8 @@ def test_no_capability_android_would_refuse_is_called_feasible(name):
     report, _front = _scan(name)
     requests = _base_requests(CORPUS / name)
     rules = permission_rules()
+    # special access (Usage access: signature|appop) is the user's to grant in Settings, like a dangerous permission
+    special = {(api.id, p) for api in load_apis() for item in api.access or () if item.special for p in item.any_of}
     wrong = []
     for site in report.api_calls:
         verdict = site.feasibility
@@ -184,6 +187,9 @@ def test_no_capability_android_would_refuse_is_called_feasible(name):
                     if (max_sdk is None or max_sdk >= low) and (not sdk23 or high >= 23)]
             if not held:
                 wrong.append((site.caller, site.api_id, f"{permission} not requested for {verdict.api_levels}"))
+            if (site.api_id, permission) in special:
+                dangerous = dangerous or verdict.status == "runtime-permission"
+                continue
             rule = rules.get(permission)
             if rule is not None and rule.protection_at(high) not in ("normal", "dangerous"):
                 wrong.append((site.caller, site.api_id, f"{permission} is {rule.protection_at(high)}"))

@@ -33,6 +33,8 @@ class AccessItem:
     unavailable: str | None = None
     degraded: str | None = None
     note: str | None = None
+    if_held: tuple[str, ...] = ()        # with degraded: only when the app holds one of these
+    special: str | None = None           # with any_of: special access the user grants in Settings (an app-op)
 
     def applies(self, api: int, target_sdk: int | None) -> bool:
         if api < self.since or (self.until is not None and api > self.until):
@@ -56,6 +58,7 @@ class ApiRule:
     fields_any: tuple[str, ...] = ()     # dotted `pkg.Class$Nested.FIELD`
     access: tuple[AccessItem, ...] | None = None   # what Android gives through it; None: no rule (unknown)
     access_name: str | None = None
+    added: int | None = None             # the API level that introduced the method / field
 
     @property
     def class_descriptor(self) -> str:
@@ -90,7 +93,7 @@ def parse_apis(raw, path: Path) -> tuple[ApiRule, ...]:
             permission=entry.get("permission"), args_any=tuple(entry.get("args_any") or ()),
             fields_any=tuple(entry.get("fields_any") or ()),
             access=access_sets.get(entry.get("access")) if entry.get("access") else None,
-            access_name=entry.get("access")))
+            access_name=entry.get("access"), added=entry.get("added")))
     return tuple(out)
 
 
@@ -108,7 +111,7 @@ def _parse_access(raw, check: Validator) -> dict[str, tuple[AccessItem, ...]]:
                 any_of=tuple(item["any_of"]) if item.get("any_of") is not None else None,
                 all_of=tuple(item.get("all_of") or ()), data_type=item.get("data_type"),
                 without=item.get("without"), unavailable=item.get("unavailable"), degraded=item.get("degraded"),
-                note=item.get("note")))
+                note=item.get("note"), if_held=tuple(item.get("if_held") or ()), special=item.get("special")))
         out[name] = tuple(parsed)
     return out
 

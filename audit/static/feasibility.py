@@ -17,6 +17,12 @@ status `blocked` (or `degraded` when it returns a placeholder everywhere). A dan
 `runtime-permission` on every level (before API 23, or when targeting API 22 and lower, the user accepted it
 at install: the reason says "the user must allow it", which was true then too).
 
+Below the level an API entry was `added` in, the call cannot run (blocked there). A `degraded` item may hold only
+for apps holding some permission (`if_held`: Android 10 answers null to an app targeting 28- that holds
+READ_PHONE_STATE, and throws without it). A `special` item's permissions are special access (Usage access: a
+signature|appop permission the user grants in Settings): requested is enough for `runtime-permission`, where a
+signature permission otherwise never counts as held.
+
 The data type follows what is feasible: an item may name what the call yields with its permission
 (getLastKnownLocation with only ACCESS_COARSE_LOCATION is `location.approximate`).
 
@@ -78,18 +84,23 @@ class AppLevels:
     def _requests(self) -> dict[str, RequestedPermission]:
         return {r.name: r for r in self.requested}
 
-    def holds(self, permission: str, api: int) -> bool:
+    def requests(self, permission: str, api: int) -> bool:
+        """The manifest requests it on this level and the platform defines it there (whatever its protection)."""
         request = self._requests.get(permission)
         if request is None:
             return False
         if (request.max_sdk is not None and api > request.max_sdk) or (request.min_sdk_23 and api < 23):
             return False
         rule = permission_rules().get(permission)
-        if rule is None:
-            return True
-        if (rule.since is not None and api < rule.since) or (rule.until is not None and api > rule.until):
+        return rule is None or not ((rule.since is not None and api < rule.since)
+                                    or (rule.until is not None and api > rule.until))
+
+    def holds(self, permission: str, api: int) -> bool:
+        """Requested, and of a protection level an ordinary app is granted (never signature / privileged)."""
+        if not self.requests(permission, api):
             return False
-        return rule.protection_at(api) in ("normal", "dangerous")
+        rule = permission_rules().get(permission)
+        return rule is None or rule.protection_at(api) in ("normal", "dangerous")
 
     def hard_restricted(self, permission: str, api: int) -> bool:
         rule = permission_rules().get(permission)
@@ -111,6 +122,9 @@ class _Outcome:
 def _at(rule: ApiRule, app: AppLevels, api: int) -> _Outcome:
     """The outcome of one call on a device of one API level."""
     default = rule.data_type
+    if rule.added is not None and api < rule.added:
+        member = rule.class_name.rsplit(".", 1)[-1].replace("$", ".") + "." + (rule.method or rule.field or "")
+        return _Outcome("blocked", default, (), f"{member} does not exist before API {rule.added}")
     items = [i for i in rule.access or () if i.applies(api, app.target_sdk)]
     if not items:
         return _Outcome("unknown", default, (), f"no rule in rules/apis.yaml covers API {api}")
@@ -120,9 +134,14 @@ def _at(rule: ApiRule, app: AppLevels, api: int) -> _Outcome:
             return _Outcome("blocked", default, (), f"unavailable to ordinary apps from API {item.since}: "
                                                     f"{item.unavailable}")
         if item.degraded is not None:
+            if item.if_held and not any(app.holds(p, api) for p in item.if_held):
+                continue            # a placeholder only for apps holding these; the next item says what else
             return _Outcome("degraded", default, (), item.degraded)
-        lacking = [p for p in item.all_of if not app.holds(p, api)]
-        held = [p for p in item.any_of or () if app.holds(p, api)]
+        # special access (Usage access ...) is signature|appop: never granted at install, the user's to allow in
+        # Settings once the app requests it
+        has = app.requests if item.special else app.holds
+        lacking = [p for p in item.all_of if not has(p, api)]
+        held = [p for p in item.any_of or () if has(p, api)]
         if not lacking and (held or not item.any_of):
             return _granted(item, app, api, default, (*item.all_of, *held))
         needed = lacking + ([] if held else list(item.any_of or ()))
@@ -138,7 +157,10 @@ def _at(rule: ApiRule, app: AppLevels, api: int) -> _Outcome:
 
 def _granted(item: AccessItem, app: AppLevels, api: int, default: str, permissions: tuple[str, ...]) -> _Outcome:
     dangerous = [p for p in permissions if app.dangerous(p, api)]
-    if dangerous:
+    if item.special:
+        status, reason = "runtime-permission", (f"works if the user grants {item.special} in Settings ("
+                                                + ", ".join(short(p) for p in permissions) + ")")
+    elif dangerous:
         status, reason = "runtime-permission", "works if the user allows " + ", ".join(short(p) for p in dangerous)
     elif permissions:
         status, reason = "granted", ", ".join(short(p) for p in permissions) + " granted at install"
