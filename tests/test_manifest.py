@@ -86,6 +86,23 @@ def test_binary_manifest_fields_permissions_and_components(tmp_path):
     assert by_name["com.vendor.SOMETHING"].protection_level == "unknown"
 
 
+def test_a_platform_permission_without_a_privacy_role_has_its_platform_level(tmp_path):
+    """Every permission AOSP defines has its level, not only those the table lists for what they unlock: an app
+    that requests one (a game's WRITE_USER_DICTIONARY, a tool's WRITE_SECURE_SETTINGS) shows whether Android
+    grants it at install or never grants it to an ordinary app."""
+    text = PERMS_MANIFEST.replace(
+        '<uses-permission android:name="android.permission.INTERNET"/>',
+        '<uses-permission android:name="android.permission.WRITE_USER_DICTIONARY"/>'
+        '<uses-permission android:name="android.permission.WRITE_SECURE_SETTINGS"/>'
+        '<uses-permission android:name="android.permission.INSTALL_PACKAGES"/>')
+    by_name = {p.name: p for p in permissions_of(parse_manifest(aapt_manifest(tmp_path, text), "perms.apk"))}
+    assert by_name["android.permission.WRITE_USER_DICTIONARY"].protection_level == "normal"
+    assert by_name["android.permission.WRITE_SECURE_SETTINGS"].protection_level == "signatureOrSystem"
+    assert by_name["android.permission.INSTALL_PACKAGES"].protection_level == "signatureOrSystem"
+    assert all(by_name[n].data_types == () for n in by_name if "SETTINGS" in n or "DICTIONARY" in n)
+    assert by_name["com.vendor.SOMETHING"].protection_level == "unknown"     # nobody's: still unknown
+
+
 def test_meta_data_values_never_leave_the_manifest_parser(tmp_path):
     manifest = parse_manifest(aapt_manifest(tmp_path, PERMS_MANIFEST), "perms.apk")
     assert "secret-value-123" not in repr(manifest)

@@ -407,16 +407,39 @@ def permission_rules() -> dict[str, PermissionRule]:
     return _permission_rules(str(rules_dir() / "permissions.yaml"))
 
 
+@functools.lru_cache(maxsize=4)
+def _platform_levels(path: str) -> dict[str, str]:
+    raw = load_yaml(path, "permission table")
+    validate(raw, "permissions", path, "permission table")
+    levels: dict[str, str] = {}
+    for level, names in (raw.get("platform_defined") or {}).items():
+        for name in names:
+            if name in raw["permissions"] or name in levels:
+                Validator(path).fail(raw["platform_defined"], level, f"{name} is listed twice")
+            levels[name] = level
+    return levels
+
+
+def platform_levels() -> dict[str, str]:
+    """The protection level of every other permission the platform defines (permissions.yaml platform_defined):
+    it unlocks nothing an audit names, but a request of it is not `unknown`."""
+    return _platform_levels(str(rules_dir() / "permissions.yaml"))
+
+
 def permissions_of(manifest: Manifest) -> tuple[Permission, ...]:
-    """Requested permissions with protection level and what they unlock. An unlisted permission is `custom`
-    when the app (or its split) defines it, else `unknown`."""
+    """Requested permissions with protection level and what they unlock. A permission the table does not list is
+    at its platform level when the platform defines it, `custom` when the app (or its split) does, else
+    `unknown`."""
     rules = permission_rules()
+    platform = platform_levels()
     defined = dict(manifest.defined)
     out = []
     for request in manifest.requested:
         rule = rules.get(request.name)
         if rule is not None:
             out.append(Permission(request.name, rule.protection, rule.unlocks(request), request.max_sdk))
+        elif request.name in platform:
+            out.append(Permission(request.name, platform[request.name], (), request.max_sdk))
         elif request.name in defined:
             out.append(Permission(request.name, "custom", (), request.max_sdk))
         else:
