@@ -245,15 +245,18 @@ FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")   # D
 
 
 def _wrap_dex(dex: Path, package: str) -> Path:
-    """An APK of the real dex and a manifest aapt compiles (cached beside the dex)."""
-    out = dex.with_suffix(".apk")
+    """An APK of the real dex and a manifest aapt compiles (cached beside the dex, named by the manifest's hash:
+    a changed WRAP_MANIFEST is built anew)."""
+    import hashlib
+    text = WRAP_MANIFEST % package
+    out = dex.with_name(f"{dex.stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.apk")
     if out.exists():
         return out
     if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
         pytest.skip("aapt / android-framework-res not installed (make deb): a lone dex cannot be wrapped")
     with tempfile.TemporaryDirectory() as work:
         manifest = Path(work) / "AndroidManifest.xml"
-        manifest.write_text(WRAP_MANIFEST % package)
+        manifest.write_text(text)
         built = Path(work) / "wrapped.apk"
         subprocess.run(["aapt", "package", "-f", "-M", str(manifest), "-I", str(FRAMEWORK_RES), "-F", str(built)],
                        check=True, capture_output=True, timeout=120)
