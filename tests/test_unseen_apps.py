@@ -208,15 +208,27 @@ def _fetch_debian_source(spec: str, folder: Path, partial: Path) -> Path | str:
                "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
                "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root"]
     name = spec.split("=")[0]
-    try:
-        if not any((apt / "lists").glob("*Sources*")):
-            subprocess.run(["apt-get", *options, "-q", "update"], capture_output=True, text=True, timeout=300)
-        done = subprocess.run(["apt-get", *options, "-q", "source", "--download-only", spec], cwd=partial,
+    def update() -> None:
+        subprocess.run(["apt-get", *options, "-q", "update"], capture_output=True, text=True, timeout=300)
+
+    def source():
+        return subprocess.run(["apt-get", *options, "-q", "source", "--download-only", spec], cwd=partial,
                               capture_output=True, text=True, timeout=600)
+
+    def fetched() -> tuple[list[Path], list[Path]]:
+        return sorted(partial.glob(f"{name}_*.dsc")), sorted(partial.glob(f"{name}_*.orig.tar.gz"))
+
+    try:
+        had_lists = any((apt / "lists").glob("*Sources*"))
+        if not had_lists:
+            update()
+        done = source()
+        if had_lists and not all(fetched()):     # lists of an earlier run may name files the mirror dropped
+            update()
+            done = source()
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"apt-get source {spec}: {exc}"
-    dsc = sorted(partial.glob(f"{name}_*.dsc"))
-    origs = sorted(partial.glob(f"{name}_*.orig.tar.gz"))
+    dsc, origs = fetched()
     if not dsc or not origs:
         return f"cannot fetch {spec} from Debian's archive (unreachable?): {(done.stderr or done.stdout)[-300:]}"
     import hashlib
