@@ -109,10 +109,12 @@ def test_bundled_platform_code_is_library_code_never_an_unidentified_sdk(catalog
     "org.apache.xerces.jaxp.datatype.XMLGregorianCalendarImpl", "org.eclipse.wst.xml.xpath2.processor.Engine",
     "org.java_websocket.client.WebSocketClient", "com.koushikdutta.async.AsyncServer", "com.rabbitmq.client.Channel",
     "zmq.Ctx", "org.zeromq.ZMQ", "org.jcodec.api.SequenceEncoder", "org.jspecify.annotations.Nullable",
-    "com.android.permission.rom.MiuiUtils"])
+    "com.android.permission.rom.MiuiUtils",
+    "cz.msebera.android.httpclient.impl.client.DefaultHttpClient", "org.apache.thrift.protocol.TBinaryProtocol",
+    "com.github.scribejava.core.oauth.OAuth10aService"])
 def test_common_open_source_libraries_are_libraries(catalogue, class_name):
-    """Seen in APKs the corpus lacks (Appium, Airtest and uiautomator2 helper apps): open-source libraries, not
-    SDKs."""
+    """Seen in APKs the corpus lacks (Appium, Airtest and uiautomator2 helper apps; AndStatus, MIUI's Security
+    Center): open-source libraries, not SDKs."""
     assert catalogue.actor_for_class(class_name, "org.example.app").kind is ActorKind.LIBRARY
 
 

@@ -43,7 +43,7 @@ def test_every_corpus_dex_parses():
         assert blobs, apk.name
         for name, data in blobs:
             dex = DexFile(data, f"{apk.name}!{name}")
-            assert dex.version in ("035", "037", "038", "039")
+            assert dex.version in ("035", "037", "038", "039", "040")
             assert len(dex.class_descriptors()) == dex.class_defs_size
             idxs, _flags, offs, _owners = dex.method_table()
             total_methods += len(idxs)
@@ -142,6 +142,18 @@ def test_bad_magic_truncated_and_tables_outside_the_file():
         DexFile(_header_field(data, 56, 0x0FFFFFFF), "classes.dex")          # string_ids_size
     with pytest.raises(InputError, match="endian"):
         DexFile(_header_field(data, 40, 0x78563412), "classes.dex")
+
+
+def test_dex_version_040_is_read_and_a_container_is_refused_by_name():
+    """ART loads version 040 from API 30: the layout is 039's, and its classes are read as
+    such; 041 (API 36's container of several dexes) is refused saying so, not called "not a DEX file"."""
+    data = _small_dex()
+    as_040 = DexFile(b"dex\n040\x00" + data[8:], "classes.dex")
+    assert as_040.version == "040"
+    assert as_040.class_descriptors() == DexFile(data, "classes.dex").class_descriptors()
+    _full_read(b"dex\n040\x00" + data[8:])
+    with pytest.raises(InputError, match="DEX version 041 is not read"):
+        DexFile(b"dex\n041\x00" + data[8:], "classes.dex")
 
 
 def test_out_of_range_indices_and_offsets_are_input_errors():

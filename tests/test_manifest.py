@@ -86,6 +86,70 @@ def test_binary_manifest_fields_permissions_and_components(tmp_path):
     assert by_name["com.vendor.SOMETHING"].protection_level == "unknown"
 
 
+def test_a_platform_permission_without_a_privacy_role_has_its_platform_level(tmp_path):
+    """Every permission AOSP defines has its level, not only those the table lists for what they unlock: an app
+    that requests one (a game's WRITE_USER_DICTIONARY, a tool's WRITE_SECURE_SETTINGS) shows whether Android
+    grants it at install or never grants it to an ordinary app."""
+    text = PERMS_MANIFEST.replace(
+        '<uses-permission android:name="android.permission.INTERNET"/>',
+        '<uses-permission android:name="android.permission.WRITE_USER_DICTIONARY"/>'
+        '<uses-permission android:name="android.permission.WRITE_SECURE_SETTINGS"/>'
+        '<uses-permission android:name="android.permission.INSTALL_PACKAGES"/>')
+    by_name = {p.name: p for p in permissions_of(parse_manifest(aapt_manifest(tmp_path, text), "perms.apk"))}
+    assert by_name["android.permission.WRITE_USER_DICTIONARY"].protection_level == "normal"
+    assert by_name["android.permission.WRITE_SECURE_SETTINGS"].protection_level == "signatureOrSystem"
+    assert by_name["android.permission.INSTALL_PACKAGES"].protection_level == "signatureOrSystem"
+    assert all(by_name[n].data_types == () for n in by_name if "SETTINGS" in n or "DICTIONARY" in n)
+    assert by_name["com.vendor.SOMETHING"].protection_level == "unknown"     # nobody's: still unknown
+
+
+OLD_TARGET = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.old" %s>
+  %s
+  <uses-permission android:name="android.permission.INTERNET"/>
+  <application android:label="Old"/>
+</manifest>
+"""
+
+
+@pytest.mark.parametrize("uses_sdk, implied", [
+    ('<uses-sdk android:minSdkVersion="3"/>', True),                                   # target = min = 3
+    ('<uses-sdk android:minSdkVersion="3" android:targetSdkVersion="3"/>', True),
+    ("", True),                                                                         # no <uses-sdk>: API 1
+    ('<uses-sdk android:minSdkVersion="3" android:targetSdkVersion="4"/>', False),
+    ('<uses-sdk android:minSdkVersion="14"/>', False),
+])
+def test_an_app_targeting_api_3_or_lower_is_given_phone_state_and_storage(tmp_path, uses_sdk, implied):
+    """PackageParser NEW_PERMISSIONS: API 4 put READ_PHONE_STATE and WRITE_EXTERNAL_STORAGE behind permissions,
+    and requests them for every app targeting an older API: such an app reads the IMEI (until API 28) without
+    asking for it in its manifest."""
+    from audit.static.feasibility import AppLevels, judge
+    from audit.static.apis import load_apis
+    manifest = parse_manifest(aapt_manifest(tmp_path, OLD_TARGET % ("", uses_sdk)), "old.apk")
+    requested = {p.name: p for p in manifest.requested}
+    implicit = {n for n, p in requested.items() if p.implicit}
+    assert implicit == ({"android.permission.READ_PHONE_STATE", "android.permission.WRITE_EXTERNAL_STORAGE"}
+                        if implied else set())
+    assert not requested["android.permission.INTERNET"].implicit
+    reported = {p.name: p for p in permissions_of(manifest)}
+    assert ("android.permission.READ_PHONE_STATE" in reported) == implied
+    if implied:
+        assert reported["android.permission.READ_PHONE_STATE"].to_json()["implicit"] is True
+        device_id = next(r for r in load_apis() if r.id == "telephony.get_device_id")
+        _type, verdict = judge(device_id, AppLevels.of(manifest))
+        # not "blocked: missing READ_PHONE_STATE" (how a target below 23 is granted is the verdict's business)
+        assert verdict.status in ("granted", "runtime-permission") and verdict.api_levels.endswith("-28"), verdict
+        assert verdict.permissions == ("android.permission.READ_PHONE_STATE",)
+    assert "implicit" not in reported["android.permission.INTERNET"].to_json()
+
+
+def test_a_split_names_no_sdk_and_is_given_no_permission(tmp_path):
+    """A configuration or feature split carries no <uses-sdk>: the base's target decides, not API 1."""
+    manifest = parse_manifest(aapt_manifest(tmp_path, OLD_TARGET % ('split="config.en"', "")), "split.apk")
+    assert manifest.split == "config.en"
+    assert not any(p.implicit for p in manifest.requested)
+
+
 def test_meta_data_values_never_leave_the_manifest_parser(tmp_path):
     manifest = parse_manifest(aapt_manifest(tmp_path, PERMS_MANIFEST), "perms.apk")
     assert "secret-value-123" not in repr(manifest)
@@ -268,7 +332,8 @@ def test_never_for_location_is_read_from_binary_xml_by_its_resource_id():
                    [("uses-permission", [(A, "name", NAME, S, "android.permission.BLUETOOTH_SCAN"),
                                          (A, name, flags, value_type, value)], []),
                     ("application", [], [])]))
-        (request,) = parse_manifest(doc.bytes(), "ble").requested
+        # (no <uses-sdk>: API 1, so READ_PHONE_STATE and WRITE_EXTERNAL_STORAGE are requested implicitly too)
+        (request,) = [r for r in parse_manifest(doc.bytes(), "ble").requested if not r.implicit]
         return request
 
     assert manifest(axml.TYPE_INT_HEX, 0x10000).never_for_location

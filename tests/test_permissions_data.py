@@ -65,6 +65,24 @@ def test_protection_levels_and_ranges_match_aosp():
     assert checked > 1000
 
 
+def test_every_other_aosp_permission_has_its_newest_level():
+    """platform_defined lists each AOSP permission the table does not, at its level on the newest API that
+    defines it: a requested one is never `unknown`."""
+    from audit.static.manifest import platform_levels
+    data = _aosp()
+    table = permission_rules()
+    levels = platform_levels()
+    assert not set(levels) & set(table)
+    problems = []
+    for name in sorted(set().union(*data.values()) - set(table)):
+        newest = max(api for api in data if name in data[api])
+        want = aosp_level(data[newest][name]["protectionLevel"])
+        if levels.get(name) != want:
+            problems.append(f"{name}: AOSP {want} (API {newest}), platform_defined {levels.get(name)}")
+    problems += [f"{name}: not an AOSP permission" for name in levels if not any(name in d for d in data.values())]
+    assert not problems, "\n".join(problems)
+
+
 def test_a_wrong_level_would_be_caught():
     # the check is not vacuous: GET_ACCOUNTS changed level at API 23 and the table must say so
     rule = permission_rules()["android.permission.GET_ACCOUNTS"]

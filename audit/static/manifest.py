@@ -35,6 +35,7 @@ class RequestedPermission:
     min_sdk_23: bool = False        # requested with <uses-permission-sdk-23>: only on API 23+
     never_for_location: bool = False   # usesPermissionFlags="neverForLocation" (API 31+): the app asserts, and the
                                        # platform enforces (beacons filtered out), that no location is derived
+    implicit: bool = False          # not in the manifest: Android requests it for the app's old target SDK
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class PermissionRule:
     until: int | None = None
     hard_restricted: int | None = None         # from this API level, grantable only when the installer allowlists it
     never_for_location: tuple[str, ...] = ()   # data types it does not unlock when requested neverForLocation
+    implicit_below_target: int | None = None   # requested for every app whose target SDK is below this
 
     def unlocks(self, request: "RequestedPermission") -> tuple[str, ...]:
         """The data types this request of the permission makes readable."""
@@ -247,6 +249,10 @@ def _read_manifest(root, where: str) -> Manifest:
                                             element.tag != "uses-permission",
                                             _never_for_location(_attr(element, "usesPermissionFlags")))
                 requested[name] = _broadest(requested.get(name), entry)
+    if root.get("split") is None and _target_before_api_4(sdk):
+        for rule in permission_rules().values():
+            if rule.implicit_below_target and rule.name not in requested:
+                requested[rule.name] = RequestedPermission(rule.name, implicit=True)
 
     return Manifest(
         shared_user_id=(_attr(root, "sharedUserId") or "").strip() or None,
@@ -268,6 +274,18 @@ def _read_manifest(root, where: str) -> Manifest:
         meta_data_off=tuple(sorted(meta_data_off)),
         instrumentation_targets=tuple(sorted(instrumentation_targets)),
     )
+
+
+def _target_before_api_4(sdk) -> bool:
+    """The app targets API 1-3: Android then requests the permissions API 4 introduced for what every app could do
+    before (READ_PHONE_STATE, WRITE_EXTERNAL_STORAGE) on the app's behalf. No <uses-sdk>, or one naming no
+    level, means API 1; a codename or resource reference is a newer platform (or unknown): not implied."""
+    raw = [_attr(sdk, name) for name in ("targetSdkVersion", "minSdkVersion")] if sdk is not None else [None, None]
+    for value in raw:
+        if value is not None:
+            number = _int(value)
+            return number is not None and number < 4
+    return True
 
 
 _LAUNCHER_CATEGORIES = ("android.intent.category.LAUNCHER", "android.intent.category.LEANBACK_LAUNCHER")
@@ -399,7 +417,8 @@ def _permission_rules(path: str) -> dict[str, PermissionRule]:
             observe = spec["protection"] == "dangerous"
         out[name] = PermissionRule(name, spec["protection"], tuple(spec["data_types"]), observe,
                                    spec.get("binds_service", False), levels, spec.get("since"), spec.get("until"),
-                                   spec.get("hard_restricted"), tuple(spec.get("never_for_location") or ()))
+                                   spec.get("hard_restricted"), tuple(spec.get("never_for_location") or ()),
+                                   spec.get("implicit_below_target"))
     return out
 
 
@@ -407,16 +426,40 @@ def permission_rules() -> dict[str, PermissionRule]:
     return _permission_rules(str(rules_dir() / "permissions.yaml"))
 
 
+@functools.lru_cache(maxsize=4)
+def _platform_levels(path: str) -> dict[str, str]:
+    raw = load_yaml(path, "permission table")
+    validate(raw, "permissions", path, "permission table")
+    levels: dict[str, str] = {}
+    for level, names in (raw.get("platform_defined") or {}).items():
+        for name in names:
+            if name in raw["permissions"] or name in levels:
+                Validator(path).fail(raw["platform_defined"], level, f"{name} is listed twice")
+            levels[name] = level
+    return levels
+
+
+def platform_levels() -> dict[str, str]:
+    """The protection level of every other permission the platform defines (permissions.yaml platform_defined):
+    it unlocks nothing an audit names, but a request of it is not `unknown`."""
+    return _platform_levels(str(rules_dir() / "permissions.yaml"))
+
+
 def permissions_of(manifest: Manifest) -> tuple[Permission, ...]:
-    """Requested permissions with protection level and what they unlock. An unlisted permission is `custom`
-    when the app (or its split) defines it, else `unknown`."""
+    """Requested permissions with protection level and what they unlock. A permission the table does not list is
+    at its platform level when the platform defines it, `custom` when the app (or its split) does, else
+    `unknown`."""
     rules = permission_rules()
+    platform = platform_levels()
     defined = dict(manifest.defined)
     out = []
     for request in manifest.requested:
         rule = rules.get(request.name)
         if rule is not None:
-            out.append(Permission(request.name, rule.protection, rule.unlocks(request), request.max_sdk))
+            out.append(Permission(request.name, rule.protection, rule.unlocks(request), request.max_sdk,
+                                  request.implicit))
+        elif request.name in platform:
+            out.append(Permission(request.name, platform[request.name], (), request.max_sdk))
         elif request.name in defined:
             out.append(Permission(request.name, "custom", (), request.max_sdk))
         else:

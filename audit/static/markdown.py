@@ -71,7 +71,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Permissions", ""]
     if report["permissions"]:
         lines += _table(["Permission", "Protection", "Unlocks", "Max SDK"],
-                        [[code(p["name"]), p["protection_level"], ", ".join(code(t) for t in p["data_types"]),
+                        [[code(p["name"]) + (" (implicit: the app targets API 3 or lower)" if p.get("implicit") else ""),
+                          p["protection_level"], ", ".join(code(t) for t in p["data_types"]),
                           markdown(p.get("max_sdk"))] for p in report["permissions"]])
     else:
         lines.append("None requested.")

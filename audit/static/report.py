@@ -46,10 +46,14 @@ class Permission:
     protection_level: str            # dangerous | normal | signature | signatureOrSystem | unknown
     data_types: tuple[str, ...] = ()  # what it unlocks, from rules/permissions.yaml
     max_sdk: int | None = None
+    implicit: bool = False           # not in the manifest: Android requests it for the app's old target SDK
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "protection_level": self.protection_level,
-                "data_types": list(self.data_types), "max_sdk": self.max_sdk}
+        out = {"name": self.name, "protection_level": self.protection_level,
+               "data_types": list(self.data_types), "max_sdk": self.max_sdk}
+        if self.implicit:
+            out["implicit"] = True
+        return out
 
 
 @dataclass(frozen=True)
