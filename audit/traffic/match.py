@@ -158,6 +158,46 @@ def _key_of(lowered: str) -> tuple[str, str]:
     return "", lowered
 
 
+# Then, per identifier set, each key is cut once more: at the first character, in this order, that leaves at least
+# MIN_KEY_LEN characters. The hex characters rarest in the lower-cased decoded requests of ../shared/corpus/traffic
+# come first: few distinct first characters that the haystack seldom holds make the root's scans short and its
+# exits rare (the 2-identifier golden set: -17 % instructions matching). Cutting changes nothing found: a key is
+# still a suffix of its needles, what is cut off is checked at each hit as before.
+RARE_FIRST = "874f956b30cd1a2e"
+
+
+def _rare_cuts(keys: Iterable[str]) -> dict[str, int]:
+    """Where each key (cut by _key_of) is cut again: 0 keeps it whole. Two keys never share a cut key (one automaton
+    entry per key keeps its needles' order: _key_of's keys are distinct): keys that would are kept whole.
+
+    Hits come in the order of `find` with uncut keys too. They come by their end, and at one end longest key
+    first. Two hits at one end are of keys one a suffix of the other, KB of KA. Each key is cut at the first
+    place, in its range (all but its last MIN_KEY_LEN - 1 characters), of the rarest character the range holds; KB's
+    range is the end of KA's. If KA's cut falls in KB's range, its character is one KB's range holds, and the
+    rarest there (KA would have taken a rarer one), first there too: KB is cut at the same place, the two would
+    share a key, and both are kept whole. Otherwise KA's cut is before KB's start: KA stays the longer."""
+    cuts = {}
+    for key in keys:
+        last = len(key) - MIN_KEY_LEN   # the last cut that leaves MIN_KEY_LEN characters
+        cut = 0
+        if last > 0:
+            for ch in RARE_FIRST:
+                found = key.find(ch, 0, last + 1)
+                if found >= 0:
+                    cut = found
+                    break
+        cuts[key] = cut
+    while True:   # each round keeps at least one more key whole: it ends
+        owners: dict[str, list[str]] = {}
+        for key, cut in cuts.items():
+            owners.setdefault(key[cut:], []).append(key)
+        clashing = [key for same in owners.values() if len(same) > 1 for key in same if cuts[key]]
+        if not clashing:
+            return cuts
+        for key in clashing:
+            cuts[key] = 0
+
+
 class Matcher:
     """The automaton for one identifier set; build once, then `find` per request."""
 
@@ -177,8 +217,13 @@ class Matcher:
                 seen.add((index, lowered, "*" if not case_sensitive else encoding))
                 prefix, key = _key_of(lowered)
                 payloads.setdefault(key, []).append((index, encoding, text if case_sensitive else None, prefix))
-        for key, entries in payloads.items():
-            self.automaton.add_word(key, (len(key), tuple(entries)))
+        # each key cut once more, at a character rare in traffic (_rare_cuts): the part cut off joins the prefix
+        for key, cut in _rare_cuts(payloads).items():
+            entries = payloads[key]
+            if cut:
+                head = key[:cut]
+                entries = [(index, encoding, exact, prefix + head) for index, encoding, exact, prefix in entries]
+            self.automaton.add_word(key[cut:], (len(key) - cut, tuple(entries)))
         self.needle_count = sum(len(e) for e in payloads.values())
         if payloads:
             self.automaton.make_automaton()
