@@ -261,7 +261,7 @@ def sorted_observations(observations: Iterable[Observation]) -> list[Observation
     return sorted(set(observations), key=Observation.sort_key)
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Transmission:
     """One data type seen leaving the device in one captured request: made by the traffic stage, read by the
     rules and every report. `value_known` is False when a tracker adapter recognised the field (its path says
@@ -286,18 +286,6 @@ class Transmission:
     adapter: str = ""             # "<tracker>/<endpoint>" of that adapter
     requests: Sequence[str] = ()  # every request that sent the same (first is `request`); () means `request` alone
     count: int = 1                # how many requests sent it (more than len(requests) when a bound cut the list)
-
-    def __init__(self, data_type: str, request: str, host: str = "", scheme: str = "", method: str = "", path: str = "",
-                 where: tuple[str, ...] = (), encoding: str = "plain", value: str | None = None,
-                 value_known: bool = True, recipient: str | None = None, party: str | None = None,
-                 actor: Actor | None = None, capture: str = "", field: str = "", adapter: str = "",
-                 requests: Sequence[str] = (), count: int = 1) -> None:
-        # The traffic stage makes one per transmission found: the fields go into the instance at once, not by the
-        # object.__setattr__ call per field that dataclasses generates for a frozen class.
-        self.__dict__.update(data_type=data_type, request=request, host=host, scheme=scheme, method=method,
-                             path=path, where=where, encoding=encoding, value=value, value_known=value_known,
-                             recipient=recipient, party=party, actor=actor, capture=capture, field=field,
-                             adapter=adapter, requests=requests, count=count)
 
     @property
     def all_requests(self) -> Sequence[str]:
