@@ -40,6 +40,8 @@ MAX_LOCATION_CANDIDATES = 256
 _DATA = operator.itemgetter(1)   # Segment.data at C speed
 CLEAN_MEMO_BYTES = 128     # segments up to this size are remembered when they hold no hit ...
 CLEAN_MEMO_ENTRIES = 16_384   # ... at most this many per matcher (~2 MiB), then forgotten all at once
+CLEAN_LONG_BYTES = 4096    # longer segments up to this size (a field list, a user agent) are remembered apart ...
+CLEAN_LONG_TOTAL = 512 * 1024  # ... this many bytes of them per matcher, then forgotten all at once
 SEPARATOR = b"\x00"        # between segments: no needle contains it, so no hit spans two segments
 
 
@@ -227,18 +229,21 @@ class Matcher:
         self.needle_count = sum(len(e) for e in payloads.values())
         if payloads:
             self.automaton.make_automaton()
-        # Short segment bytes known to hold no hit: the same device model, event name or flag in every request.
+        # Segment bytes known to hold no hit: the same device model, event name, flag or field list in every request.
         # A segment's hits depend on its bytes alone (no needle holds the separator, and the checks at a hit read
         # only its own bytes), so these are left out of the searched text. Not with locations: they pair numbers
         # by their distance in the text of all segments.
         self._clean: dict[bytes, None] | None = {} if self.needle_count and not self.locations else None
+        self._clean_long: dict[bytes, None] = {}
+        self._clean_long_bytes = 0
 
     def find(self, segments: list[Segment]) -> tuple[list[Hit], list[LocationHit]]:
         if not segments:
             return [], []
         clean = self._clean   # (None with locations)
-        if clean:
-            segments = [seg for seg in segments if seg[1] not in clean]
+        if clean is not None and (clean or self._clean_long):
+            known_long = self._clean_long
+            segments = [seg for seg in segments if seg[1] not in clean and seg[1] not in known_long]
             if not segments:
                 return [], []
         datas = list(map(_DATA, segments))
@@ -270,14 +275,23 @@ class Matcher:
         return hits, location_hits
 
     def _learn_clean(self, datas: list[bytes], starts: _Starts) -> None:
-        """Remember the short segment bytes of this request that held no hit (bounded: forgotten all at once)."""
+        """Remember the segment bytes of this request that held no hit, short ones by number and longer ones by
+        their bytes in all (each bounded: forgotten all at once)."""
         clean = self._clean
         with_hits = starts.hit_segments
         for position, data in enumerate(datas):
-            if len(data) <= CLEAN_MEMO_BYTES and position not in with_hits:
-                if len(clean) >= CLEAN_MEMO_ENTRIES:
-                    clean.clear()
-                clean[data] = None
+            size = len(data)
+            if size <= CLEAN_MEMO_BYTES:
+                if position not in with_hits:
+                    if len(clean) >= CLEAN_MEMO_ENTRIES:
+                        clean.clear()
+                    clean[data] = None
+            elif size <= CLEAN_LONG_BYTES and position not in with_hits:
+                if self._clean_long_bytes + size > CLEAN_LONG_TOTAL:
+                    self._clean_long.clear()
+                    self._clean_long_bytes = 0
+                self._clean_long[data] = None
+                self._clean_long_bytes += size
 
     # -- locations ------------------------------------------------------------------------------------------
     _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}\.(\d{1,17})(?![\d.])")
