@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 from urllib.parse import unquote
 
 from audit import percent
@@ -28,7 +29,7 @@ def test_percent_unquote_is_urllib_unquote():
 
 def _looks_like_form_plainly(text: str) -> bool:
     """What decode._looks_like_form said before its C-speed form."""
-    if "=" not in text or any(ch.isspace() for ch in text[:65536]):
+    if "=" not in text or re.search(r"\s", text[:65536]):
         return False
     pieces = [p for p in text.split("&") if p]
     return bool(pieces) and all("=" in p and not p.startswith("=") for p in pieces)
@@ -102,3 +103,17 @@ def test_rare_cuts_keep_keys_distinct_and_long_enough():
         cut_keys = [key[cut:] for key, cut in cuts.items()]
         assert len(set(cut_keys)) == len(keys)
         assert all(cut == 0 or len(key) - cut >= match.MIN_KEY_LEN for key, cut in cuts.items())
+
+
+def test_has_space_is_the_whitespace_pattern():
+    """decode._has_space (str.split) finds what `\\s` finds: the same characters count as white space."""
+    import re
+    from audit.traffic.decode import _has_space
+    space = re.compile(r"\s")
+    assert [ch for ch in map(chr, range(0x3001)) if _has_space(ch)] == \
+        [ch for ch in map(chr, range(0x3001)) if space.search(ch)]
+    rng = random.Random(5)
+    pieces = ["a", "=", "&", "%20", " ", "\t", "\x1c", "\x1f", "\x85", "\xa0", "\u2028", "\u3000", "\x0b", "é", "\n"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert _has_space(text) == bool(space.search(text)), repr(text)
