@@ -431,7 +431,7 @@ def mask_credentials(text: str, limit: int | None = MASK_LIMIT) -> str:
         text = _SCHEME_TOKEN.sub(lambda m: m.group(1) + m.group(2) + _masked(m.group(3)), text)
     if "@" in text:
         text = _USERINFO.sub(lambda m: m.group(1) + _masked(m.group(2)) + "@", text)
-    if "=" in text and _SECRET_HINT.search((unquote(text) if "%" in text else text).lower()):
+    if "=" in text and _SECRET_HINT.search(percent.unquote(text).lower()):
         text = _masked_pairs(text)
     return text
 

@@ -166,3 +166,27 @@ def test_with_locations_every_segment_is_searched():
     _, again = matcher.find(segments)
     assert first == again and [h.where for h in first] == ["query:lat"]
     assert not matcher._clean    # numbers are paired by their distance in the text of all segments
+
+
+def test_longer_segments_without_a_hit_are_remembered_within_a_byte_budget(monkeypatch):
+    """Segments of 129 B - 4 KiB that held no hit (a field list, a user agent) are left out of the next searches,
+    their bytes in all bounded; the hits stay those of searching everything."""
+    from audit.traffic import match
+    from audit.traffic.match import Identifier, Matcher
+    real_starts = match._Starts
+    fields = b"supports_implicit_sdk_logging%2Cgdpv4_nux_content%2C" * 4
+    carrier = b"x" * 150 + base64.b64encode(AAID.encode())
+    matcher = Matcher([Identifier("device_ids.advertising_id", AAID)])
+    segments = _segments(("query:fields", fields), ("body.json:blob", carrier), ("query:model", b"sdk_gphone64"))
+    first, _ = matcher.find(segments)
+    assert [(h.where, h.encoding) for h in first] == [("body.json:blob", "base64")]
+    assert fields in matcher._clean_long and carrier not in matcher._clean_long
+    searched = []
+    monkeypatch.setattr(match, "_Starts", lambda segs, datas: searched.extend(datas) or real_starts(segs, datas))
+    assert matcher.find(segments)[0] == first
+    assert fields not in searched and carrier in searched
+    # many distinct ones: forgotten all at once when the budget is spent, never more than it held
+    monkeypatch.setattr(match, "CLEAN_LONG_TOTAL", 10_000)
+    for index in range(200):
+        matcher.find(_segments(("query:fields", fields + str(index).encode())))
+        assert matcher._clean_long_bytes == sum(map(len, matcher._clean_long)) <= 10_000

@@ -40,6 +40,8 @@ MAX_LOCATION_CANDIDATES = 256
 _DATA = operator.itemgetter(1)   # Segment.data at C speed
 CLEAN_MEMO_BYTES = 128     # segments up to this size are remembered when they hold no hit ...
 CLEAN_MEMO_ENTRIES = 16_384   # ... at most this many per matcher (~2 MiB), then forgotten all at once
+CLEAN_LONG_BYTES = 4096    # longer segments up to this size (a field list, a user agent) are remembered apart ...
+CLEAN_LONG_TOTAL = 512 * 1024  # ... this many bytes of them per matcher, then forgotten all at once
 SEPARATOR = b"\x00"        # between segments: no needle contains it, so no hit spans two segments
 
 
@@ -158,6 +160,46 @@ def _key_of(lowered: str) -> tuple[str, str]:
     return "", lowered
 
 
+# Then, per identifier set, each key is cut once more: at the first character, in this order, that leaves at least
+# MIN_KEY_LEN characters. The hex characters rarest in the lower-cased decoded requests of ../shared/corpus/traffic
+# come first: few distinct first characters that the haystack seldom holds make the root's scans short and its
+# exits rare (matching: -11 % instructions with the 2 golden identifiers, -2 % with 12). Cutting changes nothing
+# found: a key is still a suffix of its needles, what is cut off is checked at each hit as before.
+RARE_FIRST = "874f956b30cd1a2e"
+
+
+def _rare_cuts(keys: Iterable[str]) -> dict[str, int]:
+    """Where each key (cut by _key_of) is cut again: 0 keeps it whole. Two keys never share a cut key (one automaton
+    entry per key keeps its needles' order: _key_of's keys are distinct): keys that would are kept whole.
+
+    Hits come in the order of `find` with uncut keys too. They come by their end, and at one end longest key
+    first. Two hits at one end are of keys one a suffix of the other, KB of KA. Each key is cut at the first
+    place, in its range (all but its last MIN_KEY_LEN - 1 characters), of the rarest character the range holds; KB's
+    range is the end of KA's. If KA's cut falls in KB's range, its character is one KB's range holds, and the
+    rarest there (KA would have taken a rarer one), first there too: KB is cut at the same place, the two would
+    share a key, and both are kept whole. Otherwise KA's cut is before KB's start: KA stays the longer."""
+    cuts = {}
+    for key in keys:
+        last = len(key) - MIN_KEY_LEN   # the last cut that leaves MIN_KEY_LEN characters
+        cut = 0
+        if last > 0:
+            for ch in RARE_FIRST:
+                found = key.find(ch, 0, last + 1)
+                if found >= 0:
+                    cut = found
+                    break
+        cuts[key] = cut
+    while True:   # each round keeps at least one more key whole: it ends
+        owners: dict[str, list[str]] = {}
+        for key, cut in cuts.items():
+            owners.setdefault(key[cut:], []).append(key)
+        clashing = [key for same in owners.values() if len(same) > 1 for key in same if cuts[key]]
+        if not clashing:
+            return cuts
+        for key in clashing:
+            cuts[key] = 0
+
+
 class Matcher:
     """The automaton for one identifier set; build once, then `find` per request."""
 
@@ -177,23 +219,31 @@ class Matcher:
                 seen.add((index, lowered, "*" if not case_sensitive else encoding))
                 prefix, key = _key_of(lowered)
                 payloads.setdefault(key, []).append((index, encoding, text if case_sensitive else None, prefix))
-        for key, entries in payloads.items():
-            self.automaton.add_word(key, (len(key), tuple(entries)))
+        # each key cut once more, at a character rare in traffic (_rare_cuts): the part cut off joins the prefix
+        for key, cut in _rare_cuts(payloads).items():
+            entries = payloads[key]
+            if cut:
+                head = key[:cut]
+                entries = [(index, encoding, exact, prefix + head) for index, encoding, exact, prefix in entries]
+            self.automaton.add_word(key[cut:], (len(key) - cut, tuple(entries)))
         self.needle_count = sum(len(e) for e in payloads.values())
         if payloads:
             self.automaton.make_automaton()
-        # Short segment bytes known to hold no hit: the same device model, event name or flag in every request.
+        # Segment bytes known to hold no hit: the same device model, event name, flag or field list in every request.
         # A segment's hits depend on its bytes alone (no needle holds the separator, and the checks at a hit read
         # only its own bytes), so these are left out of the searched text. Not with locations: they pair numbers
         # by their distance in the text of all segments.
         self._clean: dict[bytes, None] | None = {} if self.needle_count and not self.locations else None
+        self._clean_long: dict[bytes, None] = {}
+        self._clean_long_bytes = 0
 
     def find(self, segments: list[Segment]) -> tuple[list[Hit], list[LocationHit]]:
         if not segments:
             return [], []
         clean = self._clean   # (None with locations)
-        if clean:
-            segments = [seg for seg in segments if seg[1] not in clean]
+        if clean is not None and (clean or self._clean_long):
+            known_long = self._clean_long
+            segments = [seg for seg in segments if seg[1] not in clean and seg[1] not in known_long]
             if not segments:
                 return [], []
         datas = list(map(_DATA, segments))
@@ -225,14 +275,23 @@ class Matcher:
         return hits, location_hits
 
     def _learn_clean(self, datas: list[bytes], starts: _Starts) -> None:
-        """Remember the short segment bytes of this request that held no hit (bounded: forgotten all at once)."""
+        """Remember the segment bytes of this request that held no hit, short ones by number and longer ones by
+        their bytes in all (each bounded: forgotten all at once)."""
         clean = self._clean
         with_hits = starts.hit_segments
         for position, data in enumerate(datas):
-            if len(data) <= CLEAN_MEMO_BYTES and position not in with_hits:
-                if len(clean) >= CLEAN_MEMO_ENTRIES:
-                    clean.clear()
-                clean[data] = None
+            size = len(data)
+            if size <= CLEAN_MEMO_BYTES:
+                if position not in with_hits:
+                    if len(clean) >= CLEAN_MEMO_ENTRIES:
+                        clean.clear()
+                    clean[data] = None
+            elif size <= CLEAN_LONG_BYTES and position not in with_hits:
+                if self._clean_long_bytes + size > CLEAN_LONG_TOTAL:
+                    self._clean_long.clear()
+                    self._clean_long_bytes = 0
+                self._clean_long[data] = None
+                self._clean_long_bytes += size
 
     # -- locations ------------------------------------------------------------------------------------------
     _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}\.(\d{1,17})(?![\d.])")
