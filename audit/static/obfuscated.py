@@ -1,4 +1,5 @@
-"""Call sites in obfuscated top-level code (`ar.b`, `bi.m`) placed by who calls it.
+"""Call sites in obfuscated code placed by who calls it: top-level code (`ar.b`, `bi.m`), and renamed classes in
+the app's own packages where the build moved SDK code too.
 
 A class whose package is an obfuscator's name has no namespace to place it (audit/attribution.py rule 4: `unknown`).
 Its callers still say whose code it is: a catalogued SDK's named classes call their own renamed internals
@@ -10,7 +11,18 @@ code are called from several places, and an app's code calling an SDK never make
 What the class itself calls or the hosts in its strings are not counted here: the app's own code calls SDKs and
 names their hosts.
 
-Only apps with such call sites pay for it: one reference scan per dex and hop.
+R8 / ProGuard can also move renamed SDK code into one of the app's own packages (`-repackageclasses com.app`,
+`-flattenpackagehierarchy`): the SDK's kept classes (`com.appsflyer.AppsFlyerLib`, named by the manifest or by
+reflection) then call `com.app.b`, and the package name calls it the app's. No separately compiled SDK calls the
+app's own classes by name (it calls back through its own interfaces), so a renamed class of an app package that a
+catalogued SDK's named code calls is that SDK's code, and that package is one the build moved SDK code into. There,
+a renamed class's name says nothing about who wrote it: it is placed by its callers as above (following renamed
+callers of the same package too), and where they do not name one SDK it is `unknown` with the reason, never
+first party by default. Renamed classes of app packages no SDK calls into stay the app's (R8 without repackaging
+keeps each class in its package).
+
+Only apps with such call sites pay for it: one reference scan per dex and hop, and one more for the app packages
+holding renamed call sites.
 """
 from __future__ import annotations
 
@@ -19,9 +31,9 @@ import dataclasses
 from collections import Counter, defaultdict
 from typing import Iterable
 
-from ..attribution import AppContext, looks_obfuscated
+from ..attribution import AppContext, looks_obfuscated, obfuscated_class_name, package_of
 from ..catalogue import Catalogue, dotted
-from ..model import ActorKind, order_key
+from ..model import Actor, ActorKind, order_key
 from .callsites import CodeIndex
 from .dex import DexFile
 from .report import CallSite
@@ -33,14 +45,27 @@ def place_obfuscated(dexes: list[DexFile], sites: Iterable[CallSite], catalogue:
                      app: AppContext) -> list[CallSite]:
     sites = list(sites)
     pending = sorted({_class_of(s.caller) for s in sites if _unplaced(s)})
-    if not pending:
+    renamed_own = sorted({_class_of(s.caller) for s in sites if _renamed_first_party(s)})
+    if not pending and not renamed_own:
         return sites
     owners = _Owners(dexes, catalogue, app)
+    if renamed_own:
+        owners.moved_into = owners.packages_holding_sdk_code(renamed_own)
+        pending += [cls for cls in renamed_own if package_of(cls) in owners.moved_into]
+    if not pending:
+        return sites
     placed = owners.resolve(pending)
+    for cls in pending:
+        moved = owners.moved_into.get(package_of(cls))
+        if cls not in placed and moved is not None:
+            sdk, example = moved
+            placed[cls] = Actor(ActorKind.UNKNOWN, f"{package_of(dotted(cls))} (renamed code in a package of the app "
+                                                   f"that the build moved SDK code into: {dotted(example)} of {sdk} "
+                                                   f"calls its classes; this one's callers name no one SDK)")
     if not placed:
         return sites
     out = [dataclasses.replace(s, actor=placed[_class_of(s.caller)])
-           if _unplaced(s) and _class_of(s.caller) in placed else s for s in sites]
+           if (_unplaced(s) or _renamed_first_party(s)) and _class_of(s.caller) in placed else s for s in sites]
     return sorted(out, key=order_key)
 
 
@@ -53,12 +78,22 @@ def _unplaced(site: CallSite) -> bool:
             and looks_obfuscated(_class_of(site.caller)))
 
 
+def _renamed_first_party(site: CallSite) -> bool:
+    return site.actor.kind is ActorKind.FIRST_PARTY and obfuscated_class_name(_class_of(site.caller))
+
+
+def _named_sdk(actor: Actor) -> bool:
+    return actor.kind is ActorKind.SDK and not (actor.id or "").startswith("unidentified:")
+
+
 class _Owners:
     def __init__(self, dexes: list[DexFile], catalogue: Catalogue, app: AppContext):
         self.dexes, self.catalogue, self.app = dexes, catalogue, app
         self.index = CodeIndex(dexes)
         self._defined: dict[str, tuple[int, int]] | None = None
         self._actors: dict[str, object] = {}
+        # app package -> (SDK id, a class of it calling a renamed class there): packages SDK code was moved into
+        self.moved_into: dict[str, tuple[str, str]] = {}
 
     def actor(self, class_desc: str):
         actor = self._actors.get(class_desc)
@@ -68,18 +103,48 @@ class _Owners:
 
     def _methods(self, class_desc: str) -> list[str]:
         """The descriptors of the methods a class defines (any dex)."""
-        if self._defined is None:
-            self._defined = {}
-            for dex_i, dex in enumerate(self.dexes):
-                for class_def, desc in enumerate(dex.class_descriptors()):
-                    self._defined.setdefault(desc, (dex_i, class_def))
-        where = self._defined.get(class_desc)
+        where = self._defined_classes().get(class_desc)
         if where is None:
             return []
         dex = self.dexes[where[0]]
         method_idx, _access, _code, owners = dex.method_table()
         rows = range(bisect.bisect_left(owners, where[1]), bisect.bisect_right(owners, where[1]))
         return [dex.method_descriptor(method_idx[row]) for row in rows]
+
+    def _defined_classes(self) -> dict[str, tuple[int, int]]:
+        if self._defined is None:
+            self._defined = {}
+            for dex_i, dex in enumerate(self.dexes):
+                for class_def, desc in enumerate(dex.class_descriptors()):
+                    self._defined.setdefault(desc, (dex_i, class_def))
+        return self._defined
+
+    def packages_holding_sdk_code(self, classes: list[str]) -> dict[str, tuple[str, str]]:
+        """Of the app packages of these renamed first-party classes, those where a catalogued SDK's named code
+        calls a renamed class (one reference scan): package -> (SDK id, the first such caller)."""
+        packages = {package_of(cls) for cls in classes}
+        members = [desc for desc in self._defined_classes()
+                   if package_of(desc) in packages and obfuscated_class_name(desc)]
+        wanted = {descriptor: package_of(desc) for desc in members for descriptor in self._methods(desc)}
+        if not wanted:
+            return {}
+        callers, _ = self.index.references(wanted)
+        found: dict[str, tuple[str, str]] = {}
+        for descriptor, refs in sorted(callers.items()):
+            for ref in refs:
+                caller = ref.class_descriptor
+                actor = self.actor(caller)
+                if _named_sdk(actor):
+                    found.setdefault(wanted[descriptor], (actor.id, caller))
+        return found
+
+    def _follows(self, caller: str, actor) -> bool:
+        """A caller that is itself unplaceable by name: obfuscated top-level code, or a renamed class in an app
+        package SDK code was moved into."""
+        if actor.kind is ActorKind.UNKNOWN and looks_obfuscated(dotted(caller)):
+            return True
+        return (actor.kind is ActorKind.FIRST_PARTY and package_of(caller) in self.moved_into
+                and obfuscated_class_name(caller))
 
     def resolve(self, classes: list[str]):
         """class descriptor -> the one catalogued SDK whose named code alone calls it (directly or through
@@ -108,9 +173,9 @@ class _Owners:
                             continue
                         seen[cls].add(caller)
                         actor = self.actor(caller)
-                        if actor.kind is ActorKind.SDK and not (actor.id or "").startswith("unidentified:"):
+                        if _named_sdk(actor):
                             votes[cls][actor] += 1
-                        elif actor.kind is ActorKind.UNKNOWN and looks_obfuscated(dotted(caller)):
+                        elif self._follows(caller, actor):
                             following[cls].add(caller)
                         else:
                             vetoed.add(cls)

@@ -1,0 +1,187 @@
+"""Attribution on app builds the shared corpus lacks, built from smali: the ways real apps break package-based
+attribution, each with the verdict it must give (an honest `unknown` rather than a wrong first party, and never the
+app's own code called an SDK's).
+
+- R8 / ProGuard moving renamed SDK code into one of the app's own packages (`-repackageclasses com.app`).
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from audit.model import Actor, ActorKind
+from audit.static.scan import scan_app
+
+SMALI_JAR = Path("/usr/share/java/smali.jar")
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
+
+IMEI = """    const-string v0, "phone"
+    invoke-virtual {p0, v0}, Landroid/content/Context;->getSystemService(Ljava/lang/String;)Ljava/lang/Object;
+    move-result-object v0
+    check-cast v0, Landroid/telephony/TelephonyManager;
+    invoke-virtual {v0}, Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;
+    move-result-object v0
+    return-void"""
+ANDROID_ID = """    invoke-virtual {p0}, Landroid/content/Context;->getContentResolver()Landroid/content/ContentResolver;
+    move-result-object v0
+    const-string v1, "android_id"
+    invoke-static {v0, v1}, Landroid/provider/Settings$Secure;->getString(Landroid/content/ContentResolver;Ljava/lang/String;)Ljava/lang/String;
+    move-result-object v0
+    return-void"""
+
+
+def _tools_missing() -> bool:
+    return not (SMALI_JAR.is_file() and shutil.which("java") and shutil.which("aapt") and FRAMEWORK_RES.is_file())
+
+
+needs_tools = pytest.mark.skipif(_tools_missing(), reason="smali, java, aapt or android-framework-res missing")
+
+
+def _class(name: str, body: str = "", super_: str = "java/lang/Object") -> str:
+    return f".class public L{name};\n.super L{super_};\n{body}\n"
+
+
+def _static(method: str, body: str) -> str:
+    return (f".method public static {method}(Landroid/content/Context;)V\n    .registers 4\n{body}\n"
+            f".end method\n")
+
+
+def _calls(*targets: str) -> str:
+    """A body invoking each static `Lx/Y;->a(Landroid/content/Context;)V` named by its class `x/Y`."""
+    return "".join(f"    invoke-static {{p0}}, L{t};->a(Landroid/content/Context;)V\n" for t in targets) + "    return-void"
+
+
+def _activity(name: str, *targets: str) -> str:
+    invokes = "".join(f"    invoke-static {{p0}}, L{t};->a(Landroid/content/Context;)V\n" for t in targets)
+    return _class(name, ".method public constructor <init>()V\n    .registers 1\n"
+                        "    invoke-direct {p0}, Landroid/app/Activity;-><init>()V\n    return-void\n.end method\n"
+                        ".method protected onCreate(Landroid/os/Bundle;)V\n    .registers 3\n"
+                        "    invoke-super {p0, p1}, Landroid/app/Activity;->onCreate(Landroid/os/Bundle;)V\n"
+                        f"{invokes}    return-void\n.end method\n", "android/app/Activity")
+
+
+def _manifest(package: str, launcher: str, extra: str = "") -> str:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="{package}">
+  <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="33"/>
+  <application>
+    <activity android:name="{launcher}" android:exported="true">
+      <intent-filter>
+        <action android:name="android.intent.action.MAIN"/>
+        <category android:name="android.intent.category.LAUNCHER"/>
+      </intent-filter>
+    </activity>
+{extra}  </application>
+</manifest>
+"""
+
+
+def _build(work: Path, manifest: str, classes: dict[str, str]) -> Path:
+    """An unsigned APK from a manifest text and smali classes (name -> full smali text)."""
+    smali = work / "smali"
+    for cls, text in classes.items():
+        path = smali / f"{cls}.smali"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    dex = work / "classes.dex"
+    subprocess.run(["java", "-jar", str(SMALI_JAR), "assemble", "-o", str(dex), str(smali)],
+                   check=True, capture_output=True, timeout=300)
+    manifest_path = work / "manifest" / "AndroidManifest.xml"
+    manifest_path.parent.mkdir()
+    manifest_path.write_text(manifest)
+    apk = work / "app.apk"
+    subprocess.run(["aapt", "package", "-f", "-M", str(manifest_path), "-I", str(FRAMEWORK_RES), "-F", str(apk)],
+                   check=True, capture_output=True, timeout=120)
+    with zipfile.ZipFile(apk, "a") as archive:
+        archive.write(dex, "classes.dex")
+    return apk
+
+
+def _actors(apk: Path) -> dict[tuple[str, str], Actor]:
+    report = scan_app([apk])
+    return {(s.caller.split("->", 1)[0][1:-1].replace("/", "."), s.api_id): s.actor for s in report.api_calls}
+
+
+# -- R8 moving SDK code into the app's package -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def repackaged_apk(tmp_path_factory) -> Path:
+    """com.app.repack built with `-repackageclasses com.app.repack`: AppsFlyer's kept AppsFlyerLib (named by
+    reflection) calls the renamed `com.app.repack.b` (IMEI) and `e` -> `d` (Android ID); the app's kept
+    MainActivity calls the renamed `c` (IMEI) in the same package and `util.f` (Android ID) in a package no SDK
+    calls into."""
+    if _tools_missing():
+        pytest.skip("smali, java, aapt or android-framework-res missing")
+    pkg = "com/app/repack"
+    classes = {
+        f"{pkg}/MainActivity": _activity(f"{pkg}/MainActivity", f"{pkg}/c", f"{pkg}/util/f"),
+        "com/appsflyer/AppsFlyerLib": _class("com/appsflyer/AppsFlyerLib",
+                                             _static("start", _calls(f"{pkg}/b", f"{pkg}/e"))),
+        f"{pkg}/b": _class(f"{pkg}/b", _static("a", IMEI)),
+        f"{pkg}/c": _class(f"{pkg}/c", _static("a", IMEI)),
+        f"{pkg}/d": _class(f"{pkg}/d", _static("a", ANDROID_ID)),
+        f"{pkg}/e": _class(f"{pkg}/e", _static("a", _calls(f"{pkg}/d"))),
+        f"{pkg}/util/f": _class(f"{pkg}/util/f", _static("a", ANDROID_ID)),
+    }
+    return _build(tmp_path_factory.mktemp("repack"), _manifest("com.app.repack", ".MainActivity"), classes)
+
+
+@needs_tools
+def test_sdk_code_moved_into_the_app_package_is_the_sdk_s_or_unknown_never_first_party(repackaged_apk):
+    actors = _actors(repackaged_apk)
+    # only AppsFlyer's named code calls them, directly or through renamed code of the same package
+    assert actors[("com.app.repack.b", "telephony.get_device_id")] == Actor(ActorKind.SDK, "appsflyer")
+    assert actors[("com.app.repack.d", "settings.secure.android_id")] == Actor(ActorKind.SDK, "appsflyer")
+    # a renamed class in a package the build moved SDK code into: its name says nothing of who wrote it, and the
+    # app calling it does not make it the app's (the app calls SDK code too)
+    unplaced = actors[("com.app.repack.c", "telephony.get_device_id")]
+    assert unplaced.kind is ActorKind.UNKNOWN and "com.appsflyer.AppsFlyerLib of appsflyer" in unplaced.id
+    # the app's renamed code in a package no SDK calls into stays the app's, and kept app classes too
+    assert actors[("com.app.repack.util.f", "settings.secure.android_id")].kind is ActorKind.FIRST_PARTY
+
+
+# -- over every corpus file ----------------------------------------------------------------------------------------
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "apks"
+CORPUS_FILES = sorted(p.name for p in CORPUS.iterdir()
+                      if p.name.lower().endswith((".apk", ".apks", ".xapk", ".apkm", ".aab"))) if CORPUS.is_dir() else []
+
+
+def _first_party_classes_sdk_code_calls(path: Path) -> list[tuple[str, str, str]]:
+    """(called method, calling method, SDK) for each invoke by a catalogued SDK's code of a method of a class that
+    makes a first-party call site."""
+    from audit.static.callsites import CodeIndex
+    from audit.static.scan import _Clock, _through_sdks
+
+    report = scan_app([path])
+    front = _through_sdks([path], None, _Clock())
+    own = {s.caller.split("->", 1)[0] for s in report.api_calls if s.actor.kind is ActorKind.FIRST_PARTY}
+    wanted = []
+    for dex in front.dexes:
+        classes = dex.class_descriptors()
+        method_idx, _flags, _code, owners = dex.method_table()
+        wanted += [dex.method_descriptor(m) for m, owner in zip(method_idx, owners) if classes[owner] in own]
+    callers, _ = CodeIndex(front.dexes).references(wanted) if wanted else ({}, {})
+    found = []
+    for descriptor, refs in sorted(callers.items()):
+        for ref in refs:
+            actor = front.catalogue.actor_for_class(ref.class_descriptor, report.app_code)
+            if actor.kind is ActorKind.SDK and not (actor.id or "").startswith("unidentified:"):
+                found.append((descriptor, ref.descriptor, actor.id))
+    return found
+
+
+@needs_tools
+def test_the_property_below_sees_sdk_code_moved_into_the_app_package(repackaged_apk):
+    assert _first_party_classes_sdk_code_calls(repackaged_apk) == []
+
+
+@pytest.mark.skipif(not CORPUS_FILES, reason=f"shared corpus not present at {CORPUS}")
+@pytest.mark.parametrize("name", CORPUS_FILES)
+def test_no_first_party_call_site_is_in_a_class_sdk_code_calls(name):
+    """A separately compiled SDK never calls the app's own classes by name (it calls back through its own
+    interfaces): a first-party calling class whose methods a catalogued SDK's code invokes is SDK code the build
+    moved into the app's package."""
+    assert _first_party_classes_sdk_code_calls(CORPUS / name) == []
