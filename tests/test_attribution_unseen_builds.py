@@ -3,6 +3,11 @@ attribution, each with the verdict it must give (an honest `unknown` rather than
 app's own code called an SDK's).
 
 - R8 / ProGuard moving renamed SDK code into one of the app's own packages (`-repackageclasses com.app`).
+- An app of an SDK vendor (a sample or test app: `com.unity3d.ads.test`, `com.appsflyer.demo` whose screens sit
+  in `com.appsflyer.sample`): the vendor's other code is not the app's by organisation, the sample's screens are
+  not the SDK's by prefix.
+- An app under a generic organisation whose code is split across packages (`com.example.foo.free`, screens in
+  `com.example.foo.ui`, data in `com.example.foo.data`): one app, not an SDK the catalogue lacks.
 """
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from audit.attribution import app_context
+from audit.catalogue import load_catalogue
 from audit.model import Actor, ActorKind
 from audit.static.scan import scan_app
 
@@ -141,6 +148,72 @@ def test_sdk_code_moved_into_the_app_package_is_the_sdk_s_or_unknown_never_first
     assert unplaced.kind is ActorKind.UNKNOWN and "com.appsflyer.AppsFlyerLib of appsflyer" in unplaced.id
     # the app's renamed code in a package no SDK calls into stays the app's, and kept app classes too
     assert actors[("com.app.repack.util.f", "settings.secure.android_id")].kind is ActorKind.FIRST_PARTY
+
+
+# -- apps of SDK vendors, apps under generic organisations --------------------------------------------------------
+@pytest.fixture(scope="module")
+def catalogue():
+    return load_catalogue()
+
+
+def test_an_sdk_vendor_s_other_code_is_not_first_party_by_organisation(catalogue):
+    """The Unity Ads test app: its organisation com.unity3d ships Unity Ads, so an uncatalogued part of the SDK
+    (`com.unity3d.scar`) is unknown, not the app's; its own package stays first party, the SDK stays the SDK."""
+    app = app_context(catalogue, "com.unity3d.ads.test", ["com.unity3d.ads.test.Runner"])
+    scar = catalogue.actor_for_class("com.unity3d.scar.adapter.Loader", app)
+    assert scar.kind is ActorKind.UNKNOWN and "com.unity3d" in scar.id and "unity_ads" in scar.id
+    assert catalogue.actor_for_class("com.unity3d.ads.test.Case", app).kind is ActorKind.FIRST_PARTY
+    assert catalogue.actor_for_class("com.unity3d.services.core.Device", app) == Actor(ActorKind.SDK, "unity_ads")
+    # an organisation that ships no SDK still owns its packages
+    other = app_context(catalogue, "com.foo.app", ["com.foo.android.Main"], None, ["com.foo.android.Main"])
+    assert catalogue.actor_for_class("com.foo.core.Store", other).kind is ActorKind.FIRST_PARTY
+
+
+def test_a_vendor_sample_s_screens_are_the_app_s_an_engine_launcher_stays_the_engine(catalogue):
+    sample = app_context(catalogue, "com.appsflyer.demo", ["com.appsflyer.sample.MainActivity"], None,
+                         ["com.appsflyer.sample.MainActivity"])
+    assert catalogue.actor_for_class("com.appsflyer.sample.Tracker", sample).kind is ActorKind.FIRST_PARTY
+    assert catalogue.actor_for_class("com.appsflyer.internal.AFa1", sample) == Actor(ActorKind.SDK, "appsflyer")
+    # the launcher holds the SDK's entry class: the SDK's own screen, not the sample's
+    entry = app_context(catalogue, "com.appsflyer.demo", ["com.appsflyer.Debug"], None, ["com.appsflyer.Debug"])
+    assert catalogue.actor_for_class("com.appsflyer.AppsFlyerLib", entry) == Actor(ActorKind.SDK, "appsflyer")
+    game = app_context(catalogue, "com.mygame", ["com.unity3d.player.UnityPlayerActivity"], None,
+                       ["com.unity3d.player.UnityPlayerActivity"])
+    assert catalogue.actor_for_class("com.unity3d.player.UnityPlayer", game).kind is ActorKind.LIBRARY
+
+
+def test_one_app_split_across_packages_of_a_generic_organisation_is_first_party(catalogue):
+    app = app_context(catalogue, "com.example.foo.free", ["com.example.foo.ui.MainActivity"], None,
+                      ["com.example.foo.ui.MainActivity"])
+    assert catalogue.actor_for_class("com.example.foo.data.Repo", app).kind is ActorKind.FIRST_PARTY
+    assert catalogue.actor_for_class("com.example.bar.Lib", app) == Actor(ActorKind.SDK, "unidentified:com.example.bar")
+    # what they share is a catalogue prefix: not the app's (a sample inside Play services' namespace)
+    gms = app_context(catalogue, "com.google.android.gms.samples.maps", ["com.google.android.gms.ads.demo.Main"],
+                      None, ["com.google.android.gms.ads.demo.Main"])
+    assert catalogue.actor_for_class("com.google.android.gms.common.api.Client", gms).kind is ActorKind.LIBRARY
+
+
+@pytest.fixture(scope="module")
+def vendor_sample_apk(tmp_path_factory) -> Path:
+    """com.appsflyer.demo, its launcher com.appsflyer.sample.MainActivity reading the IMEI itself and starting
+    AppsFlyerLib, which reads the Android ID."""
+    if _tools_missing():
+        pytest.skip("smali, java, aapt or android-framework-res missing")
+    classes = {
+        "com/appsflyer/sample/MainActivity": _activity("com/appsflyer/sample/MainActivity",
+                                                       "com/appsflyer/sample/Device", "com/appsflyer/AppsFlyerLib"),
+        "com/appsflyer/sample/Device": _class("com/appsflyer/sample/Device", _static("a", IMEI)),
+        "com/appsflyer/AppsFlyerLib": _class("com/appsflyer/AppsFlyerLib", _static("a", ANDROID_ID)),
+    }
+    return _build(tmp_path_factory.mktemp("sample"),
+                  _manifest("com.appsflyer.demo", "com.appsflyer.sample.MainActivity"), classes)
+
+
+@needs_tools
+def test_a_vendor_sample_app_is_first_party_and_its_sdk_the_sdk(vendor_sample_apk):
+    actors = _actors(vendor_sample_apk)
+    assert actors[("com.appsflyer.sample.Device", "telephony.get_device_id")].kind is ActorKind.FIRST_PARTY
+    assert actors[("com.appsflyer.AppsFlyerLib", "settings.secure.android_id")] == Actor(ActorKind.SDK, "appsflyer")
 
 
 # -- over every corpus file ----------------------------------------------------------------------------------------
