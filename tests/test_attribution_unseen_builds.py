@@ -6,6 +6,8 @@ app's own code called an SDK's).
 - An app of an SDK vendor (a sample or test app: `com.unity3d.ads.test`, `com.appsflyer.demo` whose screens sit
   in `com.appsflyer.sample`): the vendor's other code is not the app's by organisation, the sample's screens are
   not the SDK's by prefix.
+- Renamed code inside a library family that holds SDKs (`com.google.android.gms.internal.zzafd`, a Runnable
+  only constructed by other renamed classes) whose one SDK's evidence is three callers away.
 - An app under a generic organisation whose code is split across packages (`com.example.foo.free`, screens in
   `com.example.foo.ui`, data in `com.example.foo.data`): one app, not an SDK the catalogue lacks.
 """
@@ -214,6 +216,44 @@ def test_a_vendor_sample_app_is_first_party_and_its_sdk_the_sdk(vendor_sample_ap
     actors = _actors(vendor_sample_apk)
     assert actors[("com.appsflyer.sample.Device", "telephony.get_device_id")].kind is ActorKind.FIRST_PARTY
     assert actors[("com.appsflyer.AppsFlyerLib", "settings.secure.android_id")] == Actor(ActorKind.SDK, "appsflyer")
+
+
+# -- renamed family code placed by evidence three callers away ------------------------------------------------------
+GMS = "com/google/android/gms/internal"
+
+
+@pytest.fixture(scope="module")
+def family_chain_apk(tmp_path_factory) -> Path:
+    """zzqa (a Runnable reading the IMEI in run(), which nothing invokes by name) is constructed by zzqb.a, called
+    by zzqc.b, called by zzqd.c, whose string names AdMob's host: AdMob's Play services internals, as
+    blooddonation's zzafd (advertising ID) <- zzafc <- zzabl <- zzabt."""
+    if _tools_missing():
+        pytest.skip("smali, java, aapt or android-framework-res missing")
+    runnable = (f".class public L{GMS}/zzqa;\n.super Ljava/lang/Object;\n.implements Ljava/lang/Runnable;\n"
+                ".field private final c:Landroid/content/Context;\n"
+                ".method public constructor <init>(Landroid/content/Context;)V\n    .registers 2\n"
+                "    invoke-direct {p0}, Ljava/lang/Object;-><init>()V\n"
+                f"    iput-object p1, p0, L{GMS}/zzqa;->c:Landroid/content/Context;\n    return-void\n.end method\n"
+                ".method public run()V\n    .registers 4\n"
+                f"    iget-object p0, p0, L{GMS}/zzqa;->c:Landroid/content/Context;\n"
+                + IMEI.replace("return-void", "return-void") + "\n.end method\n")
+    build = (f"    new-instance v0, L{GMS}/zzqa;\n    invoke-direct {{v0, p0}}, L{GMS}/zzqa;-><init>(Landroid/content/Context;)V\n"
+             "    return-void")
+    classes = {
+        "com/app/chain/MainActivity": _activity("com/app/chain/MainActivity", f"{GMS}/zzqd"),
+        f"{GMS}/zzqa": runnable,
+        f"{GMS}/zzqb": _class(f"{GMS}/zzqb", _static("a", build)),
+        f"{GMS}/zzqc": _class(f"{GMS}/zzqc", _static("a", _calls(f"{GMS}/zzqb"))),
+        f"{GMS}/zzqd": _class(f"{GMS}/zzqd", _static("a", '    const-string v0, "https://googleads.g.doubleclick.net/mads/gma"\n'
+                                                           + _calls(f"{GMS}/zzqc"))),
+    }
+    return _build(tmp_path_factory.mktemp("chain"), _manifest("com.app.chain", ".MainActivity"), classes)
+
+
+@needs_tools
+def test_renamed_family_code_is_placed_by_evidence_three_callers_away(family_chain_apk):
+    assert _actors(family_chain_apk)[("com.google.android.gms.internal.zzqa", "telephony.get_device_id")] == \
+        Actor(ActorKind.SDK, "google_admob")
 
 
 # -- over every corpus file ----------------------------------------------------------------------------------------
