@@ -218,6 +218,19 @@ def test_a_vendor_sample_app_is_first_party_and_its_sdk_the_sdk(vendor_sample_ap
     assert actors[("com.appsflyer.AppsFlyerLib", "settings.secure.android_id")] == Actor(ActorKind.SDK, "appsflyer")
 
 
+# -- libraries the catalogue lacked --------------------------------------------------------------------------------
+@pytest.mark.parametrize("class_name,library", [
+    ("hilt_aggregated_deps._com_app_MainActivity_GeneratedInjector", "dagger"),   # every Hilt app has these
+    ("com.luck.picture.lib.config.PictureMimeType", "media_pickers"),
+    ("pub.devrel.easypermissions.EasyPermissions", "permission_helpers"),
+    ("net.openid.appauth.browser.BrowserSelector", "browser_helpers"),
+    ("com.wdullaer.materialdatetimepicker.date.DatePickerDialog", "date_libraries"),
+    ("io.nlopez.smartlocation.SmartLocation", "location_wrappers")])
+def test_common_libraries_that_call_sensitive_apis_act_for_their_caller(catalogue, class_name, library):
+    """Not `unidentified:` SDKs: a library's call is attributed to the code that calls it."""
+    assert catalogue.actor_for_class(class_name, "com.app.x") == Actor(ActorKind.LIBRARY, library)
+
+
 # -- renamed family code placed by evidence three callers away ------------------------------------------------------
 GMS = "com/google/android/gms/internal"
 
