@@ -3,6 +3,8 @@ attribution, each with the verdict it must give (an honest `unknown` rather than
 app's own code called an SDK's).
 
 - R8 / ProGuard moving renamed SDK code into one of the app's own packages (`-repackageclasses com.app`).
+- Library code renamed to a top-level name or moved into the app's package, placed by the named library class
+  that extends it (AppCompatEditText renamed `k.w`, extended by Material's TextInputEditText).
 - An app of an SDK vendor (a sample or test app: `com.unity3d.ads.test`, `com.appsflyer.demo` whose screens sit
   in `com.appsflyer.sample`): the vendor's other code is not the app's by organisation, the sample's screens are
   not the SDK's by prefix.
@@ -152,6 +154,56 @@ def test_sdk_code_moved_into_the_app_package_is_the_sdk_s_or_unknown_never_first
     assert actors[("com.app.repack.util.f", "settings.secure.android_id")].kind is ActorKind.FIRST_PARTY
 
 
+MATERIAL_EDIT = "com/google/android/material/textfield/TextInputEditText"
+
+
+def _extending(name: str, parent: str) -> str:
+    return _class(name, ".method public constructor <init>()V\n    .registers 1\n"
+                        f"    invoke-direct {{p0}}, L{parent};-><init>()V\n    return-void\n.end method\n", parent)
+
+
+def _renamed_with_constructor(name: str, body: str) -> str:
+    return _class(name, ".method public constructor <init>()V\n    .registers 1\n"
+                        "    invoke-direct {p0}, Ljava/lang/Object;-><init>()V\n    return-void\n.end method\n"
+                  + _static("a", body))
+
+
+@pytest.fixture(scope="module")
+def library_moved_apk(tmp_path_factory) -> Path:
+    """com.app.lib without SDKs: Material's TextInputEditText (kept) extends the renamed top-level `B1.w` (IMEI)
+    and the renamed `com.app.lib.w` (Android ID), library code R8 renamed, and moved into the app's package;
+    `com.app.lib.t` (IMEI), called by the app's MainActivity, sits in that package; the top-level `B1.v` (Android
+    ID) is extended by Material's class and by the app's own MyEdit."""
+    if _tools_missing():
+        pytest.skip("smali, java, aapt or android-framework-res missing")
+    pkg = "com/app/lib"
+    classes = {
+        f"{pkg}/MainActivity": _activity(f"{pkg}/MainActivity", f"{pkg}/t", "B1/w", f"{pkg}/w", "B1/v"),
+        "B1/w": _renamed_with_constructor("B1/w", IMEI),
+        f"{pkg}/w": _renamed_with_constructor(f"{pkg}/w", ANDROID_ID),
+        f"{pkg}/t": _class(f"{pkg}/t", _static("a", IMEI)),
+        "B1/v": _renamed_with_constructor("B1/v", ANDROID_ID),
+        MATERIAL_EDIT: _extending(MATERIAL_EDIT, "B1/w"),
+        "com/google/android/material/textfield/Other": _extending("com/google/android/material/textfield/Other",
+                                                                  f"{pkg}/w"),
+        "com/google/android/material/chip/Chip": _extending("com/google/android/material/chip/Chip", "B1/v"),
+        f"{pkg}/MyEdit": _extending(f"{pkg}/MyEdit", "B1/v"),
+    }
+    return _build(tmp_path_factory.mktemp("libmoved"), _manifest("com.app.lib", ".MainActivity"), classes)
+
+
+@needs_tools
+def test_renamed_library_code_is_placed_by_the_library_class_extending_it(library_moved_apk):
+    actors = _actors(library_moved_apk)
+    assert actors[("B1.w", "telephony.get_device_id")] == Actor(ActorKind.LIBRARY, "material")
+    assert actors[("com.app.lib.w", "settings.secure.android_id")] == Actor(ActorKind.LIBRARY, "material")
+    # the app's own class extends it too: nothing says whose it is
+    assert actors[("B1.v", "settings.secure.android_id")].kind is ActorKind.UNKNOWN
+    # renamed code in a package the build moved library code into: not the app's by its name
+    moved = actors[("com.app.lib.t", "telephony.get_device_id")]
+    assert moved.kind is ActorKind.UNKNOWN and "textfield.Other of material extends" in moved.id
+
+
 # -- apps of SDK vendors, apps under generic organisations --------------------------------------------------------
 @pytest.fixture(scope="module")
 def catalogue():
@@ -275,9 +327,9 @@ CORPUS_FILES = sorted(p.name for p in CORPUS.iterdir()
                       if p.name.lower().endswith((".apk", ".apks", ".xapk", ".apkm", ".aab"))) if CORPUS.is_dir() else []
 
 
-def _first_party_classes_sdk_code_calls(path: Path) -> list[tuple[str, str, str]]:
-    """(called method, calling method, SDK) for each invoke by a catalogued SDK's code of a method of a class that
-    makes a first-party call site."""
+def _first_party_classes_other_code_calls_or_extends(path: Path) -> list[tuple[str, str, str]]:
+    """(called method or class, calling method or subclass, SDK or library) for each invoke by a catalogued SDK's
+    code of a method of a class that makes a first-party call site, and each catalogued class extending one."""
     from audit.static.callsites import CodeIndex
     from audit.static.scan import _Clock, _through_sdks
 
@@ -289,8 +341,14 @@ def _first_party_classes_sdk_code_calls(path: Path) -> list[tuple[str, str, str]
         classes = dex.class_descriptors()
         method_idx, _flags, _code, owners = dex.method_table()
         wanted += [dex.method_descriptor(m) for m, owner in zip(method_idx, owners) if classes[owner] in own]
-    callers, _ = CodeIndex(front.dexes).references(wanted) if wanted else ({}, {})
+    index = CodeIndex(front.dexes)
+    callers, _ = index.references(wanted) if wanted else ({}, {})
     found = []
+    for cls in sorted(own):       # catalogued code extending it (separately compiled code cannot extend the app's)
+        for child in index.descendants(cls):
+            actor = front.catalogue.actor_for_class(child, report.app_code)
+            if actor.kind is ActorKind.LIBRARY or (actor.kind is ActorKind.SDK and not actor.id.startswith("unid")):
+                found.append((cls, child, actor.id))
     for descriptor, refs in sorted(callers.items()):
         for ref in refs:
             actor = front.catalogue.actor_for_class(ref.class_descriptor, report.app_code)
@@ -300,14 +358,15 @@ def _first_party_classes_sdk_code_calls(path: Path) -> list[tuple[str, str, str]
 
 
 @needs_tools
-def test_the_property_below_sees_sdk_code_moved_into_the_app_package(repackaged_apk):
-    assert _first_party_classes_sdk_code_calls(repackaged_apk) == []
+def test_the_property_below_sees_code_moved_into_the_app_package(repackaged_apk, library_moved_apk):
+    assert _first_party_classes_other_code_calls_or_extends(repackaged_apk) == []
+    assert _first_party_classes_other_code_calls_or_extends(library_moved_apk) == []
 
 
 @pytest.mark.skipif(not CORPUS_FILES, reason=f"shared corpus not present at {CORPUS}")
 @pytest.mark.parametrize("name", CORPUS_FILES)
 def test_no_first_party_call_site_is_in_a_class_sdk_code_calls(name):
     """A separately compiled SDK never calls the app's own classes by name (it calls back through its own
-    interfaces): a first-party calling class whose methods a catalogued SDK's code invokes is SDK code the build
-    moved into the app's package."""
-    assert _first_party_classes_sdk_code_calls(CORPUS / name) == []
+    interfaces), and no library or SDK extends them: a first-party calling class whose methods a catalogued SDK's
+    code invokes, or that catalogued code extends, is code the build moved into the app's package."""
+    assert _first_party_classes_other_code_calls_or_extends(CORPUS / name) == []

@@ -18,8 +18,14 @@ app's own classes by name (it calls back through its own interfaces), so a renam
 catalogued SDK's named code calls is that SDK's code, and that package is one the build moved SDK code into. There,
 a renamed class's name says nothing about who wrote it: it is placed by its callers as above (following renamed
 callers of the same package too), and where they do not name one SDK it is `unknown` with the reason, never
-first party by default. Renamed classes of app packages no SDK calls into stay the app's (R8 without repackaging
-keeps each class in its package).
+first party by default. A renamed class that a catalogued library's or SDK's named class extends is not the app's
+either (separately compiled code extends only its own and its dependencies' classes): its package is one the build
+moved other code into too. Renamed classes of app packages no SDK calls into and no catalogued code extends stay
+the app's (R8 without repackaging keeps each class in its package).
+
+The same hierarchy places renamed code the callers leave unplaced: a class whose only named subclasses are one
+catalogued library's is that library's (`k.w`, AppCompatEditText renamed, extended by Material's
+TextInputEditText); an SDK's subclass does not decide (the renamed class may be a library the SDK builds on).
 
 Only apps with such call sites pay for it: one reference scan per dex and hop, and one more for the app packages
 holding renamed call sites.
@@ -50,18 +56,23 @@ def place_obfuscated(dexes: list[DexFile], sites: Iterable[CallSite], catalogue:
         return sites
     owners = _Owners(dexes, catalogue, app)
     if renamed_own:
-        owners.moved_into = owners.packages_holding_sdk_code(renamed_own)
+        owners.moved_into = owners.packages_holding_catalogued_code(renamed_own)
         pending += [cls for cls in renamed_own if package_of(cls) in owners.moved_into]
     if not pending:
         return sites
     placed = owners.resolve(pending)
     for cls in pending:
+        if cls in placed:
+            continue
+        library = owners.extended_by_one_library(cls)
         moved = owners.moved_into.get(package_of(cls))
-        if cls not in placed and moved is not None:
-            sdk, example = moved
+        if library is not None:
+            placed[cls] = library
+        elif moved is not None:
+            owner, example, verb = moved
             placed[cls] = Actor(ActorKind.UNKNOWN, f"{package_of(dotted(cls))} (renamed code in a package of the app "
-                                                   f"that the build moved SDK code into: {dotted(example)} of {sdk} "
-                                                   f"calls its classes; this one's callers name no one SDK)")
+                                                   f"that the build moved other code into: {dotted(example)} of "
+                                                   f"{owner} {verb} its classes; this one's callers name no one SDK)")
     if not placed:
         return sites
     out = [dataclasses.replace(s, actor=placed[_class_of(s.caller)])
@@ -92,8 +103,8 @@ class _Owners:
         self.index = CodeIndex(dexes)
         self._defined: dict[str, tuple[int, int]] | None = None
         self._actors: dict[str, object] = {}
-        # app package -> (SDK id, a class of it calling a renamed class there): packages SDK code was moved into
-        self.moved_into: dict[str, tuple[str, str]] = {}
+        # app package -> (SDK / library id, its class, `calls` or `extends`): packages other code was moved into
+        self.moved_into: dict[str, tuple[str, str, str]] = {}
 
     def actor(self, class_desc: str):
         actor = self._actors.get(class_desc)
@@ -119,24 +130,44 @@ class _Owners:
                     self._defined.setdefault(desc, (dex_i, class_def))
         return self._defined
 
-    def packages_holding_sdk_code(self, classes: list[str]) -> dict[str, tuple[str, str]]:
-        """Of the app packages of these renamed first-party classes, those where a catalogued SDK's named code
-        calls a renamed class (one reference scan): package -> (SDK id, the first such caller)."""
+    def packages_holding_catalogued_code(self, classes: list[str]) -> dict[str, tuple[str, str, str]]:
+        """Of the app packages of these renamed first-party classes, those holding a renamed class that a
+        catalogued SDK's code calls or that catalogued code (SDK or library) extends: package -> (SDK or library
+        id, its class, `calls` / `extends`). One reference scan; the hierarchy is the dexes' own."""
         packages = {package_of(cls) for cls in classes}
         members = [desc for desc in self._defined_classes()
                    if package_of(desc) in packages and obfuscated_class_name(desc)]
-        wanted = {descriptor: package_of(desc) for desc in members for descriptor in self._methods(desc)}
-        if not wanted:
-            return {}
-        callers, _ = self.index.references(wanted)
-        found: dict[str, tuple[str, str]] = {}
+        found: dict[str, tuple[str, str, str]] = {}
+        for desc in members:
+            for child in self.index.descendants(desc):
+                actor = self.actor(child)
+                if actor.kind is ActorKind.LIBRARY or _named_sdk(actor):
+                    found.setdefault(package_of(desc), (actor.id, child, "extends"))
+                    break
+        wanted = {descriptor: package_of(desc) for desc in members for descriptor in self._methods(desc)
+                  if package_of(desc) not in found}
+        callers, _ = self.index.references(wanted) if wanted else ({}, {})
         for descriptor, refs in sorted(callers.items()):
             for ref in refs:
-                caller = ref.class_descriptor
-                actor = self.actor(caller)
+                actor = self.actor(ref.class_descriptor)
                 if _named_sdk(actor):
-                    found.setdefault(wanted[descriptor], (actor.id, caller))
+                    found.setdefault(wanted[descriptor], (actor.id, ref.class_descriptor, "calls"))
         return found
+
+    def extended_by_one_library(self, class_desc: str) -> Actor | None:
+        """The catalogued library whose classes are the only named ones extending this class (a superclass or
+        interface of a library's class is that library's code or its dependencies', never the app's: separately
+        compiled code extends only its own and its dependencies' classes). An SDK's subclass does not decide (its
+        renamed superclass may be a library it depends on), and neither does any other named subclass."""
+        found: set[Actor] = set()
+        for child in self.index.descendants(class_desc):
+            actor = self.actor(child)
+            if actor.kind is ActorKind.UNKNOWN or (actor.kind is ActorKind.FIRST_PARTY and self._follows(child, actor)):
+                continue          # renamed itself: says nothing
+            if actor.kind is not ActorKind.LIBRARY:
+                return None
+            found.add(actor)
+        return found.pop() if len(found) == 1 else None
 
     def _follows(self, caller: str, actor) -> bool:
         """A caller that is itself unplaceable by name: obfuscated top-level code, or a renamed class in an app
