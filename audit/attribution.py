@@ -58,6 +58,9 @@ _FRAME = re.compile(r"^(?:at\s+)?(?:[^()\s]*/)?(?P<cls>[^/()\s]+)\.(?P<method>[^
 class AttributionRules:
     platform: tuple[str, ...]          # package prefixes of the OS and runtime (never an actor)
     generic: frozenset[str]            # organisation prefixes that never make an organisation
+    # renamed library code known by a string constant or a source-file name: text -> library id
+    signature_strings: tuple[tuple[str, str], ...] = ()
+    signature_files: tuple[tuple[str, str], ...] = ()
 
 
 @functools.lru_cache(maxsize=4)
@@ -66,7 +69,11 @@ def _rules(rules: str) -> AttributionRules:
     raw = load_yaml(path, "library list")
     validate(raw, "libraries", path, "library list")
     lists = {key: [item.strip(".") for item in raw.get(key) or ()] for key in ("platform", "generic_organisations")}
-    return AttributionRules(tuple(lists["platform"]), frozenset(lists["generic_organisations"]))
+    signatures = raw.get("renamed_signatures") or ()
+    return AttributionRules(tuple(lists["platform"]), frozenset(lists["generic_organisations"]),
+                            tuple(sorted((text, sig["library"]) for sig in signatures for text in sig.get("strings") or ())),
+                            tuple(sorted((name, sig["library"]) for sig in signatures
+                                         for name in sig.get("source_files") or ())))
 
 
 @functools.lru_cache(maxsize=4)

@@ -5,6 +5,8 @@ app's own code called an SDK's).
 - R8 / ProGuard moving renamed SDK code into one of the app's own packages (`-repackageclasses com.app`).
 - Library code renamed to a top-level name or moved into the app's package, placed by the named library class
   that extends it (AppCompatEditText renamed `k.w`, extended by Material's TextInputEditText).
+- Renamed library code known by what renaming keeps (rules/libraries.yaml `renamed_signatures`): AppCompat's
+  TwilightManager renamed `e.k` keeps its message and its source-file name.
 - An app of an SDK vendor (a sample or test app: `com.unity3d.ads.test`, `com.appsflyer.demo` whose screens sit
   in `com.appsflyer.sample`): the vendor's other code is not the app's by organisation, the sample's screens are
   not the SDK's by prefix.
@@ -204,6 +206,50 @@ def test_renamed_library_code_is_placed_by_the_library_class_extending_it(librar
     assert moved.kind is ActorKind.UNKNOWN and "textfield.Other of material extends" in moved.id
 
 
+TWILIGHT = ("Could not get last known location. This is probably because the app does not have any location "
+            "permissions. Falling back to hardcoded sunrise/sunset values.")
+
+
+@pytest.fixture(scope="module")
+def signatures_apk(tmp_path_factory) -> Path:
+    """com.app.sig without SDKs: the top-level renamed `C1.k` (IMEI) holds TwilightManager's message; the renamed
+    `com.app.sig.k` (Android ID), R8-moved into the app's package, keeps `TwilightManager.java` as its source file;
+    the app's own kept `com.app.sig.Own` holds the same message, and its renamed `com.app.sig.m` a message any
+    app may log ("Failed to get last known location")."""
+    if _tools_missing():
+        pytest.skip("smali, java, aapt or android-framework-res missing")
+    pkg = "com/app/sig"
+    said = f'    const-string v2, "{TWILIGHT}"\n'
+    classes = {
+        f"{pkg}/MainActivity": _activity(f"{pkg}/MainActivity", "C1/k", f"{pkg}/k", f"{pkg}/Own", f"{pkg}/m"),
+        "C1/k": _class("C1/k", _static("a", said + IMEI)),
+        f"{pkg}/k": _class(f"{pkg}/k", _static("a", ANDROID_ID)).replace(
+            ".super Ljava/lang/Object;", '.super Ljava/lang/Object;\n.source "TwilightManager.java"'),
+        f"{pkg}/Own": _class(f"{pkg}/Own", _static("a", said + IMEI)),
+        f"{pkg}/m": _class(f"{pkg}/m", _static("a", '    const-string v2, "Failed to get last known location"\n'
+                                                    + IMEI)),
+    }
+    return _build(tmp_path_factory.mktemp("sig"), _manifest("com.app.sig", ".MainActivity"), classes)
+
+
+@needs_tools
+def test_renamed_library_code_is_known_by_its_message_or_source_file(signatures_apk):
+    actors = _actors(signatures_apk)
+    assert actors[("C1.k", "telephony.get_device_id")] == Actor(ActorKind.LIBRARY, "androidx")
+    assert actors[("com.app.sig.k", "settings.secure.android_id")] == Actor(ActorKind.LIBRARY, "androidx")
+    # a kept name is placed by its package; a short message an app may log too places nothing
+    assert actors[("com.app.sig.Own", "telephony.get_device_id")].kind is ActorKind.FIRST_PARTY
+    assert actors[("com.app.sig.m", "telephony.get_device_id")].kind is ActorKind.FIRST_PARTY
+
+
+def test_renamed_signatures_name_catalogued_libraries(catalogue):
+    from audit.attribution import attribution_rules
+    rules = attribution_rules()
+    libraries = {lib.id for lib in catalogue.libraries}
+    assert rules.signature_strings and rules.signature_files
+    assert {lib for _text, lib in rules.signature_strings + rules.signature_files} <= libraries
+
+
 # -- apps of SDK vendors, apps under generic organisations --------------------------------------------------------
 @pytest.fixture(scope="module")
 def catalogue():
@@ -370,3 +416,61 @@ def test_no_first_party_call_site_is_in_a_class_sdk_code_calls(name):
     interfaces), and no library or SDK extends them: a first-party calling class whose methods a catalogued SDK's
     code invokes, or that catalogued code extends, is code the build moved into the app's package."""
     assert _first_party_classes_other_code_calls_or_extends(CORPUS / name) == []
+
+
+def _classes_carrying_signatures(path: Path) -> list[tuple[str, str, str]]:
+    """(class, the signature it carries, its actor) for each class of the app holding a `renamed_signatures`
+    string constant (const-string / const-string/jumbo of it, confirmed in the method's body) or source-file
+    name."""
+    import re
+    import struct
+
+    from audit.attribution import attribution_rules
+    from audit.static.scan import _Clock, _through_sdks
+
+    rules = attribution_rules()
+    front = _through_sdks([path], None, _Clock())
+    app = scan_app([path]).app_code
+    out = []
+    for dex in front.dexes:
+        classes = dex.class_descriptors()
+        files = dict(rules.signature_files)
+        for i, desc in enumerate(classes):
+            at = dex.class_defs_off + 32 * i + 16
+            source = int.from_bytes(dex.data[at:at + 4], "little")
+            if source < dex.string_ids_size and dex.string(source) in files:
+                out.append((desc, dex.string(source), front.catalogue.actor_for_class(desc, app)))
+        start, end = dex.code_area()
+        for text, _library in rules.signature_strings:
+            idx = dex.find_string(text)
+            if idx is None:
+                continue
+            pattern = re.compile(re.escape(b"\x1a") + b"[\x00-\xff]" + re.escape(struct.pack("<H", idx))
+                                 if idx < 65536 else re.escape(b"\x1b") + b"[\x00-\xff]" + re.escape(struct.pack("<I", idx)),
+                                 re.DOTALL)
+            for match in pattern.finditer(dex.data, start, end):
+                method = dex.method_at(match.start())
+                if method is not None and idx in dex.body(method).strings:
+                    desc = classes[method.class_def]
+                    out.append((desc, text[:30], front.catalogue.actor_for_class(desc, app)))
+    return out
+
+
+@pytest.mark.skipif(not CORPUS_FILES, reason=f"shared corpus not present at {CORPUS}")
+@pytest.mark.parametrize("name", CORPUS_FILES)
+def test_renamed_signatures_occur_only_in_their_library_s_code(name):
+    """Each signature string or source-file name, wherever a corpus app holds it in a class with a real name, lies
+    in that library (AndroidX or its predecessor, the support library): a signature found in other code would
+    make renamed app code a library's."""
+    from audit.attribution import looks_obfuscated, obfuscated_class_name
+
+    for desc, signature, actor in _classes_carrying_signatures(CORPUS / name):
+        if looks_obfuscated(desc) or obfuscated_class_name(desc):
+            continue
+        assert actor.kind is ActorKind.LIBRARY and actor.id in ("androidx", "android_support"), (desc, signature)
+
+
+@needs_tools
+def test_the_signature_property_sees_a_signature_in_the_app_s_code(signatures_apk):
+    assert [(d, a.kind) for d, _s, a in _classes_carrying_signatures(signatures_apk) if "Own" in d] == \
+        [("Lcom/app/sig/Own;", ActorKind.FIRST_PARTY)]

@@ -23,6 +23,11 @@ either (separately compiled code extends only its own and its dependencies' clas
 moved other code into too. Renamed classes of app packages no SDK calls into and no catalogued code extends stay
 the app's (R8 without repackaging keeps each class in its package).
 
+Renamed library code is also known by what renaming keeps (rules/libraries.yaml `renamed_signatures`): a string
+constant only that library's class holds, or its source-file name in the debug info (AppCompat's TwilightManager
+renamed `e.k`, reading the last known location, keeps its message and `TwilightManager.java`). That places any
+renamed calling class the callers do not, top-level or in the app's own packages, moved into or not.
+
 The same hierarchy places renamed code the callers leave unplaced: a class whose only named subclasses are one
 catalogued library's is that library's (`k.w`, AppCompatEditText renamed, extended by Material's
 TextInputEditText); an SDK's subclass does not decide (the renamed class may be a library the SDK builds on).
@@ -37,11 +42,11 @@ import dataclasses
 from collections import Counter, defaultdict
 from typing import Iterable
 
-from ..attribution import AppContext, looks_obfuscated, obfuscated_class_name, package_of
+from ..attribution import AppContext, attribution_rules, looks_obfuscated, obfuscated_class_name, package_of
 from ..catalogue import Catalogue, dotted
 from ..model import Actor, ActorKind, order_key
 from .callsites import CodeIndex
-from .dex import DexFile
+from .dex import DexFile, EncodedMethod
 from .report import CallSite
 
 MAX_HOPS = 3
@@ -58,13 +63,15 @@ def place_obfuscated(dexes: list[DexFile], sites: Iterable[CallSite], catalogue:
     if renamed_own:
         owners.moved_into = owners.packages_holding_catalogued_code(renamed_own)
         pending += [cls for cls in renamed_own if package_of(cls) in owners.moved_into]
-    if not pending:
+    placed = {cls: actor for cls in renamed_own if cls not in pending
+              and (actor := owners.signature_library(cls)) is not None}
+    if not pending and not placed:
         return sites
-    placed = owners.resolve(pending)
+    placed.update(owners.resolve(pending) if pending else {})
     for cls in pending:
         if cls in placed:
             continue
-        library = owners.extended_by_one_library(cls)
+        library = owners.signature_library(cls) or owners.extended_by_one_library(cls)
         moved = owners.moved_into.get(package_of(cls))
         if library is not None:
             placed[cls] = library
@@ -153,6 +160,29 @@ class _Owners:
                 if _named_sdk(actor):
                     found.setdefault(wanted[descriptor], (actor.id, ref.class_descriptor, "calls"))
         return found
+
+    def signature_library(self, class_desc: str) -> Actor | None:
+        """The library whose renamed code this class is by what renaming keeps (rules/libraries.yaml
+        `renamed_signatures`): the source-file name in its debug info, or one of its string constants."""
+        where = self._defined_classes().get(class_desc)
+        rules = attribution_rules()
+        if where is None or not (rules.signature_files or rules.signature_strings):
+            return None
+        dex = self.dexes[where[0]]
+        files, strings = dict(rules.signature_files), dict(rules.signature_strings)
+        source_idx = int.from_bytes(dex.data[dex.class_defs_off + 32 * where[1] + 16:
+                                             dex.class_defs_off + 32 * where[1] + 20], "little")
+        if source_idx < dex.string_ids_size and dex.string(source_idx) in files:
+            return Actor(ActorKind.LIBRARY, files[dex.string(source_idx)])
+        method_idx, flags, code, owners = dex.method_table()
+        for row in range(bisect.bisect_left(owners, where[1]), bisect.bisect_right(owners, where[1])):
+            if not code[row]:
+                continue
+            for string_idx in dex.body(EncodedMethod(method_idx[row], flags[row], code[row], owners[row])).strings:
+                text = dex.string(string_idx) if string_idx < dex.string_ids_size else ""
+                if text in strings:
+                    return Actor(ActorKind.LIBRARY, strings[text])
+        return None
 
     def extended_by_one_library(self, class_desc: str) -> Actor | None:
         """The catalogued library whose classes are the only named ones extending this class (a superclass or
