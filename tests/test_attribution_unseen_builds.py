@@ -3,6 +3,8 @@ attribution, each with the verdict it must give (an honest `unknown` rather than
 app's own code called an SDK's).
 
 - R8 / ProGuard moving renamed SDK code into one of the app's own packages (`-repackageclasses com.app`).
+- An SDK shaded under the app's package without its top-level label (`com.app.vendor.adjust.sdk`), found by its
+  relocated entry class.
 - Library code renamed to a top-level name or moved into the app's package, placed by the named library class
   that extends it (AppCompatEditText renamed `k.w`, extended by Material's TextInputEditText).
 - Renamed library code known by what renaming keeps (rules/libraries.yaml `renamed_signatures`): AppCompat's
@@ -248,6 +250,31 @@ def test_renamed_signatures_name_catalogued_libraries(catalogue):
     libraries = {lib.id for lib in catalogue.libraries}
     assert rules.signature_strings and rules.signature_files
     assert {lib for _text, lib in rules.signature_strings + rules.signature_files} <= libraries
+
+
+@pytest.fixture(scope="module")
+def shaded_apk(tmp_path_factory) -> Path:
+    """com.app.shade with Adjust shaded as `com.app.shade.vendor.adjust.sdk` (its entry class Adjust there, its
+    ActivityHandler reading the Android ID), and the app's own `com.app.shade.vendor.maps.Geo` reading the IMEI."""
+    if _tools_missing():
+        pytest.skip("smali, java, aapt or android-framework-res missing")
+    shaded = "com/app/shade/vendor/adjust/sdk"
+    classes = {
+        "com/app/shade/MainActivity": _activity("com/app/shade/MainActivity", f"{shaded}/Adjust",
+                                                "com/app/shade/vendor/maps/Geo"),
+        f"{shaded}/Adjust": _class(f"{shaded}/Adjust", _static("a", _calls(f"{shaded}/ActivityHandler"))),
+        f"{shaded}/ActivityHandler": _class(f"{shaded}/ActivityHandler", _static("a", ANDROID_ID)),
+        "com/app/shade/vendor/maps/Geo": _class("com/app/shade/vendor/maps/Geo", _static("a", IMEI)),
+    }
+    return _build(tmp_path_factory.mktemp("shade"), _manifest("com.app.shade", ".MainActivity"), classes)
+
+
+@needs_tools
+def test_an_sdk_shaded_without_its_top_level_label_is_found_by_its_entry_class(shaded_apk):
+    actors = _actors(shaded_apk)
+    assert actors[("com.app.shade.vendor.adjust.sdk.ActivityHandler", "settings.secure.android_id")] == \
+        Actor(ActorKind.SDK, "adjust")
+    assert actors[("com.app.shade.vendor.maps.Geo", "telephony.get_device_id")].kind is ActorKind.FIRST_PARTY
 
 
 # -- apps of SDK vendors, apps under generic organisations --------------------------------------------------------

@@ -32,6 +32,10 @@ The same hierarchy places renamed code the callers leave unplaced: a class whose
 catalogued library's is that library's (`k.w`, AppCompatEditText renamed, extended by Material's
 TextInputEditText); an SDK's subclass does not decide (the renamed class may be a library the SDK builds on).
 
+An SDK a shading tool relocated under the app's package without its top-level label (`com.app.vendor.adjust.sdk`;
+with it, attribution.relocated_match places it by name) is found by its entry class relocated the same way
+(`com.app.vendor.adjust.sdk.Adjust`): the first-party call sites under that package are the SDK's.
+
 Only apps with such call sites pay for it: one reference scan per dex and hop, and one more for the app packages
 holding renamed call sites.
 """
@@ -55,6 +59,7 @@ MAX_HOPS = 3
 def place_obfuscated(dexes: list[DexFile], sites: Iterable[CallSite], catalogue: Catalogue,
                      app: AppContext) -> list[CallSite]:
     sites = list(sites)
+    sites = _relocated_by_entry_class(dexes, sites, catalogue)
     pending = sorted({_class_of(s.caller) for s in sites if _unplaced(s)})
     renamed_own = sorted({_class_of(s.caller) for s in sites if _renamed_first_party(s)})
     if not pending and not renamed_own:
@@ -85,6 +90,40 @@ def place_obfuscated(dexes: list[DexFile], sites: Iterable[CallSite], catalogue:
     out = [dataclasses.replace(s, actor=placed[_class_of(s.caller)])
            if (_unplaced(s) or _renamed_first_party(s)) and _class_of(s.caller) in placed else s for s in sites]
     return sorted(out, key=order_key)
+
+
+def _relocated_by_entry_class(dexes: list[DexFile], sites: list[CallSite], catalogue: Catalogue) -> list[CallSite]:
+    """First-party call sites in an SDK a shading tool relocated under the app's package without its top-level
+    label (`com.app.vendor.adjust.sdk`, where attribution.relocated_match looks for `com.adjust.sdk`): found by
+    the SDK's entry class relocated the same way (`com.app.vendor.adjust.sdk.Adjust` for `com.adjust.sdk.Adjust`:
+    its name and package path are the SDK's), the call sites under the relocated package are that SDK's."""
+    own = {_class_of(s.caller) for s in sites if s.actor.kind is ActorKind.FIRST_PARTY}
+    if not own:
+        return sites
+    tails: dict[str, list[tuple[str, str, str]]] = defaultdict(list)   # simple name -> (tail, relocated root, id)
+    for sdk in catalogue.sdks:
+        for entry in sdk.entry_classes:
+            for prefix in sdk.packages:
+                if prefix.count(".") >= 1 and entry.startswith(prefix + "."):
+                    tail = entry.split(".", 1)[1]             # adjust.sdk.Adjust
+                    tails[entry.rpartition(".")[2]].append((tail, prefix.split(".", 1)[1], sdk.id))
+    roots: list[tuple[str, Actor]] = []
+    for dex in dexes:
+        for desc in dex.class_descriptors():
+            name = dotted(desc)
+            for tail, root, sdk_id in tails.get(name.rpartition(".")[2], ()):
+                if name.endswith("." + tail) and catalogue.match_prefix(name) is None:
+                    roots.append((name[:-len(tail)] + root, Actor(ActorKind.SDK, sdk_id)))
+    if not roots:
+        return sites
+    placed = {}
+    for cls in own:
+        found = max((r for r in roots if dotted(cls) == r[0] or dotted(cls).startswith(r[0] + ".")),
+                    key=lambda r: len(r[0]), default=None)
+        if found is not None:
+            placed[cls] = found[1]
+    return [dataclasses.replace(s, actor=placed[_class_of(s.caller)])
+            if s.actor.kind is ActorKind.FIRST_PARTY and _class_of(s.caller) in placed else s for s in sites]
 
 
 def _class_of(caller: str) -> str:
