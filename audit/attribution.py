@@ -48,7 +48,7 @@ _OBFUSCATED_SEGMENT = re.compile(r"^[a-zA-Z$_][a-zA-Z0-9$_]?$")    # a, zz, A0 (
 _SHORT_SEGMENT = re.compile(r"^[a-z$_][a-z0-9$_]{0,2}$")
 # Package names a build tool derives from a hash: Xamarin's Java callable wrappers (`crc64<16 hex>`, `md5<32 hex>`)
 _HASHED_SEGMENT = re.compile(r"^(?:crc64[0-9a-f]{16}|md5[0-9a-f]{32})$")
-_OBFUSCATED_CLASS = re.compile(r"^(?:zz)?[a-z]{1,3}$")     # R8 / ProGuard class names: a, zzb, abc
+_OBFUSCATED_CLASS = re.compile(r"^(?:zz)?[a-z]{1,3}[0-9]{0,3}$")   # R8 / ProGuard class names: a, zzb, abc, d0, a12
 # `java.base/java.lang.Thread.getStackTrace(Thread.java:1619)`, `at a.b.C.m(Native Method)`, `app//a.B.m`, `a.B.m`
 _FRAME = re.compile(r"^(?:at\s+)?(?:[^()\s]*/)?(?P<cls>[^/()\s]+)\.(?P<method>[^./()\s]+)(?:\((?P<where>[^()]*)\))?$")
 

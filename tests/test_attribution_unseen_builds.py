@@ -125,9 +125,9 @@ def _actors(apk: Path) -> dict[tuple[str, str], Actor]:
 @pytest.fixture(scope="module")
 def repackaged_apk(tmp_path_factory) -> Path:
     """com.app.repack built with `-repackageclasses com.app.repack`: AppsFlyer's kept AppsFlyerLib (named by
-    reflection) calls the renamed `com.app.repack.b` (IMEI) and `e` -> `d` (Android ID); the app's kept
-    MainActivity calls the renamed `c` (IMEI) in the same package and `util.f` (Android ID) in a package no SDK
-    calls into."""
+    reflection) calls the renamed `com.app.repack.b` (IMEI; it calls `a0`, Android ID) and `e` -> `d` (Android ID);
+    the app's kept MainActivity calls the renamed `c` (IMEI) in the same package and `util.f` (Android ID) in a
+    package no SDK calls into."""
     if _tools_missing():
         pytest.skip("smali, java, aapt or android-framework-res missing")
     pkg = "com/app/repack"
@@ -135,7 +135,8 @@ def repackaged_apk(tmp_path_factory) -> Path:
         f"{pkg}/MainActivity": _activity(f"{pkg}/MainActivity", f"{pkg}/c", f"{pkg}/util/f"),
         "com/appsflyer/AppsFlyerLib": _class("com/appsflyer/AppsFlyerLib",
                                              _static("start", _calls(f"{pkg}/b", f"{pkg}/e"))),
-        f"{pkg}/b": _class(f"{pkg}/b", _static("a", IMEI)),
+        f"{pkg}/b": _class(f"{pkg}/b", _static("a", IMEI.replace("    return-void", _calls(f"{pkg}/a0")))),
+        f"{pkg}/a0": _class(f"{pkg}/a0", _static("a", ANDROID_ID)),   # R8's names for large apps: a0, d1 ...
         f"{pkg}/c": _class(f"{pkg}/c", _static("a", IMEI)),
         f"{pkg}/d": _class(f"{pkg}/d", _static("a", ANDROID_ID)),
         f"{pkg}/e": _class(f"{pkg}/e", _static("a", _calls(f"{pkg}/d"))),
@@ -150,6 +151,7 @@ def test_sdk_code_moved_into_the_app_package_is_the_sdk_s_or_unknown_never_first
     # only AppsFlyer's named code calls them, directly or through renamed code of the same package
     assert actors[("com.app.repack.b", "telephony.get_device_id")] == Actor(ActorKind.SDK, "appsflyer")
     assert actors[("com.app.repack.d", "settings.secure.android_id")] == Actor(ActorKind.SDK, "appsflyer")
+    assert actors[("com.app.repack.a0", "settings.secure.android_id")] == Actor(ActorKind.SDK, "appsflyer")
     # a renamed class in a package the build moved SDK code into: its name says nothing of who wrote it, and the
     # app calling it does not make it the app's (the app calls SDK code too)
     unplaced = actors[("com.app.repack.c", "telephony.get_device_id")]
