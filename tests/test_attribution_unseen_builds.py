@@ -503,3 +503,48 @@ def test_renamed_signatures_occur_only_in_their_library_s_code(name):
 def test_the_signature_property_sees_a_signature_in_the_app_s_code(signatures_apk):
     assert [(d, a.kind) for d, _s, a in _classes_carrying_signatures(signatures_apk) if "Own" in d] == \
         [("Lcom/app/sig/Own;", ActorKind.FIRST_PARTY)]
+
+
+def _first_party_outside_the_app(path: Path, catalogue) -> list[str]:
+    """The first-party calling classes that lie neither under one of the app's own packages nor under an
+    organisation of the app that ships no catalogued SDK, or whose package holds a catalogued SDK's entry class
+    relocated (`x.y.adjust.sdk` for `com.adjust.sdk.Adjust`)."""
+    from audit.attribution import under
+
+    report = scan_app([path])
+    context = report.app_code
+    # `adjust.sdk.Adjust` for com.adjust.sdk.Adjust: an entry class without its top-level label
+    entry_tails = {e.split(".", 1)[1] for sdk in catalogue.sdks for e in sdk.entry_classes}
+    from audit.static.scan import _Clock, _through_sdks
+    defined = {d[1:-1].replace("/", ".") for dex in _through_sdks([path], None, _Clock()).dexes
+               for d in dex.class_descriptors()}
+    by_simple_name: dict[str, set[str]] = {}
+    for tail in entry_tails:
+        by_simple_name.setdefault(tail.rpartition(".")[2], set()).add(tail)
+    relocated_roots = {name.rpartition(".")[0] for name in defined for tail in by_simple_name.get(name.rpartition(".")[2], ())
+                       if name.endswith("." + tail) and catalogue.match_prefix(name) is None}
+    out = []
+    for site in report.api_calls:
+        if site.actor.kind is not ActorKind.FIRST_PARTY:
+            continue
+        cls = site.caller.split("->", 1)[0][1:-1].replace("/", ".")
+        inside = any(under(cls, p) for p in context.own_packages) or any(
+            under(cls, o) and not any(under(p, o) for sdk in catalogue.sdks for p in sdk.packages)
+            for o in context.organisations)
+        relocated = any(under(cls, root) for root in relocated_roots)
+        if not inside or relocated:
+            out.append(cls)
+    return sorted(set(out))
+
+
+@needs_tools
+def test_the_first_party_property_sees_a_shaded_sdk(shaded_apk, catalogue):
+    assert _first_party_outside_the_app(shaded_apk, catalogue) == []
+
+
+@pytest.mark.skipif(not CORPUS_FILES, reason=f"shared corpus not present at {CORPUS}")
+@pytest.mark.parametrize("name", CORPUS_FILES)
+def test_first_party_lies_in_the_app_s_packages_or_an_organisation_shipping_no_sdk(name, catalogue):
+    """Every first-party call site's class lies under one of the app's own packages, or under an organisation of
+    the app that ships no catalogued SDK; and no catalogued SDK's entry class sits, relocated, in its package."""
+    assert _first_party_outside_the_app(CORPUS / name, catalogue) == []
