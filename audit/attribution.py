@@ -7,7 +7,11 @@ stack of a hooked call, the traffic stage for the stack that sent a request. The
    manifest components (catalogued SDK and library packages excepted), and the organisation owning those
    (the reversed-domain owner split with the Public Suffix List: `uk.co.bbc.iplayer` -> `uk.co.bbc`, never
    `uk.co`). An organisation that is a generic prefix (rules/libraries.yaml `generic_organisations`:
-   com.google, com.example ...) never makes its other packages first party.
+   com.google, com.example ...) never makes its other packages first party; there the part the manifest package
+   and the launcher's package share is the app's (`com.example.foo.free` with its screens in
+   `com.example.foo.ui`: `com.example.foo`). An organisation that ships a catalogued SDK (an SDK vendor's sample,
+   test or own app: `com.unity3d.ads.test`) does not make its other packages first party either: its code outside
+   the app's packages and the catalogue is that vendor's, app or SDK alike, and is `unknown` with the reason.
 2. A catalogued SDK or library: the longest catalogue prefix on package boundaries (Catalogue.match_prefix).
    A first-party package longer than the catalogue prefix wins (`com.facebook.katana` is not the Facebook SDK);
    a first-party organisation does not (`com.facebook.ads` stays the SDK in a `com.facebook.*` app).
@@ -44,7 +48,7 @@ _OBFUSCATED_SEGMENT = re.compile(r"^[a-zA-Z$_][a-zA-Z0-9$_]?$")    # a, zz, A0 (
 _SHORT_SEGMENT = re.compile(r"^[a-z$_][a-z0-9$_]{0,2}$")
 # Package names a build tool derives from a hash: Xamarin's Java callable wrappers (`crc64<16 hex>`, `md5<32 hex>`)
 _HASHED_SEGMENT = re.compile(r"^(?:crc64[0-9a-f]{16}|md5[0-9a-f]{32})$")
-_OBFUSCATED_CLASS = re.compile(r"^(?:zz)?[a-z]{1,3}$")     # R8 / ProGuard class names: a, zzb, abc
+_OBFUSCATED_CLASS = re.compile(r"^(?:zz)?[a-z]{1,3}[0-9]{0,3}$")   # R8 / ProGuard class names: a, zzb, abc, d0, a12
 # `java.base/java.lang.Thread.getStackTrace(Thread.java:1619)`, `at a.b.C.m(Native Method)`, `app//a.B.m`, `a.B.m`
 _FRAME = re.compile(r"^(?:at\s+)?(?:[^()\s]*/)?(?P<cls>[^/()\s]+)\.(?P<method>[^./()\s]+)(?:\((?P<where>[^()]*)\))?$")
 
@@ -54,6 +58,9 @@ _FRAME = re.compile(r"^(?:at\s+)?(?:[^()\s]*/)?(?P<cls>[^/()\s]+)\.(?P<method>[^
 class AttributionRules:
     platform: tuple[str, ...]          # package prefixes of the OS and runtime (never an actor)
     generic: frozenset[str]            # organisation prefixes that never make an organisation
+    # renamed library code known by a string constant or a source-file name: text -> library id
+    signature_strings: tuple[tuple[str, str], ...] = ()
+    signature_files: tuple[tuple[str, str], ...] = ()
 
 
 @functools.lru_cache(maxsize=4)
@@ -62,7 +69,11 @@ def _rules(rules: str) -> AttributionRules:
     raw = load_yaml(path, "library list")
     validate(raw, "libraries", path, "library list")
     lists = {key: [item.strip(".") for item in raw.get(key) or ()] for key in ("platform", "generic_organisations")}
-    return AttributionRules(tuple(lists["platform"]), frozenset(lists["generic_organisations"]))
+    signatures = raw.get("renamed_signatures") or ()
+    return AttributionRules(tuple(lists["platform"]), frozenset(lists["generic_organisations"]),
+                            tuple(sorted((text, sig["library"]) for sig in signatures for text in sig.get("strings") or ())),
+                            tuple(sorted((name, sig["library"]) for sig in signatures
+                                         for name in sig.get("source_files") or ())))
 
 
 @functools.lru_cache(maxsize=4)
@@ -189,6 +200,8 @@ class AppContext:
     package: str | None = None
     own_packages: tuple[str, ...] = ()     # first party, and longer than any catalogue prefix they contain
     organisations: tuple[str, ...] = ()    # first party where no catalogue prefix matches
+    # organisation of the app that ships catalogued SDKs -> their ids: its other code is the vendor's, app or SDK
+    vendor_organisations: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, app: "AppContext | str | None") -> "AppContext":
@@ -239,7 +252,8 @@ def app_context(catalogue: "Catalogue | None", package: str | None, entry_classe
         seeds.add(package_of(dotted(application_class)))
     launchers = [c for c in launchers or () if isinstance(c, str)] or None   # no launcher: no launcher facts
     if launchers is not None:
-        seeds.update(package_of(dotted(c)) for c in launchers if package_of(c) and uncatalogued(c))
+        seeds.update(package_of(dotted(c)) for c in launchers
+                     if package_of(c) and (uncatalogued(c) or _vendor_sample_screen(catalogue, package, c, generic)))
         classes = []
     anchors = {org(s) for s in seeds}
     components = [c for c in classes if uncatalogued(c)]
@@ -250,8 +264,56 @@ def app_context(catalogue: "Catalogue | None", package: str | None, entry_classe
             counts[org(package_of(cls))] = counts.get(org(package_of(cls)), 0) + 1
         top = max(counts.values())
         seeds.update(package_of(c) for c in foreign if counts[org(package_of(c))] == top)
+    seeds.update(_shared_with_package(catalogue, package, seeds, generic))
     organisations = {o for s in seeds if (o := organisation_of(s)) and o not in generic}
-    return AppContext(package, tuple(sorted(seeds)), tuple(sorted(organisations - seeds)))
+    vendors = {o: _sdks_under(catalogue, o) for o in organisations}
+    return AppContext(package, tuple(sorted(seeds)), tuple(sorted(o for o in organisations - seeds if not vendors[o])),
+                      tuple(sorted((o, ids) for o, ids in vendors.items() if ids and o not in seeds)))
+
+
+def _vendor_sample_screen(catalogue: "Catalogue", package: str, launcher: str, generic: frozenset[str]) -> bool:
+    """A launcher inside a catalogued SDK's namespace that is the app's own screen: an SDK vendor's sample app
+    (`com.appsflyer.demo` launching `com.appsflyer.sample.MainActivity`). It shares the manifest package's
+    organisation (not a generic one), its package is deeper than the catalogue prefix, and none of the SDK's
+    entry classes lies in it. A game launching `com.unity3d.player.UnityPlayerActivity` shares no organisation
+    with it, so the engine stays a library."""
+    launcher = dotted(launcher)
+    own = package_of(launcher)
+    organisation = organisation_of(package)
+    matched = catalogue.match_prefix(launcher)
+    if (matched is None or organisation is None or organisation in generic or organisation_of(own) != organisation
+            or own.count(".") <= matched[0].count(".")):
+        return False
+    return not any(package_of(e) == own or under(package_of(e), own)
+                   for sdk in catalogue.sdks if sdk.id == matched[1].id for e in sdk.entry_classes)
+
+
+def _sdks_under(catalogue: "Catalogue | None", organisation: str) -> tuple[str, ...]:
+    """The catalogued SDKs whose packages lie in this organisation (`com.unity3d` -> unity_ads)."""
+    if catalogue is None:
+        return ()
+    return tuple(sorted({sdk.id for sdk in catalogue.sdks if any(under(p, organisation) for p in sdk.packages)}))
+
+
+def _shared_with_package(catalogue: "Catalogue | None", package: str, seeds: set[str],
+                         generic: frozenset[str]) -> set[str]:
+    """Under a generic organisation, the packages the manifest package shares with each other seed, deeper than
+    the generic prefix and inside no catalogue prefix (`com.example.foo.free` and `com.example.foo.ui` ->
+    `com.example.foo`): one app's code split by flavour or module, where the organisation says nothing."""
+    out: set[str] = set()
+    labels = package.split(".")
+    for seed in seeds:
+        other = seed.split(".")
+        common = 0
+        while common < min(len(labels), len(other)) and labels[common] == other[common]:
+            common += 1
+        shared = ".".join(labels[:common])
+        if (common < 2 or shared in seeds or organisation_of(shared) not in generic
+                or any(under(shared, g) and shared.count(".") <= g.count(".") for g in generic)):
+            continue
+        if catalogue is None or catalogue.match_prefix(shared + ".C") is None:
+            out.add(shared)
+    return out
 
 
 def app_context_from_report(catalogue: "Catalogue | None", scan: dict) -> AppContext:
@@ -287,6 +349,11 @@ def placement(catalogue: "Catalogue", class_name: str, app: AppContext | str | N
     relocated = relocated_match(catalogue, name)
     if relocated is not None:
         return relocated
+    for organisation, sdks in context.vendor_organisations:
+        if under(name, organisation):
+            return None, Actor(ActorKind.UNKNOWN, f"{package_of(name)} (namespace of the app's organisation "
+                                                  f"{organisation}, which ships {' and '.join(sdks)}: the app's "
+                                                  f"own code or a part of that SDK the catalogue lacks)")
     if looks_obfuscated(name):
         return None, UNKNOWN
     namespace = namespace_of(package_of(name), attribution_rules().generic)

@@ -47,7 +47,8 @@ from .dex import (ACC_CONSTRUCTOR, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, E
 from .report import CallSite
 
 MAX_WRAPPER_DEPTH = 3
-MAX_EVIDENCE_HOPS = 2         # renamed family code still silent: callers of its class, then of theirs (a scan each)
+MAX_EVIDENCE_HOPS = 3         # renamed family code still silent: callers of its class, then of theirs ... (a scan each;
+                              # 3: AdMob's zzafd Runnable <- zzafc <- zzabl <- zzabt, which names AdMob)
 FIND_TARGETS_MAX = 4          # up to this many wanted ids, bytes.find beats one regex pass (measured)
 REGEX_TARGETS_MAX = 300       # beyond this many, an any-index pass + set lookup beats the alternation (measured)
 MAX_HIERARCHY = 200           # ancestors/descendants considered per method: bounded on huge hierarchies

@@ -1,4 +1,5 @@
-"""Call sites in obfuscated top-level code (`ar.b`, `bi.m`) placed by who calls it.
+"""Call sites in obfuscated code placed by who calls it: top-level code (`ar.b`, `bi.m`), and renamed classes in
+the app's own packages where the build moved SDK code too.
 
 A class whose package is an obfuscator's name has no namespace to place it (audit/attribution.py rule 4: `unknown`).
 Its callers still say whose code it is: a catalogued SDK's named classes call their own renamed internals
@@ -10,7 +11,33 @@ code are called from several places, and an app's code calling an SDK never make
 What the class itself calls or the hosts in its strings are not counted here: the app's own code calls SDKs and
 names their hosts.
 
-Only apps with such call sites pay for it: one reference scan per dex and hop.
+R8 / ProGuard can also move renamed SDK code into one of the app's own packages (`-repackageclasses com.app`,
+`-flattenpackagehierarchy`): the SDK's kept classes (`com.appsflyer.AppsFlyerLib`, named by the manifest or by
+reflection) then call `com.app.b`, and the package name calls it the app's. No separately compiled SDK calls the
+app's own classes by name (it calls back through its own interfaces), so a renamed class of an app package that a
+catalogued SDK's named code calls is that SDK's code, and that package is one the build moved SDK code into. There,
+a renamed class's name says nothing about who wrote it: it is placed by its callers as above (following renamed
+callers of the same package too), and where they do not name one SDK it is `unknown` with the reason, never
+first party by default. A renamed class that a catalogued library's or SDK's named class extends is not the app's
+either (separately compiled code extends only its own and its dependencies' classes): its package is one the build
+moved other code into too. Renamed classes of app packages no SDK calls into and no catalogued code extends stay
+the app's (R8 without repackaging keeps each class in its package).
+
+Renamed library code is also known by what renaming keeps (rules/libraries.yaml `renamed_signatures`): a string
+constant only that library's class holds, or its source-file name in the debug info (AppCompat's TwilightManager
+renamed `e.k`, reading the last known location, keeps its message and `TwilightManager.java`). That places any
+renamed calling class the callers do not, top-level or in the app's own packages, moved into or not.
+
+The same hierarchy places renamed code the callers leave unplaced: a class whose only named subclasses are one
+catalogued library's is that library's (`k.w`, AppCompatEditText renamed, extended by Material's
+TextInputEditText); an SDK's subclass does not decide (the renamed class may be a library the SDK builds on).
+
+An SDK a shading tool relocated under the app's package without its top-level label (`com.app.vendor.adjust.sdk`;
+with it, attribution.relocated_match places it by name) is found by its entry class relocated the same way
+(`com.app.vendor.adjust.sdk.Adjust`): the first-party call sites under that package are the SDK's.
+
+Only apps with such call sites pay for it: one reference scan per dex and hop, and one more for the app packages
+holding renamed call sites.
 """
 from __future__ import annotations
 
@@ -19,11 +46,11 @@ import dataclasses
 from collections import Counter, defaultdict
 from typing import Iterable
 
-from ..attribution import AppContext, looks_obfuscated
+from ..attribution import AppContext, attribution_rules, looks_obfuscated, obfuscated_class_name, package_of
 from ..catalogue import Catalogue, dotted
-from ..model import ActorKind, order_key
+from ..model import Actor, ActorKind, order_key
 from .callsites import CodeIndex
-from .dex import DexFile
+from .dex import DexFile, EncodedMethod
 from .report import CallSite
 
 MAX_HOPS = 3
@@ -32,16 +59,71 @@ MAX_HOPS = 3
 def place_obfuscated(dexes: list[DexFile], sites: Iterable[CallSite], catalogue: Catalogue,
                      app: AppContext) -> list[CallSite]:
     sites = list(sites)
+    sites = _relocated_by_entry_class(dexes, sites, catalogue)
     pending = sorted({_class_of(s.caller) for s in sites if _unplaced(s)})
-    if not pending:
+    renamed_own = sorted({_class_of(s.caller) for s in sites if _renamed_first_party(s)})
+    if not pending and not renamed_own:
         return sites
     owners = _Owners(dexes, catalogue, app)
-    placed = owners.resolve(pending)
+    if renamed_own:
+        owners.moved_into = owners.packages_holding_catalogued_code(renamed_own)
+        pending += [cls for cls in renamed_own if package_of(cls) in owners.moved_into]
+    placed = {cls: actor for cls in renamed_own if cls not in pending
+              and (actor := owners.signature_library(cls)) is not None}
+    if not pending and not placed:
+        return sites
+    placed.update(owners.resolve(pending) if pending else {})
+    for cls in pending:
+        if cls in placed:
+            continue
+        library = owners.signature_library(cls) or owners.extended_by_one_library(cls)
+        moved = owners.moved_into.get(package_of(cls))
+        if library is not None:
+            placed[cls] = library
+        elif moved is not None:
+            owner, example, verb = moved
+            placed[cls] = Actor(ActorKind.UNKNOWN, f"{package_of(dotted(cls))} (renamed code in a package of the app "
+                                                   f"that the build moved other code into: {dotted(example)} of "
+                                                   f"{owner} {verb} its classes; this one's callers name no one SDK)")
     if not placed:
         return sites
     out = [dataclasses.replace(s, actor=placed[_class_of(s.caller)])
-           if _unplaced(s) and _class_of(s.caller) in placed else s for s in sites]
+           if (_unplaced(s) or _renamed_first_party(s)) and _class_of(s.caller) in placed else s for s in sites]
     return sorted(out, key=order_key)
+
+
+def _relocated_by_entry_class(dexes: list[DexFile], sites: list[CallSite], catalogue: Catalogue) -> list[CallSite]:
+    """First-party call sites in an SDK a shading tool relocated under the app's package without its top-level
+    label (`com.app.vendor.adjust.sdk`, where attribution.relocated_match looks for `com.adjust.sdk`): found by
+    the SDK's entry class relocated the same way (`com.app.vendor.adjust.sdk.Adjust` for `com.adjust.sdk.Adjust`:
+    its name and package path are the SDK's), the call sites under the relocated package are that SDK's."""
+    own = {_class_of(s.caller) for s in sites if s.actor.kind is ActorKind.FIRST_PARTY}
+    if not own:
+        return sites
+    tails: dict[str, list[tuple[str, str, str]]] = defaultdict(list)   # simple name -> (tail, relocated root, id)
+    for sdk in catalogue.sdks:
+        for entry in sdk.entry_classes:
+            for prefix in sdk.packages:
+                if prefix.count(".") >= 1 and entry.startswith(prefix + "."):
+                    tail = entry.split(".", 1)[1]             # adjust.sdk.Adjust
+                    tails[entry.rpartition(".")[2]].append((tail, prefix.split(".", 1)[1], sdk.id))
+    roots: list[tuple[str, Actor]] = []
+    for dex in dexes:
+        for desc in dex.class_descriptors():
+            name = dotted(desc)
+            for tail, root, sdk_id in tails.get(name.rpartition(".")[2], ()):
+                if name.endswith("." + tail) and catalogue.match_prefix(name) is None:
+                    roots.append((name[:-len(tail)] + root, Actor(ActorKind.SDK, sdk_id)))
+    if not roots:
+        return sites
+    placed = {}
+    for cls in own:
+        found = max((r for r in roots if dotted(cls) == r[0] or dotted(cls).startswith(r[0] + ".")),
+                    key=lambda r: len(r[0]), default=None)
+        if found is not None:
+            placed[cls] = found[1]
+    return [dataclasses.replace(s, actor=placed[_class_of(s.caller)])
+            if s.actor.kind is ActorKind.FIRST_PARTY and _class_of(s.caller) in placed else s for s in sites]
 
 
 def _class_of(caller: str) -> str:
@@ -53,12 +135,22 @@ def _unplaced(site: CallSite) -> bool:
             and looks_obfuscated(_class_of(site.caller)))
 
 
+def _renamed_first_party(site: CallSite) -> bool:
+    return site.actor.kind is ActorKind.FIRST_PARTY and obfuscated_class_name(_class_of(site.caller))
+
+
+def _named_sdk(actor: Actor) -> bool:
+    return actor.kind is ActorKind.SDK and not (actor.id or "").startswith("unidentified:")
+
+
 class _Owners:
     def __init__(self, dexes: list[DexFile], catalogue: Catalogue, app: AppContext):
         self.dexes, self.catalogue, self.app = dexes, catalogue, app
         self.index = CodeIndex(dexes)
         self._defined: dict[str, tuple[int, int]] | None = None
         self._actors: dict[str, object] = {}
+        # app package -> (SDK / library id, its class, `calls` or `extends`): packages other code was moved into
+        self.moved_into: dict[str, tuple[str, str, str]] = {}
 
     def actor(self, class_desc: str):
         actor = self._actors.get(class_desc)
@@ -68,18 +160,91 @@ class _Owners:
 
     def _methods(self, class_desc: str) -> list[str]:
         """The descriptors of the methods a class defines (any dex)."""
-        if self._defined is None:
-            self._defined = {}
-            for dex_i, dex in enumerate(self.dexes):
-                for class_def, desc in enumerate(dex.class_descriptors()):
-                    self._defined.setdefault(desc, (dex_i, class_def))
-        where = self._defined.get(class_desc)
+        where = self._defined_classes().get(class_desc)
         if where is None:
             return []
         dex = self.dexes[where[0]]
         method_idx, _access, _code, owners = dex.method_table()
         rows = range(bisect.bisect_left(owners, where[1]), bisect.bisect_right(owners, where[1]))
         return [dex.method_descriptor(method_idx[row]) for row in rows]
+
+    def _defined_classes(self) -> dict[str, tuple[int, int]]:
+        if self._defined is None:
+            self._defined = {}
+            for dex_i, dex in enumerate(self.dexes):
+                for class_def, desc in enumerate(dex.class_descriptors()):
+                    self._defined.setdefault(desc, (dex_i, class_def))
+        return self._defined
+
+    def packages_holding_catalogued_code(self, classes: list[str]) -> dict[str, tuple[str, str, str]]:
+        """Of the app packages of these renamed first-party classes, those holding a renamed class that a
+        catalogued SDK's code calls or that catalogued code (SDK or library) extends: package -> (SDK or library
+        id, its class, `calls` / `extends`). One reference scan; the hierarchy is the dexes' own."""
+        packages = {package_of(cls) for cls in classes}
+        members = [desc for desc in self._defined_classes()
+                   if package_of(desc) in packages and obfuscated_class_name(desc)]
+        found: dict[str, tuple[str, str, str]] = {}
+        for desc in members:
+            for child in self.index.descendants(desc):
+                actor = self.actor(child)
+                if actor.kind is ActorKind.LIBRARY or _named_sdk(actor):
+                    found.setdefault(package_of(desc), (actor.id, child, "extends"))
+                    break
+        wanted = {descriptor: package_of(desc) for desc in members for descriptor in self._methods(desc)
+                  if package_of(desc) not in found}
+        callers, _ = self.index.references(wanted) if wanted else ({}, {})
+        for descriptor, refs in sorted(callers.items()):
+            for ref in refs:
+                actor = self.actor(ref.class_descriptor)
+                if _named_sdk(actor):
+                    found.setdefault(wanted[descriptor], (actor.id, ref.class_descriptor, "calls"))
+        return found
+
+    def signature_library(self, class_desc: str) -> Actor | None:
+        """The library whose renamed code this class is by what renaming keeps (rules/libraries.yaml
+        `renamed_signatures`): the source-file name in its debug info, or one of its string constants."""
+        where = self._defined_classes().get(class_desc)
+        rules = attribution_rules()
+        if where is None or not (rules.signature_files or rules.signature_strings):
+            return None
+        dex = self.dexes[where[0]]
+        files, strings = dict(rules.signature_files), dict(rules.signature_strings)
+        source_idx = int.from_bytes(dex.data[dex.class_defs_off + 32 * where[1] + 16:
+                                             dex.class_defs_off + 32 * where[1] + 20], "little")
+        if source_idx < dex.string_ids_size and dex.string(source_idx) in files:
+            return Actor(ActorKind.LIBRARY, files[dex.string(source_idx)])
+        method_idx, flags, code, owners = dex.method_table()
+        for row in range(bisect.bisect_left(owners, where[1]), bisect.bisect_right(owners, where[1])):
+            if not code[row]:
+                continue
+            for string_idx in dex.body(EncodedMethod(method_idx[row], flags[row], code[row], owners[row])).strings:
+                text = dex.string(string_idx) if string_idx < dex.string_ids_size else ""
+                if text in strings:
+                    return Actor(ActorKind.LIBRARY, strings[text])
+        return None
+
+    def extended_by_one_library(self, class_desc: str) -> Actor | None:
+        """The catalogued library whose classes are the only named ones extending this class (a superclass or
+        interface of a library's class is that library's code or its dependencies', never the app's: separately
+        compiled code extends only its own and its dependencies' classes). An SDK's subclass does not decide (its
+        renamed superclass may be a library it depends on), and neither does any other named subclass."""
+        found: set[Actor] = set()
+        for child in self.index.descendants(class_desc):
+            actor = self.actor(child)
+            if actor.kind is ActorKind.UNKNOWN or (actor.kind is ActorKind.FIRST_PARTY and self._follows(child, actor)):
+                continue          # renamed itself: says nothing
+            if actor.kind is not ActorKind.LIBRARY:
+                return None
+            found.add(actor)
+        return found.pop() if len(found) == 1 else None
+
+    def _follows(self, caller: str, actor) -> bool:
+        """A caller that is itself unplaceable by name: obfuscated top-level code, or a renamed class in an app
+        package SDK code was moved into."""
+        if actor.kind is ActorKind.UNKNOWN and looks_obfuscated(dotted(caller)):
+            return True
+        return (actor.kind is ActorKind.FIRST_PARTY and package_of(caller) in self.moved_into
+                and obfuscated_class_name(caller))
 
     def resolve(self, classes: list[str]):
         """class descriptor -> the one catalogued SDK whose named code alone calls it (directly or through
@@ -108,9 +273,9 @@ class _Owners:
                             continue
                         seen[cls].add(caller)
                         actor = self.actor(caller)
-                        if actor.kind is ActorKind.SDK and not (actor.id or "").startswith("unidentified:"):
+                        if _named_sdk(actor):
                             votes[cls][actor] += 1
-                        elif actor.kind is ActorKind.UNKNOWN and looks_obfuscated(dotted(caller)):
+                        elif self._follows(caller, actor):
                             following[cls].add(caller)
                         else:
                             vetoed.add(cls)
