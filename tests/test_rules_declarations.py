@@ -146,6 +146,8 @@ def test_apple_privacy_manifest():
     ("<?xml version='1.0'?><plist><dict><key>NSPrivacyCollectedDataTypes</key><string>x</string></dict></plist>",
      r"bad.xcprivacy: NSPrivacyCollectedDataTypes: expected an <array>"),
     ("<?xml version='1.0'?><plist><array/></plist>", r"root must be a <dict>"),
+    # an encoding Python does not know (expat's LookupError; found by the mutation test below)
+    ("<?xml version='1.0' encoding='TF-8'?><plist><dict/></plist>", r"bad.xcprivacy: not a property list"),
 ])
 def test_apple_manifest_errors(tmp_path, text, expected):
     with pytest.raises(InputError, match=expected):

@@ -440,7 +440,9 @@ def load_xcprivacy(path: str | Path) -> Declarations:
     try:
         raw = plistlib.loads(text.encode("utf-8"), fmt=plistlib.FMT_XML)
     except (ExpatError, ValueError, plistlib.InvalidFileException, IndexError, TypeError, AttributeError,
-            KeyError) as exc:   # plistlib's XML reader trusts tag nesting: unbalanced tags raise IndexError
+            KeyError, LookupError) as exc:
+        # plistlib's XML reader trusts tag nesting: unbalanced tags raise IndexError; expat raises LookupError for
+        # an encoding its XML declaration names that Python does not know
         line = getattr(exc, "lineno", None)
         raise InputError(f"{path}{f':{line}' if line else ''}: not a property list: {exc}") from None
     if not isinstance(raw, dict):
