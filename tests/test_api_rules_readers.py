@@ -62,7 +62,13 @@ def test_sms_intents_exist_from_api_19():
 
 def test_a_bluetooth_devices_address_needs_the_permission_that_gave_the_device():
     _t, v = verdict("bluetooth_device.get_address", app("BLUETOOTH", min_sdk=23, target_sdk=30))
-    assert v.status == "granted" and v.api_levels == "API 23+" and "paired or discovered" in v.reason
+    assert v.status == "granted" and v.api_levels == "API 23+" and "paired or connected" in v.reason
+    # a scan's results from API 23 only with a location permission (FINE for targets 29+)
+    _t, v = verdict("bluetooth_device.get_address", app("BLUETOOTH_ADMIN", min_sdk=21, target_sdk=30))
+    assert v.status == "granted" and v.api_levels == "API 21-22" and "missing BLUETOOTH" in v.reason
+    _t, v = verdict("bluetooth_device.get_address",
+                    app("BLUETOOTH_ADMIN", "ACCESS_COARSE_LOCATION", min_sdk=23, target_sdk=30))
+    assert v.status == "runtime-permission" and v.api_levels == "API 23-28" and "a scan found" in v.reason
     # targeting 31+: BLUETOOTH_CONNECT (paired) or BLUETOOTH_SCAN (discovered), both runtime permissions
     _t, v = verdict("bluetooth_device.get_address", app("BLUETOOTH", min_sdk=31, target_sdk=31))
     assert v.status == "blocked" and "BLUETOOTH_CONNECT or BLUETOOTH_SCAN" in v.reason
