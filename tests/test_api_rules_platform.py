@@ -116,7 +116,8 @@ def test_android_15_installs_no_app_targeting_below_24():
     _t, v = verdict("time_zone.get_default", app(min_sdk=21, target_sdk=24))
     assert v.status == "granted" and v.api_levels == "API 21+"
     # an app naming no <uses-sdk> targets API 1 (a target-3 app alike): granted at install where it installs
-    _t, v = judge(RULES["telephony.get_device_id"], AppLevels(None, None, (RequestedPermission(P + "READ_PHONE_STATE"),)))
+    no_sdk = AppLevels(None, None, (RequestedPermission(P + "READ_PHONE_STATE"),))
+    _t, v = judge(RULES["telephony.get_device_id"], no_sdk)
     assert v.status == "granted" and v.api_levels == "API 1-28"
     assert "degraded on API 29-33 (returns null" in v.reason and "cannot be installed from API 34" in v.reason
 

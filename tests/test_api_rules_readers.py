@@ -45,6 +45,18 @@ def test_contact_lookups_by_number_email_or_name_are_contacts_queries():
         assert set(RULES[api_id].fields_any) == fields, api_id
 
 
+@pytest.mark.parametrize("api_id, fields", [
+    ("content_resolver.query.call_log", ("CallLog$Calls.CONTENT_FILTER_URI",
+                                         "CallLog$Calls.CONTENT_URI_WITH_VOICEMAIL")),
+    ("content_resolver.query.sms", ("Telephony$Sms$Outbox.CONTENT_URI", "Telephony$Sms$Conversations.CONTENT_URI",
+                                    "Telephony$Mms$Inbox.CONTENT_URI", "Telephony$Threads.CONTENT_URI")),
+    ("content_resolver.query.calendar", ("CalendarContract$Attendees.CONTENT_URI",
+                                         "CalendarContract$Reminders.CONTENT_URI"))])
+def test_the_other_providers_filter_and_table_uris_are_their_queries(api_id, fields):
+    for field in fields:
+        assert "android.provider." + field in RULES[api_id].fields_any, field
+
+
 @pytest.mark.parametrize("api_id", SMS_READS)
 def test_an_incoming_sms_needs_receive_sms_and_says_so(api_id):
     _t, v = verdict(api_id, app("RECEIVE_SMS"))
