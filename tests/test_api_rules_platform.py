@@ -21,7 +21,7 @@ RULES = {r.id: r for r in load_apis()}
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "DataSafety_labelling.csv"
 
 
-def app(*permissions, min_sdk=21, target_sdk=33) -> AppLevels:
+def app(*permissions, min_sdk=23, target_sdk=33) -> AppLevels:
     return AppLevels(min_sdk, target_sdk, tuple(RequestedPermission(p if "." in p else P + p) for p in permissions))
 
 
@@ -44,9 +44,9 @@ def test_methods_added_in_api_26_cannot_run_below_it():
     _t, v = verdict("build.get_serial", app("READ_PHONE_STATE", min_sdk=21, target_sdk=28))
     assert v.status == "runtime-permission" and v.api_levels == "API 26-28"
     assert "Build.getSerial does not exist before API 26" in v.reason
-    # the older getDeviceId was there all along
+    # the older getDeviceId was there all along (granted at install below API 23)
     _t, v = verdict("telephony.get_device_id", app("READ_PHONE_STATE", min_sdk=21, target_sdk=28))
-    assert v.api_levels == "API 21-28"
+    assert v.api_levels == "API 21-22" and "runtime-permission on API 23-28" in v.reason
 
 
 def test_build_serial_field_is_real_for_apps_targeting_27_and_lower_from_api_28():
@@ -64,8 +64,8 @@ def test_build_serial_field_is_real_for_apps_targeting_27_and_lower_from_api_28(
 def test_the_iccid_is_empty_from_api_30_even_with_read_phone_state():
     _t, v = verdict("telephony.subscription_info.get_icc_id", app("READ_PHONE_STATE", min_sdk=30))
     assert v.status == "degraded" and "empty string" in v.reason
-    _t, v = verdict("telephony.subscription_info.get_icc_id", app("READ_PHONE_STATE", min_sdk=21))
-    assert v.status == "runtime-permission" and v.api_levels == "API 22-29" and "2021-04-05" in v.reason
+    _t, v = verdict("telephony.subscription_info.get_icc_id", app("READ_PHONE_STATE", min_sdk=23))
+    assert v.status == "runtime-permission" and v.api_levels == "API 23-29" and "2021-04-05" in v.reason
 
 
 def test_network_interface_mac_until_api_29_then_constant_or_null():
@@ -82,6 +82,55 @@ def test_settings_system_android_id_reads_the_secure_value():
     # android_id is in Settings.System.MOVED_TO_SECURE: the same answer as Settings.Secure, not `unknown`
     _t, v = verdict("settings.system.android_id", app(min_sdk=26))
     assert v.status == "granted" and "signing key" in v.reason
+
+
+# -- how a dangerous permission is granted, and which apps a level installs (rules/apis.yaml `platform`) ----
+def test_every_requested_dangerous_permission_was_granted_at_install_before_api_23():
+    # source.android.com "Runtime permissions": install-time permissions on Android 5.1 and lower, whatever the
+    # target SDK (a2dp.Vol: minSdk 15, targetSdk 25, reads the last known fix)
+    _t, v = verdict("location_manager.get_last_known_location", app("ACCESS_FINE_LOCATION", min_sdk=15, target_sdk=25))
+    assert v.status == "granted" and v.api_levels == "API 15-22"
+    assert v.reason.startswith("only on Android 5.1 and older (API 15-22): ACCESS_FINE_LOCATION granted at install")
+    assert "runtime-permission on API 23+ (works if the user allows ACCESS_FINE_LOCATION)" in v.reason
+
+
+def test_an_app_targeting_22_and_lower_keeps_install_time_grants_until_api_28_then_is_reviewed_then_refused():
+    # souch.smsbypass: minSdk 8, targetSdk 18, reads contacts
+    _t, v = verdict("content_resolver.query.contacts", app("READ_CONTACTS", min_sdk=8, target_sdk=18))
+    assert v.status == "granted" and v.api_levels == "API 8-28" and v.permissions == (P + "READ_CONTACTS",)
+    assert "API 23-28: READ_CONTACTS granted at install to an app targeting API 22 and lower" in v.reason
+    assert "revoke it in Settings: the call then returns empty data" in v.reason
+    assert "runtime-permission on API 29-33 (works if the user allows READ_CONTACTS on the screen Android shows " \
+           "before the first launch" in v.reason
+    assert "blocked on API 34+ (an app targeting API 18 cannot be installed from API 34" in v.reason
+    # never "can access" where Android does not install it
+    _t, v = verdict("content_resolver.query.contacts", app("READ_CONTACTS", min_sdk=34, target_sdk=18))
+    assert v.status == "blocked" and not v.possible and "INSTALL_FAILED_DEPRECATED_SDK_VERSION" in v.reason
+
+
+def test_android_15_installs_no_app_targeting_below_24():
+    # Android 14 refuses targets below 23, Android 15 below 24; no permission involved
+    _t, v = verdict("time_zone.get_default", app(min_sdk=23, target_sdk=23))
+    assert v.status == "granted" and v.api_levels == "API 23-34"
+    assert "blocked on API 35+ (an app targeting API 23 cannot be installed from API 35" in v.reason
+    _t, v = verdict("time_zone.get_default", app(min_sdk=21, target_sdk=24))
+    assert v.status == "granted" and v.api_levels == "API 21+"
+    # an app naming no <uses-sdk> targets API 1 (a target-3 app alike): granted at install where it installs
+    no_sdk = AppLevels(None, None, (RequestedPermission(P + "READ_PHONE_STATE"),))
+    _t, v = judge(RULES["telephony.get_device_id"], no_sdk)
+    assert v.status == "granted" and v.api_levels == "API 1-28"
+    assert "degraded on API 29-33 (returns null" in v.reason and "cannot be installed from API 34" in v.reason
+
+
+def test_platform_rules_are_validated(tmp_path):
+    from audit.errors import InputError
+    from audit.rulesdata import load_yaml
+    from audit.static.apis import parse_apis
+    path = tmp_path / "apis.yaml"
+    path.write_text("apis: []\nplatform:\n  min_installable_target: []\n  dangerous_grants:\n"
+                    "    - {status: granted, reason: at install}\n")
+    with pytest.raises(InputError, match="does not name"):
+        parse_apis(load_yaml(path), path)
 
 
 # -- location-derived ------------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ P = "android.permission."
 RULES = {r.id: r for r in load_apis()}
 
 
-def app(*permissions, min_sdk=21, target_sdk=33, **capped) -> AppLevels:
-    """An app requesting these permissions (short names), some with maxSdkVersion (NAME=max)."""
+def app(*permissions, min_sdk=23, target_sdk=33, **capped) -> AppLevels:
+    """An app requesting these permissions (short names), some with maxSdkVersion (NAME=max). minSdk 23 by
+    default: below it every requested permission is granted at install (test_api_rules_platform)."""
     requested = [RequestedPermission(p if "." in p else P + p) for p in permissions]
     requested += [RequestedPermission(P + p, max_sdk=m) for p, m in capped.items()]
     return AppLevels(min_sdk, target_sdk, tuple(requested))
@@ -43,7 +44,9 @@ def test_the_chess_app_cannot_read_contacts_calendar_accounts_or_a_precise_fix()
     assert not accounts.possible and "GET_ACCOUNTS" in accounts.reason
     # a last-known location with only COARSE is an approximate location
     data_type, fix = verdict("location_manager.get_last_known_location.precise", CHESS)
-    assert data_type == "location.approximate" and fix.status == "runtime-permission"
+    # granted at install on its API 16-22 (before runtime permissions), the user's to allow from API 23
+    assert data_type == "location.approximate" and fix.status == "granted" and fix.api_levels == "API 16-22"
+    assert "runtime-permission on API 23+ (works if the user allows ACCESS_COARSE_LOCATION)" in fix.reason
     assert fix.permissions == (P + "ACCESS_COARSE_LOCATION",)
     assert verdict("location_manager.request_location_updates", CHESS)[0] == "location.approximate"
 
@@ -55,12 +58,12 @@ def test_a_precise_fix_needs_fine_location():
     assert none.status == "blocked" and none.reason == "missing ACCESS_FINE_LOCATION or ACCESS_COARSE_LOCATION"
 
 
-@pytest.mark.parametrize("api_id, first", [("telephony.get_device_id", 21), ("telephony.get_imei", 26),
-                                           ("telephony.get_meid", 26), ("telephony.get_subscriber_id", 21),
-                                           ("telephony.get_sim_serial_number", 21), ("build.get_serial", 26)])
+@pytest.mark.parametrize("api_id, first", [("telephony.get_device_id", 23), ("telephony.get_imei", 26),
+                                           ("telephony.get_meid", 26), ("telephony.get_subscriber_id", 23),
+                                           ("telephony.get_sim_serial_number", 23), ("build.get_serial", 26)])
 def test_device_identifiers_until_api_28_then_unavailable(api_id, first):
     # getImei, getMeid and Build.getSerial appeared in API 26: no device below runs them
-    _t, old = verdict(api_id, app("READ_PHONE_STATE", min_sdk=21))
+    _t, old = verdict(api_id, app("READ_PHONE_STATE", min_sdk=23))
     assert old.status == "runtime-permission" and old.api_levels == f"API {first}-28"
     assert f"(API {first}-28)" in old.reason.split(":")[0]
     assert "unavailable to ordinary apps from API 29" in old.reason
@@ -73,15 +76,16 @@ def test_device_identifiers_until_api_28_then_unavailable(api_id, first):
 
 def test_max_sdk_version_is_honoured():
     _t, v = verdict("telephony.get_device_id", app(min_sdk=21, READ_PHONE_STATE=22))
-    assert v.status == "runtime-permission" and v.api_levels == "API 21-22"
+    assert v.status == "granted" and v.api_levels == "API 21-22"      # at install: below API 23
     _t, capped_below = verdict("telephony.get_device_id", app(min_sdk=23, READ_PHONE_STATE=22))
     assert capped_below.status == "blocked"
 
 
 def test_mac_addresses_are_a_constant_from_api_23():
-    # BLUETOOTH was a dangerous permission until API 22 (AOSP data), ACCESS_WIFI_STATE always normal
+    # BLUETOOTH was a dangerous permission until API 22 (AOSP data), ACCESS_WIFI_STATE always normal: both granted
+    # at install there
     for api_id, permission, before in (("wifi_info.get_mac_address", "ACCESS_WIFI_STATE", "granted"),
-                                       ("bluetooth_adapter.get_address", "BLUETOOTH", "runtime-permission")):
+                                       ("bluetooth_adapter.get_address", "BLUETOOTH", "granted")):
         _t, v = verdict(api_id, app(permission, min_sdk=23))
         assert v.status == "degraded" and "02:00:00:00:00:00" in v.reason and not v.possible
         _t, old = verdict(api_id, app(permission, min_sdk=19))
@@ -207,6 +211,8 @@ def test_every_call_site_of_the_corpus_has_a_verdict_consistent_with_the_manifes
             v = call.feasibility
             assert v is not None, (apk.name, call.api_id)
             seen.add(v.status)
+            # the status of each level the reason names ("runtime-permission on API 23+ (...)")
+            seen.update(s for s in ("granted", "runtime-permission", "blocked") if f"{s} on API" in v.reason)
             rule = RULES[call.api_id]
             if rule.access is None:
                 assert v.status == "unknown"
@@ -227,10 +233,10 @@ def test_every_call_site_of_the_corpus_has_a_verdict_consistent_with_the_manifes
 def test_hard_restricted_permissions_need_the_installers_allowlist_from_android_10():
     """READ_SMS is still the user's to grant on Android 10+, but only once the installer allowlisted it: the
     verdict covers every level where it works and says so for API 29+ (not "only on Android 9 and older")."""
-    _t, v = verdict("content_resolver.query.sms", app("READ_SMS", min_sdk=21))
-    assert v.status == "runtime-permission" and v.api_levels == "API 21+", v
+    _t, v = verdict("content_resolver.query.sms", app("READ_SMS", min_sdk=23))
+    assert v.status == "runtime-permission" and v.api_levels == "API 23+", v
     before, after = v.reason.split("; API 29+: ")
     assert "allowlisted" not in before and "only on" not in before
     assert "allowlisted READ_SMS" in after and "hard-restricted" in after
-    _t, v = verdict("content_resolver.query.contacts", app("READ_CONTACTS", min_sdk=21))
-    assert "allowlisted" not in v.reason and v.api_levels == "API 21+"
+    _t, v = verdict("content_resolver.query.contacts", app("READ_CONTACTS", min_sdk=23, target_sdk=24))
+    assert "allowlisted" not in v.reason and v.api_levels == "API 23+"

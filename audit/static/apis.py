@@ -116,6 +116,65 @@ def _parse_access(raw, check: Validator) -> dict[str, tuple[AccessItem, ...]]:
     return out
 
 
+@dataclass(frozen=True)
+class DangerousGrant:
+    """How Android grants a requested dangerous permission on some device levels to some target SDKs."""
+
+    status: str                          # granted | runtime-permission
+    reason: str                          # {permissions} names them
+    since: int = 1
+    until: int | None = None
+    target_max: int | None = None
+
+    def applies(self, api: int, target_sdk: int | None) -> bool:
+        target = target_sdk if target_sdk is not None else 1
+        return (self.since <= api and (self.until is None or api <= self.until)
+                and (self.target_max is None or target <= self.target_max))
+
+
+@dataclass(frozen=True)
+class Platform:
+    """rules/apis.yaml `platform`: what Android does to every app of a target SDK on a device level."""
+
+    min_installable_target: tuple[tuple[int, int], ...] = ()    # (device level from, lowest target installed)
+    dangerous_grants: tuple[DangerousGrant, ...] = ()
+
+    def lowest_target_installed(self, api: int) -> int | None:
+        lowest = None
+        for since, target in sorted(self.min_installable_target):
+            if api >= since:
+                lowest = target
+        return lowest
+
+    def dangerous_grant(self, api: int, target_sdk: int | None) -> DangerousGrant | None:
+        return next((g for g in self.dangerous_grants if g.applies(api, target_sdk)), None)
+
+
+def parse_platform(raw, path: Path) -> Platform:
+    section = raw.get("platform") or {}
+    check = Validator(path)
+    grants = []
+    for item in section.get("dangerous_grants") or ():
+        if item.get("since") and item.get("until") and item["since"] > item["until"]:
+            check.fail(item, "until", f"until {item['until']} is before since {item['since']}")
+        grants.append(DangerousGrant(item["status"], item["reason"], item.get("since") or 1, item.get("until"),
+                                     item.get("target_max")))
+    installable = tuple((i["since"], i["target"]) for i in section.get("min_installable_target") or ())
+    return Platform(installable, tuple(grants))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_platform(path: str) -> Platform:
+    raw = load_yaml(path, "API list")
+    validate(raw, "apis", path, "API list")
+    return parse_platform(raw, Path(path))
+
+
+def load_platform(path: str | Path | None = None) -> Platform:
+    """rules/apis.yaml `platform` (or another file in the same schema; none there: nothing assumed)."""
+    return _load_platform(str(path or rules_dir() / "apis.yaml"))
+
+
 @functools.lru_cache(maxsize=8)
 def _load_apis(path: str) -> tuple[ApiRule, ...]:
     return parse_apis(load_yaml(path, "API list"), Path(path))

@@ -10,12 +10,16 @@ the same outcome form a range.
 
 Status of the capability: the most permissive outcome on any level the app supports (granted, then
 runtime-permission, unknown, degraded, blocked), with `api_levels` naming where it holds and the reason
-saying what happens elsewhere. An app with minSdk 21 that reads the IMEI is therefore
-`runtime-permission` "only on Android 9 and older (API 21-28); blocked from API 29 (...)": the capability is
+saying what happens elsewhere. An app with minSdk 23 that reads the IMEI is therefore
+`runtime-permission` "only on Android 9 and older (API 23-28); blocked from API 29 (...)": the capability is
 real on those devices, and an audit must not call it refused. Only when no level lets the call succeed is the
-status `blocked` (or `degraded` when it returns a placeholder everywhere). A dangerous permission counts as
-`runtime-permission` on every level (before API 23, or when targeting API 22 and lower, the user accepted it
-at install: the reason says "the user must allow it", which was true then too).
+status `blocked` (or `degraded` when it returns a placeholder everywhere).
+
+How a dangerous permission is granted depends on the level and the app's target SDK (rules/apis.yaml
+`platform`): at install before API 23 (`granted`), at install to an app targeting 22 and lower on API 23-28
+(`granted`, the user may revoke it later), on the screen shown before such an app's first launch from API 29,
+and at runtime otherwise (`runtime-permission`). A level that does not install an app of this target SDK
+(API 34+ below target 23, API 35+ below 24) is `blocked` for every call.
 
 Below the level an API entry was `added` in, the call cannot run (blocked there). A `degraded` item may hold only
 for apps holding some permission (`if_held`: Android 10 answers null to an app targeting 28- that holds
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ..model import Feasibility
-from .apis import AccessItem, ApiRule
+from .apis import AccessItem, ApiRule, load_platform
 from .manifest import Manifest, RequestedPermission, permission_rules
 
 MAX_API = 35                     # the newest level the rules know; it stands for "this and later"
@@ -122,6 +126,12 @@ class _Outcome:
 def _at(rule: ApiRule, app: AppLevels, api: int) -> _Outcome:
     """The outcome of one call on a device of one API level."""
     default = rule.data_type
+    lowest = load_platform().lowest_target_installed(api)
+    target = app.target_sdk if app.target_sdk is not None else 1
+    if lowest is not None and target < lowest:
+        return _Outcome("blocked", default, (), f"an app targeting API {target} cannot be installed from API "
+                        f"{_first_refusing(target)} (INSTALL_FAILED_DEPRECATED_SDK_VERSION; only a copy installed "
+                        f"before the device was upgraded still runs)")
     if rule.added is not None and api < rule.added:
         member = rule.class_name.rsplit(".", 1)[-1].replace("$", ".") + "." + (rule.method or rule.field or "")
         return _Outcome("blocked", default, (), f"{member} does not exist before API {rule.added}")
@@ -161,7 +171,15 @@ def _granted(item: AccessItem, app: AppLevels, api: int, default: str, permissio
         status, reason = "runtime-permission", (f"works if the user grants {item.special} in Settings ("
                                                 + ", ".join(short(p) for p in permissions) + ")")
     elif dangerous:
-        status, reason = "runtime-permission", "works if the user allows " + ", ".join(short(p) for p in dangerous)
+        grant = load_platform().dangerous_grant(api, app.target_sdk)
+        if grant is None:
+            status, reason = "unknown", ("no rule in rules/apis.yaml `platform` says how Android grants "
+                                         + ", ".join(short(p) for p in dangerous) + f" on API {api}")
+        else:
+            # granted at install: every permission the call needs is the app's; at runtime: the user decides
+            # the dangerous ones
+            named = permissions if grant.status == "granted" else dangerous
+            status, reason = grant.status, grant.reason.format(permissions=", ".join(short(p) for p in named))
     elif permissions:
         status, reason = "granted", ", ".join(short(p) for p in permissions) + " granted at install"
     else:
@@ -175,6 +193,11 @@ def _granted(item: AccessItem, app: AppLevels, api: int, default: str, permissio
     if item.note:
         reason += f" ({item.note})"
     return _Outcome(status, item.data_type or default, tuple(permissions), reason)
+
+
+def _first_refusing(target: int) -> int:
+    """The first device level that no longer installs an app of this target SDK (API 34 for target 22)."""
+    return min(since for since, lowest in load_platform().min_installable_target if target < lowest)
 
 
 def _ranges(outcomes: list[tuple[int, _Outcome]]) -> list[tuple[int, int, _Outcome]]:

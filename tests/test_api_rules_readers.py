@@ -1,0 +1,266 @@
+"""Reads the map in rules/apis.yaml must not miss: a contact looked up by phone number (ContactsContract's filter and
+lookup URIs), an incoming SMS parsed from its broadcast, a paired or discovered Bluetooth device's address. Each
+test names a read the previous map did not find; a smali-built APK for the whole scan, the verdicts on constructed
+manifests, and the real apps where an unseen-app scan found them (souch.smsbypass, a2dp.Vol) when they are cached."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from audit.static.apis import load_apis
+from audit.static.feasibility import AppLevels, judge
+from audit.static.manifest import RequestedPermission
+
+P = "android.permission."
+RULES = {r.id: r for r in load_apis()}
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
+SMALI_JAR = Path("/usr/share/java/smali.jar")
+SMS_READS = ("sms_intents.get_messages_from_intent", "sms_message.create_from_pdu", "sms_message.get_message_body",
+             "sms_message.get_display_message_body", "sms_message.get_originating_address")
+
+
+def app(*permissions, min_sdk=23, target_sdk=33) -> AppLevels:
+    return AppLevels(min_sdk, target_sdk, tuple(RequestedPermission(p if "." in p else P + p) for p in permissions))
+
+
+def verdict(api_id: str, levels: AppLevels):
+    return judge(RULES[api_id], levels)
+
+
+# -- the rules --------------------------------------------------------------------------------------------
+def test_contact_lookups_by_number_email_or_name_are_contacts_queries():
+    fields = set(RULES["content_resolver.query.contacts"].fields_any)
+    for field in ("ContactsContract$PhoneLookup.CONTENT_FILTER_URI", "ContactsContract$Contacts.CONTENT_FILTER_URI",
+                  "ContactsContract$Contacts.CONTENT_LOOKUP_URI",
+                  "ContactsContract$CommonDataKinds$Phone.CONTENT_FILTER_URI",
+                  "ContactsContract$CommonDataKinds$Email.CONTENT_LOOKUP_URI"):
+        assert "android.provider." + field in fields, field
+    # every reader of the contacts provider (CursorLoader ...) knows the same URIs
+    for api_id in ("content_provider_client.query.contacts", "cursor_loader.contacts",
+                   "androidx.cursor_loader.contacts"):
+        assert set(RULES[api_id].fields_any) == fields, api_id
+
+
+@pytest.mark.parametrize("api_id, fields", [
+    ("content_resolver.query.call_log", ("CallLog$Calls.CONTENT_FILTER_URI",
+                                         "CallLog$Calls.CONTENT_URI_WITH_VOICEMAIL")),
+    ("content_resolver.query.sms", ("Telephony$Sms$Outbox.CONTENT_URI", "Telephony$Sms$Conversations.CONTENT_URI",
+                                    "Telephony$Mms$Inbox.CONTENT_URI", "Telephony$Threads.CONTENT_URI")),
+    ("content_resolver.query.calendar", ("CalendarContract$Attendees.CONTENT_URI",
+                                         "CalendarContract$Reminders.CONTENT_URI"))])
+def test_the_other_providers_filter_and_table_uris_are_their_queries(api_id, fields):
+    for field in fields:
+        assert "android.provider." + field in RULES[api_id].fields_any, field
+
+
+@pytest.mark.parametrize("api_id", SMS_READS)
+def test_an_incoming_sms_needs_receive_sms_and_says_so(api_id):
+    _t, v = verdict(api_id, app("RECEIVE_SMS"))
+    assert v.status == "runtime-permission" and v.permissions == (P + "RECEIVE_SMS",)
+    assert "SMS_RECEIVED broadcast" in v.reason and "parsing a PDU itself needs no permission" in v.reason
+    assert "allowlisted RECEIVE_SMS" in v.reason            # hard-restricted from Android 10
+    _t, v = verdict(api_id, app("READ_SMS"))
+    assert v.status == "blocked" and v.reason == "missing RECEIVE_SMS"
+
+
+def test_sms_intents_exist_from_api_19():
+    _t, v = verdict("sms_intents.get_messages_from_intent", app("RECEIVE_SMS", min_sdk=16))
+    assert v.api_levels == "API 19-22" and "Intents.getMessagesFromIntent does not exist before API 19" in v.reason
+
+
+def test_a_bluetooth_devices_address_needs_the_permission_that_gave_the_device():
+    _t, v = verdict("bluetooth_device.get_address", app("BLUETOOTH", min_sdk=23, target_sdk=30))
+    assert v.status == "granted" and v.api_levels == "API 23+" and "paired or connected" in v.reason
+    # a scan's results from API 23 only with a location permission (FINE for targets 29+)
+    _t, v = verdict("bluetooth_device.get_address", app("BLUETOOTH_ADMIN", min_sdk=21, target_sdk=30))
+    assert v.status == "granted" and v.api_levels == "API 21-22" and "missing BLUETOOTH" in v.reason
+    _t, v = verdict("bluetooth_device.get_address",
+                    app("BLUETOOTH_ADMIN", "ACCESS_COARSE_LOCATION", min_sdk=23, target_sdk=30))
+    assert v.status == "runtime-permission" and v.api_levels == "API 23-28" and "a scan found" in v.reason
+    # targeting 31+: BLUETOOTH_CONNECT (paired) or BLUETOOTH_SCAN (discovered), both runtime permissions
+    _t, v = verdict("bluetooth_device.get_address", app("BLUETOOTH", min_sdk=31, target_sdk=31))
+    assert v.status == "blocked" and "BLUETOOTH_CONNECT or BLUETOOTH_SCAN" in v.reason
+    for permission in ("BLUETOOTH_CONNECT", "BLUETOOTH_SCAN"):
+        _t, v = verdict("bluetooth_device.get_address", app(permission, min_sdk=31, target_sdk=31))
+        assert v.status == "runtime-permission" and v.permissions == (P + permission,)
+    assert RULES["bluetooth_device.get_address"].data_type == "device_ids.mac_address"
+
+
+# -- a whole scan ----------------------------------------------------------------------------------------
+MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.readers">
+  <uses-sdk android:minSdkVersion="23" android:targetSdkVersion="33"/>
+  <uses-permission android:name="android.permission.READ_CONTACTS"/>
+  <uses-permission android:name="android.permission.RECEIVE_SMS"/>
+  <uses-permission android:name="android.permission.BLUETOOTH" android:maxSdkVersion="30"/>
+  <uses-permission android:name="android.permission.BLUETOOTH_CONNECT"/>
+  <application>
+    <activity android:name="org.example.readers.Main" android:exported="true">
+      <intent-filter>
+        <action android:name="android.intent.action.MAIN"/>
+        <category android:name="android.intent.category.LAUNCHER"/>
+      </intent-filter>
+    </activity>
+    <receiver android:name="org.example.readers.SmsReceiver" android:exported="true"
+              android:permission="android.permission.BROADCAST_SMS">
+      <intent-filter>
+        <action android:name="android.provider.Telephony.SMS_RECEIVED"/>
+      </intent-filter>
+    </receiver>
+  </application>
+</manifest>
+"""
+
+MAIN = """.class public Lorg/example/readers/Main;
+.super Landroid/app/Activity;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {p0}, Landroid/app/Activity;-><init>()V
+    return-void
+.end method
+
+.method public onCreate(Landroid/os/Bundle;)V
+    .registers 3
+    invoke-super {p0, p1}, Landroid/app/Activity;->onCreate(Landroid/os/Bundle;)V
+    const-string v0, "+15550100"
+    invoke-virtual {p0, v0}, Lorg/example/readers/Main;->nameOf(Ljava/lang/String;)V
+    invoke-virtual {p0}, Lorg/example/readers/Main;->paired()V
+    return-void
+.end method
+
+.method public nameOf(Ljava/lang/String;)V
+    .registers 9
+    sget-object v0, Landroid/provider/ContactsContract$PhoneLookup;->CONTENT_FILTER_URI:Landroid/net/Uri;
+    invoke-static {p1}, Landroid/net/Uri;->encode(Ljava/lang/String;)Ljava/lang/String;
+    move-result-object v1
+    invoke-static {v0, v1}, Landroid/net/Uri;->withAppendedPath(Landroid/net/Uri;Ljava/lang/String;)Landroid/net/Uri;
+    move-result-object v2
+    invoke-virtual {p0}, Lorg/example/readers/Main;->getContentResolver()Landroid/content/ContentResolver;
+    move-result-object v1
+    const/4 v3, 0x0
+    const/4 v4, 0x0
+    const/4 v5, 0x0
+    const/4 v6, 0x0
+    invoke-virtual/range {v1 .. v6}, Landroid/content/ContentResolver;->query(Landroid/net/Uri;[Ljava/lang/String;Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)Landroid/database/Cursor;
+    return-void
+.end method
+
+.method public paired()V
+    .registers 3
+    invoke-static {}, Landroid/bluetooth/BluetoothAdapter;->getDefaultAdapter()Landroid/bluetooth/BluetoothAdapter;
+    move-result-object v0
+    invoke-virtual {v0}, Landroid/bluetooth/BluetoothAdapter;->getBondedDevices()Ljava/util/Set;
+    move-result-object v0
+    invoke-interface {v0}, Ljava/util/Set;->iterator()Ljava/util/Iterator;
+    move-result-object v0
+    invoke-interface {v0}, Ljava/util/Iterator;->next()Ljava/lang/Object;
+    move-result-object v1
+    check-cast v1, Landroid/bluetooth/BluetoothDevice;
+    invoke-virtual {v1}, Landroid/bluetooth/BluetoothDevice;->getAddress()Ljava/lang/String;
+    return-void
+.end method
+"""
+
+RECEIVER = """.class public Lorg/example/readers/SmsReceiver;
+.super Landroid/content/BroadcastReceiver;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {p0}, Landroid/content/BroadcastReceiver;-><init>()V
+    return-void
+.end method
+
+.method public onReceive(Landroid/content/Context;Landroid/content/Intent;)V
+    .registers 6
+    invoke-static {p2}, Landroid/provider/Telephony$Sms$Intents;->getMessagesFromIntent(Landroid/content/Intent;)[Landroid/telephony/SmsMessage;
+    move-result-object v0
+    const/4 v1, 0x0
+    aget-object v0, v0, v1
+    invoke-virtual {v0}, Landroid/telephony/SmsMessage;->getMessageBody()Ljava/lang/String;
+    invoke-virtual {v0}, Landroid/telephony/SmsMessage;->getOriginatingAddress()Ljava/lang/String;
+    invoke-virtual {p2}, Landroid/content/Intent;->getExtras()Landroid/os/Bundle;
+    move-result-object v0
+    const-string v1, "pdus"
+    invoke-virtual {v0, v1}, Landroid/os/Bundle;->get(Ljava/lang/String;)Ljava/lang/Object;
+    move-result-object v0
+    check-cast v0, [Ljava/lang/Object;
+    const/4 v1, 0x0
+    aget-object v0, v0, v1
+    check-cast v0, [B
+    invoke-static {v0}, Landroid/telephony/SmsMessage;->createFromPdu([B)Landroid/telephony/SmsMessage;
+    move-result-object v0
+    invoke-virtual {v0}, Landroid/telephony/SmsMessage;->getDisplayMessageBody()Ljava/lang/String;
+    return-void
+.end method
+"""
+
+
+def _build(tmp_path: Path) -> Path:
+    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
+        pytest.skip("aapt / android-framework-res not installed (make deb)")
+    if not SMALI_JAR.is_file() or shutil.which("java") is None:
+        pytest.skip("smali / java not installed (make deb)")
+    work = tmp_path / "readers"
+    folder = work / "smali" / "org" / "example" / "readers"
+    folder.mkdir(parents=True)
+    (folder / "Main.smali").write_text(MAIN)
+    (folder / "SmsReceiver.smali").write_text(RECEIVER)
+    (work / "AndroidManifest.xml").write_text(MANIFEST)
+    apk = work / "readers.apk"
+    subprocess.run(["aapt", "package", "-f", "-M", str(work / "AndroidManifest.xml"), "-I", str(FRAMEWORK_RES),
+                    "-F", str(apk)], check=True, capture_output=True, timeout=60)
+    subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-jar", str(SMALI_JAR), "assemble", "--api", "21",
+                    "-o", str(work / "classes.dex"), str(work / "smali")], check=True, capture_output=True,
+                   timeout=120)
+    with zipfile.ZipFile(apk, "a") as out:
+        out.write(work / "classes.dex", "classes.dex")
+    return apk
+
+
+def test_a_scan_finds_the_lookup_the_sms_and_the_device_address(tmp_path):
+    from audit.static.scan import scan_app
+    report = scan_app([_build(tmp_path)])
+    calls = {(c.api_id, c.caller.split(";->")[1].split("(")[0]): c for c in report.api_calls}
+    lookup = calls[("content_resolver.query.contacts", "nameOf")]
+    assert lookup.data_type == "contacts" and lookup.reachable and lookup.feasibility.status == "runtime-permission"
+    for api_id in SMS_READS:
+        sms = calls[(api_id, "onReceive")]
+        assert sms.data_type == "sms" and sms.reachable, api_id
+        assert sms.feasibility.status == "runtime-permission" and "RECEIVE_SMS" in sms.feasibility.reason, api_id
+    address = calls[("bluetooth_device.get_address", "paired")]
+    assert address.data_type == "device_ids.mac_address" and address.reachable
+    # BLUETOOTH (normal, capped at 30) up to API 30, BLUETOOTH_CONNECT from 31 for a target-33 app
+    assert address.feasibility.status == "granted" and address.feasibility.api_levels == "API 23-30"
+    assert "runtime-permission on API 31+" in address.feasibility.reason
+    assert {o.data_type for o in report.observations} >= {"contacts", "sms", "device_ids.mac_address"}
+
+
+# -- the real apps an unseen-app scan found them in -----------------------------------------------------
+def _unseen(member_end: str):
+    unseen = pytest.importorskip("test_unseen_apps")
+    return unseen._scan(unseen._app(member_end)), unseen._caller_class
+
+
+def test_souch_smsbypass_looks_contacts_up_by_number_and_reads_incoming_sms():
+    report, caller_class = _unseen("souch.smsbypass_9.apk")
+    reads = {(c.api_id, caller_class(c.caller)) for c in report.api_calls}
+    # Settings.getContactAddress: Uri.withAppendedPath(PhoneLookup.CONTENT_FILTER_URI, number) then query
+    assert ("content_resolver.query.contacts", "souch.smsbypass.Settings") in reads
+    assert {("sms_message.create_from_pdu", "souch.smsbypass.SMSReceiver"),
+            ("sms_message.get_message_body", "souch.smsbypass.SMSReceiver")} <= reads
+    # targetSdk 18: RECEIVE_SMS granted at install until API 28, blocked where it cannot be installed
+    pdu = next(c for c in report.api_calls if c.api_id == "sms_message.create_from_pdu")
+    assert pdu.feasibility.status == "granted" and "cannot be installed from API 34" in pdu.feasibility.reason
+
+
+def test_a2dp_vol_reads_paired_devices_addresses_and_looks_up_callers():
+    report, caller_class = _unseen("a2dp.Vol_137.apk")
+    reads = {(c.api_id, caller_class(c.caller)) for c in report.api_calls}
+    assert ("content_resolver.query.contacts", "a2dp.Vol.service") in reads
+    assert any(api_id == "bluetooth_device.get_address" for api_id, _cls in reads)
+    assert any(api_id == "sms_message.create_from_pdu" for api_id, _cls in reads)
