@@ -44,9 +44,10 @@ def test_methods_added_in_api_26_cannot_run_below_it():
     _t, v = verdict("build.get_serial", app("READ_PHONE_STATE", min_sdk=21, target_sdk=28))
     assert v.status == "runtime-permission" and v.api_levels == "API 26-28"
     assert "Build.getSerial does not exist before API 26" in v.reason
-    # the older getDeviceId was there all along (granted at install below API 23)
+    # the older getDeviceId was there all along (accepted at install below API 23)
     _t, v = verdict("telephony.get_device_id", app("READ_PHONE_STATE", min_sdk=21, target_sdk=28))
-    assert v.api_levels == "API 21-22" and "runtime-permission on API 23-28" in v.reason
+    assert v.status == "runtime-permission" and v.api_levels == "API 21-28"
+    assert "API 21-22: works if the user accepts READ_PHONE_STATE when installing the app" in v.reason
 
 
 def test_build_serial_field_is_real_for_apps_targeting_27_and_lower_from_api_28():
@@ -89,19 +90,22 @@ def test_every_requested_dangerous_permission_was_granted_at_install_before_api_
     # source.android.com "Runtime permissions": install-time permissions on Android 5.1 and lower, whatever the
     # target SDK (a2dp.Vol: minSdk 15, targetSdk 25, reads the last known fix)
     _t, v = verdict("location_manager.get_last_known_location", app("ACCESS_FINE_LOCATION", min_sdk=15, target_sdk=25))
-    assert v.status == "granted" and v.api_levels == "API 15-22"
-    assert v.reason.startswith("only on Android 5.1 and older (API 15-22): ACCESS_FINE_LOCATION granted at install")
-    assert "runtime-permission on API 23+ (works if the user allows ACCESS_FINE_LOCATION)" in v.reason
+    # the user's decision either way (at install, then at runtime): runtime-permission, never `granted`
+    assert v.status == "runtime-permission" and v.api_levels == "API 15+"
+    assert v.reason.startswith("API 15-22: works if the user accepts ACCESS_FINE_LOCATION when installing the app "
+                               "(before Android 6.0")
+    assert "API 23+: works if the user allows ACCESS_FINE_LOCATION" in v.reason
 
 
 def test_an_app_targeting_22_and_lower_keeps_install_time_grants_until_api_28_then_is_reviewed_then_refused():
     # souch.smsbypass: minSdk 8, targetSdk 18, reads contacts
     _t, v = verdict("content_resolver.query.contacts", app("READ_CONTACTS", min_sdk=8, target_sdk=18))
-    assert v.status == "granted" and v.api_levels == "API 8-28" and v.permissions == (P + "READ_CONTACTS",)
-    assert "API 23-28: READ_CONTACTS granted at install to an app targeting API 22 and lower" in v.reason
+    assert v.status == "runtime-permission" and v.api_levels == "API 8-33" and v.permissions == (P + "READ_CONTACTS",)
+    assert "API 23-28: works if the user accepts READ_CONTACTS when installing an app targeting API 22 and lower " \
+           "(granted at install" in v.reason
     assert "revoke it in Settings: the call then returns empty data" in v.reason
-    assert "runtime-permission on API 29-33 (works if the user allows READ_CONTACTS on the screen Android shows " \
-           "before the first launch" in v.reason
+    assert "API 29-33: works if the user allows READ_CONTACTS on the screen Android shows before the first " \
+           "launch" in v.reason
     assert "blocked on API 34+ (an app targeting API 18 cannot be installed from API 34" in v.reason
     # never "can access" where Android does not install it
     _t, v = verdict("content_resolver.query.contacts", app("READ_CONTACTS", min_sdk=34, target_sdk=18))
@@ -115,10 +119,10 @@ def test_android_15_installs_no_app_targeting_below_24():
     assert "blocked on API 35+ (an app targeting API 23 cannot be installed from API 35" in v.reason
     _t, v = verdict("time_zone.get_default", app(min_sdk=21, target_sdk=24))
     assert v.status == "granted" and v.api_levels == "API 21+"
-    # an app naming no <uses-sdk> targets API 1 (a target-3 app alike): granted at install where it installs
+    # an app naming no <uses-sdk> targets API 1 (a target-3 app alike): accepted at install where it installs
     no_sdk = AppLevels(None, None, (RequestedPermission(P + "READ_PHONE_STATE"),))
     _t, v = judge(RULES["telephony.get_device_id"], no_sdk)
-    assert v.status == "granted" and v.api_levels == "API 1-28"
+    assert v.status == "runtime-permission" and v.api_levels == "API 1-28"
     assert "degraded on API 29-33 (returns null" in v.reason and "cannot be installed from API 34" in v.reason
 
 

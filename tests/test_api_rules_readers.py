@@ -69,7 +69,8 @@ def test_an_incoming_sms_needs_receive_sms_and_says_so(api_id):
 
 def test_sms_intents_exist_from_api_19():
     _t, v = verdict("sms_intents.get_messages_from_intent", app("RECEIVE_SMS", min_sdk=16))
-    assert v.api_levels == "API 19-22" and "Intents.getMessagesFromIntent does not exist before API 19" in v.reason
+    assert v.api_levels == "API 19+" and "Intents.getMessagesFromIntent does not exist before API 19" in v.reason
+    assert "blocked on API 16-18" in v.reason
 
 
 def test_a_bluetooth_devices_address_needs_the_permission_that_gave_the_device():
@@ -77,7 +78,9 @@ def test_a_bluetooth_devices_address_needs_the_permission_that_gave_the_device()
     assert v.status == "granted" and v.api_levels == "API 23+" and "paired or connected" in v.reason
     # a scan's results from API 23 only with a location permission (FINE for targets 29+)
     _t, v = verdict("bluetooth_device.get_address", app("BLUETOOTH_ADMIN", min_sdk=21, target_sdk=30))
-    assert v.status == "granted" and v.api_levels == "API 21-22" and "missing BLUETOOTH" in v.reason
+    # BLUETOOTH_ADMIN was dangerous before API 23 (AOSP's data): accepted at install there
+    assert v.status == "runtime-permission" and v.api_levels == "API 21-22" and "missing BLUETOOTH" in v.reason
+    assert "works if the user accepts BLUETOOTH_ADMIN when installing the app" in v.reason
     _t, v = verdict("bluetooth_device.get_address",
                     app("BLUETOOTH_ADMIN", "ACCESS_COARSE_LOCATION", min_sdk=23, target_sdk=30))
     assert v.status == "runtime-permission" and v.api_levels == "API 23-28" and "a scan found" in v.reason
@@ -253,9 +256,10 @@ def test_souch_smsbypass_looks_contacts_up_by_number_and_reads_incoming_sms():
     assert ("content_resolver.query.contacts", "souch.smsbypass.Settings") in reads
     assert {("sms_message.create_from_pdu", "souch.smsbypass.SMSReceiver"),
             ("sms_message.get_message_body", "souch.smsbypass.SMSReceiver")} <= reads
-    # targetSdk 18: RECEIVE_SMS granted at install until API 28, blocked where it cannot be installed
+    # targetSdk 18: RECEIVE_SMS accepted at install until API 28, blocked where it cannot be installed
     pdu = next(c for c in report.api_calls if c.api_id == "sms_message.create_from_pdu")
-    assert pdu.feasibility.status == "granted" and "cannot be installed from API 34" in pdu.feasibility.reason
+    assert pdu.feasibility.status == "runtime-permission" and "cannot be installed from API 34" in pdu.feasibility.reason
+    assert "works if the user accepts RECEIVE_SMS when installing an app targeting API 22" in pdu.feasibility.reason
 
 
 def test_a2dp_vol_reads_paired_devices_addresses_and_looks_up_callers():

@@ -363,11 +363,12 @@ def test_scan_reports_carry_path_and_feasibility(tmp_path):
     listener = "Lde/ecspride/LocationLeak1$MyLocationListener;->onLocationChanged(Landroid/location/Location;)V"
     latitude = [c for c in report["api_calls"] if c["api_id"] == "location.get_latitude"]
     assert [(c["caller"], c["reachable"], c["path"][-1], c["feasibility"]["status"], c["data_type"])
-            for c in latitude] == [(listener, True, listener, "granted", "location.precise")]
-    # targetSdk 17: ACCESS_FINE_LOCATION is granted at install up to API 28, the user's from API 29 (rules/apis.yaml
-    # `platform`)
+            for c in latitude] == [(listener, True, listener, "runtime-permission", "location.precise")]
+    # targetSdk 17: the user accepts ACCESS_FINE_LOCATION at install up to API 28, on the review screen from API 29
+    # (rules/apis.yaml `platform`)
     capability = [o for o in report["observations"] if o["level"] == "reachable"]
-    assert capability and all(o["feasibility"]["status"] == "granted" for o in capability)
+    assert capability and all(o["feasibility"]["status"] == "runtime-permission" for o in capability)
+    assert all("when installing an app targeting API 22" in o["feasibility"]["reason"] for o in capability)
     assert all(e["path"] for o in capability for e in o["evidence"] if e["kind"] == "call-site")
     md = tmp_path / "scan.md"
     subprocess.run([sys.executable, "-m", "audit.cli", "scan", "--format", "md", str(apk), "-o", str(md)],
@@ -375,9 +376,9 @@ def test_scan_reports_carry_path_and_feasibility(tmp_path):
     text = md.read_text()
     assert "yes: `de.ecspride.LocationLeak1.onCreate` → `de.ecspride.LocationLeak1$MyLocationListener" \
            ".onLocationChanged`" in text
-    assert "**granted**: only on Android 9 and older (API 8-28): API 8-22: ACCESS_FINE_LOCATION granted at install" \
-        in text
-    assert "runtime-permission on API 31-33 (" in text and "approximate location only" in text
+    assert "**runtime-permission**: only on Android 13 and older (API 8-33): API 8-22: works if the user accepts " \
+           "ACCESS_FINE_LOCATION when installing the app" in text
+    assert "API 31-33: works if the user allows" in text and "approximate location only" in text
 
 
 def test_a_huge_shared_interface_list_is_read_once_and_cut(tmp_path):

@@ -44,9 +44,11 @@ def test_the_chess_app_cannot_read_contacts_calendar_accounts_or_a_precise_fix()
     assert not accounts.possible and "GET_ACCOUNTS" in accounts.reason
     # a last-known location with only COARSE is an approximate location
     data_type, fix = verdict("location_manager.get_last_known_location.precise", CHESS)
-    # granted at install on its API 16-22 (before runtime permissions), the user's to allow from API 23
-    assert data_type == "location.approximate" and fix.status == "granted" and fix.api_levels == "API 16-22"
-    assert "runtime-permission on API 23+ (works if the user allows ACCESS_COARSE_LOCATION)" in fix.reason
+    # accepted at install on its API 16-22 (before runtime permissions), the user's to allow from API 23: the
+    # user's decision either way
+    assert data_type == "location.approximate" and fix.status == "runtime-permission" and fix.api_levels == "API 16+"
+    assert "API 16-22: works if the user accepts ACCESS_COARSE_LOCATION when installing the app" in fix.reason
+    assert "API 23+: works if the user allows ACCESS_COARSE_LOCATION" in fix.reason
     assert fix.permissions == (P + "ACCESS_COARSE_LOCATION",)
     assert verdict("location_manager.request_location_updates", CHESS)[0] == "location.approximate"
 
@@ -76,16 +78,17 @@ def test_device_identifiers_until_api_28_then_unavailable(api_id, first):
 
 def test_max_sdk_version_is_honoured():
     _t, v = verdict("telephony.get_device_id", app(min_sdk=21, READ_PHONE_STATE=22))
-    assert v.status == "granted" and v.api_levels == "API 21-22"      # at install: below API 23
+    assert v.status == "runtime-permission" and v.api_levels == "API 21-22"      # at install: below API 23
+    assert "accepts READ_PHONE_STATE when installing" in v.reason
     _t, capped_below = verdict("telephony.get_device_id", app(min_sdk=23, READ_PHONE_STATE=22))
     assert capped_below.status == "blocked"
 
 
 def test_mac_addresses_are_a_constant_from_api_23():
-    # BLUETOOTH was a dangerous permission until API 22 (AOSP data), ACCESS_WIFI_STATE always normal: both granted
-    # at install there
+    # BLUETOOTH was a dangerous permission until API 22 (AOSP data): the user accepted it at install; ACCESS_WIFI_STATE
+    # is always normal: granted, nobody asked
     for api_id, permission, before in (("wifi_info.get_mac_address", "ACCESS_WIFI_STATE", "granted"),
-                                       ("bluetooth_adapter.get_address", "BLUETOOTH", "granted")):
+                                       ("bluetooth_adapter.get_address", "BLUETOOTH", "runtime-permission")):
         _t, v = verdict(api_id, app(permission, min_sdk=23))
         assert v.status == "degraded" and "02:00:00:00:00:00" in v.reason and not v.possible
         _t, old = verdict(api_id, app(permission, min_sdk=19))
