@@ -432,3 +432,38 @@ def test_special_access_is_an_app_op_in_aosps_own_data():
                         assert "appop" in data[api][permission]["protectionLevel"].split("|"), (permission, api)
                         checked += 1
     assert checked
+
+
+# -- what ordinary apps are refused, a system app may get (rules/apis.yaml `system_only`) -------------------------
+def test_an_app_requesting_the_privileged_permission_may_be_a_system_app_unknown_not_refused():
+    # READ_PRIVILEGED_PHONE_STATE is signature|privileged|role (AOSP data): a store app requesting it is refused,
+    # a privileged preinstalled app is granted it; the APK cannot say which this is
+    _t, v = verdict("telephony.get_device_id", app("READ_PHONE_STATE", "READ_PRIVILEGED_PHONE_STATE", min_sdk=29,
+                                                   target_sdk=30))
+    assert v.status == "unknown" and v.possible and v.permissions == (P + "READ_PRIVILEGED_PHONE_STATE",)
+    assert "requests READ_PRIVILEGED_PHONE_STATE, which Android grants only to a privileged app" in v.reason
+    # an old target holding READ_PHONE_STATE too (the null of Android 10 is for ordinary apps)
+    _t, v = verdict("telephony.get_imei", app("READ_PHONE_STATE", "READ_PRIVILEGED_PHONE_STATE", min_sdk=29,
+                                              target_sdk=28))
+    assert v.status == "unknown" and v.reason.startswith("returns null")
+    # without it: refused, as before
+    _t, v = verdict("telephony.get_device_id", app("READ_PHONE_STATE", min_sdk=29, target_sdk=30))
+    assert v.status == "blocked"
+    # the MAC constant and other apps' processes alike
+    _t, v = verdict("wifi_info.get_mac_address", app("ACCESS_WIFI_STATE", "LOCAL_MAC_ADDRESS", min_sdk=23))
+    assert v.status == "unknown" and "02:00:00:00:00:00" in v.reason and "LOCAL_MAC_ADDRESS" in v.reason
+    _t, v = verdict("wifi_info.get_mac_address", app("ACCESS_WIFI_STATE", min_sdk=23))
+    assert v.status == "degraded"
+    _t, v = verdict("activity_manager.get_running_app_processes", app("REAL_GET_TASKS", min_sdk=23))
+    assert v.status == "unknown" and "REAL_GET_TASKS" in v.reason
+
+
+def test_an_app_sharing_a_platform_user_id_is_part_of_the_system():
+    # android:sharedUserId="android.uid.system" installs only with the platform's signature
+    system = AppLevels(29, 30, (RequestedPermission(P + "READ_PHONE_STATE"),), "android.uid.system")
+    _t, v = judge(RULES["telephony.get_device_id"], system)
+    assert v.status == "unknown" and "shares the platform's user id android.uid.system" in v.reason
+    # a shared user id of the app's own signer is not the platform's
+    own = AppLevels(29, 30, (RequestedPermission(P + "READ_PHONE_STATE"),), "com.example.shared")
+    _t, v = judge(RULES["telephony.get_device_id"], own)
+    assert v.status == "blocked"

@@ -35,6 +35,7 @@ class AccessItem:
     note: str | None = None
     if_held: tuple[str, ...] = ()        # with degraded: only when the app holds one of these
     special: str | None = None           # with any_of: special access the user grants in Settings (an app-op)
+    system_only: tuple[str, ...] = ()    # with unavailable/degraded: what a system app holding one of these gets
 
     def applies(self, api: int, target_sdk: int | None) -> bool:
         if api < self.since or (self.until is not None and api > self.until):
@@ -111,7 +112,8 @@ def _parse_access(raw, check: Validator) -> dict[str, tuple[AccessItem, ...]]:
                 any_of=tuple(item["any_of"]) if item.get("any_of") is not None else None,
                 all_of=tuple(item.get("all_of") or ()), data_type=item.get("data_type"),
                 without=item.get("without"), unavailable=item.get("unavailable"), degraded=item.get("degraded"),
-                note=item.get("note"), if_held=tuple(item.get("if_held") or ()), special=item.get("special")))
+                note=item.get("note"), if_held=tuple(item.get("if_held") or ()), special=item.get("special"),
+                system_only=tuple(item.get("system_only") or ())))
         out[name] = tuple(parsed)
     return out
 

@@ -79,6 +79,11 @@ class AppLevels:
             return False
         return not (self.shared_user_max_sdk is not None and api >= 33 and api > self.shared_user_max_sdk)
 
+    def platform_user_id(self, api: int) -> bool:
+        """The app shares one of the platform's user ids (android.uid.system, .phone ...): only a package signed
+        with the platform key may, so it is part of the system image."""
+        return self.shares_user_id(api) and self.shared_user_id.startswith("android.uid.")
+
     @property
     def levels(self) -> range:
         low = max(1, min(self.min_sdk or 1, MAX_API))
@@ -141,12 +146,12 @@ def _at(rule: ApiRule, app: AppLevels, api: int) -> _Outcome:
     missing: list[str] = []
     for item in items:
         if item.unavailable is not None:
-            return _Outcome("blocked", default, (), f"unavailable to ordinary apps from API {item.since}: "
-                                                    f"{item.unavailable}")
+            return _system_app(item, app, api, default) or _Outcome(
+                "blocked", default, (), f"unavailable to ordinary apps from API {item.since}: {item.unavailable}")
         if item.degraded is not None:
             if item.if_held and not any(app.holds(p, api) for p in item.if_held):
                 continue            # a placeholder only for apps holding these; the next item says what else
-            return _Outcome("degraded", default, (), item.degraded)
+            return _system_app(item, app, api, default) or _Outcome("degraded", default, (), item.degraded)
         # special access (Usage access ...) is signature|appop: never granted at install, the user's to allow in
         # Settings once the app requests it
         has = app.requests if item.special else app.holds
@@ -163,6 +168,28 @@ def _at(rule: ApiRule, app: AppLevels, api: int) -> _Outcome:
         return _Outcome("unknown", default, tuple(missing), f"{reason} in this manifest, but the app shares user id "
                         f"{app.shared_user_id}: another package of it may request the permission")
     return _Outcome("blocked", default, tuple(missing), reason)
+
+
+def _system_app(item: AccessItem, app: AppLevels, api: int, default: str) -> _Outcome | None:
+    """What a refusal to ordinary apps leaves open to a system app: an app that requests one of the item's
+    signature|privileged permissions, or runs under a platform user id, may be one. Android grants those
+    permissions to a privileged app preinstalled on the system image (and allow-listed) or to one signed with the
+    platform key, neither of which the APK shows: unknown, not refused (nor granted)."""
+    if not item.system_only:
+        return None
+    requested = [p for p in item.system_only if app.requests(p, api)]
+    if requested:
+        why = (f"this app requests {', '.join(short(p) for p in requested)}, which Android grants only to a "
+               "privileged app preinstalled on the system image or to one signed with the platform key: whether "
+               "this app is one, the APK cannot show")
+    elif app.platform_user_id(api):
+        why = (f"this app shares the platform's user id {app.shared_user_id}, which only a package signed with the "
+               "platform key can: it runs as part of the system, whose user id may hold what ordinary apps are "
+               "refused")
+    else:
+        return None
+    refused = item.unavailable if item.unavailable is not None else item.degraded
+    return _Outcome("unknown", default, tuple(requested), f"{refused} for ordinary apps; {why}")
 
 
 def _granted(item: AccessItem, app: AppLevels, api: int, default: str, permissions: tuple[str, ...]) -> _Outcome:
