@@ -277,3 +277,34 @@ def test_a_whole_scan_reports_the_inherited_call_with_its_verdict(tmp_path):
         f"L{PKG}/Tracker;->where(L{PKG}/Fix;L{PKG}/LocApi;L{PKG}/Partial;)D", "first-party")]
     assert latitude[0].feasibility is not None and latitude[0].feasibility.status == "runtime-permission"
     assert "location" in {o.data_type.split(".")[0] for o in report.observations}
+
+
+def test_an_interface_extending_more_interfaces_than_the_limit_is_cut_and_counted(tmp_path):
+    """Super-interfaces are followed up to MAX_HIERARCHY per interface (a dex may share one huge list among many
+    interfaces: following all of it for each would be quadratic); a cut is counted, which marks the scan partial."""
+    _need_smali()
+    from audit.static.callsites import MAX_HIERARCHY
+    gms = "Lcom/google/android/gms/location/FusedLocationProviderApi;"
+    many = tuple(f"L{PKG}/I{i};" for i in range(MAX_HIERARCHY + 50))
+    call = """.method public static last(L{0};)V
+    .registers 2
+    const/4 v0, 0x0
+    invoke-interface {{p0, v0}}, L{0};->getLastLocation(Lcom/google/android/gms/common/api/GoogleApiClient;)Landroid/location/Location;
+    return-void
+.end method
+"""
+    sources = {
+        "com/google/android/gms/location/FusedLocationProviderApi": SOURCES[
+            "com/google/android/gms/location/FusedLocationProviderApi"],
+        f"{PKG}/Near": _class(f"{PKG}/Near", "Ljava/lang/Object;", flags="public interface abstract",
+                              interfaces=(gms, *many)),
+        f"{PKG}/Far": _class(f"{PKG}/Far", "Ljava/lang/Object;", flags="public interface abstract",
+                             interfaces=(*many, gms)),
+        f"{PKG}/User": _class(f"{PKG}/User", "Ljava/lang/Object;", call.format(f"{PKG}/Near"),
+                              call.format(f"{PKG}/Far").replace(" last(", " far(")),
+    }
+    index = CodeIndex([_assemble(sources, tmp_path / "wide.dex")])
+    rules = [r for r in load_apis() if r.id == "fused_location_api.get_last_location"]
+    found = {s.caller.name for s in _raw_sites(index, tuple(rules))}
+    assert found == {"last"}        # Far names the rule's interface past the cut
+    assert index.hierarchy_cut == 2 and index.inherit_steps <= 2 * (MAX_HIERARCHY + 2)

@@ -116,7 +116,7 @@ class CodeIndex:
         self._hierarchy: list[_Hierarchy] | None = None
         self.hierarchy_cut = 0      # walks stopped at MAX_HIERARCHY classes
         self._class_defs: dict[str, tuple[int, object] | None] = {}   # descriptor -> (dex, first ClassDef)
-        self._declared: dict[tuple[int, int, str], frozenset[str]] = {}   # (dex, class_def, name) -> protos
+        self._declared: dict[tuple[int, int], dict[int, list[int]]] = {}  # (dex, class_def) -> name -> protos
         self._inherited: dict[tuple[str, str, str], tuple] = {}      # (class, name, proto) -> rules reached
         self.inherit_steps = 0      # (class, member) pairs resolved: one each, however many refs ask
         self.candidates = 0
@@ -270,21 +270,18 @@ class CodeIndex:
         return found
 
     def _declares(self, dex_i: int, cdef, name: str, proto: str) -> bool:
-        """Does this class_def define (with code, abstract or native) the method `name` with this proto?"""
-        key = (dex_i, cdef.index, name)
-        protos = self._declared.get(key)
-        if protos is None:
-            dex = self.dexes[dex_i]
-            name_idx = dex.find_string(name)
-            protos = set()
-            if name_idx is not None:
-                idxs, _flags, _offs, owners = dex.method_table()   # rows grouped by class_def, in class_def order
-                for row in range(bisect.bisect_left(owners, cdef.index), bisect.bisect_right(owners, cdef.index)):
-                    _class_idx, proto_idx, method_name_idx = dex.method_id(idxs[row])
-                    if method_name_idx == name_idx:
-                        protos.add(dex.proto_descriptor(proto_idx))
-            self._declared[key] = protos = frozenset(protos)
-        return proto in protos
+        """Does this class_def define (with code, abstract or native) the method `name` with this proto?
+        Its methods are read once (name index -> proto indices), protos decoded only for the names asked."""
+        by_name = self._declared.get((dex_i, cdef.index))
+        dex = self.dexes[dex_i]
+        if by_name is None:
+            by_name = self._declared[(dex_i, cdef.index)] = defaultdict(list)
+            idxs, _flags, _offs, owners = dex.method_table()   # rows grouped by class_def, in class_def order
+            for row in range(bisect.bisect_left(owners, cdef.index), bisect.bisect_right(owners, cdef.index)):
+                _class_idx, proto_idx, name_idx = dex.method_id(idxs[row])
+                by_name[name_idx].append(proto_idx)
+        name_idx = dex.find_string(name)
+        return name_idx in by_name and any(dex.proto_descriptor(p) == proto for p in by_name[name_idx])
 
     def inherited_rules(self, class_desc: str, name: str, proto: str, named: dict) -> tuple:
         """The rules a method reference `class_desc->name proto` reaches by inheritance, as the VM resolves it:
@@ -298,11 +295,11 @@ class CodeIndex:
         subclasses ask, so the work is linear in the classes (`inherit_steps` counts it). Iterative: a chain
         of thousands of classes (or a cycle, in a broken dex) needs no recursion."""
         memo = self._inherited
-        stack = [(class_desc, False)]
+        stack: list[tuple[str, list[str] | None]] = [(class_desc, None)]   # (class, its parents once expanded)
         while stack:
-            cls, expanded = stack.pop()
+            cls, parents = stack.pop()
             key = (cls, name, proto)
-            if not expanded:
+            if parents is None:
                 if key in memo:
                     continue
                 self.inherit_steps += 1
@@ -312,22 +309,29 @@ class CodeIndex:
                     memo[key] = matched
                     continue
                 memo[key] = ()      # provisional: what a cycle back to this class resolves to
-                stack.append((cls, True))
-                stack.extend((p, False) for p in self._resolution_parents(*found))
+                parents = self._resolution_parents(*found)
+                stack.append((cls, parents))
+                stack.extend((p, None) for p in parents)
             else:
                 reached: dict = {}
-                for parent in self._resolution_parents(*self.class_def(cls)):
+                for parent in parents:
                     reached.update(dict.fromkeys(memo.get((parent, name, proto), ())))
                 memo[key] = tuple(reached)
         return memo[(class_desc, name, proto)]
 
     def _resolution_parents(self, dex_i: int, cdef) -> list[str]:
         """Where the VM looks next for a method a class does not declare: its superclass; for an interface, its
-        super-interfaces. (A class's own interfaces are not followed: a method it only inherits from an interface
-        is abstract there and runs the code of an app subclass.)"""
+        super-interfaces, at most MAX_HIERARCHY (a dex may share one list of 65 535 interfaces among 65 535
+        interfaces: all of it for each would be quadratic; a cut is counted in hierarchy_cut). A class's own
+        interfaces are not followed: a method it only inherits from an interface is abstract there and runs
+        the code of an app subclass."""
         dex = self.dexes[dex_i]
         if cdef.access_flags & ACC_INTERFACE:
-            return dex.interfaces(cdef)
+            parents = dex.type_list(cdef.interfaces_off)
+            if len(parents) > MAX_HIERARCHY:
+                self.hierarchy_cut += 1
+                parents = parents[:MAX_HIERARCHY]
+            return [dex.type_name(t) for t in parents]
         superclass = dex.superclass(cdef)
         return [superclass] if superclass else []
 
