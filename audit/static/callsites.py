@@ -3,6 +3,10 @@
 How the search stays fast (a full report on a 5 MB dex in a fraction of a second): no instruction of a method
 is decoded unless the method may contain a wanted reference.
 1. The wanted method_ids / field_ids are found by binary search in each dex's sorted tables (a few dozen).
+   So are the references that reach a rule's method by inheritance: d8 names a call with the receiver's static
+   type (`this.managedQuery(..)` in an Activity subclass is `Lcom/app/Main;->managedQuery`), so a reference named
+   like a method rule whose class the app's dexes define is resolved up the superclasses they define, to the
+   class a rule names, unless a class on the way declares the method (CodeIndex.inherited_rules).
 2. One bytes-regex pass over the code area finds candidate positions: an invoke opcode (35c/3rc/45cc/4rcc) or
    sget opcode (21c), any byte, then the little-endian index of a wanted id (for a handful of ids, a
    bytes.find per index is quicker and gives the same positions).
