@@ -120,6 +120,7 @@ class CodeIndex:
         self._hierarchy: list[_Hierarchy] | None = None
         self.hierarchy_cut = 0      # walks stopped at MAX_HIERARCHY classes
         self._class_defs: dict[str, tuple[int, object] | None] = {}   # descriptor -> (dex, first ClassDef)
+        self._defined: list[dict] | None = None
         self._declared: dict[tuple[int, int], dict[int, list[int]]] = {}  # (dex, class_def) -> name -> protos
         self._inherited: dict[tuple[str, str, str], tuple] = {}      # (class, name, proto) -> rules reached
         self.inherit_steps = 0      # (class, member) pairs resolved: one each, however many refs ask
@@ -263,10 +264,15 @@ class CodeIndex:
             return self._class_defs[class_desc]
         except KeyError:
             pass
+        if self._defined is None:    # class type index -> first ClassDef, per dex (the tree without its lists)
+            self._defined = [{} for _ in self.dexes]
+            for defined, dex in zip(self._defined, self.dexes):
+                for cdef in dex.class_defs:
+                    defined.setdefault(cdef.class_idx, cdef)
         found = None
-        for dex_i, (dex, tree) in enumerate(zip(self.dexes, self._per_dex_hierarchy())):
+        for dex_i, (dex, defined) in enumerate(zip(self.dexes, self._defined)):
             type_idx = dex.find_type(class_desc)
-            cdef = tree.defined.get(type_idx) if type_idx is not None else None
+            cdef = defined.get(type_idx) if type_idx is not None else None
             if cdef is not None:
                 found = (dex_i, cdef)
                 break
