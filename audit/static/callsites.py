@@ -3,6 +3,10 @@
 How the search stays fast (a full report on a 5 MB dex in a fraction of a second): no instruction of a method
 is decoded unless the method may contain a wanted reference.
 1. The wanted method_ids / field_ids are found by binary search in each dex's sorted tables (a few dozen).
+   So are the references that reach a rule's method by inheritance: d8 names a call with the receiver's static
+   type (`this.managedQuery(..)` in an Activity subclass is `Lcom/app/Main;->managedQuery`), so a reference named
+   like a method rule whose class the app's dexes define is resolved up the superclasses they define, to the
+   class a rule names, unless a class on the way declares the method (CodeIndex.inherited_rules).
 2. One bytes-regex pass over the code area finds candidate positions: an invoke opcode (35c/3rc/45cc/4rcc) or
    sget opcode (21c), any byte, then the little-endian index of a wanted id (for a handful of ids, a
    bytes.find per index is quicker and gives the same positions).
@@ -42,8 +46,8 @@ from ..catalogue import Catalogue, dotted, load_catalogue
 from ..model import Actor, ActorKind, order_key
 from .apis import ApiRule, EntryPoints, class_descriptor, load_apis, load_entrypoints
 from .callgraph import with_paths
-from .dex import (ACC_CONSTRUCTOR, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, EncodedMethod, INVOKE_OPCODES,
-                  SGET_OPCODES)
+from .dex import (ACC_CONSTRUCTOR, ACC_INTERFACE, ACC_PRIVATE, ACC_STATIC, NO_INDEX, DexFile, EncodedMethod,
+                  INVOKE_OPCODES, SGET_OPCODES)
 from .report import CallSite
 
 MAX_WRAPPER_DEPTH = 3
@@ -115,6 +119,11 @@ class CodeIndex:
         self._areas = [dex.code_area() for dex in dexes]
         self._hierarchy: list[_Hierarchy] | None = None
         self.hierarchy_cut = 0      # walks stopped at MAX_HIERARCHY classes
+        self._class_defs: dict[str, tuple[int, object] | None] = {}   # descriptor -> (dex, first ClassDef)
+        self._defined: list[dict] | None = None
+        self._declared: dict[tuple[int, int], dict[int, list[int]]] = {}  # (dex, class_def) -> name -> protos
+        self._inherited: dict[tuple[str, str, str], tuple] = {}      # (class, name, proto) -> rules reached
+        self.inherit_steps = 0      # (class, member) pairs resolved: one each, however many refs ask
         self.candidates = 0
         self.confirmed = 0
         self.scans = 0
@@ -249,6 +258,93 @@ class CodeIndex:
                 self._hierarchy.append(tree)
         return self._hierarchy
 
+    def class_def(self, class_desc: str):
+        """(dex index, ClassDef) of the first definition of a class in the dexes, else None (memoised)."""
+        try:
+            return self._class_defs[class_desc]
+        except KeyError:
+            pass
+        if self._defined is None:    # class type index -> first ClassDef, per dex (the tree without its lists)
+            self._defined = [{} for _ in self.dexes]
+            for defined, dex in zip(self._defined, self.dexes):
+                for cdef in dex.class_defs:
+                    defined.setdefault(cdef.class_idx, cdef)
+        found = None
+        for dex_i, (dex, defined) in enumerate(zip(self.dexes, self._defined)):
+            type_idx = dex.find_type(class_desc)
+            cdef = defined.get(type_idx) if type_idx is not None else None
+            if cdef is not None:
+                found = (dex_i, cdef)
+                break
+        self._class_defs[class_desc] = found
+        return found
+
+    def _declares(self, dex_i: int, cdef, name: str, proto: str) -> bool:
+        """Does this class_def define (with code, abstract or native) the method `name` with this proto?
+        Its methods are read once (name index -> proto indices), protos decoded only for the names asked."""
+        by_name = self._declared.get((dex_i, cdef.index))
+        dex = self.dexes[dex_i]
+        if by_name is None:
+            by_name = self._declared[(dex_i, cdef.index)] = defaultdict(list)
+            idxs, _flags, _offs, owners = dex.method_table()   # rows grouped by class_def, in class_def order
+            for row in range(bisect.bisect_left(owners, cdef.index), bisect.bisect_right(owners, cdef.index)):
+                _class_idx, proto_idx, name_idx = dex.method_id(idxs[row])
+                by_name[name_idx].append(proto_idx)
+        name_idx = dex.find_string(name)
+        return name_idx in by_name and any(dex.proto_descriptor(p) == proto for p in by_name[name_idx])
+
+    def inherited_rules(self, class_desc: str, name: str, proto: str, named: dict) -> tuple:
+        """The rules a method reference `class_desc->name proto` reaches by inheritance, as the VM resolves it:
+        up the superclasses of the classes the dexes define (super-interfaces for an interface) to the first
+        class a rule names for this member (`named`: (class, name) -> rules; a rule's signature, when given,
+        must equal the proto) -- nothing when a class of the app on the way declares the method (the call runs
+        the app's code) or the chain leaves the app's classes before a rule names one (a platform class of its
+        own: rules/apis.yaml lists each platform class it means, subclasses included).
+
+        Memoised per (class, member): every class is resolved once for a member however many references and
+        subclasses ask, so the work is linear in the classes (`inherit_steps` counts it). Iterative: a chain
+        of thousands of classes (or a cycle, in a broken dex) needs no recursion."""
+        memo = self._inherited
+        stack: list[tuple[str, list[str] | None]] = [(class_desc, None)]   # (class, its parents once expanded)
+        while stack:
+            cls, parents = stack.pop()
+            key = (cls, name, proto)
+            if parents is None:
+                if key in memo:
+                    continue
+                self.inherit_steps += 1
+                matched = tuple(r for r in named.get((cls, name), ()) if r.signature in (None, proto))
+                found = self.class_def(cls)
+                if matched or found is None or self._declares(*found, name, proto):
+                    memo[key] = matched
+                    continue
+                memo[key] = ()      # provisional: what a cycle back to this class resolves to
+                parents = self._resolution_parents(*found)
+                stack.append((cls, parents))
+                stack.extend((p, None) for p in parents)
+            else:
+                reached: dict = {}
+                for parent in parents:
+                    reached.update(dict.fromkeys(memo.get((parent, name, proto), ())))
+                memo[key] = tuple(reached)
+        return memo[(class_desc, name, proto)]
+
+    def _resolution_parents(self, dex_i: int, cdef) -> list[str]:
+        """Where the VM looks next for a method a class does not declare: its superclass; for an interface, its
+        super-interfaces, at most MAX_HIERARCHY (a dex may share one list of 65 535 interfaces among 65 535
+        interfaces: all of it for each would be quadratic; a cut is counted in hierarchy_cut). A class's own
+        interfaces are not followed: a method it only inherits from an interface is abstract there and runs
+        the code of an app subclass."""
+        dex = self.dexes[dex_i]
+        if cdef.access_flags & ACC_INTERFACE:
+            parents = dex.type_list(cdef.interfaces_off)
+            if len(parents) > MAX_HIERARCHY:
+                self.hierarchy_cut += 1
+                parents = parents[:MAX_HIERARCHY]
+            return [dex.type_name(t) for t in parents]
+        superclass = dex.superclass(cdef)
+        return [superclass] if superclass else []
+
     def _parents(self, class_desc: str) -> Iterator[str] | None:
         """Superclass then interfaces of a class the dexes define (the first definition wins), else None."""
         for dex, tree in zip(self.dexes, self._per_dex_hierarchy()):
@@ -350,18 +446,73 @@ def _condition_met(dex: DexFile, caller: EncodedMethod, rule: ApiRule, field_cac
     return False
 
 
+def _inheritable(rules: Iterable[ApiRule]) -> dict[tuple[str, str], list[ApiRule]]:
+    """(class descriptor, method name) -> the method rules naming it; constructors are not inherited."""
+    named: dict[tuple[str, str], list[ApiRule]] = defaultdict(list)
+    for rule in rules:
+        if rule.method is not None and not rule.method.startswith("<"):
+            named[(rule.class_descriptor, rule.method)].append(rule)
+    return named
+
+
+def _inherited_targets(index: CodeIndex, dex_i: int, named: dict, exact: dict) -> dict[int, list[tuple]]:
+    """method_idx -> [(rule, api)] for the references of one dex that name a class of the app but reach a rule's
+    method by inheritance: d8 names the receiver's static type, so `this.managedQuery(..)` in an Activity
+    subclass is `Lcom/app/Main;->managedQuery`. api: the method the rule names (rule class, same name and proto).
+    Only the references named like a rule are resolved (a search of method_ids per rule method name)."""
+    dex = index.dexes[dex_i]
+    names = {}
+    for _cls, name in named:
+        string_idx = dex.find_string(name)
+        if string_idx is not None:
+            names[string_idx] = name
+    out: dict[int, list[tuple]] = {}
+    if not names or not dex.method_ids_size:
+        return out
+    # method_ids rows are (class u16, proto u16, name u32): find each wanted name's u32 at a row's offset 4
+    # (bytes.find, C speed) rather than unpacking every row of the table in Python
+    start, end = dex.method_ids_off, dex.method_ids_off + 8 * dex.method_ids_size
+    data = dex.data
+    for name_idx, name in names.items():
+        needle = struct.pack("<I", name_idx)
+        pos = data.find(needle, start + 4, end)
+        while pos != -1:
+            if (pos - start) % 8 != 4:
+                pos = data.find(needle, pos + 1, end)
+                continue
+            method_idx = (pos - start) // 8
+            pos = data.find(needle, pos + 8, end)
+            if method_idx in exact:
+                continue
+            class_idx, proto_idx = struct.unpack_from("<HH", data, start + 8 * method_idx)
+            class_desc = dex.type_name(class_idx)
+            if not class_desc.startswith("L") or index.class_def(class_desc) is None:
+                continue        # a platform or missing class: matched by its own name, if a rule names it
+            proto = dex.proto_descriptor(proto_idx)
+            reached = index.inherited_rules(class_desc, name, proto, named)
+            if reached:
+                out[method_idx] = [(rule, f"{rule.class_descriptor}->{name}{proto}") for rule in reached]
+    return out
+
+
 def _raw_sites(index: CodeIndex, rules: tuple[ApiRule, ...]) -> list[_RawSite]:
     out: dict[tuple[str, str, str], _RawSite] = {}
+    named = _inheritable(rules)
     for dex_i, dex in enumerate(index.dexes):
         methods, fields = _targets(dex, rules)
+        inherited = _inherited_targets(index, dex_i, named, methods)
         field_cache: dict = {}
-        for hit in index.scan(dex_i, methods=methods, fields=fields):
-            if hit.kind == "method":
-                matched, api = methods[hit.index], dex.method_descriptor(hit.index)
+        for hit in index.scan(dex_i, methods=[*methods, *inherited], fields=fields):
+            if hit.kind == "method" and hit.index in inherited:
+                matched = inherited[hit.index]
+            elif hit.kind == "method":
+                api = dex.method_descriptor(hit.index)
+                matched = [(rule, api) for rule in methods[hit.index]]
             else:
-                matched, api = fields[hit.index], dex.field_descriptor(hit.index)
+                api = dex.field_descriptor(hit.index)
+                matched = [(rule, api) for rule in fields[hit.index]]
             caller = None
-            for rule in matched:
+            for rule, api in matched:
                 if not _condition_met(dex, hit.caller, rule, field_cache):
                     continue
                 caller = caller or index.method_ref(dex_i, hit.caller)
