@@ -25,7 +25,8 @@ from audit.pipeline import gather
 from audit.runtime.events import observations_from_run
 from audit.runtime.runfolder import RUN_SCHEMA
 from audit.static.scan import scan_app
-from audit.traffic.attribution import Attributor
+from audit.traffic import analyse
+from audit.traffic.attribution import Attributor, ScannedApp
 from test_attribution_unseen_builds import (ANDROID_ID, IMEI, _activity, _build, _calls, _class, _manifest, _static,
                                             _tools_missing)
 
@@ -173,3 +174,45 @@ def test_a_call_site_s_calling_method_as_a_stack_gets_the_call_site_s_actor(name
     runtime = {int(o.data_type.split(".")[1]): o.actor for o in observations_from_run(run, catalogue,
                                                                                        report.app_code)}
     assert [(s[0], str(s[1]), str(runtime.get(i))) for i, s in enumerate(sites) if runtime.get(i) != s[1]] == []
+
+
+class _CountingScan(ScannedApp):
+    scans = 0
+
+    def context(self):
+        type(self).scans += 1
+        return super().context()
+
+
+def _har(path: Path, stacks: list[str | None]) -> Path:
+    entries = [{"startedDateTime": f"2024-04-19T08:52:4{i}.000Z", **({"_stacktrace": stack} if stack else {}),
+                "request": {"method": "GET", "url": f"https://collector.example.net/e{i}?adid={AD_ID}", "headers": []},
+                "response": {"status": 200}} for i, stack in enumerate(stacks)]
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
+                                        "entries": entries}}))
+    return path
+
+
+@needs_tools
+def test_traffic_scans_the_apk_once_and_only_for_a_capture_with_stacks(moved_apk, tmp_path):
+    """The scan costs what a static scan costs: a capture whose requests carry no stack never pays it, and one
+    with many stacks pays it once."""
+    ids = {"device_ids.advertising_id": AD_ID}
+    _CountingScan.scans = 0
+    analyse([_har(tmp_path / "plain.har", [None, None])], ids, "com.app.moved",
+            app_code=_CountingScan([str(moved_apk)]))
+    assert _CountingScan.scans == 0
+    stack = "java.lang.Exception\n\tat com.app.moved.b.a(Unknown Source:4)"
+    report = analyse([_har(tmp_path / "stacks.har", [stack, stack, stack])], ids, "com.app.moved",
+                     app_code=_CountingScan([str(moved_apk)]))
+    assert _CountingScan.scans == 1
+    assert {str(t.actor) for t in report.transmissions} == {"sdk:appsflyer"}
+
+
+def test_a_refused_scan_leaves_the_names_to_decide(tmp_path):
+    """An APK the scan refuses (no readable code) gives no context: the request's sender is placed by the names,
+    not a traceback."""
+    broken = tmp_path / "broken.apk"
+    broken.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    attributor = Attributor(load_catalogue(), "com.app.moved", app_code=ScannedApp([str(broken)]))
+    assert attributor.actor_from_stack(["com.app.moved.b.a(Unknown Source:4)"]).kind is ActorKind.FIRST_PARTY
