@@ -367,8 +367,9 @@ def with_static_placements(catalogue: "Catalogue", app: AppContext, call_sites: 
 
 
 def app_context_from_report(catalogue: "Catalogue | None", scan: dict) -> AppContext:
-    """The same context from an `appaudit.scan/1` report, for the stages that see the app only through it (the
-    runtime and traffic stages of a pipeline that scanned the APK first)."""
+    """The manifest's part of the context from an `appaudit.scan/1` report, for a stage that sees the app only
+    through it. The report does not carry what the scan placed beyond the names (with_static_placements): the
+    pipeline and `appaudit traffic --apk` hand the runtime and traffic stages the scan's own context instead."""
     app = scan.get("app") if isinstance(scan, dict) else None
     package = app.get("package") if isinstance(app, dict) else None
     components = [c for c in scan.get("components") or () if isinstance(c, dict) and isinstance(c.get("name"), str)]
