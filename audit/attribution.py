@@ -22,13 +22,20 @@ stack of a hooked call, the traffic stage for the stack that sent a request. The
 3. Any other named namespace is an SDK the catalogue does not know: `sdk` `unidentified:<organisation>`.
 4. Obfuscated names (`a.b.c`, `A0.b`, `com.a.b.C`, a class in the default package) cannot be placed: `unknown`.
 
-A stack is read top to bottom: platform frames (rules/libraries.yaml `platform`), the hooked API's own class and
-library frames are skipped (a library acts for whoever called it); the first other frame decides. A stack of
-library frames only is the first library's. The static engine applies the same rule through the call graph:
-a call made inside a library is attributed to the library method's callers (audit/static/callsites.py).
+A stack is read top to bottom: platform frames (rules/libraries.yaml `platform`, unless a longer catalogue prefix
+names the class: `android.support` is a bundled library), the hooked API's own class and library frames are
+skipped (a library acts for whoever called it); the first other frame decides. A stack of library frames only is
+the first library's. The static engine applies the same rule through the call graph: a call made inside a library
+is attributed to the library method's callers (audit/static/callsites.py).
+
+The static scan also places renamed code the names misattribute (audit/static/obfuscated.py, callsites.py). When
+the runtime and traffic stages have the scanned APK, its AppContext carries those placements
+(with_static_placements: calling class -> actor, the app packages the build moved SDK code into, SDKs shaded under
+the app's package), so a class gets the same actor in a stack as in the static report.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -202,6 +209,24 @@ class AppContext:
     organisations: tuple[str, ...] = ()    # first party where no catalogue prefix matches
     # organisation of the app that ships catalogued SDKs -> their ids: its other code is the vendor's, app or SDK
     vendor_organisations: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # What the static scan placed beyond the names (with_static_placements), so that a runtime or traffic stack
+    # frame in a class gets the actor its call sites got: calling class -> actor where that differs from the
+    # names' verdict (renamed SDK code placed by its callers, renamed library code by its signature or subclass,
+    # renamed Play services code by its evidence) ...
+    placed: tuple[tuple[str, Actor], ...] = ()
+    # ... and the rules behind it for the classes that made no call site: app packages the build moved SDK or
+    # library code into (package -> what shows it; a renamed class there is `unknown`, never first party) and SDKs
+    # shaded under the app's package without their top-level label (relocated package -> the SDK).
+    moved_into: tuple[tuple[str, str], ...] = ()
+    relocated_sdks: tuple[tuple[str, Actor], ...] = ()
+
+    @functools.cached_property
+    def placed_classes(self) -> dict[str, Actor]:
+        return dict(self.placed)
+
+    @functools.cached_property
+    def moved_into_packages(self) -> dict[str, str]:
+        return dict(self.moved_into)
 
     @classmethod
     def of(cls, app: "AppContext | str | None") -> "AppContext":
@@ -316,9 +341,35 @@ def _shared_with_package(catalogue: "Catalogue | None", package: str, seeds: set
     return out
 
 
+def moved_code_actor(package: str, why: str, detail: str) -> Actor:
+    """`unknown` for a renamed class in an app package the build moved SDK or library code into (its name says
+    nothing of who wrote it): `why` names the catalogued code showing the move, `detail` what else was tried."""
+    return Actor(ActorKind.UNKNOWN, f"{package} (renamed code in a package of the app that the build moved other "
+                                    f"code into: {why}; {detail})")
+
+
+def with_static_placements(catalogue: "Catalogue", app: AppContext, call_sites: Iterable[tuple[str, Actor]],
+                           moved_into: Iterable[tuple[str, str]] = (),
+                           relocated_sdks: Iterable[tuple[str, Actor]] = ()) -> AppContext:
+    """The app's context carrying what the static scan placed: its rules (moved-into packages, relocated SDK
+    packages) and, for each calling class whose call sites got an actor the names and those rules do not give,
+    that actor (a class whose call sites got different actors is left to the names). The runtime and traffic
+    stages attribute stacks with it, so one class gets one actor in one audit."""
+    ruled = dataclasses.replace(app, moved_into=tuple(sorted(set(moved_into))),
+                                relocated_sdks=tuple(sorted(set(relocated_sdks), key=lambda r: (r[0], str(r[1])))),
+                                placed=())
+    by_class: dict[str, set[Actor]] = {}
+    for class_name, actor in call_sites:
+        by_class.setdefault(dotted(class_name), set()).add(actor)
+    placed = tuple(sorted((cls, next(iter(actors))) for cls, actors in by_class.items()
+                          if len(actors) == 1 and actor_for_class(catalogue, cls, ruled) not in actors))
+    return dataclasses.replace(ruled, placed=placed)
+
+
 def app_context_from_report(catalogue: "Catalogue | None", scan: dict) -> AppContext:
-    """The same context from an `appaudit.scan/1` report, for the stages that see the app only through it (the
-    runtime and traffic stages of a pipeline that scanned the APK first)."""
+    """The manifest's part of the context from an `appaudit.scan/1` report, for a stage that sees the app only
+    through it. The report does not carry what the scan placed beyond the names (with_static_placements): the
+    pipeline and `appaudit traffic --apk` hand the runtime and traffic stages the scan's own context instead."""
     app = scan.get("app") if isinstance(scan, dict) else None
     package = app.get("package") if isinstance(app, dict) else None
     components = [c for c in scan.get("components") or () if isinstance(c, dict) and isinstance(c.get("name"), str)]
@@ -338,6 +389,21 @@ def placement(catalogue: "Catalogue", class_name: str, app: AppContext | str | N
     and unknown code; for relocated code it is the relocated prefix (`com.app.shaded.okhttp3`)."""
     context = AppContext.of(app)
     name = dotted(class_name)
+    if context.placed and name in context.placed_classes:
+        return None, context.placed_classes[name]
+    prefix, actor = _placement_by_name(catalogue, name, context)
+    if actor.kind is ActorKind.FIRST_PARTY and (context.relocated_sdks or context.moved_into):
+        relocated = max((r for r in context.relocated_sdks if under(name, r[0])), key=lambda r: len(r[0]),
+                        default=None)
+        if relocated is not None:
+            return relocated
+        why = context.moved_into_packages.get(package_of(name))
+        if why is not None and obfuscated_class_name(name):
+            return None, moved_code_actor(package_of(name), why, "the scan placed no call site of this class")
+    return prefix, actor
+
+
+def _placement_by_name(catalogue: "Catalogue", name: str, context: AppContext) -> tuple[str | None, Actor]:
     matched = catalogue.match_prefix(name)
     own = max((p for p in context.own_packages if under(name, p)), key=len, default=None)
     if own is not None and (matched is None or matched[0].count(".") <= own.count(".")):
@@ -382,6 +448,18 @@ def is_platform(class_name: str) -> bool:
     return any(under(name, p) for p in attribution_rules().platform)
 
 
+def _platform_frame(catalogue: "Catalogue", class_name: str) -> bool:
+    """A frame of the OS or runtime, unless a catalogue prefix longer than the platform prefix names the class:
+    `android.support.v7.app.TwilightManager` is the support library bundled in the APK (a library frame, the
+    static call site's actor when no other frame names one), not the OS."""
+    name = dotted(class_name)
+    platform = max((p for p in attribution_rules().platform if under(name, p)), key=len, default=None)
+    if platform is None:
+        return False
+    matched = catalogue.match_prefix(name)
+    return matched is None or len(matched[0]) <= len(platform)
+
+
 def actor_for_stack(catalogue: "Catalogue", frames: Iterable[str], app: AppContext | str | None,
                     api_class: str | None = None) -> tuple[Actor, str] | None:
     """The actor of a Java stack (innermost frame first) and the frame that decided it, or None when no frame
@@ -393,7 +471,7 @@ def actor_for_stack(catalogue: "Catalogue", frames: Iterable[str], app: AppConte
         if not isinstance(frame, str):
             continue
         cls = frame_class(frame)
-        if cls is None or is_platform(cls) or (own and cls.split("$", 1)[0] == own):
+        if cls is None or (own and cls.split("$", 1)[0] == own) or _platform_frame(catalogue, cls):
             continue
         actor = actor_for_class(catalogue, cls, context)
         if actor.kind is ActorKind.LIBRARY:

@@ -44,9 +44,10 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections import Counter, defaultdict
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
-from ..attribution import AppContext, attribution_rules, looks_obfuscated, obfuscated_class_name, package_of
+from ..attribution import (AppContext, attribution_rules, looks_obfuscated, moved_code_actor, obfuscated_class_name,
+                           package_of)
 from ..catalogue import Catalogue, dotted
 from ..model import Actor, ActorKind, order_key
 from .callsites import CodeIndex
@@ -58,20 +59,33 @@ MAX_HOPS = 3
 
 def place_obfuscated(dexes: list[DexFile], sites: Iterable[CallSite], catalogue: Catalogue,
                      app: AppContext) -> list[CallSite]:
-    sites = list(sites)
-    sites = _relocated_by_entry_class(dexes, sites, catalogue)
+    return place_obfuscated_with_rules(dexes, sites, catalogue, app).sites
+
+
+class Placed(NamedTuple):
+    sites: list[CallSite]
+    # the rules found, for the stacks of the runtime and traffic stages (attribution.with_static_placements):
+    moved_into: list[tuple[str, str]]            # app package the build moved other code into -> what shows it
+    relocated_sdks: list[tuple[str, Actor]]      # SDK package shaded under the app's package -> the SDK
+
+
+def place_obfuscated_with_rules(dexes: list[DexFile], sites: Iterable[CallSite], catalogue: Catalogue,
+                                app: AppContext) -> Placed:
+    """place_obfuscated, and the moved-into packages and relocated SDK packages it found."""
+    sites, relocated = _relocated_by_entry_class(dexes, list(sites), catalogue)
     pending = sorted({_class_of(s.caller) for s in sites if _unplaced(s)})
     renamed_own = sorted({_class_of(s.caller) for s in sites if _renamed_first_party(s)})
     if not pending and not renamed_own:
-        return sites
+        return Placed(sites, [], relocated)
     owners = _Owners(dexes, catalogue, app)
     if renamed_own:
         owners.moved_into = owners.packages_holding_catalogued_code(renamed_own)
         pending += [cls for cls in renamed_own if package_of(cls) in owners.moved_into]
+    moved_into = [(dotted(package), _moved_why(*shown)) for package, shown in sorted(owners.moved_into.items())]
     placed = {cls: actor for cls in renamed_own if cls not in pending
               and (actor := owners.signature_library(cls)) is not None}
     if not pending and not placed:
-        return sites
+        return Placed(sites, moved_into, relocated)
     placed.update(owners.resolve(pending) if pending else {})
     for cls in pending:
         if cls in placed:
@@ -81,25 +95,28 @@ def place_obfuscated(dexes: list[DexFile], sites: Iterable[CallSite], catalogue:
         if library is not None:
             placed[cls] = library
         elif moved is not None:
-            owner, example, verb = moved
-            placed[cls] = Actor(ActorKind.UNKNOWN, f"{package_of(dotted(cls))} (renamed code in a package of the app "
-                                                   f"that the build moved other code into: {dotted(example)} of "
-                                                   f"{owner} {verb} its classes; this one's callers name no one SDK)")
+            placed[cls] = moved_code_actor(package_of(dotted(cls)), _moved_why(*moved),
+                                           "this one's callers name no one SDK")
     if not placed:
-        return sites
+        return Placed(sites, moved_into, relocated)
     out = [dataclasses.replace(s, actor=placed[_class_of(s.caller)])
            if (_unplaced(s) or _renamed_first_party(s)) and _class_of(s.caller) in placed else s for s in sites]
-    return sorted(out, key=order_key)
+    return Placed(sorted(out, key=order_key), moved_into, relocated)
 
 
-def _relocated_by_entry_class(dexes: list[DexFile], sites: list[CallSite], catalogue: Catalogue) -> list[CallSite]:
+def _moved_why(owner: str, example: str, verb: str) -> str:
+    return f"{dotted(example)} of {owner} {verb} its classes"
+
+
+def _relocated_by_entry_class(dexes: list[DexFile], sites: list[CallSite],
+                              catalogue: Catalogue) -> tuple[list[CallSite], list[tuple[str, Actor]]]:
     """First-party call sites in an SDK a shading tool relocated under the app's package without its top-level
     label (`com.app.vendor.adjust.sdk`, where attribution.relocated_match looks for `com.adjust.sdk`): found by
     the SDK's entry class relocated the same way (`com.app.vendor.adjust.sdk.Adjust` for `com.adjust.sdk.Adjust`:
     its name and package path are the SDK's), the call sites under the relocated package are that SDK's."""
     own = {_class_of(s.caller) for s in sites if s.actor.kind is ActorKind.FIRST_PARTY}
     if not own:
-        return sites
+        return sites, []
     tails: dict[str, list[tuple[str, str, str]]] = defaultdict(list)   # simple name -> (tail, relocated root, id)
     for sdk in catalogue.sdks:
         for entry in sdk.entry_classes:
@@ -115,7 +132,7 @@ def _relocated_by_entry_class(dexes: list[DexFile], sites: list[CallSite], catal
                 if name.endswith("." + tail) and catalogue.match_prefix(name) is None:
                     roots.append((name[:-len(tail)] + root, Actor(ActorKind.SDK, sdk_id)))
     if not roots:
-        return sites
+        return sites, []
     placed = {}
     for cls in own:
         found = max((r for r in roots if dotted(cls) == r[0] or dotted(cls).startswith(r[0] + ".")),
@@ -123,7 +140,7 @@ def _relocated_by_entry_class(dexes: list[DexFile], sites: list[CallSite], catal
         if found is not None:
             placed[cls] = found[1]
     return [dataclasses.replace(s, actor=placed[_class_of(s.caller)])
-            if s.actor.kind is ActorKind.FIRST_PARTY and _class_of(s.caller) in placed else s for s in sites]
+            if s.actor.kind is ActorKind.FIRST_PARTY and _class_of(s.caller) in placed else s for s in sites], roots
 
 
 def _class_of(caller: str) -> str:

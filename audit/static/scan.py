@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from ..attribution import AppContext, app_context
+from ..attribution import AppContext, app_context, with_static_placements
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError, TimeLimit
 from ..gcpause import without_cyclic_gc
@@ -23,7 +23,7 @@ from .dex import DexFile
 from . import feasibility
 from .apis import load_apis
 from .inputs import ApkContents, open_inputs
-from .obfuscated import place_obfuscated
+from .obfuscated import place_obfuscated_with_rules
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
 from .sdkdetect import SdkFindings, entry_classes_with_code, find_sdks
@@ -48,7 +48,8 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
     if search_stats.get("hierarchy_cut"):
         warnings.append(f"limit MAX_HIERARCHY: {search_stats['hierarchy_cut']} class-hierarchy walk(s) stopped at "
                         f"{MAX_HIERARCHY} classes; virtual calls through the classes beyond were not followed")
-    api_calls = place_obfuscated(dexes, api_calls, catalogue, app_code)   # `ar.b` called only by one SDK's code
+    # `ar.b` called only by one SDK's code
+    api_calls, moved_into, relocated_sdks = place_obfuscated_with_rules(dexes, api_calls, catalogue, app_code)
     clock.lap("call_sites")
 
     permissions = permissions_of(merged)
@@ -57,6 +58,9 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
     if search_stats.get("call_graph", {}).get("limit"):
         warnings.append(search_stats["call_graph"]["limit"])
     observations = _permission_observations(merged) + _call_site_observations(api_calls)
+    # the runtime and traffic stages attribute stacks with what this scan placed: one class, one actor
+    app_code = with_static_placements(catalogue, app_code, ((s.caller.split("->", 1)[0], s.actor) for s in api_calls),
+                                      moved_into, relocated_sdks)
     clock.lap("observations")
 
     app = AppInfo(package=base.package, version_code=base.version_code, version_name=base.version_name,

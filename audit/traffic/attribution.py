@@ -72,8 +72,27 @@ class Attributor:
                          sdk.privacy_contact)
 
     def actor_from_stack(self, frames: Iterable[str]) -> Actor | None:
+        if isinstance(self.app_code, ScannedApp):   # scanned at the first stack: captures without stacks never pay
+            self.app_code = self.app_code.context()
         found = actor_for_stack(self.catalogue, frames, self.app_code or self.app_package)
         return found[0] if found is not None else None
+
+
+class ScannedApp:
+    """The app context of an APK given to the traffic stage (`appaudit traffic --apk`), from its static scan: the
+    senders' stacks get the actors the scan gave the same classes (renamed SDK code moved into the app's package,
+    SDKs shaded under it, renamed library code), not the names' verdict alone. Built when first asked."""
+
+    def __init__(self, paths: Iterable[str]):
+        self.paths = list(paths)
+
+    def context(self):
+        from ..errors import InputError
+        from ..static.scan import scan_app
+        try:
+            return scan_app(self.paths).app_code
+        except InputError:   # no readable code: the manifest's package still names the app (app_domains read it)
+            return None
 
 
 MAX_JOIN_COMPARISONS = 2_000_000  # ~2 s; later events stay unattributed

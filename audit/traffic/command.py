@@ -19,12 +19,18 @@ def run(args) -> int:
     # that no known value was searched for.
     first_party = [*getattr(args, "first_party", ())]
     app = args.app
+    app_code = None
     if apk:
+        from .attribution import ScannedApp
         from .firstparty import app_domains
         package, domains = app_domains(apk)
         first_party += domains
         app = app or package
-    report = analyse(args.captures, identifiers, app, extra_trackers=args.trackers, first_party_domains=first_party)
+        # stacks are attributed as the static scan attributed the same classes; the APK's own package
+        # decides first party there, whatever --app says
+        app_code = ScannedApp([apk])
+    report = analyse(args.captures, identifiers, app, extra_trackers=args.trackers, first_party_domains=first_party,
+                     app_code=app_code)
     if args.format == "md":
         content = to_markdown(report, args.reveal)
         content = content if args.reveal else redact_report(content, report.identifier_values, report.matcher)
