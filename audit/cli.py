@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     traffic.add_argument("--first-party", metavar="DOMAIN", action="append", default=[], dest="first_party",
                          help="a domain of the app's own (repeatable; also read from --apk)")
     traffic.add_argument("--apk", metavar="APK", help="the app: its app-link hosts and network security config "
-                                                      "domains are first party")
+                                                      "domains are first party; a request's stack is attributed "
+                                                      "as the app's scan places each class")
     traffic.add_argument("--trackers", metavar="FILE", action="append", default=[],
                          help="extra host lists: Exodus tracker list (JSON), Ghostery TrackerDB (trackerdb.json), "
                               "appaudit SDK list (YAML)")
