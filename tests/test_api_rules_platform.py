@@ -5,12 +5,10 @@ smali-built APK for the whole scan."""
 from __future__ import annotations
 
 import csv
-import shutil
-import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
+from smali_builds import build_apk, require_tools
 
 from audit.static.apis import ApiRule, load_apis
 from audit.static.feasibility import AppLevels, judge
@@ -326,8 +324,6 @@ def test_reference_apis_with_a_data_safety_label_are_mapped_or_left_out_for_a_st
 
 
 # -- a whole scan ----------------------------------------------------------------------------------------
-FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
-SMALI_JAR = Path("/usr/share/java/smali.jar")
 
 MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
 <manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.legacytarget">
@@ -377,23 +373,8 @@ MAIN = """.class public Lorg/example/legacytarget/Main;
 
 
 def _build(tmp_path: Path) -> Path:
-    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
-        pytest.skip("aapt / android-framework-res not installed (make deb)")
-    if not SMALI_JAR.is_file() or shutil.which("java") is None:
-        pytest.skip("smali / java not installed (make deb)")
-    work = tmp_path / "legacytarget"
-    (work / "smali" / "org" / "example" / "legacytarget").mkdir(parents=True)
-    (work / "smali" / "org" / "example" / "legacytarget" / "Main.smali").write_text(MAIN)
-    (work / "AndroidManifest.xml").write_text(MANIFEST)
-    apk = work / "legacy.apk"
-    subprocess.run(["aapt", "package", "-f", "-M", str(work / "AndroidManifest.xml"), "-I", str(FRAMEWORK_RES),
-                    "-F", str(apk)], check=True, capture_output=True, timeout=60)
-    subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-jar", str(SMALI_JAR), "assemble", "--api", "21",
-                    "-o", str(work / "classes.dex"), str(work / "smali")], check=True, capture_output=True,
-                   timeout=120)
-    with zipfile.ZipFile(apk, "a") as out:
-        out.write(work / "classes.dex", "classes.dex")
-    return apk
+    require_tools()
+    return build_apk(tmp_path / "legacytarget", MANIFEST, {"org/example/legacytarget/Main": MAIN}, name="legacy")
 
 
 def test_a_scan_of_an_app_targeting_25_on_api_28_and_later(tmp_path):

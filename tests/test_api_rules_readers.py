@@ -4,12 +4,10 @@ test names a read the previous map did not find; a smali-built APK for the whole
 manifests, and the real apps where an unseen-app scan found them (souch.smsbypass, a2dp.Vol) when they are cached."""
 from __future__ import annotations
 
-import shutil
-import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
+from smali_builds import build_apk, require_tools
 
 from audit.static.apis import load_apis
 from audit.static.feasibility import AppLevels, judge
@@ -17,8 +15,6 @@ from audit.static.manifest import RequestedPermission
 
 P = "android.permission."
 RULES = {r.id: r for r in load_apis()}
-FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
-SMALI_JAR = Path("/usr/share/java/smali.jar")
 SMS_READS = ("sms_intents.get_messages_from_intent", "sms_message.create_from_pdu", "sms_message.get_message_body",
              "sms_message.get_display_message_body", "sms_message.get_originating_address")
 
@@ -204,25 +200,9 @@ RECEIVER = """.class public Lorg/example/readers/SmsReceiver;
 
 
 def _build(tmp_path: Path) -> Path:
-    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
-        pytest.skip("aapt / android-framework-res not installed (make deb)")
-    if not SMALI_JAR.is_file() or shutil.which("java") is None:
-        pytest.skip("smali / java not installed (make deb)")
-    work = tmp_path / "readers"
-    folder = work / "smali" / "org" / "example" / "readers"
-    folder.mkdir(parents=True)
-    (folder / "Main.smali").write_text(MAIN)
-    (folder / "SmsReceiver.smali").write_text(RECEIVER)
-    (work / "AndroidManifest.xml").write_text(MANIFEST)
-    apk = work / "readers.apk"
-    subprocess.run(["aapt", "package", "-f", "-M", str(work / "AndroidManifest.xml"), "-I", str(FRAMEWORK_RES),
-                    "-F", str(apk)], check=True, capture_output=True, timeout=60)
-    subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-jar", str(SMALI_JAR), "assemble", "--api", "21",
-                    "-o", str(work / "classes.dex"), str(work / "smali")], check=True, capture_output=True,
-                   timeout=120)
-    with zipfile.ZipFile(apk, "a") as out:
-        out.write(work / "classes.dex", "classes.dex")
-    return apk
+    require_tools()
+    return build_apk(tmp_path / "readers", MANIFEST, {"org/example/readers/Main": MAIN,
+                                                      "org/example/readers/SmsReceiver": RECEIVER}, name="readers")
 
 
 def test_a_scan_finds_the_lookup_the_sms_and_the_device_address(tmp_path):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from smali_builds import assemble_dex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -201,14 +201,7 @@ COMPONENTS = ["org.t2health.paj.MainActivity", "org.t2health.paj.Settings"]
 def stage_dex(tmp_path_factory) -> DexFile:
     if not SMALI_JAR.is_file() or shutil.which("java") is None:
         pytest.skip("smali / java not installed")
-    work = tmp_path_factory.mktemp("stages")
-    for name, text in SMALI.items():
-        path = work / "src" / f"{name}.smali"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    out = work / "classes.dex"
-    subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-jar", str(SMALI_JAR), "assemble", "--api", "21",
-                    "-o", str(out), str(work / "src")], check=True, capture_output=True, timeout=120)
+    out = assemble_dex(SMALI, tmp_path_factory.mktemp("stages") / "classes.dex")
     return DexFile(out.read_bytes(), out.name)
 
 

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import pytest
+from smali_builds import build_apk, require_tools, tools_missing
 
 from audit.attribution import dotted
 from audit.catalogue import load_catalogue
@@ -27,8 +28,7 @@ from audit.runtime.runfolder import RUN_SCHEMA
 from audit.static.scan import scan_app
 from audit.traffic import analyse
 from audit.traffic.attribution import Attributor, ScannedApp
-from test_attribution_unseen_builds import (ANDROID_ID, IMEI, _activity, _build, _calls, _class, _manifest, _static,
-                                            _tools_missing)
+from test_attribution_unseen_builds import ANDROID_ID, IMEI, _activity, _calls, _class, _manifest, _static
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "apks"
@@ -38,7 +38,7 @@ AD_ID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 PKG = "com/app/moved"
 SHADED = f"{PKG}/vendor/adjust/sdk"
 
-needs_tools = pytest.mark.skipif(_tools_missing(), reason="smali, java, aapt or android-framework-res missing")
+needs_tools = pytest.mark.skipif(bool(tools_missing()), reason=str(tools_missing()))
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,7 @@ def moved_apk(tmp_path_factory) -> Path:
     `b` (IMEI) and `e` (no sensitive call: it calls `d`, Android ID); the app's MainActivity calls the renamed `c`
     (IMEI; only the app calls it) and its own `util.f`; Adjust shaded as `com.app.moved.vendor.adjust.sdk`, whose
     ActivityHandler reads the Android ID and whose Network class makes no call site."""
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing")
+    require_tools()
     classes = {
         f"{PKG}/MainActivity": _activity(f"{PKG}/MainActivity", f"{PKG}/c", f"{PKG}/util/f", f"{SHADED}/Adjust"),
         "com/appsflyer/AppsFlyerLib": _class("com/appsflyer/AppsFlyerLib",
@@ -63,7 +62,7 @@ def moved_apk(tmp_path_factory) -> Path:
         f"{SHADED}/ActivityHandler": _class(f"{SHADED}/ActivityHandler", _static("a", ANDROID_ID)),
         f"{SHADED}/Network": _class(f"{SHADED}/Network", _static("a", "    return-void")),
     }
-    return _build(tmp_path_factory.mktemp("moved"), _manifest("com.app.moved", ".MainActivity"), classes)
+    return build_apk(tmp_path_factory.mktemp("moved"), _manifest("com.app.moved", ".MainActivity"), classes)
 
 
 def _static_actors(report) -> dict[str, Actor]:

@@ -19,20 +19,16 @@ app's own code called an SDK's).
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
+from smali_builds import build_apk, require_tools, tools_missing
 
 from audit.attribution import app_context
 from audit.catalogue import load_catalogue
 from audit.model import Actor, ActorKind
 from audit.static.scan import scan_app
 
-SMALI_JAR = Path("/usr/share/java/smali.jar")
-FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
 
 IMEI = """    const-string v0, "phone"
     invoke-virtual {p0, v0}, Landroid/content/Context;->getSystemService(Ljava/lang/String;)Ljava/lang/Object;
@@ -49,11 +45,7 @@ ANDROID_ID = """    invoke-virtual {p0}, Landroid/content/Context;->getContentRe
     return-void"""
 
 
-def _tools_missing() -> bool:
-    return not (SMALI_JAR.is_file() and shutil.which("java") and shutil.which("aapt") and FRAMEWORK_RES.is_file())
-
-
-needs_tools = pytest.mark.skipif(_tools_missing(), reason="smali, java, aapt or android-framework-res missing")
+needs_tools = pytest.mark.skipif(bool(tools_missing()), reason=str(tools_missing()))
 
 
 def _class(name: str, body: str = "", super_: str = "java/lang/Object") -> str:
@@ -95,27 +87,6 @@ def _manifest(package: str, launcher: str, extra: str = "") -> str:
 """
 
 
-def _build(work: Path, manifest: str, classes: dict[str, str]) -> Path:
-    """An unsigned APK from a manifest text and smali classes (name -> full smali text)."""
-    smali = work / "smali"
-    for cls, text in classes.items():
-        path = smali / f"{cls}.smali"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    dex = work / "classes.dex"
-    subprocess.run(["java", "-jar", str(SMALI_JAR), "assemble", "-o", str(dex), str(smali)],
-                   check=True, capture_output=True, timeout=300)
-    manifest_path = work / "manifest" / "AndroidManifest.xml"
-    manifest_path.parent.mkdir()
-    manifest_path.write_text(manifest)
-    apk = work / "app.apk"
-    subprocess.run(["aapt", "package", "-f", "-M", str(manifest_path), "-I", str(FRAMEWORK_RES), "-F", str(apk)],
-                   check=True, capture_output=True, timeout=120)
-    with zipfile.ZipFile(apk, "a") as archive:
-        archive.write(dex, "classes.dex")
-    return apk
-
-
 def _actors(apk: Path) -> dict[tuple[str, str], Actor]:
     report = scan_app([apk])
     return {(s.caller.split("->", 1)[0][1:-1].replace("/", "."), s.api_id): s.actor for s in report.api_calls}
@@ -128,8 +99,7 @@ def repackaged_apk(tmp_path_factory) -> Path:
     reflection) calls the renamed `com.app.repack.b` (IMEI; it calls `a0`, Android ID) and `e` -> `d` (Android ID);
     the app's kept MainActivity calls the renamed `c` (IMEI) in the same package and `util.f` (Android ID) in a
     package no SDK calls into."""
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing")
+    require_tools()
     pkg = "com/app/repack"
     classes = {
         f"{pkg}/MainActivity": _activity(f"{pkg}/MainActivity", f"{pkg}/c", f"{pkg}/util/f"),
@@ -142,7 +112,7 @@ def repackaged_apk(tmp_path_factory) -> Path:
         f"{pkg}/e": _class(f"{pkg}/e", _static("a", _calls(f"{pkg}/d"))),
         f"{pkg}/util/f": _class(f"{pkg}/util/f", _static("a", ANDROID_ID)),
     }
-    return _build(tmp_path_factory.mktemp("repack"), _manifest("com.app.repack", ".MainActivity"), classes)
+    return build_apk(tmp_path_factory.mktemp("repack"), _manifest("com.app.repack", ".MainActivity"), classes)
 
 
 @needs_tools
@@ -180,8 +150,7 @@ def library_moved_apk(tmp_path_factory) -> Path:
     and the renamed `com.app.lib.w` (Android ID), library code R8 renamed, and moved into the app's package;
     `com.app.lib.t` (IMEI), called by the app's MainActivity, sits in that package; the top-level `B1.v` (Android
     ID) is extended by Material's class and by the app's own MyEdit."""
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing")
+    require_tools()
     pkg = "com/app/lib"
     classes = {
         f"{pkg}/MainActivity": _activity(f"{pkg}/MainActivity", f"{pkg}/t", "B1/w", f"{pkg}/w", "B1/v"),
@@ -195,7 +164,7 @@ def library_moved_apk(tmp_path_factory) -> Path:
         "com/google/android/material/chip/Chip": _extending("com/google/android/material/chip/Chip", "B1/v"),
         f"{pkg}/MyEdit": _extending(f"{pkg}/MyEdit", "B1/v"),
     }
-    return _build(tmp_path_factory.mktemp("libmoved"), _manifest("com.app.lib", ".MainActivity"), classes)
+    return build_apk(tmp_path_factory.mktemp("libmoved"), _manifest("com.app.lib", ".MainActivity"), classes)
 
 
 @needs_tools
@@ -220,8 +189,7 @@ def signatures_apk(tmp_path_factory) -> Path:
     `com.app.sig.k` (Android ID), R8-moved into the app's package, keeps `TwilightManager.java` as its source file;
     the app's own kept `com.app.sig.Own` holds the same message, and its renamed `com.app.sig.m` a message any
     app may log ("Failed to get last known location")."""
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing")
+    require_tools()
     pkg = "com/app/sig"
     said = f'    const-string v2, "{TWILIGHT}"\n'
     classes = {
@@ -233,7 +201,7 @@ def signatures_apk(tmp_path_factory) -> Path:
         f"{pkg}/m": _class(f"{pkg}/m", _static("a", '    const-string v2, "Failed to get last known location"\n'
                                                     + IMEI)),
     }
-    return _build(tmp_path_factory.mktemp("sig"), _manifest("com.app.sig", ".MainActivity"), classes)
+    return build_apk(tmp_path_factory.mktemp("sig"), _manifest("com.app.sig", ".MainActivity"), classes)
 
 
 @needs_tools
@@ -258,8 +226,7 @@ def test_renamed_signatures_name_catalogued_libraries(catalogue):
 def shaded_apk(tmp_path_factory) -> Path:
     """com.app.shade with Adjust shaded as `com.app.shade.vendor.adjust.sdk` (its entry class Adjust there, its
     ActivityHandler reading the Android ID), and the app's own `com.app.shade.vendor.maps.Geo` reading the IMEI."""
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing")
+    require_tools()
     shaded = "com/app/shade/vendor/adjust/sdk"
     classes = {
         "com/app/shade/MainActivity": _activity("com/app/shade/MainActivity", f"{shaded}/Adjust",
@@ -268,7 +235,7 @@ def shaded_apk(tmp_path_factory) -> Path:
         f"{shaded}/ActivityHandler": _class(f"{shaded}/ActivityHandler", _static("a", ANDROID_ID)),
         "com/app/shade/vendor/maps/Geo": _class("com/app/shade/vendor/maps/Geo", _static("a", IMEI)),
     }
-    return _build(tmp_path_factory.mktemp("shade"), _manifest("com.app.shade", ".MainActivity"), classes)
+    return build_apk(tmp_path_factory.mktemp("shade"), _manifest("com.app.shade", ".MainActivity"), classes)
 
 
 @needs_tools
@@ -326,15 +293,14 @@ def test_one_app_split_across_packages_of_a_generic_organisation_is_first_party(
 def vendor_sample_apk(tmp_path_factory) -> Path:
     """com.appsflyer.demo, its launcher com.appsflyer.sample.MainActivity reading the IMEI itself and starting
     AppsFlyerLib, which reads the Android ID."""
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing")
+    require_tools()
     classes = {
         "com/appsflyer/sample/MainActivity": _activity("com/appsflyer/sample/MainActivity",
                                                        "com/appsflyer/sample/Device", "com/appsflyer/AppsFlyerLib"),
         "com/appsflyer/sample/Device": _class("com/appsflyer/sample/Device", _static("a", IMEI)),
         "com/appsflyer/AppsFlyerLib": _class("com/appsflyer/AppsFlyerLib", _static("a", ANDROID_ID)),
     }
-    return _build(tmp_path_factory.mktemp("sample"),
+    return build_apk(tmp_path_factory.mktemp("sample"),
                   _manifest("com.appsflyer.demo", "com.appsflyer.sample.MainActivity"), classes)
 
 
@@ -367,8 +333,7 @@ def family_chain_apk(tmp_path_factory) -> Path:
     """zzqa (a Runnable reading the IMEI in run(), which nothing invokes by name) is constructed by zzqb.a, called
     by zzqc.b, called by zzqd.c, whose string names AdMob's host: AdMob's Play services internals, as
     blooddonation's zzafd (advertising ID) <- zzafc <- zzabl <- zzabt."""
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing")
+    require_tools()
     runnable = (f".class public L{GMS}/zzqa;\n.super Ljava/lang/Object;\n.implements Ljava/lang/Runnable;\n"
                 ".field private final c:Landroid/content/Context;\n"
                 ".method public constructor <init>(Landroid/content/Context;)V\n    .registers 2\n"
@@ -387,7 +352,7 @@ def family_chain_apk(tmp_path_factory) -> Path:
         f"{GMS}/zzqd": _class(f"{GMS}/zzqd", _static("a", '    const-string v0, "https://googleads.g.doubleclick.net/mads/gma"\n'
                                                            + _calls(f"{GMS}/zzqc"))),
     }
-    return _build(tmp_path_factory.mktemp("chain"), _manifest("com.app.chain", ".MainActivity"), classes)
+    return build_apk(tmp_path_factory.mktemp("chain"), _manifest("com.app.chain", ".MainActivity"), classes)
 
 
 @needs_tools

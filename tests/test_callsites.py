@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+from smali_builds import assemble_dex
 
 from audit.model import Actor, ActorKind
 from audit.static.apis import load_apis, load_entrypoints, parse_apis
@@ -376,15 +376,7 @@ PROBE_SMALI = {
 
 
 def _assemble(sources: dict[str, str], out: Path) -> DexFile:
-    src = out.parent / (out.stem + "_smali")
-    shutil.rmtree(src, ignore_errors=True)
-    for name, text in sources.items():
-        path = src / f"{name}.smali"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-jar", str(SMALI_JAR), "assemble", "--api", "21",
-                    "-o", str(out), str(src)], check=True, capture_output=True, timeout=120)
-    return DexFile(out.read_bytes(), out.name)
+    return DexFile(assemble_dex(sources, out).read_bytes(), out.name)
 
 
 @pytest.fixture(scope="module")

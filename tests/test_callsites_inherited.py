@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_callsites import _assemble
 
 from audit.static.apis import ApiRule, load_apis
 from audit.static.callsites import CodeIndex, _raw_sites, find_call_sites
@@ -151,18 +152,6 @@ SOURCES = {
 }
 FIRST_DEX = {f"{PKG}/Base", "androidx/lib/LibActivity", "androidx/lib/Wrapping", f"{PKG}/Custom",
              "com/google/android/gms/location/FusedLocationProviderApi"}
-
-
-def _assemble(sources: dict[str, str], out: Path) -> DexFile:
-    src = out.parent / (out.stem + "_smali")
-    shutil.rmtree(src, ignore_errors=True)
-    for name, text in sources.items():
-        path = src / f"{name}.smali"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-jar", str(SMALI_JAR), "assemble", "--api", "21",
-                    "-o", str(out), str(src)], check=True, capture_output=True, timeout=120)
-    return DexFile(out.read_bytes(), out.name)
 
 
 @pytest.fixture(scope="module")

@@ -6,20 +6,17 @@ test APK): a verdict from the test APK's own manifest said `granted` / `blocked`
 Fixtures are built here: aapt for the binary manifest, the Debian `smali` tool for the dex."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+from smali_builds import build_apk, require_tools
 
 from audit.static.feasibility import AppLevels, judge
 from audit.static.apis import load_apis
 from audit.static.manifest import RequestedPermission, parse_manifest
 from audit.static.scan import scan_app
 
-FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
-SMALI_JAR = Path("/usr/share/java/smali.jar")
 RULES = {r.id: r for r in load_apis()}
 
 MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
@@ -82,24 +79,10 @@ PROBE_TEST = """.class public Lorg/example/target/test/ProbeTest;
 
 
 def _build(tmp_path: Path, package: str, target: str) -> Path:
-    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
-        pytest.skip("aapt / android-framework-res not installed (make deb)")
-    if not SMALI_JAR.is_file() or shutil.which("java") is None:
-        pytest.skip("smali / java not installed (make deb)")
-    work = tmp_path / package
-    (work / "smali" / "org" / "example" / "target" / "test").mkdir(parents=True)
-    (work / "smali" / "org" / "example" / "target" / "test" / "Runner.smali").write_text(RUNNER)
-    (work / "smali" / "org" / "example" / "target" / "test" / "ProbeTest.smali").write_text(PROBE_TEST)
-    (work / "AndroidManifest.xml").write_text(MANIFEST.replace("PACKAGE", package).replace("TARGET", target))
-    apk = work / "test.apk"
-    subprocess.run(["aapt", "package", "-f", "-M", str(work / "AndroidManifest.xml"), "-I", str(FRAMEWORK_RES),
-                    "-F", str(apk)], check=True, capture_output=True, timeout=60)
-    subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-jar", str(SMALI_JAR), "assemble", "--api", "21",
-                    "-o", str(work / "classes.dex"), str(work / "smali")], check=True, capture_output=True,
-                   timeout=120)
-    with zipfile.ZipFile(apk, "a") as out:
-        out.write(work / "classes.dex", "classes.dex")
-    return apk
+    require_tools()
+    return build_apk(tmp_path / package, MANIFEST.replace("PACKAGE", package).replace("TARGET", target),
+                     {"org/example/target/test/Runner": RUNNER, "org/example/target/test/ProbeTest": PROBE_TEST},
+                     name="test")
 
 
 def test_a_test_apk_of_another_app_gets_no_verdict_from_its_own_manifest(tmp_path):

@@ -7,12 +7,11 @@ import importlib.util
 import json
 import re
 import shutil
-import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
+from smali_builds import build_apk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -201,24 +200,11 @@ MAIN_BODY = """
 def traps_apk(tmp_path_factory) -> Path:
     if not (SMALI_JAR.is_file() and shutil.which("java") and shutil.which("aapt") and FRAMEWORK_RES.is_file()):
         pytest.skip("smali, java, aapt or android-framework-res missing (make deb)")
-    work = tmp_path_factory.mktemp("traps")
-    smali = work / "smali"
     classes = {"org/example/traps/Main": MAIN_BODY, "com/onesignal/SyncJobService": ""}
     classes.update({f"com/google/android/gms/ads/identifier/zz{c}": "" for c in "abcdefg"})   # the ad-ID client
     classes.update({f"com/appsflyer/internal/AFa{i}": "" for i in range(2)})                  # two stray classes
-    for name, body in classes.items():
-        path = smali / f"{name}.smali"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_smali_class(name, body))
-    subprocess.run(["java", "-jar", str(SMALI_JAR), "assemble", "-o", str(work / "classes.dex"), str(smali)],
-                   check=True, capture_output=True, timeout=300)
-    (work / "AndroidManifest.xml").write_text(MANIFEST)
-    apk = work / "traps.apk"
-    subprocess.run(["aapt", "package", "-f", "-M", str(work / "AndroidManifest.xml"), "-I", str(FRAMEWORK_RES),
-                    "-F", str(apk)], check=True, capture_output=True, timeout=120)
-    with zipfile.ZipFile(apk, "a") as archive:
-        archive.write(work / "classes.dex", "classes.dex")
-    return apk
+    return build_apk(tmp_path_factory.mktemp("traps"), MANIFEST,
+                     {name: _smali_class(name, body) for name, body in classes.items()}, name="traps")
 
 
 def test_traps_in_a_real_apk_are_hints_and_make_no_finding(traps_apk):

@@ -21,13 +21,11 @@ shared user id, a manifest component whose class is not in the code, an SDK's ge
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import zipfile
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from smali_builds import build_apk, require_tools
 
 from audit.attribution import (AppContext, looks_obfuscated, organisation_of, package_of, relocated_match, under)
 from audit.catalogue import load_catalogue
@@ -45,8 +43,6 @@ CORPUS = REPO.parent / "shared" / "corpus" / "apks"
 SUFFIXES = (".apk", ".apks", ".xapk", ".apkm", ".aab")
 FILES = sorted(p.name for p in CORPUS.iterdir() if p.name.lower().endswith(SUFFIXES)) if CORPUS.is_dir() else []
 ANDROID = "{http://schemas.android.com/apk/res/android}"
-SMALI_JAR = Path("/usr/share/java/smali.jar")
-FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
 # R8 / ProGuard package names: `A0`, `b`, `zz`; a one-character organisation (`com.a`)
 _OBFUSCATOR_LABEL = re.compile(r"^[A-Za-z$_][A-Za-z0-9$_]?$")
 
@@ -223,32 +219,8 @@ def test_every_sdk_claim_has_class_evidence(name):
 
 
 # -- traps the corpus lacks ------------------------------------------------------------------------------------------
-def _tools_missing() -> bool:
-    return not (SMALI_JAR.is_file() and shutil.which("java") and shutil.which("aapt") and FRAMEWORK_RES.is_file())
-
-
 def _smali(name: str, body: str = "", super_: str = "java/lang/Object") -> str:
     return f".class public L{name};\n.super L{super_};\n{body}\n"
-
-
-def _build(work: Path, manifest: str, classes: dict[str, str], *aapt_extra: str, name: str = "app") -> Path:
-    """An unsigned APK from a manifest text and smali classes (name -> full smali text)."""
-    smali = work / f"{name}-smali"
-    for cls, text in classes.items():
-        path = smali / f"{cls}.smali"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    subprocess.run(["java", "-jar", str(SMALI_JAR), "assemble", "-o", str(work / f"{name}.dex"), str(smali)],
-                   check=True, capture_output=True, timeout=300)
-    manifest_path = work / f"{name}-manifest" / "AndroidManifest.xml"     # aapt wants this file name
-    manifest_path.parent.mkdir()
-    manifest_path.write_text(manifest)
-    apk = work / f"{name}.apk"
-    subprocess.run(["aapt", "package", "-f", "-M", str(manifest_path), "-I", str(FRAMEWORK_RES),
-                    "-F", str(apk), *aapt_extra], check=True, capture_output=True, timeout=120)
-    with zipfile.ZipFile(apk, "a") as archive:
-        archive.write(work / f"{name}.dex", "classes.dex")
-    return apk
 
 
 def _static_call(cls: str, method: str, body: str, params: str = "Landroid/content/Context;",
@@ -312,8 +284,7 @@ def lookalike_apk(tmp_path_factory) -> Path:
     read the IMEI), an R8-named `A0.b` reading the IMEI called by the app's own code and by AppsFlyer, AppsFlyer's
     entry class named only in a string, READ_PHONE_STATE requested inside <application>, a Facebook manifest key
     with Facebook's generated R classes only, and a OneSignal service whose classes are not in the code."""
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing (make deb)")
+    require_tools()
     relocated = "com/adjust/game/vendor/com/appsflyer/internal"
     classes = {
         "com/adjust/game/MainActivity": _activity("com.adjust.game", [
@@ -343,7 +314,7 @@ def lookalike_apk(tmp_path_factory) -> Path:
     # resource classes a build generates in a library's package: not the Facebook SDK's code
     classes.update({f"com/facebook/{n}": _smali(f"com/facebook/{n}")
                     for n in ("R", "R$attr", "R$color", "R$id", "R$string", "R$style", "BuildConfig")})
-    return _build(tmp_path_factory.mktemp("lookalike"), LOOKALIKE_MANIFEST, classes)
+    return build_apk(tmp_path_factory.mktemp("lookalike"), LOOKALIKE_MANIFEST, classes)
 
 
 def test_lookalike_package_stub_string_and_leftovers_claim_no_sdk(lookalike_apk):
@@ -405,13 +376,12 @@ def _myapp_classes() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def myapp_split_set(tmp_path_factory) -> list[Path]:
     """com.facebook.myapp (no permission) with a feature split that requests READ_PHONE_STATE."""
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing (make deb)")
+    require_tools()
     work = tmp_path_factory.mktemp("myapp")
-    base = _build(work, SHARED_MANIFEST.format(shared=""), _myapp_classes(), name="base")
+    base = build_apk(work, SHARED_MANIFEST.format(shared=""), _myapp_classes(), name="base")
     phone = {"com/facebook/myapp/phone/PhoneActivity": _smali("com/facebook/myapp/phone/PhoneActivity",
                                                               _static_call("", "imei", IMEI))}
-    split = _build(work, SPLIT_MANIFEST, phone, "-I", str(base), "--feature-of", str(base), name="split")
+    split = build_apk(work, SPLIT_MANIFEST, phone, "-I", str(base), "--feature-of", str(base), name="split")
     return [base, split]
 
 
@@ -431,10 +401,9 @@ def test_a_permission_only_a_split_requests_is_not_held(myapp_split_set):
 
 @pytest.fixture(scope="module")
 def shared_uid_apk(tmp_path_factory) -> Path:
-    if _tools_missing():
-        pytest.skip("smali, java, aapt or android-framework-res missing (make deb)")
+    require_tools()
     manifest = SHARED_MANIFEST.format(shared=' android:sharedUserId="com.facebook.shared"')
-    return _build(tmp_path_factory.mktemp("shared"), manifest, _myapp_classes())
+    return build_apk(tmp_path_factory.mktemp("shared"), manifest, _myapp_classes())
 
 
 def test_a_shared_user_id_makes_a_missing_permission_unknown_not_blocked(shared_uid_apk):

@@ -1,0 +1,63 @@
+"""Throw-away test apps assembled from smali text in a test's temporary folder (the Debian smali jar and aapt), for
+properties the corpus and the signed fixture apps (tests/fixtures/build.py, cached and reproducible) lack.
+
+    apk = build_apk(work, MANIFEST, {"org/example/Main": SMALI_TEXT})    # unsigned APK: manifest + classes.dex
+    dex = assemble_dex({"org/example/Main": SMALI_TEXT}, work / "classes.dex")
+
+Classes map a class path (`org/example/Main`) to the whole smali text of that class."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
+SMALI_JAR = Path("/usr/share/java/smali.jar")
+
+
+def tools_missing(aapt: bool = True) -> str | None:
+    """Why these builds cannot run here, or None."""
+    if not SMALI_JAR.is_file() or shutil.which("java") is None:
+        return "smali / java not installed (make deb)"
+    if aapt and (shutil.which("aapt") is None or not FRAMEWORK_RES.is_file()):
+        return "aapt / android-framework-res not installed (make deb)"
+    return None
+
+
+def require_tools(aapt: bool = True) -> None:
+    """Skip the test, saying why, where the tools are missing."""
+    missing = tools_missing(aapt)
+    if missing:
+        pytest.skip(missing)
+
+
+def assemble_dex(classes: dict[str, str], out: Path) -> Path:
+    """One DEX file from smali classes; their sources are written beside it (OUT-stem_smali/)."""
+    source = out.parent / f"{out.stem}_smali"
+    shutil.rmtree(source, ignore_errors=True)
+    for name, text in classes.items():
+        path = source / f"{name}.smali"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    # C1 only: smali runs for about a second, the C2 compiler never pays off
+    subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-jar", str(SMALI_JAR), "assemble", "--api", "21",
+                    "-o", str(out), str(source)], check=True, capture_output=True, timeout=300)
+    return out
+
+
+def build_apk(work: Path, manifest: str, classes: dict[str, str], *aapt_extra: str, name: str = "app") -> Path:
+    """An unsigned APK (WORK/NAME.apk) from a manifest text and smali classes; aapt_extra: more aapt arguments."""
+    work.mkdir(parents=True, exist_ok=True)
+    dex = assemble_dex(classes, work / f"{name}.dex")
+    manifest_path = work / f"{name}-manifest" / "AndroidManifest.xml"     # aapt wants this file name
+    manifest_path.parent.mkdir(exist_ok=True)
+    manifest_path.write_text(manifest)
+    apk = work / f"{name}.apk"
+    subprocess.run(["aapt", "package", "-f", "-M", str(manifest_path), "-I", str(FRAMEWORK_RES), "-F", str(apk),
+                    *aapt_extra], check=True, capture_output=True, timeout=120)
+    with zipfile.ZipFile(apk, "a") as archive:
+        archive.write(dex, "classes.dex")
+    return apk
