@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from smali_builds import require_tools
 from test_callsites import _assemble
 
 from audit.static.apis import ApiRule, load_apis
@@ -297,3 +298,19 @@ def test_an_interface_extending_more_interfaces_than_the_limit_is_cut_and_counte
     found = {s.caller.name for s in _raw_sites(index, tuple(rules))}
     assert found == {"last"}        # Far names the rule's interface past the cut
     assert index.hierarchy_cut == 2 and index.inherit_steps <= 2 * (MAX_HIERARCHY + 2)
+
+
+def test_the_deprecated_get_text_of_the_content_clipboard_manager_is_a_clipboard_read(tmp_path):
+    # android.content.ClipboardManager redeclares getText: its calls name it, never android.text.ClipboardManager
+    require_tools(aapt=False)
+    reader = _class(f"{PKG}/Paste", "Ljava/lang/Object;", """
+.method public static read(Landroid/content/ClipboardManager;)Ljava/lang/CharSequence;
+    .registers 2
+    invoke-virtual {p0}, Landroid/content/ClipboardManager;->getText()Ljava/lang/CharSequence;
+    move-result-object v0
+    return-object v0
+.end method
+""")
+    dex = _assemble({f"{PKG}/Paste": reader}, tmp_path / "classes.dex")
+    sites = find_call_sites([dex], app_package="com.example.inherit")
+    assert [(s.api_id, s.data_type) for s in sites] == [("clipboard.get_text", "clipboard")]
