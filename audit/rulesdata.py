@@ -345,6 +345,11 @@ class Validator:
                 self.fail(entry, key, f"duplicate {what} {entry[key]!r}")
             seen.add(entry[key])
 
+    def ordered(self, item: dict) -> None:
+        """An item's API range (`since` .. `until`) does not end before it starts."""
+        if item.get("since") and item.get("until") and item["since"] > item["until"]:
+            self.fail(item, "until", f"until {item['until']} is before since {item['since']}")
+
     def mapping(self, value: Any, context: Any = None, key: Any = None) -> dict:
         if not isinstance(value, dict):
             self.fail(context, key, f"expected a mapping, found {type(value).__name__}")

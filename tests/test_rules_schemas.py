@@ -108,7 +108,7 @@ def _load(kind: str, path: Path):
     from audit.rules.inquiry import load_inquiry
     from audit.runtime.agent import load_request_hooks
     from audit.static.apis import _load_entrypoints, parse_apis
-    from audit.static.manifest import _permission_rules
+    from audit.static.manifest import _permission_table
     from audit.traffic.adapters import _load as load_trackers
     loaders = {
         "datatypes": lambda: rulesdata._datatypes_from.__wrapped__(str(path)),
@@ -116,7 +116,7 @@ def _load(kind: str, path: Path):
         "libraries": lambda: parse_libraries(load_yaml(path), path),
         "apis": lambda: parse_apis(load_yaml(path), path),
         "entrypoints": lambda: _load_entrypoints.__wrapped__(str(path)),
-        "permissions": lambda: _permission_rules.__wrapped__(str(path)),
+        "permissions": lambda: _permission_table.__wrapped__(str(path)),
         "recipients": lambda: parse_recipients(load_yaml(path), path),
         "purposes": lambda: _purposes_from.__wrapped__(str(path.parent)),
         "declaration-formats": lambda: _formats.__wrapped__(str(path.parent)),

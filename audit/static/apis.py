@@ -104,8 +104,7 @@ def _parse_access(raw, check: Validator) -> dict[str, tuple[AccessItem, ...]]:
     for name, items in (raw.get("access") or {}).items():
         parsed = []
         for item in items:
-            if item.get("since") and item.get("until") and item["since"] > item["until"]:
-                check.fail(item, "until", f"until {item['until']} is before since {item['since']}")
+            check.ordered(item)
             parsed.append(AccessItem(
                 since=item.get("since") or 1, until=item.get("until"), target_min=item.get("target_min"),
                 target_max=item.get("target_max"),
@@ -157,8 +156,7 @@ def parse_platform(raw, path: Path) -> Platform:
     check = Validator(path)
     grants = []
     for item in section.get("dangerous_grants") or ():
-        if item.get("since") and item.get("until") and item["since"] > item["until"]:
-            check.fail(item, "until", f"until {item['until']} is before since {item['since']}")
+        check.ordered(item)
         grants.append(DangerousGrant(item["status"], item["reason"], item.get("since") or 1, item.get("until"),
                                      item.get("target_max")))
     installable = tuple((i["since"], i["target"]) for i in section.get("min_installable_target") or ())
@@ -166,25 +164,20 @@ def parse_platform(raw, path: Path) -> Platform:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_platform(path: str) -> Platform:
+def _load_api_list(path: str) -> tuple[tuple[ApiRule, ...], Platform]:
+    """The file read and checked once: its API rules (parse_apis validates it) and its `platform` section."""
     raw = load_yaml(path, "API list")
-    validate(raw, "apis", path, "API list")
-    return parse_platform(raw, Path(path))
+    return parse_apis(raw, Path(path)), parse_platform(raw, Path(path))
 
 
 def load_platform(path: str | Path | None = None) -> Platform:
     """rules/apis.yaml `platform` (or another file in the same schema; none there: nothing assumed)."""
-    return _load_platform(str(path or rules_dir() / "apis.yaml"))
-
-
-@functools.lru_cache(maxsize=8)
-def _load_apis(path: str) -> tuple[ApiRule, ...]:
-    return parse_apis(load_yaml(path, "API list"), Path(path))
+    return _load_api_list(str(path or rules_dir() / "apis.yaml"))[1]
 
 
 def load_apis(path: str | Path | None = None) -> tuple[ApiRule, ...]:
     """rules/apis.yaml (or another file in the same schema)."""
-    return _load_apis(str(path or rules_dir() / "apis.yaml"))
+    return _load_api_list(str(path or rules_dir() / "apis.yaml"))[0]
 
 
 @dataclass(frozen=True)

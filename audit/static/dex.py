@@ -93,6 +93,7 @@ class ClassDef:
     superclass_idx: int       # NO_INDEX for java.lang.Object
     interfaces_off: int
     class_data_off: int
+    source_file_idx: int = NO_INDEX   # the debug info's source-file name (a string index), NO_INDEX when stripped
 
 
 @dataclass(frozen=True)
@@ -428,7 +429,7 @@ class DexFile:
     def class_defs(self) -> list[ClassDef]:
         if self._class_defs is None:
             out = []
-            for i, (class_idx, access, superclass, interfaces_off, _src, _ann, data_off, _static) in \
+            for i, (class_idx, access, superclass, interfaces_off, source_file, _ann, data_off, _static) in \
                     enumerate(_CLASS_DEF.iter_unpack(
                         self.data[self.class_defs_off:self.class_defs_off + 32 * self.class_defs_size])):
                 self._check_index(class_idx, self.type_ids_size, f"class_def {i}: class type")
@@ -438,7 +439,7 @@ class DexFile:
                     self._fail(f"class_def {i}: class_data offset {data_off:#x} outside the file")
                 if interfaces_off and not HEADER_SIZE <= interfaces_off < self.size:
                     self._fail(f"class_def {i}: interfaces offset {interfaces_off:#x} outside the file")
-                out.append(ClassDef(i, class_idx, access, superclass, interfaces_off, data_off))
+                out.append(ClassDef(i, class_idx, access, superclass, interfaces_off, data_off, source_file))
             self._class_defs = out
         return self._class_defs
 

@@ -15,11 +15,11 @@ saying what happens elsewhere. An app with minSdk 23 that reads the IMEI is ther
 real on those devices, and an audit must not call it refused. Only when no level lets the call succeed is the
 status `blocked` (or `degraded` when it returns a placeholder everywhere).
 
-How a dangerous permission is granted depends on the level and the app's target SDK (rules/apis.yaml
-`platform`): at install before API 23 (`granted`), at install to an app targeting 22 and lower on API 23-28
-(`granted`, the user may revoke it later), on the screen shown before such an app's first launch from API 29,
-and at runtime otherwise (`runtime-permission`). A level that does not install an app of this target SDK
-(API 34+ below target 23, API 35+ below 24) is `blocked` for every call.
+How the user gives a dangerous permission depends on the level and the app's target SDK (rules/apis.yaml
+`platform`): by accepting it at install before API 23, and to an app targeting 22 and lower on API 23-28 (the
+user may revoke it later), on the screen shown before such an app's first launch from API 29, and at runtime
+otherwise: `runtime-permission` in each, the reason saying which. A level that does not install an app of this
+target SDK (API 34+ below target 23, API 35+ below 24) is `blocked` for every call.
 
 Below the level an API entry was `added` in, the call cannot run (blocked there). A `degraded` item may hold only
 for apps holding some permission (`if_held`: Android 10 answers null to an app targeting 28- that holds

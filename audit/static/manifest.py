@@ -249,9 +249,11 @@ def _read_manifest(root, where: str) -> Manifest:
                                             element.tag != "uses-permission",
                                             _never_for_location(_attr(element, "usesPermissionFlags")))
                 requested[name] = _broadest(requested.get(name), entry)
-    if root.get("split") is None and _target_before_api_4(sdk):
+    declared_target = _declared_target(sdk)
+    if root.get("split") is None and declared_target is not None:
         for rule in permission_rules().values():
-            if rule.implicit_below_target and rule.name not in requested:
+            if (rule.implicit_below_target and declared_target < rule.implicit_below_target
+                    and rule.name not in requested):
                 requested[rule.name] = RequestedPermission(rule.name, implicit=True)
 
     return Manifest(
@@ -276,16 +278,16 @@ def _read_manifest(root, where: str) -> Manifest:
     )
 
 
-def _target_before_api_4(sdk) -> bool:
-    """The app targets API 1-3: Android then requests the permissions API 4 introduced for what every app could do
-    before (READ_PHONE_STATE, WRITE_EXTERNAL_STORAGE) on the app's behalf. No <uses-sdk>, or one naming no
-    level, means API 1; a codename or resource reference is a newer platform (or unknown): not implied."""
+def _declared_target(sdk) -> int | None:
+    """The target SDK that decides the permissions Android requests on an old app's behalf (permissions.yaml
+    `implicit_below_target`: API 4 added READ_PHONE_STATE and WRITE_EXTERNAL_STORAGE for what every app could do
+    before): targetSdkVersion, else minSdkVersion; no <uses-sdk>, or one naming no level, means API 1; None for a
+    codename or resource reference (a newer platform, or unknown: nothing implied)."""
     raw = [_attr(sdk, name) for name in ("targetSdkVersion", "minSdkVersion")] if sdk is not None else [None, None]
     for value in raw:
         if value is not None:
-            number = _int(value)
-            return number is not None and number < 4
-    return True
+            return _int(value)
+    return 1
 
 
 _LAUNCHER_CATEGORIES = ("android.intent.category.LAUNCHER", "android.intent.category.LEANBACK_LAUNCHER")
@@ -401,7 +403,9 @@ def resolve_label(label: str | None, arsc: bytes | None) -> str | None:
 
 # -- rules/permissions.yaml -----------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
-def _permission_rules(path: str) -> dict[str, PermissionRule]:
+def _permission_table(path: str) -> tuple[dict[str, PermissionRule], dict[str, str]]:
+    """The file read and checked once: its rules (`permissions`), and the protection level of every other
+    permission the platform defines (`platform_defined`)."""
     raw = load_yaml(path, "permission table")
     validate(raw, "permissions", path, "permission table")
     check = Validator(path)
@@ -410,8 +414,7 @@ def _permission_rules(path: str) -> dict[str, PermissionRule]:
         levels = tuple(sorted((spec.get("levels") or {}).items()))
         if levels and levels[-1][1] != spec["protection"]:
             check.fail(spec, "levels", f"the last level ({levels[-1][1]}) must be `protection` ({spec['protection']})")
-        if spec.get("since") and spec.get("until") and spec["since"] > spec["until"]:
-            check.fail(spec, "until", f"until {spec['until']} is before since {spec['since']}")
+        check.ordered(spec)
         observe = spec.get("observe")
         if observe is None:
             observe = spec["protection"] == "dangerous"
@@ -419,30 +422,23 @@ def _permission_rules(path: str) -> dict[str, PermissionRule]:
                                    spec.get("binds_service", False), levels, spec.get("since"), spec.get("until"),
                                    spec.get("hard_restricted"), tuple(spec.get("never_for_location") or ()),
                                    spec.get("implicit_below_target"))
-    return out
-
-
-def permission_rules() -> dict[str, PermissionRule]:
-    return _permission_rules(str(rules_dir() / "permissions.yaml"))
-
-
-@functools.lru_cache(maxsize=4)
-def _platform_levels(path: str) -> dict[str, str]:
-    raw = load_yaml(path, "permission table")
-    validate(raw, "permissions", path, "permission table")
     levels: dict[str, str] = {}
     for level, names in (raw.get("platform_defined") or {}).items():
         for name in names:
-            if name in raw["permissions"] or name in levels:
-                Validator(path).fail(raw["platform_defined"], level, f"{name} is listed twice")
+            if name in out or name in levels:
+                check.fail(raw["platform_defined"], level, f"{name} is listed twice")
             levels[name] = level
-    return levels
+    return out, levels
+
+
+def permission_rules() -> dict[str, PermissionRule]:
+    return _permission_table(str(rules_dir() / "permissions.yaml"))[0]
 
 
 def platform_levels() -> dict[str, str]:
     """The protection level of every other permission the platform defines (permissions.yaml platform_defined):
     it unlocks nothing an audit names, but a request of it is not `unknown`."""
-    return _platform_levels(str(rules_dir() / "permissions.yaml"))
+    return _permission_table(str(rules_dir() / "permissions.yaml"))[1]
 
 
 def permissions_of(manifest: Manifest) -> tuple[Permission, ...]:

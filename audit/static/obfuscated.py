@@ -226,8 +226,7 @@ class _Owners:
             return None
         dex = self.dexes[where[0]]
         files, strings = dict(rules.signature_files), dict(rules.signature_strings)
-        source_idx = int.from_bytes(dex.data[dex.class_defs_off + 32 * where[1] + 16:
-                                             dex.class_defs_off + 32 * where[1] + 20], "little")
+        source_idx = dex.class_defs[where[1]].source_file_idx
         if source_idx < dex.string_ids_size and dex.string(source_idx) in files:
             return Actor(ActorKind.LIBRARY, files[dex.string(source_idx)])
         method_idx, flags, code, owners = dex.method_table()
