@@ -17,6 +17,21 @@ import pytest
 FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
 SMALI_JAR = Path("/usr/share/java/smali.jar")
 
+# Method bodies of a static method taking a Context in p0 (smali registers v0, v1): the reads most tests need
+IMEI = """    const-string v0, "phone"
+    invoke-virtual {p0, v0}, Landroid/content/Context;->getSystemService(Ljava/lang/String;)Ljava/lang/Object;
+    move-result-object v0
+    check-cast v0, Landroid/telephony/TelephonyManager;
+    invoke-virtual {v0}, Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;
+    move-result-object v0
+    return-void"""
+ANDROID_ID = """    invoke-virtual {p0}, Landroid/content/Context;->getContentResolver()Landroid/content/ContentResolver;
+    move-result-object v0
+    const-string v1, "android_id"
+    invoke-static {v0, v1}, Landroid/provider/Settings$Secure;->getString(Landroid/content/ContentResolver;Ljava/lang/String;)Ljava/lang/String;
+    move-result-object v0
+    return-void"""
+
 
 def tools_missing(aapt: bool = True) -> str | None:
     """Why these builds cannot run here, or None."""

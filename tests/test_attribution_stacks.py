@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, require_tools, tools_missing
+from smali_builds import ANDROID_ID, IMEI, build_apk, require_tools, tools_missing
 
 from audit.attribution import dotted
 from audit.catalogue import load_catalogue
@@ -28,7 +28,7 @@ from audit.runtime.runfolder import RUN_SCHEMA
 from audit.static.scan import scan_app
 from audit.traffic import analyse
 from audit.traffic.attribution import Attributor, ScannedApp
-from test_attribution_unseen_builds import ANDROID_ID, IMEI, _activity, _calls, _class, _manifest, _static
+from test_attribution_unseen_builds import _activity, _calls, _class, _manifest, _static
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "apks"

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, require_tools, tools_missing
+from smali_builds import ANDROID_ID, IMEI, build_apk, require_tools, tools_missing
 
 from audit.attribution import app_context
 from audit.catalogue import load_catalogue
@@ -30,19 +30,6 @@ from audit.model import Actor, ActorKind
 from audit.static.scan import scan_app
 
 
-IMEI = """    const-string v0, "phone"
-    invoke-virtual {p0, v0}, Landroid/content/Context;->getSystemService(Ljava/lang/String;)Ljava/lang/Object;
-    move-result-object v0
-    check-cast v0, Landroid/telephony/TelephonyManager;
-    invoke-virtual {v0}, Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;
-    move-result-object v0
-    return-void"""
-ANDROID_ID = """    invoke-virtual {p0}, Landroid/content/Context;->getContentResolver()Landroid/content/ContentResolver;
-    move-result-object v0
-    const-string v1, "android_id"
-    invoke-static {v0, v1}, Landroid/provider/Settings$Secure;->getString(Landroid/content/ContentResolver;Ljava/lang/String;)Ljava/lang/String;
-    move-result-object v0
-    return-void"""
 
 
 needs_tools = pytest.mark.skipif(bool(tools_missing()), reason=str(tools_missing()))

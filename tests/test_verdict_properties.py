@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, require_tools
+from smali_builds import ANDROID_ID, IMEI, build_apk, require_tools
 
 from audit.attribution import (AppContext, looks_obfuscated, organisation_of, package_of, relocated_match, under)
 from audit.catalogue import load_catalogue
@@ -229,19 +229,6 @@ def _static_call(cls: str, method: str, body: str, params: str = "Landroid/conte
             f".end method\n")
 
 
-IMEI = """    const-string v0, "phone"
-    invoke-virtual {p0, v0}, Landroid/content/Context;->getSystemService(Ljava/lang/String;)Ljava/lang/Object;
-    move-result-object v0
-    check-cast v0, Landroid/telephony/TelephonyManager;
-    invoke-virtual {v0}, Landroid/telephony/TelephonyManager;->getDeviceId()Ljava/lang/String;
-    move-result-object v0
-    return-void"""
-ANDROID_ID = """    invoke-virtual {p0}, Landroid/content/Context;->getContentResolver()Landroid/content/ContentResolver;
-    move-result-object v0
-    const-string v1, "android_id"
-    invoke-static {v0, v1}, Landroid/provider/Settings$Secure;->getString(Landroid/content/ContentResolver;Ljava/lang/String;)Ljava/lang/String;
-    move-result-object v0
-    return-void"""
 
 
 def _activity(package: str, calls: list[str]) -> str:
