@@ -5,7 +5,9 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import struct
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -218,6 +220,20 @@ def test_fake_encryption_flag_is_ignored_like_android_does(tmp_path, clean_parts
     apk.write_bytes(bytes(raw))
     (contents,) = open_inputs([apk]).apks
     assert contents.manifest == clean_parts["AndroidManifest.xml"]
+
+
+@pytest.mark.skipif(shutil.which("zip") is None, reason="the `zip` tool (Debian package zip) makes the archive")
+def test_really_password_protected_member_is_a_clear_input_error(tmp_path, clean_parts):
+    """The encrypted bit ignored above may be true: a password-protected archive (an old APKM, `zip -e`) then
+    fails to inflate, and the error says why instead of quoting zlib."""
+    folder = tmp_path / "parts"
+    for name, data in clean_parts.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    apk = tmp_path / "locked.apk"
+    subprocess.run(["zip", "-q", "-r", "-P", "secret", str(apk), "."], cwd=folder, check=True)
+    with pytest.raises(InputError, match="encrypted.*password-protected"):
+        open_inputs([apk])
 
 
 def test_broken_bundle_metadata_falls_back_to_every_top_level_apk(tmp_path, split_set):

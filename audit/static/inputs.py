@@ -180,7 +180,8 @@ class Archive:
         where = f"{self.display}!{name}"
         if info.is_dir():
             raise InputError(f"{where} is a folder, expected a file")
-        if info.flag_bits & 0x1:
+        flagged_encrypted = bool(info.flag_bits & 0x1)
+        if flagged_encrypted:
             # Android ignores the "encrypted" bit (a known anti-analysis trick); so do we, on a copy.
             clone = zipfile.ZipInfo(info.filename, info.date_time)
             for attr in ("compress_type", "flag_bits", "compress_size", "file_size", "CRC",
@@ -215,6 +216,9 @@ class Archive:
             raise InputError(f"{where}: corrupt zip member: {one_line(str(exc))}") from None
         except (zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
                 OverflowError) as exc:
+            if flagged_encrypted:   # the bit was no trick: the member is really password-protected
+                raise InputError(f"{where}: the zip member is encrypted (a password-protected archive, which "
+                                 "Android cannot read either): decrypt it first") from None
             raise InputError(f"{where}: cannot inflate zip member: {one_line(str(exc))}") from None
         return b"".join(chunks)
 
