@@ -25,6 +25,7 @@ import codecs
 import datetime as _dt
 import functools
 import json
+import math
 import operator
 import os
 import re
@@ -203,6 +204,8 @@ def _epoch(value: Any) -> float | None:
         try:
             number = float(value)
         except OverflowError:  # an int beyond float range (10**400) is no time
+            return None
+        if not math.isfinite(number):   # NaN or infinity: no time, and not valid JSON either
             return None
         return number / 1000.0 if number > 1e12 else number
     try:
@@ -731,7 +734,7 @@ def _mitm_requests(flow, result: CaptureResult) -> list[Request]:
     host = (req.pretty_host or req.host or "").lower().rstrip(".")
     metadata = flow.metadata if isinstance(flow.metadata, dict) else {}
     stack = stack_frames(metadata.get("stacktrace") or metadata.get("_stacktrace"))
-    out = [Request(time=req.timestamp_start, method=req.method.upper(), scheme=scheme, host=host, port=req.port,
+    out = [Request(time=_epoch(req.timestamp_start), method=req.method.upper(), scheme=scheme, host=host, port=req.port,
                    target=req.path or "/", headers=headers, body=body, capture=capture, stack=stack,
                    body_dropped=dropped)]
     websocket = getattr(flow, "websocket", None)
@@ -742,7 +745,7 @@ def _mitm_requests(flow, result: CaptureResult) -> list[Request]:
                        len(sent) - MAX_WEBSOCKET_MESSAGES, "messages", f"{capture} {out[0].url}")
         for message in sent[:MAX_WEBSOCKET_MESSAGES]:
             content, cut = _capped(message.content)
-            out.append(Request(time=message.timestamp, method="WS", scheme=scheme, host=host, port=req.port,
+            out.append(Request(time=_epoch(message.timestamp), method="WS", scheme=scheme, host=host, port=req.port,
                                target=req.path or "/", headers=(), body=content, capture=capture, stack=stack,
                                note="websocket message", body_dropped=cut))
     return out

@@ -223,6 +223,36 @@ def test_mitmproxy_flow_with_retyped_state_is_not_an_unexpected_error(tmp_path, 
     assert_clean_outcome(run_cli(["traffic", str(capture), "--identifiers", str(ids)]))
 
 
+@pytest.mark.parametrize("where, value", [("message", b"\x00"), ("message", "noon"), ("request", float("nan")),
+                                          ("request", float("inf"))],
+                         ids=["message-time-is-bytes", "message-time-is-text", "request-time-is-nan",
+                              "request-time-is-infinite"])
+def test_mitmproxy_times_mitmproxy_does_not_check_are_no_time(tmp_path, ids, where, value):
+    """mitmproxy loads a WebSocket message's timestamp and a NaN request time without checking them; the request
+    log wrote the bytes into JSON ('unexpected TypeError', found by test_mitmproxy_flow_state_mutations) and NaN
+    as invalid JSON. Such a time is no time (null), like a HAR's."""
+    from mitmproxy import io as mio
+    from mitmproxy.io import tnetstring
+
+    seed = SHARED / "corpus" / "traffic" / "mitmproxy-formats" / "flows_websocket.mitm"
+    if not seed.exists():
+        pytest.skip("shared corpus absent")
+    with open(seed, "rb") as handle:
+        state = next(f for f in mio.FlowReader(handle).stream() if getattr(f, "websocket", None)).get_state()
+    if where == "message":
+        kind, _, content, _, *rest = state["websocket"]["messages"][0]   # (type, from_client, content, time, ...)
+        state["websocket"]["messages"][0] = (kind, True, content, value, *rest)
+    else:
+        state["request"]["timestamp_start"] = value
+    capture, report = tmp_path / "flows.mitm", tmp_path / "report.json"
+    with open(capture, "wb") as handle:
+        tnetstring.dump(state, handle)
+    outcome = run_cli(["traffic", str(capture), "--identifiers", str(ids), "-o", str(report)])
+    assert_clean_outcome(outcome, allowed=(0,))
+    times = [r["time"] for r in json.loads(report.read_text(), parse_constant=pytest.fail)["requests"]]
+    assert None in times and all(t is None or isinstance(t, float) for t in times)
+
+
 # -- dex (audit/static/dex.py) ----------------------------------------------------------------------------
 def _uleb128(value: int) -> bytes:
     out = bytearray()
