@@ -53,6 +53,9 @@ class Library:
     id: str
     name: str
     packages: tuple[str, ...]
+    # A cross-platform plugin runs what the app's code in another language asks through the framework's bridge
+    # (Dart, JavaScript): no Java caller shows the app's call, so what it can do is the app's (rules/libraries.yaml)
+    bridge: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,13 @@ class Catalogue:
     _by_host: dict[str, Sdk] = field(default_factory=dict, repr=False)
     _by_key: dict[str, Sdk] = field(default_factory=dict, repr=False)
     _by_id: dict[str, Sdk] = field(default_factory=dict, repr=False)
+    _libraries_by_id: dict[str, Library] = field(default_factory=dict, repr=False)
     _sdk_parents: set[str] = field(default_factory=set, repr=False)
     _roots: frozenset[str] = field(default=frozenset(), repr=False)
 
     def __post_init__(self) -> None:
         for lib in self.libraries:
+            self._libraries_by_id.setdefault(lib.id, lib)
             for prefix in lib.packages:
                 self._by_prefix.setdefault(prefix, Actor(ActorKind.LIBRARY, lib.id))
         for sdk in self.sdks:
@@ -97,6 +102,9 @@ class Catalogue:
     # -- lookup ---------------------------------------------------------------------------------------------
     def sdk(self, sdk_id: str) -> Sdk | None:
         return self._by_id.get(sdk_id)
+
+    def library(self, library_id: str) -> Library | None:
+        return self._libraries_by_id.get(library_id)
 
     def sdk_for_manifest_key(self, key: str) -> Sdk | None:
         return self._by_key.get(key)
@@ -214,7 +222,8 @@ def parse_sdks(raw, path: Path, source: str = "appaudit") -> list[Sdk]:
 
 def parse_libraries(raw, path: Path) -> list[Library]:
     validate(raw, "libraries", path, "library list")
-    return [Library(entry["id"], entry["name"], _as_tuple(entry["packages"])) for entry in raw.get("libraries") or ()]
+    return [Library(entry["id"], entry["name"], _as_tuple(entry["packages"]), entry.get("bridge"))
+            for entry in raw.get("libraries") or ()]
 
 
 @functools.lru_cache(maxsize=8)

@@ -416,7 +416,10 @@ def judge(observations: Iterable[Observation], declarations: Declarations, catal
     checks = checks or load_checks()
     # A library's own code (rules/libraries.yaml: logging, HTTP servers, image loaders ...) collects nothing for
     # anyone: what it can do is judged at whoever calls it (call sites inside wrappers carry that caller already).
-    observations = [o for o in observations if not (o.actor.kind is ActorKind.LIBRARY and o.level.is_capability)]
+    # A cross-platform plugin (`bridge`) is called by the app's Dart or JavaScript, which no Java caller shows:
+    # what it can do is the app's, judged as a first-party flow.
+    observations = [o for o in observations if not (o.actor.kind is ActorKind.LIBRARY and o.level.is_capability
+                                                    and not _bridge(o.actor, catalogue))]
     seen = observations
     if collapse:
         observations = collapse_families(observations, checks.collapse, {s.type for s in declarations.statements})
@@ -520,8 +523,15 @@ def actor_text(actor: Actor | None, catalogue: Catalogue) -> str:
         sdk = catalogue.sdk(actor.id or "")
         return f"SDK {sdk.name} ({actor.id})" if sdk else f"SDK {actor.id}"
     if actor.kind is ActorKind.LIBRARY:
-        return f"Library {actor.id}"
+        bridge = _bridge(actor, catalogue)
+        return f"Library {actor.id} (run by the app's {bridge} code)" if bridge else f"Library {actor.id}"
     return f"Unattributed code{f' in {actor.id}' if actor.id else ''}"
+
+
+def _bridge(actor: Actor, catalogue: Catalogue) -> str | None:
+    """The language of the app code a cross-platform plugin library runs for, or None."""
+    library = catalogue.library(actor.id or "") if actor.kind is ActorKind.LIBRARY else None
+    return library.bridge if library is not None else None
 
 
 def recipient_text(recipient: str | None, catalogue: Catalogue) -> str:
