@@ -90,3 +90,94 @@ def test_the_newest_level_still_refuses_apps_targeting_below_24():
     _t, v = judge(RULES["time_zone.get_default"], app(min_sdk=21, target_sdk=23))
     assert v.status == "granted" and v.api_levels == "API 21-34"
     assert f"blocked on API 35+ (an app targeting API 23 cannot be installed from API 35" in v.reason
+
+
+# -- Android 17: local network protection -----------------------------------------------------------------------
+def test_access_local_network_is_a_dangerous_permission_from_api_37():
+    """developer.android.com/privacy-and-security/local-network-permission: apps targeting 37 need
+    ACCESS_LOCAL_NETWORK (dangerous, API 37) for LAN traffic. Requested by such an app it was `unknown`."""
+    rule = permission_rules()[P + "ACCESS_LOCAL_NETWORK"]
+    assert rule.since == 37 and rule.protection_at(37) == "dangerous"
+    levels = app("ACCESS_LOCAL_NETWORK", min_sdk=30, target_sdk=37)
+    assert levels.holds(P + "ACCESS_LOCAL_NETWORK", 37) and levels.dangerous(P + "ACCESS_LOCAL_NETWORK", 37)
+    # it does not exist on Android 16: requested there it is nothing
+    assert not levels.requests(P + "ACCESS_LOCAL_NETWORK", 36)
+    raw = load_yaml(rules_dir() / "permissions.yaml")["permissions"][P + "ACCESS_LOCAL_NETWORK"]
+    assert "local-network-permission" in raw["source"]
+
+
+# -- Android 17: ContactsProvider (CP2) for apps targeting 37 ---------------------------------------------------
+@pytest.mark.parametrize("target", [35, 36, 37])
+def test_contacts_stay_readable_with_read_contacts_and_targets_37_lose_the_account_columns(target):
+    _t, v = judge(RULES["content_resolver.query.contacts"], app("READ_CONTACTS", min_sdk=30, target_sdk=target))
+    assert v.status == "runtime-permission" and v.api_levels == "API 30+"
+    says_restricted = "without the PII columns" in v.reason
+    assert says_restricted == (target >= 37)
+    if target >= 37:
+        assert v.reason.startswith("API 30-36: works if the user allows READ_CONTACTS; API 37+: works if the user "
+                                   "allows READ_CONTACTS (from API 37 an app targeting 37+")
+    # without the permission nothing changes: blocked on every level, Android 17 included
+    _t, v = judge(RULES["content_resolver.query.contacts"], app("INTERNET", min_sdk=30, target_sdk=target))
+    assert v.status == "blocked" and v.api_levels == "API 30+"
+
+
+# -- one scan of a real APK targeting 37 ------------------------------------------------------------------------
+MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.android17">
+  <uses-sdk android:minSdkVersion="36" android:targetSdkVersion="{target}"/>
+  <uses-permission android:name="android.permission.INTERNET"/>
+  <uses-permission android:name="android.permission.READ_CONTACTS"/>
+  <uses-permission android:name="android.permission.ACCESS_LOCAL_NETWORK"/>
+  <application>
+    <activity android:name="org.example.android17.Main" android:exported="true">
+      <intent-filter>
+        <action android:name="android.intent.action.MAIN"/>
+        <category android:name="android.intent.category.LAUNCHER"/>
+      </intent-filter>
+    </activity>
+  </application>
+</manifest>
+"""
+
+MAIN = """.class public Lorg/example/android17/Main;
+.super Landroid/app/Activity;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {p0}, Landroid/app/Activity;-><init>()V
+    return-void
+.end method
+
+.method public onCreate(Landroid/os/Bundle;)V
+    .registers 8
+    invoke-super {p0, p1}, Landroid/app/Activity;->onCreate(Landroid/os/Bundle;)V
+    invoke-virtual {p0}, Landroid/app/Activity;->getContentResolver()Landroid/content/ContentResolver;
+    move-result-object v0
+    sget-object v1, Landroid/provider/ContactsContract$Data;->CONTENT_URI:Landroid/net/Uri;
+    const/4 v2, 0x0
+    invoke-virtual/range {v0 .. v5}, Landroid/content/ContentResolver;->query(Landroid/net/Uri;[Ljava/lang/String;Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)Landroid/database/Cursor;
+    invoke-static {}, Ljava/util/TimeZone;->getDefault()Ljava/util/TimeZone;
+    return-void
+.end method
+"""
+
+
+def _scan(tmp_path: Path, target: int):
+    from audit.static.scan import scan_app
+    require_tools()
+    apk = build_apk(tmp_path / f"t{target}", MANIFEST.replace("{target}", str(target)),
+                    {"org/example/android17/Main": MAIN}, name=f"android17_t{target}")
+    return scan_app([apk])
+
+
+@pytest.mark.parametrize("target", [35, 36, 37])
+def test_a_scan_of_an_app_for_android_16_and_17(tmp_path, target):
+    report = _scan(tmp_path, target)
+    by_api = {c.api_id: c for c in report.api_calls}
+    contacts = by_api["content_resolver.query.contacts"].feasibility
+    assert contacts.status == "runtime-permission" and contacts.api_levels == "API 36+"
+    assert ("without the PII columns" in contacts.reason) == (target >= 37)
+    assert by_api["time_zone.get_default"].feasibility.api_levels == "API 36+"
+    # the local network permission is known: dangerous, never `unknown`
+    local = {p.name: p for p in report.permissions}[P + "ACCESS_LOCAL_NETWORK"]
+    assert local.protection_level == "dangerous"
