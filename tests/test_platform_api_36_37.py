@@ -6,8 +6,8 @@ for the whole scan). The source of each fact is written beside the rule in rules
 Checked and left unverified (no source reached here establishes them; the rules keep their API 35 answer on 36-37):
   - the lowest installable target on Android 17 (`platform.min_installable_target`: 24 from API 35; AOSP and
     F-Droid's CompatibilityCheckerUtils confirm 24 for Android 16 only);
-  - Android 17's wider SMS one-time-password protection (behaviour changes for all apps): which messages, for
-    whom and for how long were not readable in full, so `sms` / `sms_receive` are unchanged;
+  - Android 17's SMS one-time-password protection was read as third-party reviews quote the behaviour-change
+    pages (the pages themselves only in part): `sms` / `sms_receive` keep their status and say it in a note;
   - Build.SERIAL's value to apps targeting 27- (`build_serial_field`, read from AOSP through Android 15).
 """
 from __future__ import annotations
@@ -119,6 +119,22 @@ def test_contacts_stay_readable_with_read_contacts_and_targets_37_lose_the_accou
     # without the permission nothing changes: blocked on every level, Android 17 included
     _t, v = judge(RULES["content_resolver.query.contacts"], app("INTERNET", min_sdk=30, target_sdk=target))
     assert v.status == "blocked" and v.api_levels == "API 30+"
+
+
+# -- Android 17: SMS one-time passwords --------------------------------------------------------------------------
+@pytest.mark.parametrize("api_id,permission", [("content_resolver.query.sms", "READ_SMS"),
+                                               ("sms_message.get_message_body", "RECEIVE_SMS")])
+@pytest.mark.parametrize("target", [35, 36, 37])
+def test_one_time_passwords_reach_sms_readers_three_hours_late_on_android_17(api_id, permission, target):
+    _t, v = judge(RULES[api_id], app(permission, min_sdk=30, target_sdk=target))
+    # the other messages stay readable: the user's to allow on every level, Android 17 included
+    assert v.status == "runtime-permission" and v.api_levels == "API 30+"
+    before, _sep, on_37 = v.reason.partition("API 37+: ")
+    assert "three hours late" in on_37 and "three hours late" not in before
+    # a target-37 app loses every message holding a one-time password for three hours; an older target only the
+    # WebOTP-format ones meant for another app
+    assert ("a message holding a one-time password reaches an app targeting 37+" in on_37) == (target >= 37)
+    assert ("in WebOTP format meant for another app" in on_37) == (target < 37)
 
 
 # -- one scan of a real APK targeting 37 ------------------------------------------------------------------------
