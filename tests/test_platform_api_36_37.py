@@ -106,6 +106,19 @@ def test_access_local_network_is_a_dangerous_permission_from_api_37():
     assert "local-network-permission" in raw["source"]
 
 
+def test_the_location_button_permission_is_known_from_api_37():
+    """USE_LOCATION_BUTTON (API 37, normal): its only use is a precise fix the user hands over by tapping the
+    system's button, so requesting it is a declared-permission of location.precise, never `unknown`."""
+    from audit.static.manifest import Manifest, permissions_of
+    rule = permission_rules()[P + "USE_LOCATION_BUTTON"]
+    assert rule.since == 37 and rule.protection_at(37) == "normal" and rule.observe
+    assert rule.data_types == ("location.precise",)
+    manifest = Manifest("org.example.button", None, None, 30, 37, None, None,
+                        (RequestedPermission(P + "USE_LOCATION_BUTTON"),), (), (), ())
+    (permission,) = permissions_of(manifest)
+    assert permission.protection_level == "normal" and permission.data_types == ("location.precise",)
+
+
 # -- Android 17: ContactsProvider (CP2) for apps targeting 37 ---------------------------------------------------
 @pytest.mark.parametrize("target", [35, 36, 37])
 def test_contacts_stay_readable_with_read_contacts_and_targets_37_lose_the_account_columns(target):
