@@ -83,6 +83,24 @@ def test_every_bound_a_rule_names_lies_within_1_and_max_api():
     assert max(value for _w, value in bounds) == MAX_API
 
 
+@pytest.mark.parametrize("target", [35, 36, 37])
+def test_every_rule_answers_for_android_16_and_17(target):
+    """No access set stops short of the newest levels: an app running on API 36-37 (minSdk 36), with every permission
+    any rule names or without any, gets a verdict from the rules for every API the map knows, never "no rule covers
+    API 36" (which would make it `unknown`), and its levels are API 36+."""
+    every = sorted({p for r in load_apis() for i in r.access or () for p in (*(i.any_of or ()), *i.all_of,
+                                                                           *i.if_held, *i.system_only)})
+    assert len(every) > 20
+    for permissions in ((), tuple(every)):
+        levels = AppLevels(36, target, tuple(RequestedPermission(p) for p in permissions))
+        for rule in load_apis():
+            if rule.access is None:
+                continue
+            _t, v = judge(rule, levels)
+            assert "no rule in rules/apis.yaml covers" not in v.reason, (rule.id, target, v.reason)
+            assert v.api_levels == "API 36+", (rule.id, v.api_levels)
+
+
 def test_the_newest_level_still_refuses_apps_targeting_below_24():
     # Android 16 kept Android 15's lowest installable target (24); nothing says Android 17 lowered it
     assert load_platform().lowest_target_installed(36) == 24
