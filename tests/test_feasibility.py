@@ -238,8 +238,10 @@ def test_hard_restricted_permissions_need_the_installers_allowlist_from_android_
     verdict covers every level where it works and says so for API 29+ (not "only on Android 9 and older")."""
     _t, v = verdict("content_resolver.query.sms", app("READ_SMS", min_sdk=23))
     assert v.status == "runtime-permission" and v.api_levels == "API 23+", v
-    before, after = v.reason.split("; API 29+: ")
+    # API 37 has a range of its own (Android 17's one-time-password protection, test_platform_api_36_37.py)
+    before, after = v.reason.split("; API 29-36: ")
     assert "allowlisted" not in before and "only on" not in before
     assert "allowlisted READ_SMS" in after and "hard-restricted" in after
+    assert after.count("allowlisted READ_SMS") == 2 and "; API 37+: " in after
     _t, v = verdict("content_resolver.query.contacts", app("READ_CONTACTS", min_sdk=23, target_sdk=24))
     assert "allowlisted" not in v.reason and v.api_levels == "API 23+"

@@ -45,6 +45,15 @@ def test_protection_levels_and_ranges_match_aosp():
     problems = []
     for name, spec in raw.items():
         present = [api for api in apis if name in data[api]]
+        if (spec.get("since") or 0) > apis[-1]:
+            # added after the data's last level (ACCESS_LOCAL_NETWORK, API 37): it must name where its level and
+            # `since` come from, and AOSP's data must indeed not define it yet
+            if present or not spec.get("source") or spec.get("defined_by"):
+                problems.append(f"{name}: since {spec['since']} is past the AOSP data (API {apis[-1]}): needs "
+                                f"`source` (not defined_by), and no AOSP level may define it (found on {present})")
+            continue
+        if spec.get("source"):
+            problems.append(f"{name}: `source` is for permissions added after API {apis[-1]}; AOSP's data decides")
         if not present:
             if not spec.get("defined_by"):
                 problems.append(f"{name}: not an AOSP permission on any API {apis[0]}-{apis[-1]}, and no defined_by")

@@ -19,7 +19,7 @@ How the user gives a dangerous permission depends on the level and the app's tar
 `platform`): by accepting it at install before API 23, and to an app targeting 22 and lower on API 23-28 (the
 user may revoke it later), on the screen shown before such an app's first launch from API 29, and at runtime
 otherwise: `runtime-permission` in each, the reason saying which. A level that does not install an app of this
-target SDK (API 34+ below target 23, API 35+ below 24) is `blocked` for every call.
+target SDK (API 34+ below target 23, API 35-37 below 24) is `blocked` for every call.
 
 Below the level an API entry was `added` in, the call cannot run (blocked there). A `degraded` item may hold only
 for apps holding some permission (`if_held`: Android 10 answers null to an app targeting 28- that holds
@@ -43,13 +43,17 @@ from ..model import Feasibility
 from .apis import AccessItem, ApiRule, load_platform
 from .manifest import Manifest, RequestedPermission, permission_rules
 
-MAX_API = 35                     # the newest level the rules know; it stands for "this and later"
+# The newest released level the rules know; it stands for "this and later". Android 16 (API 36) and Android 17
+# (API 37) are released: apps Google Play takes target 35-37 and run on 36-37 devices, so every rule in
+# rules/apis.yaml is written up to 37 (a level past the rules would silently inherit API 35's answers).
+MAX_API = 37
 RUNTIME_PERMISSIONS_FROM = 23
 _RANK = {"granted": 0, "runtime-permission": 1, "unknown": 2, "degraded": 3, "blocked": 4}
 _ANDROID = {1: "1.0", 2: "1.1", 3: "1.5", 4: "1.6", 5: "2.0", 6: "2.0.1", 7: "2.1", 8: "2.2", 9: "2.3",
             10: "2.3.3", 11: "3.0", 12: "3.1", 13: "3.2", 14: "4.0", 15: "4.0.3", 16: "4.1", 17: "4.2",
             18: "4.3", 19: "4.4", 20: "4.4W", 21: "5.0", 22: "5.1", 23: "6", 24: "7.0", 25: "7.1", 26: "8.0",
-            27: "8.1", 28: "9", 29: "10", 30: "11", 31: "12", 32: "12L", 33: "13", 34: "14", 35: "15"}
+            27: "8.1", 28: "9", 29: "10", 30: "11", 31: "12", 32: "12L", 33: "13", 34: "14", 35: "15",
+            36: "16", 37: "17"}
 
 
 def short(permission: str) -> str:
