@@ -76,3 +76,25 @@ def build_apk(work: Path, manifest: str, classes: dict[str, str], *aapt_extra: s
     with zipfile.ZipFile(apk, "a") as archive:
         archive.write(dex, "classes.dex")
     return apk
+
+
+def launcher_manifest(package: str, min_sdk: int = 21, target_sdk: int = 33, permissions: tuple[str, ...] = (),
+                      launcher: str = ".MainActivity", application: str = "", top: str = "") -> str:
+    """The AndroidManifest.xml text of an app with one launcher activity. `permissions`: names, or whole
+    `<uses-permission .../>` elements where they need attributes; `application`: more XML inside <application>
+    (receivers, services, meta-data); `top`: more XML directly inside <manifest>."""
+    uses = "".join(f"  {p}\n" if p.lstrip().startswith("<") else f'  <uses-permission android:name="{p}"/>\n'
+                   for p in permissions)
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="{package}">
+  <uses-sdk android:minSdkVersion="{min_sdk}" android:targetSdkVersion="{target_sdk}"/>
+{uses}{top}  <application>
+{application}    <activity android:name="{launcher}" android:exported="true">
+      <intent-filter>
+        <action android:name="android.intent.action.MAIN"/>
+        <category android:name="android.intent.category.LAUNCHER"/>
+      </intent-filter>
+    </activity>
+  </application>
+</manifest>
+"""

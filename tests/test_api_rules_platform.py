@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, require_tools
+from smali_builds import build_apk, launcher_manifest, require_tools
 
 from audit.static.apis import ApiRule, load_apis
 from audit.static.feasibility import AppLevels, judge
@@ -325,21 +325,8 @@ def test_reference_apis_with_a_data_safety_label_are_mapped_or_left_out_for_a_st
 
 # -- a whole scan ----------------------------------------------------------------------------------------
 
-MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
-<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.legacytarget">
-  <uses-sdk android:minSdkVersion="28" android:targetSdkVersion="25"/>
-  <uses-permission android:name="android.permission.GET_ACCOUNTS"/>
-  <uses-permission android:name="android.permission.PACKAGE_USAGE_STATS"/>
-  <application>
-    <activity android:name="org.example.legacytarget.Main" android:exported="true">
-      <intent-filter>
-        <action android:name="android.intent.action.MAIN"/>
-        <category android:name="android.intent.category.LAUNCHER"/>
-      </intent-filter>
-    </activity>
-  </application>
-</manifest>
-"""
+MANIFEST = launcher_manifest("org.example.legacytarget", min_sdk=28, target_sdk=25, launcher="org.example.legacytarget.Main",
+                             permissions=("android.permission.GET_ACCOUNTS", "android.permission.PACKAGE_USAGE_STATS"))
 
 MAIN = """.class public Lorg/example/legacytarget/Main;
 .super Landroid/app/Activity;

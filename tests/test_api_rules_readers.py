@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, require_tools
+from smali_builds import build_apk, launcher_manifest, require_tools
 
 from audit.static.apis import load_apis
 from audit.static.feasibility import AppLevels, judge
@@ -90,29 +90,18 @@ def test_a_bluetooth_devices_address_needs_the_permission_that_gave_the_device()
 
 
 # -- a whole scan ----------------------------------------------------------------------------------------
-MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
-<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.readers">
-  <uses-sdk android:minSdkVersion="23" android:targetSdkVersion="33"/>
-  <uses-permission android:name="android.permission.READ_CONTACTS"/>
-  <uses-permission android:name="android.permission.RECEIVE_SMS"/>
-  <uses-permission android:name="android.permission.BLUETOOTH" android:maxSdkVersion="30"/>
-  <uses-permission android:name="android.permission.BLUETOOTH_CONNECT"/>
-  <application>
-    <activity android:name="org.example.readers.Main" android:exported="true">
-      <intent-filter>
-        <action android:name="android.intent.action.MAIN"/>
-        <category android:name="android.intent.category.LAUNCHER"/>
-      </intent-filter>
-    </activity>
-    <receiver android:name="org.example.readers.SmsReceiver" android:exported="true"
+MANIFEST = launcher_manifest(
+    "org.example.readers", min_sdk=23, launcher="org.example.readers.Main",
+    permissions=("android.permission.READ_CONTACTS", "android.permission.RECEIVE_SMS",
+                 '<uses-permission android:name="android.permission.BLUETOOTH" android:maxSdkVersion="30"/>',
+                 "android.permission.BLUETOOTH_CONNECT"),
+    application="""    <receiver android:name="org.example.readers.SmsReceiver" android:exported="true"
               android:permission="android.permission.BROADCAST_SMS">
       <intent-filter>
         <action android:name="android.provider.Telephony.SMS_RECEIVED"/>
       </intent-filter>
     </receiver>
-  </application>
-</manifest>
-"""
+""")
 
 MAIN = """.class public Lorg/example/readers/Main;
 .super Landroid/app/Activity;

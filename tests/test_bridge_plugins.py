@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smali_builds import ANDROID_ID, build_apk, require_tools
+from smali_builds import ANDROID_ID, build_apk, launcher_manifest, require_tools
 
 from audit.catalogue import load_catalogue
 from audit.model import Actor, ActorKind, Evidence, Level, Observation
@@ -27,19 +27,7 @@ PLUGIN_CLASSES = [
     "com/capacitorjs/plugins/device/Device",                             # Capacitor: @capacitor/device
     "org/apache/cordova/device/Device",                                  # Cordova: cordova-plugin-device
 ]
-MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
-<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="com.acme.shop">
-  <uses-sdk android:minSdkVersion="24" android:targetSdkVersion="35"/>
-  <application>
-    <activity android:name=".MainActivity" android:exported="true">
-      <intent-filter>
-        <action android:name="android.intent.action.MAIN"/>
-        <category android:name="android.intent.category.LAUNCHER"/>
-      </intent-filter>
-    </activity>
-  </application>
-</manifest>
-"""
+MANIFEST = launcher_manifest("com.acme.shop", min_sdk=24, target_sdk=35)
 
 
 def _reader(name: str) -> str:

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from smali_builds import require_tools
+from smali_builds import launcher_manifest, require_tools
 from test_callsites import _assemble
 
 from audit.static.apis import ApiRule, load_apis
@@ -230,20 +230,8 @@ def test_resolution_work_is_linear_in_the_classes(tmp_path):
     assert steps[10] >= 10 and steps[40] <= 4 * steps[10] + 4
 
 
-MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
-<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="com.example.inherit">
-  <uses-sdk android:minSdkVersion="23" android:targetSdkVersion="33"/>
-  <uses-permission android:name="android.permission.ACCESS_FINE_LOCATION"/>
-  <application>
-    <activity android:name="com.example.inherit.Main" android:exported="true">
-      <intent-filter>
-        <action android:name="android.intent.action.MAIN"/>
-        <category android:name="android.intent.category.LAUNCHER"/>
-      </intent-filter>
-    </activity>
-  </application>
-</manifest>
-"""
+MANIFEST = launcher_manifest("com.example.inherit", min_sdk=23, launcher="com.example.inherit.Main",
+                             permissions=("android.permission.ACCESS_FINE_LOCATION",))
 
 
 def test_a_whole_scan_reports_the_inherited_call_with_its_verdict(tmp_path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, require_tools
+from smali_builds import build_apk, launcher_manifest, require_tools
 
 from audit.rulesdata import load_yaml, rules_dir
 from audit.static import feasibility
@@ -169,22 +169,9 @@ def test_one_time_passwords_reach_sms_readers_three_hours_late_on_android_17(api
 
 
 # -- one scan of a real APK targeting 37 ------------------------------------------------------------------------
-MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
-<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.android17">
-  <uses-sdk android:minSdkVersion="36" android:targetSdkVersion="{target}"/>
-  <uses-permission android:name="android.permission.INTERNET"/>
-  <uses-permission android:name="android.permission.READ_CONTACTS"/>
-  <uses-permission android:name="android.permission.ACCESS_LOCAL_NETWORK"/>
-  <application>
-    <activity android:name="org.example.android17.Main" android:exported="true">
-      <intent-filter>
-        <action android:name="android.intent.action.MAIN"/>
-        <category android:name="android.intent.category.LAUNCHER"/>
-      </intent-filter>
-    </activity>
-  </application>
-</manifest>
-"""
+MANIFEST = launcher_manifest("org.example.android17", min_sdk=36, target_sdk="{target}", launcher="org.example.android17.Main",
+                             permissions=("android.permission.INTERNET", "android.permission.READ_CONTACTS",
+                                          "android.permission.ACCESS_LOCAL_NETWORK"))
 
 MAIN = """.class public Lorg/example/android17/Main;
 .super Landroid/app/Activity;

@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from smali_builds import ANDROID_ID, IMEI, build_apk, require_tools
+from smali_builds import ANDROID_ID, IMEI, build_apk, launcher_manifest, require_tools
 
 from audit.attribution import (AppContext, looks_obfuscated, organisation_of, package_of, relocated_match, under)
 from audit.catalogue import load_catalogue
@@ -245,23 +245,12 @@ def _activity(package: str, calls: list[str]) -> str:
     return _smali(f"{package.replace('.', '/')}/MainActivity", init + on_create, "android/app/Activity")
 
 
-LOOKALIKE_MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
-<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="com.adjust.game">
-  <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="33"/>
-  <uses-permission android:name="android.permission.ACCESS_WIFI_STATE"/>
-  <application>
-    <uses-permission android:name="android.permission.READ_PHONE_STATE"/>
+LOOKALIKE_MANIFEST = launcher_manifest(
+    "com.adjust.game", permissions=("android.permission.ACCESS_WIFI_STATE",),
+    application="""    <uses-permission android:name="android.permission.READ_PHONE_STATE"/>
     <meta-data android:name="com.facebook.sdk.ApplicationId" android:value="1234"/>
-    <activity android:name=".MainActivity" android:exported="true">
-      <intent-filter>
-        <action android:name="android.intent.action.MAIN"/>
-        <category android:name="android.intent.category.LAUNCHER"/>
-      </intent-filter>
-    </activity>
     <service android:name="com.onesignal.SyncJobService" android:exported="false"/>
-  </application>
-</manifest>
-"""
+""")
 
 
 @pytest.fixture(scope="module")
