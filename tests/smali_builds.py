@@ -98,3 +98,24 @@ def launcher_manifest(package: str, min_sdk: int = 21, target_sdk: int = 33, per
   </application>
 </manifest>
 """
+
+
+def activity_smali(name: str, on_create: str, registers: int = 3, more: str = "") -> str:
+    """The smali of an Activity (`name` a class path: org/example/Main) whose onCreate calls the superclass's and
+    then runs `on_create` (smali lines, its return-void added); `more`: further methods, whole."""
+    return f""".class public L{name};
+.super Landroid/app/Activity;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {{p0}}, Landroid/app/Activity;-><init>()V
+    return-void
+.end method
+
+.method protected onCreate(Landroid/os/Bundle;)V
+    .registers {registers}
+    invoke-super {{p0, p1}}, Landroid/app/Activity;->onCreate(Landroid/os/Bundle;)V
+{on_create.rstrip()}
+    return-void
+.end method
+{more}"""

@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, launcher_manifest, require_tools
+from smali_builds import activity_smali, build_apk, launcher_manifest, require_tools
 
 from audit.static.apis import ApiRule, load_apis
 from audit.static.feasibility import AppLevels, judge
@@ -328,18 +328,7 @@ def test_reference_apis_with_a_data_safety_label_are_mapped_or_left_out_for_a_st
 MANIFEST = launcher_manifest("org.example.legacytarget", min_sdk=28, target_sdk=25, launcher="org.example.legacytarget.Main",
                              permissions=("android.permission.GET_ACCOUNTS", "android.permission.PACKAGE_USAGE_STATS"))
 
-MAIN = """.class public Lorg/example/legacytarget/Main;
-.super Landroid/app/Activity;
-
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {p0}, Landroid/app/Activity;-><init>()V
-    return-void
-.end method
-
-.method public onCreate(Landroid/os/Bundle;)V
-    .registers 8
-    invoke-super {p0, p1}, Landroid/app/Activity;->onCreate(Landroid/os/Bundle;)V
+MAIN = activity_smali("org/example/legacytarget/Main", """\
     invoke-static {p0}, Landroid/accounts/AccountManager;->get(Landroid/content/Context;)Landroid/accounts/AccountManager;
     move-result-object v0
     invoke-virtual {v0}, Landroid/accounts/AccountManager;->getAccounts()[Landroid/accounts/Account;
@@ -354,9 +343,7 @@ MAIN = """.class public Lorg/example/legacytarget/Main;
     check-cast v4, Landroid/app/usage/UsageStatsManager;
     const-wide/16 v5, 0x0
     invoke-virtual {v4, v5, v6, v5, v6}, Landroid/app/usage/UsageStatsManager;->queryEvents(JJ)Landroid/app/usage/UsageEvents;
-    return-void
-.end method
-"""
+""", registers=8)
 
 
 def _build(tmp_path: Path) -> Path:

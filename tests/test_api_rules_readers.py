@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, launcher_manifest, require_tools
+from smali_builds import activity_smali, build_apk, launcher_manifest, require_tools
 
 from audit.static.apis import load_apis
 from audit.static.feasibility import AppLevels, judge
@@ -103,24 +103,11 @@ MANIFEST = launcher_manifest(
     </receiver>
 """)
 
-MAIN = """.class public Lorg/example/readers/Main;
-.super Landroid/app/Activity;
-
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {p0}, Landroid/app/Activity;-><init>()V
-    return-void
-.end method
-
-.method public onCreate(Landroid/os/Bundle;)V
-    .registers 3
-    invoke-super {p0, p1}, Landroid/app/Activity;->onCreate(Landroid/os/Bundle;)V
+MAIN = activity_smali("org/example/readers/Main", """\
     const-string v0, "+15550100"
     invoke-virtual {p0, v0}, Lorg/example/readers/Main;->nameOf(Ljava/lang/String;)V
     invoke-virtual {p0}, Lorg/example/readers/Main;->paired()V
-    return-void
-.end method
-
+""", registers=3, more="""
 .method public nameOf(Ljava/lang/String;)V
     .registers 9
     sget-object v0, Landroid/provider/ContactsContract$PhoneLookup;->CONTENT_FILTER_URI:Landroid/net/Uri;
@@ -152,7 +139,7 @@ MAIN = """.class public Lorg/example/readers/Main;
     invoke-virtual {v1}, Landroid/bluetooth/BluetoothDevice;->getAddress()Ljava/lang/String;
     return-void
 .end method
-"""
+""")
 
 RECEIVER = """.class public Lorg/example/readers/SmsReceiver;
 .super Landroid/content/BroadcastReceiver;

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, launcher_manifest, require_tools
+from smali_builds import activity_smali, build_apk, launcher_manifest, require_tools
 
 from audit.rulesdata import load_yaml, rules_dir
 from audit.static import feasibility
@@ -173,27 +173,14 @@ MANIFEST = launcher_manifest("org.example.android17", min_sdk=36, target_sdk="{t
                              permissions=("android.permission.INTERNET", "android.permission.READ_CONTACTS",
                                           "android.permission.ACCESS_LOCAL_NETWORK"))
 
-MAIN = """.class public Lorg/example/android17/Main;
-.super Landroid/app/Activity;
-
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {p0}, Landroid/app/Activity;-><init>()V
-    return-void
-.end method
-
-.method public onCreate(Landroid/os/Bundle;)V
-    .registers 8
-    invoke-super {p0, p1}, Landroid/app/Activity;->onCreate(Landroid/os/Bundle;)V
+MAIN = activity_smali("org/example/android17/Main", """\
     invoke-virtual {p0}, Landroid/app/Activity;->getContentResolver()Landroid/content/ContentResolver;
     move-result-object v0
     sget-object v1, Landroid/provider/ContactsContract$Data;->CONTENT_URI:Landroid/net/Uri;
     const/4 v2, 0x0
     invoke-virtual/range {v0 .. v5}, Landroid/content/ContentResolver;->query(Landroid/net/Uri;[Ljava/lang/String;Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)Landroid/database/Cursor;
     invoke-static {}, Ljava/util/TimeZone;->getDefault()Ljava/util/TimeZone;
-    return-void
-.end method
-"""
+""", registers=8)
 
 
 def _scan(tmp_path: Path, target: int):
