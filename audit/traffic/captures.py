@@ -208,6 +208,8 @@ def _epoch(value: Any) -> float | None:
         if not math.isfinite(number):   # NaN or infinity: no time, and not valid JSON either
             return None
         return number / 1000.0 if number > 1e12 else number
+    if not isinstance(value, (str, bytes)):   # a list, an object ...: no time
+        return None
     try:
         return _dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except (ValueError, OverflowError):

@@ -182,6 +182,9 @@ def test_run_json_package_that_is_not_a_string_is_not_an_unexpected_error(tmp_pa
     pytest.param(GOOD_RUN, json.dumps({"type": "api", "data_type": "device_ids.imei", "api": "a", "class": 7,
                                        "stack": ["a.b.C.m(C.java:1)"]}) + "\n", id="event-class-is-a-number"),
     pytest.param(GOOD_RUN, '{"value": ' + "1" * 5000 + "}\n", id="event-value-5000-digits"),
+    pytest.param(GOOD_RUN, json.dumps({"type": "request", "url": "https://t.example.net/px", "time": [None],
+                                       "stack": ["a.b.C.m(C.java:1)"]}) + "\n",
+                 id="request-event-time-is-a-list"),   # found by test_damaged_run_through_traffic
 ])
 def test_garbage_in_a_run_folder_is_not_an_unexpected_error(tmp_path, education_apk, run_json, events):
     folder = _run_folder(tmp_path, run_json, events)
