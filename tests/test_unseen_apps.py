@@ -56,6 +56,24 @@ ANDROGUARD = "androguard=3.4.0~a1-6"          # Debian 12's source package
 AG_TESTS = "androguard-3.4.0a1/examples/tests/"
 FDROIDSERVER = "fdroidserver==2.4.5"          # the sdist: its tests/ folder
 FDROID_TESTS = "fdroidserver-2.4.5/tests/"
+AG_MORE_APKS = {
+    "tests/com.test.intent_filter.apk": "25b6c02aa3f12268094164aa2588fafe7853c03fe1e6ac70215d8bf75d54539e",
+    "tests/com.politedroid_4.apk": "c809bdff83715fbf919f3840ee09869b038e209378b906e135ee40d3f0e1f075",
+    "tests/urzip-πÇÇπÇÇ现代汉语通用字-български-عربي1234.apk":
+        "15c0ec72c74a3791f42cdb43c57df0fb11a4dbb656851bbb8cf05b26a8372789",
+    "android/Invalid/Invalid.apk": "4743d71e2344dafd94f45f2fd00f74ba91d97a44e40397f63c102facb1b8da0d",
+    "android/TC/bin/TC-debug.apk": "c0d316de1c8f05f1e4c3b0f378b93f334e2229d9bbbf51a07e3f6ca3f9069be4",
+    "axml/AndroidManifest_ShortName.apk": "b60155b7c797d6acb9b08bb05d03f72f25cc4cd553d3626e1dd33568c562d53e",
+    "signing/apksig/weird-compression-method.apk": "e90efb5f2eac5bae345ab0cfac993e4946de9312d4ab879a0860e4c4690c2856",
+    "signing/apksig/mismatched-compression-method.apk":
+        "a6f454f39765817f0569a52cf545f5898495e6ccfc3b0bde202f84509c60ae75",
+    "signing/apksig/v2-only-max-sized-eocd-comment.apk":
+        "40fe177753484de82fb8cc1ad68e8e89c49c3452e4f25674ee7507cd88501a64",
+    "signing/apksig/v2-only-targetSandboxVersion-3.apk":
+        "697083b2998e063c629c0551eefd62bfb714f7b05f98bf276d0661d363bc8899",
+    "signing/apksig/v1-only-with-cr-in-entry-name.apk":
+        "d5a84385c6442b091dd301ee6e9855f6d41e872f849e9efaf29144d32dfaa83d",
+}
 UIAUTODEV = "uiautodev==0.15.0"                # a wheel
 UIAUTOMATOR = "uiautomator==1.0.2"
 UIAUTOMATOR_LIBS = "uiautomator-1.0.2/uiautomator/libs/"
@@ -186,6 +204,20 @@ UNSEEN = [
     # bytecode, a game's code, class names with spaces
     *[Unseen("debian-source", ART, ART_TESTS + member, package="com.android.art.dexdump", sha256=digest)
       for member, digest in ART_DEXES.items()],
+    # More of androguard's tarball (already fetched for round 2): an intent-filter test app (support library,
+    # targetSdk 28), minSdk 3, a Unicode file name, a manifest androguard calls invalid, no <uses-sdk>, short
+    # manifest names, apksig's signing cases (a 64 KiB zip comment, member names with CR, targetSandboxVersion 3,
+    # compression methods the headers disagree on), and two F-Droid apps' dexes and a support-library test app's
+    *[Unseen("debian-source", ANDROGUARD, "androguard-3.4.0a1/examples/" + member, sha256=digest)
+      for member, digest in AG_MORE_APKS.items()],
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "fdroid/cat.mvmike.minimalcalendarwidget_17.dex",
+           package="cat.mvmike.minimalcalendarwidget",
+           sha256="98fd6122495ed3573dd808478c31dfe76df2a4d11adeacf16e3faf1d074f68d3"),
+    Unseen("debian-source", ANDROGUARD, AG_TESTS + "fdroid/com.example.trigger_130.dex", package="com.example.trigger",
+           sha256="de36e65f2ff6c56840409dc2b39bfcbf6c54d0ee47f52b4c7afd1b5922520ba8"),
+    Unseen("debian-source", ANDROGUARD, "androguard-3.4.0a1/examples/android/TestsAnnotation/classes.dex",
+           package="com.android.example",
+           sha256="2a0e1eb020bac02e8b2c27523ae7b80e5a97d586e2c35080948667f82a7d64b1"),
 ]
 # A dex-only jar (uiautomator's old `uiautomator runtest` format): no manifest, so no app to scan
 NOT_AN_APP = Unseen("npm", "appium-android-bootstrap@3.0.0", "package/bootstrap/bin/AppiumBootstrap.jar")
