@@ -542,6 +542,24 @@ def test_each_call_site_is_attributed_to_the_code_that_makes_it(app):
 
 
 @pytest.mark.parametrize("app", UNSEEN, ids=UNSEEN_IDS)
+def test_every_class_in_the_apps_own_package_is_first_party(app):
+    """Over all defined classes, not only those making a call today: code under the manifest package (and, in a
+    test APK, under the package it instruments) is the app's, unless a catalogue prefix deeper than that package
+    claims it."""
+    from audit.attribution import actor_for_class
+    report = _scan(app)
+    catalogue = load_catalogue()
+    own = [report.app.package] + ([app.instruments] if app.instruments else [])
+    for cls in defined_classes(fetch(app)):
+        if any(under(cls, p) for p in own):
+            matched = catalogue.match_prefix(cls)
+            if matched and not any(under(cls, p) and p.count(".") >= matched[0].count(".") for p in own):
+                continue
+            actor = actor_for_class(catalogue, cls, report.app_code)
+            assert actor.kind.value == "first-party", (cls, actor)
+
+
+@pytest.mark.parametrize("app", UNSEEN, ids=UNSEEN_IDS)
 def test_feasibility_follows_the_manifest_and_android_rules(app):
     report = _scan(app)
     requested = {p.name for p in report.permissions}
