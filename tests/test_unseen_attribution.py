@@ -57,3 +57,30 @@ def test_the_instrumented_package_is_no_licence_for_other_code(tmp_path):
     """Code outside both packages (under the same generic organisation) is still nobody's own."""
     actor = _stub_actor(tmp_path, "com.github.other.test", "com.github.other")
     assert actor.kind.value != "first-party", actor
+
+
+# Library code seen in the Xposed Installer and the Xposed modules MobSF's wheel ships (not fetched by the tests:
+# the wheel is 104 MB): named after no catalogued prefix, it was placed as an `unidentified:` SDK
+LIBRARY_CLASSES = ["eu.chainfire.libsuperuser.Shell$SU", "de.robv.android.xposed.XposedHelpers",
+                   "se.emilsjolander.stickylistheaders.StickyListHeadersListView",
+                   "com.emilsjolander.components.stickylistheaders.WrapperView",
+                   "me.zhanghai.android.materialprogressbar.MaterialProgressBar",
+                   "de.psdev.licensesdialog.LicensesDialog"]
+
+
+@pytest.mark.parametrize("cls", LIBRARY_CLASSES)
+def test_root_hooking_and_widget_libraries_are_library_code(cls):
+    from audit.attribution import actor_for_class, app_context
+    from audit.catalogue import load_catalogue
+    catalogue = load_catalogue()
+    actor = actor_for_class(catalogue, cls, app_context(catalogue, "mobi.acpm.proxyon"))
+    assert actor.kind.value == "library", actor
+
+
+def test_the_xposed_installers_own_code_stays_first_party():
+    from audit.attribution import actor_for_class, app_context
+    from audit.catalogue import load_catalogue
+    catalogue = load_catalogue()
+    app = app_context(catalogue, "de.robv.android.xposed.installer")
+    assert actor_for_class(catalogue, "de.robv.android.xposed.installer.util.ModuleUtil", app).kind.value \
+        == "first-party"
