@@ -140,6 +140,16 @@ def test_member_names_outside_the_archive_in_one_split_leave_the_set_readable(tm
     assert len(opened.apks) == len(split_set) + 1 and not opened.warnings
 
 
+def test_a_member_name_holding_a_nul_refuses_the_archive_as_android_does(tmp_path, clean_parts):
+    """Python's zip reader cuts the name at the NUL (`test.txt\\0` reads as `test.txt`); libziparchive refuses
+    the archive (apksig's v1-only-with-nul-in-entry-name.apk, tests/test_unseen_apps.py, is one)."""
+    apk = write_zip(tmp_path / "nul.apk", {**clean_parts, "test.txt": b"x"})
+    data = apk.read_bytes().replace(b"test.txt", b"test.tx\0")
+    apk.write_bytes(data)
+    with pytest.raises(InputError, match="NUL byte"):
+        open_inputs([apk])
+
+
 def test_a_bundle_member_named_outside_the_archive_is_not_one_of_its_apks(tmp_path, clean_apk):
     bundle = write_zip(tmp_path / "b.apks", {"splits/base-master.apk": clean_apk.read_bytes(),
                                              "../splits/evil.apk": clean_apk.read_bytes()})

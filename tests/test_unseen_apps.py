@@ -219,6 +219,10 @@ UNSEEN = [
            package="com.android.example",
            sha256="2a0e1eb020bac02e8b2c27523ae7b80e5a97d586e2c35080948667f82a7d64b1"),
 ]
+# apksig's APK with a NUL in a member name: Android's libziparchive refuses to open it (never installed)
+NUL_NAME = Unseen("debian-source", ANDROGUARD,
+                  "androguard-3.4.0a1/examples/signing/apksig/v1-only-with-nul-in-entry-name.apk",
+                  sha256="5043e79831e896fc733bfbb620bb4be7377fcfc16db77cd2cb5348e824f9c5c4")
 # A dex-only jar (uiautomator's old `uiautomator runtest` format): no manifest, so no app to scan
 NOT_AN_APP = Unseen("npm", "appium-android-bootstrap@3.0.0", "package/bootstrap/bin/AppiumBootstrap.jar")
 
@@ -613,6 +617,11 @@ def test_a_jar_of_dex_without_a_manifest_is_refused_with_a_clear_error(tmp_path)
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "no AndroidManifest.xml" in done.stderr and not (tmp_path / "r.json").exists()
+
+
+def test_an_apk_android_refuses_to_open_is_refused_with_a_clear_error():
+    with pytest.raises(InputError, match="NUL byte"):
+        scan_app([fetch(NUL_NAME)])
 
 
 # -- round 2: what was checked by hand on each app ------------------------------------------------------------

@@ -157,6 +157,11 @@ class Archive:
             raise BoundExceeded(f"{display}: {len(infos)} zip entries, more than the {MAX_ENTRIES} allowed")
         self.members: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
+            if "\x00" in info.orig_filename:
+                # Python's reader cuts the name at the NUL; Android's libziparchive refuses to open such an
+                # archive (kInvalidEntryName), so the app never installs
+                raise InputError(f"{display}: member name {info.orig_filename!r} holds a NUL byte: Android "
+                                 "refuses to open such an archive (not installable)")
             if _outside_name(info.filename):
                 # Path-traversal names are an anti-analysis trick of real apps (they break unpacking tools);
                 # Android installs such an APK and looks its code and resources up by their exact names, which
