@@ -150,6 +150,19 @@ def test_a_member_name_holding_a_nul_refuses_the_archive_as_android_does(tmp_pat
         open_inputs([apk])
 
 
+def test_two_members_of_one_name_refuse_the_archive_as_android_does(tmp_path, clean_parts):
+    """The Master Key trick: a second classes.dex the signature check never saw. Android 4.4+ refuses to open
+    the archive; which copy to scan is not a question."""
+    import warnings
+    apk = tmp_path / "twice.apk"
+    with warnings.catch_warnings(), zipfile.ZipFile(apk, "w") as z:
+        warnings.simplefilter("ignore")       # zipfile warns about the duplicate it writes
+        for name, data in [*clean_parts.items(), ("classes.dex", b"dex\n035\0")]:
+            z.writestr(name, data)
+    with pytest.raises(InputError, match="two members named 'classes.dex'"):
+        open_inputs([apk])
+
+
 def test_a_bundle_member_named_outside_the_archive_is_not_one_of_its_apks(tmp_path, clean_apk):
     bundle = write_zip(tmp_path / "b.apks", {"splits/base-master.apk": clean_apk.read_bytes(),
                                              "../splits/evil.apk": clean_apk.read_bytes()})

@@ -167,8 +167,12 @@ class Archive:
                 # Android installs such an APK and looks its code and resources up by their exact names, which
                 # these never are. Nothing here writes members to disk: the member is left unread.
                 continue
-            # Android installs the first of duplicate names; keep the first too.
-            self.members.setdefault(info.filename, info)
+            if info.filename in self.members:
+                # The Master Key fix (Android 4.4): libziparchive refuses an archive naming one member twice
+                # (kDuplicateEntry), as the signature check and the loader could read different copies
+                raise InputError(f"{display}: two members named {info.filename!r}: Android refuses to open such "
+                                 "an archive (not installable)")
+            self.members[info.filename] = info
 
     def close(self) -> None:
         self.zip.close()
