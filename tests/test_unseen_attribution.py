@@ -60,12 +60,17 @@ def test_the_instrumented_package_is_no_licence_for_other_code(tmp_path):
 
 
 # Library code seen in the Xposed Installer and the Xposed modules MobSF's wheel ships (not fetched by the tests:
-# the wheel is 104 MB): named after no catalogued prefix, it was placed as an `unidentified:` SDK
+# the wheel is 104 MB) and in the unseen apps' dexes: named after no catalogued prefix, it was placed as an
+# `unidentified:` SDK
 LIBRARY_CLASSES = ["eu.chainfire.libsuperuser.Shell$SU", "de.robv.android.xposed.XposedHelpers",
                    "se.emilsjolander.stickylistheaders.StickyListHeadersListView",
                    "com.emilsjolander.components.stickylistheaders.WrapperView",
                    "me.zhanghai.android.materialprogressbar.MaterialProgressBar",
-                   "de.psdev.licensesdialog.LicensesDialog"]
+                   "de.psdev.licensesdialog.LicensesDialog",
+                   # in the unseen AndStatus and PhoneTrack dexes (androguard's tarball)
+                   "oauth.signpost.basic.DefaultOAuthConsumer", "net.jcip.annotations.ThreadSafe",
+                   "com.google.gdata.util.common.base.Escaper", "com.woxthebox.draglistview.DragListView",
+                   "at.bitfire.cert4android.CustomCertManager", "com.github.clans.fab.FloatingActionButton"]
 
 
 @pytest.mark.parametrize("cls", LIBRARY_CLASSES)
