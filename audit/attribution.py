@@ -248,9 +248,13 @@ def _context_of_package(package: str) -> AppContext:
 
 
 def app_context(catalogue: "Catalogue | None", package: str | None, entry_classes: Iterable[str] = (),
-                application_class: str | None = None, launchers: Iterable[str] | None = None) -> AppContext:
+                application_class: str | None = None, launchers: Iterable[str] | None = None,
+                instrumented: Iterable[str] = ()) -> AppContext:
     """First party from the manifest: its package, the packages of the Application class and of the launcher
-    activities (the home screen starts the app's own code, never an SDK's).
+    activities (the home screen starts the app's own code, never an SDK's), and for a test APK the package it
+    instruments (`<instrumentation android:targetPackage>`: test code lives in the tested app's package, e.g.
+    `com.github.uiautomator.stub` in `com.github.uiautomator.test`, which no organisation ties together under a
+    generic prefix).
 
     Packages of catalogued code (`com.google.android.gms.ads.AdActivity`) are not the app's. Given launchers, no
     other component makes first party: an app whose code lives outside its package (`t2.paj`, code
@@ -272,7 +276,7 @@ def app_context(catalogue: "Catalogue | None", package: str | None, entry_classe
         return found if found and found not in generic else pkg
 
     classes = [c for c in (dotted(e) for e in entry_classes if isinstance(e, str)) if package_of(c)]
-    seeds = {package}
+    seeds = {package, *(t.strip() for t in instrumented if isinstance(t, str) and t.strip())}
     if isinstance(application_class, str) and package_of(application_class) and uncatalogued(application_class):
         seeds.add(package_of(dotted(application_class)))
     launchers = [c for c in launchers or () if isinstance(c, str)] or None   # no launcher: no launcher facts

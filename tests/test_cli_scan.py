@@ -55,8 +55,6 @@ BAD_INPUTS = {
     "not a zip": (lambda d, parts, apk: _write(d / "notes.apk", b"just some text\n" * 20), "not a valid zip"),
     "truncated apk": (lambda d, parts, apk: _write(d / "cut.apk", apk.read_bytes()[:-5000]), "not a valid zip"),
     "zip bomb": (lambda d, parts, apk: _bomb(d / "bomb.apk", parts["AndroidManifest.xml"]), "zip bomb"),
-    "path traversal": (lambda d, parts, apk: _zip(d / "trav.apk", {**parts, "../../evil.so": b"x"}),
-                       "path traversal"),
     "garbage classes.dex": (lambda d, parts, apk: _zip(d / "gdex.apk", {
         "AndroidManifest.xml": parts["AndroidManifest.xml"], "classes.dex": os.urandom(3000)}),
         "no readable code"),

@@ -122,17 +122,53 @@ def test_zip_without_manifest_or_apks_is_refused(tmp_path):
         open_inputs([write_zip(tmp_path / "x.apk", {"readme.txt": b"hi"})])
 
 
-@pytest.mark.parametrize("name", ["../../etc/evil.dex", "/abs/classes.dex", "lib/..\\..\\x.so", "C:/x.dex"])
-def test_path_traversal_member_names_refuse_the_archive(tmp_path, clean_parts, name):
-    apk = write_zip(tmp_path / "evil.apk", {**clean_parts, name: b"x"})
-    with pytest.raises(InputError, match="path traversal"):
+# Real apps carry such names to break unpacking tools (apktool's test APKs issue1498: "../assets/0/logo.png",
+# issue1589: "META-INF/../../../../CERT.RSA"); Android installs them and finds its code by exact names
+OUTSIDE_NAMES = ["../../etc/evil.dex", "/abs/classes.dex", "lib/..\\..\\x.so", "C:/x.dex", "assets/../classes2.dex",
+                 "META-INF/../../../../CERT.RSA"]
+
+
+@pytest.mark.parametrize("name", OUTSIDE_NAMES)
+def test_member_names_outside_the_archive_are_left_unread_and_the_app_is_read(tmp_path, clean_parts, name):
+    apk = write_zip(tmp_path / "evasive.apk", {**clean_parts, name: b"x"})
+    opened = open_inputs([apk])
+    assert not opened.warnings
+    assert [n for n, _ in opened.apks[0].dexes] == [f"{apk}!classes.dex"]   # never read as a second dex
+
+
+def test_member_names_outside_the_archive_in_one_split_leave_the_set_readable(tmp_path, split_set, clean_parts):
+    evasive = write_zip(tmp_path / "evasive.apk", {**clean_parts, "../x": b"x"})
+    opened = open_inputs([*split_set, evasive])
+    assert len(opened.apks) == len(split_set) + 1 and not opened.warnings
+
+
+def test_a_member_name_holding_a_nul_refuses_the_archive_as_android_does(tmp_path, clean_parts):
+    """Python's zip reader cuts the name at the NUL (`test.txt\\0` reads as `test.txt`); libziparchive refuses
+    the archive (apksig's v1-only-with-nul-in-entry-name.apk, tests/test_unseen_apps.py, is one)."""
+    apk = write_zip(tmp_path / "nul.apk", {**clean_parts, "test.txt": b"x"})
+    data = apk.read_bytes().replace(b"test.txt", b"test.tx\0")
+    apk.write_bytes(data)
+    with pytest.raises(InputError, match="NUL byte"):
         open_inputs([apk])
 
 
-def test_path_traversal_inside_one_split_refuses_the_whole_set(tmp_path, split_set, clean_parts):
-    evil = write_zip(tmp_path / "evil.apk", {**clean_parts, "../x": b"x"})
-    with pytest.raises(InputError, match="path traversal"):
-        open_inputs([*split_set, evil])
+def test_two_members_of_one_name_refuse_the_archive_as_android_does(tmp_path, clean_parts):
+    """The Master Key trick: a second classes.dex the signature check never saw. Android 4.4+ refuses to open
+    the archive; which copy to scan is not a question."""
+    import warnings
+    apk = tmp_path / "twice.apk"
+    with warnings.catch_warnings(), zipfile.ZipFile(apk, "w") as z:
+        warnings.simplefilter("ignore")       # zipfile warns about the duplicate it writes
+        for name, data in [*clean_parts.items(), ("classes.dex", b"dex\n035\0")]:
+            z.writestr(name, data)
+    with pytest.raises(InputError, match="two members named 'classes.dex'"):
+        open_inputs([apk])
+
+
+def test_a_bundle_member_named_outside_the_archive_is_not_one_of_its_apks(tmp_path, clean_apk):
+    bundle = write_zip(tmp_path / "b.apks", {"splits/base-master.apk": clean_apk.read_bytes(),
+                                             "../splits/evil.apk": clean_apk.read_bytes()})
+    assert [a.name for a in open_inputs([bundle]).apks] == [f"{bundle}!splits/base-master.apk"]
 
 
 def _zero_member_zip(path: Path, name: str, mib: int, extra: dict[str, bytes]) -> Path:

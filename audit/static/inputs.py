@@ -49,9 +49,6 @@ _METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "defla
                  98: "PPMd", 99: "AES-encrypted"}
 
 
-class UnsafeArchive(InputError):
-    """A hostile archive (path traversal names): refused even when it is only one split of several."""
-
 MANIFEST = "AndroidManifest.xml"
 ARSC = "resources.arsc"
 _DEX_NAME = re.compile(r"^classes(\d*)\.dex$")
@@ -134,10 +131,11 @@ def _sha256_file(path: Path) -> str:
 
 
 # -- zip access -----------------------------------------------------------------------------------------
-def _unsafe_name(name: str) -> bool:
-    if ".." not in name and ":" not in name[:2] and "\x00" not in name and not name.startswith(("/", "\\")):
+def _outside_name(name: str) -> bool:
+    """A member name pointing outside the archive's folder (`..` part, absolute, drive letter)."""
+    if ".." not in name and ":" not in name[:2] and not name.startswith(("/", "\\")):
         return False    # the common case, decided without a regex (an APK has hundreds of members)
-    if "\x00" in name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
         return True
     return any(part == ".." for part in re.split(r"[/\\]", name))
 
@@ -159,11 +157,22 @@ class Archive:
             raise BoundExceeded(f"{display}: {len(infos)} zip entries, more than the {MAX_ENTRIES} allowed")
         self.members: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
-            if _unsafe_name(info.filename):
-                raise UnsafeArchive(f"{display}: refusing archive with unsafe member name {info.filename!r} "
-                                 "(path traversal)")
-            # Android installs the first of duplicate names; keep the first too.
-            self.members.setdefault(info.filename, info)
+            if "\x00" in info.orig_filename:
+                # Python's reader cuts the name at the NUL; Android's libziparchive refuses to open such an
+                # archive (kInvalidEntryName), so the app never installs
+                raise InputError(f"{display}: member name {info.orig_filename!r} holds a NUL byte: Android "
+                                 "refuses to open such an archive (not installable)")
+            if _outside_name(info.filename):
+                # Path-traversal names are an anti-analysis trick of real apps (they break unpacking tools);
+                # Android installs such an APK and looks its code and resources up by their exact names, which
+                # these never are. Nothing here writes members to disk: the member is left unread.
+                continue
+            if info.filename in self.members:
+                # The Master Key fix (Android 4.4): libziparchive refuses an archive naming one member twice
+                # (kDuplicateEntry), as the signature check and the loader could read different copies
+                raise InputError(f"{display}: two members named {info.filename!r}: Android refuses to open such "
+                                 "an archive (not installable)")
+            self.members[info.filename] = info
 
     def close(self) -> None:
         self.zip.close()
@@ -363,8 +372,8 @@ def open_inputs(paths: list[str | Path]) -> OpenedApp:
 
 def _read_part(source: Path | bytes, display: str, budget: Budget, label: str,
                must_be_apk: bool = False) -> tuple[ApkContents | None, list[str]]:
-    """One APK of a split set or bundle, or None with the reason it was skipped. Bombs and unsafe member names
-    end the whole scan: they are attacks, not damage to one part."""
+    """One APK of a split set or bundle, or None with the reason it was skipped. Bombs end the whole scan: they
+    are attacks, not damage to one part."""
     try:
         archive = Archive(source, display, budget)
         try:
@@ -373,7 +382,7 @@ def _read_part(source: Path | bytes, display: str, budget: Budget, label: str,
             return read_apk(archive)
         finally:
             archive.close()
-    except (BoundExceeded, UnsafeArchive):
+    except BoundExceeded:
         raise
     except InputError as exc:
         return None, [f"{label} skipped: {exc}"]
@@ -390,7 +399,7 @@ def _open_aab(archive: Archive, bundle: InputFile) -> OpenedApp:
     for module in modules:
         try:
             contents, more = read_aab_module(archive, module)
-        except (BoundExceeded, UnsafeArchive):
+        except BoundExceeded:
             raise
         except InputError as exc:
             if module == "base":

@@ -120,7 +120,7 @@ def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue
     catalogue = catalogue or load_catalogue()
     classes, hosts = _code_facts(dexes, warnings)
     app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class,
-                           [c.name for c in merged.components if c.launcher])
+                           [c.name for c in merged.components if c.launcher], merged.instrumentation_targets)
     found = _sdks(catalogue, classes, hosts, merged, app_code, entry_classes_with_code(catalogue, dexes))
     clock.lap("sdks")
     return _Front(opened, warnings, base_apk, base, splits, merged, dexes, classes, hosts, catalogue, app_code,
