@@ -642,6 +642,30 @@ def _har_headers_converted(listed: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(h["name"]), _text(h.get("value"))) for h in listed)
 
 
+# what stays as it is when a listed query parameter is written into the URL: the list holds the text as the tool
+# wrote it, often percent-encoded already (ReadMe's and httpsnippet's fixtures): its %xx, & and = are kept as given
+_QUERY_KEEP = "%/:@!$'()*,;~[]&=+?"
+
+
+def _with_listed_query(query: str, listed: list) -> str:
+    """The URL's query and every parameter of the HAR's `queryString` list it does not hold. Browsers write both
+    from one URL; other tools (API clients, hand-written and converted HARs) may give the parameters only in the
+    list, and those are sent too."""
+    from urllib.parse import parse_qsl, quote, unquote_plus
+
+    raw = {tuple(pair.partition("=")[::2]) for pair in query.split("&")} if query else set()
+    decoded = set(parse_qsl(query, keep_blank_values=True))
+    added = []
+    for item in listed:
+        if not isinstance(item, dict):
+            continue
+        name, value = _text(item.get("name")), _text(item.get("value"))
+        if (name, value) in raw or (name, value) in decoded or (unquote_plus(name), unquote_plus(value)) in decoded:
+            continue
+        added.append(f"{quote(name, safe=_QUERY_KEEP)}={quote(value, safe=_QUERY_KEEP)}")
+    return "&".join(([query] if query else []) + added)
+
+
 def _har_request(entry: dict, capture: str) -> Request:
     req = entry["request"]
     url = req["url"]
@@ -650,6 +674,9 @@ def _har_request(entry: dict, capture: str) -> Request:
     headers = _har_headers(req.get("headers") or ())
     authority = netloc or next((v for k, v in headers if k.lower() in ("host", ":authority")), "")
     host, port = _split_host(authority, scheme)
+    listed = req.get("queryString")
+    if listed and type(listed) is list and (not query or len(listed) > query.count("&") + 1):
+        query = _with_listed_query(query, listed)
     target = path or "/"
     if query:
         target += "?" + query
@@ -916,6 +943,10 @@ def _open_pcap(path: Path) -> CaptureResult:
 def _stream_pcap(result: CaptureResult) -> Iterator[Request]:
     path = Path(result.path)
     keylog = find_keylog(path)
+    # A pcapng can carry its TLS keys itself (Decryption Secrets Blocks: PCAPdroid's and `editcap
+    # --inject-secrets` output); tshark decrypts with them unasked, so its TLS streams are followed as with a key log
+    embedded = result.format == "pcapng" and pcapng_has_secrets(path)
+    decrypting = bool(keylog) or embedded
     streams = _pcap_streams(path, keylog, result)
     if not streams:
         raise CaptureUnreadable("no TCP stream with data (nothing HTTP to read)")
@@ -926,19 +957,19 @@ def _stream_pcap(result: CaptureResult) -> Iterator[Request]:
         held: dict[int, list[Request]] = {}   # CONNECT requests of TLS streams, yielded with their TLS stream
         for sid, plain in _follow(path, "tcp", batch, None, result):
             info = streams[sid]
-            if not _looks_like_request(plain):
+            if not _looks_like_request(plain) and not _REQUEST_START.match(plain):
                 continue
             # plain HTTP, or the plain CONNECT that opens a proxied TLS tunnel
             requests, broken = _parse_client_bytes(plain, "http", info, result)
             truncated += broken
-            if info["tls"] and keylog:
+            if info["tls"] and decrypting:
                 held[sid] = requests
                 continue
             count += len(requests)
             yield from requests
         tls_ids = [sid for sid in batch if streams[sid]["tls"]]
         decrypted: set[int] = set()
-        if keylog and tls_ids:
+        if decrypting and tls_ids:
             for sid, client in _follow(path, "tls", tls_ids, keylog, result):
                 decrypted.add(sid)
                 requests, broken = _parse_client_bytes(client, "https", streams[sid], result)
@@ -954,6 +985,7 @@ def _stream_pcap(result: CaptureResult) -> Iterator[Request]:
     if undecrypted:
         reasons.append(f"{undecrypted} TLS stream(s) not decrypted ("
                        + (f"key log {keylog.name} has no keys for them)" if keylog else
+                          "the keys embedded in the capture do not cover them)" if embedded else
                           f"no key log beside the capture: {path.name}.keylog or sslkeylog.txt)"))
     if truncated:
         reasons.append(f"{truncated} request(s) cut short")
@@ -962,6 +994,36 @@ def _stream_pcap(result: CaptureResult) -> Iterator[Request]:
     if reasons:
         result.partial = True
         result.add_reason("; ".join(reasons))
+
+
+PCAPNG_SECRETS = 0x0000000A      # Decryption Secrets Block
+
+
+def pcapng_has_secrets(path: Path) -> bool:
+    """Whether a pcapng holds a Decryption Secrets Block: its block headers are walked (8 bytes read per
+    block, the bodies skipped), stopping at the first one. A file that stops making sense stops the walk."""
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            order, offset = "<", 0
+            while offset + 12 <= size:
+                handle.seek(offset)
+                head = handle.read(12)
+                if len(head) < 12:
+                    return False
+                if head[:4] == b"\x0a\x0d\x0d\x0a":    # a section header: its byte order applies from here on
+                    order = "<" if head[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+                kind, length = struct.unpack(order + "II", head[:8])
+                if kind == PCAPNG_SECRETS:
+                    return True
+                if length < 12 or length % 4:
+                    return False
+                offset += length
+    except OSError:
+        return False
+    return False
 
 
 def _pcap_streams(path: Path, keylog: Path | None, result: CaptureResult) -> dict[int, dict]:
@@ -1077,6 +1139,9 @@ def _looks_like_request(data: bytes) -> bool:
 
 
 _REQUEST_LINE = re.compile(rb"^([A-Z]{3,10}) (\S+) HTTP/1\.[01]\r?$")
+# The start of a request whose head the capture holds only part of (a snap length, a capture stopped mid-request):
+# a method and the start of a target (origin form, absolute form, CONNECT's host:port, OPTIONS *)
+_REQUEST_START = re.compile(rb"([A-Z]{3,10}) (/|https?://|\*|[A-Za-z0-9.-]+:\d)([^ \r\n]*)")
 
 
 def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureResult) -> tuple[list[Request], int]:
@@ -1091,12 +1156,17 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
                        f"{capture} tcp.stream to {info.get('server')}:{info.get('port')}")
             break
         end = data.find(b"\r\n\r\n", pos)
-        if end < 0:
-            break
+        cut = end < 0
+        if cut:
+            # the capture ends inside a request's head: what it holds was sent, and is read (marked cut short)
+            end = len(data)
         head = data[pos:end].split(b"\r\n")
-        match = _REQUEST_LINE.match(head[0])
+        match = (_REQUEST_START if cut else _REQUEST_LINE).match(head[0])
         if not match:
+            # bytes that are not a request where one should start: what they carried is not read
+            broken += bool(data[pos:].strip())
             break
+        broken += cut
         headers = []
         for line in head[1:]:
             name, sep, value = line.partition(b":")
@@ -1105,7 +1175,9 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
         pos = end + 4
         lower = {k.lower(): v for k, v in headers}
         body = b""
-        if "chunked" in lower.get("transfer-encoding", "").lower():
+        if cut:
+            pass
+        elif "chunked" in lower.get("transfer-encoding", "").lower():
             body, pos, ok = _dechunk(data, pos)
             broken += not ok
             headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
@@ -1114,7 +1186,7 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             body = data[pos:pos + length]
             broken += len(body) < length
             pos += length
-        method, target = _text(match.group(1)), _text(match.group(2))
+        method, target = _text(match.group(1)), _text(match.group(2) + (match.group(3) if cut else b""))
         req_scheme, authority = scheme, lower.get("host") or ""
         if target.startswith(("http://", "https://")):   # absolute form: a request to a proxy
             parts = urlsplit(target)
@@ -1128,8 +1200,9 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
         body, dropped = _capped(body)
         requests.append(Request(time=info.get("time"), method=method, scheme=req_scheme, host=host, port=port,
                                 target=target, headers=tuple(headers), body=body, body_dropped=dropped,
-                                capture=capture, note="CONNECT tunnel" if method == "CONNECT" else None))
-        if method == "CONNECT":
+                                capture=capture, note="CONNECT tunnel" if method == "CONNECT" else
+                                "cut short: the capture holds only the start of its head" if cut else None))
+        if method == "CONNECT" or cut:
             break  # what follows is the tunnelled (TLS) stream
     return requests, broken
 
