@@ -458,3 +458,30 @@ def test_a_pcapng_carrying_its_own_tls_keys_is_decrypted(pcapng, tmp_path):
         alone = tmp_path / "alone.pcapng"
         shutil.copy(capture, alone)
         analyse([alone], tls.IDS)
+
+
+def _grpc_frame(payload: bytes, compressed: bool = False) -> bytes:
+    import gzip
+    data = gzip.compress(payload) if compressed else payload
+    return bytes([compressed]) + len(data).to_bytes(4, "big") + data
+
+
+def test_every_message_of_a_streaming_grpc_body_is_decoded():
+    """A client-streaming gRPC call sends many length-prefixed messages in one body (wireshark's
+    grpc_stream_reassembly_sample), each compressed or not, protobuf or JSON; the capture may cut the last."""
+    from audit.traffic.captures import Request
+    from audit.traffic.decode import decode_request
+
+    def proto(value: bytes) -> bytes:
+        return b"\x0a" + bytes([len(value)]) + value
+
+    body = (_grpc_frame(proto(b"first message")) + _grpc_frame(proto(f"{TOKEN}1".encode()), compressed=True)
+            + _grpc_frame(json.dumps({"uid": f"{TOKEN}2"}).encode()))
+    cut = body + _grpc_frame(proto(f"{TOKEN}3".encode()))[:-2]
+    for data in (body, cut):
+        request = Request(None, "POST", "https", "api.example.net", 443, "/svc.Events/Stream",
+                          (("content-type", "application/grpc"),), data, "c")
+        segments = {(s.where, s.data) for s in decode_request(request).segments}
+        assert ("body.grpc:1", f"{TOKEN}1".encode()) in segments, segments
+        assert ("body.grpc.json:uid", f"{TOKEN}2".encode()) in segments
+    assert ("body.grpc:1", f"{TOKEN}3"[:-2].encode()) not in segments   # (a cut field is no field)
