@@ -6,7 +6,10 @@ all is `skipped` with a one-line reason; one that breaks half way is `ok`, keeps
 Nothing here raises for a bad capture: `analyse` decides whether the whole call failed (nothing readable).
 
 pcap/pcapng: tshark reassembles each TCP stream (`-z follow,tcp,raw`) and, with a TLS key log beside the capture
-(`<name>.keylog`, `<stem>.keylog`, `sslkeylog.txt`, `keylog.txt`), the decrypted TLS stream (`-z follow,tls,raw`).
+(`<name>.keylog`, `<stem>.keylog`, `sslkeylog.txt`, `keylog.txt`) or with the keys a pcapng carries itself (Decryption
+Secrets Blocks, as PCAPdroid and `editcap --inject-secrets` write them), the decrypted TLS stream (`-z follow,tls,raw`).
+A request whose head the capture cuts (a snap length, a capture stopped mid-request) is read as far as it goes and
+marks the capture partial.
 We parse HTTP/1 and HTTP/2 (hpack via the `h2` package that mitmproxy ships) ourselves from the client's bytes, so
 bodies arrive byte-exact (tshark's own http.file_data field is text and stops at the first NUL).
 
