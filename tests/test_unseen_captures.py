@@ -485,3 +485,26 @@ def test_every_message_of_a_streaming_grpc_body_is_decoded():
         assert ("body.grpc:1", f"{TOKEN}1".encode()) in segments, segments
         assert ("body.grpc.json:uid", f"{TOKEN}2".encode()) in segments
     assert ("body.grpc:1", f"{TOKEN}3"[:-2].encode()) not in segments   # (a cut field is no field)
+
+
+def test_http2_after_an_h2c_upgrade_is_read(tmp_path):
+    """A cleartext HTTP/1.1 request asking `Upgrade: h2c`, answered 101: the client's bytes go on in HTTP/2 on the
+    same connection, and those requests left the device too."""
+    _needs("tshark")
+    import h2.config
+    import h2.connection
+
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.send_headers(3, [(":method", "POST"), (":path", f"/v1/e?uid={TOKEN}2"), (":scheme", "http"),
+                            (":authority", "api.example.net"), ("content-type", "application/json")])
+    client.send_data(3, json.dumps({"device": f"{TOKEN}3"}).encode(), end_stream=True)
+    first = (f"GET /v1/hello?uid={TOKEN}1 HTTP/1.1\r\nHost: api.example.net\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+             "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n").encode()
+    data = first + client.data_to_send()
+    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, data)], tmp_path / "h2c.pcap")],
+                     {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, 4)]})
+    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+    assert {(f"{TOKEN}1", "query:uid"), (f"{TOKEN}2", "query:uid"), (f"{TOKEN}3", "body.json:device")} <= found
+    (result,) = report.captures
+    assert [r.method for r in report.requests] == ["GET", "POST"] and not result.partial, result.reason

@@ -1158,6 +1158,10 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             result.hit("requests per TCP stream", MAX_REQUESTS_PER_STREAM, len(data) - pos, "bytes",
                        f"{capture} tcp.stream to {info.get('server')}:{info.get('port')}")
             break
+        if data.startswith(b"PRI * HTTP/2.0", pos):
+            # an HTTP/1.1 request that asked for `Upgrade: h2c` was answered 101: the rest is HTTP/2
+            more, h2_broken = _parse_h2(data[pos:], scheme, info, capture)
+            return requests + more, broken + h2_broken
         end = data.find(b"\r\n\r\n", pos)
         cut = end < 0
         if cut:
