@@ -508,3 +508,16 @@ def test_http2_after_an_h2c_upgrade_is_read(tmp_path):
     assert {(f"{TOKEN}1", "query:uid"), (f"{TOKEN}2", "query:uid"), (f"{TOKEN}3", "body.json:device")} <= found
     (result,) = report.captures
     assert [r.method for r in report.requests] == ["GET", "POST"] and not result.partial, result.reason
+
+
+def test_a_request_whose_lines_end_in_a_bare_line_feed_is_read_whole(tmp_path):
+    _needs("tshark")
+    data = (f"POST /log?uid={TOKEN}1 HTTP/1.1\nHost: iot.example.net\nX-Serial: {TOKEN}2\nContent-Length: 29\n\n"
+            f"serial={TOKEN}3\nGET /next HTTP/1.1\r\nHost: iot.example.net\r\n\r\n").encode()
+    assert len(f"serial={TOKEN}3") == 29
+    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, data)], tmp_path / "lf.pcap")],
+                     {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, 4)]})
+    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+    assert {(f"{TOKEN}1", "query:uid"), (f"{TOKEN}2", "header:x-serial"), (f"{TOKEN}3", "body.form:serial")} <= found
+    (result,) = report.captures
+    assert [r.method for r in report.requests] == ["POST", "GET"] and not result.partial, result.reason

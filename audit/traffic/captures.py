@@ -1158,16 +1158,23 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             result.hit("requests per TCP stream", MAX_REQUESTS_PER_STREAM, len(data) - pos, "bytes",
                        f"{capture} tcp.stream to {info.get('server')}:{info.get('port')}")
             break
+        while data[pos:pos + 1] in (b"\r", b"\n"):   # empty lines before a request line are ignored (RFC 9112 2.2)
+            pos += 1
+        if pos >= len(data):
+            break
         if data.startswith(b"PRI * HTTP/2.0", pos):
             # an HTTP/1.1 request that asked for `Upgrade: h2c` was answered 101: the rest is HTTP/2
             more, h2_broken = _parse_h2(data[pos:], scheme, info, capture)
             return requests + more, broken + h2_broken
-        end = data.find(b"\r\n\r\n", pos)
+        end, blank = data.find(b"\r\n\r\n", pos), 4
+        bare = data.find(b"\n\n", pos, end if end >= 0 else len(data))
+        if bare >= 0:   # lines ended by a bare LF (hand-made clients, embedded devices): servers accept them too
+            end, blank = bare, 2
         cut = end < 0
         if cut:
             # the capture ends inside a request's head: what it holds was sent, and is read (marked cut short)
             end = len(data)
-        head = data[pos:end].split(b"\r\n")
+        head = [line.rstrip(b"\r") for line in data[pos:end].split(b"\n")]
         match = (_REQUEST_START if cut else _REQUEST_LINE).match(head[0])
         if not match:
             # bytes that are not a request where one should start: what they carried is not read
@@ -1179,7 +1186,7 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             name, sep, value = line.partition(b":")
             if sep:
                 headers.append((_text(name.strip()), _text(value.strip())))
-        pos = end + 4
+        pos = end + blank
         lower = {k.lower(): v for k, v in headers}
         body = b""
         if cut:
