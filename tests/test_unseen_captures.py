@@ -521,3 +521,13 @@ def test_a_request_whose_lines_end_in_a_bare_line_feed_is_read_whole(tmp_path):
     assert {(f"{TOKEN}1", "query:uid"), (f"{TOKEN}2", "header:x-serial"), (f"{TOKEN}3", "body.form:serial")} <= found
     (result,) = report.captures
     assert [r.method for r in report.requests] == ["POST", "GET"] and not result.partial, result.reason
+
+
+def test_a_cut_stream_of_another_protocol_is_no_request(tmp_path):
+    """Only an HTTP method starts a request the capture cut: FTP's commands look alike (`RETR /pub/file`)."""
+    _needs("tshark")
+    ftp = b"CWD /pub\r\nRETR /pub/file.txt\r\n"   # a capture started mid-session
+    http = f"GET /a?uid={TOKEN}1 HTTP/1.1\r\nHost: h.example\r\n\r\n".encode()
+    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 21, 1, ftp),
+                             ("10.0.0.1", 40001, "10.0.0.2", 80, 1, http)], tmp_path / "ftp.pcap")])
+    assert [r.method for r in report.requests] == ["GET"] and not report.captures[0].partial

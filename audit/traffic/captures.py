@@ -1143,8 +1143,11 @@ def _looks_like_request(data: bytes) -> bool:
 
 _REQUEST_LINE = re.compile(rb"^([A-Z]{3,10}) (\S+) HTTP/1\.[01]\r?$")
 # The start of a request whose head the capture holds only part of (a snap length, a capture stopped mid-request):
-# a method and the start of a target (origin form, absolute form, CONNECT's host:port, OPTIONS *)
-_REQUEST_START = re.compile(rb"([A-Z]{3,10}) (/|https?://|\*|[A-Za-z0-9.-]+:\d)([^ \r\n]*)")
+# an HTTP method (named: FTP's `RETR /path` and the like are no request) and the start of a target (origin form,
+# absolute form, CONNECT's host:port, OPTIONS *)
+_REQUEST_START = re.compile(rb"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE|QUERY|PROPFIND|PROPPATCH|MKCOL|"
+                            rb"COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|MKCALENDAR) (/|https?://|\*|[A-Za-z0-9.-]+:\d)"
+                            rb"([^ \r\n]*)")
 
 
 def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureResult) -> tuple[list[Request], int]:
