@@ -531,3 +531,30 @@ def test_a_cut_stream_of_another_protocol_is_no_request(tmp_path):
     report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 21, 1, ftp),
                              ("10.0.0.1", 40001, "10.0.0.2", 80, 1, http)], tmp_path / "ftp.pcap")])
     assert [r.method for r in report.requests] == ["GET"] and not report.captures[0].partial
+
+
+def _ws_frame(payload: bytes, opcode: int = 1, fin: bool = True, key: bytes = b"\x37\xfa\x21\x3d") -> bytes:
+    size = len(payload)
+    length = bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + size.to_bytes(2, "big") if size < 65536 \
+        else bytes([0x80 | 127]) + size.to_bytes(8, "big")
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return bytes([(0x80 if fin else 0) | opcode]) + length + key + masked
+
+
+def test_websocket_messages_a_client_sends_in_a_pcap_are_read(tmp_path):
+    """A `ws://` connection in a pcap: after the upgrade request the client's frames are masked WebSocket
+    messages (text, binary, fragmented, long); each is a request, as a HAR's `_webSocketMessages` sends are."""
+    _needs("tshark")
+    upgrade = ("GET /socket HTTP/1.1\r\nHost: rt.example.net\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    long_text = json.dumps({"pad": "x" * 300, "uid": f"{TOKEN}4"}).encode()
+    frames = (_ws_frame(json.dumps({"uid": f"{TOKEN}1"}).encode()) + _ws_frame(b"", opcode=9)
+              + _ws_frame(f"{TOKEN}2".encode(), opcode=2)
+              + _ws_frame(f'{{"uid": "{TOKEN}'.encode(), fin=False) + _ws_frame(b'3"}', opcode=0) + _ws_frame(long_text))
+    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, upgrade + frames)], tmp_path / "ws.pcap")],
+                     {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, 5)]})
+    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+    assert {(f"{TOKEN}1", "body.json:uid"), (f"{TOKEN}2", "body"), (f"{TOKEN}3", "body.json:uid"),
+            (f"{TOKEN}4", "body.json:uid")} <= found, found
+    assert [r.method for r in report.requests] == ["GET", "WS", "WS", "WS", "WS"]
+    assert not report.captures[0].partial, report.captures[0].reason

@@ -1221,7 +1221,51 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
                                 "cut short: the capture holds only the start of its head" if cut else None))
         if method == "CONNECT" or cut:
             break  # what follows is the tunnelled (TLS) stream
+        if "websocket" in lower.get("upgrade", "").lower() and pos < len(data):
+            # the connection became a WebSocket: what the client sends on it are its (masked) messages
+            messages, ws_broken = _websocket_sends(data[pos:], requests[-1], result)
+            return requests + messages, broken + ws_broken
     return requests, broken
+
+
+def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tuple[list[Request], int]:
+    """The client's WebSocket messages (RFC 6455: frames masked by the client; fragments joined; control frames
+    skipped) as requests, like a HAR's `_webSocketMessages` sends. Counts a message the capture cuts as broken."""
+    out: list[Request] = []
+    pos, parts, size = 0, [], 0
+    while pos + 2 <= len(data):
+        first, second = data[pos], data[pos + 1]
+        length, head = second & 0x7F, 2
+        if length == 126:
+            length, head = int.from_bytes(data[pos + 2:pos + 4], "big"), 4
+        elif length == 127:
+            length, head = int.from_bytes(data[pos + 2:pos + 10], "big"), 10
+        mask = data[pos + head:pos + head + 4] if second & 0x80 else b""
+        start = pos + head + len(mask)
+        payload = data[start:start + length]
+        cut = start > len(data) or len(payload) < length
+        if mask:
+            key = (mask * (len(payload) // 4 + 1))[:len(payload)]
+            payload = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(len(payload), "big")
+        pos = start + length
+        if first & 0x0F >= 8:        # close, ping, pong
+            continue
+        if size < MAX_BODY_BYTES:
+            parts.append(payload[:MAX_BODY_BYTES - size])
+        size += len(payload)
+        if first & 0x80 or cut:      # FIN: the message is whole
+            if len(out) >= MAX_WEBSOCKET_MESSAGES:
+                result.hit("websocket messages per connection", MAX_WEBSOCKET_MESSAGES, 1, "messages",
+                           f"{result.path} {opening.url}")
+                break
+            out.append(Request(time=opening.time, method="WS", scheme=opening.scheme, host=opening.host,
+                               port=opening.port, target=opening.target, headers=(), body=b"".join(parts),
+                               capture=opening.capture, note="websocket message",
+                               body_dropped=max(0, size - MAX_BODY_BYTES)))
+            parts, size = [], 0
+        if cut:
+            return out, 1
+    return out, int(pos < len(data) or bool(parts))
 
 
 def _dechunk(data: bytes, pos: int) -> tuple[bytes, int, bool]:
