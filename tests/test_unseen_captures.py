@@ -558,3 +558,23 @@ def test_websocket_messages_a_client_sends_in_a_pcap_are_read(tmp_path):
             (f"{TOKEN}4", "body.json:uid")} <= found, found
     assert [r.method for r in report.requests] == ["GET", "WS", "WS", "WS", "WS"]
     assert not report.captures[0].partial, report.captures[0].reason
+
+
+def test_compressed_websocket_messages_are_inflated(tmp_path):
+    """permessage-deflate (RFC 7692; browsers and OkHttp offer it): a message's first frame has RSV1 set and its
+    payload is raw deflate, the context carried from message to message."""
+    _needs("tshark")
+    import zlib
+    upgrade = ("GET /socket HTTP/1.1\r\nHost: rt.example.net\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n").encode()
+    deflate = zlib.compressobj(wbits=-15)
+    frames = b""
+    for n in (1, 2):
+        text = json.dumps({"uid": f"{TOKEN}{n}", "event": "open"}).encode()
+        payload = (deflate.compress(text) + deflate.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        frame = _ws_frame(payload)
+        frames += bytes([frame[0] | 0x40]) + frame[1:]
+    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, upgrade + frames)], tmp_path / "wsd.pcap")],
+                     {"personal_info.user_id": [f"{TOKEN}1", f"{TOKEN}2"]})
+    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+    assert {(f"{TOKEN}1", "body.json:uid"), (f"{TOKEN}2", "body.json:uid")} <= found, found

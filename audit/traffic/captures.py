@@ -1233,6 +1233,8 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
     skipped) as requests, like a HAR's `_webSocketMessages` sends. Counts a message the capture cuts as broken."""
     out: list[Request] = []
     pos, parts, size = 0, [], 0
+    deflated = False     # RSV1 on a message's first frame: permessage-deflate (RFC 7692), one context per connection
+    inflater = None
     while pos + 2 <= len(data):
         first, second = data[pos], data[pos + 1]
         length, head = second & 0x7F, 2
@@ -1250,6 +1252,8 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
         pos = start + length
         if first & 0x0F >= 8:        # close, ping, pong
             continue
+        if first & 0x0F:             # a message's first frame (0 continues one)
+            deflated = bool(first & 0x40)
         if size < MAX_BODY_BYTES:
             parts.append(payload[:MAX_BODY_BYTES - size])
         size += len(payload)
@@ -1258,8 +1262,16 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
                 result.hit("websocket messages per connection", MAX_WEBSOCKET_MESSAGES, 1, "messages",
                            f"{result.path} {opening.url}")
                 break
+            body = b"".join(parts)
+            if deflated:
+                import zlib
+                inflater = inflater or zlib.decompressobj(-15)
+                try:
+                    body = inflater.decompress(body + b"\x00\x00\xff\xff", MAX_BODY_BYTES)
+                except zlib.error:
+                    inflater = None   # kept as sent; the next messages' context is lost with it
             out.append(Request(time=opening.time, method="WS", scheme=opening.scheme, host=opening.host,
-                               port=opening.port, target=opening.target, headers=(), body=b"".join(parts),
+                               port=opening.port, target=opening.target, headers=(), body=body,
                                capture=opening.capture, note="websocket message",
                                body_dropped=max(0, size - MAX_BODY_BYTES)))
             parts, size = [], 0
