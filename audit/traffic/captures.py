@@ -9,7 +9,8 @@ pcap/pcapng: tshark reassembles each TCP stream (`-z follow,tcp,raw`) and, with 
 (`<name>.keylog`, `<stem>.keylog`, `sslkeylog.txt`, `keylog.txt`) or with the keys a pcapng carries itself (Decryption
 Secrets Blocks, as PCAPdroid and `editcap --inject-secrets` write them), the decrypted TLS stream (`-z follow,tls,raw`).
 A request whose head the capture cuts (a snap length, a capture stopped mid-request) is read as far as it goes and
-marks the capture partial.
+marks the capture partial. After an `Upgrade: h2c` the stream is read as HTTP/2; after an `Upgrade: websocket` the
+client's frames are its messages (requests `WS`, as a HAR's `_webSocketMessages` sends).
 We parse HTTP/1 and HTTP/2 (hpack via the `h2` package that mitmproxy ships) ourselves from the client's bytes, so
 bodies arrive byte-exact (tshark's own http.file_data field is text and stops at the first NUL).
 
