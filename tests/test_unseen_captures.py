@@ -578,3 +578,13 @@ def test_compressed_websocket_messages_are_inflated(tmp_path):
                      {"personal_info.user_id": [f"{TOKEN}1", f"{TOKEN}2"]})
     found = {(t.value, where_text(t.where)) for t in report.transmissions}
     assert {(f"{TOKEN}1", "body.json:uid"), (f"{TOKEN}2", "body.json:uid")} <= found, found
+
+
+def test_a_request_without_a_host_is_placed_at_the_server_and_port_it_went_to(tmp_path):
+    """No Host header (HTTP/1.0, or cut off by the capture): the request went to the packets' server address and
+    TCP port, not to the scheme's default port."""
+    _needs("tshark")
+    data = f"GET /status?uid={TOKEN}1 HTTP/1.0\r\nUser-Agent: probe\r\n\r\n".encode()
+    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 8080, 1, data)], tmp_path / "nohost.pcap")])
+    (request,) = report.requests
+    assert (request.host, request.url) == ("10.0.0.2", f"http://10.0.0.2:8080/status?uid={TOKEN}1")

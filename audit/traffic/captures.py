@@ -1212,9 +1212,11 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         elif method == "CONNECT":
             authority = target
-        if not authority:
-            authority = info.get("sni") or info.get("server") or ""
-        host, port = _split_host(authority, req_scheme)
+        if authority:
+            host, port = _split_host(authority, req_scheme)
+        else:   # no Host header (HTTP/1.0, or cut off): the server the packets went to, on the port they went to
+            host, port = _split_host(_bracketed(info.get("sni") or info.get("server") or ""), req_scheme)
+            port = info.get("port") or port
         body, dropped = _capped(body)
         requests.append(Request(time=info.get("time"), method=method, scheme=req_scheme, host=host, port=port,
                                 target=target, headers=tuple(headers), body=body, body_dropped=dropped,
@@ -1281,6 +1283,11 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
     return out, int(pos < len(data) or bool(parts))
 
 
+def _bracketed(address: str) -> str:
+    """An IPv6 address as an authority's host ([...]) so that its colons are not read as a port."""
+    return f"[{address}]" if address.count(":") > 1 and not address.startswith("[") else address
+
+
 def _dechunk(data: bytes, pos: int) -> tuple[bytes, int, bool]:
     parts = []
     while True:
@@ -1338,9 +1345,12 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
         item = pending[sid]
         pseudo = {k: v for k, v in item["headers"] if k.startswith(":")}
         headers = tuple((k, v) for k, v in item["headers"] if not k.startswith(":"))
-        authority = pseudo.get(":authority") or dict((k.lower(), v) for k, v in headers).get("host") \
-            or info.get("sni") or info.get("server") or ""
-        host, port = _split_host(authority, scheme)
+        authority = pseudo.get(":authority") or dict((k.lower(), v) for k, v in headers).get("host")
+        if authority:
+            host, port = _split_host(authority, scheme)
+        else:   # the server the packets went to, on the port they went to
+            host, port = _split_host(_bracketed(info.get("sni") or info.get("server") or ""), scheme)
+            port = info.get("port") or port
         requests.append(Request(time=info.get("time"), method=pseudo.get(":method", "GET"), scheme=scheme,
                                 host=host, port=port, target=pseudo.get(":path", "/"), headers=headers,
                                 body=b"".join(item["body"]), capture=capture,
