@@ -588,3 +588,17 @@ def test_a_request_without_a_host_is_placed_at_the_server_and_port_it_went_to(tm
     report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 8080, 1, data)], tmp_path / "nohost.pcap")])
     (request,) = report.requests
     assert (request.host, request.url) == ("10.0.0.2", f"http://10.0.0.2:8080/status?uid={TOKEN}1")
+
+
+def test_a_grpc_web_text_body_is_decoded_to_its_messages():
+    """gRPC-Web's text mode (`application/grpc-web-text`, wireshark's grpc_web capture) sends the frames in
+    base64: the messages' fields are read below it (for the adapters' field paths), not only the base64 text."""
+    import base64
+    from audit.traffic.captures import Request
+    from audit.traffic.decode import decode_request
+    value = f"{TOKEN}1".encode()
+    frame = _grpc_frame(b"\x0a" + bytes([len(value)]) + value)
+    request = Request(None, "POST", "https", "api.example.net", 443, "/greet.Greeter/SayHello",
+                      (("content-type", "application/grpc-web-text"),), base64.b64encode(frame), "c")
+    segments = {(s.where, s.data) for s in decode_request(request).segments}
+    assert ("body.base64.grpc:1", f"{TOKEN}1".encode()) in segments, segments

@@ -346,6 +346,8 @@ def _worth_decoding(decoded: bytes) -> bool:
         return True
     if _printable(decoded):
         return True
+    if decoded[0] <= 1 and _grpc_frames(decoded):   # gRPC-Web's text mode: the frames in base64
+        return True
     return parse_protobuf(decoded) is not None and len(decoded) >= 8
 
 
