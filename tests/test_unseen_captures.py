@@ -3,7 +3,8 @@ hand on them held as tests: `appaudit traffic` reads every one without a traceba
 at least the requests an independent reader counts (the HAR's entries; tshark's HTTP/1 requests and HTTP/2 request
 HEADERS, decrypting with the capture's own keys), finds every value the capture visibly carries when it is given as
 an identifier (query parameters, headers, cookies, form and JSON fields as an independent reading of the HAR lists
-them; the query parameters tshark reads), and finds a given value only where it was sent (no false hit).
+them; the query parameters, cookies and user agents tshark reads), and finds a given value only where it was sent
+(no false hit).
 
 Sources (pinned by version and the SHA-256 of the archive):
 - Debian's wireshark source package (4.0.17): its test captures: HTTP/1 with out-of-order and overlapping TCP
@@ -185,16 +186,17 @@ def _tshark_counts(capture: Path, keylog: Path | None) -> int:
                for column in line.split("\t"))
 
 
-def _tshark_query_values(capture: Path, keylog: Path | None) -> set[str]:
+def _tshark_request_values(capture: Path, keylog: Path | None) -> set[str]:
     keys = ["-o", f"tls.keylog_file:{keylog}"] if keylog else []
     fields = _run(["tshark", "-n", "-r", str(capture), *keys, "-T", "fields", "-E", "occurrence=a",
-                   "-E", "aggregator=\x1f", "-e", "http.request.uri.query.parameter"], timeout=300).stdout
+                   "-E", "aggregator=\x1f", "-e", "http.request.uri.query.parameter", "-e", "http.cookie_pair",
+                   "-e", "http.user_agent"], timeout=300).stdout
     values = set()
     for line in fields.splitlines():
-        for pair in line.split("\x1f"):
-            value = unquote_plus(pair.partition("=")[2])
-            if _distinctive(value):
-                values.add(value)
+        query, cookies, agent = (line.split("\t") + ["", "", ""])[:3]
+        pairs = [unquote_plus(p.partition("=")[2]) for p in query.split("\x1f")]
+        pairs += [p.partition("=")[2] for p in cookies.split("\x1f")] + agent.split("\x1f")
+        values |= {value for value in pairs if _distinctive(value)}
     return values
 
 
@@ -282,7 +284,7 @@ def test_tcpflow_captures_are_read_whole(name, tmp_path):
 
 
 def _check_pcap(capture: Path, keylog: Path | None, tmp_path: Path) -> None:
-    values = _tshark_query_values(capture, keylog)
+    values = _tshark_request_values(capture, keylog)
     report = _every_format(capture, tmp_path, {"personal_info.user_id": sorted(values)} if values else None)
     assert len(report["requests"]) >= _tshark_counts(capture, keylog)
     _check_found(report, values)
