@@ -450,10 +450,13 @@ def test_a_pcapng_carrying_its_own_tls_keys_is_decrypted(pcapng, tmp_path):
     assert done.returncode == 0, done.stderr
     report = analyse([embedded], tls.IDS)
     (result,) = report.captures
-    assert result.status == "ok" and not result.partial, result.reason
+    assert result.status == "ok", result.reason
     found = {(t.data_type, where_text(t.where), t.scheme) for t in report.transmissions}
     assert ("device_ids.advertising_id", "body.json:app_instance.adid", "https") in found
-    assert len(report.requests) == len(analyse([capture], tls.IDS).requests)
+    # the same as with the key log beside the capture (a loopback capture may itself end mid-stream: both alike)
+    beside = analyse([capture], tls.IDS)
+    assert len(report.requests) == len(beside.requests) and result.partial == beside.captures[0].partial
+    assert found == {(t.data_type, where_text(t.where), t.scheme) for t in beside.transmissions}
     # without the keys, in the capture or beside it, it still says what is missing
     from audit.errors import InputError
     with pytest.raises(InputError, match=r"not decrypted .*no key log"):
