@@ -6,7 +6,11 @@ all is `skipped` with a one-line reason; one that breaks half way is `ok`, keeps
 Nothing here raises for a bad capture: `analyse` decides whether the whole call failed (nothing readable).
 
 pcap/pcapng: tshark reassembles each TCP stream (`-z follow,tcp,raw`) and, with a TLS key log beside the capture
-(`<name>.keylog`, `<stem>.keylog`, `sslkeylog.txt`, `keylog.txt`), the decrypted TLS stream (`-z follow,tls,raw`).
+(`<name>.keylog`, `<stem>.keylog`, `sslkeylog.txt`, `keylog.txt`) or with the keys a pcapng carries itself (Decryption
+Secrets Blocks, as PCAPdroid and `editcap --inject-secrets` write them), the decrypted TLS stream (`-z follow,tls,raw`).
+A request whose head the capture cuts (a snap length, a capture stopped mid-request) is read as far as it goes and
+marks the capture partial. After an `Upgrade: h2c` the stream is read as HTTP/2; after an `Upgrade: websocket` the
+client's frames are its messages (requests `WS`, as a HAR's `_webSocketMessages` sends).
 We parse HTTP/1 and HTTP/2 (hpack via the `h2` package that mitmproxy ships) ourselves from the client's bytes, so
 bodies arrive byte-exact (tshark's own http.file_data field is text and stops at the first NUL).
 
@@ -644,6 +648,30 @@ def _har_headers_converted(listed: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(h["name"]), _text(h.get("value"))) for h in listed)
 
 
+# what stays as it is when a listed query parameter is written into the URL: the list holds the text as the tool
+# wrote it, often percent-encoded already (ReadMe's and httpsnippet's fixtures): its %xx, & and = are kept as given
+_QUERY_KEEP = "%/:@!$'()*,;~[]&=+?"
+
+
+def _with_listed_query(query: str, listed: list) -> str:
+    """The URL's query and every parameter of the HAR's `queryString` list it does not hold. Browsers write both
+    from one URL; other tools (API clients, hand-written and converted HARs) may give the parameters only in the
+    list, and those are sent too."""
+    from urllib.parse import parse_qsl, quote, unquote_plus
+
+    raw = {tuple(pair.partition("=")[::2]) for pair in query.split("&")} if query else set()
+    decoded = set(parse_qsl(query, keep_blank_values=True))
+    added = []
+    for item in listed:
+        if not isinstance(item, dict):
+            continue
+        name, value = _text(item.get("name")), _text(item.get("value"))
+        if (name, value) in raw or (name, value) in decoded or (unquote_plus(name), unquote_plus(value)) in decoded:
+            continue
+        added.append(f"{quote(name, safe=_QUERY_KEEP)}={quote(value, safe=_QUERY_KEEP)}")
+    return "&".join(([query] if query else []) + added)
+
+
 def _har_request(entry: dict, capture: str) -> Request:
     req = entry["request"]
     url = req["url"]
@@ -652,6 +680,9 @@ def _har_request(entry: dict, capture: str) -> Request:
     headers = _har_headers(req.get("headers") or ())
     authority = netloc or next((v for k, v in headers if k.lower() in ("host", ":authority")), "")
     host, port = _split_host(authority, scheme)
+    listed = req.get("queryString")
+    if listed and type(listed) is list and (not query or len(listed) > query.count("&") + 1):
+        query = _with_listed_query(query, listed)
     target = path or "/"
     if query:
         target += "?" + query
@@ -918,6 +949,10 @@ def _open_pcap(path: Path) -> CaptureResult:
 def _stream_pcap(result: CaptureResult) -> Iterator[Request]:
     path = Path(result.path)
     keylog = find_keylog(path)
+    # A pcapng can carry its TLS keys itself (Decryption Secrets Blocks: PCAPdroid's and `editcap
+    # --inject-secrets` output); tshark decrypts with them unasked, so its TLS streams are followed as with a key log
+    embedded = result.format == "pcapng" and pcapng_has_secrets(path)
+    decrypting = bool(keylog) or embedded
     streams = _pcap_streams(path, keylog, result)
     if not streams:
         raise CaptureUnreadable("no TCP stream with data (nothing HTTP to read)")
@@ -928,19 +963,19 @@ def _stream_pcap(result: CaptureResult) -> Iterator[Request]:
         held: dict[int, list[Request]] = {}   # CONNECT requests of TLS streams, yielded with their TLS stream
         for sid, plain in _follow(path, "tcp", batch, None, result):
             info = streams[sid]
-            if not _looks_like_request(plain):
+            if not _looks_like_request(plain) and not _REQUEST_START.match(plain):
                 continue
             # plain HTTP, or the plain CONNECT that opens a proxied TLS tunnel
             requests, broken = _parse_client_bytes(plain, "http", info, result)
             truncated += broken
-            if info["tls"] and keylog:
+            if info["tls"] and decrypting:
                 held[sid] = requests
                 continue
             count += len(requests)
             yield from requests
         tls_ids = [sid for sid in batch if streams[sid]["tls"]]
         decrypted: set[int] = set()
-        if keylog and tls_ids:
+        if decrypting and tls_ids:
             for sid, client in _follow(path, "tls", tls_ids, keylog, result):
                 decrypted.add(sid)
                 requests, broken = _parse_client_bytes(client, "https", streams[sid], result)
@@ -956,6 +991,7 @@ def _stream_pcap(result: CaptureResult) -> Iterator[Request]:
     if undecrypted:
         reasons.append(f"{undecrypted} TLS stream(s) not decrypted ("
                        + (f"key log {keylog.name} has no keys for them)" if keylog else
+                          "the keys embedded in the capture do not cover them)" if embedded else
                           f"no key log beside the capture: {path.name}.keylog or sslkeylog.txt)"))
     if truncated:
         reasons.append(f"{truncated} request(s) cut short")
@@ -964,6 +1000,36 @@ def _stream_pcap(result: CaptureResult) -> Iterator[Request]:
     if reasons:
         result.partial = True
         result.add_reason("; ".join(reasons))
+
+
+PCAPNG_SECRETS = 0x0000000A      # Decryption Secrets Block
+
+
+def pcapng_has_secrets(path: Path) -> bool:
+    """Whether a pcapng holds a Decryption Secrets Block: its block headers are walked (8 bytes read per
+    block, the bodies skipped), stopping at the first one. A file that stops making sense stops the walk."""
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            order, offset = "<", 0
+            while offset + 12 <= size:
+                handle.seek(offset)
+                head = handle.read(12)
+                if len(head) < 12:
+                    return False
+                if head[:4] == b"\x0a\x0d\x0d\x0a":    # a section header: its byte order applies from here on
+                    order = "<" if head[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+                kind, length = struct.unpack(order + "II", head[:8])
+                if kind == PCAPNG_SECRETS:
+                    return True
+                if length < 12 or length % 4:
+                    return False
+                offset += length
+    except OSError:
+        return False
+    return False
 
 
 def _pcap_streams(path: Path, keylog: Path | None, result: CaptureResult) -> dict[int, dict]:
@@ -1079,6 +1145,12 @@ def _looks_like_request(data: bytes) -> bool:
 
 
 _REQUEST_LINE = re.compile(rb"^([A-Z]{3,10}) (\S+) HTTP/1\.[01]\r?$")
+# The start of a request whose head the capture holds only part of (a snap length, a capture stopped mid-request):
+# an HTTP method (named: FTP's `RETR /path` and the like are no request) and the start of a target (origin form,
+# absolute form, CONNECT's host:port, OPTIONS *)
+_REQUEST_START = re.compile(rb"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE|QUERY|PROPFIND|PROPPATCH|MKCOL|"
+                            rb"COPY|MOVE|LOCK|UNLOCK|REPORT|SEARCH|MKCALENDAR) (/|https?://|\*|[A-Za-z0-9.-]+:\d)"
+                            rb"([^ \r\n]*)")
 
 
 def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureResult) -> tuple[list[Request], int]:
@@ -1092,22 +1164,40 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             result.hit("requests per TCP stream", MAX_REQUESTS_PER_STREAM, len(data) - pos, "bytes",
                        f"{capture} tcp.stream to {info.get('server')}:{info.get('port')}")
             break
-        end = data.find(b"\r\n\r\n", pos)
-        if end < 0:
+        while data[pos:pos + 1] in (b"\r", b"\n"):   # empty lines before a request line are ignored (RFC 9112 2.2)
+            pos += 1
+        if pos >= len(data):
             break
-        head = data[pos:end].split(b"\r\n")
-        match = _REQUEST_LINE.match(head[0])
+        if data.startswith(b"PRI * HTTP/2.0", pos):
+            # an HTTP/1.1 request that asked for `Upgrade: h2c` was answered 101: the rest is HTTP/2
+            more, h2_broken = _parse_h2(data[pos:], scheme, info, capture)
+            return requests + more, broken + h2_broken
+        end, blank = data.find(b"\r\n\r\n", pos), 4
+        bare = data.find(b"\n\n", pos, end if end >= 0 else len(data))
+        if bare >= 0:   # lines ended by a bare LF (hand-made clients, embedded devices): servers accept them too
+            end, blank = bare, 2
+        cut = end < 0
+        if cut:
+            # the capture ends inside a request's head: what it holds was sent, and is read (marked cut short)
+            end = len(data)
+        head = [line.rstrip(b"\r") for line in data[pos:end].split(b"\n")]
+        match = (_REQUEST_START if cut else _REQUEST_LINE).match(head[0])
         if not match:
+            # bytes that are not a request where one should start: what they carried is not read
+            broken += bool(data[pos:].strip())
             break
+        broken += cut
         headers = []
         for line in head[1:]:
             name, sep, value = line.partition(b":")
             if sep:
                 headers.append((_text(name.strip()), _text(value.strip())))
-        pos = end + 4
+        pos = end + blank
         lower = {k.lower(): v for k, v in headers}
         body = b""
-        if "chunked" in lower.get("transfer-encoding", "").lower():
+        if cut:
+            pass
+        elif "chunked" in lower.get("transfer-encoding", "").lower():
             body, pos, ok = _dechunk(data, pos)
             broken += not ok
             headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
@@ -1116,7 +1206,7 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             body = data[pos:pos + length]
             broken += len(body) < length
             pos += length
-        method, target = _text(match.group(1)), _text(match.group(2))
+        method, target = _text(match.group(1)), _text(match.group(2) + (match.group(3) if cut else b""))
         req_scheme, authority = scheme, lower.get("host") or ""
         if target.startswith(("http://", "https://")):   # absolute form: a request to a proxy
             parts = urlsplit(target)
@@ -1124,16 +1214,80 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         elif method == "CONNECT":
             authority = target
-        if not authority:
-            authority = info.get("sni") or info.get("server") or ""
-        host, port = _split_host(authority, req_scheme)
+        if authority:
+            host, port = _split_host(authority, req_scheme)
+        else:   # no Host header (HTTP/1.0, or cut off): the server the packets went to, on the port they went to
+            host, port = _split_host(_bracketed(info.get("sni") or info.get("server") or ""), req_scheme)
+            port = info.get("port") or port
         body, dropped = _capped(body)
         requests.append(Request(time=info.get("time"), method=method, scheme=req_scheme, host=host, port=port,
                                 target=target, headers=tuple(headers), body=body, body_dropped=dropped,
-                                capture=capture, note="CONNECT tunnel" if method == "CONNECT" else None))
-        if method == "CONNECT":
+                                capture=capture, note="CONNECT tunnel" if method == "CONNECT" else
+                                "cut short: the capture holds only the start of its head" if cut else None))
+        if method == "CONNECT" or cut:
             break  # what follows is the tunnelled (TLS) stream
+        if "websocket" in lower.get("upgrade", "").lower() and pos < len(data):
+            # the connection became a WebSocket: what the client sends on it are its (masked) messages
+            messages, ws_broken = _websocket_sends(data[pos:], requests[-1], result)
+            return requests + messages, broken + ws_broken
     return requests, broken
+
+
+def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tuple[list[Request], int]:
+    """The client's WebSocket messages (RFC 6455: frames masked by the client; fragments joined; control frames
+    skipped) as requests, like a HAR's `_webSocketMessages` sends. Counts a message the capture cuts as broken."""
+    out: list[Request] = []
+    pos, parts, size = 0, [], 0
+    deflated = False     # RSV1 on a message's first frame: permessage-deflate (RFC 7692), one context per connection
+    inflater = None
+    while pos + 2 <= len(data):
+        first, second = data[pos], data[pos + 1]
+        length, head = second & 0x7F, 2
+        if length == 126:
+            length, head = int.from_bytes(data[pos + 2:pos + 4], "big"), 4
+        elif length == 127:
+            length, head = int.from_bytes(data[pos + 2:pos + 10], "big"), 10
+        mask = data[pos + head:pos + head + 4] if second & 0x80 else b""
+        start = pos + head + len(mask)
+        payload = data[start:start + length]
+        cut = start > len(data) or len(payload) < length
+        if mask:
+            key = (mask * (len(payload) // 4 + 1))[:len(payload)]
+            payload = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(len(payload), "big")
+        pos = start + length
+        if first & 0x0F >= 8:        # close, ping, pong
+            continue
+        if first & 0x0F:             # a message's first frame (0 continues one)
+            deflated = bool(first & 0x40)
+        if size < MAX_BODY_BYTES:
+            parts.append(payload[:MAX_BODY_BYTES - size])
+        size += len(payload)
+        if first & 0x80 or cut:      # FIN: the message is whole
+            if len(out) >= MAX_WEBSOCKET_MESSAGES:
+                result.hit("websocket messages per connection", MAX_WEBSOCKET_MESSAGES, 1, "messages",
+                           f"{result.path} {opening.url}")
+                break
+            body = b"".join(parts)
+            if deflated:
+                import zlib
+                inflater = inflater or zlib.decompressobj(-15)
+                try:
+                    body = inflater.decompress(body + b"\x00\x00\xff\xff", MAX_BODY_BYTES)
+                except zlib.error:
+                    inflater = None   # kept as sent; the next messages' context is lost with it
+            out.append(Request(time=opening.time, method="WS", scheme=opening.scheme, host=opening.host,
+                               port=opening.port, target=opening.target, headers=(), body=body,
+                               capture=opening.capture, note="websocket message",
+                               body_dropped=max(0, size - MAX_BODY_BYTES)))
+            parts, size = [], 0
+        if cut:
+            return out, 1
+    return out, int(pos < len(data) or bool(parts))
+
+
+def _bracketed(address: str) -> str:
+    """An IPv6 address as an authority's host ([...]) so that its colons are not read as a port."""
+    return f"[{address}]" if address.count(":") > 1 and not address.startswith("[") else address
 
 
 def _dechunk(data: bytes, pos: int) -> tuple[bytes, int, bool]:
@@ -1193,9 +1347,12 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
         item = pending[sid]
         pseudo = {k: v for k, v in item["headers"] if k.startswith(":")}
         headers = tuple((k, v) for k, v in item["headers"] if not k.startswith(":"))
-        authority = pseudo.get(":authority") or dict((k.lower(), v) for k, v in headers).get("host") \
-            or info.get("sni") or info.get("server") or ""
-        host, port = _split_host(authority, scheme)
+        authority = pseudo.get(":authority") or dict((k.lower(), v) for k, v in headers).get("host")
+        if authority:
+            host, port = _split_host(authority, scheme)
+        else:   # the server the packets went to, on the port they went to
+            host, port = _split_host(_bracketed(info.get("sni") or info.get("server") or ""), scheme)
+            port = info.get("port") or port
         requests.append(Request(time=info.get("time"), method=pseudo.get(":method", "GET"), scheme=scheme,
                                 host=host, port=port, target=pseudo.get(":path", "/"), headers=headers,
                                 body=b"".join(item["body"]), capture=capture,

@@ -346,6 +346,8 @@ def _worth_decoding(decoded: bytes) -> bool:
         return True
     if _printable(decoded):
         return True
+    if decoded[0] <= 1 and _grpc_frames(decoded):   # gRPC-Web's text mode: the frames in base64
+        return True
     return parse_protobuf(decoded) is not None and len(decoded) >= 8
 
 
@@ -486,12 +488,14 @@ class Walker:
                 self.value(f"{where}.{method}", inflated, layers + 1, content_type)
             return
         ctype = content_type.lower()
-        if data[:1] in (b"\x00", b"\x01") and len(data) >= 5 and int.from_bytes(data[1:5], "big") == len(data) - 5:
-            payload = data[5:]  # a gRPC message frame
-            if data[0] == 1:
-                payload = self.inflate(where, payload, "gzip") or payload
-            self._protobuf(f"{where}.grpc", payload, layers + 1)
-            return
+        if data[:1] in (b"\x00", b"\x01") and len(data) >= 5:
+            frames = _grpc_frames(data)
+            if frames:
+                for compressed, payload in frames:
+                    if compressed:
+                        payload = self.inflate(where, payload, "gzip") or payload
+                    self._grpc_message(f"{where}.grpc", payload, layers + 1)
+                return
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -534,6 +538,16 @@ class Walker:
                 return
         if len(stripped) > 48:
             self._embedded_base64(where, data, layers)
+
+    def _grpc_message(self, where: str, payload: bytes, layers: int) -> None:
+        """One gRPC message: protobuf, or JSON (gRPC's JSON codec)."""
+        if payload[:1] in (b"{", b"["):
+            try:
+                if self._json(where, payload.decode("utf-8"), layers):
+                    return
+            except UnicodeDecodeError:
+                pass
+        self._protobuf(where, payload, layers)
 
     def _json(self, where: str, text: str, layers: int) -> bool:
         try:
@@ -730,6 +744,29 @@ _BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 _HEX_BYTES = b"0123456789abcdefABCDEF"
 _BASE64_MASK = bytes(65 if byte in _BASE64_BYTES else 46 for byte in range(256))  # base64 -> "A", else "."
 _UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+
+
+MAX_GRPC_FRAMES = 10_000
+
+
+def _grpc_frames(data: bytes) -> list[tuple[bool, bytes]] | None:
+    """A gRPC body's length-prefixed messages (flag byte 0/1: compressed, 4-byte length), when they tile it: a
+    streaming call sends many in one body. The last may be cut (a capture that stopped mid-stream) when whole ones
+    came before it. None when the bytes are not such frames."""
+    frames, pos, size = [], 0, len(data)
+    while pos < size:
+        if size - pos < 5 or data[pos] > 1 or len(frames) >= MAX_GRPC_FRAMES:
+            return None
+        length = int.from_bytes(data[pos + 1:pos + 5], "big")
+        end = pos + 5 + length
+        if end > size:
+            if not frames:
+                return None
+            frames.append((False, data[pos + 5:]))   # cut: a compressed one could not be inflated anyway
+            return frames
+        frames.append((data[pos] == 1, data[pos + 5:end]))
+        pos = end
+    return frames
 
 
 def _terminal(data: bytes) -> bool:
