@@ -319,6 +319,17 @@ def _pcap(packets: list[tuple[str, int, str, int, int, bytes]], path: Path) -> P
     return path
 
 
+def _one_stream(data: bytes, path: Path, port: int = 80, tokens: int = 0):
+    """The report on a pcap of one client stream (10.0.0.1 to 10.0.0.2:port), searching TOKEN1 .. TOKEN<tokens>."""
+    ids = {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, tokens + 1)]} if tokens else None
+    return analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", port, 1, data)], path)], ids)
+
+
+def _found(report) -> set[tuple[str, str]]:
+    """(value, place) of every transmission of a report."""
+    return {(t.value, where_text(t.where)) for t in report.transmissions}
+
+
 def test_a_request_whose_head_the_capture_cuts_is_read_and_marked(tmp_path):
     """The capture ends inside a request's head (a stopped capture; a snap length): the request line and the
     header lines it holds were sent and are read; the capture says a request was cut short."""
@@ -329,7 +340,7 @@ def test_a_request_whose_head_the_capture_cuts_is_read_and_marked(tmp_path):
     capture = _pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, whole), ("10.0.0.1", 40000, "10.0.0.2", 80,
                      1 + len(whole), cut), ("10.0.0.1", 40001, "10.0.0.3", 80, 1, line_only)], tmp_path / "cut.pcap")
     report = analyse([capture], {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, 5)]})
-    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+    found = _found(report)
     assert {(f"{TOKEN}1", "query:uid"), (f"{TOKEN}2", "query:uid"), (f"{TOKEN}3", "header:x-device")} <= found
     assert any(value == f"{TOKEN}4" and where.startswith("path") for value, where in found), found
     (result,) = report.captures
@@ -341,7 +352,7 @@ def test_a_request_whose_head_the_capture_cuts_is_read_and_marked(tmp_path):
 def test_bytes_that_are_no_request_after_one_mark_the_capture_partial(tmp_path):
     _needs("tshark")
     data = f"GET /a?uid={TOKEN}1 HTTP/1.1\r\nHost: h.example\r\n\r\n\x16\x03\x01garbage".encode()
-    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, data)], tmp_path / "g.pcap")])
+    report = _one_stream(data, tmp_path / "g.pcap")
     (result,) = report.captures
     assert len(report.requests) == 1 and result.partial
 
@@ -349,7 +360,7 @@ def test_bytes_that_are_no_request_after_one_mark_the_capture_partial(tmp_path):
 def test_a_complete_stream_is_not_marked(tmp_path):
     _needs("tshark")
     data = f"GET /a?uid={TOKEN}1 HTTP/1.1\r\nHost: h.example\r\n\r\nGET /b HTTP/1.1\r\nHost: h.example\r\n\r\n"
-    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, data.encode())], tmp_path / "ok.pcap")])
+    report = _one_stream(data.encode(), tmp_path / "ok.pcap")
     (result,) = report.captures
     assert len(report.requests) == 2 and not result.partial and result.reason is None
 
@@ -367,7 +378,7 @@ def test_query_parameters_listed_only_in_query_string_are_sent(tmp_path):
     path = tmp_path / "tool.har"
     path.write_text(json.dumps(har))
     report = analyse([path], {"personal_info.user_id": [f"{TOKEN}1", f"{TOKEN}2&more=1", f"{TOKEN}3"]})
-    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+    found = _found(report)
     assert (f"{TOKEN}1", "query:uid") in found and (f"{TOKEN}3", "query:uid") in found
     assert any(value == f"{TOKEN}2&more=1" and where.startswith("query") for value, where in found), found
     urls = [r.url for r in report.requests]
@@ -441,9 +452,8 @@ def test_http2_after_an_h2c_upgrade_is_read(tmp_path):
     first = (f"GET /v1/hello?uid={TOKEN}1 HTTP/1.1\r\nHost: api.example.net\r\nConnection: Upgrade, HTTP2-Settings\r\n"
              "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n").encode()
     data = first + client.data_to_send()
-    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, data)], tmp_path / "h2c.pcap")],
-                     {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, 4)]})
-    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+    report = _one_stream(data, tmp_path / "h2c.pcap", tokens=3)
+    found = _found(report)
     assert {(f"{TOKEN}1", "query:uid"), (f"{TOKEN}2", "query:uid"), (f"{TOKEN}3", "body.json:device")} <= found
     (result,) = report.captures
     assert [r.method for r in report.requests] == ["GET", "POST"] and not result.partial, result.reason
@@ -454,9 +464,8 @@ def test_a_request_whose_lines_end_in_a_bare_line_feed_is_read_whole(tmp_path):
     data = (f"POST /log?uid={TOKEN}1 HTTP/1.1\nHost: iot.example.net\nX-Serial: {TOKEN}2\nContent-Length: 29\n\n"
             f"serial={TOKEN}3\nGET /next HTTP/1.1\r\nHost: iot.example.net\r\n\r\n").encode()
     assert len(f"serial={TOKEN}3") == 29
-    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, data)], tmp_path / "lf.pcap")],
-                     {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, 4)]})
-    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+    report = _one_stream(data, tmp_path / "lf.pcap", tokens=3)
+    found = _found(report)
     assert {(f"{TOKEN}1", "query:uid"), (f"{TOKEN}2", "header:x-serial"), (f"{TOKEN}3", "body.form:serial")} <= found
     (result,) = report.captures
     assert [r.method for r in report.requests] == ["POST", "GET"] and not result.partial, result.reason
@@ -489,10 +498,10 @@ def test_websocket_messages_a_client_sends_in_a_pcap_are_read(tmp_path):
     long_text = json.dumps({"pad": "x" * 300, "uid": f"{TOKEN}4"}).encode()
     frames = (_ws_frame(json.dumps({"uid": f"{TOKEN}1"}).encode()) + _ws_frame(b"", opcode=9)
               + _ws_frame(f"{TOKEN}2".encode(), opcode=2)
-              + _ws_frame(f'{{"uid": "{TOKEN}'.encode(), fin=False) + _ws_frame(b'3"}', opcode=0) + _ws_frame(long_text))
-    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, upgrade + frames)], tmp_path / "ws.pcap")],
-                     {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, 5)]})
-    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+              + _ws_frame(f'{{"uid": "{TOKEN}'.encode(), fin=False) + _ws_frame(b'3"}', opcode=0)
+              + _ws_frame(long_text))
+    report = _one_stream(upgrade + frames, tmp_path / "ws.pcap", tokens=4)
+    found = _found(report)
     assert {(f"{TOKEN}1", "body.json:uid"), (f"{TOKEN}2", "body"), (f"{TOKEN}3", "body.json:uid"),
             (f"{TOKEN}4", "body.json:uid")} <= found, found
     assert [r.method for r in report.requests] == ["GET", "WS", "WS", "WS", "WS"]
@@ -513,9 +522,8 @@ def test_compressed_websocket_messages_are_inflated(tmp_path):
         payload = (deflate.compress(text) + deflate.flush(zlib.Z_SYNC_FLUSH))[:-4]
         frame = _ws_frame(payload)
         frames += bytes([frame[0] | 0x40]) + frame[1:]
-    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, upgrade + frames)], tmp_path / "wsd.pcap")],
-                     {"personal_info.user_id": [f"{TOKEN}1", f"{TOKEN}2"]})
-    found = {(t.value, where_text(t.where)) for t in report.transmissions}
+    report = _one_stream(upgrade + frames, tmp_path / "wsd.pcap", tokens=2)
+    found = _found(report)
     assert {(f"{TOKEN}1", "body.json:uid"), (f"{TOKEN}2", "body.json:uid")} <= found, found
 
 
@@ -524,7 +532,7 @@ def test_a_request_without_a_host_is_placed_at_the_server_and_port_it_went_to(tm
     TCP port, not to the scheme's default port."""
     _needs("tshark")
     data = f"GET /status?uid={TOKEN}1 HTTP/1.0\r\nUser-Agent: probe\r\n\r\n".encode()
-    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 8080, 1, data)], tmp_path / "nohost.pcap")])
+    report = _one_stream(data, tmp_path / "nohost.pcap", port=8080)
     (request,) = report.requests
     assert (request.host, request.url) == ("10.0.0.2", f"http://10.0.0.2:8080/status?uid={TOKEN}1")
 

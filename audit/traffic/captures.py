@@ -34,11 +34,13 @@ import operator
 import os
 import re
 import shutil
+import struct
 import subprocess
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit
 
 MAX_CAPTURE_BYTES = 2 * 1024 ** 3       # a single capture file we are willing to read
 MAX_JSON_CAPTURE_BYTES = 512 * 1024 ** 2  # a HAR file (read entry by entry)
@@ -657,8 +659,6 @@ def _with_listed_query(query: str, listed: list) -> str:
     """The URL's query and every parameter of the HAR's `queryString` list it does not hold. Browsers write both
     from one URL; other tools (API clients, hand-written and converted HARs) may give the parameters only in the
     list, and those are sent too."""
-    from urllib.parse import parse_qsl, quote, unquote_plus
-
     raw = {tuple(pair.partition("=")[::2]) for pair in query.split("&")} if query else set()
     decoded = set(parse_qsl(query, keep_blank_values=True))
     added = []
@@ -699,7 +699,6 @@ def _har_request(entry: dict, capture: str) -> Request:
                 dropped += len(text[MAX_BODY_BYTES:].encode("utf-8", "surrogatepass")) if len(text) > MAX_BODY_BYTES \
                     else 0
         elif post.get("params"):
-            from urllib.parse import urlencode
             body, dropped = _capped(urlencode([(str(p.get("name", "")), _text(p.get("value")))
                                                for p in post["params"]]).encode())
             if not any(k.lower() == "content-type" for k, _ in headers):
@@ -1008,8 +1007,6 @@ PCAPNG_SECRETS = 0x0000000A      # Decryption Secrets Block
 def pcapng_has_secrets(path: Path) -> bool:
     """Whether a pcapng holds a Decryption Secrets Block: its block headers are walked (8 bytes read per
     block, the bodies skipped), stopping at the first one. A file that stops making sense stops the walk."""
-    import struct
-
     try:
         size = path.stat().st_size
         with open(path, "rb") as handle:
@@ -1214,11 +1211,7 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         elif method == "CONNECT":
             authority = target
-        if authority:
-            host, port = _split_host(authority, req_scheme)
-        else:   # no Host header (HTTP/1.0, or cut off): the server the packets went to, on the port they went to
-            host, port = _split_host(_bracketed(info.get("sni") or info.get("server") or ""), req_scheme)
-            port = info.get("port") or port
+        host, port = _endpoint(authority, req_scheme, info)
         body, dropped = _capped(body)
         requests.append(Request(time=info.get("time"), method=method, scheme=req_scheme, host=host, port=port,
                                 target=target, headers=tuple(headers), body=body, body_dropped=dropped,
@@ -1269,7 +1262,6 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
                 break
             body = b"".join(parts)
             if deflated:
-                import zlib
                 inflater = inflater or zlib.decompressobj(-15)
                 try:
                     body = inflater.decompress(body + b"\x00\x00\xff\xff", MAX_BODY_BYTES)
@@ -1285,9 +1277,16 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
     return out, int(pos < len(data) or bool(parts))
 
 
-def _bracketed(address: str) -> str:
-    """An IPv6 address as an authority's host ([...]) so that its colons are not read as a port."""
-    return f"[{address}]" if address.count(":") > 1 and not address.startswith("[") else address
+def _endpoint(authority: str | None, scheme: str, info: dict) -> tuple[str, int | None]:
+    """Host and port of a request: its authority (Host, :authority, CONNECT's target), else (HTTP/1.0, a head cut
+    off) the server the packets went to (the TLS SNI, else its address) on the TCP port they went to."""
+    if authority:
+        return _split_host(authority, scheme)
+    server = info.get("sni") or info.get("server") or ""
+    if server.count(":") > 1 and not server.startswith("["):
+        server = f"[{server}]"    # an IPv6 address: its colons are no port
+    host, port = _split_host(server, scheme)
+    return host, info.get("port") or port
 
 
 def _dechunk(data: bytes, pos: int) -> tuple[bytes, int, bool]:
@@ -1347,12 +1346,8 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
         item = pending[sid]
         pseudo = {k: v for k, v in item["headers"] if k.startswith(":")}
         headers = tuple((k, v) for k, v in item["headers"] if not k.startswith(":"))
-        authority = pseudo.get(":authority") or dict((k.lower(), v) for k, v in headers).get("host")
-        if authority:
-            host, port = _split_host(authority, scheme)
-        else:   # the server the packets went to, on the port they went to
-            host, port = _split_host(_bracketed(info.get("sni") or info.get("server") or ""), scheme)
-            port = info.get("port") or port
+        host, port = _endpoint(pseudo.get(":authority") or dict((k.lower(), v) for k, v in headers).get("host"),
+                               scheme, info)
         requests.append(Request(time=info.get("time"), method=pseudo.get(":method", "GET"), scheme=scheme,
                                 host=host, port=port, target=pseudo.get(":path", "/"), headers=headers,
                                 body=b"".join(item["body"]), capture=capture,
