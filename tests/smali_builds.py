@@ -119,3 +119,16 @@ def activity_smali(name: str, on_create: str, registers: int = 3, more: str = ""
     return-void
 .end method
 {more}"""
+
+
+def instrumentation_manifest(package: str, target: str, runner: str = "androidx.test.runner.AndroidJUnitRunner",
+                             target_sdk: int = 33, permissions: tuple[str, ...] = ()) -> str:
+    """The AndroidManifest.xml text of a test APK: `package` instruments `target` with `runner`, no component."""
+    uses = "".join(f'  <uses-permission android:name="{p}"/>\n' for p in permissions)
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="{package}">
+  <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="{target_sdk}"/>
+{uses}  <instrumentation android:name="{runner}" android:targetPackage="{target}"/>
+  <application/>
+</manifest>
+"""

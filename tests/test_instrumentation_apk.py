@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from smali_builds import build_apk, require_tools
+from smali_builds import build_apk, instrumentation_manifest, require_tools
 
 from audit.static.feasibility import AppLevels, judge
 from audit.static.apis import load_apis
@@ -19,14 +19,11 @@ from audit.static.scan import scan_app
 
 RULES = {r.id: r for r in load_apis()}
 
-MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
-<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="PACKAGE">
-  <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="33"/>
-  <uses-permission android:name="android.permission.READ_PHONE_STATE"/>
-  <instrumentation android:name="org.example.target.test.Runner" android:targetPackage="TARGET"/>
-  <application/>
-</manifest>
-"""
+
+def _manifest(package: str, target: str) -> str:
+    return instrumentation_manifest(package, target, runner="org.example.target.test.Runner",
+                                    permissions=("android.permission.READ_PHONE_STATE",))
+
 
 RUNNER = """.class public Lorg/example/target/test/Runner;
 .super Landroid/app/Instrumentation;
@@ -80,7 +77,7 @@ PROBE_TEST = """.class public Lorg/example/target/test/ProbeTest;
 
 def _build(tmp_path: Path, package: str, target: str) -> Path:
     require_tools()
-    return build_apk(tmp_path / package, MANIFEST.replace("PACKAGE", package).replace("TARGET", target),
+    return build_apk(tmp_path / package, _manifest(package, target),
                      {"org/example/target/test/Runner": RUNNER, "org/example/target/test/ProbeTest": PROBE_TEST},
                      name="test")
 
@@ -106,7 +103,7 @@ def test_a_self_instrumenting_apk_is_judged_by_its_own_manifest(tmp_path):
 
 
 def test_instrumentation_targets_are_read_from_the_manifest(tmp_path):
-    text = MANIFEST.replace("PACKAGE", "org.example.target.test").replace("TARGET", "org.example.target")
+    text = _manifest("org.example.target.test", "org.example.target")
     manifest = parse_manifest(text.encode(), "AndroidManifest.xml")
     assert manifest.instrumentation_targets == ("org.example.target",)
     assert manifest.instruments_other_app == "org.example.target"

@@ -7,17 +7,9 @@ smali (tests/smali_builds.py) so that it holds without the registries.
 from __future__ import annotations
 
 import pytest
-from smali_builds import build_apk, require_tools
+from smali_builds import build_apk, instrumentation_manifest, require_tools
 
 from audit.static.scan import scan_app
-
-TEST_APK_MANIFEST = """<?xml version="1.0" encoding="utf-8"?>
-<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="PACKAGE">
-  <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="29"/>
-  <instrumentation android:name="androidx.test.runner.AndroidJUnitRunner" android:targetPackage="TARGET"/>
-  <application/>
-</manifest>
-"""
 
 STUB = """.class public Lcom/github/someone/stub/DeviceStub;
 .super Ljava/lang/Object;
@@ -42,7 +34,7 @@ STUB = """.class public Lcom/github/someone/stub/DeviceStub;
 
 def _stub_actor(tmp_path, package: str, target: str):
     require_tools()
-    manifest = TEST_APK_MANIFEST.replace("PACKAGE", package).replace("TARGET", target)
+    manifest = instrumentation_manifest(package, target, target_sdk=29)
     apk = build_apk(tmp_path / package, manifest, {"com/github/someone/stub/DeviceStub": STUB}, name="test")
     (call,) = [c for c in scan_app([apk]).api_calls if c.api_id == "telephony.get_device_id"]
     return call.actor
