@@ -5,21 +5,14 @@ app on the way declares the method (then the call runs the app's code, not the A
 with smali; one test scans a whole APK built with aapt."""
 from __future__ import annotations
 
-import shutil
-import subprocess
-import zipfile
-from pathlib import Path
-
 import pytest
-from smali_builds import launcher_manifest, require_tools
+from smali_builds import build_apk, launcher_manifest, require_tools
 from test_callsites import _assemble
 
 from audit.static.apis import ApiRule, load_apis
 from audit.static.callsites import CodeIndex, _raw_sites, find_call_sites
 from audit.static.dex import DexFile
 
-SMALI_JAR = Path("/usr/share/java/smali.jar")
-FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
 PKG = "com/example/inherit"
 QUERY_PROTO = ("(Landroid/net/Uri;[Ljava/lang/String;Ljava/lang/String;[Ljava/lang/String;Ljava/lang/String;)"
                "Landroid/database/Cursor;")
@@ -29,11 +22,6 @@ MANAGED_QUERY = ApiRule(id="activity.managed_query.contacts", class_name="androi
                         returns="none", method="managedQuery", args_any=("content://com.android.contacts",))
 RULES = (*load_apis(), MANAGED_QUERY)
 ACTIVITY_QUERY = f"Landroid/app/Activity;->managedQuery{QUERY_PROTO}"
-
-
-def _need_smali():
-    if not SMALI_JAR.is_file() or shutil.which("java") is None:
-        pytest.skip("smali / java not installed (make deb)")
 
 
 def _class(name: str, superclass: str, *methods: str, flags: str = "public", interfaces: tuple[str, ...] = ()) -> str:
@@ -157,7 +145,7 @@ FIRST_DEX = {f"{PKG}/Base", "androidx/lib/LibActivity", "androidx/lib/Wrapping",
 
 @pytest.fixture(scope="module")
 def fixture_dexes(tmp_path_factory) -> list[DexFile]:
-    _need_smali()
+    require_tools(aapt=False)
     work = tmp_path_factory.mktemp("inherit")
     return [_assemble({k: v for k, v in SOURCES.items() if k in FIRST_DEX}, work / "classes.dex"),
             _assemble({k: v for k, v in SOURCES.items() if k not in FIRST_DEX}, work / "classes2.dex")]
@@ -220,7 +208,7 @@ def _chain(n: int) -> dict[str, str]:
 def test_resolution_work_is_linear_in_the_classes(tmp_path):
     """Each class is resolved once per member, however many references and subclasses ask: a chain 4x as long
     costs 4x the steps (a walk per reference would cost 16x)."""
-    _need_smali()
+    require_tools(aapt=False)
     steps, found = {}, {}
     for n in (10, 40):
         index = CodeIndex([_assemble(_chain(n), tmp_path / f"chain{n}.dex")])
@@ -236,19 +224,9 @@ MANIFEST = launcher_manifest("com.example.inherit", min_sdk=23, launcher="com.ex
 
 def test_a_whole_scan_reports_the_inherited_call_with_its_verdict(tmp_path):
     """The full pipeline (attribution, paths, feasibility, report) takes the resolved platform method."""
-    _need_smali()
-    if not shutil.which("aapt") or not FRAMEWORK_RES.exists():
-        pytest.skip("aapt / android-framework-res not installed (make deb)")
+    require_tools()
     from audit.static.scan import scan_app
-    manifest = tmp_path / "AndroidManifest.xml"
-    manifest.write_text(MANIFEST)
-    apk = tmp_path / "inherit.apk"
-    subprocess.run(["aapt", "package", "-f", "-M", str(manifest), "-I", str(FRAMEWORK_RES), "-F", str(apk)],
-                   check=True, capture_output=True, timeout=60)
-    dex = _assemble(SOURCES, tmp_path / "classes.dex")
-    with zipfile.ZipFile(apk, "a") as out:
-        out.writestr("classes.dex", dex.data)
-    report = scan_app([apk])
+    report = scan_app([build_apk(tmp_path, MANIFEST, SOURCES, name="inherit")])
     latitude = [c for c in report.api_calls if c.api_id == "location.get_latitude"]
     assert [(c.api, c.caller, str(c.actor)) for c in latitude] == [(
         "Landroid/location/Location;->getLatitude()D",
@@ -260,7 +238,7 @@ def test_a_whole_scan_reports_the_inherited_call_with_its_verdict(tmp_path):
 def test_an_interface_extending_more_interfaces_than_the_limit_is_cut_and_counted(tmp_path):
     """Super-interfaces are followed up to MAX_HIERARCHY per interface (a dex may share one huge list among many
     interfaces: following all of it for each would be quadratic); a cut is counted, which marks the scan partial."""
-    _need_smali()
+    require_tools(aapt=False)
     from audit.static.callsites import MAX_HIERARCHY
     gms = "Lcom/google/android/gms/location/FusedLocationProviderApi;"
     many = tuple(f"L{PKG}/I{i};" for i in range(MAX_HIERARCHY + 50))
