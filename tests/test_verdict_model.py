@@ -97,6 +97,35 @@ def test_accesses_claim_on_a_fully_blocked_type_is_contradicted_with_the_reason(
     assert answer(Inquiry("t", None, (claim,), "c.yaml"), granted, sheet())[0].verdict == "supported"
 
 
+def test_collecting_a_type_android_refuses_everywhere_is_contradicted_like_absence():
+    """A collects/shares/bridges claim on a type whose every read is refused is contradicted, as when no code
+    path and no permission exist (the missing permission holds for the code that is there); it stays inconclusive
+    when the scan was partial, when any read is possible, and supported once the type was sent."""
+    claims = (Claim("imei", "The app collects the IMEI", "collects", "device_ids.imei"),
+              Claim("imei-to-branch", "The IMEI goes to Branch", "shares",
+                    {"type": "device_ids.imei", "recipient": "branch"}),
+              Claim("bridge", "The AAID is bridged with the IMEI", "bridges",
+                    ["device_ids.advertising_id", "device_ids.imei"]))
+    aaid = Observation("device_ids.advertising_id", Level.REACHABLE, BRANCH, "static", (SITE,),
+                       feasibility=GRANTED)
+
+    def verdicts(*observations, complete=True):
+        audit = AuditInput("org.x", (aaid, *observations), static_scanned=True, static_complete=complete)
+        return {r.claim.id: r for r in answer(Inquiry("t", None, claims, "c.yaml"), audit, sheet())}
+
+    refused = verdicts(observation(Level.REACHABLE, BRANCH, BLOCKED))
+    for claim_id in ("imei", "imei-to-branch", "bridge"):
+        assert refused[claim_id].verdict == "contradicted", claim_id
+        assert "Android refuses it to this app: READ_PHONE_STATE is not requested" in refused[claim_id].note
+        assert refused[claim_id].evidence == (SITE,)      # the refused code is shown, not hidden
+    assert {r.verdict for r in verdicts(observation(Level.REACHABLE, BRANCH, BLOCKED), complete=False).values()} \
+        == {"inconclusive"}
+    either = verdicts(observation(Level.REACHABLE, BRANCH, BLOCKED), observation(Level.PRESENT, APP, GRANTED))
+    assert {r.verdict for r in either.values()} == {"inconclusive"}
+    sent = verdicts(observation(Level.REACHABLE, BRANCH, BLOCKED), observation(Level.TRANSMITTED, BRANCH, None))
+    assert sent["imei"].verdict == sent["imei-to-branch"].verdict == "supported"
+
+
 def test_no_transmission_is_said_only_after_a_capture():
     _, _, static = verdict("silent", Level.REACHABLE, BRANCH, GRANTED)
     assert "no capture was analysed" in static.findings[0].message

@@ -8,15 +8,17 @@ Verdicts, and what they require (the asymmetry is deliberate; a wrong "contradic
                                leaving: a capability, not collection. Also when a capture ran without it:
                                a run cannot prove the feature that would send it was exercised.
                   contradicted a complete static scan found no code path to the type, the app requests no
-                               permission unlocking it, and no capture or hook saw it.
+                               permission unlocking it, and no capture or hook saw it; or (_unobtainable)
+                               it found code, but Android refuses every read of it to this app (blocked or
+                               degraded on every level the app installs on), and no capture or hook saw it.
 - accesses TYPE   supported    reachable code reads it, or a hook saw it read at runtime.
                   inconclusive only unreachable (present) code or only a permission.
                   contradicted as for collects.
 - shares {type, recipient}  supported when the type was transmitted to that third party (or, with no
                   recipient named, to any third party); inconclusive when only the recipient's SDK code can
-                  access it; contradicted as for collects (no code path to the type at all).
+                  access it; contradicted as for collects (the app cannot obtain the type at all).
 - bridges [A, B]  supported when one request, or one recipient, received both; inconclusive when both are
-                  only accessible; contradicted when either one has no code path at all.
+                  only accessible; contradicted when either one is unobtainable (as for collects).
 - embeds SDK      supported when the scan found the SDK's classes or manifest keys (or traffic to its hosts);
                   contradicted when a complete scan found none of them (obfuscation can hide package names:
                   the note says so); inconclusive when the scan was partial.
@@ -186,6 +188,21 @@ def _absence(audit: AuditInput, data_type: str) -> str | None:
             f"unlocking it{where} (reflection, native code or downloaded code are outside static reach)")
 
 
+def _unobtainable(audit: AuditInput, data_type: str) -> str | None:
+    """Why the app cannot obtain `data_type` at all; None when it may. Either no code path and no permission
+    (_absence), or a complete scan found code whose every read Android refuses to this app and nothing read or
+    sent it at runtime (_refused): the missing permission or the platform's restriction that makes a missing
+    code path strong evidence holds for the code that is there too."""
+    absent = _absence(audit, data_type)
+    if absent or not (audit.static_scanned and audit.static_complete):
+        return absent
+    refused = _refused(_of_type(audit, data_type))
+    if refused is None:
+        return None
+    where = "; no capture or hook saw it" if audit.captured else ""
+    return f"the code is there, but Android refuses it to this app: {refused}{where}"
+
+
 def _detectable(data_type: str) -> bool:
     """Whether rules/apis.yaml has any API for the type (or a narrower one): only then is a scan that found no
     code path evidence of absence."""
@@ -227,9 +244,9 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
             verb = "transmitted" if level is Level.TRANSMITTED else f"{level.label} (accessed)"
             return ClaimResult(claim, "supported", level, _evidence(observed, threshold), declared,
                                f"{data_type} {verb}: {_who(observed, level)}")
-        absent = _absence(audit, data_type)
+        absent = _unobtainable(audit, data_type)
         if absent:
-            return ClaimResult(claim, "contradicted", None, (), declared, absent)
+            return ClaimResult(claim, "contradicted", level, _evidence(observed), declared, absent)
         if level is None:
             note = "no evidence either way" + ("" if audit.static_complete else " (static scan incomplete or absent)")
         elif kind == "collects":
@@ -255,9 +272,9 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
         if level is Level.TRANSMITTED:
             return ClaimResult(claim, "supported", level, _evidence(observed, Level.TRANSMITTED), declared,
                                f"{data_type} sent to {to_whom}")
-        absent = _absence(audit, data_type)
+        absent = _unobtainable(audit, data_type)
         if absent:
-            return ClaimResult(claim, "contradicted", None, (), declared, absent)
+            return ClaimResult(claim, "contradicted", level, _evidence(observed), declared, absent)
         embedded = recipient is None or any(sdk_declared(s, [recipient], catalogue) for s in audit.sdks)
         note = (f"capability only: {to_whom} code reaches {data_type} at level {level.label}; "
                 f"no capture showed it sent"
@@ -288,9 +305,10 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
                 return ClaimResult(claim, "supported", Level.TRANSMITTED, evidence, declared,
                                    f"{recipient} received both (in separate requests)")
         for data_type in (first, second):
-            absent = _absence(audit, data_type)
+            absent = _unobtainable(audit, data_type)
             if absent:
-                return ClaimResult(claim, "contradicted", None, (), declared, absent)
+                return ClaimResult(claim, "contradicted", _strongest(_of_type(audit, data_type)),
+                                   _evidence(_of_type(audit, data_type)), declared, absent)
         observed = _of_type(audit, first) + _of_type(audit, second)
         levels = [_strongest(_of_type(audit, t)) for t in (first, second)]
         weakest = min((lv for lv in levels if lv is not None), default=None) if all(levels) else None
