@@ -262,7 +262,7 @@ def test_declared_permission_observations_follow_the_permission_table(tmp_path):
     declared = {o.data_type: o for o in report.observations}
     assert all(o.level is Level.DECLARED_PERMISSION and o.actor.kind is ActorKind.FIRST_PARTY
                for o in declared.values())
-    assert set(declared) == {"contacts", "location.approximate", "device_ids.advertising_id",
+    assert set(declared) == {"contacts", "location.approximate", "location.last_known", "device_ids.advertising_id",
                              "app_activity.app_interactions"}
     (accessibility,) = declared["app_activity.app_interactions"].evidence
     assert accessibility.ref == "android.permission.BIND_ACCESSIBILITY_SERVICE"

@@ -126,6 +126,22 @@ def test_collecting_a_type_android_refuses_everywhere_is_contradicted_like_absen
     assert sent["imei"].verdict == sent["imei-to-branch"].verdict == "supported"
 
 
+def test_every_type_only_a_permission_unlocks_is_gated_for_the_absence_rule():
+    """A type every API of which needs a permission (rules/apis.yaml `access`) is unlocked by some permission in
+    rules/permissions.yaml: else "no code path and no such permission" could never contradict a claim about it,
+    and an app holding the permission would not count as able to read it (location.last_known was missing)."""
+    from audit.rules.inquiry import _gated
+    from audit.static.apis import load_apis
+    rules_of: dict[str, list] = {}
+    for rule in load_apis():
+        rules_of.setdefault(rule.data_type, []).append(rule)
+    needs_permission = [t for t, rules in rules_of.items()
+                        if all(item.any_of or item.all_of or item.special or item.system_only
+                               for rule in rules for item in rule.access)]
+    assert "location.last_known" in needs_permission and "device_time" not in needs_permission
+    assert [t for t in needs_permission if not _gated(t)] == []
+
+
 def test_no_transmission_is_said_only_after_a_capture():
     _, _, static = verdict("silent", Level.REACHABLE, BRANCH, GRANTED)
     assert "no capture was analysed" in static.findings[0].message
