@@ -142,6 +142,16 @@ def test_every_type_only_a_permission_unlocks_is_gated_for_the_absence_rule():
     assert [t for t in needs_permission if not _gated(t)] == []
 
 
+def test_fine_location_unlocks_everything_coarse_location_does():
+    """Android gives an app holding ACCESS_FINE_LOCATION whatever ACCESS_COARSE_LOCATION gives: a claim that the
+    app collects coarse location is not contradicted for an app that holds only FINE and reads a precise fix."""
+    from audit.rulesdata import load_yaml, rules_dir
+    table = load_yaml(rules_dir() / "permissions.yaml")["permissions"]
+    fine, coarse = (set(table[f"android.permission.ACCESS_{kind}_LOCATION"]["data_types"])
+                    for kind in ("FINE", "COARSE"))
+    assert coarse <= fine
+
+
 def test_no_transmission_is_said_only_after_a_capture():
     _, _, static = verdict("silent", Level.REACHABLE, BRANCH, GRANTED)
     assert "no capture was analysed" in static.findings[0].message
