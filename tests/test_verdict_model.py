@@ -152,6 +152,23 @@ def test_fine_location_unlocks_everything_coarse_location_does():
     assert coarse <= fine
 
 
+def test_a_permission_the_api_rules_name_for_a_type_keeps_its_absence_from_contradicting():
+    """ACCESS_FINE_LOCATION is listed for location, but rules/apis.yaml says it also lets an app read the cell
+    towers (getAllCellInfo from API 29): an app holding it, with no code path found, is not said to be unable to
+    collect cell information; without any such permission, it is."""
+    from audit.rules.engine import PermissionUse
+    claim = Claim("cells", "The app collects cell tower information", "collects", "network.cell_info")
+    fine = PermissionUse("android.permission.ACCESS_FINE_LOCATION", "dangerous", ("location.precise",))
+    internet = PermissionUse("android.permission.INTERNET", "normal")
+
+    def verdict(*permissions):
+        audit = AuditInput("org.x", (), permissions=permissions, static_scanned=True, static_complete=True)
+        return answer(Inquiry("t", None, (claim,), "c.yaml"), audit, sheet())[0].verdict
+
+    assert verdict(internet) == "contradicted"
+    assert verdict(internet, fine) == "inconclusive"
+
+
 def test_no_transmission_is_said_only_after_a_capture():
     _, _, static = verdict("silent", Level.REACHABLE, BRANCH, GRANTED)
     assert "no capture was analysed" in static.findings[0].message

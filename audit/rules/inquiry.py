@@ -179,6 +179,8 @@ def _absence(audit: AuditInput, data_type: str) -> str | None:
         return None
     if any(covers(data_type, t) for p in audit.permissions for t in p.data_types):
         return None
+    if any(p.name in _api_permissions(str(rules_dir()), data_type) for p in audit.permissions):
+        return None   # a permission rules/apis.yaml names for reading it (FINE for cell info, READ_SMS for the number)
     if not _detectable(data_type):
         return None   # no API rule could have found it: silence is not evidence
     if not _gated(data_type):
@@ -201,6 +203,18 @@ def _unobtainable(audit: AuditInput, data_type: str) -> str | None:
         return None
     where = "; no capture or hook saw it" if audit.captured else ""
     return f"the code is there, but Android refuses it to this app: {refused}{where}"
+
+
+@functools.lru_cache(maxsize=256)
+def _api_permissions(rules: str, data_type: str) -> frozenset[str]:
+    """Every permission an `access` item of rules/apis.yaml names for an API of `data_type`, a narrower or a
+    broader type: the permission table's `data_types` list what a permission is for, the API rules what it
+    actually lets an app read, and holding any of them makes a missing code path weak evidence."""
+    from ..static.apis import load_apis
+    return frozenset(name for rule in load_apis() for item in rule.access
+                     if covers(data_type, item.data_type or rule.data_type)
+                     or covers(item.data_type or rule.data_type, data_type)
+                     for name in (*(item.any_of or ()), *(item.all_of or ())))
 
 
 def _detectable(data_type: str) -> bool:
