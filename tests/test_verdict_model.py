@@ -93,6 +93,11 @@ def test_accesses_claim_on_a_fully_blocked_type_is_contradicted_with_the_reason(
     claim = Claim("imei", "The app can access the IMEI", "accesses", "device_ids.imei")
     result = answer(Inquiry("t", None, (claim,), "c.yaml"), blocked, sheet())[0]
     assert result.verdict == "contradicted" and "READ_PHONE_STATE is not requested" in result.note
+    # A partial scan may have missed a read Android allows: refused code then supports and contradicts nothing.
+    partial = AuditInput("org.x", blocked.observations, static_scanned=True, static_complete=False)
+    result = answer(Inquiry("t", None, (claim,), "c.yaml"), partial, sheet())[0]
+    assert result.verdict == "inconclusive" and "static scan was incomplete" in result.note \
+        and "READ_PHONE_STATE is not requested" in result.note
     granted = AuditInput("org.x", (observation(Level.REACHABLE, APP, GRANTED),))
     assert answer(Inquiry("t", None, (claim,), "c.yaml"), granted, sheet())[0].verdict == "supported"
 

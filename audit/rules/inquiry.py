@@ -11,8 +11,9 @@ Verdicts, and what they require (the asymmetry is deliberate; a wrong "contradic
                                permission unlocking it, and no capture or hook saw it; or (_unobtainable)
                                it found code, but Android refuses every read of it to this app (blocked or
                                degraded on every level the app installs on), and no capture or hook saw it.
-- accesses TYPE   supported    reachable code reads it, or a hook saw it read at runtime.
-                  inconclusive only unreachable (present) code or only a permission.
+- accesses TYPE   supported    reachable code reads it and Android lets it, or a hook saw it read at runtime.
+                  inconclusive only unreachable (present) code or only a permission; or refused code found by a
+                               scan that was not complete.
                   contradicted as for collects.
 - shares {type, recipient}  supported when the type was transmitted to that third party (or, with no
                   recipient named, to any third party); inconclusive when only the recipient's SDK code can
@@ -250,11 +251,8 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
         level = _strongest(observed)
         declared = _declared(declarations, data_type)
         threshold = Level.TRANSMITTED if kind == "collects" else Level.REACHABLE
-        refused = _refused(observed)
-        if kind == "accesses" and refused is not None:
-            return ClaimResult(claim, "contradicted", level, _evidence(observed), declared,
-                               f"the code is there, but Android refuses it to this app: {refused}")
-        if level is not None and level >= threshold:
+        refused = _refused(observed)   # refused code supports no claim; it contradicts one after a complete scan
+        if level is not None and level >= threshold and refused is None:
             verb = "transmitted" if level is Level.TRANSMITTED else f"{level.label} (accessed)"
             return ClaimResult(claim, "supported", level, _evidence(observed, threshold), declared,
                                f"{data_type} {verb}: {_who(observed, level)}")
@@ -268,8 +266,10 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
                     f"({_who(observed, level)}), but "
                     + ("no analysed capture carried it; a run cannot prove the sending feature was exercised"
                        if audit.captured else "no capture was analysed, so collection cannot be shown"))
-        else:
+        elif refused is None:
             note = f"only {level.label} evidence ({_who(observed, level)}): no reachable code path or runtime read"
+        else:
+            note = f"{level.label} code ({_who(observed, level)}), but the static scan was incomplete"
         if refused is not None:
             note += f"; the code is there, but Android refuses it to this app: {refused}"
         if absent is None and level is None and audit.static_complete and not _gated(data_type):
