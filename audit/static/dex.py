@@ -654,6 +654,12 @@ class DexFile:
         sgets: dict[int, int] = {}
         strings: list[int] = []
         lengths = INSN_UNITS
+        # An index past its table is not a malformed dex: ART's DexFileVerifier does not read instructions; its
+        # method verifier fails that method's class (CheckMethodIndex/CheckFieldIndex/CheckStringIndex, a hard
+        # failure: VerifyError when the class is used) and the app installs and runs the rest. Such an
+        # instruction never runs and names nothing, so it is left out here, where every reader of a body
+        # would otherwise have to check it (a missed check refused the whole app).
+        methods, fields, string_count = self.method_ids_size, self.field_ids_size, self.string_ids_size
         pc = 0
         while pc < n:
             unit = units[pc]
@@ -665,13 +671,17 @@ class DexFile:
             if pc + step > n:
                 break   # a truncated last instruction: ignore, verification would reject the method anyway
             if op in INVOKE_OPCODES:
-                invokes[pc] = units[pc + 1]
+                if units[pc + 1] < methods:
+                    invokes[pc] = units[pc + 1]
             elif op == OP_CONST_STRING:
-                strings.append(units[pc + 1])
+                if units[pc + 1] < string_count:
+                    strings.append(units[pc + 1])
             elif op == OP_CONST_STRING_JUMBO:
-                strings.append(units[pc + 1] | (units[pc + 2] << 16))
+                if units[pc + 1] | (units[pc + 2] << 16) < string_count:
+                    strings.append(units[pc + 1] | (units[pc + 2] << 16))
             elif op in SGET_OPCODES:
-                sgets[pc] = units[pc + 1]
+                if units[pc + 1] < fields:
+                    sgets[pc] = units[pc + 1]
             pc += step
         body = MethodBody(invokes, sgets, tuple(strings), n)
         self._bodies[method.code_off] = body
