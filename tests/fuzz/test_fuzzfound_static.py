@@ -7,6 +7,7 @@ Android installs must be scanned (exit 0, `partial` where a limit dropped data);
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import struct
 import zipfile
@@ -70,3 +71,47 @@ def test_invoke_naming_a_method_index_past_the_table_does_not_refuse_the_app(tmp
     members["classes.dex"] = _resealed(dex)
     report = _scan_json(tmp_path, _write_apk(tmp_path / "bad-invokes.apk", members))
     assert report["app"]["package"] == "org.edukit.classroom"
+
+
+def _with_method(apk_bytes: bytes, member: str, method: int) -> bytes:
+    """The archive with `member`'s compression method number set to `method` in its local header and its central
+    directory entry, its bytes left as they are: the header tampering of Zimperium's 2023 samples."""
+    data = bytearray(apk_bytes)
+    with zipfile.ZipFile(io.BytesIO(apk_bytes)) as archive:
+        info = archive.getinfo(member)
+    assert data[info.header_offset:info.header_offset + 4] == b"PK\x03\x04"
+    struct.pack_into("<H", data, info.header_offset + 8, method)
+    central = data.rfind(b"PK\x01\x02" + data[info.header_offset + 4:info.header_offset + 8])
+    name = member.encode()
+    while data[central + 46:central + 46 + len(name)] != name:
+        central = data.find(b"PK\x01\x02", central + 4)
+        assert central > 0
+    struct.pack_into("<H", data, central + 10, method)
+    return bytes(data)
+
+
+def test_manifest_with_an_unknown_compression_method_is_read_as_android_reads_it(tmp_path, education_apk):
+    """AndroidManifest.xml stored, its method number set to 0x5A5A (and 12, bzip2) in both headers. The installer
+    reads the manifest through libandroidfw, which maps any member that is not deflated as stored, so the app
+    installs (Android 9+); the scan refused it: `compression method 23130 (unknown) is not one Android accepts`."""
+    members = _members(education_apk)
+    stored = io.BytesIO()
+    with zipfile.ZipFile(stored, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data, zipfile.ZIP_STORED if name == "AndroidManifest.xml" else None)
+    for method in (0x5A5A, zipfile.ZIP_BZIP2):
+        apk = tmp_path / f"method-{method}.apk"
+        apk.write_bytes(_with_method(stored.getvalue(), "AndroidManifest.xml", method))
+        report = _scan_json(tmp_path, apk)
+        assert report["app"]["package"] == "org.edukit.classroom"
+        assert any(p["name"] == "android.permission.READ_PHONE_STATE" for p in report["permissions"])
+
+
+def test_dex_with_an_unknown_compression_method_stays_skipped(tmp_path, education_apk):
+    """The code is not read by the resource system: ART's loader (libziparchive) extracts stored and deflated
+    members only, so such a classes.dex does not load on a device either and is still left out (no code: exit 2)."""
+    apk = tmp_path / "dex-method.apk"
+    apk.write_bytes(_with_method(education_apk.read_bytes(), "classes.dex", 0x5A5A))
+    outcome = run_cli(["scan", str(apk), "-o", str(tmp_path / "r.json")])
+    assert_clean_outcome(outcome, allowed=(2,))
+    assert "is not one Android accepts" in outcome.stderr
