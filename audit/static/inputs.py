@@ -67,6 +67,7 @@ class ApkContents:
     arsc: bytes | None = None               # resources.arsc, or an App Bundle module's resources.pb
     unreadable_dexes: tuple[str, ...] = ()  # why each classes*.dex member that could not be inflated failed
     module: str | None = None               # an App Bundle's feature module: its name is its split's name
+    bundle_module: bool = False             # an App Bundle module: its manifest is aapt2's protobuf XML
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,8 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
             raise
         except InputError as exc:
             warnings.append(f"resources not read: {exc}")
-    return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable)), warnings
+    return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable),
+                       bundle_module=manifest_name != MANIFEST), warnings
 
 
 # -- bundles --------------------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def _manifests(apks: tuple[ApkContents, ...], warnings: list[str]) \
     parsed: list[tuple[ApkContents, Manifest]] = []
     for apk in apks:
         try:
-            manifest = parse_manifest(apk.manifest, apk.name)
+            manifest = parse_manifest(apk.manifest, apk.name, bundle=apk.bundle_module)
             if apk.module and manifest.split is None:   # a bundle's feature module names its split by folder
                 manifest = dataclasses.replace(manifest, split=apk.module)
             parsed.append((apk, manifest))

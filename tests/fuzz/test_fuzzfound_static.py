@@ -115,3 +115,15 @@ def test_dex_with_an_unknown_compression_method_stays_skipped(tmp_path, educatio
     outcome = run_cli(["scan", str(apk), "-o", str(tmp_path / "r.json")])
     assert_clean_outcome(outcome, allowed=(2,))
     assert "is not one Android accepts" in outcome.stderr
+
+
+def test_manifest_whose_chunk_type_was_changed_is_read_as_binary_xml(tmp_path, education_apk):
+    """The manifest's first two bytes (the root chunk's type, 03 00) set to 0a 00 or 3c 00. The installer's
+    ResXMLTree::setTo checks the header's sizes, never the type, so the app installs; the scan chose its reader by
+    the first byte and refused the app: `malformed manifest ...` from the protobuf or the text-XML reader."""
+    members = _members(education_apk)
+    for first in (b"\x0a\x00", b"<\x00"):
+        members["AndroidManifest.xml"] = first + _members(education_apk)["AndroidManifest.xml"][2:]
+        report = _scan_json(tmp_path, _write_apk(tmp_path / f"type-{first[0]:02x}.apk", members))
+        assert report["app"]["package"] == "org.edukit.classroom"
+        assert any(p["name"] == "android.permission.READ_PHONE_STATE" for p in report["permissions"])
