@@ -127,3 +127,21 @@ def test_manifest_whose_chunk_type_was_changed_is_read_as_binary_xml(tmp_path, e
         report = _scan_json(tmp_path, _write_apk(tmp_path / f"type-{first[0]:02x}.apk", members))
         assert report["app"]["package"] == "org.edukit.classroom"
         assert any(p["name"] == "android.permission.READ_PHONE_STATE" for p in report["permissions"])
+
+
+def test_a_dex_with_corrupt_method_ids_is_skipped_not_the_whole_app(tmp_path, education_apk):
+    """classes.dex: every method_id's proto index set past proto_ids; classes2.dex: the app's good code. The SDK
+    entry-class check decoded method descriptors outside the per-dex guards, so the corrupt dex refused the whole
+    app (`proto index 65535 out of range`) although the other dex holds all of it. Android would not load the
+    corrupt dex (DexFileVerifier checks method_ids); the scan skips it, says so, and reads the rest."""
+    members = _members(education_apk)
+    good = members["classes.dex"]
+    reader = DexFile(good)
+    corrupt = bytearray(good)
+    for index in range(reader.method_ids_size):
+        struct.pack_into("<H", corrupt, reader.method_ids_off + 8 * index + 2, 0xFFFF)
+    members["classes.dex"], members["classes2.dex"] = _resealed(corrupt), good
+    report = _scan_json(tmp_path, _write_apk(tmp_path / "corrupt-first-dex.apk", members))
+    assert report["partial"]
+    assert any("classes.dex" in w and "proto index" in w for w in report["warnings"])
+    assert report["api_calls"], "the good dex's call sites are reported"
