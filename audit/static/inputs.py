@@ -248,11 +248,16 @@ def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     return clone
 
 
-def _dex_order(name: str) -> int | None:
-    match = _DEX_NAME.match(name)
-    if not match:
-        return None
-    return int(match.group(1)) if match.group(1) else 1
+def _loaded_dex_names(names: list[str], folder: str) -> tuple[list[str], list[str]]:
+    """(the dex members ART loads, in its order; the other classes*.dex members). ART opens classes.dex, then
+    classes2.dex, classes3.dex ... and stops at the first name missing (DexFileLoader::GetMultiDexClassesDexName,
+    OpenAllDexFilesFromZip): classes0.dex, classes1.dex, classes02.dex or a dex past a gap never load. Read by a
+    pattern instead, a decoy classes0.dex sorted first and defined the app's classes ahead of the real ones."""
+    present = {n for n in names if n.startswith(folder) and _DEX_NAME.match(n[len(folder):])}
+    loaded: list[str] = []
+    while (name := f"{folder}classes{len(loaded) + 1 if loaded else ''}.dex") in present:
+        loaded.append(name)
+    return loaded, sorted(present.difference(loaded))
 
 
 def read_apk(archive: Archive) -> tuple[ApkContents, list[str]]:
@@ -272,10 +277,12 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
                 arsc_name: str | None) -> tuple[ApkContents, list[str]]:
     # an APK's manifest is read as the installer's resource system reads it; an App Bundle's by bundletool
     manifest = archive.read(manifest_name, MAX_MANIFEST_BYTES, as_resource=manifest_name == MANIFEST)
-    dex_names = sorted(((order, name) for name in archive.names()
-                        if name.startswith(dex_folder) and (order := _dex_order(name[len(dex_folder):])) is not None))
+    dex_names, not_loaded = _loaded_dex_names(archive.names(), dex_folder)
     dexes, unreadable, warnings = [], [], []
-    for _, name in dex_names:
+    if not_loaded:
+        warnings.append(f"dex not read: {', '.join(not_loaded)}: Android loads {dex_folder}classes.dex, classes2.dex, "
+                        "classes3.dex ... up to the first name missing, never these")
+    for name in dex_names:
         try:
             dexes.append((f"{archive.display}!{name}", archive.read(name)))
         except BoundExceeded:

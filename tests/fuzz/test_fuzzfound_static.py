@@ -145,3 +145,17 @@ def test_a_dex_with_corrupt_method_ids_is_skipped_not_the_whole_app(tmp_path, ed
     assert report["partial"]
     assert any("classes.dex" in w and "proto index" in w for w in report["warnings"])
     assert report["api_calls"], "the good dex's call sites are reported"
+
+
+def test_dex_members_android_never_loads_are_not_scanned(tmp_path, education_apk, split_set):
+    """classes.dex (the app) plus classes0.dex and classes3.dex (no classes2.dex) holding other code with sensitive
+    calls. ART opens classes.dex, classes2.dex ... up to the first missing name, so neither ever loads; the reader
+    took every `classes<digits>.dex`, sorted classes0.dex first (its classes shadowed the app's) and reported the
+    decoys' calls as what the app can do."""
+    decoy = _members(split_set[1])["classes.dex"]           # split_feature_maps.apk: sensitive calls of its own
+    plain = _scan_json(tmp_path, education_apk)
+    members = _members(education_apk)
+    members["classes0.dex"] = members["classes3.dex"] = decoy
+    report = _scan_json(tmp_path, _write_apk(tmp_path / "decoys.apk", members))
+    assert report["api_calls"] == plain["api_calls"]
+    assert any("classes0.dex" in w and "classes3.dex" in w and "Android loads" in w for w in report["warnings"])
