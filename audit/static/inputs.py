@@ -197,14 +197,17 @@ class Archive:
             # Android ignores the "encrypted" bit (a known anti-analysis trick); so do we, on a copy.
             info = _copy_info(info)
             info.flag_bits &= ~0x1
-        if as_resource and info.compress_type not in ANDROID_METHODS:
+        if as_resource:
             # The installer reads the manifest through libandroidfw (ZipAssetsProvider::OpenInternal), which
             # inflates a deflated member and maps any other as stored: its uncompressed size in bytes from the
-            # data offset. Apps set unknown method numbers on AndroidManifest.xml against analysis tools (Zimperium,
-            # 2023: 3 300 samples, installing on Android 9+); refusing them refused installable apps. Read as
-            # Android does: bytes that are really compressed then fail as a malformed manifest, as on a device.
+            # data offset; it checks no CRC either way. Apps set unknown method numbers on AndroidManifest.xml
+            # against analysis tools (Zimperium, 2023: 3 300 samples, installing on Android 9+); refusing them
+            # (or a wrong CRC) refused installable apps. Read as Android does: bytes that are really compressed
+            # then fail as a malformed manifest, as on a device.
             info = _copy_info(info)
-            info.compress_type, info.compress_size = zipfile.ZIP_STORED, info.file_size
+            info.CRC = None     # zipfile checks no CRC when there is none to compare
+            if info.compress_type not in ANDROID_METHODS:
+                info.compress_type, info.compress_size = zipfile.ZIP_STORED, info.file_size
         if info.compress_type not in ANDROID_METHODS:
             method = _METHOD_NAMES.get(info.compress_type, "unknown")
             raise InputError(f"{where}: compression method {info.compress_type} ({method}) is not one Android "

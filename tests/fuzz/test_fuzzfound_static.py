@@ -159,3 +159,23 @@ def test_dex_members_android_never_loads_are_not_scanned(tmp_path, education_apk
     report = _scan_json(tmp_path, _write_apk(tmp_path / "decoys.apk", members))
     assert report["api_calls"] == plain["api_calls"]
     assert any("classes0.dex" in w and "classes3.dex" in w and "Android loads" in w for w in report["warnings"])
+
+
+def test_manifest_whose_crc_is_wrong_is_read_as_android_reads_it(tmp_path, education_apk):
+    """The manifest's CRC-32 zeroed in its local header and central directory entry. libandroidfw maps or inflates
+    the manifest without checking a CRC, so the app installs; Python's zipfile checked it and the app was refused
+    (`corrupt zip member: Bad CRC-32`)."""
+    data = bytearray(education_apk.read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo("AndroidManifest.xml")
+    struct.pack_into("<I", data, info.header_offset + 14, 0)
+    name = b"AndroidManifest.xml"
+    central = data.find(b"PK\x01\x02")
+    while data[central + 46:central + 46 + len(name)] != name:
+        central = data.find(b"PK\x01\x02", central + 4)
+        assert central > 0
+    struct.pack_into("<I", data, central + 16, 0)
+    apk = tmp_path / "crc.apk"
+    apk.write_bytes(bytes(data))
+    report = _scan_json(tmp_path, apk)
+    assert report["app"]["package"] == "org.edukit.classroom"
