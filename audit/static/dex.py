@@ -220,6 +220,10 @@ class DexFile:
                 ("class_defs", self.class_defs_size, self.class_defs_off, 32)):
             if count and (offset < HEADER_SIZE or offset + count * item > self.size):
                 self._fail(f"{table} ({count} items at {offset:#x}) lies outside the file")
+            if not count:
+                # an empty table's offset points at nothing: 0, whatever the header says, so that no read of the
+                # table (struct.unpack_from of 0 items at an offset past the end raises) depends on it
+                setattr(self, f"{table}_off", 0)
         if self.type_ids_size > 0x10000 or self.method_ids_size > 0x10000 or self.field_ids_size > 0x10000 \
                 or self.proto_ids_size > 0x10000:
             self._fail("more than 65536 type, proto, field or method ids")

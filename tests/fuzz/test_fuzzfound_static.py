@@ -179,3 +179,17 @@ def test_manifest_whose_crc_is_wrong_is_read_as_android_reads_it(tmp_path, educa
     apk.write_bytes(bytes(data))
     report = _scan_json(tmp_path, apk)
     assert report["app"]["package"] == "org.edukit.classroom"
+
+
+def test_empty_string_table_with_an_offset_past_the_end_is_not_an_unexpected_error(tmp_path, education_apk):
+    """Found by atheris on the dex tables: string_ids_size 0 with string_ids_off 0xC80000 (past the end; no
+    class_defs, so nothing else reads a string first). The header check skips empty tables, and the host scan's
+    struct.unpack_from of 0 items at that offset raised struct.error: `error: unexpected error: unpack_from
+    requires a buffer of at least 13107200 bytes`."""
+    members = _members(education_apk)
+    dex = bytearray(members["classes.dex"])
+    struct.pack_into("<II", dex, 0x38, 0, 0xC80000)     # string_ids_size, string_ids_off
+    struct.pack_into("<II", dex, 0x60, 0, 0)            # class_defs_size, class_defs_off
+    members["classes.dex"] = _resealed(dex)
+    apk = _write_apk(tmp_path / "empty-strings.apk", members)
+    assert_clean_outcome(run_cli(["scan", str(apk), "-o", str(tmp_path / "r.json")]))
