@@ -38,14 +38,17 @@ def clean_parts(clean_apk) -> dict[str, bytes]:
 
 
 def test_single_apk_reads_manifest_and_dexes_in_numeric_order(tmp_path, clean_parts):
+    # classes3..9 present: ART loads classes10.dex only after them (it stops at the first missing name)
+    middle = {f"classes{i}.dex": str(i).encode() for i in range(3, 10)}
     apk = write_zip(tmp_path / "app.apk", {
         "AndroidManifest.xml": clean_parts["AndroidManifest.xml"],
-        "classes10.dex": b"ten", "classes2.dex": b"two", "classes.dex": b"one",
+        "classes10.dex": b"ten", "classes2.dex": b"two", "classes.dex": b"one", **middle,
         "assets/classes3.dex": b"not code the runtime loads", "classes_x.dex": b"neither"})
     opened = open_inputs([apk])
     (contents,) = opened.apks
-    assert [name.split("!")[1] for name, _ in contents.dexes] == ["classes.dex", "classes2.dex", "classes10.dex"]
-    assert [data for _, data in contents.dexes] == [b"one", b"two", b"ten"]
+    assert [name.split("!")[1] for name, _ in contents.dexes] == ["classes.dex", "classes2.dex", *middle,
+                                                                  "classes10.dex"]
+    assert [data for _, data in contents.dexes] == [b"one", b"two", *middle.values(), b"ten"]
     assert contents.manifest == clean_parts["AndroidManifest.xml"]
     (info,) = opened.inputs
     assert info.role == "apk" and info.path == str(apk) and info.size == apk.stat().st_size

@@ -220,6 +220,10 @@ class DexFile:
                 ("class_defs", self.class_defs_size, self.class_defs_off, 32)):
             if count and (offset < HEADER_SIZE or offset + count * item > self.size):
                 self._fail(f"{table} ({count} items at {offset:#x}) lies outside the file")
+            if not count:
+                # an empty table's offset points at nothing: 0, whatever the header says, so that no read of the
+                # table (struct.unpack_from of 0 items at an offset past the end raises) depends on it
+                setattr(self, f"{table}_off", 0)
         if self.type_ids_size > 0x10000 or self.method_ids_size > 0x10000 or self.field_ids_size > 0x10000 \
                 or self.proto_ids_size > 0x10000:
             self._fail("more than 65536 type, proto, field or method ids")
@@ -654,6 +658,12 @@ class DexFile:
         sgets: dict[int, int] = {}
         strings: list[int] = []
         lengths = INSN_UNITS
+        # An index past its table is not a malformed dex: ART's DexFileVerifier does not read instructions; its
+        # method verifier fails that method's class (CheckMethodIndex/CheckFieldIndex/CheckStringIndex, a hard
+        # failure: VerifyError when the class is used) and the app installs and runs the rest. Such an
+        # instruction never runs and names nothing, so it is left out here, where every reader of a body
+        # would otherwise have to check it (a missed check refused the whole app).
+        methods, fields, string_count = self.method_ids_size, self.field_ids_size, self.string_ids_size
         pc = 0
         while pc < n:
             unit = units[pc]
@@ -665,13 +675,17 @@ class DexFile:
             if pc + step > n:
                 break   # a truncated last instruction: ignore, verification would reject the method anyway
             if op in INVOKE_OPCODES:
-                invokes[pc] = units[pc + 1]
+                if units[pc + 1] < methods:
+                    invokes[pc] = units[pc + 1]
             elif op == OP_CONST_STRING:
-                strings.append(units[pc + 1])
+                if units[pc + 1] < string_count:
+                    strings.append(units[pc + 1])
             elif op == OP_CONST_STRING_JUMBO:
-                strings.append(units[pc + 1] | (units[pc + 2] << 16))
+                if units[pc + 1] | (units[pc + 2] << 16) < string_count:
+                    strings.append(units[pc + 1] | (units[pc + 2] << 16))
             elif op in SGET_OPCODES:
-                sgets[pc] = units[pc + 1]
+                if units[pc + 1] < fields:
+                    sgets[pc] = units[pc + 1]
             pc += step
         body = MethodBody(invokes, sgets, tuple(strings), n)
         self._bodies[method.code_off] = body

@@ -41,9 +41,10 @@ RATIO_GRACE = 4 * MiB                # small members may compress very well (run
 MAX_ENTRIES = 200_000                # a central directory with millions of entries is itself a bomb
 MAX_APKS = 200                       # members of one bundle / files of one split set
 CHUNK = 1 * MiB
-# Android's libziparchive reads stored and deflated members only: anything else fails to install, and Python's
-# bzip2/LZMA readers inflate a whole block before a read returns (a 1.7 KB member -> 2 GiB), so such members
-# are refused before any byte is inflated.
+# Android's libziparchive reads stored and deflated members only (code in another method does not load), and
+# Python's bzip2/LZMA readers inflate a whole block before a read returns (a 1.7 KB member -> 2 GiB), so such
+# members are refused before any byte is inflated; except an APK's manifest, which the installer reads as stored
+# (Archive.read as_resource).
 ANDROID_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 _METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "deflate64", 93: "zstd", 95: "xz",
                  98: "PPMd", 99: "AES-encrypted"}
@@ -66,6 +67,7 @@ class ApkContents:
     arsc: bytes | None = None               # resources.arsc, or an App Bundle module's resources.pb
     unreadable_dexes: tuple[str, ...] = ()  # why each classes*.dex member that could not be inflated failed
     module: str | None = None               # an App Bundle's feature module: its name is its split's name
+    bundle_module: bool = False             # an App Bundle module: its manifest is aapt2's protobuf XML
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,9 @@ class Archive:
     def has(self, name: str) -> bool:
         return name in self.members
 
-    def read(self, name: str, cap: int = MAX_ENTRY_INFLATED) -> bytes:
-        """Inflate one member into memory, never trusting its declared size."""
+    def read(self, name: str, cap: int = MAX_ENTRY_INFLATED, as_resource: bool = False) -> bytes:
+        """Inflate one member into memory, never trusting its declared size. `as_resource`: read as Android's
+        resource system reads an APK's AndroidManifest.xml (see below)."""
         info = self.members[name]
         where = f"{self.display}!{name}"
         if info.is_dir():
@@ -192,12 +195,19 @@ class Archive:
         flagged_encrypted = bool(info.flag_bits & 0x1)
         if flagged_encrypted:
             # Android ignores the "encrypted" bit (a known anti-analysis trick); so do we, on a copy.
-            clone = zipfile.ZipInfo(info.filename, info.date_time)
-            for attr in ("compress_type", "flag_bits", "compress_size", "file_size", "CRC",
-                         "header_offset", "extra", "create_system", "external_attr"):
-                setattr(clone, attr, getattr(info, attr))
-            clone.flag_bits &= ~0x1
-            info = clone
+            info = _copy_info(info)
+            info.flag_bits &= ~0x1
+        if as_resource:
+            # The installer reads the manifest through libandroidfw (ZipAssetsProvider::OpenInternal), which
+            # inflates a deflated member and maps any other as stored: its uncompressed size in bytes from the
+            # data offset; it checks no CRC either way. Apps set unknown method numbers on AndroidManifest.xml
+            # against analysis tools (Zimperium, 2023: 3 300 samples, installing on Android 9+); refusing them
+            # (or a wrong CRC) refused installable apps. Read as Android does: bytes that are really compressed
+            # then fail as a malformed manifest, as on a device.
+            info = _copy_info(info)
+            info.CRC = None     # zipfile checks no CRC when there is none to compare
+            if info.compress_type not in ANDROID_METHODS:
+                info.compress_type, info.compress_size = zipfile.ZIP_STORED, info.file_size
         if info.compress_type not in ANDROID_METHODS:
             method = _METHOD_NAMES.get(info.compress_type, "unknown")
             raise InputError(f"{where}: compression method {info.compress_type} ({method}) is not one Android "
@@ -232,11 +242,25 @@ class Archive:
         return b"".join(chunks)
 
 
-def _dex_order(name: str) -> int | None:
-    match = _DEX_NAME.match(name)
-    if not match:
-        return None
-    return int(match.group(1)) if match.group(1) else 1
+def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    """A copy of a member's header to read it differently, leaving the archive's own untouched."""
+    clone = zipfile.ZipInfo(info.filename, info.date_time)
+    for attr in ("compress_type", "flag_bits", "compress_size", "file_size", "CRC",
+                 "header_offset", "extra", "create_system", "external_attr"):
+        setattr(clone, attr, getattr(info, attr))
+    return clone
+
+
+def _loaded_dex_names(names: list[str], folder: str) -> tuple[list[str], list[str]]:
+    """(the dex members ART loads, in its order; the other classes*.dex members). ART opens classes.dex, then
+    classes2.dex, classes3.dex ... and stops at the first name missing (DexFileLoader::GetMultiDexClassesDexName,
+    OpenAllDexFilesFromZip): classes0.dex, classes1.dex, classes02.dex or a dex past a gap never load. Read by a
+    pattern instead, a decoy classes0.dex sorted first and defined the app's classes ahead of the real ones."""
+    present = {n for n in names if n.startswith(folder) and _DEX_NAME.match(n[len(folder):])}
+    loaded: list[str] = []
+    while (name := f"{folder}classes{len(loaded) + 1 if loaded else ''}.dex") in present:
+        loaded.append(name)
+    return loaded, sorted(present.difference(loaded))
 
 
 def read_apk(archive: Archive) -> tuple[ApkContents, list[str]]:
@@ -254,11 +278,14 @@ def read_aab_module(archive: Archive, module: str) -> tuple[ApkContents, list[st
 
 def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: str,
                 arsc_name: str | None) -> tuple[ApkContents, list[str]]:
-    manifest = archive.read(manifest_name, MAX_MANIFEST_BYTES)
-    dex_names = sorted(((order, name) for name in archive.names()
-                        if name.startswith(dex_folder) and (order := _dex_order(name[len(dex_folder):])) is not None))
+    # an APK's manifest is read as the installer's resource system reads it; an App Bundle's by bundletool
+    manifest = archive.read(manifest_name, MAX_MANIFEST_BYTES, as_resource=manifest_name == MANIFEST)
+    dex_names, not_loaded = _loaded_dex_names(archive.names(), dex_folder)
     dexes, unreadable, warnings = [], [], []
-    for _, name in dex_names:
+    if not_loaded:
+        warnings.append(f"dex not read: {', '.join(not_loaded)}: Android loads {dex_folder}classes.dex, classes2.dex, "
+                        "classes3.dex ... up to the first name missing, never these")
+    for name in dex_names:
         try:
             dexes.append((f"{archive.display}!{name}", archive.read(name)))
         except BoundExceeded:
@@ -273,7 +300,8 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
             raise
         except InputError as exc:
             warnings.append(f"resources not read: {exc}")
-    return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable)), warnings
+    return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable),
+                       bundle_module=manifest_name != MANIFEST), warnings
 
 
 # -- bundles --------------------------------------------------------------------------------------------

@@ -141,12 +141,22 @@ def qualify(name: str, package: str) -> str:
     return name
 
 
-def _axml_root(data: bytes, where: str):
-    if data[:1] == b"<" or data[:5] == b"\xef\xbb\xbf<?":
-        return _text_root(data, where)
-    if data[:1] == b"\x0a":   # protobuf field 1 (XmlNode.element): an App Bundle's manifest; AXML starts 03 00
+def _axml_root(data: bytes, where: str, bundle: bool | None = None):
+    """The element tree of a manifest: aapt2's protobuf XML for an App Bundle module (bundle True), else binary
+    XML, else (not from a built APK, but cheap to accept) text; bundle None: protobuf too when it starts like one."""
+    if bundle:
         return parse_proto_xml(data, where)
-    return parse_axml(data, where)
+    # Binary XML first, whatever the first bytes say: the installer reads an APK's manifest with ResXMLTree::setTo,
+    # which checks the header's sizes but never its chunk type, so an APK whose type bytes were changed against
+    # analysis tools (to 0x000a, a protobuf's first byte, or 0x003c, '<') installs and must be read as binary XML.
+    try:
+        return parse_axml(data, where)
+    except InputError:
+        if data[:1] == b"<" or data[:5] == b"\xef\xbb\xbf<?":
+            return _text_root(data, where)
+        if bundle is None and data[:1] == b"\x0a":   # protobuf field 1 (XmlNode.element)
+            return parse_proto_xml(data, where)
+        raise
 
 
 def _text_root(data: bytes, where: str):
@@ -159,8 +169,9 @@ def _text_root(data: bytes, where: str):
         raise InputError(f"malformed manifest in {where}: {one_line(str(exc))}") from None
 
 
-def parse_manifest(data: bytes, where: str) -> Manifest:
-    root = _axml_root(data, where)
+def parse_manifest(data: bytes, where: str, bundle: bool | None = None) -> Manifest:
+    """bundle: True for an App Bundle module's manifest, False for an APK's, None when not known."""
+    root = _axml_root(data, where, bundle)
     try:
         return _read_manifest(root, where)
     except InputError:

@@ -121,7 +121,7 @@ def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue
     classes, hosts = _code_facts(dexes, warnings)
     app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class,
                            [c.name for c in merged.components if c.launcher], merged.instrumentation_targets)
-    found = _sdks(catalogue, classes, hosts, merged, app_code, entry_classes_with_code(catalogue, dexes))
+    found = _sdks(catalogue, classes, hosts, merged, app_code, _entry_code(catalogue, dexes, warnings))
     clock.lap("sdks")
     return _Front(opened, warnings, base_apk, base, splits, merged, dexes, classes, hosts, catalogue, app_code,
                   found)
@@ -154,7 +154,7 @@ def _manifests(apks: tuple[ApkContents, ...], warnings: list[str]) \
     parsed: list[tuple[ApkContents, Manifest]] = []
     for apk in apks:
         try:
-            manifest = parse_manifest(apk.manifest, apk.name)
+            manifest = parse_manifest(apk.manifest, apk.name, bundle=apk.bundle_module)
             if apk.module and manifest.split is None:   # a bundle's feature module names its split by folder
                 manifest = dataclasses.replace(manifest, split=apk.module)
             parsed.append((apk, manifest))
@@ -252,6 +252,20 @@ def _code_facts(dexes: list[DexFile], warnings: list[str]) -> tuple[list[str], l
         classes.update(dict.fromkeys(names))
         strings.update(found)
     return list(classes), string_hosts(sorted(strings))
+
+
+def _entry_code(catalogue: Catalogue, dexes: list[DexFile], warnings: list[str]) -> set[str]:
+    """entry_classes_with_code dex by dex, as _code_facts: it decodes the method_ids its entry classes invoke, and
+    one corrupt one (a proto index past its table) refused the whole app, whatever the other dexes held."""
+    found: set[str] = set()
+    for dex in dexes:
+        try:
+            found |= entry_classes_with_code(catalogue, [dex])
+        except BoundExceeded:
+            raise
+        except InputError as exc:
+            warnings.append(f"SDK evidence from {dex.name} incomplete: {exc}")
+    return found
 
 
 def _call_sites(dexes: list[DexFile], catalogue: Catalogue, app: AppContext, manifest: Manifest,
