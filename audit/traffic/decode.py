@@ -814,7 +814,10 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
     walker.emit("path", path.encode("utf-8", "surrogatepass"))
     for index, piece in enumerate(filter(None, path.split("/"))):
         if len(piece) >= MIN_BASE64_LEN:
-            decoded = unquote_to_bytes(piece) if "%" in piece else piece.encode("utf-8", "surrogatepass")
+            # encoded first with surrogatepass, as every other place: a path may hold lone surrogates (a HAR's
+            # `\udcff` escape, mitmproxy's surrogateescape of non-UTF-8 bytes); unquote_to_bytes(str) refuses them
+            raw = piece.encode("utf-8", "surrogatepass")
+            decoded = unquote_to_bytes(raw) if "%" in piece else raw
             if decoded in _NOTHING_BELOW or _terminal(decoded):
                 continue
             # only the layers below a path piece: its text is already in "path"
