@@ -50,6 +50,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024       # one request body, before decoding
 MAX_REQUESTS_PER_CAPTURE = 200_000
 MAX_PCAP_STREAMS = 5_000
 MAX_WEBSOCKET_MESSAGES = 10_000         # client messages of one websocket connection
+MAX_WEBSOCKET_INFLATED = 64 * 1024 * 1024   # permessage-deflate output of one connection, all messages together
 MAX_REQUESTS_PER_STREAM = 10_000        # HTTP/1 requests on one TCP stream
 TSHARK_TIMEOUT_S = 300
 FOLLOW_BATCH = 150                      # -z follow taps per tshark run (each run re-reads the file)
@@ -1233,6 +1234,8 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
     pos, parts, size = 0, [], 0
     deflated = False     # RSV1 on a message's first frame: permessage-deflate (RFC 7692), one context per connection
     inflater = None
+    inflated = 0         # bytes the connection's messages inflated to (MAX_WEBSOCKET_INFLATED)
+    not_inflated = broken = 0
     while pos + 2 <= len(data):
         first, second = data[pos], data[pos + 1]
         length, head = second & 0x7F, 2
@@ -1262,19 +1265,35 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
                 break
             body = b"".join(parts)
             if deflated:
-                inflater = inflater or zlib.decompressobj(-15)
-                try:
-                    body = inflater.decompress(body + b"\x00\x00\xff\xff", MAX_BODY_BYTES)
-                except zlib.error:
-                    inflater = None   # kept as sent; the next messages' context is lost with it
+                # Deflate reaches ~1000:1 and a stream's messages are all held until the stream is read: without a
+                # budget per connection, 0.5 MB of 32 KB messages became 512 MiB of bodies. Past the budget a
+                # message is kept as sent (compressed), and its compressed bytes counted.
+                room = min(MAX_BODY_BYTES, MAX_WEBSOCKET_INFLATED - inflated)
+                if room <= 0:
+                    not_inflated += len(body)
+                else:
+                    inflater = inflater or zlib.decompressobj(-15)
+                    try:
+                        body = inflater.decompress(body + b"\x00\x00\xff\xff", room)
+                        inflated += len(body)
+                        if len(body) >= room:
+                            # cut by the bound: the rest of this message (and the context the next ones need) is lost
+                            not_inflated += max(1, len(inflater.unconsumed_tail))
+                            inflater = None
+                    except zlib.error:
+                        inflater = None   # kept as sent; the next messages' context is lost with it
             out.append(Request(time=opening.time, method="WS", scheme=opening.scheme, host=opening.host,
                                port=opening.port, target=opening.target, headers=(), body=body,
                                capture=opening.capture, note="websocket message",
                                body_dropped=max(0, size - MAX_BODY_BYTES)))
             parts, size = [], 0
         if cut:
-            return out, 1
-    return out, int(pos < len(data) or bool(parts))
+            broken = 1
+            break
+    if not_inflated:
+        result.hit("inflated bytes per websocket connection", MAX_WEBSOCKET_INFLATED, not_inflated,
+                   "compressed bytes", f"{result.path} {opening.url}")
+    return out, broken or int(pos < len(data) or bool(parts))
 
 
 def _endpoint(authority: str | None, scheme: str, info: dict) -> tuple[str, int | None]:

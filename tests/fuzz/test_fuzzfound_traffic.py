@@ -44,3 +44,45 @@ def test_lone_surrogate_in_an_escaped_path_piece(tmp_path, ids):
     report = _traffic_json(capture, ids)
     assert report["captures"][0]["requests"] == 1
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
+
+
+def _pcap_one_stream(payload: bytes, path: Path, port: int = 80) -> Path:
+    """A classic pcap of one client TCP stream 10.0.0.1:40000 -> 10.0.0.2:port, cut into packets of 60 000 bytes."""
+    import struct
+
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for number, start in enumerate(range(0, len(payload), 60_000)):
+        chunk = payload[start:start + 60_000]
+        tcp = struct.pack("!HHIIBBHHH", 40000, port, 1 + start, 1, 5 << 4, 0x18, 65535, 0, 0)
+        ipv4 = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(chunk), number, 0, 64, 6, 0,
+                           bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+        frame = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\x08\x00" + ipv4 + tcp + chunk
+        out.append(struct.pack("<IIII", 1_700_000_000 + number, 0, len(frame), len(frame)) + frame)
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def test_deflated_websocket_messages_inflate_within_a_budget_per_connection(tmp_path, ids):
+    """permessage-deflate messages of a pcap's websocket were each inflated up to 32 MiB and a stream's messages
+    are all held until it is read: 16 messages of 32 KB (0.5 MB) became 512 MiB of bodies (a 2 MB capture,
+    2 GiB). Now one connection inflates to at most MAX_WEBSOCKET_INFLATED; the rest is kept as sent, and the
+    report is partial and names the limit."""
+    import shutil
+    import struct
+    import zlib
+
+    from audit.traffic.captures import MAX_BODY_BYTES
+
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = (deflate.compress(b"\0" * MAX_BODY_BYTES) + deflate.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    message = bytes([0xC1, 0x80 | 127]) + struct.pack(">Q", len(bomb)) + b"\0\0\0\0" + bomb  # FIN|RSV1 text
+    messages = 3   # 96 MiB inflated: past the 64 MiB a connection may inflate to
+    upgrade = b"GET /ws HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    capture = _pcap_one_stream(upgrade + message * messages, tmp_path / "ws.pcap")
+    report = _traffic_json(capture, ids)
+    assert report["captures"][0]["requests"] == 1 + messages
+    assert report["partial"]
+    (hit,) = [h for h in report["limits"] if h["limit"] == "inflated bytes per websocket connection"]
+    assert hit["bound"] < messages * MAX_BODY_BYTES and hit["dropped"] >= len(bomb) and hit["unit"] == "compressed bytes"
