@@ -1336,6 +1336,11 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
 
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None,
                                                                  validate_inbound_headers=False))
+    # The replay sees only the client's bytes: the limit on concurrent streams the real server announced is not
+    # ours to enforce (h2's default of 100 refused a connection's 101st open stream as a protocol error), and each
+    # stream the client ends is answered below, as the server did, so that h2 forgets it.
+    conn.local_settings.max_concurrent_streams = 2 ** 31 - 1
+    conn.local_settings.acknowledge()
     conn.initiate_connection()
     pending: dict[int, dict] = {}
     order: list[int] = []
@@ -1359,6 +1364,13 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
                     item["body"].append(event.data[:MAX_BODY_BYTES - item["size"]])
                 item["size"] += len(event.data)
                 conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                # answered, as the real server did: a stream left half-open stays in h2's table, which it walks
+                # for every new stream (OkHttp and gRPC keep one connection for hundreds of requests)
+                try:
+                    conn.send_headers(event.stream_id, [(b":status", b"200")], end_stream=True)
+                except h2.exceptions.H2Error:
+                    pass
         conn.clear_outbound_data_buffer()
     requests = []
     for sid in order:
