@@ -51,7 +51,8 @@ MAX_REQUESTS_PER_CAPTURE = 200_000
 MAX_PCAP_STREAMS = 5_000
 MAX_WEBSOCKET_MESSAGES = 10_000         # client messages of one websocket connection
 MAX_WEBSOCKET_INFLATED = 64 * 1024 * 1024   # permessage-deflate output of one connection, all messages together
-MAX_REQUESTS_PER_STREAM = 10_000        # HTTP/1 requests on one TCP stream
+MAX_REQUESTS_PER_STREAM = 10_000        # HTTP/1 and HTTP/2 requests on one TCP stream
+MAX_HEADER_BYTES_PER_STREAM = 64 * 1024 * 1024   # HTTP/2 header text of one TCP stream, after HPACK
 TSHARK_TIMEOUT_S = 300
 FOLLOW_BATCH = 150                      # -z follow taps per tshark run (each run re-reads the file)
 KEYLOG_NAMES = ("{name}.keylog", "{stem}.keylog", "{stem}.keys", "sslkeylog.txt", "sslkeylog.log", "keylog.txt")
@@ -1154,7 +1155,7 @@ _REQUEST_START = re.compile(rb"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|T
 def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureResult) -> tuple[list[Request], int]:
     capture = result.path
     if data.startswith(b"PRI * HTTP/2.0"):
-        return _parse_h2(data, scheme, info, capture)
+        return _parse_h2(data, scheme, info, result)
     requests: list[Request] = []
     pos, broken = 0, 0
     while pos < len(data):
@@ -1168,7 +1169,7 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             break
         if data.startswith(b"PRI * HTTP/2.0", pos):
             # an HTTP/1.1 request that asked for `Upgrade: h2c` was answered 101: the rest is HTTP/2
-            more, h2_broken = _parse_h2(data[pos:], scheme, info, capture)
+            more, h2_broken = _parse_h2(data[pos:], scheme, info, result)
             return requests + more, broken + h2_broken
         end, blank = data.find(b"\r\n\r\n", pos), 4
         bare = data.find(b"\n\n", pos, end if end >= 0 else len(data))
@@ -1328,7 +1329,7 @@ def _dechunk(data: bytes, pos: int) -> tuple[bytes, int, bool]:
         pos += size + 2
 
 
-def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[Request], int]:
+def _parse_h2(data: bytes, scheme: str, info: dict, result: CaptureResult) -> tuple[list[Request], int]:
     import h2.config
     import h2.connection
     import h2.events
@@ -1344,7 +1345,8 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
     conn.initiate_connection()
     pending: dict[int, dict] = {}
     order: list[int] = []
-    broken = 0
+    broken = header_bytes = 0
+    limit = None
     # Fed in small pieces, acknowledging data as it comes, so the replay never exceeds the flow-control windows
     # our side of the connection would have granted (a body over 64 KiB in one call would be refused).
     for start in range(0, len(data), 8192):
@@ -1355,8 +1357,17 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
             break
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
-                pending[event.stream_id] = {"headers": [(_text(k), _text(v)) for k, v in event.headers],
-                                            "body": [], "size": 0}
+                headers = [(_text(k), _text(v)) for k, v in event.headers]
+                # HPACK sends a header the table holds as one byte: 30 bytes of HEADERS frame became 64 KiB of
+                # header text, 115 KB of client bytes 228 MiB. Bounded per stream, as HTTP/1's requests are.
+                header_bytes += sum(len(k) + len(v) for k, v in headers)
+                if len(order) >= MAX_REQUESTS_PER_STREAM:
+                    limit = ("requests per TCP stream", MAX_REQUESTS_PER_STREAM)
+                elif header_bytes > MAX_HEADER_BYTES_PER_STREAM:
+                    limit = ("header bytes per TCP stream", MAX_HEADER_BYTES_PER_STREAM)
+                if limit:
+                    break
+                pending[event.stream_id] = {"headers": headers, "body": [], "size": 0}
                 order.append(event.stream_id)
             elif isinstance(event, h2.events.DataReceived) and event.stream_id in pending:
                 item = pending[event.stream_id]
@@ -1372,6 +1383,11 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
                 except h2.exceptions.H2Error:
                     pass
         conn.clear_outbound_data_buffer()
+        if limit:   # the rest of the stream is counted, not read
+            result.hit(*limit, len(data) - start, "bytes", f"{result.path} tcp.stream to {info.get('server')}:"
+                       f"{info.get('port')}")
+            break
+    capture = result.path
     requests = []
     for sid in order:
         item = pending[sid]

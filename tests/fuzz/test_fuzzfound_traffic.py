@@ -117,3 +117,26 @@ def test_an_http2_connection_of_more_than_100_requests_is_read_whole(tmp_path, i
     assert report["captures"][0]["requests"] == count
     assert not report["partial"], report["captures"][0]
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
+
+
+def test_hpack_amplified_headers_are_bounded_per_stream(tmp_path, ids, monkeypatch):
+    """HPACK sends a header its table holds as one byte: a 30-byte HEADERS frame naming a 4 KB table entry 15
+    times is 60 KB of header text, so 115 KB of client bytes held 228 MiB of headers (and HTTP/2 had no bound on
+    requests per stream, as HTTP/1 has). Now the header text of one stream is bounded; the rest of the stream is
+    counted, and the report is partial and names the limit. (The bound is lowered here so the case stays small.)"""
+    import shutil
+
+    from audit.traffic import captures
+
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    monkeypatch.setattr(captures, "MAX_HEADER_BYTES_PER_STREAM", 1 << 20, raising=False)
+    count = 40     # 40 x 60 KB of header text: past the (lowered) bound of 1 MiB
+    data = _h2_client_bytes([[(":method", "GET"), (":scheme", "http"), (":authority", "api.example"),
+                              (":path", "/")] + [("x-pad", "A" * 4000)] * 15] * count)
+    assert len(data) < count * 100 + 5000   # HPACK: every request after the first is a few bytes
+    report = _traffic_json(_pcap_one_stream(data, tmp_path / "hpack.pcap"), ids)
+    assert report["partial"]
+    (hit,) = [h for h in report["limits"] if h["limit"] == "header bytes per TCP stream"]
+    assert hit["bound"] == 1 << 20 and hit["unit"] == "bytes" and hit["dropped"] > 0
+    assert report["captures"][0]["requests"] < count
