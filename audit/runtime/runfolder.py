@@ -31,6 +31,7 @@ IDENTIFIERS_FILE = "identifiers.json"
 FLOWS_FILE = "flows.mitm"
 HAR_FILE = "flows.har"
 MAX_EVENT_LINES = 2_000_000        # a reader's bound on one events file (a run of hours stays far below)
+MAX_EVENT_LINE_BYTES = 1024 * 1024 # one agent event: a value and a stack of at most maxFrames frames (KBs)
 
 
 # Values the platform returns instead of the real one (no permission, limit ad tracking, no WiFi): never truth.
@@ -234,6 +235,22 @@ def is_run_folder(path: str | Path) -> bool:
     return path.is_dir() and ((path / RUN_FILE).is_file() or (path / EVENTS_FILE).is_file())
 
 
+def event_lines(handle) -> Iterator[Any]:
+    """The lines of an events file (text or binary handle), each at most MAX_EVENT_LINE_BYTES; a longer one is
+    skipped, read piece by piece and dropped, as garbage: no agent event is that long, and parsed JSON costs up to
+    25x its text (one 64 MB line of `[{},{},...]` held 1.7 GB)."""
+    while True:
+        line = handle.readline(MAX_EVENT_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_EVENT_LINE_BYTES:
+            newline = "\n" if isinstance(line, str) else b"\n"
+            while line and not line.endswith(newline):
+                line = handle.readline(MAX_EVENT_LINE_BYTES)
+            continue
+        yield line
+
+
 def read_events(run_dir: str | Path, types: tuple[str, ...] | None = None,
                 max_lines: int = MAX_EVENT_LINES) -> Iterator[dict]:
     """The one reader of frida-events.jsonl: every well-formed event (of `types`, when given), streamed; a torn
@@ -242,7 +259,7 @@ def read_events(run_dir: str | Path, types: tuple[str, ...] | None = None,
     if not path.is_file():
         return
     with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle):
+        for number, line in enumerate(event_lines(handle)):
             if number >= max_lines:
                 return
             line = line.strip()

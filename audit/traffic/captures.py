@@ -865,9 +865,10 @@ def _read_events(path: Path) -> list[dict]:
     out: list[dict] = []
     if not path.is_file():
         return out
+    from ..runtime.runfolder import event_lines     # (over-long lines skipped: the one bound for every reader)
     try:
         with open(path, "rb") as handle:
-            for number, line in enumerate(handle):
+            for number, line in enumerate(event_lines(handle)):
                 if number > 2_000_000:
                     break
                 try:

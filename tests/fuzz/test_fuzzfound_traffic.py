@@ -140,3 +140,43 @@ def test_hpack_amplified_headers_are_bounded_per_stream(tmp_path, ids, monkeypat
     (hit,) = [h for h in report["limits"] if h["limit"] == "header bytes per TCP stream"]
     assert hit["bound"] == 1 << 20 and hit["unit"] == "bytes" and hit["dropped"] > 0
     assert report["captures"][0]["requests"] < count
+
+
+def test_an_overlong_event_line_is_skipped_unparsed(tmp_path, monkeypatch, clean_apk):
+    """frida-events.jsonl was parsed line by line however long a line was, and parsed JSON costs up to 25x its
+    text: one 64 MB line of `[{},{},...]` held 1.7 GB in `appaudit traffic RUN` (and in `audit --capture RUN`).
+    No agent event is longer than KBs: a line past MAX_EVENT_LINE_BYTES is skipped as garbage, never parsed (the
+    events around it are read). Counted here: the longest text any json.loads call was given."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_fuzz_runs import EVENTS, HAR, IDENTIFIERS, RUN, SHEET
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps(RUN))
+    (run / "flows.har").write_text(json.dumps(HAR))
+    (run / "identifiers.json").write_text(json.dumps(IDENTIFIERS))
+    overlong = "[" + "{}," * ((4 << 20) // 3) + "{}]"   # 4 MiB
+    lines = [json.dumps(e) for e in EVENTS]
+    (run / "frida-events.jsonl").write_text("\n".join(lines[:2] + [overlong] + lines[2:]) + "\n")
+
+    longest = [0]
+    real_loads = json.loads
+
+    def counting_loads(text, *args, **kwargs):
+        longest[0] = max(longest[0], len(text))
+        return real_loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", counting_loads)
+    outcome = run_cli(["traffic", str(run)])
+    assert_clean_outcome(outcome, allowed=(0,))
+    assert longest[0] < len(overlong)
+    report = real_loads(outcome.stdout)
+    assert report["captures"][0]["requests"] == 1
+
+    out = tmp_path / "audit.json"
+    outcome = run_cli(["audit", str(clean_apk), "--datasheet", str(SHEET), "--capture", str(run), "-o", str(out)])
+    assert_clean_outcome(outcome, allowed=(0,))
+    assert longest[0] < len(overlong)
+    assert "device_ids.android_id" in out.read_text()   # the hooked calls around the skipped line are read
