@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import InputError
-from ..rulesdata import datatypes, rules_dir
+from ..rulesdata import datatypes, load_json, rules_dir
 
 RUN_SCHEMA = "appaudit.run/1"
 RUN_FILE = "run.json"
@@ -286,14 +286,11 @@ def run_state(meta: dict[str, Any]) -> tuple[bool, list[str]]:
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "run.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{run_dir} is not a run folder (no run.json)") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    except RecursionError:
-        raise InputError(f"cannot read {path}: nested too deep") from None
+    if not path.exists():
+        raise InputError(f"{run_dir} is not a run folder (no run.json)")
+    # read as every data file is: a regular file of at most 16 MiB (a FIFO run.json blocked `audit --capture RUN`
+    # for ever; a link to /dev/zero was read without end)
+    data = load_json(path, "run metadata")
     if not isinstance(data, dict) or data.get("schema") != RUN_SCHEMA:
         raise InputError(f"{path}: not an appaudit run (schema {RUN_SCHEMA} expected)")
     return data

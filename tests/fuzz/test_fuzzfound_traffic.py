@@ -180,3 +180,32 @@ def test_an_overlong_event_line_is_skipped_unparsed(tmp_path, monkeypatch, clean
     assert_clean_outcome(outcome, allowed=(0,))
     assert longest[0] < len(overlong)
     assert "device_ids.android_id" in out.read_text()   # the hooked calls around the skipped line are read
+
+
+def test_a_fifo_run_json_is_refused_not_waited_on(tmp_path, clean_apk):
+    """`audit --capture RUN` read run.json with read_text(), unchecked: a run folder whose run.json is a FIFO
+    (its frida-events.jsonl makes it a run folder) blocked for ever, a link to /dev/zero read without end. Now
+    run.json is read as every data file is: a regular file of at most 16 MiB, else one error line. Run in a
+    child process: a regression fails after the timeout instead of stalling the suite."""
+    import os
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_fuzz_runs import EVENTS, HAR, SHEET
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "flows.har").write_text(json.dumps(HAR))
+    (run / "frida-events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
+    os.mkfifo(run / "run.json")
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        done = subprocess.run([sys.executable, "-m", "audit.cli", "audit", str(clean_apk), "--datasheet", str(SHEET),
+                               "--capture", str(run), "-o", str(tmp_path / "audit.json")], capture_output=True,
+                              text=True, timeout=60, cwd=repo, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail("audit --capture with a FIFO run.json did not finish in 60 s (blocked reading it)")
+    assert done.returncode == 2, (done.returncode, done.stderr[-500:])
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("appaudit: error:") and "unexpected" not in lines[0], done.stderr
