@@ -209,3 +209,28 @@ def test_a_fifo_run_json_is_refused_not_waited_on(tmp_path, clean_apk):
     assert done.returncode == 2, (done.returncode, done.stderr[-500:])
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("appaudit: error:") and "unexpected" not in lines[0], done.stderr
+
+
+def test_a_json_body_of_too_many_values_is_searched_as_text(tmp_path, ids, monkeypatch):
+    """A JSON body was parsed into objects however many values it held, and parsed JSON costs up to 25x its
+    text: 16 MiB of `[{},{},...]` from a 22 KB HAR (gzip) held 870 MB for 15 s; a 32 MiB body, 1.7 GB. Now a
+    text of more than MAX_JSON_VALUES values is searched as text only (the IMEI at its end is still found) and
+    the report is partial and names the limit. (The bound is lowered here so the case stays small.)"""
+    import base64
+    import gzip
+
+    from audit.traffic import decode
+
+    monkeypatch.setattr(decode, "MAX_JSON_VALUES", 10_000, raising=False)
+    body = ("[" + "{}," * 50_000 + json.dumps({"imei": IMEI}) + "]").encode()
+    capture = tmp_path / "values.har"
+    capture.write_text(_har([{"request": {
+        "method": "POST", "url": "https://t.example/batch",
+        "headers": [{"name": "Content-Type", "value": "application/json"}, {"name": "Content-Encoding", "value": "gzip"}],
+        "postData": {"mimeType": "application/json", "encoding": "base64",
+                     "text": base64.b64encode(gzip.compress(body)).decode()}}}]))
+    report = _traffic_json(capture, ids)
+    assert report["partial"]
+    (hit,) = [h for h in report["limits"] if h["limit"] == "JSON values per text"]
+    assert hit["bound"] == 10_000 and hit["unit"] == "values" and hit["dropped"] > 50_000
+    assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
