@@ -45,6 +45,7 @@ from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit
 MAX_CAPTURE_BYTES = 2 * 1024 ** 3       # a single capture file we are willing to read
 MAX_JSON_CAPTURE_BYTES = 512 * 1024 ** 2  # a HAR file (read entry by entry)
 MAX_ENTRY_CONTAINERS = 500_000          # JSON objects/arrays in one HAR entry: ~100 bytes of RSS each once parsed
+MAX_ENTRY_VALUES = 4_000_000            # JSON values in one HAR entry: a number costs 32 bytes and a list slot once parsed
 HAR_WINDOW = 1024 * 1024                # the scanner's read size (doubled while one entry does not fit)
 MAX_BODY_BYTES = 32 * 1024 * 1024       # one request body, before decoding
 MAX_REQUESTS_PER_CAPTURE = 200_000
@@ -411,6 +412,13 @@ class _JsonWindow:
                     > MAX_ENTRY_CONTAINERS:
                 raise CaptureUnreadable(f"a JSON value of more than {MAX_ENTRY_CONTAINERS} objects/arrays "
                                         f"at byte {self.byte_position()}")
+            # Numbers too: `[0.5,0.5,...]` costs 8x its text once parsed (a 64 MiB HAR held 770 MB, 512 MiB would
+            # hold 6 GB). Commas are counted at C speed; only when they pass the bound are those inside strings
+            # (a JSON text sent as a body) told apart, so a real entry is never refused for its body's commas.
+            if pending > 8 * HAR_WINDOW and self.text.count(",", self.pos) > MAX_ENTRY_VALUES \
+                    and _JSON_STRING.sub("", self.text[self.pos:]).count(",") > MAX_ENTRY_VALUES:
+                raise CaptureUnreadable(f"a JSON value of more than {MAX_ENTRY_VALUES} values "
+                                        f"at byte {self.byte_position()}")
             # Read on: the window doubles up to 64 MiB steps; while a string is still open and the new text has no
             # quote at all, it cannot have ended: no parse until one comes (a 500 MB value is parsed once or twice).
             want = max(want, min(pending, 64 * HAR_WINDOW))
@@ -418,6 +426,9 @@ class _JsonWindow:
             while self.unterminated and not self.eof and self.text.find('"', start) < 0:
                 want = max(want, min(len(self.text), 64 * HAR_WINDOW))
                 start = self._more(want)
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 def _open_har(path: Path) -> CaptureResult:

@@ -234,3 +234,22 @@ def test_a_json_body_of_too_many_values_is_searched_as_text(tmp_path, ids, monke
     (hit,) = [h for h in report["limits"] if h["limit"] == "JSON values per text"]
     assert hit["bound"] == 10_000 and hit["unit"] == "values" and hit["dropped"] > 50_000
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
+
+
+def test_a_har_entry_of_too_many_numbers_stops_the_reader(tmp_path, ids, monkeypatch):
+    """The HAR reader bounded the objects and arrays of one entry, not its numbers: `[0.5,0.5,...]` costs 8x its
+    text once parsed (a 64 MiB HAR held 770 MB for 32 s; the 512 MiB a HAR may have, ~6 GB). Now an entry past
+    MAX_ENTRY_VALUES values (commas outside strings) stops the reader there: the entries before it are kept and
+    the capture is partial, saying why. (The bound is lowered here; an entry is checked once it passes 8 MiB.)"""
+    from audit.traffic import captures
+
+    monkeypatch.setattr(captures, "MAX_ENTRY_VALUES", 100_000, raising=False)
+    first = {"request": {"method": "GET", "url": f"https://t.example/a?imei={IMEI}", "headers": []}}
+    numbers = "[" + "0.5," * (20 << 18) + "0.5]"    # 20 MiB, 5.2 M values
+    text = _har([first, {"request": {"method": "GET", "url": "https://t.example/b", "headers": []}, "_x": "N"}])
+    capture = tmp_path / "numbers.har"
+    capture.write_text(text.replace('"N"', numbers))
+    report = _traffic_json(capture, ids)
+    assert report["captures"][0]["requests"] == 1 and report["partial"]
+    assert "values" in report["captures"][0]["reason"]
+    assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
