@@ -1220,9 +1220,16 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
         method, target = _text(match.group(1)), _text(match.group(2) + (match.group(3) if cut else b""))
         req_scheme, authority = scheme, lower.get("host") or ""
         if target.startswith(("http://", "https://")):   # absolute form: a request to a proxy
-            parts = urlsplit(target)
-            req_scheme, authority = parts.scheme, parts.netloc
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            try:
+                parts = urlsplit(target)
+                req_scheme, authority = parts.scheme, parts.netloc
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            except ValueError:
+                # an unbalanced IPv6 bracket (`http://[::1/x`): urlsplit refuses it, and the ValueError ended the
+                # whole capture as `unexpected`. The request was sent all the same: split at the first slash.
+                req_scheme, _, rest = target.partition("://")
+                authority, slash, path = rest.partition("/")
+                target = slash + path or "/"
         elif method == "CONNECT":
             authority = target
         host, port = _endpoint(authority, req_scheme, info)

@@ -253,3 +253,19 @@ def test_a_har_entry_of_too_many_numbers_stops_the_reader(tmp_path, ids, monkeyp
     assert report["captures"][0]["requests"] == 1 and report["partial"]
     assert "values" in report["captures"][0]["reason"]
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
+
+
+def test_an_absolute_form_target_with_an_unbalanced_ipv6_bracket(tmp_path, ids):
+    """A plain-HTTP request to a proxy, `GET http://[::1/x HTTP/1.1`: urlsplit raises ValueError (Invalid IPv6 URL)
+    and the whole pcap ended as `unexpected`. The request was sent: it is read (split at the first slash), and so
+    is the next one on the stream."""
+    import shutil
+
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    data = (f"GET http://[::1/x?imei={IMEI} HTTP/1.1\r\nHost: h.example\r\n\r\n"
+            f"GET /ok?imei={IMEI} HTTP/1.1\r\nHost: h.example\r\n\r\n").encode()
+    report = _traffic_json(_pcap_one_stream(data, tmp_path / "ipv6.pcap"), ids)
+    assert report["captures"][0]["requests"] == 2
+    assert {r for t in report["transmissions"] if t["data_type"] == "device_ids.imei" for r in t["requests"]} \
+        == {"r1", "r2"}
