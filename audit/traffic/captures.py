@@ -1212,7 +1212,8 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             body, pos, ok = _dechunk(data, pos)
             broken += not ok
             headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
-        elif lower.get("content-length", "").strip().isdigit():
+        elif lower.get("content-length", "").strip().isdigit() and lower["content-length"].isascii():
+            # (ASCII: str.isdigit() also takes `²` and other digits int() refuses with ValueError)
             length = int(lower["content-length"])
             body = data[pos:pos + length]
             broken += len(body) < length

@@ -269,3 +269,16 @@ def test_an_absolute_form_target_with_an_unbalanced_ipv6_bracket(tmp_path, ids):
     assert report["captures"][0]["requests"] == 2
     assert {r for t in report["transmissions"] if t["data_type"] == "device_ids.imei" for r in t["requests"]} \
         == {"r1", "r2"}
+
+
+def test_a_content_length_of_non_ascii_digits(tmp_path, ids):
+    """`Content-Length: ²` (the header's bytes read as UTF-8): str.isdigit() accepts it, int() raises ValueError,
+    and the whole pcap ended as `unexpected`. Such a length is no length: the request is read without a body."""
+    import shutil
+
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    data = f"POST /a?imei={IMEI} HTTP/1.1\r\nHost: h.example\r\nContent-Length: \u00b2\r\n\r\nab".encode()
+    report = _traffic_json(_pcap_one_stream(data, tmp_path / "length.pcap"), ids)
+    assert report["captures"][0]["requests"] == 1
+    assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
