@@ -1335,10 +1335,12 @@ def _dechunk(data: bytes, pos: int) -> tuple[bytes, int, bool]:
         line_end = data.find(b"\r\n", pos)
         if line_end < 0:
             return b"".join(parts), len(data), False
-        try:
-            size = int(data[pos:line_end].split(b";")[0].strip() or b"0", 16)
-        except ValueError:
+        token = data[pos:line_end].split(b";")[0].strip() or b"0"
+        # hex digits only: int(token, 16) also takes a sign, `0x` and `_`, and a size of -6 after `-6\r\n` led back
+        # to the same line: an endless loop, growing `parts`
+        if token.strip(b"0123456789abcdefABCDEF"):
             return b"".join(parts), len(data), False
+        size = int(token, 16)
         pos = line_end + 2
         if size == 0:
             trailer_end = data.find(b"\r\n", pos)

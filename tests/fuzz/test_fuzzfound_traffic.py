@@ -188,7 +188,6 @@ def test_a_fifo_run_json_is_refused_not_waited_on(tmp_path, clean_apk):
     run.json is read as every data file is: a regular file of at most 16 MiB, else one error line. Run in a
     child process: a regression fails after the timeout instead of stalling the suite."""
     import os
-    import subprocess
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -199,13 +198,8 @@ def test_a_fifo_run_json_is_refused_not_waited_on(tmp_path, clean_apk):
     (run / "flows.har").write_text(json.dumps(HAR))
     (run / "frida-events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
     os.mkfifo(run / "run.json")
-    repo = Path(__file__).resolve().parents[2]
-    try:
-        done = subprocess.run([sys.executable, "-m", "audit.cli", "audit", str(clean_apk), "--datasheet", str(SHEET),
-                               "--capture", str(run), "-o", str(tmp_path / "audit.json")], capture_output=True,
-                              text=True, timeout=60, cwd=repo, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        pytest.fail("audit --capture with a FIFO run.json did not finish in 60 s (blocked reading it)")
+    done = _cli_child(["audit", str(clean_apk), "--datasheet", str(SHEET), "--capture", str(run), "-o",
+                       str(tmp_path / "audit.json")])
     assert done.returncode == 2, (done.returncode, done.stderr[-500:])
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("appaudit: error:") and "unexpected" not in lines[0], done.stderr
@@ -281,4 +275,34 @@ def test_a_content_length_of_non_ascii_digits(tmp_path, ids):
     data = f"POST /a?imei={IMEI} HTTP/1.1\r\nHost: h.example\r\nContent-Length: \u00b2\r\n\r\nab".encode()
     report = _traffic_json(_pcap_one_stream(data, tmp_path / "length.pcap"), ids)
     assert report["captures"][0]["requests"] == 1
+    assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
+
+
+def _cli_child(argv: list[str], timeout: float = 30):
+    """The CLI in a child process: a hang becomes a failed test after `timeout` seconds, not a stalled suite."""
+    import subprocess
+    import sys
+
+    try:
+        return subprocess.run([sys.executable, "-m", "audit.cli", *argv], capture_output=True, text=True,
+                              timeout=timeout, cwd=Path(__file__).resolve().parents[2], stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"appaudit {' '.join(argv)} did not finish in {timeout} s")
+
+
+def test_a_negative_chunk_size_does_not_loop(tmp_path, ids):
+    """A chunked body whose size line is `-6`: int(b"-6", 16) is -6, and stepping back 6 bytes after `-6\\r\\n`
+    led to the same line again: an endless loop that grew a list for ever (hang, unbounded memory). A size line
+    of anything but hex digits ends the body (cut short)."""
+    import shutil
+
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    data = (f"POST /a?imei={IMEI} HTTP/1.1\r\nHost: h.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "-6\r\nabcdef\r\n0\r\n\r\n").encode()
+    capture = _pcap_one_stream(data, tmp_path / "chunks.pcap")
+    done = _cli_child(["traffic", str(capture), "--identifiers", str(ids)])
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["captures"][0]["requests"] == 1 and report["partial"]   # the body is cut short, and says so
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
