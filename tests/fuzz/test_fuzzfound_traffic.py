@@ -306,3 +306,16 @@ def test_a_negative_chunk_size_does_not_loop(tmp_path, ids):
     report = json.loads(done.stdout)
     assert report["captures"][0]["requests"] == 1 and report["partial"]   # the body is cut short, and says so
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
+
+
+def test_a_long_dotted_stack_line_is_read_in_linear_time(tmp_path, ids):
+    """A stack line that is one long dotted run without `(` (`a.a.a...!`, as a HAR's `_stacktrace`, a flow's
+    metadata or a Frida event carries it): the frame regex's search restarted inside the run at every position,
+    O(n^2): 40 KB took 28 s, 200 KB ~12 min. The frame names come from a linear scan now (same names)."""
+    capture = tmp_path / "stack.har"
+    capture.write_text(_har([{"request": {"method": "GET", "url": f"https://t.example/a?imei={IMEI}", "headers": []},
+                              "_stacktrace": "a." * 100_000 + "!\nat com.example.Tracker.send(Tracker.java:1)"}]))
+    done = _cli_child(["traffic", str(capture), "--identifiers", str(ids)])
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
