@@ -250,7 +250,7 @@ def _name_char(char: str) -> bool:
 
 
 def _frame_name(line: str) -> str | None:
-    """The leftmost name `re.search(r"([\w$]+(?:\.[\w$<>-]+)+)\s*(?:\(|$)", line)` would give, in linear time:
+    r"""The leftmost name `re.search(r"([\w$]+(?:\.[\w$<>-]+)+)\s*(?:\(|$)", line)` would give, in linear time:
     each run of name characters is looked at once; in a run followed by `(` or the end, the name is the longest
     valid suffix (after its last `..`; its first part the word characters before the first dot it keeps)."""
     for run in _NAME_RUN.finditer(line):
@@ -1386,12 +1386,16 @@ def _parse_h2(data: bytes, scheme: str, info: dict, result: CaptureResult) -> tu
 
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None,
                                                                  validate_inbound_headers=False))
-    # The replay sees only the client's bytes: the limit on concurrent streams the real server announced is not
-    # ours to enforce (h2's default of 100 refused a connection's 101st open stream as a protocol error), and each
-    # stream the client ends is answered below, as the server did, so that h2 forgets it.
+    # The replay sees only the client's bytes: the limits the real server announced are not ours to enforce. h2's
+    # defaults refused a connection's 101st open stream, and a DATA frame over 16 KiB or 64 KiB of window (a client
+    # may send them once its server allowed it: RFC 9113 6.5.2), as protocol errors that lost the rest of the
+    # connection. Each stream the client ends is answered below, as the server did, so that h2 forgets it.
     conn.local_settings.max_concurrent_streams = 2 ** 31 - 1
+    conn.local_settings.initial_window_size = 2 ** 31 - 1
     conn.local_settings.acknowledge()
+    conn.max_inbound_frame_size = conn.incoming_buffer.max_frame_size = 2 ** 24 - 1
     conn.initiate_connection()
+    conn.increment_flow_control_window(2 ** 31 - 1 - conn.inbound_flow_control_window)
     pending: dict[int, dict] = {}
     order: list[int] = []
     broken = header_bytes = 0

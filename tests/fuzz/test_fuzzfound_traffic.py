@@ -319,3 +319,31 @@ def test_a_long_dotted_stack_line_is_read_in_linear_time(tmp_path, ids):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
+
+
+def test_http2_frames_larger_than_the_defaults_are_read(tmp_path, ids):
+    """A client whose server announced SETTINGS_MAX_FRAME_SIZE 1 MiB and a 16 MiB window sends its body in 1 MiB
+    DATA frames (RFC 9113 6.5.2; OkHttp follows its server's settings). The replay kept h2's defaults (16 KiB frames,
+    64 KiB window) and refused the frame as a protocol error: the body and the rest of the connection were lost."""
+    import shutil
+
+    import h2.config
+    import h2.connection
+    from h2.settings import SettingCodes
+
+    if not shutil.which("tshark"):
+        pytest.skip("tshark not installed")
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.initiate_connection()
+    server.update_settings({SettingCodes.MAX_FRAME_SIZE: 1 << 20, SettingCodes.INITIAL_WINDOW_SIZE: 16 << 20})
+    server.increment_flow_control_window(16 << 20)
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.receive_data(server.data_to_send())
+    head = [(":method", "POST"), (":scheme", "http"), (":authority", "api.example"), (":path", "/upload")]
+    client.send_headers(1, head)
+    client.send_data(1, json.dumps({"pad": "p" * 200_000, "imei": IMEI}).encode(), end_stream=True)
+    client.send_headers(3, head[:3] + [(":path", "/next")], end_stream=True)
+    report = _traffic_json(_pcap_one_stream(client.data_to_send(), tmp_path / "frames.pcap"), ids)
+    assert report["captures"][0]["requests"] == 2 and not report["partial"], report["captures"][0]
+    assert any(t["data_type"] == "device_ids.imei" and t["where"] == "body.json:imei" for t in report["transmissions"])
