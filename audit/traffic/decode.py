@@ -675,13 +675,14 @@ class Walker:
         if not match:
             return False
         boundary = b"--" + match.group(1).encode("latin-1", "replace")
-        parts = data.split(boundary)
+        # split no further than the parts read: a 32 MiB body of 1-byte parts was 6.7 M objects (+440 MiB)
+        parts = data.split(boundary, MAX_MULTIPART_PARTS + 1)
         found = False
         for index, part in enumerate(parts[1:]):
             if part.startswith(b"--"):
                 break
-            if index >= MAX_MULTIPART_PARTS:
-                self.dropped("multipart parts", MAX_MULTIPART_PARTS, where, len(parts) - 1 - index, "parts")
+            if index >= MAX_MULTIPART_PARTS:   # `part` is the rest, unsplit
+                self.dropped("multipart parts", MAX_MULTIPART_PARTS, where, 1 + part.count(boundary), "parts")
                 break
             head, sep, content = part.partition(b"\r\n\r\n")
             if not sep:
