@@ -350,7 +350,7 @@ def test_http2_frames_larger_than_the_defaults_are_read(tmp_path, ids):
 
 
 def test_a_multipart_body_is_split_no_further_than_the_parts_read():
-    """A multipart body of 6.7 M one-byte parts (a 32 MiB body) was split whole before the first 1 000 parts were
+    """A multipart body of 6.7 M two-byte parts (a 32 MiB body) was split whole before the first 1 000 parts were
     read: +440 MiB of pieces (14x the body). Now it is split no further than MAX_MULTIPART_PARTS; the parts past it
     are still counted. Counted here: the pieces the split made (a bytes subclass that records them)."""
     from audit.traffic.captures import Request
