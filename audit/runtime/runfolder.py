@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import InputError
-from ..rulesdata import datatypes, rules_dir
+from ..rulesdata import datatypes, load_json, rules_dir
 
 RUN_SCHEMA = "appaudit.run/1"
 RUN_FILE = "run.json"
@@ -31,6 +31,7 @@ IDENTIFIERS_FILE = "identifiers.json"
 FLOWS_FILE = "flows.mitm"
 HAR_FILE = "flows.har"
 MAX_EVENT_LINES = 2_000_000        # a reader's bound on one events file (a run of hours stays far below)
+MAX_EVENT_LINE_BYTES = 1024 * 1024 # one agent event: a value and a stack of at most maxFrames frames (KBs)
 
 
 # Values the platform returns instead of the real one (no permission, limit ad tracking, no WiFi): never truth.
@@ -234,6 +235,22 @@ def is_run_folder(path: str | Path) -> bool:
     return path.is_dir() and ((path / RUN_FILE).is_file() or (path / EVENTS_FILE).is_file())
 
 
+def event_lines(handle) -> Iterator[Any]:
+    """The lines of an events file (text or binary handle), each at most MAX_EVENT_LINE_BYTES; a longer one is
+    skipped, read piece by piece and dropped, as garbage: no agent event is that long, and parsed JSON costs up to
+    25x its text (one 64 MB line of `[{},{},...]` held 1.7 GB)."""
+    while True:
+        line = handle.readline(MAX_EVENT_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_EVENT_LINE_BYTES:
+            newline = "\n" if isinstance(line, str) else b"\n"
+            while line and not line.endswith(newline):
+                line = handle.readline(MAX_EVENT_LINE_BYTES)
+            continue
+        yield line
+
+
 def read_events(run_dir: str | Path, types: tuple[str, ...] | None = None,
                 max_lines: int = MAX_EVENT_LINES) -> Iterator[dict]:
     """The one reader of frida-events.jsonl: every well-formed event (of `types`, when given), streamed; a torn
@@ -242,7 +259,7 @@ def read_events(run_dir: str | Path, types: tuple[str, ...] | None = None,
     if not path.is_file():
         return
     with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle):
+        for number, line in enumerate(event_lines(handle)):
             if number >= max_lines:
                 return
             line = line.strip()
@@ -269,14 +286,11 @@ def run_state(meta: dict[str, Any]) -> tuple[bool, list[str]]:
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "run.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{run_dir} is not a run folder (no run.json)") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    except RecursionError:
-        raise InputError(f"cannot read {path}: nested too deep") from None
+    if not path.exists():
+        raise InputError(f"{run_dir} is not a run folder (no run.json)")
+    # read as every data file is: a regular file of at most 16 MiB (a FIFO run.json blocked `audit --capture RUN`
+    # for ever; a link to /dev/zero was read without end)
+    data = load_json(path, "run metadata")
     if not isinstance(data, dict) or data.get("schema") != RUN_SCHEMA:
         raise InputError(f"{path}: not an appaudit run (schema {RUN_SCHEMA} expected)")
     return data

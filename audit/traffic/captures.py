@@ -45,12 +45,15 @@ from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit
 MAX_CAPTURE_BYTES = 2 * 1024 ** 3       # a single capture file we are willing to read
 MAX_JSON_CAPTURE_BYTES = 512 * 1024 ** 2  # a HAR file (read entry by entry)
 MAX_ENTRY_CONTAINERS = 500_000          # JSON objects/arrays in one HAR entry: ~100 bytes of RSS each once parsed
+MAX_ENTRY_VALUES = 4_000_000            # JSON values in one HAR entry: a number costs 32 bytes and a list slot once parsed
 HAR_WINDOW = 1024 * 1024                # the scanner's read size (doubled while one entry does not fit)
 MAX_BODY_BYTES = 32 * 1024 * 1024       # one request body, before decoding
 MAX_REQUESTS_PER_CAPTURE = 200_000
 MAX_PCAP_STREAMS = 5_000
 MAX_WEBSOCKET_MESSAGES = 10_000         # client messages of one websocket connection
-MAX_REQUESTS_PER_STREAM = 10_000        # HTTP/1 requests on one TCP stream
+MAX_WEBSOCKET_INFLATED = 64 * 1024 * 1024   # permessage-deflate output of one connection, all messages together
+MAX_REQUESTS_PER_STREAM = 10_000        # HTTP/1 and HTTP/2 requests on one TCP stream
+MAX_HEADER_BYTES_PER_STREAM = 64 * 1024 * 1024   # HTTP/2 header text of one TCP stream, after HPACK
 TSHARK_TIMEOUT_S = 300
 FOLLOW_BATCH = 150                      # -z follow taps per tshark run (each run re-reads the file)
 KEYLOG_NAMES = ("{name}.keylog", "{stem}.keylog", "{stem}.keys", "sslkeylog.txt", "sslkeylog.log", "keylog.txt")
@@ -236,7 +239,34 @@ def _check_size(path: Path, limit: int) -> None:
         raise CaptureUnreadable("empty file")
 
 
-_JAVA_FRAME = re.compile(r"(?:at\s+)?([\w$]+(?:\.[\w$<>-]+)+)\s*(?:\(|$)")
+# A frame is the first dotted name (`[\w$]+(\.[\w$<>-]+)+`) followed by `(` or the end of the line. Found without
+# a regex search, whose restarts inside one long dotted run took O(n^2): a 40 KB `a.a.a...!` stack took 28 s.
+_NAME_RUN = re.compile(r"[\w$.<>-]+")
+_AFTER_NAME = re.compile(r"\s*(?:\(|\Z)")
+
+
+def _name_char(char: str) -> bool:
+    return char.isalnum() or char in "_$"     # what `[\w$]` takes in a str pattern
+
+
+def _frame_name(line: str) -> str | None:
+    r"""The leftmost name `re.search(r"([\w$]+(?:\.[\w$<>-]+)+)\s*(?:\(|$)", line)` would give, in linear time:
+    each run of name characters is looked at once; in a run followed by `(` or the end, the name is the longest
+    valid suffix (after its last `..`; its first part the word characters before the first dot it keeps)."""
+    for run in _NAME_RUN.finditer(line):
+        text = run.group(0)
+        if text.endswith(".") or not _AFTER_NAME.match(line, run.end()):
+            continue
+        segments = text[text.rfind("..") + 2:].split(".") if ".." in text else text.split(".")
+        for index in range(len(segments) - 1):
+            segment = segments[index]
+            if not segment or not _name_char(segment[-1]):
+                continue
+            start = len(segment)
+            while start and _name_char(segment[start - 1]):
+                start -= 1
+            return segment[start:] + "." + ".".join(segments[index + 1:])
+    return None
 
 
 def stack_frames(raw: Any) -> tuple[str, ...]:
@@ -245,9 +275,9 @@ def stack_frames(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
         lines = raw.splitlines() if "\n" in raw else raw.split(" at ")
         for line in lines:
-            match = _JAVA_FRAME.search(line.strip())
-            if match:
-                frames.append(match.group(1))
+            name = _frame_name(line.strip())
+            if name:
+                frames.append(name)
     elif isinstance(raw, list):
         for item in raw[:256]:
             if isinstance(item, str):
@@ -409,6 +439,13 @@ class _JsonWindow:
                     > MAX_ENTRY_CONTAINERS:
                 raise CaptureUnreadable(f"a JSON value of more than {MAX_ENTRY_CONTAINERS} objects/arrays "
                                         f"at byte {self.byte_position()}")
+            # Numbers too: `[0.5,0.5,...]` costs 8x its text once parsed (a 64 MiB HAR held 770 MB, 512 MiB would
+            # hold 6 GB). Commas are counted at C speed; only when they pass the bound are those inside strings
+            # (a JSON text sent as a body) told apart, so a real entry is never refused for its body's commas.
+            if pending > 8 * HAR_WINDOW and self.text.count(",", self.pos) > MAX_ENTRY_VALUES \
+                    and _JSON_STRING.sub("", self.text[self.pos:]).count(",") > MAX_ENTRY_VALUES:
+                raise CaptureUnreadable(f"a JSON value of more than {MAX_ENTRY_VALUES} values "
+                                        f"at byte {self.byte_position()}")
             # Read on: the window doubles up to 64 MiB steps; while a string is still open and the new text has no
             # quote at all, it cannot have ended: no parse until one comes (a 500 MB value is parsed once or twice).
             want = max(want, min(pending, 64 * HAR_WINDOW))
@@ -416,6 +453,9 @@ class _JsonWindow:
             while self.unterminated and not self.eof and self.text.find('"', start) < 0:
                 want = max(want, min(len(self.text), 64 * HAR_WINDOW))
                 start = self._more(want)
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 def _open_har(path: Path) -> CaptureResult:
@@ -863,9 +903,10 @@ def _read_events(path: Path) -> list[dict]:
     out: list[dict] = []
     if not path.is_file():
         return out
+    from ..runtime.runfolder import event_lines     # (over-long lines skipped: the one bound for every reader)
     try:
         with open(path, "rb") as handle:
-            for number, line in enumerate(handle):
+            for number, line in enumerate(event_lines(handle)):
                 if number > 2_000_000:
                     break
                 try:
@@ -1153,7 +1194,7 @@ _REQUEST_START = re.compile(rb"(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|T
 def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureResult) -> tuple[list[Request], int]:
     capture = result.path
     if data.startswith(b"PRI * HTTP/2.0"):
-        return _parse_h2(data, scheme, info, capture)
+        return _parse_h2(data, scheme, info, result)
     requests: list[Request] = []
     pos, broken = 0, 0
     while pos < len(data):
@@ -1167,7 +1208,7 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             break
         if data.startswith(b"PRI * HTTP/2.0", pos):
             # an HTTP/1.1 request that asked for `Upgrade: h2c` was answered 101: the rest is HTTP/2
-            more, h2_broken = _parse_h2(data[pos:], scheme, info, capture)
+            more, h2_broken = _parse_h2(data[pos:], scheme, info, result)
             return requests + more, broken + h2_broken
         end, blank = data.find(b"\r\n\r\n", pos), 4
         bare = data.find(b"\n\n", pos, end if end >= 0 else len(data))
@@ -1198,7 +1239,8 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
             body, pos, ok = _dechunk(data, pos)
             broken += not ok
             headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
-        elif lower.get("content-length", "").strip().isdigit():
+        elif lower.get("content-length", "").strip().isdigit() and lower["content-length"].isascii():
+            # (ASCII: str.isdigit() also takes `²` and other digits int() refuses with ValueError)
             length = int(lower["content-length"])
             body = data[pos:pos + length]
             broken += len(body) < length
@@ -1206,9 +1248,16 @@ def _parse_client_bytes(data: bytes, scheme: str, info: dict, result: CaptureRes
         method, target = _text(match.group(1)), _text(match.group(2) + (match.group(3) if cut else b""))
         req_scheme, authority = scheme, lower.get("host") or ""
         if target.startswith(("http://", "https://")):   # absolute form: a request to a proxy
-            parts = urlsplit(target)
-            req_scheme, authority = parts.scheme, parts.netloc
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            try:
+                parts = urlsplit(target)
+                req_scheme, authority = parts.scheme, parts.netloc
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            except ValueError:
+                # an unbalanced IPv6 bracket (`http://[::1/x`): urlsplit refuses it, and the ValueError ended the
+                # whole capture as `unexpected`. The request was sent all the same: split at the first slash.
+                req_scheme, _, rest = target.partition("://")
+                authority, slash, path = rest.partition("/")
+                target = slash + path or "/"
         elif method == "CONNECT":
             authority = target
         host, port = _endpoint(authority, req_scheme, info)
@@ -1233,6 +1282,8 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
     pos, parts, size = 0, [], 0
     deflated = False     # RSV1 on a message's first frame: permessage-deflate (RFC 7692), one context per connection
     inflater = None
+    inflated = 0         # bytes the connection's messages inflated to (MAX_WEBSOCKET_INFLATED)
+    not_inflated = broken = 0
     while pos + 2 <= len(data):
         first, second = data[pos], data[pos + 1]
         length, head = second & 0x7F, 2
@@ -1262,19 +1313,35 @@ def _websocket_sends(data: bytes, opening: Request, result: CaptureResult) -> tu
                 break
             body = b"".join(parts)
             if deflated:
-                inflater = inflater or zlib.decompressobj(-15)
-                try:
-                    body = inflater.decompress(body + b"\x00\x00\xff\xff", MAX_BODY_BYTES)
-                except zlib.error:
-                    inflater = None   # kept as sent; the next messages' context is lost with it
+                # Deflate reaches ~1000:1 and a stream's messages are all held until the stream is read: without a
+                # budget per connection, 0.5 MB of 32 KB messages became 512 MiB of bodies. Past the budget a
+                # message is kept as sent (compressed), and its compressed bytes counted.
+                room = min(MAX_BODY_BYTES, MAX_WEBSOCKET_INFLATED - inflated)
+                if room <= 0:
+                    not_inflated += len(body)
+                else:
+                    inflater = inflater or zlib.decompressobj(-15)
+                    try:
+                        body = inflater.decompress(body + b"\x00\x00\xff\xff", room)
+                        inflated += len(body)
+                        if len(body) >= room:
+                            # cut by the bound: the rest of this message (and the context the next ones need) is lost
+                            not_inflated += max(1, len(inflater.unconsumed_tail))
+                            inflater = None
+                    except zlib.error:
+                        inflater = None   # kept as sent; the next messages' context is lost with it
             out.append(Request(time=opening.time, method="WS", scheme=opening.scheme, host=opening.host,
                                port=opening.port, target=opening.target, headers=(), body=body,
                                capture=opening.capture, note="websocket message",
                                body_dropped=max(0, size - MAX_BODY_BYTES)))
             parts, size = [], 0
         if cut:
-            return out, 1
-    return out, int(pos < len(data) or bool(parts))
+            broken = 1
+            break
+    if not_inflated:
+        result.hit("inflated bytes per websocket connection", MAX_WEBSOCKET_INFLATED, not_inflated,
+                   "compressed bytes", f"{result.path} {opening.url}")
+    return out, broken or int(pos < len(data) or bool(parts))
 
 
 def _endpoint(authority: str | None, scheme: str, info: dict) -> tuple[str, int | None]:
@@ -1295,10 +1362,12 @@ def _dechunk(data: bytes, pos: int) -> tuple[bytes, int, bool]:
         line_end = data.find(b"\r\n", pos)
         if line_end < 0:
             return b"".join(parts), len(data), False
-        try:
-            size = int(data[pos:line_end].split(b";")[0].strip() or b"0", 16)
-        except ValueError:
+        token = data[pos:line_end].split(b";")[0].strip() or b"0"
+        # hex digits only: int(token, 16) also takes a sign, `0x` and `_`, and a size of -6 after `-6\r\n` led back
+        # to the same line: an endless loop, growing `parts`
+        if token.strip(b"0123456789abcdefABCDEF"):
             return b"".join(parts), len(data), False
+        size = int(token, 16)
         pos = line_end + 2
         if size == 0:
             trailer_end = data.find(b"\r\n", pos)
@@ -1309,7 +1378,7 @@ def _dechunk(data: bytes, pos: int) -> tuple[bytes, int, bool]:
         pos += size + 2
 
 
-def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[Request], int]:
+def _parse_h2(data: bytes, scheme: str, info: dict, result: CaptureResult) -> tuple[list[Request], int]:
     import h2.config
     import h2.connection
     import h2.events
@@ -1317,10 +1386,20 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
 
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None,
                                                                  validate_inbound_headers=False))
+    # The replay sees only the client's bytes: the limits the real server announced are not ours to enforce. h2's
+    # defaults refused a connection's 101st open stream, and a DATA frame over 16 KiB or 64 KiB of window (a client
+    # may send them once its server allowed it: RFC 9113 6.5.2), as protocol errors that lost the rest of the
+    # connection. Each stream the client ends is answered below, as the server did, so that h2 forgets it.
+    conn.local_settings.max_concurrent_streams = 2 ** 31 - 1
+    conn.local_settings.initial_window_size = 2 ** 31 - 1
+    conn.local_settings.acknowledge()
+    conn.max_inbound_frame_size = conn.incoming_buffer.max_frame_size = 2 ** 24 - 1
     conn.initiate_connection()
+    conn.increment_flow_control_window(2 ** 31 - 1 - conn.inbound_flow_control_window)
     pending: dict[int, dict] = {}
     order: list[int] = []
-    broken = 0
+    broken = header_bytes = 0
+    limit = None
     # Fed in small pieces, acknowledging data as it comes, so the replay never exceeds the flow-control windows
     # our side of the connection would have granted (a body over 64 KiB in one call would be refused).
     for start in range(0, len(data), 8192):
@@ -1331,8 +1410,17 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
             break
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
-                pending[event.stream_id] = {"headers": [(_text(k), _text(v)) for k, v in event.headers],
-                                            "body": [], "size": 0}
+                headers = [(_text(k), _text(v)) for k, v in event.headers]
+                # HPACK sends a header the table holds as one byte: 30 bytes of HEADERS frame became 64 KiB of
+                # header text, 115 KB of client bytes 228 MiB. Bounded per stream, as HTTP/1's requests are.
+                header_bytes += sum(len(k) + len(v) for k, v in headers)
+                if len(order) >= MAX_REQUESTS_PER_STREAM:
+                    limit = ("requests per TCP stream", MAX_REQUESTS_PER_STREAM)
+                elif header_bytes > MAX_HEADER_BYTES_PER_STREAM:
+                    limit = ("header bytes per TCP stream", MAX_HEADER_BYTES_PER_STREAM)
+                if limit:
+                    break
+                pending[event.stream_id] = {"headers": headers, "body": [], "size": 0}
                 order.append(event.stream_id)
             elif isinstance(event, h2.events.DataReceived) and event.stream_id in pending:
                 item = pending[event.stream_id]
@@ -1340,7 +1428,19 @@ def _parse_h2(data: bytes, scheme: str, info: dict, capture: str) -> tuple[list[
                     item["body"].append(event.data[:MAX_BODY_BYTES - item["size"]])
                 item["size"] += len(event.data)
                 conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                # answered, as the real server did: a stream left half-open stays in h2's table, which it walks
+                # for every new stream (OkHttp and gRPC keep one connection for hundreds of requests)
+                try:
+                    conn.send_headers(event.stream_id, [(b":status", b"200")], end_stream=True)
+                except h2.exceptions.H2Error:
+                    pass
         conn.clear_outbound_data_buffer()
+        if limit:   # the rest of the stream is counted, not read
+            result.hit(*limit, len(data) - start, "bytes", f"{result.path} tcp.stream to {info.get('server')}:"
+                       f"{info.get('port')}")
+            break
+    capture = result.path
     requests = []
     for sid in order:
         item = pending[sid]

@@ -48,6 +48,7 @@ MIN_BASE64_LEN = 12
 MAX_PAIRS = 5_000                    # form / query parameters decoded by name
 MAX_MULTIPART_PARTS = 1_000
 MAX_NDJSON_LINES = 10_000
+MAX_JSON_VALUES = 1_000_000          # values of one JSON text parsed into objects; a text of more is searched as text
 INFLATE_STEP = 64 * 1024             # compressed bytes fed to a decoder at a time
 INFLATE_FLOOR = 1024 * 1024          # one decompression may give this much ...
 INFLATE_RATIO = 1024                 # ... plus this many times its input (text compresses 10-100x, bombs 1000x+)
@@ -519,7 +520,7 @@ class Walker:
                 if not decoded:
                     continue
                 try:
-                    claims = json.loads(decoded[0], parse_float=Decimal)
+                    claims = None if _json_values_over(decoded[0]) else json.loads(decoded[0], parse_float=Decimal)
                 except (ValueError, RecursionError):
                     claims = None
                 if isinstance(claims, (dict, list)):
@@ -550,6 +551,10 @@ class Walker:
         self._protobuf(where, payload, layers)
 
     def _json(self, where: str, text: str, layers: int) -> bool:
+        values = _json_values_over(text)
+        if values:
+            self.dropped("JSON values per text", MAX_JSON_VALUES, where, values, "values")
+            return False
         try:
             doc = _parse_json(text)
         except RecursionError:
@@ -670,13 +675,14 @@ class Walker:
         if not match:
             return False
         boundary = b"--" + match.group(1).encode("latin-1", "replace")
-        parts = data.split(boundary)
+        # split no further than the parts read: a 32 MiB body of 1-byte parts was 6.7 M objects (+440 MiB)
+        parts = data.split(boundary, MAX_MULTIPART_PARTS + 1)
         found = False
         for index, part in enumerate(parts[1:]):
             if part.startswith(b"--"):
                 break
-            if index >= MAX_MULTIPART_PARTS:
-                self.dropped("multipart parts", MAX_MULTIPART_PARTS, where, len(parts) - 1 - index, "parts")
+            if index >= MAX_MULTIPART_PARTS:   # `part` is the rest, unsplit
+                self.dropped("multipart parts", MAX_MULTIPART_PARTS, where, 1 + part.count(boundary), "parts")
                 break
             head, sep, content = part.partition(b"\r\n\r\n")
             if not sep:
@@ -729,6 +735,17 @@ class Walker:
 
 
 _HEX_WHOLE = re.compile(r"[0-9a-fA-F]+\Z")
+
+
+def _json_values_over(text: str | bytes) -> int:
+    """How many values a JSON text may hold (commas and opening brackets, counted at C speed) when that is more
+    than MAX_JSON_VALUES, else 0. Parsed JSON costs up to 25x its text: 16 MiB of `[{},{},...]` (from 16 KB of
+    gzip) held 870 MB for 15 s. A text of fewer than 2 bytes a value cannot pass the bound: not counted."""
+    if len(text) < 2 * MAX_JSON_VALUES:
+        return 0
+    comma, brace, bracket = (",", "{", "[") if isinstance(text, str) else (b",", b"{", b"[")
+    count = text.count(comma) + text.count(brace) + text.count(bracket) + 1
+    return count if count > MAX_JSON_VALUES else 0
 _parse_json = json.JSONDecoder(parse_float=Decimal).decode   # json.loads(text, parse_float=...) makes one per call
 _LEAF_MEMO_BYTES = 128                   # values up to this size are remembered when nothing is below them
 _LEAF_MEMO_ENTRIES = 65_536              # at most this many (~10 MiB), then forgotten all at once
@@ -814,7 +831,10 @@ def decode_request(request: Request, capture_budget: CaptureBudget | None = None
     walker.emit("path", path.encode("utf-8", "surrogatepass"))
     for index, piece in enumerate(filter(None, path.split("/"))):
         if len(piece) >= MIN_BASE64_LEN:
-            decoded = unquote_to_bytes(piece) if "%" in piece else piece.encode("utf-8", "surrogatepass")
+            # encoded first with surrogatepass, as every other place: a path may hold lone surrogates (a HAR's
+            # `\udcff` escape, mitmproxy's surrogateescape of non-UTF-8 bytes); unquote_to_bytes(str) refuses them
+            raw = piece.encode("utf-8", "surrogatepass")
+            decoded = unquote_to_bytes(raw) if "%" in piece else raw
             if decoded in _NOTHING_BELOW or _terminal(decoded):
                 continue
             # only the layers below a path piece: its text is already in "path"
