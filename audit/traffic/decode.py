@@ -754,7 +754,6 @@ _INDEX_KEYS = [f"[{index}]" for index in range(1024)]   # a JSON list's places: 
 _LONG_MEMO_VALUE_BYTES = 4096            # longer values with nothing below are remembered apart, up to this size ...
 _LONG_MEMO_TOTAL_BYTES = 8 * 1024 * 1024 # ... and this many bytes in all, then forgotten all at once
 _LONG_NOTHING_BELOW: dict[bytes, None] = {}
-_INDEX_KEYS = [f"[{index}]" for index in range(1024)]   # a JSON list's places: `<place>` + this
 _long_memo_bytes = 0
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 _BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
