@@ -746,6 +746,8 @@ def _json_values_over(text: str | bytes) -> int:
     comma, brace, bracket = (",", "{", "[") if isinstance(text, str) else (b",", b"{", b"[")
     count = text.count(comma) + text.count(brace) + text.count(bracket) + 1
     return count if count > MAX_JSON_VALUES else 0
+
+
 _parse_json = json.JSONDecoder(parse_float=Decimal).decode   # json.loads(text, parse_float=...) makes one per call
 _LEAF_MEMO_BYTES = 128                   # values up to this size are remembered when nothing is below them
 _LEAF_MEMO_ENTRIES = 65_536              # at most this many (~10 MiB), then forgotten all at once

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import resource
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 LONG = "APPAUDIT_FUZZ_EXAMPLES" in os.environ
+IMEI = "353627075111296"        # the identifier the regression captures carry and the `ids` file names
 EXAMPLES = int(os.environ.get("APPAUDIT_FUZZ_EXAMPLES", "25"))
 
 settings.register_profile(
@@ -61,3 +65,16 @@ def assert_clean_outcome(outcome: Outcome, allowed=(0, 2)) -> None:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.fixture
+def ids(tmp_path) -> Path:
+    """An identifiers file naming IMEI."""
+    path = tmp_path / "ids.json"
+    path.write_text(json.dumps({"device_ids.imei": IMEI}))
+    return path
+
+
+def har_text(entries: list) -> str:
+    """A HAR 1.2 document of these entries."""
+    return json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": entries}})

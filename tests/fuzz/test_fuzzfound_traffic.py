@@ -12,20 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_outcome, run_cli
-
-IMEI = "353627075111296"
+from conftest import IMEI, assert_clean_outcome, har_text, run_cli
 
 
-@pytest.fixture
-def ids(tmp_path) -> Path:
-    path = tmp_path / "ids.json"
-    path.write_text(json.dumps({"device_ids.imei": IMEI}))
-    return path
-
-
-def _har(entries: list) -> str:
-    return json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": entries}})
 
 
 def _traffic_json(capture: Path, ids: Path) -> dict:
@@ -39,7 +28,7 @@ def test_lone_surrogate_in_an_escaped_path_piece(tmp_path, ids):
     mitmproxy gives non-UTF-8 path bytes as such surrogates): `unquote_to_bytes(str)` raised UnicodeEncodeError
     and the whole capture was lost to `unexpected`."""
     capture = tmp_path / "surrogate.har"
-    capture.write_text(_har([{"request": {"method": "GET", "headers": [],
+    capture.write_text(har_text([{"request": {"method": "GET", "headers": [],
                                           "url": f"https://t.example/{IMEI}%41\udcff"}}]))
     report = _traffic_json(capture, ids)
     assert report["captures"][0]["requests"] == 1
@@ -218,7 +207,7 @@ def test_a_json_body_of_too_many_values_is_searched_as_text(tmp_path, ids, monke
     monkeypatch.setattr(decode, "MAX_JSON_VALUES", 10_000, raising=False)
     body = ("[" + "{}," * 50_000 + json.dumps({"imei": IMEI}) + "]").encode()
     capture = tmp_path / "values.har"
-    capture.write_text(_har([{"request": {
+    capture.write_text(har_text([{"request": {
         "method": "POST", "url": "https://t.example/batch",
         "headers": [{"name": "Content-Type", "value": "application/json"}, {"name": "Content-Encoding", "value": "gzip"}],
         "postData": {"mimeType": "application/json", "encoding": "base64",
@@ -240,7 +229,7 @@ def test_a_har_entry_of_too_many_numbers_stops_the_reader(tmp_path, ids, monkeyp
     monkeypatch.setattr(captures, "MAX_ENTRY_VALUES", 100_000, raising=False)
     first = {"request": {"method": "GET", "url": f"https://t.example/a?imei={IMEI}", "headers": []}}
     numbers = "[" + "0.5," * (20 << 18) + "0.5]"    # 20 MiB, 5.2 M values
-    text = _har([first, {"request": {"method": "GET", "url": "https://t.example/b", "headers": []}, "_x": "N"}])
+    text = har_text([first, {"request": {"method": "GET", "url": "https://t.example/b", "headers": []}, "_x": "N"}])
     capture = tmp_path / "numbers.har"
     capture.write_text(text.replace('"N"', numbers))
     report = _traffic_json(capture, ids)
@@ -313,7 +302,7 @@ def test_a_long_dotted_stack_line_is_read_in_linear_time(tmp_path, ids):
     metadata or a Frida event carries it): the frame regex's search restarted inside the run at every position,
     O(n^2): 40 KB took 28 s, 200 KB ~12 min. The frame names come from a linear scan now (same names)."""
     capture = tmp_path / "stack.har"
-    capture.write_text(_har([{"request": {"method": "GET", "url": f"https://t.example/a?imei={IMEI}", "headers": []},
+    capture.write_text(har_text([{"request": {"method": "GET", "url": f"https://t.example/a?imei={IMEI}", "headers": []},
                               "_stacktrace": "a." * 100_000 + "!\nat com.example.Tracker.send(Tracker.java:1)"}]))
     done = _cli_child(["traffic", str(capture), "--identifiers", str(ids)])
     assert done.returncode == 0, done.stderr

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_outcome, run_cli
+from conftest import IMEI, assert_clean_outcome, har_text, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 SHEET = REPO / "examples" / "webex-inquiry" / "datasheet.yaml"
 CHROME_HAR = SHARED / "corpus" / "traffic" / "mitmproxy-formats" / "har_files_chrome.har"
 RUN_SCHEMA = "appaudit.run/1"
-IMEI = "353627075111296"
 
 def _cli_subprocess(argv: list, timeout: float = 30) -> subprocess.CompletedProcess:
     """The installed CLI in a child process: a hang becomes a failed assertion after `timeout` seconds."""
@@ -49,16 +48,6 @@ def _assert_one_line_error(done: subprocess.CompletedProcess) -> None:
     assert "error: unexpected " not in done.stderr
 
 
-@pytest.fixture
-def ids(tmp_path) -> Path:
-    path = tmp_path / "ids.json"
-    path.write_text(json.dumps({"device_ids.imei": IMEI}))
-    return path
-
-
-def _har(entries: list) -> str:
-    return json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": entries}})
-
 
 def _entry(**extra) -> dict:
     entry = {"startedDateTime": "2024-01-01T00:00:00Z",
@@ -72,7 +61,7 @@ def _run_folder(root: Path, run_json: str, events: str) -> Path:
     folder.mkdir()
     (folder / "run.json").write_text(run_json)
     (folder / "frida-events.jsonl").write_text(events)
-    (folder / "flows.har").write_text(_har([_entry()]))
+    (folder / "flows.har").write_text(har_text([_entry()]))
     return folder
 
 
@@ -141,7 +130,7 @@ def test_yaml_larger_than_its_cap_is_refused_quickly(tmp_path):
 def test_har_time_as_400_digit_integer_is_not_an_unexpected_error(tmp_path, ids):
     """_epoch(): float(10**400) raises OverflowError, which the per-entry handler did not catch."""
     capture = tmp_path / "big.har"
-    capture.write_text(_har([_entry(startedDateTime=10 ** 400), _entry()]))
+    capture.write_text(har_text([_entry(startedDateTime=10 ** 400), _entry()]))
     assert_clean_outcome(run_cli(["traffic", str(capture), "--identifiers", str(ids)]))
 
 
@@ -305,7 +294,7 @@ def _traffic_run(root: Path, entries: list, events: list) -> Path:
     folder.mkdir()
     (folder / "run.json").write_text(GOOD_RUN)
     (folder / "identifiers.json").write_text(json.dumps({"device_ids.imei": [IMEI]}))
-    (folder / "flows.har").write_text(_har(entries))
+    (folder / "flows.har").write_text(har_text(entries))
     (folder / "frida-events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     return folder
 
@@ -361,7 +350,7 @@ def test_gzip_bodies_that_inflate_to_16_mib_are_not_slow(tmp_path, ids):
                             postData={"mimeType": "application/octet-stream", "text": body, "encoding": "base64"})
     def run(n: int) -> float:
         capture = tmp_path / f"bombs{n}.har"
-        capture.write_text(_har([entry] * n))
+        capture.write_text(har_text([entry] * n))
         outcome = run_cli(["traffic", str(capture), "--identifiers", str(ids), "-o", str(tmp_path / "r.json")])
         assert_clean_outcome(outcome)
         return outcome.seconds
