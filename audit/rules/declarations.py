@@ -219,9 +219,11 @@ def purposes() -> dict[str, dict[str, Any]]:
 
 
 def _when(entry: dict) -> tuple[tuple[str, Any], ...]:
-    """A statement's condition, in the schema's order of the condition fields."""
+    """A statement's condition, in the schema's order of the condition fields; a field written without a value
+    (`permission:`) is a field not written, as the schema check reads it (rulesdata._validator)."""
     when = entry.get("when") or {}
-    return tuple((name, when[name]) for name in schema("datasheet")["$defs"]["when"]["properties"] if name in when)
+    return tuple((name, when[name]) for name in schema("datasheet")["$defs"]["when"]["properties"]
+                 if when.get(name) is not None)
 
 
 def _item_line(text_lines: list[str], container: Any, key: str, index: int, value: str) -> int | str:

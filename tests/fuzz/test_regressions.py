@@ -191,6 +191,17 @@ def test_xcprivacy_without_its_root_dict_tag_is_an_input_error(tmp_path, educati
     assert_clean_outcome(outcome, allowed=(2,))
 
 
+def test_datasheet_condition_written_without_a_value_is_no_condition(tmp_path, education_apk):
+    """`when: {permission: null}` passed the schema (an optional field without a value is not written) but the
+    statement kept the None and its text raised AttributeError (found by test_datasheet_yaml_mutations)."""
+    sheet = tmp_path / "sheet.yaml"
+    sheet.write_text(SHEET.read_text().replace("{permission: android.permission.CAMERA}", "{permission: null}"))
+    assert "{permission: null}" in sheet.read_text()
+    outcome = run_cli(["audit", str(education_apk), "--datasheet", str(sheet), "--format", "md"])
+    assert_clean_outcome(outcome, allowed=(0, 1))
+    assert "accessed: photos_videos (if" not in outcome.stdout      # the statement holds without a condition
+
+
 @pytest.mark.parametrize("field, value", [(("server_conn",), b"\xff"), (("metadata",), 5),
                                           (("client_conn", "proxy_mode"), 5)],
                          ids=["server-conn-is-bytes", "metadata-is-a-number", "proxy-mode-is-a-number"])
