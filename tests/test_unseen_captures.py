@@ -26,7 +26,6 @@ import hashlib
 import json
 import re
 import shutil
-import struct
 import subprocess
 import tarfile
 from pathlib import Path
@@ -37,6 +36,7 @@ import pytest
 from audit.model import where_text
 from audit.traffic import analyse
 from audit.traffic.captures import read_capture
+from pcap_builds import write_pcap
 import test_traffic_pcap_tls as tls
 from test_traffic_pcap_tls import pcapng   # noqa: F401  (a fixture: a loopback TLS capture and its key log)
 from test_unseen_apps import _archive as fetched_archive
@@ -303,26 +303,10 @@ def _check_har(path: Path, tmp_path: Path) -> None:
 
 
 # -- what the real captures showed, each on a small capture written here -----------------------------------------
-def _pcap(packets: list[tuple[str, int, str, int, int, bytes]], path: Path) -> Path:
-    """A classic pcap of Ethernet/IPv4/TCP packets: (src, sport, dst, dport, seq, payload) each, PSH|ACK."""
-    def ip(text: str) -> bytes:
-        return bytes(int(p) for p in text.split("."))
-
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for number, (src, sport, dst, dport, seq, payload) in enumerate(packets):
-        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 1, 5 << 4, 0x18, 65535, 0, 0)
-        length = 20 + len(tcp) + len(payload)
-        ipv4 = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, number, 0, 64, 6, 0, ip(src), ip(dst))
-        frame = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\x08\x00" + ipv4 + tcp + payload
-        out.append(struct.pack("<IIII", 1_700_000_000 + number, 0, len(frame), len(frame)) + frame)
-    path.write_bytes(b"".join(out))
-    return path
-
-
 def _one_stream(data: bytes, path: Path, port: int = 80, tokens: int = 0):
     """The report on a pcap of one client stream (10.0.0.1 to 10.0.0.2:port), searching TOKEN1 .. TOKEN<tokens>."""
     ids = {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, tokens + 1)]} if tokens else None
-    return analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", port, 1, data)], path)], ids)
+    return analyse([write_pcap([("10.0.0.1", 40000, "10.0.0.2", port, 1, data)], path)], ids)
 
 
 def _found(report) -> set[tuple[str, str]]:
@@ -337,7 +321,7 @@ def test_a_request_whose_head_the_capture_cuts_is_read_and_marked(tmp_path):
     whole = f"GET /a?uid={TOKEN}1 HTTP/1.1\r\nHost: api.example.net\r\n\r\n".encode()
     cut = f"POST /b?uid={TOKEN}2 HTTP/1.1\r\nHost: api.example.net\r\nX-Device: {TOKEN}3\r\nContent-Le".encode()
     line_only = f"GET /c/{TOKEN}4/pixel.gif HT".encode()
-    capture = _pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, whole), ("10.0.0.1", 40000, "10.0.0.2", 80,
+    capture = write_pcap([("10.0.0.1", 40000, "10.0.0.2", 80, 1, whole), ("10.0.0.1", 40000, "10.0.0.2", 80,
                      1 + len(whole), cut), ("10.0.0.1", 40001, "10.0.0.3", 80, 1, line_only)], tmp_path / "cut.pcap")
     report = analyse([capture], {"personal_info.user_id": [f"{TOKEN}{n}" for n in range(1, 5)]})
     found = _found(report)
@@ -476,7 +460,7 @@ def test_a_cut_stream_of_another_protocol_is_no_request(tmp_path):
     _needs("tshark")
     ftp = b"CWD /pub\r\nRETR /pub/file.txt\r\n"   # a capture started mid-session
     http = f"GET /a?uid={TOKEN}1 HTTP/1.1\r\nHost: h.example\r\n\r\n".encode()
-    report = analyse([_pcap([("10.0.0.1", 40000, "10.0.0.2", 21, 1, ftp),
+    report = analyse([write_pcap([("10.0.0.1", 40000, "10.0.0.2", 21, 1, ftp),
                              ("10.0.0.1", 40001, "10.0.0.2", 80, 1, http)], tmp_path / "ftp.pcap")])
     assert [r.method for r in report.requests] == ["GET"] and not report.captures[0].partial
 

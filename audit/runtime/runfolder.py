@@ -235,17 +235,16 @@ def is_run_folder(path: str | Path) -> bool:
     return path.is_dir() and ((path / RUN_FILE).is_file() or (path / EVENTS_FILE).is_file())
 
 
-def event_lines(handle) -> Iterator[Any]:
-    """The lines of an events file (text or binary handle), each at most MAX_EVENT_LINE_BYTES; a longer one is
-    skipped, read piece by piece and dropped, as garbage: no agent event is that long, and parsed JSON costs up to
-    25x its text (one 64 MB line of `[{},{},...]` held 1.7 GB)."""
+def _event_lines(handle) -> Iterator[str]:
+    """The lines of an events file, each at most MAX_EVENT_LINE_BYTES; a longer one is skipped, read piece by
+    piece and dropped, as garbage: no agent event is that long, and parsed JSON costs up to 25x its text (one
+    64 MB line of `[{},{},...]` held 1.7 GB)."""
     while True:
         line = handle.readline(MAX_EVENT_LINE_BYTES + 1)
         if not line:
             return
         if len(line) > MAX_EVENT_LINE_BYTES:
-            newline = "\n" if isinstance(line, str) else b"\n"
-            while line and not line.endswith(newline):
+            while line and not line.endswith("\n"):
                 line = handle.readline(MAX_EVENT_LINE_BYTES)
             continue
         yield line
@@ -259,7 +258,7 @@ def read_events(run_dir: str | Path, types: tuple[str, ...] | None = None,
     if not path.is_file():
         return
     with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(event_lines(handle)):
+        for number, line in enumerate(_event_lines(handle)):
             if number >= max_lines:
                 return
             line = line.strip()

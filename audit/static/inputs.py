@@ -193,9 +193,10 @@ class Archive:
         if info.is_dir():
             raise InputError(f"{where} is a folder, expected a file")
         flagged_encrypted = bool(info.flag_bits & 0x1)
+        if flagged_encrypted or as_resource:
+            info = _copy_info(info)   # read differently, leaving the archive's own header untouched
         if flagged_encrypted:
-            # Android ignores the "encrypted" bit (a known anti-analysis trick); so do we, on a copy.
-            info = _copy_info(info)
+            # Android ignores the "encrypted" bit (a known anti-analysis trick); so do we.
             info.flag_bits &= ~0x1
         if as_resource:
             # The installer reads the manifest through libandroidfw (ZipAssetsProvider::OpenInternal), which
@@ -204,7 +205,6 @@ class Archive:
             # against analysis tools (Zimperium, 2023: 3 300 samples, installing on Android 9+); refusing them
             # (or a wrong CRC) refused installable apps. Read as Android does: bytes that are really compressed
             # then fail as a malformed manifest, as on a device.
-            info = _copy_info(info)
             info.CRC = None     # zipfile checks no CRC when there is none to compare
             if info.compress_type not in ANDROID_METHODS:
                 info.compress_type, info.compress_size = zipfile.ZIP_STORED, info.file_size

@@ -843,7 +843,7 @@ def _open_run_folder(path: Path) -> CaptureResult:
     ids = path / "identifiers.json"
     if ids.is_file():
         result.identifiers_path = str(ids)
-    result.events = _read_events(path / "frida-events.jsonl")
+    result.events = _request_events(path)
     return result
 
 
@@ -898,29 +898,15 @@ def _read_json_quiet(path: Path) -> Any:
     return None
 
 
-def _read_events(path: Path) -> list[dict]:
-    """Frida events that can name a request's sender: they carry a stack and a network destination."""
-    out: list[dict] = []
-    if not path.is_file():
-        return out
-    from ..runtime.runfolder import event_lines     # (over-long lines skipped: the one bound for every reader)
+def _request_events(run_dir: Path) -> list[dict]:
+    """Frida events that can name a request's sender: the agent's `request` events (hooks/network.yaml), which
+    carry the Java stack that asked for a URL, host or SNI. Read by runfolder.read_events, the one reader."""
+    from ..runtime.runfolder import read_events
     try:
-        with open(path, "rb") as handle:
-            for number, line in enumerate(event_lines(handle)):
-                if number > 2_000_000:
-                    break
-                try:
-                    event = json.loads(line)
-                except (ValueError, RecursionError):
-                    continue  # a run killed mid-write leaves a torn last line
-                if not isinstance(event, dict):
-                    continue
-                # the agent's `request` events: a URL and the Java stack that asked for it (hooks/network.yaml)
-                if event.get("stack") and (event.get("url") or event.get("host") or event.get("sni")):
-                    out.append(event)
+        return [event for event in read_events(run_dir)
+                if event.get("stack") and (event.get("url") or event.get("host") or event.get("sni"))]
     except OSError:
-        return out
-    return out
+        return []
 
 
 # -- pcap / pcapng ----------------------------------------------------------------------------------------

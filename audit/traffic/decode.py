@@ -48,6 +48,7 @@ MIN_BASE64_LEN = 12
 MAX_PAIRS = 5_000                    # form / query parameters decoded by name
 MAX_MULTIPART_PARTS = 1_000
 MAX_NDJSON_LINES = 10_000
+MAX_GRPC_FRAMES = 10_000             # length-prefixed messages of one gRPC body (a streaming call sends many)
 MAX_JSON_VALUES = 1_000_000          # values of one JSON text parsed into objects; a text of more is searched as text
 INFLATE_STEP = 64 * 1024             # compressed bytes fed to a decoder at a time
 INFLATE_FLOOR = 1024 * 1024          # one decompression may give this much ...
@@ -762,9 +763,6 @@ _BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 _HEX_BYTES = b"0123456789abcdefABCDEF"
 _BASE64_MASK = bytes(65 if byte in _BASE64_BYTES else 46 for byte in range(256))  # base64 -> "A", else "."
 _UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-
-
-MAX_GRPC_FRAMES = 10_000
 
 
 def _grpc_frames(data: bytes) -> list[tuple[bool, bytes]] | None:

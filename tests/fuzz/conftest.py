@@ -10,6 +10,8 @@ import io
 import json
 import os
 import resource
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+REPO = Path(__file__).resolve().parents[2]
 LONG = "APPAUDIT_FUZZ_EXAMPLES" in os.environ
 IMEI = "353627075111296"        # the identifier the regression captures carry and the `ids` file names
 EXAMPLES = int(os.environ.get("APPAUDIT_FUZZ_EXAMPLES", "25"))
@@ -51,6 +54,15 @@ def run_cli(argv: list[str]) -> Outcome:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
     return Outcome(code, out.getvalue(), err.getvalue(), time.monotonic() - start)
+
+
+def cli_in_child(argv: list, timeout: float = 30) -> subprocess.CompletedProcess:
+    """The CLI in a child process: a hang becomes a failed test after `timeout` seconds, not a stalled suite."""
+    try:
+        return subprocess.run([sys.executable, "-m", "audit.cli", *map(str, argv)], capture_output=True, text=True,
+                              timeout=timeout, cwd=REPO, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"appaudit {' '.join(map(str, argv))} did not finish in {timeout}s (hang)")
 
 
 def assert_clean_outcome(outcome: Outcome, allowed=(0, 2)) -> None:

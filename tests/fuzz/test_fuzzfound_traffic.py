@@ -7,12 +7,29 @@ exception, a traceback or a hang.
 """
 from __future__ import annotations
 
+import base64
+import gzip
 import json
+import os
+import shutil
+import struct
+import zlib
 from pathlib import Path
 
+import h2.config
+import h2.connection
 import pytest
+from h2.settings import SettingCodes
 
-from conftest import IMEI, assert_clean_outcome, har_text, run_cli
+from conftest import IMEI, assert_clean_outcome, cli_in_child, har_text, run_cli
+from pcap_builds import one_stream_pcap
+from test_fuzz_runs import EVENTS, HAR, IDENTIFIERS, RUN, SHEET
+
+from audit.traffic import captures, decode
+from audit.traffic.captures import MAX_BODY_BYTES, Request
+from audit.traffic.decode import MAX_MULTIPART_PARTS, decode_request
+
+needs_tshark = pytest.mark.skipif(not shutil.which("tshark"), reason="tshark not installed")
 
 
 
@@ -35,41 +52,18 @@ def test_lone_surrogate_in_an_escaped_path_piece(tmp_path, ids):
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
 
 
-def _pcap_one_stream(payload: bytes, path: Path, port: int = 80) -> Path:
-    """A classic pcap of one client TCP stream 10.0.0.1:40000 -> 10.0.0.2:port, cut into packets of 60 000 bytes."""
-    import struct
-
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for number, start in enumerate(range(0, len(payload), 60_000)):
-        chunk = payload[start:start + 60_000]
-        tcp = struct.pack("!HHIIBBHHH", 40000, port, 1 + start, 1, 5 << 4, 0x18, 65535, 0, 0)
-        ipv4 = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(chunk), number, 0, 64, 6, 0,
-                           bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-        frame = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\x08\x00" + ipv4 + tcp + chunk
-        out.append(struct.pack("<IIII", 1_700_000_000 + number, 0, len(frame), len(frame)) + frame)
-    path.write_bytes(b"".join(out))
-    return path
-
-
+@needs_tshark
 def test_deflated_websocket_messages_inflate_within_a_budget_per_connection(tmp_path, ids):
     """permessage-deflate messages of a pcap's websocket were each inflated up to 32 MiB and a stream's messages
     are all held until it is read: 16 messages of 32 KB (0.5 MB) became 512 MiB of bodies (a 2 MB capture,
     2 GiB). Now one connection inflates to at most MAX_WEBSOCKET_INFLATED; the rest is kept as sent, and the
     report is partial and names the limit."""
-    import shutil
-    import struct
-    import zlib
-
-    from audit.traffic.captures import MAX_BODY_BYTES
-
-    if not shutil.which("tshark"):
-        pytest.skip("tshark not installed")
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
     bomb = (deflate.compress(b"\0" * MAX_BODY_BYTES) + deflate.flush(zlib.Z_SYNC_FLUSH))[:-4]
     message = bytes([0xC1, 0x80 | 127]) + struct.pack(">Q", len(bomb)) + b"\0\0\0\0" + bomb  # FIN|RSV1 text
     messages = 3   # 96 MiB inflated: past the 64 MiB a connection may inflate to
     upgrade = b"GET /ws HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-    capture = _pcap_one_stream(upgrade + message * messages, tmp_path / "ws.pcap")
+    capture = one_stream_pcap(upgrade + message * messages, tmp_path / "ws.pcap")
     report = _traffic_json(capture, ids)
     assert report["captures"][0]["requests"] == 1 + messages
     assert report["partial"]
@@ -79,9 +73,6 @@ def test_deflated_websocket_messages_inflate_within_a_budget_per_connection(tmp_
 
 def _h2_client_bytes(requests: list[list[tuple[str, str]]]) -> bytes:
     """What an HTTP/2 client sends (prior knowledge, cleartext): the preface, then each request's HEADERS (no body)."""
-    import h2.config
-    import h2.connection
-
     client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     client.initiate_connection()
     for headers in requests:
@@ -89,42 +80,34 @@ def _h2_client_bytes(requests: list[list[tuple[str, str]]]) -> bytes:
     return client.data_to_send()
 
 
+@needs_tshark
 def test_an_http2_connection_of_more_than_100_requests_is_read_whole(tmp_path, ids):
     """The HTTP/2 replay (our side of the connection, fed the client's bytes) kept h2's default limit of 100
     concurrent streams and never answered a stream, so a connection's 101st request was a protocol error: the
     requests from there on (and those of the same 8 KiB read before it) were lost and the capture marked cut
     short. OkHttp and gRPC keep one connection for hundreds of requests."""
-    import shutil
-
-    if not shutil.which("tshark"):
-        pytest.skip("tshark not installed")
     count = 150
     data = _h2_client_bytes([[(":method", "GET"), (":scheme", "http"), (":authority", "api.example"),
                               (":path", f"/r{n}" + (f"?imei={IMEI}" if n == count - 1 else ""))]
                              for n in range(count)])
-    report = _traffic_json(_pcap_one_stream(data, tmp_path / "h2.pcap"), ids)
+    report = _traffic_json(one_stream_pcap(data, tmp_path / "h2.pcap"), ids)
     assert report["captures"][0]["requests"] == count
     assert not report["partial"], report["captures"][0]
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
 
 
+@needs_tshark
 def test_hpack_amplified_headers_are_bounded_per_stream(tmp_path, ids, monkeypatch):
     """HPACK sends a header its table holds as one byte: a 30-byte HEADERS frame naming a 4 KB table entry 15
     times is 60 KB of header text, so 115 KB of client bytes held 228 MiB of headers (and HTTP/2 had no bound on
     requests per stream, as HTTP/1 has). Now the header text of one stream is bounded; the rest of the stream is
     counted, and the report is partial and names the limit. (The bound is lowered here so the case stays small.)"""
-    import shutil
-
-    from audit.traffic import captures
-
-    if not shutil.which("tshark"):
-        pytest.skip("tshark not installed")
     monkeypatch.setattr(captures, "MAX_HEADER_BYTES_PER_STREAM", 1 << 20, raising=False)
     count = 40     # 40 x 60 KB of header text: past the (lowered) bound of 1 MiB
     data = _h2_client_bytes([[(":method", "GET"), (":scheme", "http"), (":authority", "api.example"),
                               (":path", "/")] + [("x-pad", "A" * 4000)] * 15] * count)
     assert len(data) < count * 100 + 5000   # HPACK: every request after the first is a few bytes
-    report = _traffic_json(_pcap_one_stream(data, tmp_path / "hpack.pcap"), ids)
+    report = _traffic_json(one_stream_pcap(data, tmp_path / "hpack.pcap"), ids)
     assert report["partial"]
     (hit,) = [h for h in report["limits"] if h["limit"] == "header bytes per TCP stream"]
     assert hit["bound"] == 1 << 20 and hit["unit"] == "bytes" and hit["dropped"] > 0
@@ -136,11 +119,6 @@ def test_an_overlong_event_line_is_skipped_unparsed(tmp_path, monkeypatch, clean
     text: one 64 MB line of `[{},{},...]` held 1.7 GB in `appaudit traffic RUN` (and in `audit --capture RUN`).
     No agent event is longer than KBs: a line past MAX_EVENT_LINE_BYTES is skipped as garbage, never parsed (the
     events around it are read). Counted here: the longest text any json.loads call was given."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_fuzz_runs import EVENTS, HAR, IDENTIFIERS, RUN, SHEET
-
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text(json.dumps(RUN))
@@ -176,19 +154,13 @@ def test_a_fifo_run_json_is_refused_not_waited_on(tmp_path, clean_apk):
     (its frida-events.jsonl makes it a run folder) blocked for ever, a link to /dev/zero read without end. Now
     run.json is read as every data file is: a regular file of at most 16 MiB, else one error line. Run in a
     child process: a regression fails after the timeout instead of stalling the suite."""
-    import os
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_fuzz_runs import EVENTS, HAR, SHEET
-
     run = tmp_path / "run"
     run.mkdir()
     (run / "flows.har").write_text(json.dumps(HAR))
     (run / "frida-events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
     os.mkfifo(run / "run.json")
-    done = _cli_child(["audit", str(clean_apk), "--datasheet", str(SHEET), "--capture", str(run), "-o",
-                       str(tmp_path / "audit.json")])
+    done = cli_in_child(["audit", str(clean_apk), "--datasheet", str(SHEET), "--capture", str(run), "-o",
+                         str(tmp_path / "audit.json")])
     assert done.returncode == 2, (done.returncode, done.stderr[-500:])
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("appaudit: error:") and "unexpected" not in lines[0], done.stderr
@@ -199,11 +171,6 @@ def test_a_json_body_of_too_many_values_is_searched_as_text(tmp_path, ids, monke
     text: 16 MiB of `[{},{},...]` from a 22 KB HAR (gzip) held 870 MB for 15 s; a 32 MiB body, 1.7 GB. Now a
     text of more than MAX_JSON_VALUES values is searched as text only (the IMEI at its end is still found) and
     the report is partial and names the limit. (The bound is lowered here so the case stays small.)"""
-    import base64
-    import gzip
-
-    from audit.traffic import decode
-
     monkeypatch.setattr(decode, "MAX_JSON_VALUES", 10_000, raising=False)
     body = ("[" + "{}," * 50_000 + json.dumps({"imei": IMEI}) + "]").encode()
     capture = tmp_path / "values.har"
@@ -224,8 +191,6 @@ def test_a_har_entry_of_too_many_numbers_stops_the_reader(tmp_path, ids, monkeyp
     text once parsed (a 64 MiB HAR held 770 MB for 32 s; the 512 MiB a HAR may have, ~6 GB). Now an entry past
     MAX_ENTRY_VALUES values (commas outside strings) stops the reader there: the entries before it are kept and
     the capture is partial, saying why. (The bound is lowered here; an entry is checked once it passes 8 MiB.)"""
-    from audit.traffic import captures
-
     monkeypatch.setattr(captures, "MAX_ENTRY_VALUES", 100_000, raising=False)
     first = {"request": {"method": "GET", "url": f"https://t.example/a?imei={IMEI}", "headers": []}}
     numbers = "[" + "0.5," * (20 << 18) + "0.5]"    # 20 MiB, 5.2 M values
@@ -238,59 +203,38 @@ def test_a_har_entry_of_too_many_numbers_stops_the_reader(tmp_path, ids, monkeyp
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
 
 
+@needs_tshark
 def test_an_absolute_form_target_with_an_unbalanced_ipv6_bracket(tmp_path, ids):
     """A plain-HTTP request to a proxy, `GET http://[::1/x HTTP/1.1`: urlsplit raises ValueError (Invalid IPv6 URL)
     and the whole pcap ended as `unexpected`. The request was sent: it is read (split at the first slash), and so
     is the next one on the stream."""
-    import shutil
-
-    if not shutil.which("tshark"):
-        pytest.skip("tshark not installed")
     data = (f"GET http://[::1/x?imei={IMEI} HTTP/1.1\r\nHost: h.example\r\n\r\n"
             f"GET /ok?imei={IMEI} HTTP/1.1\r\nHost: h.example\r\n\r\n").encode()
-    report = _traffic_json(_pcap_one_stream(data, tmp_path / "ipv6.pcap"), ids)
+    report = _traffic_json(one_stream_pcap(data, tmp_path / "ipv6.pcap"), ids)
     assert report["captures"][0]["requests"] == 2
     assert {r for t in report["transmissions"] if t["data_type"] == "device_ids.imei" for r in t["requests"]} \
         == {"r1", "r2"}
 
 
+@needs_tshark
 def test_a_content_length_of_non_ascii_digits(tmp_path, ids):
     """`Content-Length: ²` (the header's bytes read as UTF-8): str.isdigit() accepts it, int() raises ValueError,
     and the whole pcap ended as `unexpected`. Such a length is no length: the request is read without a body."""
-    import shutil
-
-    if not shutil.which("tshark"):
-        pytest.skip("tshark not installed")
     data = f"POST /a?imei={IMEI} HTTP/1.1\r\nHost: h.example\r\nContent-Length: \u00b2\r\n\r\nab".encode()
-    report = _traffic_json(_pcap_one_stream(data, tmp_path / "length.pcap"), ids)
+    report = _traffic_json(one_stream_pcap(data, tmp_path / "length.pcap"), ids)
     assert report["captures"][0]["requests"] == 1
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
 
 
-def _cli_child(argv: list[str], timeout: float = 30):
-    """The CLI in a child process: a hang becomes a failed test after `timeout` seconds, not a stalled suite."""
-    import subprocess
-    import sys
-
-    try:
-        return subprocess.run([sys.executable, "-m", "audit.cli", *argv], capture_output=True, text=True,
-                              timeout=timeout, cwd=Path(__file__).resolve().parents[2], stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"appaudit {' '.join(argv)} did not finish in {timeout} s")
-
-
+@needs_tshark
 def test_a_negative_chunk_size_does_not_loop(tmp_path, ids):
     """A chunked body whose size line is `-6`: int(b"-6", 16) is -6, and stepping back 6 bytes after `-6\\r\\n`
     led to the same line again: an endless loop that grew a list for ever (hang, unbounded memory). A size line
     of anything but hex digits ends the body (cut short)."""
-    import shutil
-
-    if not shutil.which("tshark"):
-        pytest.skip("tshark not installed")
     data = (f"POST /a?imei={IMEI} HTTP/1.1\r\nHost: h.example\r\nTransfer-Encoding: chunked\r\n\r\n"
             "-6\r\nabcdef\r\n0\r\n\r\n").encode()
-    capture = _pcap_one_stream(data, tmp_path / "chunks.pcap")
-    done = _cli_child(["traffic", str(capture), "--identifiers", str(ids)])
+    capture = one_stream_pcap(data, tmp_path / "chunks.pcap")
+    done = cli_in_child(["traffic", str(capture), "--identifiers", str(ids)])
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["captures"][0]["requests"] == 1 and report["partial"]   # the body is cut short, and says so
@@ -304,24 +248,17 @@ def test_a_long_dotted_stack_line_is_read_in_linear_time(tmp_path, ids):
     capture = tmp_path / "stack.har"
     capture.write_text(har_text([{"request": {"method": "GET", "url": f"https://t.example/a?imei={IMEI}", "headers": []},
                               "_stacktrace": "a." * 100_000 + "!\nat com.example.Tracker.send(Tracker.java:1)"}]))
-    done = _cli_child(["traffic", str(capture), "--identifiers", str(ids)])
+    done = cli_in_child(["traffic", str(capture), "--identifiers", str(ids)])
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert any(t["data_type"] == "device_ids.imei" for t in report["transmissions"])
 
 
+@needs_tshark
 def test_http2_frames_larger_than_the_defaults_are_read(tmp_path, ids):
     """A client whose server announced SETTINGS_MAX_FRAME_SIZE 1 MiB and a 16 MiB window sends its body in 1 MiB
     DATA frames (RFC 9113 6.5.2; OkHttp follows its server's settings). The replay kept h2's defaults (16 KiB frames,
     64 KiB window) and refused the frame as a protocol error: the body and the rest of the connection were lost."""
-    import shutil
-
-    import h2.config
-    import h2.connection
-    from h2.settings import SettingCodes
-
-    if not shutil.which("tshark"):
-        pytest.skip("tshark not installed")
     server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
     server.initiate_connection()
     server.update_settings({SettingCodes.MAX_FRAME_SIZE: 1 << 20, SettingCodes.INITIAL_WINDOW_SIZE: 16 << 20})
@@ -333,7 +270,7 @@ def test_http2_frames_larger_than_the_defaults_are_read(tmp_path, ids):
     client.send_headers(1, head)
     client.send_data(1, json.dumps({"pad": "p" * 200_000, "imei": IMEI}).encode(), end_stream=True)
     client.send_headers(3, head[:3] + [(":path", "/next")], end_stream=True)
-    report = _traffic_json(_pcap_one_stream(client.data_to_send(), tmp_path / "frames.pcap"), ids)
+    report = _traffic_json(one_stream_pcap(client.data_to_send(), tmp_path / "frames.pcap"), ids)
     assert report["captures"][0]["requests"] == 2 and not report["partial"], report["captures"][0]
     assert any(t["data_type"] == "device_ids.imei" and t["where"] == "body.json:imei" for t in report["transmissions"])
 
@@ -342,9 +279,6 @@ def test_a_multipart_body_is_split_no_further_than_the_parts_read():
     """A multipart body of 6.7 M two-byte parts (a 32 MiB body) was split whole before the first 1 000 parts were
     read: +440 MiB of pieces (14x the body). Now it is split no further than MAX_MULTIPART_PARTS; the parts past it
     are still counted. Counted here: the pieces the split made (a bytes subclass that records them)."""
-    from audit.traffic.captures import Request
-    from audit.traffic.decode import MAX_MULTIPART_PARTS, decode_request
-
     pieces = []
 
     class CountingBody(bytes):

@@ -9,28 +9,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import IMEI, assert_clean_outcome, har_text, run_cli
+from conftest import IMEI, assert_clean_outcome, cli_in_child, har_text, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 SHEET = REPO / "examples" / "webex-inquiry" / "datasheet.yaml"
 CHROME_HAR = SHARED / "corpus" / "traffic" / "mitmproxy-formats" / "har_files_chrome.har"
 RUN_SCHEMA = "appaudit.run/1"
-
-def _cli_subprocess(argv: list, timeout: float = 30) -> subprocess.CompletedProcess:
-    """The installed CLI in a child process: a hang becomes a failed assertion after `timeout` seconds."""
-    env = dict(os.environ)
-    try:
-        return subprocess.run([sys.executable, "-m", "audit.cli", *map(str, argv)], capture_output=True,
-                              text=True, timeout=timeout, env=env, cwd=REPO, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"appaudit {' '.join(map(str, argv))} did not finish in {timeout}s (hang)")
-
 
 LINEAR_RATIO = 9.0   # 4n against n: ~4 when linear, ~16 when quadratic; generous for a loaded machine
 
@@ -111,7 +100,7 @@ def test_datasheet_that_is_a_device_or_fifo_does_not_hang(tmp_path, education_ap
     fifo = tmp_path / "sheet.yaml"
     os.mkfifo(fifo)
     for sheet in ("/dev/zero", fifo):
-        done = _cli_subprocess(["audit", education_apk, "--datasheet", sheet], timeout=60)
+        done = cli_in_child(["audit", education_apk, "--datasheet", sheet], timeout=60)
         _assert_one_line_error(done)
         assert "not a regular file" in done.stderr
 
@@ -145,7 +134,7 @@ def test_capture_that_is_a_fifo_does_not_hang(tmp_path, ids):
     """sniff_format() opened the path before any check: a FIFO with no writer blocks open() for ever."""
     fifo = tmp_path / "capture.har"
     os.mkfifo(fifo)
-    _assert_one_line_error(_cli_subprocess(["traffic", fifo, "--identifiers", ids], timeout=10))
+    _assert_one_line_error(cli_in_child(["traffic", fifo, "--identifiers", ids], timeout=10))
 
 
 # -- run folders (audit/runtime/events.py, runfolder.py; audit/rules/command.py) -------------------------
@@ -292,7 +281,7 @@ def test_dex_class_defs_sharing_one_huge_class_data_do_not_hang(tmp_path, educat
         for name, data in members.items():
             archive.writestr(name, data)
     assert apk.stat().st_size < 64 * 1024
-    done = _cli_subprocess(["scan", apk, "-o", tmp_path / "report.json"], timeout=120)   # a hang guard only
+    done = cli_in_child(["scan", apk, "-o", tmp_path / "report.json"], timeout=120)   # a hang guard only
     assert done.returncode in (0, 2) and "error: unexpected " not in done.stderr, done.stderr
     # bounded by construction, not by time: the item is refused before it is decoded for every class_def
     report = (tmp_path / "report.json").read_text() if done.returncode == 0 else done.stderr
