@@ -80,6 +80,7 @@ MAX_MEMO = 1 << 16               # places remembered per endpoint (requests of o
 class Endpoint:
     adapter: str                 # "<tracker>/<endpoint id>"
     sdk: str | None
+    organisation: str            # the file's `name`: who runs the tracker
     hosts: tuple[str, ...]
     path: re.Pattern | None
     methods: frozenset[str]
@@ -215,7 +216,7 @@ def parse_adapter(raw, path: Path, known_types: dict, seen_trackers: dict[str, P
                 check.fail(entry["fields"], key, "a field path needs at least one key")
             fields.append(Field(field_part, key, field_keys(field_path), spec["type"], spec["reasoning"],
                                 known_types[spec["type"]].identifier))
-        out.append(Endpoint(f"{tracker}/{entry['id']}", raw.get("sdk"), tuple(entry["hosts"]), pattern,
+        out.append(Endpoint(f"{tracker}/{entry['id']}", raw.get("sdk"), raw["name"], tuple(entry["hosts"]), pattern,
                             frozenset(m.upper() for m in entry.get("methods") or ()),
                             frozenset(entry["decoding"]) | frozenset(COMPRESSION_STEPS), tuple(fields)))
     return out
@@ -266,17 +267,28 @@ class Adapters:
         return list(found)
 
     def _endpoints_for(self, host: str | None, path: str, method: str | None) -> tuple[Endpoint, ...]:
+        found = self._at_host(host)
+        if not found:
+            return ()
+        method = (method or "").upper()
+        return tuple(e for e in found if (not e.methods or method in e.methods)
+                     and (e.path is None or e.path.search(path)))
+
+    def _at_host(self, host: str | None) -> list[Endpoint]:
         host = (host or "").lower().rstrip(".")
         found = list(self._exact.get(host, ()))
         if self._suffix:
             labels = host.split(".")
             for start in range(1, len(labels) - 1):
                 found += self._suffix.get(".".join(labels[start:]), ())
-        if not found:
-            return ()
-        method = (method or "").upper()
-        return tuple(e for e in found if (not e.methods or method in e.methods)
-                     and (e.path is None or e.path.search(path)))
+        return found
+
+    def tracker_at(self, host: str | None) -> tuple[str, str, str | None] | None:
+        """(tracker id, organisation, catalogue SDK id) of the adapters naming this host, whatever the path: the
+        adapter that reads a tracker's requests also says who receives them. None when no adapter names the
+        host, or adapters of several organisations do."""
+        owners = {(e.adapter.partition("/")[0], e.organisation, e.sdk) for e in self._at_host(host)}
+        return owners.pop() if len(owners) == 1 else None
 
     def find(self, request: Request, segments: list[Segment], booleans: list[Segment] = ()) -> list[FieldHit]:
         """The fields the request's endpoints name, among its decoded segments and its JSON true/false leaves

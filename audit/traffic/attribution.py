@@ -2,8 +2,8 @@
 
 Hosts: the catalogue (rules/sdks.yaml and --trackers lists) by whole hostname or parent domain; the first-party
 domains given are first party; then rules/recipients.yaml names hosts of known SDKs and organisations, and cloud and
-CDN hosts as the service they run on; an unknown host is third party, "unknown organisation", keyed by its
-registered domain (Public Suffix List).
+CDN hosts as the service they run on; then the tracker adapters (rules/trackers) name the hosts whose requests they
+read; an unknown host is third party, "unknown organisation", keyed by its registered domain (Public Suffix List).
 Senders: audit.attribution.actor_for_stack, the one attribution the static and runtime stages use too.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ..attribution import actor_for_stack
 from ..catalogue import Catalogue, registered_domain
 from ..model import Actor
 from ..recipients import load_recipients
+from .adapters import load_adapters
 from .captures import Request
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Attributor:
         self.app_code = app_code      # attribution.AppContext from the app's manifest, when it was scanned
         self.first_party_domains = tuple(first_party_domains)
         self.recipients = load_recipients()
+        self.adapters = load_adapters()
 
     @functools.lru_cache(maxsize=4096)
     def recipient(self, host: str) -> Recipient:
@@ -64,6 +66,12 @@ class Attributor:
             # who rents the distribution or bucket is not in its name: the service, per tenant
             return Recipient(f"infrastructure:{domain}", f"{service.provider} ({service.kind}: {domain})",
                              "third", (service.kind,))
+        tracker = self.adapters.tracker_at(host)
+        if tracker is not None:
+            tracker_id, organisation, sdk = tracker
+            if sdk and self.catalogue.sdk(sdk):
+                return self._sdk_recipient(self.catalogue.sdk(sdk))
+            return Recipient(f"tracker:{tracker_id}", organisation, "third")
         return Recipient(f"unknown:{domain}", "unknown organisation", "third")
 
     @staticmethod
