@@ -43,8 +43,8 @@ MAX_APKS = 200                       # members of one bundle / files of one spli
 CHUNK = 1 * MiB
 # Android's libziparchive reads stored and deflated members only (code in another method does not load), and
 # Python's bzip2/LZMA readers inflate a whole block before a read returns (a 1.7 KB member -> 2 GiB), so such
-# members are refused before any byte is inflated; except an APK's manifest, which the installer reads as stored
-# (Archive.read as_resource).
+# members are refused before any byte is inflated; except an APK's manifest and resource table, which Android's
+# resource system reads as stored (Archive.read as_resource).
 ANDROID_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 _METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "deflate64", 93: "zstd", 95: "xz",
                  98: "PPMd", 99: "AES-encrypted"}
@@ -187,7 +187,7 @@ class Archive:
 
     def read(self, name: str, cap: int = MAX_ENTRY_INFLATED, as_resource: bool = False) -> bytes:
         """Inflate one member into memory, never trusting its declared size. `as_resource`: read as Android's
-        resource system reads an APK's AndroidManifest.xml (see below)."""
+        resource system reads an APK's AndroidManifest.xml and resources.arsc (see below)."""
         info = self.members[name]
         where = f"{self.display}!{name}"
         if info.is_dir():
@@ -278,7 +278,8 @@ def read_aab_module(archive: Archive, module: str) -> tuple[ApkContents, list[st
 
 def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: str,
                 arsc_name: str | None) -> tuple[ApkContents, list[str]]:
-    # an APK's manifest is read as the installer's resource system reads it; an App Bundle's by bundletool
+    # an APK's manifest and resource table are read as Android's resource system reads them (AssetManager opens
+    # both through libandroidfw); an App Bundle's by bundletool
     manifest = archive.read(manifest_name, MAX_MANIFEST_BYTES, as_resource=manifest_name == MANIFEST)
     dex_names, not_loaded = _loaded_dex_names(archive.names(), dex_folder)
     dexes, unreadable, warnings = [], [], []
@@ -295,7 +296,7 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
     arsc = None
     if arsc_name is not None and archive.has(arsc_name):
         try:
-            arsc = archive.read(arsc_name, MAX_ARSC_BYTES)
+            arsc = archive.read(arsc_name, MAX_ARSC_BYTES, as_resource=arsc_name == ARSC)
         except BoundExceeded:
             raise
         except InputError as exc:

@@ -107,6 +107,23 @@ def test_manifest_with_an_unknown_compression_method_is_read_as_android_reads_it
         assert any(p["name"] == "android.permission.READ_PHONE_STATE" for p in report["permissions"])
 
 
+def test_resource_table_with_an_unknown_compression_method_is_read_as_android_reads_it(tmp_path, education_apk):
+    """resources.arsc goes through the same resource system as the manifest (AssetManager, libandroidfw): a member
+    that is not deflated is mapped as stored. Its method number set to 0x5A5A, the scan left the table out (`resources
+    not read: ... not one Android accepts`) and lost what it names, the app's label among it."""
+    members = _members(education_apk)
+    stored = io.BytesIO()
+    with zipfile.ZipFile(stored, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data, zipfile.ZIP_STORED if name == "resources.arsc" else None)
+    plain = _scan_json(tmp_path, _write_apk(tmp_path / "plain.apk", members))
+    assert plain["app"].get("label") and not plain["warnings"]
+    apk = tmp_path / "arsc-method.apk"
+    apk.write_bytes(_with_method(stored.getvalue(), "resources.arsc", 0x5A5A))
+    report = _scan_json(tmp_path, apk)
+    assert report["app"]["label"] == plain["app"]["label"] and not report["warnings"]
+
+
 def test_dex_with_an_unknown_compression_method_stays_skipped(tmp_path, education_apk):
     """The code is not read by the resource system: ART's loader (libziparchive) extracts stored and deflated
     members only, so such a classes.dex does not load on a device either and is still left out (no code: exit 2)."""
