@@ -52,6 +52,7 @@ _METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "defla
 
 MANIFEST = "AndroidManifest.xml"
 ARSC = "resources.arsc"
+RES_TABLE_HEADER = b"\x02\x00\x0c\x00"   # ResChunk_header of a ResTable: RES_TABLE_TYPE, header size 12
 _DEX_NAME = re.compile(r"^classes(\d*)\.dex$")
 BUNDLE_SUFFIXES = (".apks", ".xapk", ".apkm", ".aab")
 AAB_BASE_MANIFEST = "base/manifest/AndroidManifest.xml"
@@ -297,9 +298,14 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
     if arsc_name is not None and archive.has(arsc_name):
         try:
             arsc = archive.read(arsc_name, MAX_ARSC_BYTES, as_resource=arsc_name == ARSC)
+            if arsc_name == ARSC and not arsc.startswith(RES_TABLE_HEADER):
+                # what a member really compressed in a method Android does not inflate gives, read as stored
+                raise InputError(f"{archive.display}!{arsc_name} is no resource table (as Android's resource "
+                                 "system reads it: a member not deflated is read as stored)")
         except BoundExceeded:
             raise
         except InputError as exc:
+            arsc = None
             warnings.append(f"resources not read: {exc}")
     return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable),
                        bundle_module=manifest_name != MANIFEST), warnings
