@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from smali_builds import activity_smali, build_apk, launcher_manifest, require_tools
 
+from audit.model import Level
 from audit.static.apis import load_apis
 from audit.static.feasibility import AppLevels, judge
 from audit.static.manifest import RequestedPermission
@@ -224,3 +225,113 @@ def test_a2dp_vol_reads_paired_devices_addresses_and_looks_up_callers():
     assert ("content_resolver.query.contacts", "a2dp.Vol.service") in reads
     assert any(api_id == "bluetooth_device.get_address" for api_id, _cls in reads)
     assert any(api_id == "sms_message.create_from_pdu" for api_id, _cls in reads)
+
+
+# -- the advertising ID read through Play services' service, with no AdvertisingIdClient name left ---------------
+AD_ID_ACTION = "com.google.android.gms.ads.identifier.service.START"
+
+
+def _binder(name: str, action: str, set_action: bool = False) -> str:
+    """A class whose static bind(Context) builds the Intent for `action`, in its constructor or with setAction, as
+    Play services' client (renamed) and the SDKs that bind the service themselves do."""
+    build = (f"""    new-instance v0, Landroid/content/Intent;
+    invoke-direct {{v0}}, Landroid/content/Intent;-><init>()V
+    const-string v1, "{action}"
+    invoke-virtual {{v0, v1}}, Landroid/content/Intent;->setAction(Ljava/lang/String;)Landroid/content/Intent;"""
+             if set_action else f"""    new-instance v0, Landroid/content/Intent;
+    const-string v1, "{action}"
+    invoke-direct {{v0, v1}}, Landroid/content/Intent;-><init>(Ljava/lang/String;)V""")
+    return f""".class public L{name};
+.super Ljava/lang/Object;
+
+.method public static bind(Landroid/content/Context;)V
+    .registers 3
+{build}
+    const-string v1, "com.google.android.gms"
+    invoke-virtual {{v0, v1}}, Landroid/content/Intent;->setPackage(Ljava/lang/String;)Landroid/content/Intent;
+    return-void
+.end method
+"""
+
+
+def test_the_advertising_id_is_read_where_minification_renamed_its_client(tmp_path):
+    """StatusSaver's AdMob build renames AdvertisingIdClient to com.google.android.gms.ads.c.a: no call names the
+    client, so the scan found no advertising ID read in an app with AdMob, and HRW's claim "collects the
+    advertising ID" was contradicted. The method that builds the Intent binding Play services' advertising ID
+    service (its action, a string renaming keeps) is the read; an SDK binding it itself (setAction) too, an Intent
+    for another service not."""
+    require_tools()
+    from audit.static.scan import scan_app
+    main = activity_smali("org/example/adid/MainActivity", """\
+    invoke-static {p0}, Lcom/google/android/gms/ads/c/a;->bind(Landroid/content/Context;)V
+    invoke-static {p0}, Lcom/facebook/internal/b;->bind(Landroid/content/Context;)V
+    invoke-static {p0}, Lorg/example/adid/Sync;->bind(Landroid/content/Context;)V
+""")
+    apk = build_apk(tmp_path / "adid", launcher_manifest("org.example.adid", target_sdk=30), {
+        "org/example/adid/MainActivity": main,
+        "com/google/android/gms/ads/c/a": _binder("com/google/android/gms/ads/c/a", AD_ID_ACTION),
+        "com/facebook/internal/b": _binder("com/facebook/internal/b",
+                                           "com.google.android.gms.ads.identifier.service.PERSISTENT_START", True),
+        "org/example/adid/Sync": _binder("org/example/adid/Sync", "org.example.adid.SYNC")}, name="adid")
+    report = scan_app([apk])
+    reads = {(c.api_id, c.caller.split(";->")[0]) for c in report.api_calls
+             if c.data_type == "device_ids.advertising_id"}
+    assert reads == {("gms.advertising_id_service.intent", "Lcom/google/android/gms/ads/c/a"),
+                     ("gms.advertising_id_service.set_action", "Lcom/facebook/internal/b")}
+    actors = {o.actor.id: o for o in report.observations if o.data_type == "device_ids.advertising_id"}
+    assert set(actors) == {"google_admob", "facebook_sdk"}
+    assert all(o.level == Level.REACHABLE and o.feasibility.status == "granted" for o in actors.values())
+
+
+REFLECTIVE_READ = """.class public Lcom/amplitude/api/DeviceInfo;
+.super Ljava/lang/Object;
+
+.method public static advertisingId(Landroid/content/Context;Ljava/lang/String;)V
+    .registers 6
+    const-string v0, "com.google.android.gms.ads.identifier.AdvertisingIdClient"
+    invoke-static {v0}, Ljava/lang/Class;->forName(Ljava/lang/String;)Ljava/lang/Class;
+    move-result-object v0
+    const-string v1, "getAdvertisingIdInfo"
+    const/4 v2, 0x1
+    new-array v2, v2, [Ljava/lang/Class;
+    const/4 v3, 0x0
+    const-class v4, Landroid/content/Context;
+    aput-object v4, v2, v3
+    invoke-virtual {v0, v1, v2}, Ljava/lang/Class;->getMethod(Ljava/lang/String;[Ljava/lang/Class;)Ljava/lang/reflect/Method;
+    invoke-static {v0, p1}, Lcom/amplitude/api/DeviceInfo;->lookup(Ljava/lang/Class;Ljava/lang/String;)V
+    return-void
+.end method
+
+.method public static lookup(Ljava/lang/Class;Ljava/lang/String;)V
+    .registers 3
+    const/4 v0, 0x0
+    invoke-virtual {p0, p1, v0}, Ljava/lang/Class;->getDeclaredMethod(Ljava/lang/String;[Ljava/lang/Class;)Ljava/lang/reflect/Method;
+    return-void
+.end method
+"""
+
+
+def test_the_advertising_id_read_by_reflection_is_found_and_left_to_the_runtime_hook_of_the_client(tmp_path):
+    """Branch's SystemObserver and Amplitude's DeviceInfo call AdvertisingIdClient.getAdvertisingIdInfo through
+    Class.forName / getMethod (they do not link Play services): no call named the client and the scan found no
+    read. The method that looks getAdvertisingIdInfo up by name reads the ID; a lookup of another name (the
+    string in a register, not a constant) does not. The Frida agent does not hook java.lang.Class for it: the
+    client's method, reached by the reflective call, is hooked itself."""
+    require_tools()
+    from audit.runtime.agent import load_apis as hooked_apis
+    from audit.static.scan import scan_app
+    main = activity_smali("org/example/reflect/MainActivity", """\
+    const-string v0, "getDeviceInfo"
+    invoke-static {p0, v0}, Lcom/amplitude/api/DeviceInfo;->advertisingId(Landroid/content/Context;Ljava/lang/String;)V
+""")
+    apk = build_apk(tmp_path / "reflect", launcher_manifest("org.example.reflect", target_sdk=30), {
+        "org/example/reflect/MainActivity": main, "com/amplitude/api/DeviceInfo": REFLECTIVE_READ}, name="reflect")
+    report = scan_app([apk])
+    reads = [(c.api_id, c.caller.split("->")[1].split("(")[0]) for c in report.api_calls
+             if c.data_type == "device_ids.advertising_id"]
+    assert reads == [("reflection.advertising_id_client.get_method", "advertisingId")]
+    (read,) = [o for o in report.observations if o.data_type == "device_ids.advertising_id"]
+    assert read.actor.id == "amplitude" and read.level == Level.REACHABLE
+    hooked = {h.id for h in hooked_apis()}
+    assert "gms.advertising_id_client.get_info" in hooked and "gms.advertising_id_service.intent" in hooked
+    assert not {r.id for r in load_apis() if r.class_name == "java.lang.Class"} & hooked

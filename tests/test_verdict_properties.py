@@ -195,6 +195,26 @@ def test_no_capability_android_would_refuse_is_called_feasible(name):
     assert not wrong
 
 
+# what names a read of the advertising ID when no call names AdvertisingIdClient: the action of Play services'
+# advertising ID service, and the client's method looked up by name
+AD_ID_NAMES = (b"com.google.android.gms.ads.identifier.service.", b"getAdvertisingIdInfo")
+
+
+@corpus
+@pytest.mark.parametrize("name", FILES)
+def test_code_naming_the_advertising_id_service_reads_the_advertising_id(name):
+    """Code that names Play services' advertising ID service (the Intent action a client binds it by, a string no
+    minification renames) or looks the client's getAdvertisingIdInfo up by name reads the advertising ID, whoever
+    wrote the client: a renamed AdvertisingIdClient (StatusSaver's AdMob), an SDK's own (Umeng's, Unity Ads'), a
+    reflective call (Branch's, Amplitude's). Six corpus files had no advertising ID read, so an inquiry claim that
+    the app collects it was contradicted."""
+    opened = open_inputs([CORPUS / name])
+    if not any(mark in data for apk in opened.apks for _dex_name, data in apk.dexes for mark in AD_ID_NAMES):
+        return
+    report, _front = _scan(name)
+    assert any(o.data_type == "device_ids.advertising_id" for o in report.observations)
+
+
 @corpus
 @pytest.mark.parametrize("name", FILES)
 def test_every_sdk_claim_has_class_evidence(name):

@@ -21,7 +21,8 @@ NETWORK_HOOKS = HOOKS_DIR / "network.yaml"
 
 @dataclass(frozen=True)
 class HookedApi:
-    """One runtime hook: a method entry of rules/apis.yaml (field reads cannot be hooked and are left out)."""
+    """One runtime hook: a method entry of rules/apis.yaml (field reads cannot be hooked and are left out, and so
+    are `static_only` entries: a reflective lookup, whose target is hooked itself)."""
 
     id: str
     java_class: str
@@ -50,7 +51,7 @@ def _load_apis(path: str) -> tuple[HookedApi, ...]:
     rules = parse_apis(load_yaml(path, "API list"), Path(path))
     return tuple(HookedApi(id=r.id, java_class=r.class_name, method=r.method, data_type=r.data_type,
                            returns=r.returns, signature=r.signature, args_any=r.args_any)
-                 for r in rules if r.method is not None and r.method != "<clinit>")
+                 for r in rules if r.method is not None and r.method != "<clinit>" and not r.static_only)
 
 
 def load_apis(path: str | Path | None = None) -> tuple[HookedApi, ...]:

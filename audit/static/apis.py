@@ -60,6 +60,7 @@ class ApiRule:
     access: tuple[AccessItem, ...] | None = None   # what Android gives through it; None: no rule (unknown)
     access_name: str | None = None
     added: int | None = None             # the API level that introduced the method / field
+    static_only: bool = False            # not hooked at runtime (rules/apis.yaml `static_only`)
 
     @property
     def class_descriptor(self) -> str:
@@ -94,7 +95,7 @@ def parse_apis(raw, path: Path) -> tuple[ApiRule, ...]:
             permission=entry.get("permission"), args_any=tuple(entry.get("args_any") or ()),
             fields_any=tuple(entry.get("fields_any") or ()),
             access=access_sets.get(entry.get("access")) if entry.get("access") else None,
-            access_name=entry.get("access"), added=entry.get("added")))
+            access_name=entry.get("access"), added=entry.get("added"), static_only=entry.get("static_only", False)))
     return tuple(out)
 
 
