@@ -191,5 +191,6 @@ def gather(apps: Iterable[str], captures: Iterable[str] = (), identifiers: str |
         permissions=tuple(gathered.permissions), transmissions=tuple(gathered.transmissions),
         artifact=gathered.artifact, static_scanned=gathered.scan is not None,
         static_complete=gathered.scan is not None and not gathered.scan.partial, captured=gathered.captured,
-        warnings=tuple(gathered.warnings), partial=tuple(gathered.partial))
+        warnings=tuple(gathered.warnings), partial=tuple(gathered.partial),
+        app_levels=gathered.scan.app_levels if gathered.scan is not None else None)
     return audit, gathered.scan, gathered.secrets

@@ -8,7 +8,7 @@ import pytest
 
 from audit.model import Actor, ActorKind, Evidence, Feasibility, Level, Observation, Severity, Transmission
 from audit.rules.declarations import Declarations, Statement
-from audit.rules.engine import AuditInput, evaluate, judge, load_checks, transmitted_observations
+from audit.rules.engine import AuditInput, PermissionUse, evaluate, judge, load_checks, transmitted_observations
 from audit.rules.inquiry import Claim, Inquiry, answer
 
 APP = Actor(ActorKind.FIRST_PARTY)
@@ -137,6 +137,7 @@ def test_every_type_only_a_permission_unlocks_is_gated_for_the_absence_rule():
     and an app holding the permission would not count as able to read it (location.last_known was missing)."""
     from audit.rules.inquiry import _gated
     from audit.static.apis import load_apis
+    unscanned = AuditInput("org.x")     # no scanned app: the permission table decides
     rules_of: dict[str, list] = {}
     for rule in load_apis():
         rules_of.setdefault(rule.data_type, []).append(rule)
@@ -144,7 +145,31 @@ def test_every_type_only_a_permission_unlocks_is_gated_for_the_absence_rule():
                         if all(item.any_of or item.all_of or item.special or item.system_only
                                for rule in rules for item in rule.access)]
     assert "location.last_known" in needs_permission and "device_time" not in needs_permission
-    assert [t for t in needs_permission if not _gated(t)] == []
+    assert [t for t in needs_permission if not _gated(unscanned, t)] == []
+
+
+@pytest.mark.parametrize("target, requested, expected", [
+    (28, (), "inconclusive"),                     # no permission below target 33: no code found is no proof
+    (33, (), "contradicted"),                     # AD_ID needed and not requested
+    (33, ("com.google.android.gms.permission.AD_ID",), "inconclusive")])
+def test_whether_a_missing_code_path_contradicts_depends_on_what_the_app_needs_to_read_it(target, requested,
+                                                                                           expected):
+    """An app targeting API 32 or lower reads the advertising ID without any permission (AD_ID is needed from
+    target 33), so a scan that found no read of it (a renamed or reflective client is not found by name, as in
+    StatusSaver's AdMob build) cannot contradict "the app collects the advertising ID": the absence rule judged
+    the type guarded because the permission table names AD_ID at all. It asks the API rules with the app's own
+    levels and no permission instead."""
+    from audit.static.feasibility import AppLevels
+    from audit.static.manifest import RequestedPermission
+    levels = AppLevels(21, target, tuple(RequestedPermission(p) for p in requested))
+    permissions = tuple(PermissionUse(p, "normal", ("device_ids.advertising_id",)) for p in requested)
+    audit = AuditInput("org.x", static_scanned=True, static_complete=True, app_levels=levels,
+                       permissions=permissions)
+    claim = Claim("aaid", "The app collects the advertising ID", "collects", "device_ids.advertising_id")
+    result = answer(Inquiry("t", None, (claim,), "c.yaml"), audit, sheet())[0]
+    assert result.verdict == expected, result.note
+    if target < 33:
+        assert "needs no permission, so finding no known API is not proof of absence" in result.note
 
 
 def test_fine_location_unlocks_everything_coarse_location_does():

@@ -105,6 +105,7 @@ class AuditInput:
     warnings: tuple[str, ...] = ()
     partial: tuple[str, ...] = ()        # which evidence could not be read in full, and why
     platform: str = "android"
+    app_levels: Any = None               # feasibility.AppLevels of the scanned app (None without a scan)
 
 
 # -- checks ------------------------------------------------------------------------------------------------

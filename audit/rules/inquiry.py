@@ -8,7 +8,9 @@ Verdicts, and what they require (the asymmetry is deliberate; a wrong "contradic
                                leaving: a capability, not collection. Also when a capture ran without it:
                                a run cannot prove the feature that would send it was exercised.
                   contradicted a complete static scan found no code path to the type, the app requests no
-                               permission unlocking it, and no capture or hook saw it; or (_unobtainable)
+                               permission unlocking it, Android gives it to this app only with a permission
+                               (its API rules judged with the app's levels and none: _gated), and no capture
+                               or hook saw it; or (_unobtainable)
                                it found code, but Android refuses every read of it to this app (blocked or
                                degraded on every level the app installs on), and no capture or hook saw it.
 - accesses TYPE   supported    reachable code reads it and Android lets it, or a hook saw it read at runtime.
@@ -184,7 +186,7 @@ def _absence(audit: AuditInput, data_type: str) -> str | None:
         return None   # a permission rules/apis.yaml names for reading it (FINE for cell info, READ_SMS for the number)
     if not _detectable(data_type):
         return None   # no API rule could have found it: silence is not evidence
-    if not _gated(data_type):
+    if not _gated(audit, data_type):
         return None   # readable without any permission (the clock, the build): no code found is weak evidence
     where = "; no capture or hook saw it" if audit.captured else ""
     return (f"a complete static scan found no code path to {data_type} and the app requests no permission "
@@ -232,10 +234,26 @@ def _gated_types(rules: str) -> frozenset[str]:
                      for t in spec.get("data_types") or ())
 
 
-def _gated(data_type: str) -> bool:
-    """Whether Android guards the type (or a narrower one) with a permission: only then does "the app requests
-    no such permission" make a missing code path strong evidence."""
-    return any(covers(data_type, t) for t in _gated_types(str(rules_dir())))
+def _gated(audit: AuditInput, data_type: str) -> bool:
+    """Whether Android guards the type with a permission for this app: only then does "the app requests no such
+    permission" make a missing code path strong evidence. For a scanned app, every API of the type (or a narrower
+    or broader one) is judged as if the app requested no permission, on the levels it installs on: one that
+    Android would answer (`granted`, or `unknown`: not decided) leaves the type unguarded. The advertising ID
+    needs AD_ID only from target API 33, the installed apps QUERY_ALL_PACKAGES only from target 30: for older
+    targets finding no code is no proof (a renamed or reflective read, as minified SDKs do, is not found by name).
+    Without a scan, whether the permission table names the type at all."""
+    if audit.app_levels is None:
+        return any(covers(data_type, t) for t in _gated_types(str(rules_dir())))
+    return _gated_at(audit.app_levels, data_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _gated_at(levels, data_type: str) -> bool:
+    from ..static.apis import load_apis
+    from ..static.feasibility import judge
+    bare = replace(levels, requested=(), shared_user_id=None, shared_user_max_sdk=None)
+    return all(judge(rule, bare)[1].status in ("blocked", "degraded") for rule in load_apis()
+               if covers(data_type, rule.data_type) or covers(rule.data_type, data_type))
 
 
 def _declared(declarations: Declarations, data_type: str, kinds=None) -> tuple[str, ...]:
@@ -272,7 +290,7 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
             note = f"{level.label} code ({_who(observed, level)}), but the static scan was incomplete"
         if refused is not None:
             note += f"; the code is there, but Android refuses it to this app: {refused}"
-        if absent is None and level is None and audit.static_complete and not _gated(data_type):
+        if absent is None and level is None and audit.static_complete and not _gated(audit, data_type):
             note += f"; {data_type} needs no permission, so finding no known API is not proof of absence"
         return ClaimResult(claim, "inconclusive", level, _evidence(observed), declared, note)
 

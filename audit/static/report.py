@@ -143,6 +143,8 @@ class ScanReport:
     hints: tuple[SdkHint, ...] = ()            # SDKs named (hosts, keys) whose code was not found: no findings
     # attribution.AppContext the scan attributed with (not in the JSON: app_context_from_report rebuilds it)
     app_code: Any = field(default=None, compare=False, repr=False)
+    # feasibility.AppLevels the verdicts were judged with (levels, target, permissions; not in the JSON)
+    app_levels: Any = field(default=None, compare=False, repr=False)
 
     @property
     def partial(self) -> bool:

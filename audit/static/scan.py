@@ -54,7 +54,8 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
 
     permissions = permissions_of(merged)
     # can Android let this app obtain each one (and which data type then); the call graph's limit, if hit
-    api_calls = feasibility.apply(api_calls, load_apis(), feasibility.AppLevels.of(merged))
+    levels = feasibility.AppLevels.of(merged)
+    api_calls = feasibility.apply(api_calls, load_apis(), levels)
     if search_stats.get("call_graph", {}).get("limit"):
         warnings.append(search_stats["call_graph"]["limit"])
     observations = _permission_observations(merged) + _call_site_observations(api_calls)
@@ -72,7 +73,7 @@ def scan_app(paths: Iterable[str | Path], catalogue: Catalogue | None = None) ->
     return ScanReport(app=app, inputs=opened.inputs, permissions=permissions, components=merged.components,
                       meta_data=merged.meta_data, sdks=found.sdks, api_calls=tuple(api_calls),
                       observations=tuple(observations), warnings=tuple(warnings), stats=stats, hints=found.hints,
-                      app_code=app_code)
+                      app_code=app_code, app_levels=levels)
 
 
 @without_cyclic_gc
