@@ -174,7 +174,7 @@ def gather(apps: Iterable[str], captures: Iterable[str] = (), identifiers: str |
            reveal: bool = False, app: str | None = None, first_party_domains: Iterable[str] = ()):
     """Run every source; returns the engine's input, the static scan (None without an APK) and the identifier
     values seen (to redact). `app` names the audited app when there is no APK (else the capture's own)."""
-    from .rules.engine import AuditInput, transmitted_observations
+    from .rules.engine import AuditInput, DetectedSdk, transmitted_observations
     apps, captures = list(apps), list(captures)
     if not apps and not captures:
         raise InputError("nothing to audit: give an APK, a capture (--capture), or both")
@@ -192,5 +192,7 @@ def gather(apps: Iterable[str], captures: Iterable[str] = (), identifiers: str |
         artifact=gathered.artifact, static_scanned=gathered.scan is not None,
         static_complete=gathered.scan is not None and not gathered.scan.partial, captured=gathered.captured,
         warnings=tuple(gathered.warnings), partial=tuple(gathered.partial),
-        app_levels=gathered.scan.app_levels if gathered.scan is not None else None)
+        app_levels=gathered.scan.app_levels if gathered.scan is not None else None,
+        sdk_hints=tuple(DetectedSdk(h.id, h.name, tuple(h.evidence)) for h in gathered.scan.hints)
+        if gathered.scan is not None else ())
     return audit, gathered.scan, gathered.secrets

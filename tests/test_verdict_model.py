@@ -305,3 +305,19 @@ def test_collapse_prefers_the_type_the_sheet_names_and_never_makes_it_overdeclar
     judged, overdeclared = judge(reads, declared)
     assert [(j.data_type, j.category) for j in judged] == [("location.last_known", "consistent")]
     assert overdeclared == []
+
+
+def test_an_sdk_the_app_names_without_its_code_is_not_contradicted_by_a_complete_scan():
+    """A complete scan that found none of an SDK's classes contradicted "the app embeds it" even where the app
+    names its hosts or manifest keys (a hint): obfuscation that renamed the code leaves exactly that, so the
+    claim is inconclusive and the note shows what the app names. Without a hint it stays contradicted."""
+    from audit.rules.engine import DetectedSdk
+    claim = Claim("ima", "The app embeds Google's IMA SDK", "embeds", "google_ima")
+    host = Evidence("host", "imasdk.googleapis.com", "dex", "host named in a string constant")
+    named = AuditInput("org.x", static_scanned=True, static_complete=True,
+                       sdk_hints=(DetectedSdk("google_ima", "Google Interactive Media Ads (IMA) SDK", (host,)),))
+    result = answer(Inquiry("t", None, (claim,), "c.yaml"), named, sheet())[0]
+    assert result.verdict == "inconclusive" and "host imasdk.googleapis.com" in result.note
+    assert result.evidence == (host,)
+    silent = AuditInput("org.x", static_scanned=True, static_complete=True)
+    assert answer(Inquiry("t", None, (claim,), "c.yaml"), silent, sheet())[0].verdict == "contradicted"

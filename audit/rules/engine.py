@@ -106,6 +106,7 @@ class AuditInput:
     partial: tuple[str, ...] = ()        # which evidence could not be read in full, and why
     platform: str = "android"
     app_levels: Any = None               # feasibility.AppLevels of the scanned app (None without a scan)
+    sdk_hints: tuple[DetectedSdk, ...] = ()   # SDKs the app names (hosts, keys) whose code was not found
 
 
 # -- checks ------------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ Verdicts, and what they require (the asymmetry is deliberate; a wrong "contradic
                   only accessible; contradicted when either one is unobtainable (as for collects).
 - embeds SDK      supported when the scan found the SDK's classes or manifest keys (or traffic to its hosts);
                   contradicted when a complete scan found none of them (obfuscation can hide package names:
-                  the note says so); inconclusive when the scan was partial.
+                  the note says so); inconclusive when the scan was partial, or when the app names the SDK's
+                  hosts or keys without its code (a hint: renamed code is as likely as leftovers).
 - sdk_count N     supported when at least N distinct SDKs were found; inconclusive when fewer (the catalogue
                   may not know them all). Never contradicted from static evidence.
 """
@@ -366,6 +367,13 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
             return ClaimResult(claim, "supported", Level.TRANSMITTED, _evidence(sent), declared,
                                f"no classes found, but traffic went to {name}'s hosts")
         known = any(s.answers_to(name) for s in catalogue.sdks)
+        named = [h for h in audit.sdk_hints if sdk_declared(h, [name], catalogue)]
+        if named:   # its hosts or keys are in the app: renamed code is as likely as leftovers
+            evidence = tuple(e for h in named for e in h.evidence)[:MAX_CLAIM_EVIDENCE]
+            return ClaimResult(claim, "inconclusive", None, evidence, declared,
+                               f"no classes of {name} found, but the app names it ("
+                               + "; ".join(f"{e.kind} {e.ref}" for e in evidence)
+                               + "): its code may be there under names obfuscation gave it")
         if audit.static_complete and known:
             return ClaimResult(claim, "contradicted", None, (), declared,
                                f"a complete scan found no classes, manifest keys or traffic of {name} "
