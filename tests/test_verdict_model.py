@@ -321,3 +321,18 @@ def test_an_sdk_the_app_names_without_its_code_is_not_contradicted_by_a_complete
     assert result.evidence == (host,)
     silent = AuditInput("org.x", static_scanned=True, static_complete=True)
     assert answer(Inquiry("t", None, (claim,), "c.yaml"), silent, sheet())[0].verdict == "contradicted"
+
+
+def test_an_app_sharing_a_user_id_is_not_contradicted_for_a_permission_it_does_not_request():
+    """Another package of a shared user id may hold the permission this app does not request (feasibility says
+    `unknown` then): its absence is no second signal, so a missing code path does not contradict."""
+    from audit.static.feasibility import AppLevels
+    claim = Claim("imei", "The app collects the IMEI", "collects", "device_ids.imei")
+
+    def result(shared):
+        audit = AuditInput("org.x", static_scanned=True, static_complete=True,
+                           app_levels=AppLevels(23, 30, (), shared_user_id=shared))
+        return answer(Inquiry("t", None, (claim,), "c.yaml"), audit, sheet())[0].verdict
+
+    assert result(None) == "contradicted"
+    assert result("org.x.shared") == "inconclusive"

@@ -252,7 +252,7 @@ def _gated(audit: AuditInput, data_type: str) -> bool:
 def _gated_at(levels, data_type: str) -> bool:
     from ..static.apis import load_apis
     from ..static.feasibility import judge
-    bare = replace(levels, requested=(), shared_user_id=None, shared_user_max_sdk=None)
+    bare = replace(levels, requested=())   # (a shared user id may hold what this app does not request: unknown)
     return all(judge(rule, bare)[1].status in ("blocked", "degraded") for rule in load_apis()
                if covers(data_type, rule.data_type) or covers(rule.data_type, data_type))
 
