@@ -312,9 +312,13 @@ def _read_attributes(data: bytes, pos: int, chunk_size: int, ext: int, string, r
     if not count:
         return
     first = ext + attribute_start
-    if attribute_size < ATTRIBUTE_SIZE or first + attribute_size * (count - 1) + ATTRIBUTE_SIZE > pos + chunk_size:
+    # ResXMLTree::validateNode checks only that count x attributeSize bytes fit the chunk; ResXMLParser reads
+    # each attribute's 20 bytes at first + attributeSize x index: a size under 20 makes records overlap (0: every
+    # index reads the first), and Android still installs the app
+    last = first + attribute_size * (count - 1)
+    if first + attribute_size * count > pos + chunk_size or last + ATTRIBUTE_SIZE > len(data):
         fail(f"element at {pos}: {count} attributes of {attribute_size} bytes do not fit its chunk")
-    for offset in range(first, first + attribute_size * count, attribute_size):
+    for offset in range(first, last + 1, attribute_size) if attribute_size else (first,):
         namespace_index, name_index, _raw, _size, _zero, value_type, value = _ATTRIBUTE.unpack_from(data, offset)
         resource_id = (struct.unpack_from("<I", data, resource_ids_at + 4 * name_index)[0]
                        if name_index < resource_id_count else 0)

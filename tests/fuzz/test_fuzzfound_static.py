@@ -210,3 +210,34 @@ def test_empty_string_table_with_an_offset_past_the_end_is_not_an_unexpected_err
     members["classes.dex"] = _resealed(dex)
     apk = _write_apk(tmp_path / "empty-strings.apk", members)
     assert_clean_outcome(run_cli(["scan", str(apk), "-o", str(tmp_path / "r.json")]))
+
+
+def _element_attribute_sizes(manifest: bytes):
+    """(offset of the attributeSize field, attribute count) of every start-element chunk of a binary XML."""
+    pos = struct.unpack_from("<H", manifest, 2)[0]          # past the file header
+    while pos + 8 <= len(manifest):
+        chunk_type, header_size, size = struct.unpack_from("<HHI", manifest, pos)
+        if chunk_type == 0x0102:                              # RES_XML_START_ELEMENT_TYPE
+            yield pos + header_size + 10, struct.unpack_from("<H", manifest, pos + header_size + 12)[0]
+        pos += size
+
+
+def test_attributes_smaller_than_their_record_are_read_as_android_reads_them(tmp_path, education_apk):
+    """Every one-attribute element of the manifest given an attributeSize of 0 or 8 (its record is 20 bytes).
+    ResXMLTree::validateNode checks only that count x size bytes fit the chunk and ResXMLParser reads each record
+    at start + size x index, so Android installs the app and reads the same attributes; the scan refused it:
+    `element at ...: 1 attributes of 0 bytes do not fit its chunk`."""
+    members = _members(education_apk)
+    original = members["AndroidManifest.xml"]
+    for size in (0, 8):
+        manifest = bytearray(original)
+        changed = 0
+        for field, count in _element_attribute_sizes(original):
+            if count == 1:
+                struct.pack_into("<H", manifest, field, size)
+                changed += 1
+        assert changed > 5
+        members["AndroidManifest.xml"] = bytes(manifest)
+        report = _scan_json(tmp_path, _write_apk(tmp_path / f"attribute-size-{size}.apk", members))
+        assert report["app"]["package"] == "org.edukit.classroom"
+        assert any(p["name"] == "android.permission.READ_PHONE_STATE" for p in report["permissions"])
