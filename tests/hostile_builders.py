@@ -74,6 +74,38 @@ def dex(descriptors: list[str], class_defs: list[tuple[int, int, int]], type_lis
     return header + bytes(body) + bytes(data)
 
 
+def dex_container(sections: list[list[str]]) -> bytes:
+    """A DEX 041 file (ART's container format, API 36): one section per list of class descriptors (each sorted,
+    every class a subclass of nothing, no code), each behind its own 0x78-byte header whose file_size is the
+    distance to the next header and whose container_size and header_offset say where it lies; every offset counts
+    from the start of the file, as the format has it."""
+    out, bases = bytearray(), []
+    for descriptors in sections:
+        base = len(out)
+        bases.append(base)
+        strings = [d.encode() for d in descriptors]
+        count = len(strings)
+        string_ids_off = base + 0x78
+        type_ids_off = string_ids_off + 4 * count
+        class_defs_off = type_ids_off + 4 * count
+        data_off = class_defs_off + 32 * count
+        data, string_offsets = bytearray(), []
+        for text in strings:
+            string_offsets.append(data_off + len(data))
+            data += _uleb(len(text)) + text + b"\0"
+        data += b"\0" * (-len(data) % 4)
+        body = struct.pack(f"<{count}I", *string_offsets) + struct.pack(f"<{count}I", *range(count))
+        body += b"".join(struct.pack("<8I", i, 1, NO_INDEX, 0, NO_INDEX, 0, 0, 0) for i in range(count))
+        size = 0x78 + len(body) + len(data)
+        header = struct.pack("<8sI20sIIIIIIIIIIIIIIIIIIIIII", b"dex\n041\0", 0, b"\0" * 20, size, 0x78, 0x12345678,
+                             0, 0, 0, count, string_ids_off, count, type_ids_off, 0, 0, 0, 0, 0, 0,
+                             count, class_defs_off, 0, 0, 0, base)
+        out += header + body + data
+    for base in bases:
+        struct.pack_into("<I", out, base + 0x70, len(out))    # container_size
+    return bytes(out)
+
+
 def dex_shared_interfaces(classes: int) -> bytes:
     """`classes` classes (the fixture's launcher among them) that all implement the same `classes` interfaces
     through one shared type_list: a valid layout (dex files share equal lists), quadratic if walked pairwise."""

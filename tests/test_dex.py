@@ -144,16 +144,19 @@ def test_bad_magic_truncated_and_tables_outside_the_file():
         DexFile(_header_field(data, 40, 0x78563412), "classes.dex")
 
 
-def test_dex_version_040_is_read_and_a_container_is_refused_by_name():
-    """ART loads version 040 from API 30: the layout is 039's, and its classes are read as
-    such; 041 (API 36's container of several dexes) is refused saying so, not called "not a DEX file"."""
+def test_dex_version_040_is_read_and_a_newer_one_is_refused_by_name():
+    """ART loads version 040 from API 30: the layout is 039's, and its classes are read as such. A 041 header
+    (API 36's container) must be the longer one; a version after 041 is refused saying so, not called "not a DEX
+    file" (containers themselves: tests/test_scan.py)."""
     data = _small_dex()
     as_040 = DexFile(b"dex\n040\x00" + data[8:], "classes.dex")
     assert as_040.version == "040"
     assert as_040.class_descriptors() == DexFile(data, "classes.dex").class_descriptors()
     _full_read(b"dex\n040\x00" + data[8:])
-    with pytest.raises(InputError, match="DEX version 041 is not read"):
+    with pytest.raises(InputError, match="DEX 041 header size 112 below 120"):
         DexFile(b"dex\n041\x00" + data[8:], "classes.dex")
+    with pytest.raises(InputError, match="DEX version 042 is not read"):
+        DexFile(b"dex\n042\x00" + data[8:], "classes.dex")
 
 
 def test_out_of_range_indices_and_offsets_are_input_errors():

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import subprocess
 import time
 import zipfile
@@ -308,3 +309,37 @@ def test_the_scan_pauses_the_cyclic_gc_and_restores_its_state(tmp_path):
     finally:
         (gc.enable if original else gc.disable)()
     assert seen == [True, True, False, False]
+
+
+def _with_second_dex(education_apk: Path, target: Path, data: bytes) -> Path:
+    with zipfile.ZipFile(education_apk) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in source.infolist():
+            out.writestr(info.filename, source.read(info))
+        out.writestr("classes2.dex", data)
+    return target
+
+
+def test_a_dex_041_container_is_read_section_by_section(tmp_path, education_apk):
+    """ART loads DEX 041 from API 36: one classes*.dex holding several dexes (sections), each header where the
+    previous one's file_size ends, every offset counted from the start of the file. The scan refused the file
+    (`DEX version 041 is not read`): here Adjust's classes are in the second section of classes2.dex."""
+    import hostile_builders as hb
+    adjust = sorted(f"Lcom/adjust/sdk/C{i};" for i in range(6))
+    container = hb.dex_container([["Lorg/edukit/classroom/Padding;"], adjust])
+    report = scan_app([_with_second_dex(education_apk, tmp_path / "dex041.apk", container)])
+    assert not report.partial, report.warnings
+    adjust_found = next(s for s in report.sdks if s.id == "adjust")
+    assert any(e.kind == "sdk-class" and "6 classes" in e.detail for e in adjust_found.evidence)
+    names = [d["name"].rpartition("!")[2] for d in report.stats["dex"]]
+    assert names == ["classes.dex", "classes2.dex", "classes2.dex[2]"]
+    assert _obs(report, "device_ids.imei", Level.REACHABLE)          # classes.dex (035) read as before
+
+
+def test_a_broken_dex_041_container_is_skipped_with_a_warning(tmp_path, education_apk):
+    import hostile_builders as hb
+    container = bytearray(hb.dex_container([["La/A;"], ["Lb/B;"]]))
+    second = struct.unpack_from("<I", container, 32)[0]
+    struct.pack_into("<I", container, second + 0x74, 8)              # the second header says it lies elsewhere
+    report = scan_app([_with_second_dex(education_apk, tmp_path / "dex041-bad.apk", bytes(container))])
+    assert report.partial and any("says it is at" in w for w in report.warnings)
+    assert _obs(report, "device_ids.imei", Level.REACHABLE)

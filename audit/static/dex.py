@@ -23,13 +23,17 @@ from typing import Iterable
 from ..errors import InputError
 
 HEADER_SIZE = 0x70
+CONTAINER_HEADER_SIZE = 0x78       # DEX 041: the header ends with container_size and header_offset
 ENDIAN_CONSTANT = 0x12345678
 NO_INDEX = 0xFFFFFFFF
 MAX_PARAMETERS = 255
-# Versions with the header and layout read here: 035-039 (API 1-28+), and 040, which ART loads from API 30 (the
-# same layout, a newer number; D8 itself still writes 039 there). 041 is D8's container format for API 36 (several
-# dexes in one file, a longer header): refused by name rather than misread.
-_MAGIC = re.compile(rb"dex\n0(?:3[5-9]|40)\x00")
+# Versions with the header and layout read here: 035-039 (API 1-28+), 040, which ART loads from API 30 (the same
+# layout, a newer number; D8 itself still writes 039 there), and 041, the container format ART loads from API 36:
+# several dexes (sections) back to back in one file, each with a longer header whose file_size is the distance to
+# the next header, every offset counted from the start of the file (sections may share data) -- dex_files.
+_MAGIC = re.compile(rb"dex\n0(?:3[5-9]|4[01])\x00")
+_CONTAINER_TAIL = struct.Struct("<II")
+MAX_SECTIONS = 1 << 12             # sections of one DEX 041 file (each at least a header long)
 _OTHER_VERSION = re.compile(rb"dex\n(\d{3})\x00")
 
 
@@ -161,10 +165,12 @@ def decode_mutf8(raw: bytes) -> str:
 class DexFile:
     """One classes*.dex, read lazily from bytes. `name` is how errors and stats refer to it."""
 
-    def __init__(self, data: bytes | bytearray | memoryview, name: str = "classes.dex"):
+    def __init__(self, data: bytes | bytearray | memoryview, name: str = "classes.dex", header_at: int = 0):
+        """`header_at`: where this dex's header starts (a DEX 041 section); its offsets still count from 0."""
         self.name = name
         self.data = bytes(data) if not isinstance(data, bytes) else data
         self.size = len(self.data)
+        self.header_at = header_at
         self._parse_header()
         self._strings: dict[int, str] = {}
         self._strings_at: dict[int, str] = {}       # by data offset: aliased string_ids share one object
@@ -192,24 +198,36 @@ class DexFile:
         raise InputError(f"{self.name}: {message}")
 
     def _parse_header(self) -> None:
-        if self.size < HEADER_SIZE:
-            self._fail(f"not a DEX file ({self.size} bytes, shorter than the {HEADER_SIZE}-byte header)")
-        if not _MAGIC.fullmatch(self.data[:8]):
-            other = _OTHER_VERSION.fullmatch(self.data[:8])
+        at = self.header_at
+        if self.size < at + HEADER_SIZE:
+            self._fail(f"not a DEX file ({self.size - at} bytes, shorter than the {HEADER_SIZE}-byte header)")
+        magic = self.data[at:at + 8]
+        if not _MAGIC.fullmatch(magic):
+            other = _OTHER_VERSION.fullmatch(magic)
             if other:
-                self._fail(f"DEX version {other.group(1).decode()} is not read (versions 035 to 040 are)")
-            self._fail(f"not a DEX file (magic {self.data[:8]!r}, expected dex\\n035..040)")
+                self._fail(f"DEX version {other.group(1).decode()} is not read (versions 035 to 041 are)")
+            self._fail(f"not a DEX file (magic {magic!r}, expected dex\\n035..041)")
         (magic, _checksum, _sig, file_size, header_size, endian, _link_size, _link_off, self.map_off,
          self.string_ids_size, self.string_ids_off, self.type_ids_size, self.type_ids_off,
          self.proto_ids_size, self.proto_ids_off, self.field_ids_size, self.field_ids_off,
          self.method_ids_size, self.method_ids_off, self.class_defs_size, self.class_defs_off,
-         self.data_size, self.data_off) = _HEADER.unpack_from(self.data, 0)
+         self.data_size, self.data_off) = _HEADER.unpack_from(self.data, at)
         self.version = magic[4:7].decode()
         if endian != ENDIAN_CONSTANT:
             self._fail(f"unsupported endian tag {endian:#x}")
-        if header_size < HEADER_SIZE:
+        if self.version == "041":
+            if header_size < CONTAINER_HEADER_SIZE or self.size < at + CONTAINER_HEADER_SIZE:
+                self._fail(f"DEX 041 header size {header_size} below {CONTAINER_HEADER_SIZE}")
+            container_size, header_offset = _CONTAINER_TAIL.unpack_from(self.data, at + HEADER_SIZE)
+            if header_offset != at:
+                self._fail(f"the section header at {at:#x} says it is at {header_offset:#x}")
+            if container_size > self.size or at + file_size > container_size:
+                self._fail(f"truncated: the container says {container_size} bytes, file has {self.size}")
+        elif at:
+            self._fail(f"a section at {at:#x} of a DEX {self.version} file (only 041 holds several)")
+        elif header_size < HEADER_SIZE:
             self._fail(f"header size {header_size} below {HEADER_SIZE}")
-        if file_size > self.size:
+        elif file_size > self.size:
             self._fail(f"truncated: header says {file_size} bytes, file has {self.size}")
         for table, count, offset, item in (
                 ("string_ids", self.string_ids_size, self.string_ids_off, 4),
@@ -713,6 +731,26 @@ def _as_u16(view: memoryview):
     return out
 
 
+def dex_files(data: bytes, name: str = "classes.dex") -> list[DexFile]:
+    """The dexes of one classes*.dex file in the order ART loads them: the file itself, or each section of a DEX
+    041 container (`name[2]`, `name[3]` ... after the first), each header found where the previous one's
+    file_size ends, up to the container_size of the first."""
+    if data[4:8] != b"041\0" or len(data) < CONTAINER_HEADER_SIZE:
+        return [DexFile(data, name)]
+    container_size = min(_CONTAINER_TAIL.unpack_from(data, HEADER_SIZE)[0], len(data))
+    sections, at = [], 0
+    while at < container_size:
+        if len(sections) >= MAX_SECTIONS:
+            raise InputError(f"{name}: more than {MAX_SECTIONS} DEX 041 sections")
+        section = DexFile(data, f"{name}[{len(sections) + 1}]" if sections else name, at)
+        sections.append(section)
+        step = _U32.unpack_from(data, at + 32)[0]      # file_size: the distance to the next header
+        if step < CONTAINER_HEADER_SIZE:
+            raise InputError(f"{section.name}: a DEX 041 section of {step} bytes, shorter than its header")
+        at += step
+    return sections
+
+
 def open_dexes(blobs: Iterable[tuple[str, bytes]]) -> list[DexFile]:
     """DexFiles for (name, bytes) pairs, e.g. every classes*.dex of an APK and its splits, in that order."""
-    return [DexFile(data, name) for name, data in blobs]
+    return [dex for name, data in blobs for dex in dex_files(data, name)]

@@ -19,7 +19,7 @@ from ..errors import BoundExceeded, InputError, TimeLimit
 from ..gcpause import without_cyclic_gc
 from ..model import FIRST_PARTY, Evidence, Level, Observation
 from .callsites import MAX_HIERARCHY, class_names, find_call_sites, string_constants, string_hosts
-from .dex import DexFile
+from .dex import DexFile, dex_files
 from . import feasibility
 from .apis import load_apis
 from .inputs import ApkContents, open_inputs
@@ -223,15 +223,16 @@ def _open_dexes(apks: list[ApkContents], warnings: list[str]) -> list[DexFile]:
             warnings.append(f"dex skipped: {problem}")
         for name, data in apk.dexes:
             try:
-                dex = DexFile(data, name)
-                _check_dex(dex)
+                sections = dex_files(data, name)
+                for dex in sections:
+                    _check_dex(dex)
             except BoundExceeded:
                 raise
             except InputError as exc:
                 failures.append(str(exc))
                 warnings.append(f"dex skipped: {exc}")
                 continue
-            dexes.append(dex)
+            dexes.extend(sections)
     if failures and not dexes:
         raise InputError("no readable code: " + "; ".join(failures))
     return dexes
