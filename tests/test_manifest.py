@@ -170,7 +170,7 @@ def test_education_fixture_manifest(education_apk):
     perms = {p.name.rsplit(".", 1)[1]: p for p in permissions_of(manifest)}
     assert perms["AD_ID"].protection_level == "normal"
     assert perms["AD_ID"].data_types == ("device_ids.advertising_id",)
-    assert perms["CAMERA"].data_types == ("photos_videos",)
+    assert perms["CAMERA"].data_types == ("photos_videos.camera",)
 
 
 def test_split_manifest_names_its_split(split_set):
@@ -187,7 +187,7 @@ def test_permission_table_maps_the_platform_permissions_that_matter():
         "android.permission.ACCESS_COARSE_LOCATION": {"location.approximate"},
         "android.permission.READ_CONTACTS": {"contacts"},
         "android.permission.READ_CALL_LOG": {"call_logs"},
-        "android.permission.CAMERA": {"photos_videos"},
+        "android.permission.CAMERA": {"photos_videos.camera"},
         "android.permission.RECORD_AUDIO": {"audio"},
         "android.permission.GET_ACCOUNTS": {"personal_info.accounts"},
         "android.permission.READ_SMS": {"sms"},

@@ -25,7 +25,7 @@ def test_webex_datasheet_reads_every_statement_kind():
     kinds = {(s.kind, s.type) for s in sheet.statements}
     assert {("not_collected", t) for t in ("device_ids.advertising_id", "device_ids.imei", "location.precise",
                                             "location.last_known", "location.approximate", "call_logs")} <= kinds
-    assert ("accessed", "photos_videos") in kinds and ("accessed", "audio") in kinds
+    assert ("accessed", "photos_videos.camera") in kinds and ("accessed", "audio") in kinds
     phone = next(s for s in sheet.statements if s.type == "personal_info.phone_number")
     assert phone.condition_of("service") == "Webex Calling" and phone.where == "datasheet.yaml:46"
     driving = next(s for s in sheet.statements if s.kind == "collected" and s.type == "location.precise")

@@ -336,3 +336,27 @@ def test_an_app_sharing_a_user_id_is_not_contradicted_for_a_permission_it_does_n
 
     assert result(None) == "contradicted"
     assert result("org.x.shared") == "inconclusive"
+
+
+def test_the_camera_is_its_own_type_apart_from_the_photos_a_gallery_query_reads():
+    """"The app accesses users' cameras" was answered on photos_videos, which holds the media store too: an app
+    installing on API 18 or lower reads the gallery without any permission there, so for 10 corpus apps that
+    neither open the camera nor request CAMERA the claim became inconclusive. The camera's APIs now yield
+    photos_videos.camera, which only CAMERA unlocks (Play and Apple labels map to both types: no store label is
+    finer)."""
+    from audit.rules.declarations import formats
+    from audit.static.apis import load_apis
+    from audit.static.feasibility import AppLevels
+    camera_apis = {r.id: r.data_type for r in load_apis() if r.access_name == "camera"}
+    assert camera_apis and set(camera_apis.values()) == {"photos_videos.camera"}
+    old_app = AppLevels(16, 28, ())
+    audit = AuditInput("org.x", static_scanned=True, static_complete=True, app_levels=old_app)
+    camera = Claim("camera", "The app accesses users' cameras", "accesses", "photos_videos.camera")
+    gallery = Claim("photos", "The app accesses users' photos", "accesses", "photos_videos")
+    verdicts = {r.claim.id: r.verdict for r in answer(Inquiry("t", None, (camera, gallery), "c.yaml"), audit,
+                                                        sheet())}
+    assert verdicts == {"camera": "contradicted", "photos": "inconclusive"}
+    store = formats()
+    for labels in (store["play"]["types"]["PSL_PHOTOS"], store["play"]["types"]["PSL_VIDEOS"],
+                   store["apple"]["types"]["NSPrivacyCollectedDataTypePhotosorVideos"]):
+        assert "photos_videos.camera" in labels and "photos_videos" in labels

@@ -237,8 +237,8 @@ def _gated_types(rules: str) -> frozenset[str]:
 
 def _gated(audit: AuditInput, data_type: str) -> bool:
     """Whether Android guards the type with a permission for this app: only then does "the app requests no such
-    permission" make a missing code path strong evidence. For a scanned app, every API of the type (or a narrower
-    or broader one) is judged as if the app requested no permission, on the levels it installs on: one that
+    permission" make a missing code path strong evidence. For a scanned app, every API that yields the type (or a
+    narrower one) is judged as if the app requested no permission, on the levels it installs on: one that
     Android would answer (`granted`, or `unknown`: not decided) leaves the type unguarded. The advertising ID
     needs AD_ID only from target API 33, the installed apps QUERY_ALL_PACKAGES only from target 30: for older
     targets finding no code is no proof (a renamed or reflective read, as minified SDKs do, is not found by name).
@@ -253,8 +253,11 @@ def _gated_at(levels, data_type: str) -> bool:
     from ..static.apis import load_apis
     from ..static.feasibility import judge
     bare = replace(levels, requested=())   # (a shared user id may hold what this app does not request: unknown)
-    return all(judge(rule, bare)[1].status in ("blocked", "degraded") for rule in load_apis()
-               if covers(data_type, rule.data_type) or covers(rule.data_type, data_type))
+    # the APIs of the type or a narrower one, and broader ones only where an access item yields the type (a
+    # fused location request gives a precise fix; a gallery query gives no camera)
+    relevant = [rule for rule in load_apis() if covers(data_type, rule.data_type)
+                or any(item.data_type and covers(data_type, item.data_type) for item in rule.access or ())]
+    return bool(relevant) and all(judge(rule, bare)[1].status in ("blocked", "degraded") for rule in relevant)
 
 
 def _declared(declarations: Declarations, data_type: str, kinds=None) -> tuple[str, ...]:
