@@ -343,3 +343,40 @@ def test_a_broken_dex_041_container_is_skipped_with_a_warning(tmp_path, educatio
     report = scan_app([_with_second_dex(education_apk, tmp_path / "dex041-bad.apk", bytes(container))])
     assert report.partial and any("says it is at" in w for w in report.warnings)
     assert _obs(report, "device_ids.imei", Level.REACHABLE)
+
+
+SPLIT_REQUIRED_BASE = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.splitreq">
+  <uses-sdk android:minSdkVersion="21" android:targetSdkVersion="33"/>
+  <application android:isSplitRequired="true">
+    <activity android:name=".MainActivity" android:exported="true"/>
+  </application>
+</manifest>
+"""
+SPLIT_OF_IT = """<?xml version="1.0" encoding="utf-8"?>
+<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="org.example.splitreq"
+          split="config.en">
+  <application android:hasCode="false"/>
+</manifest>
+"""
+
+
+def test_a_base_that_needs_its_splits_scanned_alone_is_partial(tmp_path):
+    """A base.apk pulled from a device without its splits: its manifest says isSplitRequired, Android refuses to
+    install it alone, and a feature split's code was never read. The scan reported it complete, so an inquiry
+    could contradict a claim from code it had not seen; it is partial and says why. With a split given, not."""
+    from smali_builds import activity_smali, build_apk, require_tools
+    require_tools()
+    base = build_apk(tmp_path / "base", SPLIT_REQUIRED_BASE,
+                     {"org/example/splitreq/MainActivity": activity_smali("org/example/splitreq/MainActivity", "")},
+                     name="base")
+    alone = scan_app([base])
+    assert alone.partial and any('isSplitRequired="true"' in w and "splits not given" in w for w in alone.warnings)
+    split_manifest = tmp_path / "split" / "AndroidManifest.xml"
+    split_manifest.parent.mkdir()
+    split_manifest.write_text(SPLIT_OF_IT)
+    split = tmp_path / "split_config.en.apk"
+    subprocess.run(["aapt", "package", "-f", "-M", str(split_manifest), "-I", str(FRAMEWORK_RES), "-F", str(split)],
+                   check=True, capture_output=True, timeout=60)
+    together = scan_app([base, split])
+    assert not together.partial, together.warnings

@@ -60,6 +60,9 @@ class Manifest:
     # <instrumentation android:targetPackage>: a test APK (androidTest, a UI-automation server) whose code the
     # system loads into that app's process, where that app's permissions and target API level apply
     instrumentation_targets: tuple[str, ...] = ()
+    # what in a base manifest says the app installs only with split APKs (isSplitRequired, requiredSplitTypes,
+    # Play's com.android.vending.splits.required): None when nothing does
+    split_required: str | None = None
 
     @property
     def instruments_other_app(self) -> str | None:
@@ -201,6 +204,8 @@ def _read_manifest(root, where: str) -> Manifest:
     application_class = None
     has_code = True
     instrumentation_targets: set[str] = set()
+    split_required = [f'requiredSplitTypes="{_attr(root, "requiredSplitTypes")}"'] \
+        if (_attr(root, "requiredSplitTypes") or "").strip() else []
     count = 0
     for element in root.iter():
         count += 1
@@ -219,6 +224,8 @@ def _read_manifest(root, where: str) -> Manifest:
                 meta_data.add(name)
                 if _bool(_attr(element, "value")) is False:
                     meta_data_off.add(name)   # only that a switch is off: other values may be API keys
+                elif name == "com.android.vending.splits.required" and _bool(_attr(element, "value")):
+                    split_required.append(f"<meta-data {name}>")
         elif tag == "application":
             name = _attr(element, "name")
             if name:
@@ -226,6 +233,8 @@ def _read_manifest(root, where: str) -> Manifest:
                 components.append(Component("application", application_class, None))
             if _bool(_attr(element, "hasCode")) is False:
                 has_code = False
+            if _bool(_attr(element, "isSplitRequired")):
+                split_required.append('isSplitRequired="true"')
             for extra in ("backupAgent", "appComponentFactory"):
                 value = _attr(element, extra)
                 if value and not value.startswith("@"):
@@ -286,6 +295,7 @@ def _read_manifest(root, where: str) -> Manifest:
         service_permissions=tuple(sorted(service_permissions)),
         meta_data_off=tuple(sorted(meta_data_off)),
         instrumentation_targets=tuple(sorted(instrumentation_targets)),
+        split_required=", ".join(split_required) or None,
     )
 
 

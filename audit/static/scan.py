@@ -112,6 +112,12 @@ def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue
     if opened.bundle_package and opened.bundle_package != base.package:
         warnings.append(f"bundle metadata names package {opened.bundle_package}, "
                         f"the base manifest {base.package}")
+    if base.split_required and not splits:
+        # Android refuses to install such a base alone (INSTALL_FAILED_MISSING_SPLIT): what the splits hold, a
+        # feature module's code among it, was not read
+        warnings.append(f"splits not given: the base manifest says the app installs only with its split APKs "
+                        f"({base.split_required}); code and resources they hold were not read: scan the base and "
+                        "its splits together, or the .apks / .xapk / .apkm")
     merged = _merge(base, [m for _, m in splits])
     clock.lap("manifest")
 
