@@ -204,8 +204,8 @@ def _read_manifest(root, where: str) -> Manifest:
     application_class = None
     has_code = True
     instrumentation_targets: set[str] = set()
-    split_required = [f'requiredSplitTypes="{_attr(root, "requiredSplitTypes")}"'] \
-        if (_attr(root, "requiredSplitTypes") or "").strip() else []
+    split_types = (_attr(root, "requiredSplitTypes") or "").strip()
+    split_required = [f'requiredSplitTypes="{split_types}"'] if split_types else []
     count = 0
     for element in root.iter():
         count += 1
