@@ -206,7 +206,11 @@ class Archive:
             # against analysis tools (Zimperium, 2023: 3 300 samples, installing on Android 9+); refusing them
             # (or a wrong CRC) refused installable apps. Read as Android does: bytes that are really compressed
             # then fail as a malformed manifest, as on a device.
-            info.CRC = None     # zipfile checks no CRC when there is none to compare
+            # zipfile checks no CRC when there is none to compare. A member flagged encrypted keeps a CRC it
+            # has: ciphertext read as data can inflate without an error (a few percent of ZipCrypto headers),
+            # and only the CRC then tells a password-protected archive from the flag trick
+            if not (flagged_encrypted and info.CRC):
+                info.CRC = None
             if info.compress_type not in ANDROID_METHODS:
                 info.compress_type, info.compress_size = zipfile.ZIP_STORED, info.file_size
         if info.compress_type not in ANDROID_METHODS:
@@ -232,14 +236,13 @@ class Archive:
                     chunks.append(block)
         except InputError:
             raise
-        except zipfile.BadZipFile as exc:
-            raise InputError(f"{where}: corrupt zip member: {one_line(str(exc))}") from None
-        except (zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
                 OverflowError) as exc:
-            if flagged_encrypted:   # the bit was no trick: the member is really password-protected
+            if flagged_encrypted:   # the bit was no trick (no inflate, or a bad CRC): really password-protected
                 raise InputError(f"{where}: the zip member is encrypted (a password-protected archive, which "
                                  "Android cannot read either): decrypt it first") from None
-            raise InputError(f"{where}: cannot inflate zip member: {one_line(str(exc))}") from None
+            problem = "corrupt zip member" if isinstance(exc, zipfile.BadZipFile) else "cannot inflate zip member"
+            raise InputError(f"{where}: {problem}: {one_line(str(exc))}") from None
         return b"".join(chunks)
 
 
