@@ -380,3 +380,37 @@ def test_a_base_that_needs_its_splits_scanned_alone_is_partial(tmp_path):
                    check=True, capture_output=True, timeout=60)
     together = scan_app([base, split])
     assert not together.partial, together.warnings
+
+
+def test_dex_041_sections_naming_one_long_string_cost_what_the_file_holds(tmp_path):
+    """Sections share their file's data, so 200 sections whose string ids all point at one 64 KB string would
+    each decode it (200 x 64 KB for a 90 KB file) and, pointing their tables at one another's, multiply any work.
+    Decoding is shared by the file (each offset once, within one budget), and a section's tables lie in its own
+    span between two headers."""
+    import hostile_builders as hb
+    from audit.static.dex import dex_files
+    container = bytearray(hb.dex_container([["La/A;"]] * 200))
+    long_string = b"\x00" + b"x" * 65536 + b"\x00"        # uleb 0 (a length no reader needs), 64 KB, NUL
+    at_string = len(container)
+    container += long_string
+    starts = []
+    at = 0
+    while at < len(container) - len(long_string):
+        starts.append(at)
+        at += struct.unpack_from("<I", container, at + 32)[0]
+    for start in starts:
+        ids_off = struct.unpack_from("<I", container, start + 60)[0]
+        struct.pack_into("<I", container, ids_off, at_string)   # every section's one string id -> the long string
+    for start in starts:
+        struct.pack_into("<I", container, start + 0x70, len(container))   # container_size
+    struct.pack_into("<I", container, starts[-1] + 32, len(container) - starts[-1])
+    sections = dex_files(bytes(container))
+    assert len(sections) == 200
+    decoded = [len(dex.string(0)) for dex in sections]
+    assert decoded == [65536] * 200 and len({id(dex.string(0)) for dex in sections}) == 1   # decoded once
+    # a section whose table reaches into the next section is refused
+    bad = bytearray(hb.dex_container([["La/A;"], ["Lb/B;"]]))
+    second = struct.unpack_from("<I", bad, 32)[0]
+    struct.pack_into("<I", bad, 60, second + 0x78)                   # section 1's string_ids_off -> section 2
+    with pytest.raises(InputError, match="string_ids .* lies outside the section"):
+        dex_files(bytes(bad))

@@ -162,22 +162,36 @@ def decode_mutf8(raw: bytes) -> str:
         return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
+class FileData:
+    """What the dexes read from one file share: the sections of a DEX 041 container point into the same data,
+    so decoding it once for all of them keeps the work in proportion to the file, however many sections name it.
+    `budget`: characters left to decode. In a valid dex each string_data_item is distinct and none overlaps, so
+    decoding never yields more characters than the file has bytes; ids that point into the middle of one long
+    string (or sections all naming it) would otherwise cost the square of its length. `class_data`: the items
+    read, each a class's own (one shared by two classes, of one section or two, would multiply the work)."""
+
+    __slots__ = ("strings_at", "budget", "class_data")
+
+    def __init__(self, size: int):
+        self.strings_at: dict[int, str] = {}     # by data offset: aliased string_ids share one object
+        self.budget = size + 4096
+        self.class_data: set[int] = set()
+
+
 class DexFile:
     """One classes*.dex, read lazily from bytes. `name` is how errors and stats refer to it."""
 
-    def __init__(self, data: bytes | bytearray | memoryview, name: str = "classes.dex", header_at: int = 0):
-        """`header_at`: where this dex's header starts (a DEX 041 section); its offsets still count from 0."""
+    def __init__(self, data: bytes | bytearray | memoryview, name: str = "classes.dex", header_at: int = 0,
+                 shared: FileData | None = None):
+        """`header_at`: where this dex's header starts (a DEX 041 section); its offsets still count from 0.
+        `shared`: the FileData of the other sections of the same file."""
         self.name = name
         self.data = bytes(data) if not isinstance(data, bytes) else data
         self.size = len(self.data)
         self.header_at = header_at
         self._parse_header()
         self._strings: dict[int, str] = {}
-        self._strings_at: dict[int, str] = {}       # by data offset: aliased string_ids share one object
-        # Characters decoded in total. In a valid dex each string_data_item is distinct and none overlaps,
-        # so decoding never yields more characters than the file has bytes; ids that point into the middle
-        # of one long string would otherwise cost the square of its length.
-        self._decode_budget = self.size + 4096
+        self._file = shared if shared is not None else FileData(self.size)
         self._type_lists: dict[int, tuple[int, ...]] = {}
         self._found_strings: dict[str, int | None] = {}
         self._found_methods: dict[str, int | None] = {}
@@ -229,6 +243,9 @@ class DexFile:
             self._fail(f"header size {header_size} below {HEADER_SIZE}")
         elif file_size > self.size:
             self._fail(f"truncated: header says {file_size} bytes, file has {self.size}")
+        # a DEX 041 section's own tables lie between its header and the next (only data is shared): every
+        # section's tables together are no larger than the file
+        low, high = (at + CONTAINER_HEADER_SIZE, at + file_size) if self.version == "041" else (HEADER_SIZE, self.size)
         for table, count, offset, item in (
                 ("string_ids", self.string_ids_size, self.string_ids_off, 4),
                 ("type_ids", self.type_ids_size, self.type_ids_off, 4),
@@ -236,8 +253,9 @@ class DexFile:
                 ("field_ids", self.field_ids_size, self.field_ids_off, 8),
                 ("method_ids", self.method_ids_size, self.method_ids_off, 8),
                 ("class_defs", self.class_defs_size, self.class_defs_off, 32)):
-            if count and (offset < HEADER_SIZE or offset + count * item > self.size):
-                self._fail(f"{table} ({count} items at {offset:#x}) lies outside the file")
+            if count and (offset < low or offset + count * item > high):
+                self._fail(f"{table} ({count} items at {offset:#x}) lies outside the "
+                           + ("section" if self.version == "041" else "file"))
             if not count:
                 # an empty table's offset points at nothing: 0, whatever the header says, so that no read of the
                 # table (struct.unpack_from of 0 items at an offset past the end raises) depends on it
@@ -264,9 +282,10 @@ class DexFile:
         if not 0 <= index < self.string_ids_size:
             self._check_index(index, self.string_ids_size, "string")
         offset = _U32.unpack_from(self.data, self.string_ids_off + 4 * index)[0]
-        text = self._strings_at.get(offset)
+        strings_at = self._file.strings_at
+        text = strings_at.get(offset)
         if text is None:
-            text = self._strings_at[offset] = self._string_at(offset, index)
+            text = strings_at[offset] = self._string_at(offset, index)
         self._strings[index] = text
         return text
 
@@ -280,8 +299,8 @@ class DexFile:
         end = self.data.find(b"\x00", start)
         if end < 0:
             self._fail(f"string {index}: unterminated string data at {start:#x}")
-        self._decode_budget -= end - start
-        if self._decode_budget < 0:
+        self._file.budget -= end - start
+        if self._file.budget < 0:
             self._fail(f"string data decodes to more than the file's {self.size} bytes "
                        "(string_ids overlapping one another)")
         return decode_mutf8(self.data[start:end])
@@ -544,7 +563,7 @@ class DexFile:
         where = f"{self.name}: class_data"
         # In a valid dex each class_data item belongs to one class_def and each method is defined once: a
         # shared item or more methods than method_ids would multiply the work (a few KB decoding for minutes).
-        seen_offsets: set[int] = set()
+        seen_offsets = self._file.class_data
         defined_budget = method_count
         # uleb128 reads are inlined with a one-byte fast path: this loop runs once per field and method.
         # A read past the end raises IndexError, turned into InputError by method_table().
@@ -553,7 +572,8 @@ class DexFile:
             if not pos:
                 continue
             if pos in seen_offsets:
-                self._fail(f"class_def {cdef.index}: class_data at {pos:#x} is shared with another class_def")
+                self._fail(f"class_def {cdef.index}: class_data at {pos:#x} is shared with another class_def "
+                           "(of this dex or another section of its file)")
             seen_offsets.add(pos)
             counts = [0, 0, 0, 0]
             for k in range(4):
@@ -738,11 +758,11 @@ def dex_files(data: bytes, name: str = "classes.dex") -> list[DexFile]:
     if data[4:8] != b"041\0" or len(data) < CONTAINER_HEADER_SIZE:
         return [DexFile(data, name)]
     container_size = min(_CONTAINER_TAIL.unpack_from(data, HEADER_SIZE)[0], len(data))
-    sections, at = [], 0
+    sections, at, shared = [], 0, FileData(len(data))
     while at < container_size:
         if len(sections) >= MAX_SECTIONS:
             raise InputError(f"{name}: more than {MAX_SECTIONS} DEX 041 sections")
-        section = DexFile(data, f"{name}[{len(sections) + 1}]" if sections else name, at)
+        section = DexFile(data, f"{name}[{len(sections) + 1}]" if sections else name, at, shared)
         sections.append(section)
         step = _U32.unpack_from(data, at + 32)[0]      # file_size: the distance to the next header
         if step < CONTAINER_HEADER_SIZE:
