@@ -360,3 +360,25 @@ def test_the_camera_is_its_own_type_apart_from_the_photos_a_gallery_query_reads(
     for labels in (store["play"]["types"]["PSL_PHOTOS"], store["play"]["types"]["PSL_VIDEOS"],
                    store["apple"]["types"]["NSPrivacyCollectedDataTypePhotosorVideos"]):
         assert "photos_videos.camera" in labels and "photos_videos" in labels
+
+
+@pytest.mark.parametrize("requested, claim_type, expected", [
+    ((), "device_ids.imei", "contradicted"),                              # READ_PHONE_STATE on every level
+    (("android.permission.READ_PHONE_STATE",), "device_ids.imei", "inconclusive"),
+    ((), "device_ids.advertising_id", "inconclusive")])                   # target 30: no permission needed
+def test_a_scan_that_did_not_read_everything_still_contradicts_what_android_refuses(requested, claim_type,
+                                                                                     expected):
+    """A scan that left something out (a dex, the splits a base needs, the time limit) read the base manifest
+    whole: where Android refuses every API that yields the type to this app, no code, read or not, obtains it,
+    and the claim is contradicted. It was inconclusive for every such scan (a base pulled without its splits
+    among them)."""
+    from audit.static.feasibility import AppLevels
+    from audit.static.manifest import RequestedPermission
+    levels = AppLevels(23, 30, tuple(RequestedPermission(p) for p in requested))
+    audit = AuditInput("org.x", static_scanned=True, static_complete=False, app_levels=levels,
+                       permissions=tuple(PermissionUse(p, "dangerous", (claim_type,)) for p in requested))
+    claim = Claim("c", "The app collects it", "collects", claim_type)
+    result = answer(Inquiry("t", None, (claim,), "c.yaml"), audit, sheet())[0]
+    assert result.verdict == expected, result.note
+    if expected == "contradicted":
+        assert "the scan did not read everything" in result.note

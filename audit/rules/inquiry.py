@@ -12,7 +12,9 @@ Verdicts, and what they require (the asymmetry is deliberate; a wrong "contradic
                                (its API rules judged with the app's levels and none: _gated), and no capture
                                or hook saw it; or (_unobtainable)
                                it found code, but Android refuses every read of it to this app (blocked or
-                               degraded on every level the app installs on), and no capture or hook saw it.
+                               degraded on every level the app installs on), and no capture or hook saw it;
+                               or, after a scan that did not read everything (the manifest still whole),
+                               Android refuses every API that yields the type to this app.
 - accesses TYPE   supported    reachable code reads it and Android lets it, or a hook saw it read at runtime.
                   inconclusive only unreachable (present) code or only a permission; or refused code found by a
                                scan that was not complete.
@@ -198,10 +200,18 @@ def _unobtainable(audit: AuditInput, data_type: str) -> str | None:
     """Why the app cannot obtain `data_type` at all; None when it may. Either no code path and no permission
     (_absence), or a complete scan found code whose every read Android refuses to this app and nothing read or
     sent it at runtime (_refused): the missing permission or the platform's restriction that makes a missing
-    code path strong evidence holds for the code that is there too."""
+    code path strong evidence holds for the code that is there too. After a scan that did not read everything
+    (a dex left out, splits not given, the time limit), the manifest was still read whole: where Android refuses
+    every API that yields the type to this app, no code, read or not, obtains it."""
     absent = _absence(audit, data_type)
-    if absent or not (audit.static_scanned and audit.static_complete):
+    if absent or not audit.static_scanned:
         return absent
+    if not audit.static_complete:
+        if audit.app_levels is None or not _android_refuses(audit.app_levels, data_type):
+            return None
+        where = "; no capture or hook saw it" if audit.captured else ""
+        return (f"Android refuses every read of {data_type} to this app (no permission it requests unlocks one on "
+                f"any level it installs on): the scan did not read everything, but no code could obtain it{where}")
     refused = _refused(_of_type(audit, data_type))
     if refused is None:
         return None
@@ -245,19 +255,20 @@ def _gated(audit: AuditInput, data_type: str) -> bool:
     Without a scan, whether the permission table names the type at all."""
     if audit.app_levels is None:
         return any(covers(data_type, t) for t in _gated_types(str(rules_dir())))
-    return _gated_at(audit.app_levels, data_type)
+    # (a shared user id may hold what this app does not request: its verdicts stay unknown)
+    return _android_refuses(replace(audit.app_levels, requested=()), data_type)
 
 
 @functools.lru_cache(maxsize=256)
-def _gated_at(levels, data_type: str) -> bool:
+def _android_refuses(levels, data_type: str) -> bool:
+    """Whether every API that yields the type is blocked or degraded for an app of these levels and requested
+    permissions (feasibility.AppLevels): the APIs of the type or a narrower one, and broader ones only where an
+    access item yields the type (a fused location request gives a precise fix; a gallery query gives no camera)."""
     from ..static.apis import load_apis
     from ..static.feasibility import judge
-    bare = replace(levels, requested=())   # (a shared user id may hold what this app does not request: unknown)
-    # the APIs of the type or a narrower one, and broader ones only where an access item yields the type (a
-    # fused location request gives a precise fix; a gallery query gives no camera)
     relevant = [rule for rule in load_apis() if covers(data_type, rule.data_type)
                 or any(item.data_type and covers(data_type, item.data_type) for item in rule.access or ())]
-    return bool(relevant) and all(judge(rule, bare)[1].status in ("blocked", "degraded") for rule in relevant)
+    return bool(relevant) and all(judge(rule, levels)[1].status in ("blocked", "degraded") for rule in relevant)
 
 
 def _declared(declarations: Declarations, data_type: str, kinds=None) -> tuple[str, ...]:
