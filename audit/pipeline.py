@@ -27,6 +27,7 @@ class Gathered:
     observations: list[Observation] = field(default_factory=list)
     transmissions: list[Transmission] = field(default_factory=list)
     sdks: list[Any] = field(default_factory=list)
+    sdk_hints: list[Any] = field(default_factory=list)   # SDKs the app names (hosts, keys) whose code was not found
     permissions: list[Any] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     partial: list[str] = field(default_factory=list)     # evidence not read in full, and why
@@ -77,6 +78,7 @@ class ApkScan:
         gathered.app = scan.app.package
         gathered.observations.extend(scan.observations)
         gathered.sdks.extend(DetectedSdk(s.id, s.name, tuple(s.evidence)) for s in scan.sdks)
+        gathered.sdk_hints.extend(DetectedSdk(h.id, h.name, tuple(h.evidence)) for h in scan.hints)
         gathered.permissions.extend(PermissionUse(p.name, p.protection_level, tuple(p.data_types))
                                     for p in scan.permissions)
         gathered.warnings.extend(f"static: {w}" for w in scan.warnings)
@@ -174,7 +176,7 @@ def gather(apps: Iterable[str], captures: Iterable[str] = (), identifiers: str |
            reveal: bool = False, app: str | None = None, first_party_domains: Iterable[str] = ()):
     """Run every source; returns the engine's input, the static scan (None without an APK) and the identifier
     values seen (to redact). `app` names the audited app when there is no APK (else the capture's own)."""
-    from .rules.engine import AuditInput, DetectedSdk, transmitted_observations
+    from .rules.engine import AuditInput, transmitted_observations
     apps, captures = list(apps), list(captures)
     if not apps and not captures:
         raise InputError("nothing to audit: give an APK, a capture (--capture), or both")
@@ -186,13 +188,12 @@ def gather(apps: Iterable[str], captures: Iterable[str] = (), identifiers: str |
     for source in sources_for(apps, captures, reveal):
         source.add_to(gathered)
     observations = [*gathered.observations, *transmitted_observations(gathered.transmissions)]
+    scan = gathered.scan
     audit = AuditInput(
         app=gathered.app, observations=tuple(observations), sdks=tuple(gathered.sdks),
         permissions=tuple(gathered.permissions), transmissions=tuple(gathered.transmissions),
-        artifact=gathered.artifact, static_scanned=gathered.scan is not None,
-        static_complete=gathered.scan is not None and not gathered.scan.partial, captured=gathered.captured,
+        artifact=gathered.artifact, static_scanned=scan is not None,
+        static_complete=scan is not None and not scan.partial, captured=gathered.captured,
         warnings=tuple(gathered.warnings), partial=tuple(gathered.partial),
-        app_levels=gathered.scan.app_levels if gathered.scan is not None else None,
-        sdk_hints=tuple(DetectedSdk(h.id, h.name, tuple(h.evidence)) for h in gathered.scan.hints)
-        if gathered.scan is not None else ())
+        app_levels=scan.app_levels if scan is not None else None, sdk_hints=tuple(gathered.sdk_hints))
     return audit, gathered.scan, gathered.secrets

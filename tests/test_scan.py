@@ -8,7 +8,6 @@ import os
 import shutil
 import struct
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
@@ -138,12 +137,16 @@ def test_unreadable_split_gives_a_partial_result(tmp_path, split_set):
     assert str(junk) in [i.path for i in report.inputs]
 
 
-def test_garbage_second_dex_gives_a_partial_result(tmp_path, education_apk):
-    patched = tmp_path / "edu-garbage-dex2.apk"
-    with zipfile.ZipFile(education_apk) as source, zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as out:
+def _with_second_dex(education_apk: Path, target: Path, data: bytes) -> Path:
+    with zipfile.ZipFile(education_apk) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
         for info in source.infolist():
             out.writestr(info.filename, source.read(info))
-        out.writestr("classes2.dex", b"dex\n035\x00" + os.urandom(4000))
+        out.writestr("classes2.dex", data)
+    return target
+
+
+def test_garbage_second_dex_gives_a_partial_result(tmp_path, education_apk):
+    patched = _with_second_dex(education_apk, tmp_path / "edu-garbage-dex2.apk", b"dex\n035\x00" + os.urandom(4000))
     report = scan_app([patched])
     assert report.partial
     assert len(report.warnings) == 1 and "classes2.dex" in report.warnings[0]
@@ -309,14 +312,6 @@ def test_the_scan_pauses_the_cyclic_gc_and_restores_its_state(tmp_path):
     finally:
         (gc.enable if original else gc.disable)()
     assert seen == [True, True, False, False]
-
-
-def _with_second_dex(education_apk: Path, target: Path, data: bytes) -> Path:
-    with zipfile.ZipFile(education_apk) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-        for info in source.infolist():
-            out.writestr(info.filename, source.read(info))
-        out.writestr("classes2.dex", data)
-    return target
 
 
 def test_a_dex_041_container_is_read_section_by_section(tmp_path, education_apk):

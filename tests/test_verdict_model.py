@@ -7,9 +7,13 @@ import itertools
 import pytest
 
 from audit.model import Actor, ActorKind, Evidence, Feasibility, Level, Observation, Severity, Transmission
-from audit.rules.declarations import Declarations, Statement
-from audit.rules.engine import AuditInput, PermissionUse, evaluate, judge, load_checks, transmitted_observations
-from audit.rules.inquiry import Claim, Inquiry, answer
+from audit.rules.declarations import Declarations, Statement, formats
+from audit.rules.engine import (AuditInput, DetectedSdk, PermissionUse, evaluate, judge, load_checks,
+                                transmitted_observations)
+from audit.rules.inquiry import Claim, Inquiry, _gated, answer
+from audit.static.apis import load_apis
+from audit.static.feasibility import AppLevels
+from audit.static.manifest import RequestedPermission
 
 APP = Actor(ActorKind.FIRST_PARTY)
 BRANCH = Actor(ActorKind.SDK, "branch")
@@ -30,6 +34,11 @@ DECLARATIONS = {   # weakest position of the vendor first: what it says about de
     "silent": sheet(),
     "denied": sheet(Statement("not_collected", "device_ids.imei", where="sheet.yaml:3")),
 }
+
+
+def ask(audit: AuditInput, *claims: Claim) -> list:
+    """The inquiry's answers about `audit`, against an empty data sheet, in the claims' order."""
+    return answer(Inquiry("t", None, claims, "c.yaml"), audit, sheet())
 
 
 def observation(level: Level, actor: Actor, feasibility: Feasibility | None) -> Observation:
@@ -91,15 +100,15 @@ def test_accesses_claim_on_a_fully_blocked_type_is_contradicted_with_the_reason(
     blocked = AuditInput("org.x", (observation(Level.REACHABLE, APP, BLOCKED),), static_scanned=True,
                          static_complete=True)
     claim = Claim("imei", "The app can access the IMEI", "accesses", "device_ids.imei")
-    result = answer(Inquiry("t", None, (claim,), "c.yaml"), blocked, sheet())[0]
+    result = ask(blocked, claim)[0]
     assert result.verdict == "contradicted" and "READ_PHONE_STATE is not requested" in result.note
     # A partial scan may have missed a read Android allows: refused code then supports and contradicts nothing.
     partial = AuditInput("org.x", blocked.observations, static_scanned=True, static_complete=False)
-    result = answer(Inquiry("t", None, (claim,), "c.yaml"), partial, sheet())[0]
+    result = ask(partial, claim)[0]
     assert result.verdict == "inconclusive" and "static scan was incomplete" in result.note \
         and "READ_PHONE_STATE is not requested" in result.note
     granted = AuditInput("org.x", (observation(Level.REACHABLE, APP, GRANTED),))
-    assert answer(Inquiry("t", None, (claim,), "c.yaml"), granted, sheet())[0].verdict == "supported"
+    assert ask(granted, claim)[0].verdict == "supported"
 
 
 def test_collecting_a_type_android_refuses_everywhere_is_contradicted_like_absence():
@@ -116,7 +125,7 @@ def test_collecting_a_type_android_refuses_everywhere_is_contradicted_like_absen
 
     def verdicts(*observations, complete=True):
         audit = AuditInput("org.x", (aaid, *observations), static_scanned=True, static_complete=complete)
-        return {r.claim.id: r for r in answer(Inquiry("t", None, claims, "c.yaml"), audit, sheet())}
+        return {r.claim.id: r for r in ask(audit, *claims)}
 
     refused = verdicts(observation(Level.REACHABLE, BRANCH, BLOCKED))
     for claim_id in ("imei", "imei-to-branch", "bridge"):
@@ -135,8 +144,6 @@ def test_every_type_only_a_permission_unlocks_is_gated_for_the_absence_rule():
     """A type every API of which needs a permission (rules/apis.yaml `access`) is unlocked by some permission in
     rules/permissions.yaml: else "no code path and no such permission" could never contradict a claim about it,
     and an app holding the permission would not count as able to read it (location.last_known was missing)."""
-    from audit.rules.inquiry import _gated
-    from audit.static.apis import load_apis
     unscanned = AuditInput("org.x")     # no scanned app: the permission table decides
     rules_of: dict[str, list] = {}
     for rule in load_apis():
@@ -159,14 +166,12 @@ def test_whether_a_missing_code_path_contradicts_depends_on_what_the_app_needs_t
     StatusSaver's AdMob build) cannot contradict "the app collects the advertising ID": the absence rule judged
     the type guarded because the permission table names AD_ID at all. It asks the API rules with the app's own
     levels and no permission instead."""
-    from audit.static.feasibility import AppLevels
-    from audit.static.manifest import RequestedPermission
     levels = AppLevels(21, target, tuple(RequestedPermission(p) for p in requested))
     permissions = tuple(PermissionUse(p, "normal", ("device_ids.advertising_id",)) for p in requested)
     audit = AuditInput("org.x", static_scanned=True, static_complete=True, app_levels=levels,
                        permissions=permissions)
     claim = Claim("aaid", "The app collects the advertising ID", "collects", "device_ids.advertising_id")
-    result = answer(Inquiry("t", None, (claim,), "c.yaml"), audit, sheet())[0]
+    result = ask(audit, claim)[0]
     assert result.verdict == expected, result.note
     if target < 33:
         assert "needs no permission, so finding no known API is not proof of absence" in result.note
@@ -186,14 +191,13 @@ def test_a_permission_the_api_rules_name_for_a_type_keeps_its_absence_from_contr
     """ACCESS_FINE_LOCATION is listed for location, but rules/apis.yaml says it also lets an app read the cell
     towers (getAllCellInfo from API 29): an app holding it, with no code path found, is not said to be unable to
     collect cell information; without any such permission, it is."""
-    from audit.rules.engine import PermissionUse
     claim = Claim("cells", "The app collects cell tower information", "collects", "network.cell_info")
     fine = PermissionUse("android.permission.ACCESS_FINE_LOCATION", "dangerous", ("location.precise",))
     internet = PermissionUse("android.permission.INTERNET", "normal")
 
     def verdict(*permissions):
         audit = AuditInput("org.x", (), permissions=permissions, static_scanned=True, static_complete=True)
-        return answer(Inquiry("t", None, (claim,), "c.yaml"), audit, sheet())[0].verdict
+        return ask(audit, claim)[0].verdict
 
     assert verdict(internet) == "contradicted"
     assert verdict(internet, fine) == "inconclusive"
@@ -260,7 +264,6 @@ def test_conditional_statement_covers_what_fits_and_says_so():
 
 
 def test_permission_check_never_contradicts_a_statement_of_the_sheet():
-    from audit.rules.engine import PermissionUse
     perms = (PermissionUse("android.permission.READ_PHONE_STATE", "dangerous", ("device_ids.imei",)),)
     denied = evaluate(AuditInput("org.x", permissions=perms), DECLARATIONS["denied"])
     assert not [f for f in denied.findings if f.rule == "dangerous-permission-undeclared"]
@@ -311,28 +314,26 @@ def test_an_sdk_the_app_names_without_its_code_is_not_contradicted_by_a_complete
     """A complete scan that found none of an SDK's classes contradicted "the app embeds it" even where the app
     names its hosts or manifest keys (a hint): obfuscation that renamed the code leaves exactly that, so the
     claim is inconclusive and the note shows what the app names. Without a hint it stays contradicted."""
-    from audit.rules.engine import DetectedSdk
     claim = Claim("ima", "The app embeds Google's IMA SDK", "embeds", "google_ima")
     host = Evidence("host", "imasdk.googleapis.com", "dex", "host named in a string constant")
     named = AuditInput("org.x", static_scanned=True, static_complete=True,
                        sdk_hints=(DetectedSdk("google_ima", "Google Interactive Media Ads (IMA) SDK", (host,)),))
-    result = answer(Inquiry("t", None, (claim,), "c.yaml"), named, sheet())[0]
+    result = ask(named, claim)[0]
     assert result.verdict == "inconclusive" and "host imasdk.googleapis.com" in result.note
     assert result.evidence == (host,)
     silent = AuditInput("org.x", static_scanned=True, static_complete=True)
-    assert answer(Inquiry("t", None, (claim,), "c.yaml"), silent, sheet())[0].verdict == "contradicted"
+    assert ask(silent, claim)[0].verdict == "contradicted"
 
 
 def test_an_app_sharing_a_user_id_is_not_contradicted_for_a_permission_it_does_not_request():
     """Another package of a shared user id may hold the permission this app does not request (feasibility says
     `unknown` then): its absence is no second signal, so a missing code path does not contradict."""
-    from audit.static.feasibility import AppLevels
     claim = Claim("imei", "The app collects the IMEI", "collects", "device_ids.imei")
 
     def result(shared):
         audit = AuditInput("org.x", static_scanned=True, static_complete=True,
                            app_levels=AppLevels(23, 30, (), shared_user_id=shared))
-        return answer(Inquiry("t", None, (claim,), "c.yaml"), audit, sheet())[0].verdict
+        return ask(audit, claim)[0].verdict
 
     assert result(None) == "contradicted"
     assert result("org.x.shared") == "inconclusive"
@@ -344,17 +345,13 @@ def test_the_camera_is_its_own_type_apart_from_the_photos_a_gallery_query_reads(
     neither open the camera nor request CAMERA the claim became inconclusive. The camera's APIs now yield
     photos_videos.camera, which only CAMERA unlocks (Play and Apple labels map to both types: no store label is
     finer)."""
-    from audit.rules.declarations import formats
-    from audit.static.apis import load_apis
-    from audit.static.feasibility import AppLevels
     camera_apis = {r.id: r.data_type for r in load_apis() if r.access_name == "camera"}
     assert camera_apis and set(camera_apis.values()) == {"photos_videos.camera"}
     old_app = AppLevels(16, 28, ())
     audit = AuditInput("org.x", static_scanned=True, static_complete=True, app_levels=old_app)
     camera = Claim("camera", "The app accesses users' cameras", "accesses", "photos_videos.camera")
     gallery = Claim("photos", "The app accesses users' photos", "accesses", "photos_videos")
-    verdicts = {r.claim.id: r.verdict for r in answer(Inquiry("t", None, (camera, gallery), "c.yaml"), audit,
-                                                        sheet())}
+    verdicts = {r.claim.id: r.verdict for r in ask(audit, camera, gallery)}
     assert verdicts == {"camera": "contradicted", "photos": "inconclusive"}
     store = formats()
     for labels in (store["play"]["types"]["PSL_PHOTOS"], store["play"]["types"]["PSL_VIDEOS"],
@@ -372,13 +369,11 @@ def test_a_scan_that_did_not_read_everything_still_contradicts_what_android_refu
     whole: where Android refuses every API that yields the type to this app, no code, read or not, obtains it,
     and the claim is contradicted. It was inconclusive for every such scan (a base pulled without its splits
     among them)."""
-    from audit.static.feasibility import AppLevels
-    from audit.static.manifest import RequestedPermission
     levels = AppLevels(23, 30, tuple(RequestedPermission(p) for p in requested))
     audit = AuditInput("org.x", static_scanned=True, static_complete=False, app_levels=levels,
                        permissions=tuple(PermissionUse(p, "dangerous", (claim_type,)) for p in requested))
     claim = Claim("c", "The app collects it", "collects", claim_type)
-    result = answer(Inquiry("t", None, (claim,), "c.yaml"), audit, sheet())[0]
+    result = ask(audit, claim)[0]
     assert result.verdict == expected, result.note
     if expected == "contradicted":
         assert "the scan did not read everything" in result.note

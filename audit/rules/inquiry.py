@@ -191,9 +191,13 @@ def _absence(audit: AuditInput, data_type: str) -> str | None:
         return None   # no API rule could have found it: silence is not evidence
     if not _gated(audit, data_type):
         return None   # readable without any permission (the clock, the build): no code found is weak evidence
-    where = "; no capture or hook saw it" if audit.captured else ""
     return (f"a complete static scan found no code path to {data_type} and the app requests no permission "
-            f"unlocking it{where} (reflection, native code or downloaded code are outside static reach)")
+            f"unlocking it{_unseen(audit)} (reflection, native code or downloaded code are outside static reach)")
+
+
+def _unseen(audit: AuditInput) -> str:
+    """What a contradiction adds when captures were analysed too: none of them saw the type."""
+    return "; no capture or hook saw it" if audit.captured else ""
 
 
 def _unobtainable(audit: AuditInput, data_type: str) -> str | None:
@@ -209,14 +213,13 @@ def _unobtainable(audit: AuditInput, data_type: str) -> str | None:
     if not audit.static_complete:
         if audit.app_levels is None or not _android_refuses(audit.app_levels, data_type):
             return None
-        where = "; no capture or hook saw it" if audit.captured else ""
         return (f"Android refuses every read of {data_type} to this app (no permission it requests unlocks one on "
-                f"any level it installs on): the scan did not read everything, but no code could obtain it{where}")
+                f"any level it installs on): the scan did not read everything, but no code could obtain it"
+                f"{_unseen(audit)}")
     refused = _refused(_of_type(audit, data_type))
     if refused is None:
         return None
-    where = "; no capture or hook saw it" if audit.captured else ""
-    return f"the code is there, but Android refuses it to this app: {refused}{where}"
+    return f"the code is there, but Android refuses it to this app: {refused}{_unseen(audit)}"
 
 
 @functools.lru_cache(maxsize=256)
@@ -354,8 +357,9 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
         for data_type in (first, second):
             absent = _unobtainable(audit, data_type)
             if absent:
-                return ClaimResult(claim, "contradicted", _strongest(_of_type(audit, data_type)),
-                                   _evidence(_of_type(audit, data_type)), declared, absent)
+                refused_code = _of_type(audit, data_type)
+                return ClaimResult(claim, "contradicted", _strongest(refused_code), _evidence(refused_code),
+                                   declared, absent)
         observed = _of_type(audit, first) + _of_type(audit, second)
         levels = [_strongest(_of_type(audit, t)) for t in (first, second)]
         weakest = min((lv for lv in levels if lv is not None), default=None) if all(levels) else None

@@ -229,6 +229,7 @@ class DexFile:
         self.version = magic[4:7].decode()
         if endian != ENDIAN_CONSTANT:
             self._fail(f"unsupported endian tag {endian:#x}")
+        self.file_size = file_size   # of a DEX 041 section: the distance to the next header
         if self.version == "041":
             if header_size < CONTAINER_HEADER_SIZE or self.size < at + CONTAINER_HEADER_SIZE:
                 self._fail(f"DEX 041 header size {header_size} below {CONTAINER_HEADER_SIZE}")
@@ -237,15 +238,17 @@ class DexFile:
                 self._fail(f"the section header at {at:#x} says it is at {header_offset:#x}")
             if container_size > self.size or at + file_size > container_size:
                 self._fail(f"truncated: the container says {container_size} bytes, file has {self.size}")
+            # a section's own tables lie between its header and the next (only data is shared): every
+            # section's tables together are no larger than the file
+            low, high, span = at + CONTAINER_HEADER_SIZE, at + file_size, "section"
         elif at:
             self._fail(f"a section at {at:#x} of a DEX {self.version} file (only 041 holds several)")
         elif header_size < HEADER_SIZE:
             self._fail(f"header size {header_size} below {HEADER_SIZE}")
         elif file_size > self.size:
             self._fail(f"truncated: header says {file_size} bytes, file has {self.size}")
-        # a DEX 041 section's own tables lie between its header and the next (only data is shared): every
-        # section's tables together are no larger than the file
-        low, high = (at + CONTAINER_HEADER_SIZE, at + file_size) if self.version == "041" else (HEADER_SIZE, self.size)
+        else:
+            low, high, span = HEADER_SIZE, self.size, "file"
         for table, count, offset, item in (
                 ("string_ids", self.string_ids_size, self.string_ids_off, 4),
                 ("type_ids", self.type_ids_size, self.type_ids_off, 4),
@@ -254,8 +257,7 @@ class DexFile:
                 ("method_ids", self.method_ids_size, self.method_ids_off, 8),
                 ("class_defs", self.class_defs_size, self.class_defs_off, 32)):
             if count and (offset < low or offset + count * item > high):
-                self._fail(f"{table} ({count} items at {offset:#x}) lies outside the "
-                           + ("section" if self.version == "041" else "file"))
+                self._fail(f"{table} ({count} items at {offset:#x}) lies outside the {span}")
             if not count:
                 # an empty table's offset points at nothing: 0, whatever the header says, so that no read of the
                 # table (struct.unpack_from of 0 items at an offset past the end raises) depends on it
@@ -764,10 +766,10 @@ def dex_files(data: bytes, name: str = "classes.dex") -> list[DexFile]:
             raise InputError(f"{name}: more than {MAX_SECTIONS} DEX 041 sections")
         section = DexFile(data, f"{name}[{len(sections) + 1}]" if sections else name, at, shared)
         sections.append(section)
-        step = _U32.unpack_from(data, at + 32)[0]      # file_size: the distance to the next header
-        if step < CONTAINER_HEADER_SIZE:
-            raise InputError(f"{section.name}: a DEX 041 section of {step} bytes, shorter than its header")
-        at += step
+        if section.file_size < CONTAINER_HEADER_SIZE:
+            raise InputError(f"{section.name}: a DEX 041 section of {section.file_size} bytes, shorter than its "
+                             "header")
+        at += section.file_size
     return sections
 
 

@@ -283,8 +283,9 @@ def read_aab_module(archive: Archive, module: str) -> tuple[ApkContents, list[st
 def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: str,
                 arsc_name: str | None) -> tuple[ApkContents, list[str]]:
     # an APK's manifest and resource table are read as Android's resource system reads them (AssetManager opens
-    # both through libandroidfw); an App Bundle's by bundletool
-    manifest = archive.read(manifest_name, MAX_MANIFEST_BYTES, as_resource=manifest_name == MANIFEST)
+    # both through libandroidfw); an App Bundle module's by bundletool
+    apk = manifest_name == MANIFEST
+    manifest = archive.read(manifest_name, MAX_MANIFEST_BYTES, as_resource=apk)
     dex_names, not_loaded = _loaded_dex_names(archive.names(), dex_folder)
     dexes, unreadable, warnings = [], [], []
     if not_loaded:
@@ -300,8 +301,8 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
     arsc = None
     if arsc_name is not None and archive.has(arsc_name):
         try:
-            arsc = archive.read(arsc_name, MAX_ARSC_BYTES, as_resource=arsc_name == ARSC)
-            if arsc_name == ARSC and not arsc.startswith(RES_TABLE_HEADER):
+            arsc = archive.read(arsc_name, MAX_ARSC_BYTES, as_resource=apk)
+            if apk and not arsc.startswith(RES_TABLE_HEADER):
                 # what a member really compressed in a method Android does not inflate gives, read as stored
                 raise InputError(f"{archive.display}!{arsc_name} is no resource table (as Android's resource "
                                  "system reads it: a member not deflated is read as stored)")
@@ -310,8 +311,7 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
         except InputError as exc:
             arsc = None
             warnings.append(f"resources not read: {exc}")
-    return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable),
-                       bundle_module=manifest_name != MANIFEST), warnings
+    return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable), bundle_module=not apk), warnings
 
 
 # -- bundles --------------------------------------------------------------------------------------------
