@@ -195,5 +195,6 @@ def gather(apps: Iterable[str], captures: Iterable[str] = (), identifiers: str |
         artifact=gathered.artifact, static_scanned=scan is not None,
         static_complete=scan is not None and not scan.partial, captured=gathered.captured,
         warnings=tuple(gathered.warnings), partial=tuple(gathered.partial),
-        app_levels=scan.app_levels if scan is not None else None, sdk_hints=tuple(gathered.sdk_hints))
+        app_levels=scan.app_levels if scan is not None else None, sdk_hints=tuple(gathered.sdk_hints),
+        manifest_keys=tuple(scan.meta_data) if scan is not None else ())
     return audit, gathered.scan, gathered.secrets

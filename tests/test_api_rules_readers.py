@@ -335,3 +335,99 @@ def test_the_advertising_id_read_by_reflection_is_found_and_left_to_the_runtime_
     hooked = {h.id for h in hooked_apis()}
     assert "gms.advertising_id_client.get_info" in hooked and "gms.advertising_id_service.intent" in hooked
     assert not {r.id for r in load_apis() if r.class_name == "java.lang.Class"} & hooked
+
+
+# -- what Android hands over one item at a time: pickers and the SMS Retriever -----------------------------
+def _intent_builder(name: str, build: str) -> str:
+    """A class whose static go() builds an Intent as `build` says (the Intent in v0)."""
+    return f""".class public L{name};
+.super Ljava/lang/Object;
+
+.method public static go()V
+    .registers 3
+{build}
+    return-void
+.end method
+"""
+
+
+def _new_intent(action: str, then: str = "") -> str:
+    return f"""    new-instance v0, Landroid/content/Intent;
+    const-string v1, "{action}"
+    invoke-direct {{v0, v1}}, Landroid/content/Intent;-><init>(Ljava/lang/String;)V
+{then}"""
+
+
+def _set_type(mime: str) -> str:
+    return f"""    const-string v1, "{mime}"
+    invoke-virtual {{v0, v1}}, Landroid/content/Intent;->setType(Ljava/lang/String;)Landroid/content/Intent;"""
+
+
+def _intent_on(action: str, uri_field: str) -> str:
+    return f"""    new-instance v0, Landroid/content/Intent;
+    const-string v1, "{action}"
+    sget-object v2, {uri_field}:Landroid/net/Uri;
+    invoke-direct {{v0, v1, v2}}, Landroid/content/Intent;-><init>(Ljava/lang/String;Landroid/net/Uri;)V"""
+
+
+CONTACTS_URI = "Landroid/provider/ContactsContract$Contacts;->CONTENT_URI"
+OTP_RECEIVER = """.class public Lorg/example/picks/OtpReceiver;
+.super Landroid/content/BroadcastReceiver;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {p0}, Landroid/content/BroadcastReceiver;-><init>()V
+    return-void
+.end method
+
+.method public onReceive(Landroid/content/Context;Landroid/content/Intent;)V
+    .registers 5
+    invoke-virtual {p2}, Landroid/content/Intent;->getExtras()Landroid/os/Bundle;
+    move-result-object v0
+    const-string v1, "com.google.android.gms.auth.api.phone.EXTRA_SMS_MESSAGE"
+    invoke-virtual {v0, v1}, Landroid/os/Bundle;->get(Ljava/lang/String;)Ljava/lang/Object;
+    return-void
+.end method
+"""
+
+
+def test_pickers_and_the_sms_retriever_hand_over_one_item_without_the_permission(tmp_path):
+    """An app that requests no contacts, storage or SMS permission still receives the contact the user picks
+    (ACTION_PICK / GET_CONTENT on a contacts URI or type), the photos picked in the photo or gallery picker, and
+    the one-time-code SMS of Play services' SMS Retriever: the scan found none of these, so HRW's "collects
+    information about users' contacts" was contradicted for such an app. The method that builds the picker's
+    Intent names the action and the type, both needed: an Intent that views a contact, inserts one or shares an
+    image reads nothing."""
+    require_tools()
+    from audit.static.scan import scan_app
+    classes = {
+        "org/example/picks/PickContact": _intent_on("android.intent.action.PICK", CONTACTS_URI),
+        "org/example/picks/PickNumber": _new_intent("android.intent.action.GET_CONTENT",
+                                                    _set_type("vnd.android.cursor.item/phone_v2")),
+        "org/example/picks/ViewContact": _intent_on("android.intent.action.VIEW", CONTACTS_URI),
+        "org/example/picks/InsertContact": _new_intent("android.intent.action.INSERT",
+                                                       _set_type("vnd.android.cursor.dir/raw_contact")),
+        "org/example/picks/PickPhotos": _new_intent("android.provider.action.PICK_IMAGES"),
+        "org/example/picks/Gallery": _new_intent("android.intent.action.GET_CONTENT", _set_type("image/*")),
+        "org/example/picks/Share": _new_intent("android.intent.action.SEND", _set_type("image/png")),
+    }
+    calls = "".join(f"    invoke-static {{}}, Lorg/example/picks/{name.rsplit('/', 1)[1]};->go()V\n"
+                    for name in classes)
+    smali = {name: _intent_builder(name, build) for name, build in classes.items()}
+    smali["org/example/picks/MainActivity"] = activity_smali("org/example/picks/MainActivity", calls)
+    smali["org/example/picks/OtpReceiver"] = OTP_RECEIVER
+    manifest = launcher_manifest("org.example.picks").replace(
+        "</application>", '<receiver android:name=".OtpReceiver" android:exported="true"/></application>')
+    report = scan_app([build_apk(tmp_path / "picks", manifest, smali, name="picks")])
+    reads = {(c.api_id, c.caller.split(";->")[0].rsplit("/", 1)[1]) for c in report.api_calls
+             if c.data_type in ("contacts", "photos_videos", "sms")}
+    assert reads == {("intent.pick_contact", "PickContact"), ("intent.set_type.pick_contact", "PickNumber"),
+                     ("intent.pick_images", "PickPhotos"), ("intent.set_type.pick_media", "Gallery"),
+                     ("bundle.get.retrieved_sms", "OtpReceiver")}
+    for call in report.api_calls:
+        if call.data_type in ("contacts", "photos_videos", "sms"):
+            assert call.feasibility.status == "granted", call
+            assert call.feasibility.reason.startswith("no permission needed: only the "), call.feasibility.reason
+    picked = {o.data_type: o for o in report.observations if o.source == "static" and o.level >= Level.PRESENT}
+    assert {"contacts", "photos_videos", "sms"} <= set(picked)
+    assert "not the contact list" in picked["contacts"].feasibility.reason

@@ -377,3 +377,49 @@ def test_a_scan_that_did_not_read_everything_still_contradicts_what_android_refu
     assert result.verdict == expected, result.note
     if expected == "contradicted":
         assert "the scan did not read everything" in result.note
+
+
+def test_a_handover_keeps_a_contradiction_only_where_the_scan_would_have_found_it():
+    """The contact picker, the photo picker and the SMS Retriever hand an app one item without the permission
+    (rules/apis.yaml `handover`). A complete scan finds them by framework names and strings renaming keeps: with
+    none found and no permission requested, "collects contacts" stays contradicted. One found makes the claim
+    inconclusive for collection (only what the user picks) and supports access. A scan that did not read
+    everything may have missed one: no contradiction. Play services' phone number hint is found by its client's
+    name, which minification may rename: in an app that links Play services (its manifest key) no permission
+    guards the number, and a missing code path does not contradict "collects users' phone numbers"; in one that
+    does not, the hint cannot be there."""
+    levels = AppLevels(23, 33, ())
+    contacts = Claim("contacts", "The app collects information about users' contacts", "collects", "contacts")
+    reads = Claim("reads", "The app accesses users' contacts", "accesses", "contacts")
+    sms = Claim("sms", "The app collects users' text messages", "collects", "sms")
+    number = Claim("number", "The app collects users' phone numbers", "collects", "personal_info.phone_number")
+
+    def verdicts(*observations, complete=True, keys=()):
+        audit = AuditInput("org.x", tuple(observations), static_scanned=True, static_complete=complete,
+                           app_levels=levels, manifest_keys=keys)
+        return {r.claim.id: r.verdict for r in ask(audit, contacts, reads, sms, number)}
+
+    assert verdicts() == {"contacts": "contradicted", "reads": "contradicted", "sms": "contradicted",
+                          "number": "contradicted"}
+    assert verdicts(keys=("com.google.android.gms.version",))["number"] == "inconclusive"
+    picker = Observation("contacts", Level.REACHABLE, APP, "static", (Evidence(
+        "call-site", "Landroid/content/Intent;-><init>(Ljava/lang/String;Landroid/net/Uri;)V", "Lorg/x/A;->f()V"),),
+        feasibility=Feasibility("granted", "no permission needed: only the contact the user picks"))
+    assert verdicts(picker) == {"contacts": "inconclusive", "reads": "supported", "sms": "contradicted",
+                                "number": "contradicted"}
+    picked = AuditInput("org.x", (picker,), static_scanned=True, static_complete=True, app_levels=levels)
+    for result in ask(picked, contacts, reads):   # what is supported or possible is the picked contact
+        assert "Android: no permission needed: only the contact the user picks" in result.note, result.note
+    assert verdicts(complete=False) == {"contacts": "inconclusive", "reads": "inconclusive",
+                                        "sms": "inconclusive", "number": "contradicted"}
+    assert verdicts(complete=False, keys=("com.google.android.gms.version",))["number"] == "inconclusive"
+    handovers = [r for r in load_apis() if r.handover]
+    assert {r.data_type for r in handovers} >= {"contacts", "photos_videos", "sms", "personal_info.phone_number",
+                                                "personal_info.accounts"}
+    # the accounts on the device: only GET_ACCOUNTS (target 25-) or READ_CONTACTS show other apps' accounts from
+    # API 26; the platform's account picker is found by name, Play services' AccountPicker may have been renamed
+    accounts = Claim("accounts", "The app collects the accounts on the device", "collects", "personal_info.accounts")
+    for keys, expected in (((), "contradicted"), (("com.google.android.gms.version",), "inconclusive")):
+        audit = AuditInput("org.x", static_scanned=True, static_complete=True, app_levels=AppLevels(26, 30, ()),
+                           manifest_keys=keys)
+        assert ask(audit, accounts)[0].verdict == expected

@@ -107,6 +107,7 @@ class AuditInput:
     platform: str = "android"
     app_levels: Any = None               # feasibility.AppLevels of the scanned app (None without a scan)
     sdk_hints: tuple[DetectedSdk, ...] = ()   # SDKs the app names (hosts, keys) whose code was not found
+    manifest_keys: tuple[str, ...] = ()  # the scanned manifest's <meta-data> keys (which libraries it links)
 
 
 # -- checks ------------------------------------------------------------------------------------------------

@@ -38,9 +38,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..attribution import is_platform
 from ..catalogue import Catalogue, load_catalogue
 from ..model import Evidence, Level, Observation
 from ..rulesdata import LineDict, Validator, covers, load_yaml as _raw_load_yaml, rules_dir, schema, validate
+from ..static.feasibility import HANDED_OVER
 from .declarations import NEGATIVE, NOT_SHARED, SHARED, Declarations, load_yaml, nearest
 from .engine import (AuditInput, evidence_key, flow_of, judge, load_checks, recipient_matches, request_evidence,
                      requests, sdk_declared)
@@ -211,7 +213,7 @@ def _unobtainable(audit: AuditInput, data_type: str) -> str | None:
     if absent or not audit.static_scanned:
         return absent
     if not audit.static_complete:
-        if audit.app_levels is None or not _android_refuses(audit.app_levels, data_type):
+        if audit.app_levels is None or not _android_refuses(audit.app_levels, data_type, _not_linked(audit)):
             return None
         return (f"Android refuses every read of {data_type} to this app (no permission it requests unlocks one on "
                 f"any level it installs on): the scan did not read everything, but no code could obtain it"
@@ -259,18 +261,39 @@ def _gated(audit: AuditInput, data_type: str) -> bool:
     if audit.app_levels is None:
         return any(covers(data_type, t) for t in _gated_types(str(rules_dir())))
     # (a shared user id may hold what this app does not request: its verdicts stay unknown)
-    return _android_refuses(replace(audit.app_levels, requested=()), data_type)
+    return _android_refuses(replace(audit.app_levels, requested=()), data_type,
+                            _not_linked(audit) | _platform_handovers())
+
+
+def _not_linked(audit: AuditInput) -> frozenset[str]:
+    """The APIs this app cannot call, renamed or not: their library's manifest key (rules/apis.yaml
+    `manifest_key`, merged into every app that links it) is not in the scanned manifest."""
+    from ..static.apis import load_apis
+    keys = set(audit.manifest_keys)
+    return frozenset(rule.id for rule in load_apis() if rule.manifest_key and rule.manifest_key not in keys)
+
+
+@functools.lru_cache(maxsize=1)
+def _platform_handovers() -> frozenset[str]:
+    """The APIs through which Android hands over one item without the permission (rules/apis.yaml `handover`)
+    and that a scan finds by framework names and strings renaming keeps (the contact picker's Intent, the SMS
+    Retriever's extra): a complete scan that found none is evidence the app takes no such way around the
+    permission. One through an SDK class (Play services' phone number hint) may have been renamed."""
+    from ..static.apis import load_apis
+    return frozenset(rule.id for rule in load_apis() if rule.handover and is_platform(rule.class_name))
 
 
 @functools.lru_cache(maxsize=256)
-def _android_refuses(levels, data_type: str) -> bool:
+def _android_refuses(levels, data_type: str, not_asked: frozenset[str] = frozenset()) -> bool:
     """Whether every API that yields the type is blocked or degraded for an app of these levels and requested
     permissions (feasibility.AppLevels): the APIs of the type or a narrower one, and broader ones only where an
-    access item yields the type (a fused location request gives a precise fix; a gallery query gives no camera)."""
+    access item yields the type (a fused location request gives a precise fix; a gallery query gives no camera);
+    the APIs `not_asked` left out."""
     from ..static.apis import load_apis
     from ..static.feasibility import judge
-    relevant = [rule for rule in load_apis() if covers(data_type, rule.data_type)
-                or any(item.data_type and covers(data_type, item.data_type) for item in rule.access or ())]
+    relevant = [rule for rule in load_apis() if rule.id not in not_asked
+                and (covers(data_type, rule.data_type)
+                     or any(item.data_type and covers(data_type, item.data_type) for item in rule.access or ()))]
     return bool(relevant) and all(judge(rule, levels)[1].status in ("blocked", "degraded") for rule in relevant)
 
 
@@ -429,9 +452,13 @@ def _refused(observations: list[Observation]) -> str | None:
 
 
 def _who(observations: list[Observation], level: Level) -> str:
-    actors = sorted({str(o.actor) for o in observations if o.level == level})
-    recipients = sorted({o.recipient for o in observations if o.level == level and o.recipient})
-    out = "by " + ", ".join(actors)
+    """Who acted at `level`, to whom, and for a capability that Android narrows to one item handed over, what that
+    is ("only the contact the user picks ..."): an access through a picker is not a read of the contact list."""
+    at_level = [o for o in observations if o.level == level]
+    out = "by " + ", ".join(sorted({str(o.actor) for o in at_level}))
+    recipients = sorted({o.recipient for o in at_level if o.recipient})
     if recipients:
         out += " to " + ", ".join(recipients)
+    if all(o.feasibility is not None and o.feasibility.reason.startswith(HANDED_OVER) for o in at_level):
+        out += "; Android: " + "; ".join(sorted({o.feasibility.reason for o in at_level}))
     return out

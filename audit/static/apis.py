@@ -36,6 +36,7 @@ class AccessItem:
     if_held: tuple[str, ...] = ()        # with degraded: only when the app holds one of these
     special: str | None = None           # with any_of: special access the user grants in Settings (an app-op)
     system_only: tuple[str, ...] = ()    # with unavailable/degraded: what a system app holding one of these gets
+    handover: str | None = None          # with any_of []: the one item Android hands over (a picked contact)
 
     def applies(self, api: int, target_sdk: int | None) -> bool:
         if api < self.since or (self.until is not None and api > self.until):
@@ -57,10 +58,12 @@ class ApiRule:
     permission: str | None = None
     args_any: tuple[str, ...] = ()
     fields_any: tuple[str, ...] = ()     # dotted `pkg.Class$Nested.FIELD`
+    also_any: tuple[str, ...] = ()       # and the method loads one of these strings too (static only)
     access: tuple[AccessItem, ...] | None = None   # what Android gives through it; None: no rule (unknown)
     access_name: str | None = None
     added: int | None = None             # the API level that introduced the method / field
     static_only: bool = False            # not hooked at runtime (rules/apis.yaml `static_only`)
+    manifest_key: str | None = None      # a <meta-data> key every app linking the class's library carries
 
     @property
     def class_descriptor(self) -> str:
@@ -69,6 +72,12 @@ class ApiRule:
     @property
     def conditional(self) -> bool:
         return bool(self.args_any or self.fields_any)
+
+    @property
+    def handover(self) -> bool:
+        """Android hands the app one item through it (a picked contact, the one-time-code SMS), never the store:
+        rules/apis.yaml `handover` on every item of its access set."""
+        return bool(self.access) and all(item.handover for item in self.access)
 
     def field_refs(self) -> tuple[tuple[str, str], ...]:
         """fields_any as (class descriptor, field name) pairs."""
@@ -93,9 +102,10 @@ def parse_apis(raw, path: Path) -> tuple[ApiRule, ...]:
             id=entry["id"], class_name=entry["class"], data_type=entry["data_type"], returns=entry["returns"],
             method=entry.get("method"), field=entry.get("field"), signature=entry.get("signature"),
             permission=entry.get("permission"), args_any=tuple(entry.get("args_any") or ()),
-            fields_any=tuple(entry.get("fields_any") or ()),
+            fields_any=tuple(entry.get("fields_any") or ()), also_any=tuple(entry.get("also_any") or ()),
             access=access_sets.get(entry.get("access")) if entry.get("access") else None,
-            access_name=entry.get("access"), added=entry.get("added"), static_only=entry.get("static_only", False)))
+            access_name=entry.get("access"), added=entry.get("added"), static_only=entry.get("static_only", False),
+            manifest_key=entry.get("manifest_key")))
     return tuple(out)
 
 
@@ -113,7 +123,7 @@ def _parse_access(raw, check: Validator) -> dict[str, tuple[AccessItem, ...]]:
                 all_of=tuple(item.get("all_of") or ()), data_type=item.get("data_type"),
                 without=item.get("without"), unavailable=item.get("unavailable"), degraded=item.get("degraded"),
                 note=item.get("note"), if_held=tuple(item.get("if_held") or ()), special=item.get("special"),
-                system_only=tuple(item.get("system_only") or ())))
+                system_only=tuple(item.get("system_only") or ()), handover=item.get("handover")))
         out[name] = tuple(parsed)
     return out
 

@@ -430,6 +430,9 @@ def _condition_met(dex: DexFile, caller: EncodedMethod, rule: ApiRule, field_cac
     if not rule.conditional:
         return True
     body = dex.body(caller)
+    if rule.also_any and not any(index < dex.string_ids_size and dex.string(index).startswith(rule.also_any)
+                                 for index in body.strings):
+        return False
     if rule.args_any:
         for string_idx in body.strings:
             if string_idx < dex.string_ids_size and dex.string(string_idx).startswith(rule.args_any):

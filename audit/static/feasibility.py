@@ -55,6 +55,8 @@ _ANDROID = {1: "1.0", 2: "1.1", 3: "1.5", 4: "1.6", 5: "2.0", 6: "2.0.1", 7: "2.
             27: "8.1", 28: "9", 29: "10", 30: "11", 31: "12", 32: "12L", 33: "13", 34: "14", 35: "15",
             36: "16", 37: "17"}
 
+HANDED_OVER = "no permission needed: "   # the reason of a `handover` item, before what Android hands over
+
 
 def short(permission: str) -> str:
     return permission.rsplit(".", 1)[-1]
@@ -223,6 +225,8 @@ def _granted(item: AccessItem, app: AppLevels, api: int, default: str, permissio
                    f"Android 10: Google Play allows it to the default SMS, phone or assistant app)")
     if item.note:
         reason += f" ({item.note})"
+    if item.handover:
+        reason = HANDED_OVER + item.handover
     return _Outcome(status, item.data_type or default, tuple(permissions), reason)
 
 
