@@ -431,3 +431,80 @@ def test_pickers_and_the_sms_retriever_hand_over_one_item_without_the_permission
     picked = {o.data_type: o for o in report.observations if o.source == "static" and o.level >= Level.PRESENT}
     assert {"contacts", "photos_videos", "sms"} <= set(picked)
     assert "not the contact list" in picked["contacts"].feasibility.reason
+
+
+# -- the OAID, the advertising ID of Huawei's and Chinese makers' devices ------------------------------------
+OAID_READS = """.class public Lcom/example/sdk/oaid/Reader;
+.super Ljava/lang/Object;
+
+.method public static huawei(Landroid/content/Context;)V
+    .registers 3
+    new-instance v0, Landroid/content/Intent;
+    const-string v1, "com.uodis.opendevice.OPENIDS_SERVICE"
+    invoke-direct {v0, v1}, Landroid/content/Intent;-><init>(Ljava/lang/String;)V
+    return-void
+.end method
+
+.method public static oppo(Landroid/content/Context;)V
+    .registers 3
+    new-instance v0, Landroid/content/Intent;
+    invoke-direct {v0}, Landroid/content/Intent;-><init>()V
+    const-string v1, "action.com.heytap.openid.OPEN_ID_SERVICE"
+    invoke-virtual {v0, v1}, Landroid/content/Intent;->setAction(Ljava/lang/String;)Landroid/content/Intent;
+    return-void
+.end method
+
+.method public static setting(Landroid/content/Context;)V
+    .registers 3
+    invoke-virtual {p0}, Landroid/content/Context;->getContentResolver()Landroid/content/ContentResolver;
+    move-result-object v0
+    const-string v1, "pps_oaid"
+    invoke-static {v0, v1}, Landroid/provider/Settings$Global;->getString(Landroid/content/ContentResolver;Ljava/lang/String;)Ljava/lang/String;
+    return-void
+.end method
+
+.method public static hms(Landroid/content/Context;)V
+    .registers 2
+    invoke-static {p0}, Lcom/huawei/hms/ads/identifier/AdvertisingIdClient;->getAdvertisingIdInfo(Landroid/content/Context;)Lcom/huawei/hms/ads/identifier/AdvertisingIdClient$Info;
+    move-result-object v0
+    invoke-virtual {v0}, Lcom/huawei/hms/ads/identifier/AdvertisingIdClient$Info;->getId()Ljava/lang/String;
+    return-void
+.end method
+
+.method public static other(Landroid/content/Context;)V
+    .registers 3
+    invoke-virtual {p0}, Landroid/content/Context;->getContentResolver()Landroid/content/ContentResolver;
+    move-result-object v0
+    const-string v1, "auto_time"
+    invoke-static {v0, v1}, Landroid/provider/Settings$Global;->getString(Landroid/content/ContentResolver;Ljava/lang/String;)Ljava/lang/String;
+    return-void
+.end method
+"""
+
+
+def test_the_oaid_is_its_own_identifier_read_through_huawei_msa_or_the_makers_services(tmp_path):
+    """Chinese apps and SDKs read the OAID, not Google's advertising ID: through Huawei's client, the MSA SDK, or
+    the provider itself (Huawei's and OPPO's service actions, Huawei's pps_oaid setting). The scan found none of
+    these, and the tracker adapters filed an OAID they read as Google's advertising ID, which would support a claim
+    about the Android Advertising ID with another identifier. Each is a device_ids.oaid read, no permission needed;
+    another global setting is not."""
+    require_tools()
+    from audit.static.scan import scan_app
+    calls = "".join(f"    invoke-static {{p0}}, Lcom/example/sdk/oaid/Reader;->{m}(Landroid/content/Context;)V\n"
+                    for m in ("huawei", "oppo", "setting", "hms", "other"))
+    apk = build_apk(tmp_path / "oaid", launcher_manifest("org.example.oaid"), {
+        "org/example/oaid/MainActivity": activity_smali("org/example/oaid/MainActivity", calls),
+        "com/example/sdk/oaid/Reader": OAID_READS}, name="oaid")
+    report = scan_app([apk])
+    reads = {(c.api_id, c.caller.split("->")[1].split("(")[0]) for c in report.api_calls
+             if c.data_type == "device_ids.oaid"}
+    assert reads == {("oaid_service.intent", "huawei"), ("oaid_service.set_action", "oppo"),
+                     ("settings.global.pps_oaid", "setting"), ("hms.advertising_id_client.get_info", "hms"),
+                     ("hms.advertising_id_info.get_id", "hms")}
+    assert not [o for o in report.observations if o.data_type == "device_ids.advertising_id"]
+    assert all(c.feasibility.status == "granted" for c in report.api_calls if c.data_type == "device_ids.oaid")
+    from audit.traffic.adapters import load_adapters
+    read = {(e.adapter.split("/")[0], f.path): f.data_type for e in load_adapters().endpoints for f in e.fields
+            if "oaid" in f.path.lower()}
+    assert {tracker for tracker, _path in read} >= {"appsflyer", "umeng"}
+    assert set(read.values()) == {"device_ids.oaid"}, read
