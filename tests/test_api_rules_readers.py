@@ -508,3 +508,60 @@ def test_the_oaid_is_its_own_identifier_read_through_huawei_msa_or_the_makers_se
             if "oaid" in f.path.lower()}
     assert {tracker for tracker, _path in read} >= {"appsflyer", "umeng"}
     assert set(read.values()) == {"device_ids.oaid"}, read
+
+
+def _contract(name: str, build: str) -> str:
+    """An androidx ActivityResultContracts member: its createIntent builds the picker's Intent (v0)."""
+    return f""".class public final L{name};
+.super Ljava/lang/Object;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {{p0}}, Ljava/lang/Object;-><init>()V
+    return-void
+.end method
+
+.method public createIntent(Landroid/content/Context;)Landroid/content/Intent;
+    .registers 4
+{build}
+    return-object v0
+.end method
+"""
+
+
+def test_androidx_picker_contracts_count_where_the_app_uses_them_not_where_the_library_keeps_them(tmp_path):
+    """androidx.activity ships ActivityResultContracts.PickContact and PickVisualMedia, which build the pickers'
+    Intents; an unminified build keeps them whether the app uses them or not (found in 3 of the unseen apps, in
+    none of them used). The library's own Intents do not count: the app constructing a contract does, or launching
+    a content contract on an image type."""
+    require_tools()
+    from audit.static.scan import scan_app
+    contracts = "androidx/activity/result/contract/ActivityResultContracts"
+    main = activity_smali("org/example/contracts/MainActivity", f"""\
+    new-instance v0, L{contracts}$PickVisualMedia;
+    invoke-direct {{v0}}, L{contracts}$PickVisualMedia;-><init>()V
+    const/4 v0, 0x0
+    const-string v1, "image/*"
+    invoke-virtual {{v0, v1}}, Landroidx/activity/result/ActivityResultLauncher;->launch(Ljava/lang/Object;)V
+""")
+    launcher = """.class public abstract Landroidx/activity/result/ActivityResultLauncher;
+.super Ljava/lang/Object;
+
+.method public launch(Ljava/lang/Object;)V
+    .registers 2
+    return-void
+.end method
+"""
+    apk = build_apk(tmp_path / "contracts", launcher_manifest("org.example.contracts"), {
+        "org/example/contracts/MainActivity": main,
+        "androidx/activity/result/ActivityResultLauncher": launcher,
+        f"{contracts}$PickContact": _contract(f"{contracts}$PickContact", _new_intent(
+            "android.intent.action.PICK", _set_type("vnd.android.cursor.dir/contact"))),
+        f"{contracts}$PickVisualMedia": _contract(f"{contracts}$PickVisualMedia", _new_intent(
+            "android.provider.action.PICK_IMAGES"))}, name="contracts")
+    report = scan_app([apk])
+    reads = {(c.api_id, c.caller.split(";->")[0].rsplit("/", 1)[1]) for c in report.api_calls
+             if c.data_type in ("contacts", "photos_videos")}
+    assert reads == {("androidx.pick_visual_media_contract", "MainActivity"),
+                     ("androidx.launch_content_contract.media", "MainActivity")}
+    assert not [o for o in report.observations if o.data_type == "contacts"]

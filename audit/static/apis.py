@@ -64,6 +64,7 @@ class ApiRule:
     added: int | None = None             # the API level that introduced the method / field
     static_only: bool = False            # not hooked at runtime (rules/apis.yaml `static_only`)
     manifest_key: str | None = None      # a <meta-data> key every app linking the class's library carries
+    not_in: tuple[str, ...] = ()         # packages whose call sites do not count (dotted)
 
     @property
     def class_descriptor(self) -> str:
@@ -72,6 +73,11 @@ class ApiRule:
     @property
     def conditional(self) -> bool:
         return bool(self.args_any or self.fields_any)
+
+    @property
+    def not_in_descriptors(self) -> tuple[str, ...]:
+        """not_in as descriptor prefixes of the classes under them (`Landroidx/activity/result/contract/`)."""
+        return tuple("L" + package.replace(".", "/") + "/" for package in self.not_in)
 
     @property
     def handover(self) -> bool:
@@ -105,7 +111,7 @@ def parse_apis(raw, path: Path) -> tuple[ApiRule, ...]:
             fields_any=tuple(entry.get("fields_any") or ()), also_any=tuple(entry.get("also_any") or ()),
             access=access_sets.get(entry.get("access")) if entry.get("access") else None,
             access_name=entry.get("access"), added=entry.get("added"), static_only=entry.get("static_only", False),
-            manifest_key=entry.get("manifest_key")))
+            manifest_key=entry.get("manifest_key"), not_in=tuple(entry.get("not_in") or ())))
     return tuple(out)
 
 
