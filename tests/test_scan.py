@@ -409,3 +409,35 @@ def test_dex_041_sections_naming_one_long_string_cost_what_the_file_holds(tmp_pa
     struct.pack_into("<I", bad, 60, second + 0x78)                   # section 1's string_ids_off -> section 2
     with pytest.raises(InputError, match="string_ids .* lies outside the section"):
         dex_files(bytes(bad))
+
+
+def test_components_whose_code_no_dex_defines_make_the_scan_partial(tmp_path):
+    """A packed app (Jiagu, Bangcle, Tencent Legu ...) ships a stub Application that decrypts the real code at
+    runtime: the manifest's activities and services are in no dex. The scan read the stub alone and called itself
+    complete, so the inquiry took its silence for absence ("embeds SDK X": contradicted). Components that no dex
+    defines now make it partial, naming them; not for an app without code, nor for a platform class named as
+    the Application."""
+    from smali_builds import build_apk, launcher_manifest, require_tools
+    require_tools()
+    stub = """.class public Lcom/stub/StubApp;
+.super Landroid/app/Application;
+"""
+    packed = launcher_manifest("org.example.packed", application='    <service android:name=".Sync"/>\n').replace(
+        "<application>", '<application android:name="com.stub.StubApp">')
+    report = scan_app([build_apk(tmp_path / "packed", packed, {"com/stub/StubApp": stub}, name="packed")])
+    assert report.partial
+    (warning,) = [w for w in report.warnings if w.startswith("code not read")]
+    assert "2 component class(es)" in warning and "org.example.packed.MainActivity" in warning
+    assert "com.stub.StubApp" not in warning
+
+    main = """.class public Lorg/example/whole/MainActivity;
+.super Landroid/app/Activity;
+"""
+    for name, manifest in (
+            ("platform", launcher_manifest("org.example.whole").replace(
+                "<application>", '<application android:name="android.app.Application">')),
+            ("nocode", launcher_manifest("org.example.whole", launcher=".Elsewhere").replace(
+                "<application>", '<application android:hasCode="false">'))):
+        whole = scan_app([build_apk(tmp_path / name, manifest, {"org/example/whole/MainActivity": main},
+                                    name=name)])
+        assert not [w for w in whole.warnings if w.startswith("code not read")], (name, whole.warnings)

@@ -38,7 +38,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..attribution import is_platform
 from ..catalogue import Catalogue, load_catalogue
 from ..model import Evidence, Level, Observation
 from ..rulesdata import LineDict, Validator, covers, load_yaml as _raw_load_yaml, rules_dir, schema, validate
@@ -262,7 +261,7 @@ def _gated(audit: AuditInput, data_type: str) -> bool:
         return any(covers(data_type, t) for t in _gated_types(str(rules_dir())))
     # (a shared user id may hold what this app does not request: its verdicts stay unknown)
     return _android_refuses(replace(audit.app_levels, requested=()), data_type,
-                            _not_linked(audit) | _platform_handovers())
+                            _not_linked(audit) | _handovers_found_renamed())
 
 
 def _not_linked(audit: AuditInput) -> frozenset[str]:
@@ -274,13 +273,13 @@ def _not_linked(audit: AuditInput) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _platform_handovers() -> frozenset[str]:
+def _handovers_found_renamed() -> frozenset[str]:
     """The APIs through which Android hands over one item without the permission (rules/apis.yaml `handover`)
-    and that a scan finds by framework names and strings renaming keeps (the contact picker's Intent, the SMS
-    Retriever's extra): a complete scan that found none is evidence the app takes no such way around the
-    permission. One through an SDK class (Play services' phone number hint) may have been renamed."""
+    and that a scan finds whatever the build renamed (the contact picker's Intent, the SMS Retriever's extra,
+    androidx's picker contracts): a complete scan that found none is evidence the app takes no such way around
+    the permission. One through an SDK class (Play services' phone number hint) may have been renamed."""
     from ..static.apis import load_apis
-    return frozenset(rule.id for rule in load_apis() if rule.handover and is_platform(rule.class_name))
+    return frozenset(rule.id for rule in load_apis() if rule.handover and rule.found_renamed)
 
 
 @functools.lru_cache(maxsize=256)

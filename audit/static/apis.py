@@ -10,6 +10,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..attribution import is_platform
 from ..rulesdata import Validator, load_yaml, rules_dir, validate
 
 
@@ -65,6 +66,7 @@ class ApiRule:
     static_only: bool = False            # not hooked at runtime (rules/apis.yaml `static_only`)
     manifest_key: str | None = None      # a <meta-data> key every app linking the class's library carries
     not_in: tuple[str, ...] = ()         # packages whose call sites do not count (dotted)
+    rename_proof: bool = False           # renaming the class leaves what another rule finds
 
     @property
     def class_descriptor(self) -> str:
@@ -78,6 +80,12 @@ class ApiRule:
     def not_in_descriptors(self) -> tuple[str, ...]:
         """not_in as descriptor prefixes of the classes under them (`Landroidx/activity/result/contract/`)."""
         return tuple("L" + package.replace(".", "/") + "/" for package in self.not_in)
+
+    @property
+    def found_renamed(self) -> bool:
+        """A complete scan finds a call of it whatever the build renamed: a platform class (never renamed), or
+        `rename_proof`."""
+        return self.rename_proof or is_platform(self.class_name)
 
     @property
     def handover(self) -> bool:
@@ -111,7 +119,8 @@ def parse_apis(raw, path: Path) -> tuple[ApiRule, ...]:
             fields_any=tuple(entry.get("fields_any") or ()), also_any=tuple(entry.get("also_any") or ()),
             access=access_sets.get(entry.get("access")) if entry.get("access") else None,
             access_name=entry.get("access"), added=entry.get("added"), static_only=entry.get("static_only", False),
-            manifest_key=entry.get("manifest_key"), not_in=tuple(entry.get("not_in") or ())))
+            manifest_key=entry.get("manifest_key"), not_in=tuple(entry.get("not_in") or ()),
+            rename_proof=entry.get("rename_proof", False)))
     return tuple(out)
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from ..attribution import AppContext, app_context, with_static_placements
+from ..attribution import AppContext, app_context, is_platform, with_static_placements
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError, TimeLimit
 from ..gcpause import without_cyclic_gc
@@ -126,6 +126,15 @@ def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue
 
     catalogue = catalogue or load_catalogue()
     classes, hosts = _code_facts(dexes, warnings)
+    unread = _components_without_code(merged, classes)
+    if unread:
+        # A packer's stub (the real code decrypted at runtime), a feature split not given, a stripped file: the
+        # scan saw none of what these components run, and a complete scan's silence would read as absence
+        warnings.append(f"code not read: the manifest names {len(unread)} component class(es) that no dex of the "
+                        f"app defines ({', '.join(unread[:MAX_NAMED_UNREAD])}"
+                        f"{', ...' if len(unread) > MAX_NAMED_UNREAD else ''}): their code is loaded from elsewhere "
+                        "(a packer's encrypted payload, a split not given, downloaded code) or missing, and was not "
+                        "scanned")
     app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class,
                            [c.name for c in merged.components if c.launcher], merged.instrumentation_targets)
     found = _sdks(catalogue, classes, hosts, merged, app_code, _entry_code(catalogue, dexes, warnings))
@@ -242,6 +251,19 @@ def _open_dexes(apks: list[ApkContents], warnings: list[str]) -> list[DexFile]:
     if failures and not dexes:
         raise InputError("no readable code: " + "; ".join(failures))
     return dexes
+
+
+MAX_NAMED_UNREAD = 3   # component classes a warning names
+
+
+def _components_without_code(manifest: Manifest, classes: list[str]) -> list[str]:
+    """The manifest's component classes (application, activities, services, receivers, providers) that no dex
+    read defines. Not asked of an app without code (hasCode="false") or of an instrumentation APK, whose classes
+    may be the target app's; platform classes (android.app.Application named outright) are the device's."""
+    if not manifest.has_code or manifest.instrumentation_targets:
+        return []
+    defined = set(classes)
+    return sorted({c.name for c in manifest.components if c.name not in defined and not is_platform(c.name)})
 
 
 def _code_facts(dexes: list[DexFile], warnings: list[str]) -> tuple[list[str], list[str]]:
