@@ -7,12 +7,16 @@ properties the corpus and the signed fixture apps (tests/fixtures/build.py, cach
 Classes map a class path (`org/example/Main`) to the whole smali text of that class."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from audit.attribution import dotted
 
 FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
 SMALI_JAR = Path("/usr/share/java/smali.jar")
@@ -132,3 +136,19 @@ def instrumentation_manifest(package: str, target: str, runner: str = "androidx.
   <application/>
 </manifest>
 """
+
+
+def defined_classes(apk: Path) -> frozenset[str]:
+    """The classes the APK's dexes define, as dexdump (AOSP's own tool) lists them: not our reader."""
+    if not shutil.which("dexdump"):
+        pytest.skip("dexdump is not installed (Debian's dexdump)")
+    names: set[str] = set()
+    with tempfile.TemporaryDirectory() as work, zipfile.ZipFile(apk) as zf:
+        for member in zf.namelist():
+            if re.fullmatch(r"classes\d*\.dex", member):
+                path = Path(work) / member
+                path.write_bytes(zf.read(member))
+                listing = subprocess.run(["dexdump", str(path)], capture_output=True, text=True, errors="replace",
+                                         timeout=300).stdout   # MUTF-8 names (surrogates) are not UTF-8
+                names.update(dotted(m) for m in re.findall(r"Class descriptor\s*: '(L[^']+;)'", listing))
+    return frozenset(names)

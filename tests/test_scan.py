@@ -217,8 +217,10 @@ def test_sdk_detection_says_why_and_host_only_evidence_is_a_hint():
 
 @pytest.mark.skipif(not CORPUS_APKS, reason=f"shared corpus not present at {CORPUS}")
 def test_every_corpus_apk_scans(tmp_path):
-    """One test over the 18 real APKs (kept as one to keep the suite quick): each scans without error, its
-    digest matches PROVENANCE.json, and the JSON is complete."""
+    """One test over the real APKs (kept as one to keep the suite quick): each scans without error, its digest
+    matches PROVENANCE.json, and the JSON is complete; partial only where its manifest names a component class
+    that no dex of the file defines (as dexdump lists them: DroidBoxTests)."""
+    from smali_builds import defined_classes
     provenance = {Path(e["file"]).name: e for e in json.loads((CORPUS.parent / "PROVENANCE.json").read_text())}
     found_sdks = set()
     for apk in CORPUS_APKS:
@@ -228,7 +230,10 @@ def test_every_corpus_apk_scans(tmp_path):
         assert report.app.package, apk.name
         assert report.inputs[0].sha256 == provenance[apk.name]["sha256"], apk.name
         assert report.inputs[0].size == provenance[apk.name]["size"], apk.name
-        assert not report.partial, (apk.name, report.warnings)
+        classes = defined_classes(apk)
+        unread = sorted({c.name for c in report.components if c.name not in classes})
+        assert report.partial == bool(unread), (apk.name, report.warnings)
+        assert [w for w in report.warnings if not w.startswith("code not read:")] == [], apk.name
         found_sdks |= {s.id for s in report.sdks}
     # SDK sample apps in the corpus: their own SDK must be found by its classes.
     assert {"appsflyer", "branch", "countly", "mixpanel", "unity_ads", "facebook_sdk"} <= found_sdks

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from smali_builds import defined_classes
 
 from audit.attribution import attribution_rules, dotted, under
 from audit.catalogue import load_catalogue
@@ -441,22 +442,6 @@ def _scan(app: Unseen):
 
 
 @functools.lru_cache(maxsize=None)
-def defined_classes(apk: Path) -> frozenset[str]:
-    """The classes the APK's dexes define, as dexdump (AOSP's own tool) lists them: not our reader."""
-    if not shutil.which("dexdump"):
-        pytest.skip("dexdump is not installed (Debian's dexdump)")
-    names: set[str] = set()
-    with tempfile.TemporaryDirectory() as work, zipfile.ZipFile(apk) as zf:
-        for member in zf.namelist():
-            if re.fullmatch(r"classes\d*\.dex", member):
-                path = Path(work) / member
-                path.write_bytes(zf.read(member))
-                listing = subprocess.run(["dexdump", str(path)], capture_output=True, text=True, errors="replace",
-                                         timeout=300).stdout   # MUTF-8 names (surrogates) are not UTF-8
-                names.update(dotted(m) for m in re.findall(r"Class descriptor\s*: '(L[^']+;)'", listing))
-    return frozenset(names)
-
-
 def _levels(api_levels: str) -> tuple[int, int]:
     """"API 18-22" -> (18, 22); "API 26+" -> (26, 99)."""
     match = re.fullmatch(r"API (\d+)(?:-(\d+)|(\+))?", api_levels.split(",")[0].strip())
