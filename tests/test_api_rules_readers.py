@@ -392,9 +392,9 @@ OTP_RECEIVER = """.class public Lorg/example/picks/OtpReceiver;
 
 
 def test_pickers_and_the_sms_retriever_hand_over_one_item_without_the_permission(tmp_path):
-    """An app that requests no contacts, storage or SMS permission still receives the contact the user picks
-    (ACTION_PICK / GET_CONTENT on a contacts URI or type), the photos picked in the photo or gallery picker, and
-    the one-time-code SMS of Play services' SMS Retriever: the scan found none of these, so HRW's "collects
+    """An app that requests no contacts, storage, camera or SMS permission still receives the contact the user
+    picks (ACTION_PICK / GET_CONTENT on a contacts URI or type), the photos picked in the photo or gallery picker,
+    the photo the user takes in the camera app, and the one-time-code SMS of Play services' SMS Retriever: the scan found none of these, so HRW's "collects
     information about users' contacts" was contradicted for such an app. The method that builds the picker's
     Intent names the action and the type, both needed: an Intent that views a contact, inserts one or shares an
     image reads nothing."""
@@ -410,6 +410,7 @@ def test_pickers_and_the_sms_retriever_hand_over_one_item_without_the_permission
         "org/example/picks/PickPhotos": _new_intent("android.provider.action.PICK_IMAGES"),
         "org/example/picks/Gallery": _new_intent("android.intent.action.GET_CONTENT", _set_type("image/*")),
         "org/example/picks/Share": _new_intent("android.intent.action.SEND", _set_type("image/png")),
+        "org/example/picks/Capture": _new_intent("android.media.action.IMAGE_CAPTURE"),
     }
     calls = "".join(f"    invoke-static {{}}, Lorg/example/picks/{name.rsplit('/', 1)[1]};->go()V\n"
                     for name in classes)
@@ -419,13 +420,14 @@ def test_pickers_and_the_sms_retriever_hand_over_one_item_without_the_permission
     manifest = launcher_manifest("org.example.picks").replace(
         "</application>", '<receiver android:name=".OtpReceiver" android:exported="true"/></application>')
     report = scan_app([build_apk(tmp_path / "picks", manifest, smali, name="picks")])
+    handed = ("contacts", "photos_videos", "photos_videos.camera", "sms")
     reads = {(c.api_id, c.caller.split(";->")[0].rsplit("/", 1)[1]) for c in report.api_calls
-             if c.data_type in ("contacts", "photos_videos", "sms")}
+             if c.data_type in handed}
     assert reads == {("intent.pick_contact", "PickContact"), ("intent.set_type.pick_contact", "PickNumber"),
                      ("intent.pick_images", "PickPhotos"), ("intent.set_type.pick_media", "Gallery"),
-                     ("bundle.get.retrieved_sms", "OtpReceiver")}
+                     ("intent.image_capture", "Capture"), ("bundle.get.retrieved_sms", "OtpReceiver")}
     for call in report.api_calls:
-        if call.data_type in ("contacts", "photos_videos", "sms"):
+        if call.data_type in handed:
             assert call.feasibility.status == "granted", call
             assert call.feasibility.reason.startswith("no permission needed: only the "), call.feasibility.reason
     picked = {o.data_type: o for o in report.observations if o.source == "static" and o.level >= Level.PRESENT}
@@ -565,3 +567,32 @@ def test_androidx_picker_contracts_count_where_the_app_uses_them_not_where_the_l
     assert reads == {("androidx.pick_visual_media_contract", "MainActivity"),
                      ("androidx.launch_content_contract.media", "MainActivity")}
     assert not [o for o in report.observations if o.data_type == "contacts"]
+
+
+HMS_LOCATION = """.class public Lorg/example/hms/Where;
+.super Ljava/lang/Object;
+
+.method public static last(Lcom/huawei/hms/location/FusedLocationProviderClient;)V
+    .registers 1
+    invoke-virtual {p0}, Lcom/huawei/hms/location/FusedLocationProviderClient;->getLastLocation()Lcom/huawei/hmf/tasks/Task;
+    return-void
+.end method
+"""
+
+
+def test_huawei_builds_read_the_location_through_hms_core(tmp_path):
+    """A Huawei-flavoured build reads the fused location through HMS Core's location kit, not Play services':
+    the same permissions, the same verdict."""
+    require_tools()
+    from audit.static.scan import scan_app
+    main = activity_smali("org/example/hms/MainActivity", """\
+    const/4 v0, 0x0
+    invoke-static {v0}, Lorg/example/hms/Where;->last(Lcom/huawei/hms/location/FusedLocationProviderClient;)V
+""")
+    apk = build_apk(tmp_path / "hms", launcher_manifest("org.example.hms", permissions=(
+        "android.permission.ACCESS_COARSE_LOCATION",)), {"org/example/hms/MainActivity": main,
+                                                         "org/example/hms/Where": HMS_LOCATION}, name="hms")
+    report = scan_app([apk])
+    (read,) = [c for c in report.api_calls if c.data_type.startswith("location")]
+    assert read.api_id == "hms_fused_location.get_last_location" and read.data_type == "location.last_known"
+    assert read.feasibility.status == "runtime-permission"
