@@ -106,7 +106,7 @@ def test_static_only_capability_is_inconclusive_absence_contradicts(static_only,
     assert webex["sdk-count"].verdict == "inconclusive" and "only 2 found" in webex["sdk-count"].note
     # Device time needs no permission: finding no known API proves nothing.
     assert webex["time-of-location"].verdict == "inconclusive" and \
-        "needs no permission" in webex["time-of-location"].note
+        "Android gives device_time without a permission (time_zone.get_default)" in webex["time-of-location"].note
     assert webex["id-bridging"].verdict == "inconclusive"
     assert "not bridged: device_ids.advertising_id+device_ids.imei" in webex["id-bridging"].declaration[0]
 

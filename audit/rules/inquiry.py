@@ -48,6 +48,7 @@ from .engine import (AuditInput, evidence_key, flow_of, judge, load_checks, reci
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
 MAX_CLAIM_EVIDENCE = 20
+MAX_NAMED_APIS = 3               # APIs a note names
 
 
 @dataclass(frozen=True)
@@ -184,10 +185,14 @@ def _absence(audit: AuditInput, data_type: str) -> str | None:
         return None
     if _of_type(audit, data_type):
         return None
-    if any(covers(data_type, t) for p in audit.permissions for t in p.data_types):
-        return None
-    if any(p.name in _api_permissions(str(rules_dir()), data_type) for p in audit.permissions):
-        return None   # a permission rules/apis.yaml names for reading it (FINE for cell info, READ_SMS for the number)
+    if audit.app_levels is not None:
+        # the permissions it requests judged as Android judges them for this app, API by API: WRITE_EXTERNAL_STORAGE
+        # unlocks the gallery but no camera, READ_PHONE_STATE no phone number from API 30
+        if not _android_refuses(audit.app_levels, data_type, _not_linked(audit) | _handovers_found_renamed()):
+            return None
+    elif any(covers(data_type, t) for p in audit.permissions for t in p.data_types) or any(
+            p.name in _api_permissions(str(rules_dir()), data_type) for p in audit.permissions):
+        return None   # a permission for the type, or one rules/apis.yaml names for reading it (FINE for cell info)
     if not _detectable(data_type):
         return None   # no API rule could have found it: silence is not evidence
     if not _gated(audit, data_type):
@@ -264,6 +269,22 @@ def _gated(audit: AuditInput, data_type: str) -> bool:
                             _not_linked(audit) | _handovers_found_renamed())
 
 
+def _unguarded(audit: AuditInput, data_type: str) -> list[str]:
+    """The first APIs that give the type to this app without a permission (what keeps _gated from holding)."""
+    from ..static.apis import load_apis
+    from ..static.feasibility import judge
+    levels, skip = replace(audit.app_levels, requested=()), _not_linked(audit) | _handovers_found_renamed()
+    return [rule.id for rule in load_apis() if rule.id not in skip and _yields(rule, data_type)
+            and judge(rule, levels)[1].status not in ("blocked", "degraded")][:MAX_NAMED_APIS]
+
+
+def _yields(rule, data_type: str) -> bool:
+    """An API rule yields the type: its own type or a narrower one, or an access item that yields it (a fused
+    location request gives a precise fix; a gallery query gives no camera)."""
+    return covers(data_type, rule.data_type) or any(item.data_type and covers(data_type, item.data_type)
+                                                    for item in rule.access or ())
+
+
 def _not_linked(audit: AuditInput) -> frozenset[str]:
     """The APIs this app cannot call, renamed or not: their library's manifest key (rules/apis.yaml
     `manifest_key`, merged into every app that links it) is not in the scanned manifest."""
@@ -284,15 +305,11 @@ def _handovers_found_renamed() -> frozenset[str]:
 
 @functools.lru_cache(maxsize=256)
 def _android_refuses(levels, data_type: str, not_asked: frozenset[str] = frozenset()) -> bool:
-    """Whether every API that yields the type is blocked or degraded for an app of these levels and requested
-    permissions (feasibility.AppLevels): the APIs of the type or a narrower one, and broader ones only where an
-    access item yields the type (a fused location request gives a precise fix; a gallery query gives no camera);
-    the APIs `not_asked` left out."""
+    """Whether every API that yields the type (_yields) is blocked or degraded for an app of these levels and
+    requested permissions (feasibility.AppLevels), the APIs `not_asked` left out."""
     from ..static.apis import load_apis
     from ..static.feasibility import judge
-    relevant = [rule for rule in load_apis() if rule.id not in not_asked
-                and (covers(data_type, rule.data_type)
-                     or any(item.data_type and covers(data_type, item.data_type) for item in rule.access or ()))]
+    relevant = [rule for rule in load_apis() if rule.id not in not_asked and _yields(rule, data_type)]
     return bool(relevant) and all(judge(rule, levels)[1].status in ("blocked", "degraded") for rule in relevant)
 
 
@@ -310,7 +327,9 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
         declared = _declared(declarations, data_type)
         threshold = Level.TRANSMITTED if kind == "collects" else Level.REACHABLE
         refused = _refused(observed)   # refused code supports no claim; it contradicts one after a complete scan
-        if level is not None and level >= threshold and refused is None:
+        # a picked contact or a photo taken in the camera app is not an access of the app's own
+        handed = level is not None and _handed_over([o for o in observed if o.level == level])
+        if level is not None and level >= threshold and refused is None and not (kind == "accesses" and handed):
             verb = "transmitted" if level is Level.TRANSMITTED else f"{level.label} (accessed)"
             return ClaimResult(claim, "supported", level, _evidence(observed, threshold), declared,
                                f"{data_type} {verb}: {_who(observed, level)}")
@@ -324,6 +343,8 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
                     f"({_who(observed, level)}), but "
                     + ("no analysed capture carried it; a run cannot prove the sending feature was exercised"
                        if audit.captured else "no capture was analysed, so collection cannot be shown"))
+        elif handed and level >= threshold:
+            note = f"only what Android hands over ({_who(observed, level)}), no access of the app's own"
         elif refused is None:
             note = f"only {level.label} evidence ({_who(observed, level)}): no reachable code path or runtime read"
         else:
@@ -331,7 +352,9 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
         if refused is not None:
             note += f"; the code is there, but Android refuses it to this app: {refused}"
         if absent is None and level is None and audit.static_complete and not _gated(audit, data_type):
-            note += f"; {data_type} needs no permission, so finding no known API is not proof of absence"
+            note += (f"; Android gives {data_type} without a permission"
+                     + (f" ({', '.join(_unguarded(audit, data_type))})" if audit.app_levels is not None else "")
+                     + ", so finding no known API is not proof of absence")
         return ClaimResult(claim, "inconclusive", level, _evidence(observed), declared, note)
 
     if kind == "shares":
@@ -458,6 +481,12 @@ def _who(observations: list[Observation], level: Level) -> str:
     recipients = sorted({o.recipient for o in at_level if o.recipient})
     if recipients:
         out += " to " + ", ".join(recipients)
-    if all(o.feasibility is not None and o.feasibility.reason.startswith(HANDED_OVER) for o in at_level):
+    if _handed_over(at_level):
         out += "; Android: " + "; ".join(sorted({o.feasibility.reason for o in at_level}))
     return out
+
+
+def _handed_over(observations: list[Observation]) -> bool:
+    """Every one a capability through which Android hands over one item (rules/apis.yaml `handover`)."""
+    return bool(observations) and all(o.feasibility is not None and o.feasibility.reason.startswith(HANDED_OVER)
+                                      for o in observations)
