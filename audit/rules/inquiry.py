@@ -7,17 +7,19 @@ Verdicts, and what they require (the asymmetry is deliberate; a wrong "contradic
                   inconclusive the app can access it (code path, runtime read) but no capture showed it
                                leaving: a capability, not collection. Also when a capture ran without it:
                                a run cannot prove the feature that would send it was exercised.
-                  contradicted a complete static scan found no code path to the type, the app requests no
-                               permission unlocking it, Android gives it to this app only with a permission
-                               (its API rules judged with the app's levels and none: _gated), and no capture
-                               or hook saw it; or (_unobtainable)
+                  contradicted a complete static scan found no code path to the type, the permissions the app
+                               requests unlock none of its APIs, Android gives it to this app only with a
+                               permission (its API rules judged with the app's levels and none: _gated; a
+                               handover the scan would have found, such as the contact picker, aside), and no
+                               capture or hook saw it; or (_unobtainable)
                                it found code, but Android refuses every read of it to this app (blocked or
                                degraded on every level the app installs on), and no capture or hook saw it;
                                or, after a scan that did not read everything (the manifest still whole),
                                Android refuses every API that yields the type to this app.
 - accesses TYPE   supported    reachable code reads it and Android lets it, or a hook saw it read at runtime.
-                  inconclusive only unreachable (present) code or only a permission; or refused code found by a
-                               scan that was not complete.
+                  inconclusive only unreachable (present) code or only a permission; only a handover (the
+                               contact the user picks: what Android hands over, no access of the app's own);
+                               or refused code found by a scan that was not complete.
                   contradicted as for collects.
 - shares {type, recipient}  supported when the type was transmitted to that third party (or, with no
                   recipient named, to any third party); inconclusive when only the recipient's SDK code can
