@@ -125,6 +125,26 @@ def activity_smali(name: str, on_create: str, registers: int = 3, more: str = ""
 {more}"""
 
 
+def receiver_smali(name: str, on_receive: str, registers: int = 5) -> str:
+    """The smali of a BroadcastReceiver (`name` a class path) whose onReceive (Context p1, Intent p2) runs
+    `on_receive` (smali lines, its return-void added)."""
+    return f""".class public L{name};
+.super Landroid/content/BroadcastReceiver;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {{p0}}, Landroid/content/BroadcastReceiver;-><init>()V
+    return-void
+.end method
+
+.method public onReceive(Landroid/content/Context;Landroid/content/Intent;)V
+    .registers {registers}
+{on_receive.rstrip()}
+    return-void
+.end method
+"""
+
+
 def instrumentation_manifest(package: str, target: str, runner: str = "androidx.test.runner.AndroidJUnitRunner",
                              target_sdk: int = 33, permissions: tuple[str, ...] = ()) -> str:
     """The AndroidManifest.xml text of a test APK: `package` instruments `target` with `runner`, no component."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smali_builds import activity_smali, build_apk, launcher_manifest, require_tools
+from smali_builds import activity_smali, build_apk, launcher_manifest, receiver_smali, require_tools
 
 from audit.model import Level
 from audit.static.apis import load_apis
@@ -142,17 +142,7 @@ MAIN = activity_smali("org/example/readers/Main", """\
 .end method
 """)
 
-RECEIVER = """.class public Lorg/example/readers/SmsReceiver;
-.super Landroid/content/BroadcastReceiver;
-
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {p0}, Landroid/content/BroadcastReceiver;-><init>()V
-    return-void
-.end method
-
-.method public onReceive(Landroid/content/Context;Landroid/content/Intent;)V
-    .registers 6
+RECEIVER = receiver_smali("org/example/readers/SmsReceiver", """\
     invoke-static {p2}, Landroid/provider/Telephony$Sms$Intents;->getMessagesFromIntent(Landroid/content/Intent;)[Landroid/telephony/SmsMessage;
     move-result-object v0
     const/4 v1, 0x0
@@ -171,9 +161,7 @@ RECEIVER = """.class public Lorg/example/readers/SmsReceiver;
     invoke-static {v0}, Landroid/telephony/SmsMessage;->createFromPdu([B)Landroid/telephony/SmsMessage;
     move-result-object v0
     invoke-virtual {v0}, Landroid/telephony/SmsMessage;->getDisplayMessageBody()Ljava/lang/String;
-    return-void
-.end method
-"""
+""", registers=6)
 
 
 def _build(tmp_path: Path) -> Path:
@@ -371,24 +359,12 @@ def _intent_on(action: str, uri_field: str) -> str:
 
 
 CONTACTS_URI = "Landroid/provider/ContactsContract$Contacts;->CONTENT_URI"
-OTP_RECEIVER = """.class public Lorg/example/picks/OtpReceiver;
-.super Landroid/content/BroadcastReceiver;
-
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {p0}, Landroid/content/BroadcastReceiver;-><init>()V
-    return-void
-.end method
-
-.method public onReceive(Landroid/content/Context;Landroid/content/Intent;)V
-    .registers 5
+OTP_RECEIVER = receiver_smali("org/example/picks/OtpReceiver", """\
     invoke-virtual {p2}, Landroid/content/Intent;->getExtras()Landroid/os/Bundle;
     move-result-object v0
     const-string v1, "com.google.android.gms.auth.api.phone.EXTRA_SMS_MESSAGE"
     invoke-virtual {v0, v1}, Landroid/os/Bundle;->get(Ljava/lang/String;)Ljava/lang/Object;
-    return-void
-.end method
-"""
+""")
 
 
 def test_pickers_and_the_sms_retriever_hand_over_one_item_without_the_permission(tmp_path):
@@ -456,15 +432,6 @@ OAID_READS = """.class public Lcom/example/sdk/oaid/Reader;
     return-void
 .end method
 
-.method public static setting(Landroid/content/Context;)V
-    .registers 3
-    invoke-virtual {p0}, Landroid/content/Context;->getContentResolver()Landroid/content/ContentResolver;
-    move-result-object v0
-    const-string v1, "pps_oaid"
-    invoke-static {v0, v1}, Landroid/provider/Settings$Global;->getString(Landroid/content/ContentResolver;Ljava/lang/String;)Ljava/lang/String;
-    return-void
-.end method
-
 .method public static hms(Landroid/content/Context;)V
     .registers 2
     invoke-static {p0}, Lcom/huawei/hms/ads/identifier/AdvertisingIdClient;->getAdvertisingIdInfo(Landroid/content/Context;)Lcom/huawei/hms/ads/identifier/AdvertisingIdClient$Info;
@@ -472,16 +439,23 @@ OAID_READS = """.class public Lcom/example/sdk/oaid/Reader;
     invoke-virtual {v0}, Lcom/huawei/hms/ads/identifier/AdvertisingIdClient$Info;->getId()Ljava/lang/String;
     return-void
 .end method
+"""
 
-.method public static other(Landroid/content/Context;)V
+
+def _global_setting(method: str, key: str) -> str:
+    """A static method(Context) that reads the Settings.Global `key`."""
+    return f""".method public static {method}(Landroid/content/Context;)V
     .registers 3
-    invoke-virtual {p0}, Landroid/content/Context;->getContentResolver()Landroid/content/ContentResolver;
+    invoke-virtual {{p0}}, Landroid/content/Context;->getContentResolver()Landroid/content/ContentResolver;
     move-result-object v0
-    const-string v1, "auto_time"
-    invoke-static {v0, v1}, Landroid/provider/Settings$Global;->getString(Landroid/content/ContentResolver;Ljava/lang/String;)Ljava/lang/String;
+    const-string v1, "{key}"
+    invoke-static {{v0, v1}}, Landroid/provider/Settings$Global;->getString(Landroid/content/ContentResolver;Ljava/lang/String;)Ljava/lang/String;
     return-void
 .end method
 """
+
+
+OAID_READS += _global_setting("setting", "pps_oaid") + _global_setting("other", "auto_time")
 
 
 def test_the_oaid_is_its_own_identifier_read_through_huawei_msa_or_the_makers_services(tmp_path):
