@@ -172,6 +172,7 @@ class Evidence:
 
 
 FEASIBILITY_STATUSES = ("granted", "runtime-permission", "blocked", "degraded", "unknown")
+HANDED_OVER = "no permission needed: "   # a handover's feasibility reason, before what Android hands over
 
 
 @total_order
@@ -197,6 +198,11 @@ class Feasibility:
     def possible(self) -> bool:
         """Android may let the read succeed (possibly after the user allows it)."""
         return self.status in ("granted", "runtime-permission", "unknown")
+
+    @property
+    def handed_over(self) -> bool:
+        """Android hands the app one item, not the store (a picked contact: rules/apis.yaml `handover`)."""
+        return self.reason.startswith(HANDED_OVER)
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "reason": self.reason, "permissions": list(self.permissions),

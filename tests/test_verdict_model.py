@@ -451,3 +451,24 @@ def test_a_missing_code_path_weighs_the_permissions_as_android_judges_them_for_t
                        permissions=permissions)
     result = ask(audit, Claim("c", "The app collects it", "collects", claim_type))[0]
     assert result.verdict == expected, result.note
+
+
+def test_a_handover_barely_contests_a_denial():
+    """The vendor says it does not collect contacts; the app opens the contact picker. The capability contests the
+    denial, but what Android hands over is the contact the user picks: the finding says so and is capped as a
+    refused capability is. A query of the app's own beside it decides the chain."""
+    picked = Feasibility("granted", "no permission needed: only the contact the user picks in the system picker")
+    denial = sheet(Statement("not_collected", "contacts", where="sheet.yaml:2"))
+
+    def findings(*feasibilities):
+        observations = tuple(Observation("contacts", Level.REACHABLE, APP, "static", (SITE,), feasibility=f)
+                             for f in feasibilities)
+        result = evaluate(AuditInput("org.x", observations), denial)
+        (judgement,) = result.judgements
+        return judgement, max(f.severity for f in result.findings), " ".join(f.message for f in result.findings)
+
+    judgement, severity, message = findings(picked)
+    assert judgement.category == "contested" and judgement.handed_over and severity <= Severity.LOW
+    assert "only the contact the user picks" in message and "only the contact the user picks" in judgement.note()
+    judgement, severity, _message = findings(picked, GRANTED)
+    assert not judgement.handed_over and severity > Severity.LOW

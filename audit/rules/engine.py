@@ -302,11 +302,19 @@ class Judgement:
     def feasible(self) -> bool:
         return self.feasibility is None or self.feasibility.possible or not self.level.is_capability
 
+    @property
+    def handed_over(self) -> bool:
+        """A capability through which Android hands over only what the user picks (chain_feasibility prefers a
+        read of the app's own): capped like a refused one, a denial is barely contested by it."""
+        return self.feasibility is not None and self.level.is_capability and self.feasibility.handed_over
+
     def note(self) -> str | None:
         """Why the category holds, where the category alone would mislead."""
         if not self.feasible:
             return (f"{self.actor}: {self.category}: the code is there; Android refuses it to this app "
                     f"({self.feasibility.reason})")
+        if self.handed_over:
+            return f"{self.actor}: {self.category}: {self.feasibility.reason}"
         if self.condition:
             return f"{self.actor}: {self.category} if {self.condition}"
         return None
@@ -407,7 +415,8 @@ def chain_feasibility(group: list[Observation]) -> Feasibility | None:
     if not known:
         return None
     possible = [f for f in known if f.possible]
-    return min(possible) if possible else min(known)
+    own = [f for f in possible if not f.handed_over]   # a read of its own before the contact the user picks
+    return min(own or possible) if possible else min(known)
 
 
 def judge(observations: Iterable[Observation], declarations: Declarations, catalogue: Catalogue | None = None,
@@ -594,6 +603,8 @@ def observed_text(j: Judgement, catalogue: Catalogue) -> str:
 
 
 def feasibility_text(j: Judgement) -> str:
+    if j.handed_over:
+        return f" ({j.feasibility.reason})"
     if j.feasible or j.feasibility is None:
         return ""
     return f" (the code is there; Android refuses it to this app: {j.feasibility.reason})"
@@ -612,8 +623,8 @@ def _judgement_findings(check, checks, audit, declarations, judgements, catalogu
             continue
         if not low <= j.level <= high or (negative is not None and j.negative_declared != negative):
             continue
-        severity = checks.severity_of(j.category, j.flow, j.level, j.feasible) if checks.severities \
-            else check.severity_at(j.level)
+        severity = checks.severity_of(j.category, j.flow, j.level, j.feasible and not j.handed_over) \
+            if checks.severities else check.severity_at(j.level)
         if severity is None:
             continue
         declaration = "; ".join(s.text() for s in j.declaration) or "no statement"

@@ -43,7 +43,6 @@ from typing import Any
 from ..catalogue import Catalogue, load_catalogue
 from ..model import Evidence, Level, Observation
 from ..rulesdata import LineDict, Validator, covers, load_yaml as _raw_load_yaml, rules_dir, schema, validate
-from ..static.feasibility import HANDED_OVER
 from .declarations import NEGATIVE, NOT_SHARED, SHARED, Declarations, load_yaml, nearest
 from .engine import (AuditInput, evidence_key, flow_of, judge, load_checks, recipient_matches, request_evidence,
                      requests, sdk_declared)
@@ -490,5 +489,4 @@ def _who(observations: list[Observation], level: Level) -> str:
 
 def _handed_over(observations: list[Observation]) -> bool:
     """Every one a capability through which Android hands over one item (rules/apis.yaml `handover`)."""
-    return bool(observations) and all(o.feasibility is not None and o.feasibility.reason.startswith(HANDED_OVER)
-                                      for o in observations)
+    return bool(observations) and all(o.feasibility is not None and o.feasibility.handed_over for o in observations)

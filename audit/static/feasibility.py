@@ -39,7 +39,7 @@ import functools
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..model import Feasibility
+from ..model import HANDED_OVER, Feasibility
 from .apis import AccessItem, ApiRule, load_platform
 from .manifest import Manifest, RequestedPermission, permission_rules
 
@@ -54,8 +54,6 @@ _ANDROID = {1: "1.0", 2: "1.1", 3: "1.5", 4: "1.6", 5: "2.0", 6: "2.0.1", 7: "2.
             18: "4.3", 19: "4.4", 20: "4.4W", 21: "5.0", 22: "5.1", 23: "6", 24: "7.0", 25: "7.1", 26: "8.0",
             27: "8.1", 28: "9", 29: "10", 30: "11", 31: "12", 32: "12L", 33: "13", 34: "14", 35: "15",
             36: "16", 37: "17"}
-
-HANDED_OVER = "no permission needed: "   # the reason of a `handover` item, before what Android hands over
 
 
 def short(permission: str) -> str:
