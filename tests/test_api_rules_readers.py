@@ -570,3 +570,31 @@ def test_huawei_builds_read_the_location_through_hms_core(tmp_path):
     (read,) = [c for c in report.api_calls if c.data_type.startswith("location")]
     assert read.api_id == "hms_fused_location.get_last_location" and read.data_type == "location.last_known"
     assert read.feasibility.status == "runtime-permission"
+
+
+APP_SET_READ = """.class public Lcom/example/sdk/appset/Reader;
+.super Ljava/lang/Object;
+
+.method public static read(Lcom/google/android/gms/appset/AppSetIdClient;Lcom/google/android/gms/appset/AppSetIdInfo;)V
+    .registers 2
+    invoke-interface {p0}, Lcom/google/android/gms/appset/AppSetIdClient;->getAppSetIdInfo()Lcom/google/android/gms/tasks/Task;
+    invoke-virtual {p1}, Lcom/google/android/gms/appset/AppSetIdInfo;->getId()Ljava/lang/String;
+    return-void
+.end method
+"""
+
+
+def test_the_app_set_id_is_a_device_id_any_app_reads(tmp_path):
+    """Ad SDKs read Google's App Set ID (one id for a developer's apps on the device), a 'Device or other IDs'
+    item of Play's form: the scan found no read of it."""
+    require_tools()
+    from audit.static.scan import scan_app
+    main = activity_smali("org/example/appset/MainActivity", """\
+    const/4 v0, 0x0
+    invoke-static {v0, v0}, Lcom/example/sdk/appset/Reader;->read(Lcom/google/android/gms/appset/AppSetIdClient;Lcom/google/android/gms/appset/AppSetIdInfo;)V
+""")
+    apk = build_apk(tmp_path / "appset", launcher_manifest("org.example.appset"), {
+        "org/example/appset/MainActivity": main, "com/example/sdk/appset/Reader": APP_SET_READ}, name="appset")
+    reads = {c.api_id: c.feasibility.status for c in scan_app([apk]).api_calls
+             if c.data_type == "device_ids.app_set_id"}
+    assert reads == {"gms.app_set_id_client.get_info": "granted", "gms.app_set_id_info.get_id": "granted"}
