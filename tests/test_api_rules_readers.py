@@ -487,13 +487,20 @@ def test_the_oaid_is_its_own_identifier_read_through_huawei_msa_or_the_makers_se
 
 
 def _contract(name: str, build: str) -> str:
-    """An androidx ActivityResultContracts member: its createIntent builds the picker's Intent (v0)."""
+    """An androidx ActivityResultContracts member: its createIntent builds the picker's Intent (v0); its second
+    constructor calls the first, as Kotlin's default arguments make PickMultipleVisualMedia's do."""
     return f""".class public final L{name};
 .super Ljava/lang/Object;
 
 .method public constructor <init>()V
     .registers 1
     invoke-direct {{p0}}, Ljava/lang/Object;-><init>()V
+    return-void
+.end method
+
+.method public constructor <init>(I)V
+    .registers 2
+    invoke-direct {{p0}}, L{name};-><init>()V
     return-void
 .end method
 
@@ -509,7 +516,7 @@ def test_androidx_picker_contracts_count_where_the_app_uses_them_not_where_the_l
     """androidx.activity ships ActivityResultContracts.PickContact and PickVisualMedia, which build the pickers'
     Intents; an unminified build keeps them whether the app uses them or not (found in 3 of the unseen apps, in
     none of them used). The library's own Intents do not count: the app constructing a contract does, or launching
-    a content contract on an image type."""
+    a content contract on an image type; the library chaining its own constructors does not."""
     require_tools()
     from audit.static.scan import scan_app
     contracts = "androidx/activity/result/contract/ActivityResultContracts"
