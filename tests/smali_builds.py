@@ -104,18 +104,23 @@ def launcher_manifest(package: str, min_sdk: int = 21, target_sdk: int = 33, per
 """
 
 
+def constructor_smali(superclass: str) -> str:
+    """The no-argument constructor that calls `superclass`'s (a class path: android/app/Activity)."""
+    return f""".method public constructor <init>()V
+    .registers 1
+    invoke-direct {{p0}}, L{superclass};-><init>()V
+    return-void
+.end method
+"""
+
+
 def activity_smali(name: str, on_create: str, registers: int = 3, more: str = "") -> str:
     """The smali of an Activity (`name` a class path: org/example/Main) whose onCreate calls the superclass's and
     then runs `on_create` (smali lines, its return-void added); `more`: further methods, whole."""
     return f""".class public L{name};
 .super Landroid/app/Activity;
 
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {{p0}}, Landroid/app/Activity;-><init>()V
-    return-void
-.end method
-
+{constructor_smali("android/app/Activity")}
 .method protected onCreate(Landroid/os/Bundle;)V
     .registers {registers}
     invoke-super {{p0, p1}}, Landroid/app/Activity;->onCreate(Landroid/os/Bundle;)V
@@ -131,12 +136,7 @@ def receiver_smali(name: str, on_receive: str, registers: int = 5) -> str:
     return f""".class public L{name};
 .super Landroid/content/BroadcastReceiver;
 
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {{p0}}, Landroid/content/BroadcastReceiver;-><init>()V
-    return-void
-.end method
-
+{constructor_smali("android/content/BroadcastReceiver")}
 .method public onReceive(Landroid/content/Context;Landroid/content/Intent;)V
     .registers {registers}
 {on_receive.rstrip()}

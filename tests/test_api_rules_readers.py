@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from smali_builds import activity_smali, build_apk, launcher_manifest, receiver_smali, require_tools
+from smali_builds import (activity_smali, build_apk, constructor_smali, launcher_manifest, receiver_smali,
+                          require_tools)
 
 from audit.model import Level
 from audit.static.apis import load_apis
@@ -492,12 +493,7 @@ def _contract(name: str, build: str) -> str:
     return f""".class public final L{name};
 .super Ljava/lang/Object;
 
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {{p0}}, Ljava/lang/Object;-><init>()V
-    return-void
-.end method
-
+{constructor_smali("java/lang/Object")}
 .method public constructor <init>(I)V
     .registers 2
     invoke-direct {{p0}}, L{name};-><init>()V

@@ -156,11 +156,12 @@ class CheckSet:
     def colours(self) -> dict[str, str]:
         return {c: colour for c, _, colour, _ in self.categories}
 
-    def severity_of(self, category: str, flow: str, level: Level, feasible: bool = True) -> Severity | None:
-        """The verdict table: None means no finding. A refused capability is capped (blocked_cap)."""
+    def severity_of(self, category: str, flow: str, level: Level, capped: bool = False) -> Severity | None:
+        """The verdict table: None means no finding. `capped`: a capability Android refuses, or one through which
+        it only hands over what the user picks, is capped (blocked_cap)."""
         table = dict(self.severities)
         found = table.get((category, flow, level.label), table.get((category, "any", level.label)))
-        if found is not None and not feasible and level.is_capability:
+        if found is not None and capped and level.is_capability:
             found = min(found, self.blocked_cap)
         return found
 
@@ -623,7 +624,7 @@ def _judgement_findings(check, checks, audit, declarations, judgements, catalogu
             continue
         if not low <= j.level <= high or (negative is not None and j.negative_declared != negative):
             continue
-        severity = checks.severity_of(j.category, j.flow, j.level, j.feasible and not j.handed_over) \
+        severity = checks.severity_of(j.category, j.flow, j.level, not j.feasible or j.handed_over) \
             if checks.severities else check.severity_at(j.level)
         if severity is None:
             continue

@@ -189,7 +189,7 @@ def _absence(audit: AuditInput, data_type: str) -> str | None:
     if audit.app_levels is not None:
         # the permissions it requests judged as Android judges them for this app, API by API: WRITE_EXTERNAL_STORAGE
         # unlocks the gallery but no camera, READ_PHONE_STATE no phone number from API 30
-        if not _android_refuses(audit.app_levels, data_type, _not_linked(audit) | _handovers_found_renamed()):
+        if not _android_refuses(audit.app_levels, data_type, _not_asked(audit)):
             return None
     elif any(covers(data_type, t) for p in audit.permissions for t in p.data_types) or any(
             p.name in _api_permissions(str(rules_dir()), data_type) for p in audit.permissions):
@@ -266,17 +266,19 @@ def _gated(audit: AuditInput, data_type: str) -> bool:
     if audit.app_levels is None:
         return any(covers(data_type, t) for t in _gated_types(str(rules_dir())))
     # (a shared user id may hold what this app does not request: its verdicts stay unknown)
-    return _android_refuses(replace(audit.app_levels, requested=()), data_type,
-                            _not_linked(audit) | _handovers_found_renamed())
+    return _android_refuses(replace(audit.app_levels, requested=()), data_type, _not_asked(audit))
 
 
 def _unguarded(audit: AuditInput, data_type: str) -> list[str]:
     """The first APIs that give the type to this app without a permission (what keeps _gated from holding)."""
-    from ..static.apis import load_apis
-    from ..static.feasibility import judge
-    levels, skip = replace(audit.app_levels, requested=()), _not_linked(audit) | _handovers_found_renamed()
-    return [rule.id for rule in load_apis() if rule.id not in skip and _yields(rule, data_type)
-            and judge(rule, levels)[1].status not in ("blocked", "degraded")][:MAX_NAMED_APIS]
+    judged = _refusals(replace(audit.app_levels, requested=()), data_type, _not_asked(audit))
+    return [api for api, refused in judged if not refused][:MAX_NAMED_APIS]
+
+
+def _not_asked(audit: AuditInput) -> frozenset[str]:
+    """The APIs a complete scan's missing code path leaves out of the question: those the app cannot call
+    (_not_linked) and the handovers it would have found (_handovers_found_renamed)."""
+    return _not_linked(audit) | _handovers_found_renamed()
 
 
 def _yields(rule, data_type: str) -> bool:
@@ -304,14 +306,21 @@ def _handovers_found_renamed() -> frozenset[str]:
     return frozenset(rule.id for rule in load_apis() if rule.handover and rule.found_renamed)
 
 
-@functools.lru_cache(maxsize=256)
 def _android_refuses(levels, data_type: str, not_asked: frozenset[str] = frozenset()) -> bool:
     """Whether every API that yields the type (_yields) is blocked or degraded for an app of these levels and
     requested permissions (feasibility.AppLevels), the APIs `not_asked` left out."""
+    judged = _refusals(levels, data_type, not_asked)
+    return bool(judged) and all(refused for _api, refused in judged)
+
+
+@functools.lru_cache(maxsize=256)
+def _refusals(levels, data_type: str, not_asked: frozenset[str]) -> tuple[tuple[str, bool], ...]:
+    """(API id, whether Android refuses it: blocked or degraded) for every API that yields the type, judged for
+    an app of these levels and requested permissions, the APIs `not_asked` left out."""
     from ..static.apis import load_apis
     from ..static.feasibility import judge
-    relevant = [rule for rule in load_apis() if rule.id not in not_asked and _yields(rule, data_type)]
-    return bool(relevant) and all(judge(rule, levels)[1].status in ("blocked", "degraded") for rule in relevant)
+    return tuple((rule.id, judge(rule, levels)[1].status in ("blocked", "degraded")) for rule in load_apis()
+                 if rule.id not in not_asked and _yields(rule, data_type))
 
 
 def _declared(declarations: Declarations, data_type: str, kinds=None) -> tuple[str, ...]:

@@ -65,7 +65,7 @@ class ApiRule:
     added: int | None = None             # the API level that introduced the method / field
     static_only: bool = False            # not hooked at runtime (rules/apis.yaml `static_only`)
     manifest_key: str | None = None      # a <meta-data> key every app linking the class's library carries
-    not_in: tuple[str, ...] = ()         # packages whose call sites do not count (dotted)
+    not_in: tuple[str, ...] = ()         # packages whose call sites do not count, as descriptor prefixes
     rename_proof: bool = False           # renaming the class leaves what another rule finds
 
     @property
@@ -75,11 +75,6 @@ class ApiRule:
     @property
     def conditional(self) -> bool:
         return bool(self.args_any or self.fields_any)
-
-    @property
-    def not_in_descriptors(self) -> tuple[str, ...]:
-        """not_in as descriptor prefixes of the classes under them (`Landroidx/activity/result/contract/`)."""
-        return tuple("L" + package.replace(".", "/") + "/" for package in self.not_in)
 
     @property
     def found_renamed(self) -> bool:
@@ -119,7 +114,8 @@ def parse_apis(raw, path: Path) -> tuple[ApiRule, ...]:
             fields_any=tuple(entry.get("fields_any") or ()), also_any=tuple(entry.get("also_any") or ()),
             access=access_sets.get(entry.get("access")) if entry.get("access") else None,
             access_name=entry.get("access"), added=entry.get("added"), static_only=entry.get("static_only", False),
-            manifest_key=entry.get("manifest_key"), not_in=tuple(entry.get("not_in") or ()),
+            manifest_key=entry.get("manifest_key"),
+            not_in=tuple("L" + package.replace(".", "/") + "/" for package in entry.get("not_in") or ()),
             rename_proof=entry.get("rename_proof", False)))
     return tuple(out)
 

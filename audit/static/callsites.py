@@ -519,7 +519,7 @@ def _raw_sites(index: CodeIndex, rules: tuple[ApiRule, ...]) -> list[_RawSite]:
                 if not _condition_met(dex, hit.caller, rule, field_cache):
                     continue
                 caller = caller or index.method_ref(dex_i, hit.caller)
-                if rule.not_in and caller.descriptor.startswith(rule.not_in_descriptors):
+                if rule.not_in and caller.descriptor.startswith(rule.not_in):
                     continue
                 out.setdefault((rule.id, api, caller.descriptor), _RawSite(rule, api, caller))
     return list(out.values())
