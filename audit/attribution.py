@@ -68,6 +68,19 @@ class AttributionRules:
     # renamed library code known by a string constant or a source-file name: text -> library id
     signature_strings: tuple[tuple[str, str], ...] = ()
     signature_files: tuple[tuple[str, str], ...] = ()
+    runtimes_not_read: tuple["RuntimeNotRead", ...] = ()
+
+
+@dataclass(frozen=True)
+class RuntimeNotRead:
+    """A runtime that runs the app's logic from code the scan does not read, and calls Android from it by name
+    (rules/libraries.yaml `runtimes_not_read`)."""
+    id: str
+    name: str
+    code: str                          # what the scan does not read
+    packages: tuple[str, ...] = ()     # a class under one, defined in a dex, means the runtime is there
+    classes: tuple[str, ...] = ()      # so does one of these classes
+    components: tuple[str, ...] = ()   # or a component the manifest names (a platform class: in no dex)
 
 
 @functools.lru_cache(maxsize=4)
@@ -80,7 +93,10 @@ def _rules(rules: str) -> AttributionRules:
     return AttributionRules(tuple(lists["platform"]), frozenset(lists["generic_organisations"]),
                             tuple(sorted((text, sig["library"]) for sig in signatures for text in sig.get("strings") or ())),
                             tuple(sorted((name, sig["library"]) for sig in signatures
-                                         for name in sig.get("source_files") or ())))
+                                         for name in sig.get("source_files") or ())),
+                            tuple(RuntimeNotRead(r["id"], r["name"], r["code"], tuple(r.get("packages") or ()),
+                                                 tuple(r.get("classes") or ()), tuple(r.get("components") or ()))
+                                  for r in raw.get("runtimes_not_read") or ()))
 
 
 @functools.lru_cache(maxsize=4)

@@ -13,10 +13,11 @@ import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Iterable
 
 import pytest
 
-from audit.attribution import dotted
+from audit.attribution import attribution_rules, dotted
 
 FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
 SMALI_JAR = Path("/usr/share/java/smali.jar")
@@ -172,3 +173,13 @@ def defined_classes(apk: Path) -> frozenset[str]:
                                          timeout=300).stdout   # MUTF-8 names (surrogates) are not UTF-8
                 names.update(dotted(m) for m in re.findall(r"Class descriptor\s*: '(L[^']+;)'", listing))
     return frozenset(names)
+
+
+def runtimes_in(classes: frozenset[str], components: Iterable[str]) -> list[str]:
+    """The names of the runtimes (rules/libraries.yaml `runtimes_not_read`) an app has, judged from the classes its
+    dexes define (as defined_classes lists them) and its manifest's component names: the scan must say it did
+    not read their code."""
+    components = set(components)
+    return [r.name for r in attribution_rules().runtimes_not_read
+            if components.intersection(r.components) or classes.intersection(r.classes)
+            or any(name.startswith(f"{package}.") for name in classes for package in r.packages)]

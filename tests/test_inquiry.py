@@ -194,3 +194,25 @@ def test_run_folder_gives_invoked_level_and_redacts_hooked_values(education_apk,
     # Fixed bug: the run's traffic could not be read (an incomplete run), so no capture was analysed; the note
     # used to say that one was.
     assert "no capture was analysed" in imei.note
+
+
+def test_an_app_whose_logic_the_scan_did_not_read_is_not_contradicted_by_its_silence(tmp_path):
+    """A .NET for Android app: its C# reaches Android through JNI, with no call site in a dex, and may launch the
+    contact picker or the camera app as well as any Java code. The scan is partial (rules/libraries.yaml
+    runtimes_not_read), so what it did not find is no absence: contacts and camera, which a handover gives
+    without a permission, are inconclusive, not contradicted. What Android refuses to the app whoever asks (call
+    logs without READ_CALL_LOG) stays contradicted."""
+    from smali_builds import build_apk, constructor_smali, launcher_manifest, require_tools
+    require_tools()
+    smali = {path: f".class public L{path};\n.super L{parent};\n\n{constructor_smali(parent)}"
+             for path, parent in (("org/example/maui/MainActivity", "android/app/Activity"),
+                                  ("mono/MonoRuntimeProvider", "java/lang/Object"))}
+    apk = build_apk(tmp_path, launcher_manifest("org.example.maui", target_sdk=34,
+                                                permissions=("android.permission.INTERNET",)), smali)
+    audit, scan, _ = gather([str(apk)])
+    assert scan.partial and any(w.startswith("code not read: .NET for Android") for w in scan.warnings)
+    sheet = load_declarations(WEBEX / "datasheet.yaml")
+    webex = verdicts(answer(load_inquiry(WEBEX / "claims.yaml"), audit, sheet))
+    assert webex["contacts"].verdict == "inconclusive", webex["contacts"].note
+    assert webex["camera"].verdict == "inconclusive", webex["camera"].note
+    assert webex["call-logs"].verdict == "contradicted", webex["call-logs"].note

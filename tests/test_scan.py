@@ -219,8 +219,9 @@ def test_sdk_detection_says_why_and_host_only_evidence_is_a_hint():
 def test_every_corpus_apk_scans(tmp_path):
     """One test over the real APKs (kept as one to keep the suite quick): each scans without error, its digest
     matches PROVENANCE.json, and the JSON is complete; partial only where its manifest names a component class
-    that no dex of the file defines (as dexdump lists them: DroidBoxTests)."""
-    from smali_builds import defined_classes
+    that no dex of the file defines (as dexdump lists them: DroidBoxTests), or it runs its logic in a runtime
+    whose code the scan does not read (rules/libraries.yaml runtimes_not_read: none of the corpus)."""
+    from smali_builds import defined_classes, runtimes_in
     provenance = {Path(e["file"]).name: e for e in json.loads((CORPUS.parent / "PROVENANCE.json").read_text())}
     found_sdks = set()
     for apk in CORPUS_APKS:
@@ -232,7 +233,8 @@ def test_every_corpus_apk_scans(tmp_path):
         assert report.inputs[0].size == provenance[apk.name]["size"], apk.name
         classes = defined_classes(apk)
         unread = sorted({c.name for c in report.components if c.name not in classes})
-        assert report.partial == bool(unread), (apk.name, report.warnings)
+        runtimes = runtimes_in(classes, [c.name for c in report.components])
+        assert report.partial == bool(unread or runtimes), (apk.name, report.warnings)
         assert [w for w in report.warnings if not w.startswith("code not read:")] == [], apk.name
         found_sdks |= {s.id for s in report.sdks}
     # SDK sample apps in the corpus: their own SDK must be found by its classes.
@@ -446,3 +448,47 @@ def test_components_whose_code_no_dex_defines_make_the_scan_partial(tmp_path):
         whole = scan_app([build_apk(tmp_path / name, manifest, {"org/example/whole/MainActivity": main},
                                     name=name)])
         assert not [w for w in whole.warnings if w.startswith("code not read")], (name, whole.warnings)
+
+
+def _class_smali(path: str, superclass: str = "java/lang/Object") -> str:
+    from smali_builds import constructor_smali
+    return f".class public L{path};\n.super L{superclass};\n\n{constructor_smali(superclass)}"
+
+
+def test_apps_whose_logic_runs_in_a_runtime_the_scan_does_not_read_are_partial(tmp_path):
+    """A .NET for Android, Unity, Godot, Qt, Kivy ... app runs its own logic from C#, IL2CPP, GDScript, C++ or
+    Python, which calls any Android API by name through JNI: no call site in any dex. The scan read the runtime's
+    Java side, called itself complete, and the inquiry took its silence for absence. A class of such a runtime
+    (rules/libraries.yaml runtimes_not_read), or a NativeActivity in the manifest, now makes it partial, naming
+    the runtime and the code not read. Look-alikes (a package that only starts with the same letters, Unity's ad
+    SDK in a Java app) do not."""
+    from smali_builds import build_apk, launcher_manifest, require_tools
+    require_tools()
+    main = "org/example/app/MainActivity"
+    cases = {   # name -> (classes besides the launcher, manifest change, runtime named or None)
+        "dotnet": (["mono/MonoRuntimeProvider", "mono/android/TypeManager"], {}, ".NET for Android"),
+        "unity": (["com/unity3d/player/UnityPlayer"], {}, "Unity"),
+        "qt6": (["org/qtproject/qt/android/QtNative"], {}, "Qt"),
+        "sdl": (["org/libsdl/app/SDLActivity"], {}, "Native activities"),
+        "native": ([], {"<application>": '<application android:hasCode="false">',
+                        'android:name=".MainActivity"': 'android:name="android.app.NativeActivity"'},
+                   "Native activities"),
+        "unity-ads-only": (["com/unity3d/ads/UnityAds", "com/unity3d/services/core/Sdk"], {}, None),
+        "look-alikes": (["monotonic/Clock", "com/tnsx/Runtime", "org/libsdl/app/SDLActivityHelperX"], {}, None),
+    }
+    for name, (classes, change, runtime) in cases.items():
+        manifest = launcher_manifest("org.example.app")
+        for old, new in change.items():
+            manifest = manifest.replace(old, new)
+        smali = {path: _class_smali(path) for path in classes}
+        smali[main] = _class_smali(main, "android/app/Activity")
+        report = scan_app([build_apk(tmp_path / name, manifest, smali, name=name)])
+        unread = [w for w in report.warnings if w.startswith("code not read")]
+        if runtime is None:
+            assert not report.partial and not unread, (name, report.warnings)
+            continue
+        assert report.partial, name
+        (warning,) = unread
+        assert warning.startswith(f"code not read: {runtime}"), (name, warning)
+        marker = (classes[0] if classes else "android/app/NativeActivity").replace("/", ".")
+        assert f"({marker})" in warning and "not scanned" in warning, (name, warning)

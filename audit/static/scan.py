@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from ..attribution import AppContext, app_context, is_platform, with_static_placements
+from ..attribution import AppContext, app_context, attribution_rules, is_platform, with_static_placements
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError, TimeLimit
 from ..gcpause import without_cyclic_gc
@@ -135,6 +135,7 @@ def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue
                         f"{', ...' if len(unread) > MAX_NAMED_UNREAD else ''}): their code is loaded from elsewhere "
                         "(a packer's encrypted payload, a split not given, downloaded code) or missing, and was not "
                         "scanned")
+    warnings += _runtimes_not_read(merged, classes)
     app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class,
                            [c.name for c in merged.components if c.launcher], merged.instrumentation_targets)
     found = _sdks(catalogue, classes, hosts, merged, app_code, _entry_code(catalogue, dexes, warnings))
@@ -264,6 +265,27 @@ def _components_without_code(manifest: Manifest, classes: list[str]) -> list[str
         return []
     defined = set(classes)
     return sorted({c.name for c in manifest.components if c.name not in defined and not is_platform(c.name)})
+
+
+def _runtimes_not_read(manifest: Manifest, classes: list[str]) -> list[str]:
+    """A warning for each runtime in the app that runs its logic from code the scan does not read (C#, IL2CPP,
+    Python, a game engine's scripts) and calls Android from it by name (rules/libraries.yaml
+    `runtimes_not_read`): that code's reads have no call site in any dex, and a complete scan's silence would read
+    as their absence. Known by a class its Java side defines in the app's dex, or a component the manifest names."""
+    runtimes = attribution_rules().runtimes_not_read
+    prefixes = tuple(f"{package}." for runtime in runtimes for package in runtime.packages)
+    exact = frozenset(name for runtime in runtimes for name in runtime.classes)
+    marked = {name for name in classes if name in exact or name.startswith(prefixes)}   # one pass, mostly empty
+    components = {c.name for c in manifest.components}
+    warnings = []
+    for runtime in runtimes:
+        evidence = sorted(name for name in marked if name in runtime.classes
+                          or any(name.startswith(f"{package}.") for package in runtime.packages))
+        evidence += sorted(components.intersection(runtime.components))
+        if evidence:
+            warnings.append(f"code not read: {runtime.name} ({evidence[0]}) runs {runtime.code}; that code can "
+                            "call any Android API by name, with no call site in a dex, and was not scanned")
+    return warnings
 
 
 def _code_facts(dexes: list[DexFile], warnings: list[str]) -> tuple[list[str], list[str]]:
