@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from audit.catalogue import load_catalogue
 from audit.model import Actor, ActorKind, Evidence, Feasibility, Level, Observation, Severity, Transmission
 from audit.rules.declarations import Declarations, Statement, formats
 from audit.rules.engine import (AuditInput, DetectedSdk, PermissionUse, evaluate, judge, load_checks,
@@ -325,6 +326,24 @@ def test_an_sdk_the_app_names_without_its_code_is_not_contradicted_by_a_complete
     assert result.evidence == (host,)
     silent = AuditInput("org.x", static_scanned=True, static_complete=True)
     assert ask(silent, claim)[0].verdict == "contradicted"
+
+
+def test_an_sdk_known_by_its_hosts_alone_is_never_contradicted_by_a_scan():
+    """Unity Analytics lives in the Unity engine's native code, Hotjar and CrowdTangle are known by their hosts:
+    the catalogue gives the scan no class or manifest key to find them by, so a complete scan that found none
+    contradicted "the app embeds it" for any app, a Unity game among them. Only traffic to their hosts shows
+    them: without it the claim is inconclusive, and the note says why. A family with such a member (`unity`:
+    Unity Ads has classes, Unity Analytics none) is not contradicted either."""
+    catalogue = load_catalogue()
+    hosts_only = [s for s in catalogue.sdks if not s.packages and not s.manifest_keys]
+    assert {s.id for s in hosts_only} >= {"unity_analytics"}
+    silent = AuditInput("org.x", static_scanned=True, static_complete=True)
+    for sdk in hosts_only:
+        result = ask(silent, Claim("sdk", f"The app embeds {sdk.name}", "embeds", sdk.id))[0]
+        assert result.verdict == "inconclusive", (sdk.id, result.note)
+        assert sdk.hosts[0] in result.note and "no Java classes or manifest keys" in result.note, result.note
+    assert ask(silent, Claim("sdk", "The app embeds Unity", "embeds", "unity"))[0].verdict == "inconclusive"
+    assert ask(silent, Claim("sdk", "The app embeds Unity Ads", "embeds", "unity_ads"))[0].verdict == "contradicted"
 
 
 def test_an_app_sharing_a_user_id_is_not_contradicted_for_a_permission_it_does_not_request():

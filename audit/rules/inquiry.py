@@ -28,8 +28,9 @@ Verdicts, and what they require (the asymmetry is deliberate; a wrong "contradic
                   only accessible; contradicted when either one is unobtainable (as for collects).
 - embeds SDK      supported when the scan found the SDK's classes or manifest keys (or traffic to its hosts);
                   contradicted when a complete scan found none of them (obfuscation can hide package names:
-                  the note says so); inconclusive when the scan was partial, or when the app names the SDK's
-                  hosts or keys without its code (a hint: renamed code is as likely as leftovers).
+                  the note says so); inconclusive when the scan was partial, when the app names the SDK's
+                  hosts or keys without its code (a hint: renamed code is as likely as leftovers), or when
+                  the catalogue knows the SDK by hosts alone (Unity Analytics, in the engine's native code).
 - sdk_count N     supported when at least N distinct SDKs were found; inconclusive when fewer (the catalogue
                   may not know them all). Never contradicted from static evidence.
 """
@@ -439,7 +440,10 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
         if sent:
             return ClaimResult(claim, "supported", Level.TRANSMITTED, _evidence(sent), declared,
                                f"no classes found, but traffic went to {name}'s hosts")
-        known = any(s.answers_to(name) for s in catalogue.sdks)
+        answering = [s for s in catalogue.sdks if s.answers_to(name)]
+        known = bool(answering)
+        # an SDK the catalogue knows by hosts alone (Unity Analytics, in the engine's native code): no scan finds it
+        hosts_only = [s for s in answering if not s.packages and not s.manifest_keys]
         named = [h for h in audit.sdk_hints if sdk_declared(h, [name], catalogue)]
         if named:   # its hosts or keys are in the app: renamed code is as likely as leftovers
             evidence = tuple(e for h in named for e in h.evidence)[:MAX_CLAIM_EVIDENCE]
@@ -447,14 +451,19 @@ def _answer(claim: Claim, audit: AuditInput, declarations: Declarations, catalog
                                f"no classes of {name} found, but the app names it ("
                                + "; ".join(f"{e.kind} {e.ref}" for e in evidence)
                                + "): its code may be there under names obfuscation gave it")
-        if audit.static_complete and known:
+        if audit.static_complete and known and not hosts_only:
             return ClaimResult(claim, "contradicted", None, (), declared,
                                f"a complete scan found no classes, manifest keys or traffic of {name} "
                                "(obfuscation that renames its packages would hide it)")
         names = [n for sdk in catalogue.sdks for n in (sdk.id, sdk.family) if n]
-        return ClaimResult(claim, "inconclusive", None, (), declared,
-                           f"{name} is not in the SDK catalogue{nearest(name.lower(), names)}" if not known
-                           else "static scan incomplete")
+        if not known:
+            note = f"{name} is not in the SDK catalogue{nearest(name.lower(), names)}"
+        elif hosts_only:
+            note = (f"no traffic to {', '.join(h for s in hosts_only for h in s.hosts)} was seen, and "
+                    f"{', '.join(s.name for s in hosts_only)} has no Java classes or manifest keys a scan could find")
+        else:
+            note = "static scan incomplete"
+        return ClaimResult(claim, "inconclusive", None, (), declared, note)
 
     if kind == "sdk_count":
         wanted = int(claim.subject)
