@@ -7,6 +7,7 @@ properties the corpus and the signed fixture apps (tests/fixtures/build.py, cach
 Classes map a class path (`org/example/Main`) to the whole smali text of that class."""
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -183,3 +184,37 @@ def runtimes_in(classes: frozenset[str], components: Iterable[str]) -> list[str]
     return [r.name for r in attribution_rules().runtimes_not_read
             if components.intersection(r.components) or classes.intersection(r.classes)
             or any(name.startswith(f"{package}.") for name in classes for package in r.packages)]
+
+
+DEX_LOADER_INIT = re.compile(r"Ldalvik/system/(?:DexClassLoader|InMemoryDexClassLoader|PathClassLoader|"
+                             r"DelegateLastClassLoader|BaseDexClassLoader);\.<init>")
+
+
+def loads_dex_it_carries(apk: Path) -> bool:
+    """Whether an APK carries dex code Android does not load (a dex, or an archive holding one, in assets/,
+    res/raw/ or the root) and its dexes construct a dex class loader, as zipfile and dexdump -d (AOSP's
+    disassembler, not our reader) show: the scan must say it did not read that code."""
+    with zipfile.ZipFile(apk) as zf:
+        def dex_inside(info: zipfile.ZipInfo) -> bool:
+            data = zf.read(info)
+            if data[:4] == b"dex\n":
+                return True
+            try:
+                return data[:4] == b"PK\x03\x04" and any(re.fullmatch(r"classes\d*\.dex", n.rpartition("/")[2])
+                                                         for n in zipfile.ZipFile(io.BytesIO(data)).namelist())
+            except zipfile.BadZipFile:
+                return False
+        carried = [i for i in zf.infolist() if not i.is_dir() and not re.fullmatch(r"classes\d*\.dex", i.filename)
+                   and (i.filename.startswith(("assets/", "res/raw/")) or "/" not in i.filename) and dex_inside(i)]
+        if not carried:
+            return False
+        with tempfile.TemporaryDirectory() as work:
+            for member in zf.namelist():
+                if re.fullmatch(r"classes\d*\.dex", member):
+                    path = Path(work) / member
+                    path.write_bytes(zf.read(member))
+                    listing = subprocess.run(["dexdump", "-d", str(path)], capture_output=True, text=True,
+                                             errors="replace", timeout=600).stdout
+                    if DEX_LOADER_INIT.search(listing):
+                        return True
+    return False

@@ -219,9 +219,10 @@ def test_sdk_detection_says_why_and_host_only_evidence_is_a_hint():
 def test_every_corpus_apk_scans(tmp_path):
     """One test over the real APKs (kept as one to keep the suite quick): each scans without error, its digest
     matches PROVENANCE.json, and the JSON is complete; partial only where its manifest names a component class
-    that no dex of the file defines (as dexdump lists them: DroidBoxTests), or it runs its logic in a runtime
-    whose code the scan does not read (rules/libraries.yaml runtimes_not_read: none of the corpus)."""
-    from smali_builds import defined_classes, runtimes_in
+    that no dex of the file defines (as dexdump lists them: DroidBoxTests), where it runs its logic in a runtime
+    whose code the scan does not read (rules/libraries.yaml runtimes_not_read: none of the corpus), or where it
+    carries dex code Android does not load and constructs a class loader (StatusSaver's audience_network.dex)."""
+    from smali_builds import defined_classes, loads_dex_it_carries, runtimes_in
     provenance = {Path(e["file"]).name: e for e in json.loads((CORPUS.parent / "PROVENANCE.json").read_text())}
     found_sdks = set()
     for apk in CORPUS_APKS:
@@ -234,7 +235,7 @@ def test_every_corpus_apk_scans(tmp_path):
         classes = defined_classes(apk)
         unread = sorted({c.name for c in report.components if c.name not in classes})
         runtimes = runtimes_in(classes, [c.name for c in report.components])
-        assert report.partial == bool(unread or runtimes), (apk.name, report.warnings)
+        assert report.partial == bool(unread or runtimes or loads_dex_it_carries(apk)), (apk.name, report.warnings)
         assert [w for w in report.warnings if not w.startswith("code not read:")] == [], apk.name
         found_sdks |= {s.id for s in report.sdks}
     # SDK sample apps in the corpus: their own SDK must be found by its classes.
@@ -492,3 +493,58 @@ def test_apps_whose_logic_runs_in_a_runtime_the_scan_does_not_read_are_partial(t
         assert warning.startswith(f"code not read: {runtime}"), (name, warning)
         marker = (classes[0] if classes else "android/app/NativeActivity").replace("/", ".")
         assert f"({marker})" in warning and "not scanned" in warning, (name, warning)
+
+
+def test_dex_code_the_app_loads_itself_makes_the_scan_partial(tmp_path, monkeypatch):
+    """Facebook Audience Network (StatusSaver in the corpus) ships its ad code as assets/audience_network.dex and
+    loads it with a DexClassLoader; plugin frameworks do the same with jars. Android never loads such a member
+    itself, so the scan read the stub alone and called itself complete. A member holding dex code (a dex, or an
+    archive holding a classes*.dex, in assets/, res/raw/ or the root) together with code constructing a dex
+    class loader now makes it partial, naming the member. Either alone does not: an APK in assets is often
+    another app to install (ApiDemos), and Play services loads its modules with the same class loaders."""
+    import io
+    from smali_builds import assemble_dex, build_apk, launcher_manifest, require_tools
+    require_tools()
+    plugin = assemble_dex({"com/plugin/Entry": _class_smali("com/plugin/Entry")}, tmp_path / "plugin.dex").read_bytes()
+    jar = io.BytesIO()
+    with zipfile.ZipFile(jar, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("classes.dex", plugin)
+    loads = """.method public static load(Ljava/lang/String;Ljava/lang/ClassLoader;)V
+    .registers 4
+    new-instance v0, Ldalvik/system/DexClassLoader;
+    const/4 v1, 0x0
+    invoke-direct {v0, p0, v1, v1, p1}, Ldalvik/system/DexClassLoader;-><init>(Ljava/lang/String;Ljava/lang/String;Ljava/lang/String;Ljava/lang/ClassLoader;)V
+    return-void
+.end method
+"""
+    main = "org/example/app/MainActivity"
+
+    def scan(name: str, members: dict[str, bytes], loader: bool):
+        smali = {main: _class_smali(main, "android/app/Activity") + (loads if loader else "")}
+        apk = build_apk(tmp_path / name, launcher_manifest("org.example.app"), smali, name=name)
+        with zipfile.ZipFile(apk, "a") as archive:
+            for member, data in members.items():
+                archive.writestr(member, data)
+        return scan_app([apk])
+
+    report = scan("dex", {"assets/audience_network.dex": plugin, "assets/logo.png": b"\x89PNG...."}, loader=True)
+    assert report.partial and list(report.warnings) == [
+        "code not read: assets/audience_network.dex holds dex code outside classes*.dex, and the app's code "
+        "constructs dalvik.system.DexClassLoader, which loads such code at runtime: it was not scanned"]
+    report = scan("jar", {"res/raw/plugin.jar": jar.getvalue(), "assets/more/p.bin": plugin}, loader=True)
+    (warning,) = report.warnings
+    assert warning.startswith("code not read: res/raw/plugin.jar, assets/more/p.bin hold dex code")
+    for name, members, loader in (("no-loader", {"assets/audience_network.dex": plugin}, False),
+                                  ("no-code", {"assets/fake.dex": b"not a dex", "assets/data.zip": b"PK\x03\x04"},
+                                   True),
+                                  ("resources", {"res/drawable/x.dex": plugin}, True)):
+        assert not scan(name, members, loader).partial, name
+    # members past the cap are not looked into: with a loader, the report says how many
+    import audit.static.inputs as inputs
+    import audit.static.scan as scanning
+    monkeypatch.setattr(inputs, "MAX_MEMBERS_PEEKED", 2)
+    monkeypatch.setattr(scanning, "MAX_MEMBERS_PEEKED", 2)
+    report = scan("cap", {f"assets/{n}.txt": b"text" for n in range(4)}, loader=True)
+    assert list(report.warnings) == ["code not read: 2 members past the first 2 per APK were not looked into for dex "
+                               "code, and the app's code constructs dalvik.system.DexClassLoader, which loads such "
+                               "code at runtime"]

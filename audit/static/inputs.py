@@ -46,6 +46,12 @@ CHUNK = 1 * MiB
 # members are refused before any byte is inflated; except an APK's manifest and resource table, which Android's
 # resource system reads as stored (Archive.read as_resource).
 ANDROID_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+# Members looked into for dex code Android does not load itself (a dex, or an archive holding one, in assets/, in
+# res/raw/ or at the root): at most this many per APK, and a nested archive only up to this size
+MAX_MEMBERS_PEEKED = 20_000
+MAX_NESTED_ARCHIVE = 64 * MiB
+DEX_MAGIC = b"dex\n"
+ZIP_MAGIC = b"PK\x03\x04"
 _METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "deflate64", 93: "zstd", 95: "xz",
                  98: "PPMd", 99: "AES-encrypted"}
 
@@ -69,6 +75,8 @@ class ApkContents:
     unreadable_dexes: tuple[str, ...] = ()  # why each classes*.dex member that could not be inflated failed
     module: str | None = None               # an App Bundle's feature module: its name is its split's name
     bundle_module: bool = False             # an App Bundle module: its manifest is aapt2's protobuf XML
+    embedded_code: tuple[str, ...] = ()     # other members holding dex code, which only the app's code can load
+    members_not_peeked: int = 0             # members past MAX_MEMBERS_PEEKED, not looked into for dex code
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,28 @@ class Archive:
 
     def has(self, name: str) -> bool:
         return name in self.members
+
+    def holds_dex_code(self, name: str) -> bool:
+        """Whether a member is dex code: a dex file, or an archive (jar, apk, zip) holding a classes*.dex, read
+        without inflating it into memory (its first bytes; a nested archive's directory through a seekable
+        stream, up to MAX_NESTED_ARCHIVE). A member Android could not read either (another compression method,
+        encrypted, corrupt) is none."""
+        info = self.members[name]
+        if info.is_dir() or info.compress_type not in ANDROID_METHODS or info.flag_bits & 0x1 or info.file_size < 4:
+            return False
+        try:
+            with self.zip.open(info) as stream:
+                head = stream.read(4)
+                if head == DEX_MAGIC:
+                    return True
+                if head != ZIP_MAGIC or max(info.file_size, info.compress_size) > MAX_NESTED_ARCHIVE:
+                    return False
+                stream.seek(0)
+                with zipfile.ZipFile(stream) as inner:
+                    return any(_DEX_NAME.match(n.rpartition("/")[2]) for n in inner.namelist())
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
+                OverflowError):
+            return False
 
     def read(self, name: str, cap: int = MAX_ENTRY_INFLATED, as_resource: bool = False) -> bytes:
         """Inflate one member into memory, never trusting its declared size. `as_resource`: read as Android's
@@ -311,7 +341,26 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
         except InputError as exc:
             arsc = None
             warnings.append(f"resources not read: {exc}")
-    return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable), bundle_module=not apk), warnings
+    embedded, not_peeked = _embedded_code(archive, dex_folder, manifest_name, arsc_name)
+    return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable), bundle_module=not apk,
+                       embedded_code=embedded, members_not_peeked=not_peeked), warnings
+
+
+def _embedded_code(archive: Archive, dex_folder: str, manifest_name: str, arsc_name: str | None) \
+        -> tuple[tuple[str, ...], int]:
+    """(the members of an APK or App Bundle module, besides its classes*.dex, that hold dex code: a dex, or a
+    jar / apk / zip holding one, in assets/, res/raw/ or at the root; the members not looked into, past
+    MAX_MEMBERS_PEEKED). Android never loads them itself; the app's code may, with a DexClassLoader. Compiled
+    resources, native libraries and signatures are not looked into."""
+    module = dex_folder[:-len("dex/")] if dex_folder else ""   # an App Bundle module's folder, `base/`
+    skipped = (f"{module}res/", f"{module}lib/", f"{module}META-INF/") + ((f"{module}dex/",) if module else ())
+    candidates = [name for name in archive.names()
+                  if name.startswith(module) and name not in (manifest_name, arsc_name)
+                  and (not name.startswith(skipped) or name.startswith(f"{module}res/raw/"))
+                  and (module or not _DEX_NAME.match(name))]   # classes*.dex: read, or not loaded (warned)
+    peeked = candidates[:MAX_MEMBERS_PEEKED]
+    return (tuple(f"{archive.display}!{name}" for name in peeked if archive.holds_dex_code(name)),
+            len(candidates) - len(peeked))
 
 
 # -- bundles --------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from .callsites import MAX_HIERARCHY, class_names, find_call_sites, string_const
 from .dex import DexFile, dex_files
 from . import feasibility
 from .apis import load_apis
-from .inputs import ApkContents, open_inputs
+from .inputs import MAX_MEMBERS_PEEKED, ApkContents, open_inputs
 from .obfuscated import place_obfuscated_with_rules
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
@@ -136,6 +136,7 @@ def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue
                         "(a packer's encrypted payload, a split not given, downloaded code) or missing, and was not "
                         "scanned")
     warnings += _runtimes_not_read(merged, classes)
+    warnings += _code_loaded_at_runtime([base_apk, *(apk for apk, _ in splits)], dexes)
     app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class,
                            [c.name for c in merged.components if c.launcher], merged.instrumentation_targets)
     found = _sdks(catalogue, classes, hosts, merged, app_code, _entry_code(catalogue, dexes, warnings))
@@ -286,6 +287,43 @@ def _runtimes_not_read(manifest: Manifest, classes: list[str]) -> list[str]:
             warnings.append(f"code not read: {runtime.name} ({evidence[0]}) runs {runtime.code}; that code can "
                             "call any Android API by name, with no call site in a dex, and was not scanned")
     return warnings
+
+
+# The platform's class loaders that load dex code from a file or from memory (dalvik.system)
+DEX_LOADERS = ("dalvik.system.DexClassLoader", "dalvik.system.InMemoryDexClassLoader",
+               "dalvik.system.PathClassLoader", "dalvik.system.DelegateLastClassLoader",
+               "dalvik.system.BaseDexClassLoader")
+MAX_NAMED_EMBEDDED = 3
+
+
+def _code_loaded_at_runtime(apks: list[ApkContents], dexes: list[DexFile]) -> list[str]:
+    """A warning when the app holds dex code Android does not load itself (assets/audience_network.dex, a plugin
+    jar: ApkContents.embedded_code) and its code constructs a class loader that loads dex: what that code does
+    runs in the app and was not scanned. Either alone says little: an APK in assets is often another app to
+    install, and Play services loads its modules with the same class loaders."""
+    embedded = [name.rpartition("!")[2] for apk in apks for name in apk.embedded_code]
+    not_peeked = sum(apk.members_not_peeked for apk in apks)
+    if not embedded and not not_peeked:
+        return []
+    loaders = [loader for loader in DEX_LOADERS if any(_references(dex, loader) for dex in dexes)]
+    if not loaders:
+        return []
+    if embedded:
+        return [f"code not read: {', '.join(embedded[:MAX_NAMED_EMBEDDED])}"
+                f"{f' and {len(embedded) - MAX_NAMED_EMBEDDED} more' if len(embedded) > MAX_NAMED_EMBEDDED else ''} "
+                f"{'holds' if len(embedded) == 1 else 'hold'} dex code outside classes*.dex, and the app's code "
+                f"constructs {loaders[0]}, which loads such "
+                "code at runtime: it was not scanned"]
+    return [f"code not read: {not_peeked} members past the first {MAX_MEMBERS_PEEKED} per APK were not looked into "
+            f"for dex code, and the app's code constructs {loaders[0]}, which loads such code at runtime"]
+
+
+def _references(dex: DexFile, class_name: str) -> bool:
+    """Whether the dex invokes a constructor of `class_name` (its method_ids list only what the code refers to)."""
+    try:
+        return bool(dex.find_methods(f"L{class_name.replace('.', '/')};", "<init>"))
+    except InputError:   # a corrupt table: that dex's share of the evidence is lost, as in _code_facts
+        return False
 
 
 def _code_facts(dexes: list[DexFile], warnings: list[str]) -> tuple[list[str], list[str]]:
