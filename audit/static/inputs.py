@@ -75,7 +75,7 @@ class ApkContents:
     unreadable_dexes: tuple[str, ...] = ()  # why each classes*.dex member that could not be inflated failed
     module: str | None = None               # an App Bundle's feature module: its name is its split's name
     bundle_module: bool = False             # an App Bundle module: its manifest is aapt2's protobuf XML
-    embedded_code: tuple[str, ...] = ()     # other members holding dex code, which only the app's code can load
+    embedded_code: tuple[str, ...] = ()     # members besides classes*.dex holding dex code: only the app loads them
     members_not_peeked: int = 0             # members past MAX_MEMBERS_PEEKED, not looked into for dex code
 
 
@@ -359,8 +359,7 @@ def _embedded_code(archive: Archive, dex_folder: str, manifest_name: str, arsc_n
                   and (not name.startswith(skipped) or name.startswith(f"{module}res/raw/"))
                   and (module or not _DEX_NAME.match(name))]   # classes*.dex: read, or not loaded (warned)
     peeked = candidates[:MAX_MEMBERS_PEEKED]
-    return (tuple(f"{archive.display}!{name}" for name in peeked if archive.holds_dex_code(name)),
-            len(candidates) - len(peeked))
+    return tuple(name for name in peeked if archive.holds_dex_code(name)), len(candidates) - len(peeked)
 
 
 # -- bundles --------------------------------------------------------------------------------------------

@@ -301,7 +301,7 @@ def _code_loaded_at_runtime(apks: list[ApkContents], dexes: list[DexFile]) -> li
     jar: ApkContents.embedded_code) and its code constructs a class loader that loads dex: what that code does
     runs in the app and was not scanned. Either alone says little: an APK in assets is often another app to
     install, and Play services loads its modules with the same class loaders."""
-    embedded = [name.rpartition("!")[2] for apk in apks for name in apk.embedded_code]
+    embedded = [name for apk in apks for name in apk.embedded_code]
     not_peeked = sum(apk.members_not_peeked for apk in apks)
     if not embedded and not not_peeked:
         return []
