@@ -42,6 +42,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
+from .errors import InputError
 from .model import Actor, ActorKind
 from .rulesdata import load_yaml, rules_dir, validate
 
@@ -74,12 +75,11 @@ class AttributionRules:
 @dataclass(frozen=True)
 class RuntimeNotRead:
     """A runtime that runs the app's logic from code the scan does not read, and calls Android from it by name
-    (rules/libraries.yaml `runtimes_not_read`)."""
-    id: str
+    (rules/libraries.yaml `runtimes_not_read`, naming its entry in `libraries`)."""
+    id: str                            # its library's id and name
     name: str
     code: str                          # what the scan does not read
-    packages: tuple[str, ...] = ()     # a class under one, defined in a dex, means the runtime is there
-    classes: tuple[str, ...] = ()      # so does one of these classes
+    packages: tuple[str, ...] = ()     # its library's: a class under one, defined in a dex, means it is there
     components: tuple[str, ...] = ()   # or a component the manifest names (a platform class: in no dex)
 
 
@@ -94,9 +94,20 @@ def _rules(rules: str) -> AttributionRules:
                             tuple(sorted((text, sig["library"]) for sig in signatures for text in sig.get("strings") or ())),
                             tuple(sorted((name, sig["library"]) for sig in signatures
                                          for name in sig.get("source_files") or ())),
-                            tuple(RuntimeNotRead(r["id"], r["name"], r["code"], tuple(r.get("packages") or ()),
-                                                 tuple(r.get("classes") or ()), tuple(r.get("components") or ()))
-                                  for r in raw.get("runtimes_not_read") or ()))
+                            _runtimes_not_read(raw, path))
+
+
+def _runtimes_not_read(raw: dict, path: str) -> tuple[RuntimeNotRead, ...]:
+    libraries = {entry["id"]: entry for entry in raw.get("libraries") or ()}
+    runtimes = []
+    for runtime in raw.get("runtimes_not_read") or ():
+        library = libraries.get(runtime["library"])
+        if library is None:
+            raise InputError(f"{path}: runtimes_not_read names library {runtime['library']!r}, which `libraries` "
+                             "does not list")
+        runtimes.append(RuntimeNotRead(library["id"], library["name"], runtime["code"],
+                                       tuple(library["packages"]), tuple(runtime.get("components") or ())))
+    return tuple(runtimes)
 
 
 @functools.lru_cache(maxsize=4)

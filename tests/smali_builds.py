@@ -182,7 +182,7 @@ def runtimes_in(classes: frozenset[str], components: Iterable[str]) -> list[str]
     not read their code."""
     components = set(components)
     return [r.name for r in attribution_rules().runtimes_not_read
-            if components.intersection(r.components) or classes.intersection(r.classes)
+            if components.intersection(r.components)
             or any(name.startswith(f"{package}.") for name in classes for package in r.packages)]
 
 

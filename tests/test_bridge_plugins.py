@@ -75,7 +75,9 @@ def test_every_bridge_library_names_a_language_and_no_sdk_hides_under_it():
     SDK or other library claims the same prefix; an SDK's own plugin has a longer prefix and stays the SDK)."""
     catalogue = load_catalogue()
     bridges = [lib for lib in catalogue.libraries if lib.bridge]
-    assert bridges and all(lib.bridge in ("Dart", "JavaScript") for lib in bridges)
+    languages = {"Dart", "JavaScript", "C#", "C++", "C++, Lua or JavaScript", "GDScript", "GML", "Python",
+                 "ActionScript", "C, C++ or Delphi"}
+    assert bridges and all(lib.bridge in languages for lib in bridges), {lib.bridge for lib in bridges}
     for lib in bridges:
         for prefix in lib.packages:
             matched = catalogue.match_prefix(prefix + ".Plugin")
@@ -93,3 +95,38 @@ def test_a_library_without_a_bridge_keeps_its_capabilities_out_of_the_findings()
                           "static", (site,))
     findings = evaluate(AuditInput("com.acme.shop", (bridged,), artifact="app.apk"), sheet).findings
     assert [f.rule for f in findings] == ["not-collected-contested"]
+
+
+# The Java side of runtimes that run the app's logic in another language, one class of each (as the engines ship
+# them), reading what the game's C#, C++ or script asks for through JNI: Unreal's GameActivity has
+# AndroidThunkJava_GetAndroidId, Godot's GodotIO getUniqueID
+RUNTIME_CLASSES = ["com/epicgames/ue4/GameActivity", "com/epicgames/unreal/GameActivity",
+                   "com/unity3d/player/UnityPlayer", "org/godotengine/godot/GodotIO", "mono/android/Runtime",
+                   "org/kivy/android/PythonActivity", "org/qtproject/qt/android/QtNative", "com/tns/Runtime"]
+
+
+def test_what_a_runtimes_java_side_reads_for_the_apps_own_logic_is_the_apps(tmp_path):
+    """Unity, Unreal, Godot, .NET, Kivy, Qt and NativeScript run the app's logic in another language; their Java
+    side reads the Android ID (or the advertising ID, the location) when that code asks, through JNI, which no
+    Java caller shows. They were libraries without a bridge, so their reads were dropped as a library's own and
+    a vendor's "we do not collect the Android ID" stood uncontested. They now carry their language as a bridge:
+    each read is the app's capability and contests the denial. libGDX is Java the app calls like any library:
+    its read stays the library's."""
+    require_tools()
+    classes = {"com/acme/game/MainActivity": ".class public Lcom/acme/game/MainActivity;\n"
+                                            ".super Landroid/app/Activity;\n"}
+    classes.update({name: _reader(name) for name in [*RUNTIME_CLASSES, "com/badlogic/gdx/backends/android/Info"]})
+    report = scan_app([build_apk(tmp_path, launcher_manifest("com.acme.game", min_sdk=24, target_sdk=35), classes)])
+    catalogue = load_catalogue()
+    actors = {site.caller.split("->", 1)[0][1:-1]: site.actor for site in report.api_calls}
+    assert set(actors) == {*RUNTIME_CLASSES, "com/badlogic/gdx/backends/android/Info"}
+    assert all(catalogue.library(actors[name].id).bridge for name in RUNTIME_CLASSES), actors
+    assert actors["com/badlogic/gdx/backends/android/Info"] == Actor(ActorKind.LIBRARY, "libgdx")
+    sheet = Declarations("com.acme.game", "test sheet", "sheet.yaml", "appaudit-yaml",
+                         (Statement("not_collected", "device_ids.android_id", where="sheet.yaml:3"),), None)
+    result = evaluate(AuditInput("com.acme.game", tuple(report.observations), artifact="app.apk"), sheet)
+    contested = [f for f in result.findings if f.rule == "not-collected-contested"]
+    runtimes = {actors[name].id for name in RUNTIME_CLASSES}
+    assert len(contested) == len(runtimes) == 7, [f.message for f in contested]
+    assert all("run by the app's" in f.message for f in contested)
+    assert not [f for f in result.findings if "libgdx" in f.message]

@@ -475,7 +475,7 @@ def test_apps_whose_logic_runs_in_a_runtime_the_scan_does_not_read_are_partial(t
                         'android:name=".MainActivity"': 'android:name="android.app.NativeActivity"'},
                    "Native activities"),
         "unity-ads-only": (["com/unity3d/ads/UnityAds", "com/unity3d/services/core/Sdk"], {}, None),
-        "look-alikes": (["monotonic/Clock", "com/tnsx/Runtime", "org/libsdl/app/SDLActivityHelperX"], {}, None),
+        "look-alikes": (["monotonic/Clock", "com/tnsx/Runtime", "org/libsdlx/app/SDLActivity"], {}, None),
     }
     for name, (classes, change, runtime) in cases.items():
         manifest = launcher_manifest("org.example.app")

@@ -275,13 +275,11 @@ def _runtimes_not_read(manifest: Manifest, classes: list[str]) -> list[str]:
     as their absence. Known by a class its Java side defines in the app's dex, or a component the manifest names."""
     runtimes = attribution_rules().runtimes_not_read
     prefixes = tuple(f"{package}." for runtime in runtimes for package in runtime.packages)
-    exact = frozenset(name for runtime in runtimes for name in runtime.classes)
-    marked = {name for name in classes if name in exact or name.startswith(prefixes)}   # one pass, mostly empty
+    marked = [name for name in classes if name.startswith(prefixes)]   # one pass, mostly empty
     components = {c.name for c in manifest.components}
     warnings = []
     for runtime in runtimes:
-        evidence = sorted(name for name in marked if name in runtime.classes
-                          or any(name.startswith(f"{package}.") for package in runtime.packages))
+        evidence = sorted(name for name in marked if any(name.startswith(f"{p}.") for p in runtime.packages))
         evidence += sorted(components.intersection(runtime.components))
         if evidence:
             warnings.append(f"code not read: {runtime.name} ({evidence[0]}) runs {runtime.code}; that code can "
