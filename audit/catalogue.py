@@ -53,8 +53,9 @@ class Library:
     id: str
     name: str
     packages: tuple[str, ...]
-    # A cross-platform plugin runs what the app's code in another language asks through the framework's bridge
-    # (Dart, JavaScript): no Java caller shows the app's call, so what it can do is the app's (rules/libraries.yaml)
+    # A cross-platform framework, plugin or runtime runs what the app's code in another language (Dart,
+    # JavaScript, C#, C++ ...) asks through a bridge or JNI: no Java caller shows the app's call, so what it can do
+    # is the app's (rules/libraries.yaml)
     bridge: str | None = None
 
 

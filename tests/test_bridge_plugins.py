@@ -76,7 +76,7 @@ def test_every_bridge_library_names_a_language_and_no_sdk_hides_under_it():
     catalogue = load_catalogue()
     bridges = [lib for lib in catalogue.libraries if lib.bridge]
     languages = {"Dart", "JavaScript", "C#", "C++", "C++, Lua or JavaScript", "GDScript", "GML", "Python",
-                 "ActionScript", "C, C++ or Delphi"}
+                 "ActionScript", "C, C++ or Delphi", "App Inventor blocks"}
     assert bridges and all(lib.bridge in languages for lib in bridges), {lib.bridge for lib in bridges}
     for lib in bridges:
         for prefix in lib.packages:
@@ -102,16 +102,21 @@ def test_a_library_without_a_bridge_keeps_its_capabilities_out_of_the_findings()
 # AndroidThunkJava_GetAndroidId, Godot's GodotIO getUniqueID
 RUNTIME_CLASSES = ["com/epicgames/ue4/GameActivity", "com/epicgames/unreal/GameActivity",
                    "com/unity3d/player/UnityPlayer", "org/godotengine/godot/GodotIO", "mono/android/Runtime",
-                   "org/kivy/android/PythonActivity", "org/qtproject/qt/android/QtNative", "com/tns/Runtime"]
+                   "org/kivy/android/PythonActivity", "org/qtproject/qt/android/QtNative", "com/tns/Runtime",
+                   # cross-platform frameworks' core modules, read for the app's JavaScript, Dart or blocks
+                   "com/facebook/react/modules/clipboard/ClipboardModule", "io/flutter/plugin/platform/PlatformPlugin",
+                   "org/apache/cordova/engine/SystemWebChromeClient", "com/getcapacitor/BridgeWebChromeClient",
+                   "com/google/appinventor/components/runtime/LocationSensor"]
 
 
 def test_what_a_runtimes_java_side_reads_for_the_apps_own_logic_is_the_apps(tmp_path):
     """Unity, Unreal, Godot, .NET, Kivy, Qt and NativeScript run the app's logic in another language; their Java
     side reads the Android ID (or the advertising ID, the location) when that code asks, through JNI, which no
-    Java caller shows. They were libraries without a bridge, so their reads were dropped as a library's own and
-    a vendor's "we do not collect the Android ID" stood uncontested. They now carry their language as a bridge:
-    each read is the app's capability and contests the denial. libGDX is Java the app calls like any library:
-    its read stays the library's."""
+    Java caller shows. React Native's, Flutter's, Cordova's, Capacitor's and App Inventor's core modules do the
+    same for the app's JavaScript, Dart or blocks. They were libraries without a bridge, so their reads were
+    dropped as a library's own and a vendor's "we do not collect the Android ID" stood uncontested. They now
+    carry their language as a bridge: each read is the app's capability and contests the denial. libGDX is Java
+    the app calls like any library: its read stays the library's."""
     require_tools()
     classes = {"com/acme/game/MainActivity": ".class public Lcom/acme/game/MainActivity;\n"
                                             ".super Landroid/app/Activity;\n"}
@@ -127,6 +132,6 @@ def test_what_a_runtimes_java_side_reads_for_the_apps_own_logic_is_the_apps(tmp_
     result = evaluate(AuditInput("com.acme.game", tuple(report.observations), artifact="app.apk"), sheet)
     contested = [f for f in result.findings if f.rule == "not-collected-contested"]
     runtimes = {actors[name].id for name in RUNTIME_CLASSES}
-    assert len(contested) == len(runtimes) == 7, [f.message for f in contested]
+    assert len(contested) == len(runtimes) == 12, [f.message for f in contested]
     assert all("run by the app's" in f.message for f in contested)
     assert not [f for f in result.findings if "libgdx" in f.message]

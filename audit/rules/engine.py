@@ -429,8 +429,8 @@ def judge(observations: Iterable[Observation], declarations: Declarations, catal
     checks = checks or load_checks()
     # A library's own code (rules/libraries.yaml: logging, HTTP servers, image loaders ...) collects nothing for
     # anyone: what it can do is judged at whoever calls it (call sites inside wrappers carry that caller already).
-    # A cross-platform plugin (`bridge`) is called by the app's Dart or JavaScript, which no Java caller shows:
-    # what it can do is the app's, judged as a first-party flow.
+    # A cross-platform framework, plugin or runtime (`bridge`) is called by the app's code in another language
+    # (Dart, JavaScript, C# ...), which no Java caller shows: what it can do is the app's, a first-party flow.
     observations = [o for o in observations if not (o.actor.kind is ActorKind.LIBRARY and o.level.is_capability
                                                     and not _bridge(o.actor, catalogue))]
     seen = observations
