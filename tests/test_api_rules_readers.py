@@ -601,3 +601,78 @@ def test_the_app_set_id_is_a_device_id_any_app_reads(tmp_path):
     reads = {c.api_id: c.feasibility.status for c in scan_app([apk]).api_calls
              if c.data_type == "device_ids.app_set_id"}
     assert reads == {"gms.app_set_id_client.get_info": "granted", "gms.app_set_id_info.get_id": "granted"}
+
+
+# -- what a page in the app's WebView reads on the app's permissions ------------------------------------------
+WEB_CHROME = """.class public Lorg/example/web/Chrome;
+.super Landroid/webkit/WebChromeClient;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {p0}, Landroid/webkit/WebChromeClient;-><init>()V
+    return-void
+.end method
+
+.method public onPermissionRequest(Landroid/webkit/PermissionRequest;)V
+    .registers 5
+    const/4 v0, 0x1
+    new-array v0, v0, [Ljava/lang/String;
+    const/4 v1, 0x0
+    const-string v2, "android.webkit.resource.VIDEO_CAPTURE"
+    aput-object v2, v0, v1
+    invoke-virtual {p1, v0}, Landroid/webkit/PermissionRequest;->grant([Ljava/lang/String;)V
+    return-void
+.end method
+
+.method public onGeolocationPermissionsShowPrompt(Ljava/lang/String;Landroid/webkit/GeolocationPermissions$Callback;)V
+    .registers 5
+    const/4 v0, 0x1
+    const/4 v1, 0x0
+    invoke-interface {p2, p1, v0, v1}, Landroid/webkit/GeolocationPermissions$Callback;->invoke(Ljava/lang/String;ZZ)V
+    return-void
+.end method
+"""
+BLANKET_GRANT = """.class public Lorg/example/web/Drm;
+.super Landroid/webkit/WebChromeClient;
+
+.method public constructor <init>()V
+    .registers 1
+    invoke-direct {p0}, Landroid/webkit/WebChromeClient;-><init>()V
+    return-void
+.end method
+
+.method public onPermissionRequest(Landroid/webkit/PermissionRequest;)V
+    .registers 3
+    invoke-virtual {p1}, Landroid/webkit/PermissionRequest;->getResources()[Ljava/lang/String;
+    move-result-object v0
+    invoke-virtual {p1, v0}, Landroid/webkit/PermissionRequest;->grant([Ljava/lang/String;)V
+    return-void
+.end method
+"""
+
+
+@pytest.mark.parametrize("permissions, status", [
+    (("android.permission.CAMERA", "android.permission.ACCESS_FINE_LOCATION"), "runtime-permission"),
+    ((), "blocked")])
+def test_a_webview_page_reads_the_camera_and_location_the_app_grants_it(tmp_path, permissions, status):
+    """A page's getUserMedia and navigator.geolocation run in the app's process, on the app's permissions, once
+    its WebChromeClient grants the request: the scan saw no camera or location call in such an app. A grant
+    naming the video resource reads the camera; a blanket grant of what the page asks names nothing and is not
+    counted. The framework calls the client's callbacks: reachable from where the app makes the client."""
+    require_tools()
+    from audit.static.scan import scan_app
+    main = activity_smali("org/example/web/MainActivity", """\
+    new-instance v0, Lorg/example/web/Chrome;
+    invoke-direct {v0}, Lorg/example/web/Chrome;-><init>()V
+    new-instance v0, Lorg/example/web/Drm;
+    invoke-direct {v0}, Lorg/example/web/Drm;-><init>()V""")
+    smali = {"org/example/web/MainActivity": main, "org/example/web/Chrome": WEB_CHROME,
+             "org/example/web/Drm": BLANKET_GRANT}
+    report = scan_app([build_apk(tmp_path, launcher_manifest("org.example.web", permissions=permissions), smali)])
+    reads = {(c.api_id, c.caller.split(";->")[0].rsplit("/", 1)[1], c.reachable) for c in report.api_calls}
+    assert reads == {("webview.permission_request.grant.camera", "Chrome", True),
+                     ("webview.geolocation_callback.invoke", "Chrome", True)}
+    types = {c.api_id: c.data_type for c in report.api_calls}
+    assert types["webview.permission_request.grant.camera"] == "photos_videos.camera"
+    assert types["webview.geolocation_callback.invoke"].partition(".")[0] == "location"
+    assert {c.feasibility.status for c in report.api_calls} == {status}, [c.feasibility for c in report.api_calls]
