@@ -545,6 +545,20 @@ def test_dex_code_the_app_loads_itself_makes_the_scan_partial(tmp_path, monkeypa
     monkeypatch.setattr(inputs, "MAX_MEMBERS_PEEKED", 2)
     monkeypatch.setattr(scanning, "MAX_MEMBERS_PEEKED", 2)
     report = scan("cap", {f"assets/{n}.txt": b"text" for n in range(4)}, loader=True)
-    assert list(report.warnings) == ["code not read: 2 members past the first 2 per APK were not looked into for dex "
-                               "code, and the app's code constructs dalvik.system.DexClassLoader, which loads such "
-                               "code at runtime"]
+    assert list(report.warnings) == [
+        "code not read: 2 members were not looked into for dex code (past the first 2 per APK, or archives over "
+        "64 MiB or 10000 entries), and the app's code constructs dalvik.system.DexClassLoader, which loads such "
+        "code at runtime"]
+    # a nested archive's directory is read whole: one of more entries than the bound is not looked into
+    monkeypatch.setattr(inputs, "MAX_MEMBERS_PEEKED", 20_000)
+    crowded = io.BytesIO()
+    with zipfile.ZipFile(crowded, "w") as archive:
+        for n in range(inputs.MAX_NESTED_ENTRIES + 1):
+            archive.writestr(f"{n}", b"")
+        archive.comment = b"a comment after the end record"
+    report = scan("crowded", {"assets/crowded.zip": crowded.getvalue(), "assets/plugin.jar": jar.getvalue()},
+                  loader=True)
+    assert list(report.warnings) == [
+        "code not read: assets/plugin.jar holds dex code outside classes*.dex, and the app's code constructs "
+        "dalvik.system.DexClassLoader, which loads such code at runtime: it was not scanned"]
+    assert sum(apk.members_not_peeked for apk in inputs.open_inputs([tmp_path / "crowded" / "crowded.apk"]).apks) == 1

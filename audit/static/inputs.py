@@ -47,9 +47,11 @@ CHUNK = 1 * MiB
 # resource system reads as stored (Archive.read as_resource).
 ANDROID_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 # Members looked into for dex code Android does not load itself (a dex, or an archive holding one, in assets/, in
-# res/raw/ or at the root): at most this many per APK, and a nested archive only up to this size
+# res/raw/ or at the root): at most this many per APK, and a nested archive only up to this size and this many
+# entries (its directory is read whole: 64 MiB of bare entries would be ~900 000 objects)
 MAX_MEMBERS_PEEKED = 20_000
 MAX_NESTED_ARCHIVE = 64 * MiB
+MAX_NESTED_ENTRIES = 10_000
 DEX_MAGIC = b"dex\n"
 ZIP_MAGIC = b"PK\x03\x04"
 _METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "deflate64", 93: "zstd", 95: "xz",
@@ -76,7 +78,7 @@ class ApkContents:
     module: str | None = None               # an App Bundle's feature module: its name is its split's name
     bundle_module: bool = False             # an App Bundle module: its manifest is aapt2's protobuf XML
     embedded_code: tuple[str, ...] = ()     # members besides classes*.dex holding dex code: only the app loads them
-    members_not_peeked: int = 0             # members past MAX_MEMBERS_PEEKED, not looked into for dex code
+    members_not_peeked: int = 0             # members not looked into for dex code (past a bound of _embedded_code)
 
 
 @dataclass(frozen=True)
@@ -194,11 +196,11 @@ class Archive:
     def has(self, name: str) -> bool:
         return name in self.members
 
-    def holds_dex_code(self, name: str) -> bool:
+    def holds_dex_code(self, name: str) -> bool | None:
         """Whether a member is dex code: a dex file, or an archive (jar, apk, zip) holding a classes*.dex, read
         without inflating it into memory (its first bytes; a nested archive's directory through a seekable
-        stream, up to MAX_NESTED_ARCHIVE). A member Android could not read either (another compression method,
-        encrypted, corrupt) is none."""
+        stream). None: a nested archive past MAX_NESTED_ARCHIVE or MAX_NESTED_ENTRIES, not looked into. A member
+        Android could not read either (another compression method, encrypted, corrupt) is none."""
         info = self.members[name]
         if info.is_dir() or info.compress_type not in ANDROID_METHODS or info.flag_bits & 0x1 or info.file_size < 4:
             return False
@@ -207,8 +209,19 @@ class Archive:
                 head = stream.read(4)
                 if head == DEX_MAGIC:
                     return True
-                if head != ZIP_MAGIC or max(info.file_size, info.compress_size) > MAX_NESTED_ARCHIVE:
+                if head != ZIP_MAGIC:
                     return False
+                if max(info.file_size, info.compress_size) > MAX_NESTED_ARCHIVE:
+                    return None
+                # the end record's entry count, before zipfile makes an object per entry (its comment, up to
+                # 64 KiB, may follow it; a ZIP64 count of 0xFFFF is past the bound too)
+                stream.seek(max(0, info.file_size - 22 - 0xFFFF))
+                tail = stream.read()
+                end = tail.rfind(b"PK\x05\x06")
+                if end < 0 or len(tail) < end + 12:
+                    return False
+                if int.from_bytes(tail[end + 10:end + 12], "little") > MAX_NESTED_ENTRIES:
+                    return None
                 stream.seek(0)
                 with zipfile.ZipFile(stream) as inner:
                     return any(_DEX_NAME.match(n.rpartition("/")[2]) for n in inner.namelist())
@@ -349,17 +362,18 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
 def _embedded_code(archive: Archive, dex_folder: str, manifest_name: str, arsc_name: str | None) \
         -> tuple[tuple[str, ...], int]:
     """(the members of an APK or App Bundle module, besides its classes*.dex, that hold dex code: a dex, or a
-    jar / apk / zip holding one, in assets/, res/raw/ or at the root; the members not looked into, past
-    MAX_MEMBERS_PEEKED). Android never loads them itself; the app's code may, with a DexClassLoader. Compiled
-    resources, native libraries and signatures are not looked into."""
+    jar / apk / zip holding one, in assets/, res/raw/ or at the root; how many were not looked into, past
+    MAX_MEMBERS_PEEKED or a nested archive's bounds). Android never loads them itself; the app's code may, with
+    a DexClassLoader. Compiled resources, native libraries and signatures are not looked into."""
     module = dex_folder[:-len("dex/")] if dex_folder else ""   # an App Bundle module's folder, `base/`
     skipped = (f"{module}res/", f"{module}lib/", f"{module}META-INF/") + ((f"{module}dex/",) if module else ())
     candidates = [name for name in archive.names()
                   if name.startswith(module) and name not in (manifest_name, arsc_name)
                   and (not name.startswith(skipped) or name.startswith(f"{module}res/raw/"))
                   and (module or not _DEX_NAME.match(name))]   # classes*.dex: read, or not loaded (warned)
-    peeked = candidates[:MAX_MEMBERS_PEEKED]
-    return tuple(name for name in peeked if archive.holds_dex_code(name)), len(candidates) - len(peeked)
+    found = {name: archive.holds_dex_code(name) for name in candidates[:MAX_MEMBERS_PEEKED]}
+    return (tuple(name for name, dex in found.items() if dex),
+            len(candidates) - len(found) + sum(dex is None for dex in found.values()))
 
 
 # -- bundles --------------------------------------------------------------------------------------------

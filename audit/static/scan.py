@@ -22,7 +22,7 @@ from .callsites import MAX_HIERARCHY, class_names, find_call_sites, string_const
 from .dex import DexFile, dex_files
 from . import feasibility
 from .apis import load_apis
-from .inputs import MAX_MEMBERS_PEEKED, ApkContents, open_inputs
+from .inputs import MAX_MEMBERS_PEEKED, MAX_NESTED_ARCHIVE, MAX_NESTED_ENTRIES, ApkContents, open_inputs
 from .obfuscated import place_obfuscated_with_rules
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
@@ -312,8 +312,10 @@ def _code_loaded_at_runtime(apks: list[ApkContents], dexes: list[DexFile]) -> li
                 f"{'holds' if len(embedded) == 1 else 'hold'} dex code outside classes*.dex, and the app's code "
                 f"constructs {loaders[0]}, which loads such "
                 "code at runtime: it was not scanned"]
-    return [f"code not read: {not_peeked} members past the first {MAX_MEMBERS_PEEKED} per APK were not looked into "
-            f"for dex code, and the app's code constructs {loaders[0]}, which loads such code at runtime"]
+    return [f"code not read: {not_peeked} members were not looked into for dex code (past the first "
+            f"{MAX_MEMBERS_PEEKED} per APK, or archives over {MAX_NESTED_ARCHIVE // 2 ** 20} MiB or "
+            f"{MAX_NESTED_ENTRIES} entries), and the app's code constructs {loaders[0]}, which loads such code at "
+            "runtime"]
 
 
 def _references(dex: DexFile, class_name: str) -> bool:
