@@ -604,16 +604,13 @@ def test_the_app_set_id_is_a_device_id_any_app_reads(tmp_path):
 
 
 # -- what a page in the app's WebView reads on the app's permissions ------------------------------------------
-WEB_CHROME = """.class public Lorg/example/web/Chrome;
-.super Landroid/webkit/WebChromeClient;
+def _chrome_client(name: str, methods: str) -> str:
+    """A WebChromeClient subclass (`name` a class path) with these methods."""
+    return f".class public L{name};\n.super Landroid/webkit/WebChromeClient;\n\n" \
+           f"{constructor_smali('android/webkit/WebChromeClient')}\n{methods}"
 
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {p0}, Landroid/webkit/WebChromeClient;-><init>()V
-    return-void
-.end method
 
-.method public onPermissionRequest(Landroid/webkit/PermissionRequest;)V
+WEB_CHROME = _chrome_client("org/example/web/Chrome", """.method public onPermissionRequest(Landroid/webkit/PermissionRequest;)V
     .registers 5
     const/4 v0, 0x1
     new-array v0, v0, [Ljava/lang/String;
@@ -631,24 +628,15 @@ WEB_CHROME = """.class public Lorg/example/web/Chrome;
     invoke-interface {p2, p1, v0, v1}, Landroid/webkit/GeolocationPermissions$Callback;->invoke(Ljava/lang/String;ZZ)V
     return-void
 .end method
-"""
-BLANKET_GRANT = """.class public Lorg/example/web/Drm;
-.super Landroid/webkit/WebChromeClient;
-
-.method public constructor <init>()V
-    .registers 1
-    invoke-direct {p0}, Landroid/webkit/WebChromeClient;-><init>()V
-    return-void
-.end method
-
-.method public onPermissionRequest(Landroid/webkit/PermissionRequest;)V
+""")
+BLANKET_GRANT = _chrome_client("org/example/web/Drm", """.method public onPermissionRequest(Landroid/webkit/PermissionRequest;)V
     .registers 3
     invoke-virtual {p1}, Landroid/webkit/PermissionRequest;->getResources()[Ljava/lang/String;
     move-result-object v0
     invoke-virtual {p1, v0}, Landroid/webkit/PermissionRequest;->grant([Ljava/lang/String;)V
     return-void
 .end method
-"""
+""")
 
 
 @pytest.mark.parametrize("permissions, status", [
