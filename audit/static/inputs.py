@@ -79,6 +79,10 @@ class ApkContents:
     bundle_module: bool = False             # an App Bundle module: its manifest is aapt2's protobuf XML
     embedded_code: tuple[str, ...] = ()     # members besides classes*.dex holding dex code: only the app loads them
     members_not_peeked: int = 0             # members not looked into for dex code (past a bound of _embedded_code)
+    # the dex files of embedded_code, as a class loader would open them: (display name, bytes) in order, and why
+    # each member that could not be read failed
+    carried_dexes: tuple[tuple[str, bytes], ...] = ()
+    unreadable_carried: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -355,8 +359,32 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
             arsc = None
             warnings.append(f"resources not read: {exc}")
     embedded, not_peeked = _embedded_code(archive, dex_folder, manifest_name, arsc_name)
+    carried, unreadable_carried = [], []
+    for name in embedded:
+        try:
+            carried += _carried_dexes(archive, name)
+        except BoundExceeded:
+            raise
+        except InputError as exc:
+            unreadable_carried.append(str(exc))
     return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable), bundle_module=not apk,
-                       embedded_code=embedded, members_not_peeked=not_peeked), warnings
+                       embedded_code=embedded, members_not_peeked=not_peeked, carried_dexes=tuple(carried),
+                       unreadable_carried=tuple(unreadable_carried)), warnings
+
+
+def _carried_dexes(archive: Archive, name: str) -> list[tuple[str, bytes]]:
+    """The dex files of a member holding dex code, as a DexClassLoader opens it: the member itself, or an
+    archive's classes.dex, classes2.dex ... (read with the same bounds and budget as the app's own)."""
+    data = archive.read(name)
+    where = f"{archive.display}!{name}"
+    if data[:4] == DEX_MAGIC:
+        return [(where, data)]
+    inner = Archive(data, where, archive.budget)
+    try:
+        loaded, _ = _loaded_dex_names(inner.names(), "")
+        return [(f"{where}!{dex}", inner.read(dex)) for dex in loaded]
+    finally:
+        inner.close()
 
 
 def _embedded_code(archive: Archive, dex_folder: str, manifest_name: str, arsc_name: str | None) \

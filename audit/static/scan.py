@@ -121,7 +121,9 @@ def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue
     merged = _merge(base, [m for _, m in splits])
     clock.lap("manifest")
 
-    dexes = _open_dexes([base_apk, *(apk for apk, _ in splits)], warnings)
+    apks = [base_apk, *(apk for apk, _ in splits)]
+    dexes = _open_dexes(apks, warnings)
+    dexes += _carried_code(apks, dexes, warnings)
     clock.lap("dex")
 
     catalogue = catalogue or load_catalogue()
@@ -136,7 +138,6 @@ def _through_sdks(paths: Iterable[str | Path] | str | Path, catalogue: Catalogue
                         "(a packer's encrypted payload, a split not given, downloaded code) or missing, and was not "
                         "scanned")
     warnings += _runtimes_not_read(merged, classes)
-    warnings += _code_loaded_at_runtime([base_apk, *(apk for apk, _ in splits)], dexes)
     app_code = app_context(catalogue, base.package, merged.entry_classes, merged.application_class,
                            [c.name for c in merged.components if c.launcher], merged.instrumentation_targets)
     found = _sdks(catalogue, classes, hosts, merged, app_code, _entry_code(catalogue, dexes, warnings))
@@ -294,28 +295,42 @@ DEX_LOADERS = ("dalvik.system.DexClassLoader", "dalvik.system.InMemoryDexClassLo
 MAX_NAMED_EMBEDDED = 3
 
 
-def _code_loaded_at_runtime(apks: list[ApkContents], dexes: list[DexFile]) -> list[str]:
-    """A warning when the app holds dex code Android does not load itself (assets/audience_network.dex, a plugin
-    jar: ApkContents.embedded_code) and its code constructs a class loader that loads dex: what that code does
-    runs in the app and was not scanned. Either alone says little: an APK in assets is often another app to
-    install, and Play services loads its modules with the same class loaders."""
-    embedded = [name for apk in apks for name in apk.embedded_code]
+def _carried_code(apks: list[ApkContents], dexes: list[DexFile], warnings: list[str]) -> list[DexFile]:
+    """The dex code the app carries outside classes*.dex (assets/audience_network.dex, a plugin jar:
+    ApkContents.carried_dexes) when its code constructs a class loader that loads dex: that code runs in the app,
+    and is scanned after the app's own dexes (a class loader asks its parent first: the app's definition of a
+    class wins). Either alone says little: an APK in assets is often another app to install, and Play services
+    loads its modules with the same class loaders. What could not be read, or was not looked into, is said."""
+    carried = [dex for apk in apks for dex in apk.carried_dexes]
+    unreadable = [problem for apk in apks for problem in apk.unreadable_carried]
     not_peeked = sum(apk.members_not_peeked for apk in apks)
-    if not embedded and not not_peeked:
+    if not carried and not unreadable and not not_peeked:
         return []
     loaders = [loader for loader in DEX_LOADERS if any(_references(dex, loader) for dex in dexes)]
     if not loaders:
         return []
-    if embedded:
-        return [f"code not read: {', '.join(embedded[:MAX_NAMED_EMBEDDED])}"
-                f"{f' and {len(embedded) - MAX_NAMED_EMBEDDED} more' if len(embedded) > MAX_NAMED_EMBEDDED else ''} "
-                f"{'holds' if len(embedded) == 1 else 'hold'} dex code outside classes*.dex, and the app's code "
-                f"constructs {loaders[0]}, which loads such "
-                "code at runtime: it was not scanned"]
-    return [f"code not read: {not_peeked} members were not looked into for dex code (past the first "
-            f"{MAX_MEMBERS_PEEKED} per APK, or archives over {MAX_NESTED_ARCHIVE // 2 ** 20} MiB or "
-            f"{MAX_NESTED_ENTRIES} entries), and the app's code constructs {loaders[0]}, which loads such code at "
-            "runtime"]
+    why = f"the app's code constructs {loaders[0]}, which loads such code at runtime"
+    opened = []
+    for name, data in carried:
+        try:
+            sections = dex_files(data, name)
+            for dex in sections:
+                _check_dex(dex)
+        except BoundExceeded:
+            raise
+        except InputError as exc:
+            unreadable.append(str(exc))
+            continue
+        opened += sections
+    if unreadable:
+        more = len(unreadable) - MAX_NAMED_EMBEDDED
+        warnings.append(f"code not read: {'; '.join(unreadable[:MAX_NAMED_EMBEDDED])}"
+                        f"{f' (and {more} more)' if more > 0 else ''}; {why}")
+    if not_peeked:
+        warnings.append(f"code not read: {not_peeked} members were not looked into for dex code (past the first "
+                        f"{MAX_MEMBERS_PEEKED} per APK, or archives over {MAX_NESTED_ARCHIVE // 2 ** 20} MiB or "
+                        f"{MAX_NESTED_ENTRIES} entries), and {why}")
+    return opened
 
 
 def _references(dex: DexFile, class_name: str) -> bool:
