@@ -241,19 +241,23 @@ def _open_dexes(apks: list[ApkContents], warnings: list[str]) -> list[DexFile]:
             warnings.append(f"dex skipped: {problem}")
         for name, data in apk.dexes:
             try:
-                sections = dex_files(data, name)
-                for dex in sections:
-                    _check_dex(dex)
+                dexes += _checked_dexes(name, data)
             except BoundExceeded:
                 raise
             except InputError as exc:
                 failures.append(str(exc))
                 warnings.append(f"dex skipped: {exc}")
-                continue
-            dexes.extend(sections)
     if failures and not dexes:
         raise InputError("no readable code: " + "; ".join(failures))
     return dexes
+
+
+def _checked_dexes(name: str, data: bytes) -> list[DexFile]:
+    """The dex sections of one file, each checked (_check_dex); an InputError when one cannot be read."""
+    sections = dex_files(data, name)
+    for dex in sections:
+        _check_dex(dex)
+    return sections
 
 
 MAX_NAMED_UNREAD = 3   # component classes a warning names
@@ -313,15 +317,11 @@ def _carried_code(apks: list[ApkContents], dexes: list[DexFile], warnings: list[
     opened = []
     for name, data in carried:
         try:
-            sections = dex_files(data, name)
-            for dex in sections:
-                _check_dex(dex)
+            opened += _checked_dexes(name, data)
         except BoundExceeded:
             raise
         except InputError as exc:
             unreadable.append(str(exc))
-            continue
-        opened += sections
     if unreadable:
         more = len(unreadable) - MAX_NAMED_EMBEDDED
         warnings.append(f"code not read: {'; '.join(unreadable[:MAX_NAMED_EMBEDDED])}"
