@@ -191,17 +191,18 @@ DEX_LOADER_INIT = re.compile(r"Ldalvik/system/(?:DexClassLoader|InMemoryDexClass
 
 
 def loads_dex_it_carries(apk: Path) -> bool:
-    """Whether an APK carries dex code Android does not load (a dex, or an archive holding one, in assets/,
-    res/raw/ or the root) and its dexes construct a dex class loader, as zipfile and dexdump -d (AOSP's
-    disassembler, not our reader) show: the scan must say it did not read that code."""
+    """Whether an APK carries dex code Android does not load (a dex, or an archive holding one that is no app of
+    its own, in assets/, res/raw/ or the root) and its dexes construct a dex class loader, as zipfile and
+    dexdump -d (AOSP's disassembler, not our reader) show: the scan must read that code too."""
     with zipfile.ZipFile(apk) as zf:
         def dex_inside(info: zipfile.ZipInfo) -> bool:
             data = zf.read(info)
             if data[:4] == b"dex\n":
                 return True
             try:
-                return data[:4] == b"PK\x03\x04" and any(re.fullmatch(r"classes\d*\.dex", n.rpartition("/")[2])
-                                                         for n in zipfile.ZipFile(io.BytesIO(data)).namelist())
+                names = zipfile.ZipFile(io.BytesIO(data)).namelist() if data[:4] == b"PK\x03\x04" else []
+                return "AndroidManifest.xml" not in names and any(re.fullmatch(r"classes\d*\.dex", n.rpartition("/")[2])
+                                                                  for n in names)
             except zipfile.BadZipFile:
                 return False
         carried = [i for i in zf.infolist() if not i.is_dir() and not re.fullmatch(r"classes\d*\.dex", i.filename)

@@ -506,7 +506,8 @@ def test_dex_code_the_app_loads_itself_is_scanned(tmp_path, monkeypatch):
     (a dex, or an archive holding a classes*.dex, in assets/, res/raw/ or the root), in an app whose code
     constructs a dex class loader, is now scanned after the app's own dexes. Either alone does not count: an APK
     in assets is often another app to install (ApiDemos), and Play services loads its modules with the same class
-    loaders. What could not be read, or was not looked into, makes the scan partial and is named."""
+    loaders. An APK of its own, what could not be read, or was not looked into, makes the scan partial and is
+    named."""
     import io
     from smali_builds import IMEI, assemble_dex, build_apk, launcher_manifest, require_tools
     require_tools()
@@ -549,6 +550,17 @@ def test_dex_code_the_app_loads_itself_is_scanned(tmp_path, monkeypatch):
                                   ("resources", {"res/drawable/x.dex": plugin}, True)):
         report = scan(name, members, loader)
         assert not report.partial and not carried_reads(report), name
+    # an APK of its own (a manifest): installed, it is not the app's code; loaded by a plugin framework, it is.
+    # Not read either way: partial, named
+    companion = io.BytesIO()
+    with zipfile.ZipFile(companion, "w") as archive:
+        archive.writestr("AndroidManifest.xml", b"\x03\x00\x08\x00")
+        archive.writestr("classes.dex", plugin)
+    report = scan("companion", {"assets/companion.apk": companion.getvalue()}, loader=True)
+    assert not carried_reads(report) and list(report.warnings) == [
+        "code not read: assets/companion.apk is an app of its own (a manifest): one the app installs is not its "
+        "code, one a plugin framework loads runs in it; not scanned, and the app's code constructs "
+        "dalvik.system.DexClassLoader, which loads such code at runtime"]
     # carried code that does not parse as dex: partial, named
     report = scan("corrupt", {"assets/broken.dex": b"dex\n035\x00" + bytes(40)}, loader=True)
     (warning,) = report.warnings

@@ -79,10 +79,11 @@ class ApkContents:
     bundle_module: bool = False             # an App Bundle module: its manifest is aapt2's protobuf XML
     embedded_code: tuple[str, ...] = ()     # members besides classes*.dex holding dex code: only the app loads them
     members_not_peeked: int = 0             # members not looked into for dex code (past a bound of _embedded_code)
-    # the dex files of embedded_code, as a class loader would open them: (display name, bytes) in order, and why
-    # each member that could not be read failed
+    # the dex files of embedded_code, as a class loader would open them: (display name, bytes) in order; why each
+    # member that could not be read failed; the members that are apps of their own (an APK: not read)
     carried_dexes: tuple[tuple[str, bytes], ...] = ()
     unreadable_carried: tuple[str, ...] = ()
+    carried_apps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -359,28 +360,37 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
             arsc = None
             warnings.append(f"resources not read: {exc}")
     embedded, not_peeked = _embedded_code(archive, dex_folder, manifest_name, arsc_name)
-    carried, unreadable_carried = [], []
+    carried, unreadable_carried, carried_apps = [], [], []
     for name in embedded:
         try:
-            carried += _carried_dexes(archive, name)
+            found = _carried_dexes(archive, name)
         except BoundExceeded:
             raise
         except InputError as exc:
             unreadable_carried.append(str(exc))
+            continue
+        if found is None:
+            carried_apps.append(name)
+        else:
+            carried += found
     return ApkContents(display, manifest, tuple(dexes), arsc, tuple(unreadable), bundle_module=not apk,
                        embedded_code=embedded, members_not_peeked=not_peeked, carried_dexes=tuple(carried),
-                       unreadable_carried=tuple(unreadable_carried)), warnings
+                       unreadable_carried=tuple(unreadable_carried), carried_apps=tuple(carried_apps)), warnings
 
 
-def _carried_dexes(archive: Archive, name: str) -> list[tuple[str, bytes]]:
+def _carried_dexes(archive: Archive, name: str) -> list[tuple[str, bytes]] | None:
     """The dex files of a member holding dex code, as a DexClassLoader opens it: the member itself, or an
-    archive's classes.dex, classes2.dex ... (read with the same bounds and budget as the app's own)."""
+    archive's classes.dex, classes2.dex ... (read with the same bounds and budget as the app's own). None for an
+    app of its own (an APK, with its manifest): one the app installs is not its code, and one a plugin framework
+    loads cannot be told from it here."""
     data = archive.read(name)
     where = f"{archive.display}!{name}"
     if data[:4] == DEX_MAGIC:
         return [(where, data)]
     inner = Archive(data, where, archive.budget)
     try:
+        if inner.has(MANIFEST):
+            return None
         loaded, _ = _loaded_dex_names(inner.names(), "")
         return [(f"{where}!{dex}", inner.read(dex)) for dex in loaded]
     finally:

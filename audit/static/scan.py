@@ -304,11 +304,13 @@ def _carried_code(apks: list[ApkContents], dexes: list[DexFile], warnings: list[
     ApkContents.carried_dexes) when its code constructs a class loader that loads dex: that code runs in the app,
     and is scanned after the app's own dexes (a class loader asks its parent first: the app's definition of a
     class wins). Either alone says little: an APK in assets is often another app to install, and Play services
-    loads its modules with the same class loaders. What could not be read, or was not looked into, is said."""
+    loads its modules with the same class loaders. An app of its own (an APK), code that could not be read and
+    members not looked into are not scanned, and said."""
     carried = [dex for apk in apks for dex in apk.carried_dexes]
     unreadable = [problem for apk in apks for problem in apk.unreadable_carried]
+    apps = [name for apk in apks for name in apk.carried_apps]
     not_peeked = sum(apk.members_not_peeked for apk in apks)
-    if not carried and not unreadable and not not_peeked:
+    if not carried and not unreadable and not apps and not not_peeked:
         return []
     loaders = [loader for loader in DEX_LOADERS if any(_references(dex, loader) for dex in dexes)]
     if not loaders:
@@ -322,6 +324,12 @@ def _carried_code(apks: list[ApkContents], dexes: list[DexFile], warnings: list[
             raise
         except InputError as exc:
             unreadable.append(str(exc))
+    if apps:
+        more = len(apps) - MAX_NAMED_EMBEDDED
+        warnings.append(f"code not read: {', '.join(apps[:MAX_NAMED_EMBEDDED])}{f' (and {more} more)' if more > 0 else ''}"
+                        f" {'is an app' if len(apps) == 1 else 'are apps'} of {'its' if len(apps) == 1 else 'their'} "
+                        f"own (a manifest): one the app installs is not its code, one a plugin framework loads runs "
+                        f"in it; not scanned, and {why}")
     if unreadable:
         more = len(unreadable) - MAX_NAMED_EMBEDDED
         warnings.append(f"code not read: {'; '.join(unreadable[:MAX_NAMED_EMBEDDED])}"
