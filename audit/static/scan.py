@@ -303,7 +303,8 @@ def _carried_code(apks: list[ApkContents], dexes: list[DexFile], warnings: list[
     """The dex code the app carries outside classes*.dex (assets/audience_network.dex, a plugin jar:
     ApkContents.carried_dexes) when its code constructs a class loader that loads dex: that code runs in the app,
     and is scanned after the app's own dexes (a class loader asks its parent first: the app's definition of a
-    class wins). Either alone says little: an APK in assets is often another app to install, and Play services
+    class comes first in the hierarchy; a class both define keeps the call sites of both, as a hotfix framework
+    puts its patch ahead). Either alone says little: an APK in assets is often another app to install, and Play services
     loads its modules with the same class loaders. An app of its own (an APK), code that could not be read and
     members not looked into are not scanned, and said."""
     carried = [dex for apk in apks for dex in apk.carried_dexes]
