@@ -53,6 +53,9 @@ MAX_MEMBERS_PEEKED = 20_000
 MAX_NESTED_ARCHIVE = 64 * MiB
 MAX_NESTED_ENTRIES = 10_000
 DEX_MAGIC = b"dex\n"
+# the type descriptors of the platform's dex class loaders, as a dex that refers to one holds them in its strings
+DEX_LOADER_TYPES = tuple(f"Ldalvik/system/{name};".encode() for name in (
+    "DexClassLoader", "InMemoryDexClassLoader", "PathClassLoader", "DelegateLastClassLoader", "BaseDexClassLoader"))
 ZIP_MAGIC = b"PK\x03\x04"
 _METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "deflate64", 93: "zstd", 95: "xz",
                  98: "PPMd", 99: "AES-encrypted"}
@@ -79,8 +82,9 @@ class ApkContents:
     bundle_module: bool = False             # an App Bundle module: its manifest is aapt2's protobuf XML
     embedded_code: tuple[str, ...] = ()     # members besides classes*.dex holding dex code: only the app loads them
     members_not_peeked: int = 0             # members not looked into for dex code (past a bound of _embedded_code)
-    # the dex files of embedded_code, as a class loader would open them: (display name, bytes) in order; why each
-    # member that could not be read failed; the members that are apps of their own (an APK: not read)
+    # where the app's dexes name a dex class loader: the dex files of embedded_code, as a class loader would open
+    # them, (display name, bytes) in order; why each member that could not be read failed; the members that are
+    # apps of their own (an APK: not read)
     carried_dexes: tuple[tuple[str, bytes], ...] = ()
     unreadable_carried: tuple[str, ...] = ()
     carried_apps: tuple[str, ...] = ()
@@ -234,6 +238,16 @@ class Archive:
                 OverflowError):
             return False
 
+    def is_app(self, name: str) -> bool:
+        """Whether a member is an APK (an archive with a manifest), read through a seekable stream, not inflated
+        into memory (holds_dex_code has bounded its directory)."""
+        try:
+            with self.zip.open(self.members[name]) as stream, zipfile.ZipFile(stream) as inner:
+                return MANIFEST in inner.NameToInfo
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
+                OverflowError):
+            return False
+
     def read(self, name: str, cap: int = MAX_ENTRY_INFLATED, as_resource: bool = False) -> bytes:
         """Inflate one member into memory, never trusting its declared size. `as_resource`: read as Android's
         resource system reads an APK's AndroidManifest.xml and resources.arsc (see below)."""
@@ -361,7 +375,10 @@ def _read_parts(archive: Archive, display: str, manifest_name: str, dex_folder: 
             warnings.append(f"resources not read: {exc}")
     embedded, not_peeked = _embedded_code(archive, dex_folder, manifest_name, arsc_name)
     carried, unreadable_carried, carried_apps = [], [], []
-    for name in embedded:
+    # read only where the app's code names a dex class loader (the scan checks that it constructs one): most apps
+    # that carry an APK carry one to install, and reading it would only spend the budget
+    loading = any(loader in data for _, data in dexes for loader in DEX_LOADER_TYPES)
+    for name in embedded if loading else ():
         try:
             found = _carried_dexes(archive, name)
         except BoundExceeded:
@@ -383,14 +400,14 @@ def _carried_dexes(archive: Archive, name: str) -> list[tuple[str, bytes]] | Non
     archive's classes.dex, classes2.dex ... (read with the same bounds and budget as the app's own). None for an
     app of its own (an APK, with its manifest): one the app installs is not its code, and one a plugin framework
     loads cannot be told from it here."""
+    if archive.is_app(name):
+        return None
     data = archive.read(name)
     where = f"{archive.display}!{name}"
     if data[:4] == DEX_MAGIC:
         return [(where, data)]
     inner = Archive(data, where, archive.budget)
     try:
-        if inner.has(MANIFEST):
-            return None
         loaded, _ = _loaded_dex_names(inner.names(), "")
         return [(f"{where}!{dex}", inner.read(dex)) for dex in loaded]
     finally:

@@ -22,7 +22,8 @@ from .callsites import MAX_HIERARCHY, class_names, find_call_sites, string_const
 from .dex import DexFile, dex_files
 from . import feasibility
 from .apis import load_apis
-from .inputs import MAX_MEMBERS_PEEKED, MAX_NESTED_ARCHIVE, MAX_NESTED_ENTRIES, ApkContents, open_inputs
+from .inputs import (DEX_LOADER_TYPES, MAX_MEMBERS_PEEKED, MAX_NESTED_ARCHIVE, MAX_NESTED_ENTRIES, ApkContents,
+                     open_inputs)
 from .obfuscated import place_obfuscated_with_rules
 from .manifest import Manifest, parse_manifest, permission_rules, permissions_of, resolve_label
 from .report import AppInfo, CallSite, ScanReport
@@ -293,9 +294,7 @@ def _runtimes_not_read(manifest: Manifest, classes: list[str]) -> list[str]:
 
 
 # The platform's class loaders that load dex code from a file or from memory (dalvik.system)
-DEX_LOADERS = ("dalvik.system.DexClassLoader", "dalvik.system.InMemoryDexClassLoader",
-               "dalvik.system.PathClassLoader", "dalvik.system.DelegateLastClassLoader",
-               "dalvik.system.BaseDexClassLoader")
+DEX_LOADERS = tuple(descriptor.decode()[1:-1].replace("/", ".") for descriptor in DEX_LOADER_TYPES)
 MAX_NAMED_EMBEDDED = 3
 
 
