@@ -53,6 +53,9 @@ MAX_MEMBERS_PEEKED = 20_000
 MAX_NESTED_ARCHIVE = 64 * MiB
 MAX_NESTED_ENTRIES = 10_000
 DEX_MAGIC = b"dex\n"
+# what reading a damaged member raises (zipfile's own errors, a bad deflate stream, a truncated file)
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
+                   OverflowError)
 # the type descriptors of the platform's dex class loaders, as a dex that refers to one holds them in its strings
 DEX_LOADER_TYPES = tuple(f"Ldalvik/system/{name};".encode() for name in (
     "DexClassLoader", "InMemoryDexClassLoader", "PathClassLoader", "DelegateLastClassLoader", "BaseDexClassLoader"))
@@ -234,8 +237,7 @@ class Archive:
                 stream.seek(0)
                 with zipfile.ZipFile(stream) as inner:
                     return any(_DEX_NAME.match(n.rpartition("/")[2]) for n in inner.namelist())
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
-                OverflowError):
+        except ZIP_READ_ERRORS:
             return False
 
     def is_app(self, name: str) -> bool:
@@ -244,8 +246,7 @@ class Archive:
         try:
             with self.zip.open(self.members[name]) as stream, zipfile.ZipFile(stream) as inner:
                 return MANIFEST in inner.NameToInfo
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
-                OverflowError):
+        except ZIP_READ_ERRORS:
             return False
 
     def read(self, name: str, cap: int = MAX_ENTRY_INFLATED, as_resource: bool = False) -> bytes:
@@ -298,8 +299,7 @@ class Archive:
                     chunks.append(block)
         except InputError:
             raise
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError,
-                OverflowError) as exc:
+        except ZIP_READ_ERRORS as exc:
             if flagged_encrypted:   # the bit was no trick (no inflate, or a bad CRC): really password-protected
                 raise InputError(f"{where}: the zip member is encrypted (a password-protected archive, which "
                                  "Android cannot read either): decrypt it first") from None
