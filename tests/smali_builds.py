@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import pytest
 
@@ -160,20 +160,23 @@ def instrumentation_manifest(package: str, target: str, runner: str = "androidx.
 """
 
 
-def defined_classes(apk: Path) -> frozenset[str]:
-    """The classes the APK's dexes define, as dexdump (AOSP's own tool) lists them: not our reader."""
+def dexdump_listings(apk: Path, *options: str) -> Iterator[str]:
+    """What dexdump (AOSP's own tool, not our reader) prints for each classes*.dex of the APK, with `options`."""
     if not shutil.which("dexdump"):
         pytest.skip("dexdump is not installed (Debian's dexdump)")
-    names: set[str] = set()
     with tempfile.TemporaryDirectory() as work, zipfile.ZipFile(apk) as zf:
         for member in zf.namelist():
             if re.fullmatch(r"classes\d*\.dex", member):
                 path = Path(work) / member
                 path.write_bytes(zf.read(member))
-                listing = subprocess.run(["dexdump", str(path)], capture_output=True, text=True, errors="replace",
-                                         timeout=300).stdout   # MUTF-8 names (surrogates) are not UTF-8
-                names.update(dotted(m) for m in re.findall(r"Class descriptor\s*: '(L[^']+;)'", listing))
-    return frozenset(names)
+                yield subprocess.run(["dexdump", *options, str(path)], capture_output=True, text=True,
+                                     errors="replace", timeout=600).stdout   # MUTF-8 names (surrogates) are not UTF-8
+
+
+def defined_classes(apk: Path) -> frozenset[str]:
+    """The classes the APK's dexes define, as dexdump lists them: not our reader."""
+    return frozenset(dotted(m) for listing in dexdump_listings(apk)
+                     for m in re.findall(r"Class descriptor\s*: '(L[^']+;)'", listing))
 
 
 def runtimes_in(classes: frozenset[str], components: Iterable[str]) -> list[str]:
@@ -207,15 +210,4 @@ def loads_dex_it_carries(apk: Path) -> bool:
                 return False
         carried = [i for i in zf.infolist() if not i.is_dir() and not re.fullmatch(r"classes\d*\.dex", i.filename)
                    and (i.filename.startswith(("assets/", "res/raw/")) or "/" not in i.filename) and dex_inside(i)]
-        if not carried:
-            return False
-        with tempfile.TemporaryDirectory() as work:
-            for member in zf.namelist():
-                if re.fullmatch(r"classes\d*\.dex", member):
-                    path = Path(work) / member
-                    path.write_bytes(zf.read(member))
-                    listing = subprocess.run(["dexdump", "-d", str(path)], capture_output=True, text=True,
-                                             errors="replace", timeout=600).stdout
-                    if DEX_LOADER_INIT.search(listing):
-                        return True
-    return False
+    return bool(carried) and any(DEX_LOADER_INIT.search(listing) for listing in dexdump_listings(apk, "-d"))

@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from ..attribution import AppContext, app_context, attribution_rules, is_platform, with_static_placements
+from ..attribution import AppContext, app_context, attribution_rules, dotted, is_platform, with_static_placements
 from ..catalogue import Catalogue, load_catalogue
 from ..errors import BoundExceeded, InputError, TimeLimit
 from ..gcpause import without_cyclic_gc
@@ -240,28 +240,35 @@ def _open_dexes(apks: list[ApkContents], warnings: list[str]) -> list[DexFile]:
         for problem in apk.unreadable_dexes:
             failures.append(problem)
             warnings.append(f"dex skipped: {problem}")
-        for name, data in apk.dexes:
-            try:
-                dexes += _checked_dexes(name, data)
-            except BoundExceeded:
-                raise
-            except InputError as exc:
-                failures.append(str(exc))
-                warnings.append(f"dex skipped: {exc}")
+        parsed, problems = _parsed_dexes(apk.dexes)
+        for problem in problems:
+            failures.append(problem)
+            warnings.append(f"dex skipped: {problem}")
+        dexes += parsed
     if failures and not dexes:
         raise InputError("no readable code: " + "; ".join(failures))
     return dexes
 
 
-def _checked_dexes(name: str, data: bytes) -> list[DexFile]:
-    """The dex sections of one file, each checked (_check_dex); an InputError when one cannot be read."""
-    sections = dex_files(data, name)
-    for dex in sections:
-        _check_dex(dex)
-    return sections
+def _parsed_dexes(files: Iterable[tuple[str, bytes]]) -> tuple[list[DexFile], list[str]]:
+    """(the dex sections of these (name, bytes) files, each checked by _check_dex; why each file that could not
+    be read failed): one corrupt file costs only its own code."""
+    dexes, problems = [], []
+    for name, data in files:
+        try:
+            sections = dex_files(data, name)
+            for dex in sections:
+                _check_dex(dex)
+        except BoundExceeded:
+            raise
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
+        dexes += sections
+    return dexes, problems
 
 
-MAX_NAMED_UNREAD = 3   # component classes a warning names
+MAX_NAMED_UNREAD = 3   # component classes, or carried members, a warning names
 
 
 def _components_without_code(manifest: Manifest, classes: list[str]) -> list[str]:
@@ -293,11 +300,6 @@ def _runtimes_not_read(manifest: Manifest, classes: list[str]) -> list[str]:
     return warnings
 
 
-# The platform's class loaders that load dex code from a file or from memory (dalvik.system)
-DEX_LOADERS = tuple(descriptor.decode()[1:-1].replace("/", ".") for descriptor in DEX_LOADER_TYPES)
-MAX_NAMED_EMBEDDED = 3
-
-
 def _carried_code(apks: list[ApkContents], dexes: list[DexFile], warnings: list[str]) -> list[DexFile]:
     """The dex code the app carries outside classes*.dex (assets/audience_network.dex, a plugin jar:
     ApkContents.carried_dexes) when its code constructs a class loader that loads dex: that code runs in the app,
@@ -312,28 +314,18 @@ def _carried_code(apks: list[ApkContents], dexes: list[DexFile], warnings: list[
     not_peeked = sum(apk.members_not_peeked for apk in apks)
     if not carried and not unreadable and not apps and not not_peeked:
         return []
-    loaders = [loader for loader in DEX_LOADERS if any(_references(dex, loader) for dex in dexes)]
-    if not loaders:
+    loader = next((d.decode() for d in DEX_LOADER_TYPES if any(_constructs(dex, d.decode()) for dex in dexes)), None)
+    if loader is None:
         return []
-    why = f"the app's code constructs {loaders[0]}, which loads such code at runtime"
-    opened = []
-    for name, data in carried:
-        try:
-            opened += _checked_dexes(name, data)
-        except BoundExceeded:
-            raise
-        except InputError as exc:
-            unreadable.append(str(exc))
+    why = f"the app's code constructs {dotted(loader)}, which loads such code at runtime"
+    opened, problems = _parsed_dexes(carried)
+    unreadable += problems
     if apps:
-        more = len(apps) - MAX_NAMED_EMBEDDED
-        warnings.append(f"code not read: {', '.join(apps[:MAX_NAMED_EMBEDDED])}{f' (and {more} more)' if more > 0 else ''}"
-                        f" {'is an app' if len(apps) == 1 else 'are apps'} of {'its' if len(apps) == 1 else 'their'} "
-                        f"own (a manifest): one the app installs is not its code, one a plugin framework loads runs "
-                        f"in it; not scanned, and {why}")
+        warnings.append(f"code not read: {_first_named(apps, ', ')} {'is an app' if len(apps) == 1 else 'are apps'}"
+                        f" of {'its' if len(apps) == 1 else 'their'} own (a manifest): one the app installs is not "
+                        f"its code, one a plugin framework loads runs in it; not scanned, and {why}")
     if unreadable:
-        more = len(unreadable) - MAX_NAMED_EMBEDDED
-        warnings.append(f"code not read: {'; '.join(unreadable[:MAX_NAMED_EMBEDDED])}"
-                        f"{f' (and {more} more)' if more > 0 else ''}; {why}")
+        warnings.append(f"code not read: {_first_named(unreadable, '; ')}; {why}")
     if not_peeked:
         warnings.append(f"code not read: {not_peeked} members were not looked into for dex code (past the first "
                         f"{MAX_MEMBERS_PEEKED} per APK, or archives over {MAX_NESTED_ARCHIVE // 2 ** 20} MiB or "
@@ -341,10 +333,17 @@ def _carried_code(apks: list[ApkContents], dexes: list[DexFile], warnings: list[
     return opened
 
 
-def _references(dex: DexFile, class_name: str) -> bool:
-    """Whether the dex invokes a constructor of `class_name` (its method_ids list only what the code refers to)."""
+def _first_named(items: list[str], separator: str) -> str:
+    """The first MAX_NAMED_UNREAD of `items`, and how many more."""
+    more = len(items) - MAX_NAMED_UNREAD
+    return separator.join(items[:MAX_NAMED_UNREAD]) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _constructs(dex: DexFile, descriptor: str) -> bool:
+    """Whether the dex invokes a constructor of the class `descriptor` (its method_ids list only what the code
+    refers to)."""
     try:
-        return bool(dex.find_methods(f"L{class_name.replace('.', '/')};", "<init>"))
+        return bool(dex.find_methods(descriptor, "<init>"))
     except InputError:   # a corrupt table: that dex's share of the evidence is lost, as in _code_facts
         return False
 
